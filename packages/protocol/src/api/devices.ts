@@ -1,0 +1,42 @@
+import Type, { type Static } from 'typebox';
+import { Paging, Timestamp } from './common.js';
+import { HostFacts } from '../mqtt/host-facts.js';
+import { Vm } from '../mqtt/vm.js';
+
+export const Presence = Type.Union([Type.Literal('online'), Type.Literal('offline')]);
+export type Presence = Static<typeof Presence>;
+
+const Tag = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._:/=-]+$' });
+
+export const Device = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  name: Type.String(),
+  tags: Type.Array(Type.String()),
+  presence: Presence,
+  lastSeenAt: Type.Union([Timestamp, Type.Null()]),
+  enrolledAt: Timestamp,
+  facts: Type.Union([HostFacts, Type.Null()]),
+  vms: Type.Array(Vm),
+});
+export type Device = Static<typeof Device>;
+
+export const DeviceQuery = Type.Object(
+  {
+    ...Paging,
+    presence: Type.Optional(Presence),
+    /** Case-insensitive substring of the device name. */
+    name: Type.Optional(Type.String({ maxLength: 255 })),
+    tag: Type.Optional(Tag),
+  },
+  { additionalProperties: false },
+);
+export type DeviceQuery = Static<typeof DeviceQuery>;
+
+export const DevicePatch = Type.Object(
+  {
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+    tags: Type.Optional(Type.Array(Tag, { maxItems: 64, uniqueItems: true })),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+export type DevicePatch = Static<typeof DevicePatch>;

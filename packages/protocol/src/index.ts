@@ -1,0 +1,13 @@
+export * from './topics.js';
+export * from './validate.js';
+export * from './mqtt/host-facts.js';
+export * from './mqtt/vm.js';
+export * from './mqtt/messages.js';
+export * from './mqtt/enrollment.js';
+export * from './api/common.js';
+export * from './api/users.js';
+export * from './api/devices.js';
+export * from './api/enrollment-tokens.js';
+
+/** Version of the Pallas programs built from this repository. */
+export const PALLAS_VERSION = '0.1.0';

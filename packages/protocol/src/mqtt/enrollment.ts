@@ -1,0 +1,42 @@
+import Type, { type Static } from 'typebox';
+import { HostFacts } from './host-facts.js';
+
+/**
+ * `POST /api/v1/enroll` — the one call an agent makes with an enrollment token. It travels
+ * over HTTP(S) so that a token never grants anything on the broker.
+ */
+export const EnrollRequest = Type.Object(
+  {
+    token: Type.String({ minLength: 16, maxLength: 256 }),
+    /** Random UUID the agent created on first start and keeps in its state dir. */
+    deviceId: Type.String({ format: 'uuid' }),
+    facts: HostFacts,
+    /**
+     * The device's current secret, when it re-enrolls an id the manager already knows.
+     * Without it a known id is refused: a device cannot take over another's identity.
+     */
+    secret: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+  },
+  { additionalProperties: false },
+);
+export type EnrollRequest = Static<typeof EnrollRequest>;
+
+export const EnrollResponse = Type.Object(
+  {
+    deviceId: Type.String({ format: 'uuid' }),
+    /** MQTT connection the device uses from now on; username and client id are the device id. */
+    mqtt: Type.Object(
+      {
+        url: Type.String(),
+        clientId: Type.String(),
+        username: Type.String(),
+        password: Type.String(),
+        keepaliveSec: Type.Integer({ minimum: 1 }),
+      },
+      { additionalProperties: false },
+    ),
+    statusIntervalSec: Type.Integer({ minimum: 1 }),
+  },
+  { additionalProperties: false },
+);
+export type EnrollResponse = Static<typeof EnrollResponse>;

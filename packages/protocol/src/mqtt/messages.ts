@@ -1,0 +1,47 @@
+import Type, { type Static } from 'typebox';
+import { HostFacts } from './host-facts.js';
+import { Vm } from './vm.js';
+
+const Timestamp = Type.String({ format: 'date-time' });
+
+/**
+ * `pallas/v1/d/{id}/presence` — published (QoS 1, retained) with `online` right after the
+ * agent connects; the same topic carries the agent's last will with `offline`, which the
+ * broker publishes when the link drops or keepalive lapses.
+ */
+export const PresenceMessage = Type.Object(
+  {
+    state: Type.Union([Type.Literal('online'), Type.Literal('offline')]),
+    /** Absent in the last will, which is written at connect time; the manager stamps its own clock. */
+    at: Type.Optional(Timestamp),
+    agentVersion: Type.Optional(Type.String({ maxLength: 64 })),
+    reason: Type.Optional(Type.String({ maxLength: 255 })),
+  },
+  { additionalProperties: false },
+);
+export type PresenceMessage = Static<typeof PresenceMessage>;
+
+/** `pallas/v1/d/{id}/status` — periodic host facts and VM inventory (QoS 1). */
+export const StatusMessage = Type.Object(
+  {
+    /** Increases by one per message from one agent process; lets the manager drop stale reorders. */
+    seq: Type.Integer({ minimum: 0 }),
+    sentAt: Timestamp,
+    facts: HostFacts,
+    vms: Type.Array(Vm, { maxItems: 4096 }),
+  },
+  { additionalProperties: false },
+);
+export type StatusMessage = Static<typeof StatusMessage>;
+
+/** `pallas/v1/d/{id}/cmd/control` — device-level commands from the manager. */
+export const ControlMessage = Type.Union([
+  Type.Object(
+    {
+      type: Type.Literal('decommission'),
+      reason: Type.Optional(Type.String({ maxLength: 255 })),
+    },
+    { additionalProperties: false },
+  ),
+]);
+export type ControlMessage = Static<typeof ControlMessage>;

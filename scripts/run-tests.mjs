@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+// Runs every package's tests with Node's own test runner. TypeScript test files are loaded
+// through tsx; the packages they import are the compiled ones (`npm test` builds first).
+// Node 20's `--test` takes no globs, so the files are listed here.
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+const only = process.argv.slice(2);
+const files = [];
+function walk(dir) {
+  for (const name of readdirSync(dir)) {
+    if (name === 'node_modules' || name === 'dist') continue;
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) walk(path);
+    else if (name.endsWith('.test.ts')) files.push(path);
+  }
+}
+for (const pkg of readdirSync('packages')) {
+  for (const sub of ['test', 'src']) {
+    const dir = join('packages', pkg, sub);
+    try { if (statSync(dir).isDirectory()) walk(dir); } catch { /* package without tests */ }
+  }
+}
+const selected = only.length ? files.filter((f) => only.some((o) => f.includes(o))) : files;
+if (selected.length === 0) {
+  console.error('no test files matched');
+  process.exit(1);
+}
+const result = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000', ...selected.sort()],
+  { stdio: 'inherit' },
+);
+process.exit(result.status ?? 1);
