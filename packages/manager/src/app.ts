@@ -1,0 +1,114 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { pino, type Logger } from 'pino';
+import { EmbeddedBroker } from './broker/embedded/aedes-broker.js';
+import type { Broker } from './broker/broker.js';
+import { databaseUrlOf, type ManagerConfig } from './config/config.js';
+import { createMetrics, type Metrics } from './metrics/metrics.js';
+import { SessionsService } from './services/auth/sessions-service.js';
+import { DeviceCredentials } from './services/devices/device-credentials.js';
+import { DevicesService } from './services/devices/devices-service.js';
+import { StatusBuffer } from './services/devices/status-buffer.js';
+import { EnrollmentService } from './services/enrollment/enrollment-service.js';
+import { UsersService } from './services/users/users-service.js';
+import { openStore, type Store } from './store/store.js';
+import { requireRole } from './transport/http/auth.js';
+import type { App } from './transport/http/context.js';
+import { createHttpServer } from './transport/http/server.js';
+import { DeviceRouter } from './transport/mqtt/device-router.js';
+
+export interface RunningManager {
+  config: ManagerConfig;
+  ports: { http: number; mqtt: number };
+  /** Set when this start created the first admin with a generated password. */
+  generatedAdminPassword?: string;
+  store: Store;
+  broker: Broker;
+  http: App;
+  metrics: Metrics;
+  logger: Logger;
+  services: { users: UsersService; sessions: SessionsService; devices: DevicesService; enrollment: EnrollmentService };
+  stop(): Promise<void>;
+}
+
+/**
+ * The composition root: opens the store, starts the broker, wires the services and the
+ * two transports, and returns a handle that stops them in reverse order.
+ */
+export async function startManager(config: ManagerConfig, logger: Logger = pino({ level: config.logLevel })): Promise<RunningManager> {
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const metrics = createMetrics();
+  const store = await openStore(databaseUrlOf(config), config.databaseReadUrl);
+  const stops: Array<() => Promise<void>> = [() => store.close()];
+  const stop = async () => {
+    for (const s of stops.reverse()) await s().catch((err: unknown) => logger.error({ err }, 'error while stopping'));
+  };
+  try {
+    await store.migrate();
+
+    const users = new UsersService(store);
+    const bootstrap = await users.bootstrapAdmin(config.adminPassword);
+    const sessions = new SessionsService(store, users, config.sessionTtlSec);
+    await sessions.prune();
+
+    const credentials = new DeviceCredentials(store);
+    const broker: Broker = new EmbeddedBroker({
+      host: config.mqttHost,
+      port: config.mqttPort,
+      maxMessageBytes: config.maxMessageBytes,
+      authenticator: credentials,
+      logger: logger.child({ component: 'broker' }),
+    });
+    broker.on('rejected', (reason, clientId, detail) => {
+      metrics.mqttRejected.inc({ reason });
+      logger.warn({ reason, client: clientId, detail }, 'mqtt client refused');
+    });
+    broker.on('connected', () => metrics.devicesConnected.set(broker.connectedCount()));
+    broker.on('disconnected', () => metrics.devicesConnected.set(broker.connectedCount()));
+
+    const status = new StatusBuffer(store, config.statusFlushMs, logger, (messages, rows) => {
+      metrics.statusPersisted.inc(messages);
+      metrics.statusRowsWritten.inc(rows);
+    });
+    const devices = new DevicesService({ store, broker, credentials, status, logger });
+    const enrollment = new EnrollmentService({
+      store,
+      credentials,
+      settings: { keepaliveSec: config.keepaliveSec, statusIntervalSec: config.statusIntervalSec },
+      logger,
+    });
+
+    // The embedded broker starts empty, so nobody is connected yet whatever the store says.
+    await devices.markAllOffline();
+    await broker.start();
+    stops.push(() => broker.stop());
+    status.start();
+    stops.push(() => status.stop());
+    await new DeviceRouter({ broker, status, metrics, logger }).start();
+    const mqttPort = broker.ports.mqtt!;
+
+    const http = await createHttpServer(
+      {
+        users, sessions, devices, enrollment, broker, store, metrics,
+        guard: (minimum) => requireRole(sessions, minimum),
+        mqttUrlFor: (hostname) => config.mqttPublicUrl ?? `mqtt://${hostname.includes(':') ? `[${hostname}]` : hostname}:${mqttPort}`,
+      },
+      { logger, maxBodyBytes: config.maxBodyBytes },
+    );
+    await http.listen({ port: config.httpPort, host: config.httpHost });
+    stops.push(() => http.close());
+    const httpPort = (http.server.address() as AddressInfo).port;
+
+    const ports = { http: httpPort, mqtt: mqttPort };
+    writeFileSync(join(config.dataDir, 'ports.json'), `${JSON.stringify(ports, null, 2)}\n`);
+    return {
+      config, ports, store, broker, http, metrics, logger, stop,
+      services: { users, sessions, devices, enrollment },
+      ...(bootstrap.generatedPassword ? { generatedAdminPassword: bootstrap.generatedPassword } : {}),
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

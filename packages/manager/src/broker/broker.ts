@@ -1,0 +1,50 @@
+/**
+ * The broker port. The manager talks to devices only through this: publish a command,
+ * receive what devices publish, see who is connected, cut a device off. The embedded
+ * adapter runs Aedes in-process; an external adapter (an MQTT 5 cluster with shared
+ * subscriptions) implements the same interface.
+ */
+export interface PublishOptions {
+  qos: 0 | 1;
+  retain?: boolean;
+}
+
+export type MessageHandler = (topic: string, payload: Buffer) => void;
+
+export interface BrokerEvents {
+  /** A device's MQTT session opened (after authentication). */
+  connected: (clientId: string) => void;
+  /** A device's MQTT session closed, for any reason. */
+  disconnected: (clientId: string) => void;
+  /** The broker refused something a client sent; `reason` is a short metric label. */
+  rejected: (reason: RejectReason, clientId: string | null, detail: string) => void;
+}
+
+export type RejectReason =
+  | 'auth_failed'
+  | 'client_id_mismatch'
+  | 'foreign_topic'
+  | 'unknown_topic'
+  | 'oversized'
+  | 'subscribe_denied'
+  | 'malformed';
+
+export interface Broker {
+  /** Opens listeners (embedded) or connections (external). */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  publish(topic: string, payload: string | Buffer, options: PublishOptions): Promise<void>;
+  /** Receives every device message matching `filter` (MQTT wildcards allowed). */
+  subscribe(filter: string, handler: MessageHandler): Promise<void>;
+  /** Closes a device's live connection, if it has one. */
+  disconnect(clientId: string): void;
+  connectedCount(): number;
+  on<E extends keyof BrokerEvents>(event: E, listener: BrokerEvents[E]): void;
+  /** Ports actually bound (the embedded adapter may have been asked for port 0). */
+  readonly ports: { mqtt: number | null };
+}
+
+/** How the broker checks a device's credential; implemented by the device registry. */
+export interface DeviceAuthenticator {
+  authenticate(clientId: string, username: string | undefined, password: Buffer | undefined): Promise<boolean>;
+}

@@ -1,0 +1,119 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import Type, { type Static } from 'typebox';
+import { checker } from '@pallas/protocol';
+
+/**
+ * Every manager setting, with its default. Flags (`--http-port`), environment
+ * (`PALLAS_HTTP_PORT`) and the config file (`{"httpPort": ...}`) are all derived from
+ * this one schema, in that order of precedence.
+ */
+export const ManagerConfigSchema = Type.Object(
+  {
+    /** Where the SQLite database, ports.json and artifacts live. Default `./pallas-data`. */
+    dataDir: Type.String({ default: './pallas-data' }),
+    /** JSON config file to read. Default none. */
+    config: Type.Optional(Type.String()),
+    /** HTTP API (and console) port; 0 = any free port. Default 8080. */
+    httpPort: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+    /** Address the HTTP server binds. Default all interfaces. */
+    httpHost: Type.String({ default: '0.0.0.0' }),
+    /** Embedded MQTT broker port; 0 = any free port. Default 1883. */
+    mqttPort: Type.Integer({ minimum: 0, maximum: 65535, default: 1883 }),
+    /** Address the embedded broker binds. Default all interfaces. */
+    mqttHost: Type.String({ default: '0.0.0.0' }),
+    /**
+     * MQTT URL handed to devices at enrollment. Default: the host name the device used to
+     * reach the HTTP API, with the broker's port.
+     */
+    mqttPublicUrl: Type.Optional(Type.String()),
+    /** Store: `sqlite:<file>` or `postgres://…`. Default `sqlite:<dataDir>/pallas.db`. */
+    databaseUrl: Type.Optional(Type.String()),
+    /** Optional read replica (PostgreSQL) for queries; writes always go to databaseUrl. */
+    databaseReadUrl: Type.Optional(Type.String()),
+    /** First admin's password, used only when no user exists yet. Default: generated and printed once. */
+    adminPassword: Type.Optional(Type.String({ minLength: 8 })),
+    /** MQTT keepalive handed to devices; offline is detected within 1.5× this. Default 30 s. */
+    keepaliveSec: Type.Integer({ minimum: 1, maximum: 3600, default: 30 }),
+    /** How often devices send status. Default 60 s. */
+    statusIntervalSec: Type.Integer({ minimum: 1, maximum: 86400, default: 60 }),
+    /** Lifetime of a login session. Default 12 h. */
+    sessionTtlSec: Type.Integer({ minimum: 60, default: 43200 }),
+    /** Largest MQTT payload accepted from a device. Default 256 KiB. */
+    maxMessageBytes: Type.Integer({ minimum: 1024, default: 262144 }),
+    /** Largest HTTP JSON body. Default 1 MiB. */
+    maxBodyBytes: Type.Integer({ minimum: 1024, default: 1048576 }),
+    /** How often buffered device status is written to the store. Default 250 ms. */
+    statusFlushMs: Type.Integer({ minimum: 10, maximum: 60000, default: 250 }),
+    /** pino level: fatal, error, warn, info, debug, trace, silent. Default info. */
+    logLevel: Type.String({ default: 'info' }),
+    /** Start this many simulated devices beside the manager (demo and Quickstart). Default 0. */
+    demoDevices: Type.Integer({ minimum: 0, maximum: 100000, default: 0 }),
+  },
+  { additionalProperties: false },
+);
+export type ManagerConfig = Static<typeof ManagerConfigSchema>;
+
+type Key = keyof ManagerConfig;
+const keys = Object.keys(ManagerConfigSchema.properties) as Key[];
+const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+const envName = (k: string) => `PALLAS_${k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+const isNumeric = (k: Key) => (ManagerConfigSchema.properties[k] as { type?: string }).type === 'integer';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export const configHelp = (): string =>
+  keys
+    .map((k) => {
+      const s = ManagerConfigSchema.properties[k] as { default?: unknown };
+      const def = s.default === undefined ? '' : ` (default ${JSON.stringify(s.default)})`;
+      return `  --${kebab(k)} <value>   env ${envName(k)}${def}`;
+    })
+    .join('\n');
+
+/** Reads flags, environment and config file; returns a validated config with defaults applied. */
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ManagerConfig {
+  const options = Object.fromEntries(keys.map((k) => [kebab(k), { type: 'string' as const }]));
+  let flags: Record<string, string | undefined>;
+  try {
+    flags = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Record<string, string>;
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  const fromFlags: Record<string, string> = {};
+  const fromEnv: Record<string, string> = {};
+  for (const k of keys) {
+    const f = flags[kebab(k)];
+    if (f !== undefined) fromFlags[k] = f;
+    const e = env[envName(k)];
+    if (e !== undefined && e !== '') fromEnv[k] = e;
+  }
+  const file = fromFlags.config ?? fromEnv.config;
+  let fromFile: Record<string, unknown> = {};
+  if (file) {
+    try {
+      fromFile = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    } catch (err) {
+      throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+    }
+  }
+  const merged: Record<string, unknown> = {};
+  for (const k of keys) {
+    const raw = fromFlags[k] ?? fromEnv[k] ?? fromFile[k] ?? (ManagerConfigSchema.properties[k] as { default?: unknown }).default;
+    if (raw === undefined) continue;
+    merged[k] = isNumeric(k) && typeof raw === 'string' ? (raw.trim() === '' ? Number.NaN : Number(raw)) : raw;
+  }
+  const result = checker(ManagerConfigSchema).validate(merged);
+  if (!result.ok) throw new ConfigError(`invalid configuration: ${result.error.replace(/^(\w+)/, (m) => `${kebab(m)}`)}`);
+  const config = result.value;
+  config.dataDir = resolve(config.dataDir);
+  return config;
+}
+
+/** The store URL in effect: an explicit one, else SQLite inside the data dir. */
+export function databaseUrlOf(config: ManagerConfig): string {
+  return config.databaseUrl ?? `sqlite:${resolve(config.dataDir, 'pallas.db')}`;
+}

@@ -1,0 +1,76 @@
+import { PALLAS_VERSION } from '@pallas/protocol';
+import { startManager } from './app.js';
+import { ConfigError, configHelp, loadConfig } from './config/config.js';
+import { startDemoFleet } from './demo.js';
+
+const argv = process.argv.slice(2);
+if (argv.includes('--help') || argv.includes('-h')) {
+  process.stdout.write(`pallas-manager ${PALLAS_VERSION} — the Pallas device manager\n\nOptions (flag > environment > config file):\n${configHelp()}\n`);
+  process.exit(0);
+}
+if (argv.includes('--version')) {
+  process.stdout.write(`${PALLAS_VERSION}\n`);
+  process.exit(0);
+}
+
+let config;
+try {
+  config = loadConfig(argv);
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`pallas-manager: ${err.message}\n`);
+    process.exit(2);
+  }
+  throw err;
+}
+
+let manager;
+try {
+  manager = await startManager(config);
+} catch (err) {
+  const e = err as NodeJS.ErrnoException & { port?: number };
+  const hint = e.code === 'EADDRINUSE' ? ' (is another server using it? pass --http-port 0 / --mqtt-port 0 for any free port)' : '';
+  process.stderr.write(`pallas-manager: cannot start: ${e.message}${hint}\n`);
+  process.exit(1);
+}
+
+const base = `http://${config.httpHost === '0.0.0.0' || config.httpHost === '::' ? '127.0.0.1' : config.httpHost}:${manager.ports.http}`;
+const lines = [
+  '',
+  `Pallas manager ${PALLAS_VERSION} is running`,
+  `  API:        ${base}/api/v1   (OpenAPI: ${base}/api/v1/openapi.json)`,
+  `  MQTT:       port ${manager.ports.mqtt}`,
+  `  Data dir:   ${config.dataDir}   (ports in ports.json)`,
+];
+const password = manager.generatedAdminPassword ?? config.adminPassword;
+if (manager.generatedAdminPassword) {
+  lines.push(`  Admin:      admin / ${manager.generatedAdminPassword}   (generated; shown only this once, stored hashed)`);
+} else if (config.adminPassword) {
+  lines.push('  Admin:      admin / the password in PALLAS_ADMIN_PASSWORD');
+}
+lines.push(
+  '',
+  'See your devices (in another terminal):',
+  `  npx pallas login --server ${base} -u admin${password ? ` -p '${password}'` : ''}`,
+  '  npx pallas devices ls',
+  '',
+);
+process.stdout.write(lines.join('\n'));
+
+let demo: { stop(): Promise<void> } | undefined;
+if (config.demoDevices > 0) {
+  demo = await startDemoFleet(manager, config.demoDevices);
+  process.stdout.write(`Demo: starting ${config.demoDevices} simulated devices (pallas-sim)\n`);
+}
+
+let stopping = false;
+const shutdown = async (signal: string) => {
+  if (stopping) return;
+  stopping = true;
+  manager.logger.info({ signal }, 'shutting down');
+  await demo?.stop();
+  await manager.stop();
+  process.exit(0);
+};
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -1,0 +1,136 @@
+import { deviceTopic, type ControlMessage, type Device, type DevicePatch, type DeviceQuery, type HostFacts, type PageOf, type Presence, type Vm } from '@pallas/protocol';
+import type { Logger } from 'pino';
+import { notFound } from '../../errors.js';
+import type { Broker } from '../../broker/broker.js';
+import type { Db, Store } from '../../store/store.js';
+import type { DeviceCredentials } from './device-credentials.js';
+import type { StatusBuffer } from './status-buffer.js';
+
+type DeviceRow = {
+  id: string;
+  name: string;
+  presence: string;
+  last_seen_at: string | null;
+  enrolled_at: string;
+  facts: string | null;
+  vms: string | null;
+};
+const COLUMNS = ['id', 'name', 'presence', 'last_seen_at', 'enrolled_at', 'facts', 'vms'] as const;
+
+function toDevice(row: DeviceRow, tags: string[]): Device {
+  return {
+    id: row.id,
+    name: row.name,
+    tags,
+    presence: row.presence as Presence,
+    lastSeenAt: row.last_seen_at,
+    enrolledAt: row.enrolled_at,
+    facts: row.facts ? (JSON.parse(row.facts) as HostFacts) : null,
+    vms: row.vms ? (JSON.parse(row.vms) as Vm[]) : [],
+  };
+}
+
+/** How long a decommissioned device has to receive its last command before it is cut off. */
+const DECOMMISSION_GRACE_MS = 1000;
+
+/** The device registry: what operators list, rename, tag and decommission. */
+export class DevicesService {
+  readonly #write: Db;
+  readonly #read: Db;
+  readonly #broker: Broker;
+  readonly #credentials: DeviceCredentials;
+  readonly #status: StatusBuffer;
+  readonly #logger: Logger;
+
+  constructor(deps: { store: Store; broker: Broker; credentials: DeviceCredentials; status: StatusBuffer; logger: Logger }) {
+    this.#write = deps.store.write;
+    this.#read = deps.store.read;
+    this.#broker = deps.broker;
+    this.#credentials = deps.credentials;
+    this.#status = deps.status;
+    this.#logger = deps.logger;
+  }
+
+  async list(query: DeviceQuery): Promise<PageOf<Device>> {
+    const limit = query.limit ?? 50;
+    const offset = query.offset ?? 0;
+    let q = this.#read.selectFrom('devices');
+    if (query.presence) q = q.where('presence', '=', query.presence);
+    if (query.name) {
+      const pattern = `%${query.name.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      q = q.where((eb) => eb(eb.fn('lower', ['name']), 'like', eb.val(pattern)));
+    }
+    if (query.tag) {
+      const tag = query.tag;
+      q = q.where('id', 'in', (eb) => eb.selectFrom('device_tags').select('device_id').where('tag', '=', tag));
+    }
+    const [rows, count] = await Promise.all([
+      q.select([...COLUMNS]).orderBy('name').orderBy('id').limit(limit).offset(offset).execute(),
+      q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+    ]);
+    const tags = await this.#tagsOf(rows.map((r) => r.id), this.#read);
+    return { items: rows.map((r) => toDevice(r, tags.get(r.id) ?? [])), total: Number(count.n), limit, offset };
+  }
+
+  async get(id: string, db: Db = this.#read): Promise<Device> {
+    const row = await db.selectFrom('devices').select([...COLUMNS]).where('id', '=', id).executeTakeFirst();
+    if (!row) throw notFound('device', id);
+    const tags = await this.#tagsOf([id], db);
+    return toDevice(row, tags.get(id) ?? []);
+  }
+
+  async patch(id: string, patch: DevicePatch): Promise<Device> {
+    await this.get(id, this.#write);
+    await this.#write.transaction().execute(async (tx) => {
+      if (patch.name !== undefined) {
+        await tx.updateTable('devices').set({ name: patch.name, updated_at: new Date().toISOString() }).where('id', '=', id).execute();
+      }
+      if (patch.tags !== undefined) {
+        await tx.deleteFrom('device_tags').where('device_id', '=', id).execute();
+        if (patch.tags.length > 0) {
+          await tx.insertInto('device_tags').values(patch.tags.map((tag) => ({ device_id: id, tag }))).execute();
+        }
+      }
+    });
+    return this.get(id, this.#write);
+  }
+
+  /**
+   * Removes a device: its credential stops working at once (cache and row gone), the agent
+   * is told to stop, and its connection is closed shortly after so that the command can
+   * still reach it. An offline device learns it when its next connection is refused.
+   */
+  async decommission(id: string): Promise<void> {
+    await this.get(id, this.#write);
+    await this.#write.deleteFrom('devices').where('id', '=', id).execute();
+    this.#credentials.forget(id);
+    this.#status.discard(id);
+    const message: ControlMessage = { type: 'decommission', reason: 'decommissioned by an operator' };
+    try {
+      await this.#broker.publish(deviceTopic(id, 'cmd/control'), JSON.stringify(message), { qos: 1 });
+    } catch (err) {
+      this.#logger.warn({ err, device: id }, 'could not send decommission command');
+    }
+    // Clear the retained presence so a restarted manager does not see a ghost.
+    await this.#broker.publish(deviceTopic(id, 'presence'), '', { qos: 1, retain: true }).catch(() => {});
+    setTimeout(() => this.#broker.disconnect(id), DECOMMISSION_GRACE_MS).unref();
+    this.#logger.info({ device: id }, 'device decommissioned');
+  }
+
+  /** Marks every device offline: used when the embedded broker starts with no sessions. */
+  async markAllOffline(): Promise<void> {
+    await this.#write.updateTable('devices').set({ presence: 'offline' }).where('presence', '=', 'online').execute();
+  }
+
+  async #tagsOf(ids: string[], db: Db): Promise<Map<string, string[]>> {
+    const map = new Map<string, string[]>();
+    if (ids.length === 0) return map;
+    const rows = await db.selectFrom('device_tags').select(['device_id', 'tag']).where('device_id', 'in', ids).orderBy('tag').execute();
+    for (const r of rows) {
+      const list = map.get(r.device_id);
+      if (list) list.push(r.tag);
+      else map.set(r.device_id, [r.tag]);
+    }
+    return map;
+  }
+}

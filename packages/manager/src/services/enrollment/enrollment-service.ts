@@ -1,0 +1,128 @@
+import { randomUUID } from 'node:crypto';
+import type { CreateEnrollmentToken, CreatedEnrollmentToken, EnrollRequest, EnrollResponse, EnrollmentToken, PageOf } from '@pallas/protocol';
+import { sql } from 'kysely';
+import type { Logger } from 'pino';
+import { AppError, notFound } from '../../errors.js';
+import { hashSecret, newSecret, sameHash } from '../../security/secrets.js';
+import type { Db, Store } from '../../store/store.js';
+import type { DeviceCredentials } from '../devices/device-credentials.js';
+
+type TokenRow = {
+  id: string; name: string; expires_at: string; max_uses: number; uses: number; revoked: number; created_at: string; created_by: string;
+};
+const TOKEN_COLUMNS = ['id', 'name', 'expires_at', 'max_uses', 'uses', 'revoked', 'created_at', 'created_by'] as const;
+const toToken = (r: TokenRow): EnrollmentToken => ({
+  id: r.id,
+  name: r.name,
+  expiresAt: r.expires_at,
+  maxUses: Number(r.max_uses),
+  uses: Number(r.uses),
+  revoked: Number(r.revoked) === 1,
+  createdAt: r.created_at,
+  createdBy: r.created_by,
+});
+
+export interface EnrollmentSettings {
+  keepaliveSec: number;
+  statusIntervalSec: number;
+}
+
+/**
+ * Enrollment tokens and device enrollment. A token only lets a device enroll: it never
+ * works on the broker. Enrolling gives the device its own credential.
+ */
+export class EnrollmentService {
+  readonly #db: Db;
+  readonly #credentials: DeviceCredentials;
+  readonly #settings: EnrollmentSettings;
+  readonly #logger: Logger;
+
+  constructor(deps: { store: Store; credentials: DeviceCredentials; settings: EnrollmentSettings; logger: Logger }) {
+    this.#db = deps.store.write;
+    this.#credentials = deps.credentials;
+    this.#settings = deps.settings;
+    this.#logger = deps.logger;
+  }
+
+  async createToken(createdBy: string, input: CreateEnrollmentToken): Promise<CreatedEnrollmentToken> {
+    const token = newSecret('pet');
+    const now = new Date();
+    const row: TokenRow = {
+      id: randomUUID(),
+      name: input.name ?? '',
+      expires_at: new Date(now.getTime() + (input.ttlSec ?? 86400) * 1000).toISOString(),
+      max_uses: input.maxUses ?? 1,
+      uses: 0,
+      revoked: 0,
+      created_at: now.toISOString(),
+      created_by: createdBy,
+    };
+    await this.#db.insertInto('enrollment_tokens').values({ ...row, token_hash: hashSecret(token) }).execute();
+    return { ...toToken(row), token };
+  }
+
+  async listTokens(limit = 50, offset = 0): Promise<PageOf<EnrollmentToken>> {
+    const rows = await this.#db.selectFrom('enrollment_tokens').select([...TOKEN_COLUMNS])
+      .orderBy('created_at', 'desc').limit(limit).offset(offset).execute();
+    const { n } = await this.#db.selectFrom('enrollment_tokens').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    return { items: rows.map(toToken), total: Number(n), limit, offset };
+  }
+
+  async revokeToken(id: string): Promise<void> {
+    const res = await this.#db.updateTable('enrollment_tokens').set({ revoked: 1 }).where('id', '=', id).executeTakeFirst();
+    if (Number(res.numUpdatedRows) === 0) throw notFound('enrollment token', id);
+  }
+
+  /**
+   * Enrolls a device. A new id becomes a device; an id the manager knows is re-enrolled
+   * only if the request proves it holds that device's current secret, so that a token
+   * holder cannot take over another device by claiming its id.
+   */
+  async enroll(req: EnrollRequest, mqttUrl: string): Promise<EnrollResponse> {
+    const { secret, hash } = this.#credentials.issue();
+    const now = new Date().toISOString();
+    await this.#db.transaction().execute(async (tx) => {
+      const token = await tx.selectFrom('enrollment_tokens').select(['id', 'expires_at', 'max_uses', 'uses', 'revoked'])
+        .where('token_hash', '=', hashSecret(req.token)).executeTakeFirst();
+      if (!token) throw new AppError('enrollment_token_invalid', 'unknown enrollment token');
+      if (Number(token.revoked) === 1) throw new AppError('enrollment_token_invalid', 'enrollment token has been revoked');
+      if (token.expires_at <= now) throw new AppError('enrollment_token_invalid', 'enrollment token has expired');
+
+      // Everything inside the transaction goes through `tx`: SQLite has one connection.
+      const existing = await tx.selectFrom('devices').select('secret_hash').where('id', '=', req.deviceId).executeTakeFirst();
+      if (existing) {
+        if (!req.secret || !sameHash(existing.secret_hash, hashSecret(req.secret))) {
+          throw new AppError('device_id_conflict', `device ${req.deviceId} is already enrolled; re-enrolling it needs its current credential`);
+        }
+        await tx.updateTable('devices').set({ secret_hash: hash, updated_at: now }).where('id', '=', req.deviceId).execute();
+        return;
+      }
+      // Count the use with a conditional update so concurrent enrollments cannot overrun max_uses.
+      const used = await tx.updateTable('enrollment_tokens').set({ uses: sql`uses + 1` })
+        .where('id', '=', token.id).where('uses', '<', sql<number>`max_uses`).executeTakeFirst();
+      if (Number(used.numUpdatedRows) === 0) throw new AppError('enrollment_token_invalid', 'enrollment token has been used up');
+      await tx.insertInto('devices').values({
+        id: req.deviceId,
+        name: req.facts.hostname,
+        secret_hash: hash,
+        presence: 'offline',
+        last_seen_at: null,
+        enrolled_at: now,
+        updated_at: now,
+        enrollment_token_id: token.id,
+        hypervisor_kind: req.facts.hypervisor.kind,
+        agent_version: req.facts.agentVersion,
+        facts: JSON.stringify(req.facts),
+        vms: null,
+        status_seq: 0,
+      }).execute();
+    });
+    this.#credentials.forget(req.deviceId);
+    this.#logger.info({ device: req.deviceId, hostname: req.facts.hostname }, 'device enrolled');
+    return {
+      deviceId: req.deviceId,
+      mqtt: { url: mqttUrl, clientId: req.deviceId, username: req.deviceId, password: secret, keepaliveSec: this.#settings.keepaliveSec },
+      statusIntervalSec: this.#settings.statusIntervalSec,
+    };
+  }
+}

@@ -1,0 +1,14 @@
+import type { Migration, MigrationProvider } from 'kysely/migration';
+import { initial } from './001-initial.js';
+
+/**
+ * Migrations are compiled into the program (no folder scan at run time), listed in order.
+ * Each one must run on both SQLite and PostgreSQL; the store suite checks that.
+ */
+const migrations: Record<string, Migration> = {
+  '001-initial': initial,
+};
+
+export const migrationProvider: MigrationProvider = {
+  getMigrations: async () => migrations,
+};

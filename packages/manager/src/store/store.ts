@@ -1,0 +1,59 @@
+import { Kysely } from 'kysely';
+import { Migrator } from 'kysely/migration';
+import type { Database } from './schema.js';
+import { migrationProvider } from './migrations/index.js';
+
+export type { Database } from './schema.js';
+export type Db = Kysely<Database>;
+
+/**
+ * The store port: a writer and a reader. On SQLite both are the same connection; on
+ * PostgreSQL the reader may be a replica, so only queries that tolerate a little lag
+ * (listings, dashboards) use it.
+ */
+export interface Store {
+  readonly dialect: 'sqlite' | 'postgres';
+  readonly write: Db;
+  readonly read: Db;
+  migrate(): Promise<void>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function openStore(url: string, readUrl?: string): Promise<Store> {
+  let dialect: Store['dialect'];
+  let write: Db;
+  let read: Db;
+  if (url.startsWith('sqlite:')) {
+    const { sqliteDialect } = await import('./sqlite/sqlite-dialect.js');
+    dialect = 'sqlite';
+    write = new Kysely<Database>({ dialect: sqliteDialect(url.slice('sqlite:'.length)) });
+    read = write;
+  } else if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    const { postgresDialect } = await import('./postgres/postgres-dialect.js');
+    dialect = 'postgres';
+    write = new Kysely<Database>({ dialect: postgresDialect(url) });
+    read = readUrl ? new Kysely<Database>({ dialect: postgresDialect(readUrl) }) : write;
+  } else {
+    throw new Error(`unsupported database URL "${url}": use sqlite:<file> or postgres://…`);
+  }
+  return {
+    dialect,
+    write,
+    read,
+    async migrate() {
+      const { error, results } = await new Migrator({ db: write, provider: migrationProvider }).migrateToLatest();
+      if (error) {
+        const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+        throw new Error(`migration ${failed} failed: ${(error as Error).message}`, { cause: error });
+      }
+    },
+    async ping() {
+      await write.selectFrom('users').select('id').limit(1).execute();
+    },
+    async close() {
+      await write.destroy();
+      if (read !== write) await read.destroy();
+    },
+  };
+}

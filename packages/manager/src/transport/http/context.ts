@@ -1,0 +1,27 @@
+import type { FastifyInstance, RawServerDefault, FastifyBaseLogger } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Broker } from '../../broker/broker.js';
+import type { Metrics } from '../../metrics/metrics.js';
+import type { SessionsService } from '../../services/auth/sessions-service.js';
+import type { DevicesService } from '../../services/devices/devices-service.js';
+import type { EnrollmentService } from '../../services/enrollment/enrollment-service.js';
+import type { UsersService } from '../../services/users/users-service.js';
+import type { Store } from '../../store/store.js';
+import type { Guard } from './auth.js';
+
+export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+/** What route plugins may use: the services, never the store directly (except health). */
+export interface RouteContext {
+  users: UsersService;
+  sessions: SessionsService;
+  devices: DevicesService;
+  enrollment: EnrollmentService;
+  broker: Broker;
+  store: Store;
+  metrics: Metrics;
+  guard: Guard;
+  /** MQTT URL to hand a device that reached us at `hostname`. */
+  mqttUrlFor(hostname: string): string;
+}

@@ -1,0 +1,48 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { AppError } from '../../errors.js';
+
+type ValidationIssue = { instancePath?: string; message?: string; params?: Record<string, unknown> };
+
+/** "body.vcpus: must be >= 1" — names the field an operator has to fix. */
+function describeValidation(context: string | undefined, issues: ValidationIssue[]): string {
+  const first = issues[0];
+  if (!first) return 'invalid request';
+  const path = (first.instancePath ?? '').replace(/^\//, '').replaceAll('/', '.');
+  const extra = Array.isArray(first.params?.additionalProperties) ? ` (${(first.params.additionalProperties as string[]).join(', ')})`
+    : Array.isArray(first.params?.requiredProperties) ? ` (${(first.params.requiredProperties as string[]).join(', ')})` : '';
+  return `${[context ?? 'request', path].filter(Boolean).join('.')}: ${first.message ?? 'is invalid'}${extra}`;
+}
+
+/**
+ * Turns every error into `{error: {code, message}}` with the right status. Unknown errors
+ * become a 500 with a generic message; the details go to the log, never to the caller.
+ */
+export function errorHandler(logger: Logger) {
+  return (error: FastifyError | AppError | Error, request: FastifyRequest, reply: FastifyReply) => {
+    let status = 500;
+    let code = 'internal';
+    let message = 'internal error; see the manager log';
+    if (error instanceof AppError) {
+      status = error.status;
+      code = error.code;
+      message = error.message;
+    } else if ('validation' in error && Array.isArray(error.validation)) {
+      status = 400;
+      code = 'invalid_request';
+      message = describeValidation(error.validationContext, error.validation as ValidationIssue[]);
+    } else if ('code' in error && typeof error.statusCode === 'number' && error.statusCode < 500) {
+      status = error.statusCode;
+      switch (error.code) {
+        case 'FST_ERR_CTP_BODY_TOO_LARGE': code = 'payload_too_large'; message = 'request body is too large'; break;
+        case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': code = 'unsupported_media_type'; message = 'send JSON (Content-Type: application/json)'; break;
+        case 'FST_ERR_CTP_EMPTY_JSON_BODY': code = 'invalid_json'; message = 'request body is empty'; break;
+        default:
+          code = error.statusCode === 400 && /JSON/i.test(error.message) ? 'invalid_json' : 'invalid_request';
+          message = code === 'invalid_json' ? 'request body is not valid JSON' : error.message;
+      }
+    }
+    if (status >= 500) logger.error({ err: error, url: request.url, method: request.method }, 'request failed');
+    void reply.status(status).send({ error: { code, message } });
+  };
+}

@@ -1,0 +1,24 @@
+import type { App, RouteContext } from '../context.js';
+
+/** Liveness, readiness and metrics: outside /api/v1, unauthenticated, as probes expect. */
+export async function healthRoutes(app: App, ctx: RouteContext): Promise<void> {
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+
+  app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
+    const checks: Record<string, string> = {};
+    try {
+      await ctx.store.ping();
+      checks.store = 'ok';
+    } catch (err) {
+      checks.store = (err as Error).message;
+    }
+    checks.broker = ctx.broker.ports.mqtt !== null ? 'ok' : 'not listening';
+    const ready = Object.values(checks).every((v) => v === 'ok');
+    return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks });
+  });
+
+  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
+    ctx.metrics.devicesConnected.set(ctx.broker.connectedCount());
+    return reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
+  });
+}

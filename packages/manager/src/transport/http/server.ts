@@ -1,0 +1,58 @@
+import Fastify, { LogController } from 'fastify';
+import swagger from '@fastify/swagger';
+import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { PALLAS_VERSION } from '@pallas/protocol';
+import type { Logger } from 'pino';
+import type { App, RouteContext } from './context.js';
+import { errorHandler } from './errors.js';
+import { authRoutes } from './routes/auth.js';
+import { deviceRoutes } from './routes/devices.js';
+import { enrollmentRoutes } from './routes/enrollment.js';
+import { healthRoutes } from './routes/health.js';
+import { userRoutes } from './routes/users.js';
+
+export const API_PREFIX = '/api/v1';
+
+/** The HTTP transport: REST API under /api/v1, OpenAPI document, health and metrics. */
+export async function createHttpServer(ctx: RouteContext, opts: { logger: Logger; maxBodyBytes: number }): Promise<App> {
+  const app = Fastify({
+    loggerInstance: opts.logger.child({ component: 'http' }),
+    // Per-request logs would drown the log during an enrollment burst; latency is in /metrics.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: opts.maxBodyBytes,
+    // Behind a reverse proxy the client address comes from X-Forwarded-For; see docs/operations.md.
+    trustProxy: false,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  app.setValidatorCompiler(TypeBoxValidatorCompiler);
+  app.setErrorHandler(errorHandler(opts.logger));
+  app.setNotFoundHandler((req, reply) => {
+    void reply.status(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` } });
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    ctx.metrics.httpDuration.observe(
+      { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Pallas API', version: PALLAS_VERSION, description: 'Manage fleets of virtualized edge devices.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+
+  await app.register(healthRoutes, ctx);
+  await app.register(async (api) => {
+    api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+    await api.register(authRoutes, ctx);
+    await api.register(userRoutes, ctx);
+    await api.register(deviceRoutes, ctx);
+    await api.register(enrollmentRoutes, ctx);
+  }, { prefix: API_PREFIX });
+
+  return app as unknown as App;
+}
+
