@@ -1,4 +1,5 @@
 import { deviceTopic, type ControlMessage, type Device, type DevicePatch, type DeviceQuery, type HostFacts, type PageOf, type Presence, type Vm } from '@pallas/protocol';
+import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { notFound } from '../../errors.js';
 import type { Broker } from '../../broker/broker.js';
@@ -58,7 +59,8 @@ export class DevicesService {
     if (query.presence) q = q.where('presence', '=', query.presence);
     if (query.name) {
       const pattern = `%${query.name.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-      q = q.where((eb) => eb(eb.fn('lower', ['name']), 'like', eb.val(pattern)));
+      // SQLite has no default LIKE escape character; PostgreSQL's is the backslash. Say it.
+      q = q.where(sql<boolean>`lower(name) like ${pattern} escape '\\'`);
     }
     if (query.tag) {
       const tag = query.tag;

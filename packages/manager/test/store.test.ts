@@ -1,0 +1,229 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
+import type { HostFacts, StatusMessage } from '@pallas/protocol';
+import type { Broker } from '../src/broker/broker.js';
+import { AppError } from '../src/errors.js';
+import { SessionsService } from '../src/services/auth/sessions-service.js';
+import { DeviceCredentials } from '../src/services/devices/device-credentials.js';
+import { DevicesService } from '../src/services/devices/devices-service.js';
+import { StatusBuffer } from '../src/services/devices/status-buffer.js';
+import { EnrollmentService } from '../src/services/enrollment/enrollment-service.js';
+import { UsersService } from '../src/services/users/users-service.js';
+import { openStore, type Store } from '../src/store/store.js';
+import { PG_URL, postgresTarget, sqliteTarget, type StoreTarget } from './store-targets.js';
+
+const logger = pino({ level: 'silent' });
+
+function facts(hostname: string): HostFacts {
+  return {
+    hostname,
+    hypervisor: { kind: 'sim', version: '1.0' },
+    cpu: { model: 'Sim CPU', cores: 4 },
+    memory: { totalMB: 8192 },
+    datastores: [{ name: 'ds1', capacityGB: 100, freeGB: 50 }],
+    networks: ['VM Network'],
+    agentVersion: '0.1.0',
+    uptimeSec: 10,
+    agentUptimeSec: 5,
+  };
+}
+
+/** Records what the registry asks of the broker; the registry is what is under test here. */
+function recordingBroker(): Broker & { published: string[]; disconnected: string[] } {
+  const published: string[] = [];
+  const disconnected: string[] = [];
+  return {
+    published,
+    disconnected,
+    ports: { mqtt: 1 },
+    start: async () => {},
+    stop: async () => {},
+    publish: async (topic) => void published.push(topic),
+    subscribe: async () => {},
+    disconnect: (id) => void disconnected.push(id),
+    connectedCount: () => 0,
+    on: () => {},
+  };
+}
+
+const rejectsWith = (code: string) => (err: unknown) => err instanceof AppError && err.code === code;
+
+/** One suite, run against every store dialect. */
+function storeSuite(makeTarget: () => Promise<StoreTarget>) {
+  let target: StoreTarget;
+  let store: Store;
+  let users: UsersService;
+  let sessions: SessionsService;
+  let credentials: DeviceCredentials;
+  let status: StatusBuffer;
+  let devices: DevicesService;
+  let enrollment: EnrollmentService;
+  const broker = recordingBroker();
+
+  before(async () => {
+    target = await makeTarget();
+    store = await openStore(target.url);
+    await store.migrate();
+    await store.migrate(); // migrating twice is a no-op
+    users = new UsersService(store);
+    sessions = new SessionsService(store, users, 3600);
+    credentials = new DeviceCredentials(store);
+    status = new StatusBuffer(store, 50, logger, () => {});
+    devices = new DevicesService({ store, broker, credentials, status, logger });
+    enrollment = new EnrollmentService({ store, credentials, settings: { keepaliveSec: 30, statusIntervalSec: 60 }, logger });
+  });
+  after(async () => {
+    await status.stop();
+    await store.close();
+    await target.dispose();
+  });
+
+  it('creates the first admin once, with a generated password that logs in', async () => {
+    const first = await users.bootstrapAdmin();
+    assert.equal(first.created, true);
+    assert.ok(first.generatedPassword && first.generatedPassword.length >= 20);
+    assert.deepEqual(await users.bootstrapAdmin('another-password'), { created: false });
+    const row = await store.read.selectFrom('users').select('password_hash').where('username', '=', 'admin').executeTakeFirstOrThrow();
+    assert.ok(!row.password_hash.includes(first.generatedPassword), 'password is stored hashed');
+    const login = await sessions.login('admin', first.generatedPassword);
+    assert.equal(login.user.role, 'admin');
+    assert.equal((await sessions.verify(login.token))?.username, 'admin');
+    await sessions.logout(login.token);
+    assert.equal(await sessions.verify(login.token), null);
+  });
+
+  it('manages users and refuses duplicates and removing the last admin', async () => {
+    const bob = await users.create({ username: 'bob', password: 'bob-password', role: 'viewer' });
+    await assert.rejects(users.create({ username: 'bob', password: 'x-password', role: 'viewer' }), rejectsWith('conflict'));
+    const updated = await users.update(bob.id, { role: 'operator' });
+    assert.equal(updated.role, 'operator');
+    const page = await users.list(10, 0);
+    assert.equal(page.total, 2);
+    assert.deepEqual(page.items.map((u) => u.username), ['admin', 'bob']);
+    const admin = page.items.find((u) => u.username === 'admin')!;
+    await assert.rejects(users.remove(admin.id), rejectsWith('conflict'));
+    await assert.rejects(users.update(admin.id, { role: 'viewer' }), rejectsWith('conflict'));
+    assert.equal(await users.authenticate('bob', 'wrong-password'), null);
+    assert.equal(await users.authenticate('nobody', 'whatever'), null);
+    await users.remove(bob.id);
+    await assert.rejects(users.get(bob.id), rejectsWith('not_found'));
+  });
+
+  it('enrolls devices within a token\'s limits and refuses a claimed id', async () => {
+    const token = await enrollment.createToken('admin', { name: 'two', maxUses: 2 });
+    const a = randomUUID();
+    const b = randomUUID();
+    const resA = await enrollment.enroll({ token: token.token, deviceId: a, facts: facts('host-a') }, 'mqtt://x:1');
+    assert.equal(resA.mqtt.username, a);
+    assert.equal(resA.mqtt.clientId, a);
+    assert.equal(await credentials.verify(a, resA.mqtt.password), true);
+    assert.equal(await credentials.verify(a, 'pds_wrong'), false);
+
+    // Someone else claiming A's id with a valid token gets a conflict, and A's secret still works.
+    await assert.rejects(enrollment.enroll({ token: token.token, deviceId: a, facts: facts('evil') }, 'mqtt://x:1'), rejectsWith('device_id_conflict'));
+    assert.equal(await credentials.verify(a, resA.mqtt.password), true);
+
+    // A itself may re-enroll with its secret: new secret, old one stops working, no token use spent.
+    const again = await enrollment.enroll({ token: token.token, deviceId: a, facts: facts('host-a'), secret: resA.mqtt.password }, 'mqtt://x:1');
+    assert.equal(await credentials.verify(a, again.mqtt.password), true);
+    assert.equal(await credentials.verify(a, resA.mqtt.password), false);
+
+    await enrollment.enroll({ token: token.token, deviceId: b, facts: facts('host-b') }, 'mqtt://x:1');
+    await assert.rejects(enrollment.enroll({ token: token.token, deviceId: randomUUID(), facts: facts('c') }, 'mqtt://x:1'), rejectsWith('enrollment_token_invalid'));
+    const listed = (await enrollment.listTokens()).items.find((t) => t.id === token.id)!;
+    assert.equal(listed.uses, 2);
+    assert.ok(!('token' in listed), 'the secret is never listed');
+
+    await enrollment.revokeToken(token.id);
+    await assert.rejects(enrollment.enroll({ token: token.token, deviceId: randomUUID(), facts: facts('d') }, 'mqtt://x:1'), rejectsWith('enrollment_token_invalid'));
+    await assert.rejects(enrollment.enroll({ token: 'pet_unknown_unknown_unknown', deviceId: randomUUID(), facts: facts('e') }, 'mqtt://x:1'), rejectsWith('enrollment_token_invalid'));
+  });
+
+  it('refuses an expired token', async () => {
+    const token = await enrollment.createToken('admin', { maxUses: 5 });
+    await store.write.updateTable('enrollment_tokens').set({ expires_at: new Date(Date.now() - 1000).toISOString() }).where('id', '=', token.id).execute();
+    await assert.rejects(enrollment.enroll({ token: token.token, deviceId: randomUUID(), facts: facts('late') }, 'mqtt://x:1'), /expired/);
+  });
+
+  it('does not let concurrent enrollments overrun a token', async () => {
+    const token = await enrollment.createToken('admin', { maxUses: 3 });
+    const results = await Promise.allSettled(
+      Array.from({ length: 8 }, (_, i) => enrollment.enroll({ token: token.token, deviceId: randomUUID(), facts: facts(`race-${i}`) }, 'mqtt://x:1')),
+    );
+    assert.equal(results.filter((r) => r.status === 'fulfilled').length, 3);
+  });
+
+  it('lists devices with paging, name, tag and presence filters', async () => {
+    const token = await enrollment.createToken('admin', { maxUses: 10 });
+    const ids: string[] = [];
+    for (const name of ['shop-berlin', 'shop-paris', 'tower-17', 'Ship_Alpha']) {
+      const id = randomUUID();
+      ids.push(id);
+      await enrollment.enroll({ token: token.token, deviceId: id, facts: facts(name) }, 'mqtt://x:1');
+    }
+    const shops = await devices.list({ name: 'SHOP', limit: 10 });
+    assert.deepEqual(shops.items.map((d) => d.name), ['shop-berlin', 'shop-paris']);
+    // LIKE wildcards in the search text are taken literally.
+    assert.deepEqual((await devices.list({ name: 'p_a' })).items.map((d) => d.name), ['Ship_Alpha']);
+    const page = await devices.list({ limit: 2, offset: 1 });
+    assert.equal(page.items.length, 2);
+    assert.ok(page.total >= 4);
+
+    await devices.patch(ids[0]!, { tags: ['eu', 'retail'] });
+    await devices.patch(ids[1]!, { tags: ['eu'], name: 'shop-paris-2' });
+    assert.deepEqual((await devices.list({ tag: 'eu' })).items.map((d) => d.name).sort(), ['shop-berlin', 'shop-paris-2']);
+    assert.deepEqual((await devices.get(ids[0]!)).tags, ['eu', 'retail']);
+
+    status.offer(ids[2]!, { presence: 'online', lastSeenAt: new Date().toISOString() });
+    await status.flush();
+    const online = await devices.list({ presence: 'online' });
+    assert.deepEqual(online.items.map((d) => d.id), [ids[2]]);
+    await devices.markAllOffline();
+    assert.equal((await devices.list({ presence: 'online' })).total, 0);
+  });
+
+  it('coalesces status updates and writes the latest', async () => {
+    const token = await enrollment.createToken('admin', { maxUses: 1 });
+    const id = randomUUID();
+    await enrollment.enroll({ token: token.token, deviceId: id, facts: facts('coalesce') }, 'mqtt://x:1');
+    let flushed = { messages: 0, rows: 0 };
+    const buffer = new StatusBuffer(store, 10_000, logger, (messages, rows) => {
+      flushed = { messages: flushed.messages + messages, rows: flushed.rows + rows };
+    });
+    for (let seq = 1; seq <= 5; seq++) {
+      const msg: StatusMessage = {
+        seq, sentAt: new Date().toISOString(), facts: { ...facts('coalesce'), uptimeSec: seq },
+        vms: [{ id: 'vm-1', name: 'web', powerState: seq % 2 ? 'on' : 'off', vcpus: 2, memoryMB: 1024, diskGB: 10 }],
+      };
+      buffer.offer(id, { presence: 'online', lastSeenAt: new Date().toISOString(), facts: msg.facts, vms: msg.vms, seq });
+    }
+    await buffer.stop();
+    assert.deepEqual(flushed, { messages: 5, rows: 1 });
+    const device = await devices.get(id);
+    assert.equal(device.facts?.uptimeSec, 5);
+    assert.equal(device.vms[0]?.powerState, 'on');
+    assert.equal(device.presence, 'online');
+  });
+
+  it('decommissions: credential stops working, the agent is told, the row is gone', async () => {
+    const token = await enrollment.createToken('admin', { maxUses: 1 });
+    const id = randomUUID();
+    const res = await enrollment.enroll({ token: token.token, deviceId: id, facts: facts('old') }, 'mqtt://x:1');
+    await devices.patch(id, { tags: ['x'] });
+    await devices.decommission(id);
+    assert.equal(await credentials.verify(id, res.mqtt.password), false);
+    assert.ok(broker.published.includes(`pallas/v1/d/${id}/cmd/control`));
+    await assert.rejects(devices.get(id), rejectsWith('not_found'));
+    // The same id may enroll again later with a new token (a re-installed device keeps its id).
+    const token2 = await enrollment.createToken('admin', { maxUses: 1 });
+    const back = await enrollment.enroll({ token: token2.token, deviceId: id, facts: facts('old') }, 'mqtt://x:1');
+    assert.equal(back.deviceId, id);
+  });
+}
+
+describe('store on SQLite', () => storeSuite(sqliteTarget));
+
+describe('store on PostgreSQL', { skip: PG_URL ? false : 'PALLAS_TEST_PG_URL is not set (.ci/run sets it)' }, () =>
+  storeSuite(() => postgresTarget(PG_URL!)));

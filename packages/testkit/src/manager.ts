@@ -1,0 +1,78 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Api } from './api.js';
+import { BIN } from './paths.js';
+import { startNode, type Proc } from './process.js';
+import { tempDir } from './temp.js';
+import { waitFor } from './wait.js';
+
+export const ADMIN_PASSWORD = 'admin-password-for-tests';
+
+export interface ManagerProcess extends Proc {
+  dataDir: string;
+  httpUrl: string;
+  mqttPort: number;
+  mqttUrl: string;
+  /** Unauthenticated API caller. */
+  api: Api;
+  /** API caller logged in as the first admin. */
+  admin(): Promise<Api>;
+  /** Stops the process and removes the data dir (unless it was given). */
+  close(): Promise<void>;
+}
+
+export interface StartManagerOptions {
+  dataDir?: string;
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Starts `pallas-manager` as a real process on loopback with ephemeral ports and waits
+ * until it answers /readyz. Ports come from `<data-dir>/ports.json`.
+ */
+export async function startManagerProcess(options: StartManagerOptions = {}): Promise<ManagerProcess> {
+  const tmp = options.dataDir ? undefined : tempDir('pallas-manager-');
+  const dataDir = options.dataDir ?? tmp!.path;
+  const portsFile = join(dataDir, 'ports.json');
+  const proc = startNode(
+    BIN.manager,
+    ['--data-dir', dataDir, '--http-port', '0', '--mqtt-port', '0', '--http-host', '127.0.0.1', '--mqtt-host', '127.0.0.1', ...(options.args ?? [])],
+    { PALLAS_ADMIN_PASSWORD: ADMIN_PASSWORD, PALLAS_LOG_LEVEL: 'warn', ...options.env },
+  );
+  let ports: { http: number; mqtt: number };
+  try {
+    // The banner is printed after ports.json is written, so a stale file from an earlier
+    // run on the same data dir is never read.
+    ports = await waitFor('manager to start', () => {
+      if (proc.child.exitCode !== null) throw new Error(`manager exited early:\n${proc.output()}`);
+      return proc.output().includes('is running') && (JSON.parse(readFileSync(portsFile, 'utf8')) as { http: number; mqtt: number });
+    }, { timeoutMs: 20_000 });
+  } catch (err) {
+    await proc.kill();
+    tmp?.cleanup();
+    throw err;
+  }
+  const httpUrl = `http://127.0.0.1:${ports.http}`;
+  const api = new Api(httpUrl);
+  return {
+    ...proc,
+    dataDir,
+    httpUrl,
+    mqttPort: ports.mqtt,
+    mqttUrl: `mqtt://127.0.0.1:${ports.mqtt}`,
+    api,
+    admin: () => api.login('admin', ADMIN_PASSWORD),
+    async close() {
+      await proc.stop();
+      tmp?.cleanup();
+    },
+  };
+}
+
+/** Creates an enrollment token through the API and returns its secret. */
+export async function createEnrollmentToken(admin: Api, body: Record<string, unknown> = { maxUses: 100 }): Promise<string> {
+  const res = await admin.post('/api/v1/enrollment-tokens', body);
+  if (res.status !== 201) throw new Error(`token creation failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.token as string;
+}
