@@ -16,6 +16,7 @@ function walk(dir) {
     else if (name.endsWith('.test.ts')) files.push(path);
   }
 }
+try { walk('test'); } catch { /* no cross-package tests */ }
 for (const pkg of readdirSync('packages')) {
   for (const sub of ['test', 'src']) {
     const dir = join('packages', pkg, sub);
