@@ -11,45 +11,24 @@ import { checker } from '@pallas/protocol';
  */
 export const ManagerConfigSchema = Type.Object(
   {
-    /** Where the SQLite database, ports.json and artifacts live. Default `./pallas-data`. */
-    dataDir: Type.String({ default: './pallas-data' }),
-    /** JSON config file to read. Default none. */
-    config: Type.Optional(Type.String()),
-    /** HTTP API (and console) port; 0 = any free port. Default 8080. */
-    httpPort: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
-    /** Address the HTTP server binds. Default all interfaces. */
-    httpHost: Type.String({ default: '0.0.0.0' }),
-    /** Embedded MQTT broker port; 0 = any free port. Default 1883. */
-    mqttPort: Type.Integer({ minimum: 0, maximum: 65535, default: 1883 }),
-    /** Address the embedded broker binds. Default all interfaces. */
-    mqttHost: Type.String({ default: '0.0.0.0' }),
-    /**
-     * MQTT URL handed to devices at enrollment. Default: the host name the device used to
-     * reach the HTTP API, with the broker's port.
-     */
-    mqttPublicUrl: Type.Optional(Type.String()),
-    /** Store: `sqlite:<file>` or `postgres://…`. Default `sqlite:<dataDir>/pallas.db`. */
-    databaseUrl: Type.Optional(Type.String()),
-    /** Optional read replica (PostgreSQL) for queries; writes always go to databaseUrl. */
-    databaseReadUrl: Type.Optional(Type.String()),
-    /** First admin's password, used only when no user exists yet. Default: generated and printed once. */
-    adminPassword: Type.Optional(Type.String({ minLength: 8 })),
-    /** MQTT keepalive handed to devices; offline is detected within 1.5× this. Default 30 s. */
-    keepaliveSec: Type.Integer({ minimum: 1, maximum: 3600, default: 30 }),
-    /** How often devices send status. Default 60 s. */
-    statusIntervalSec: Type.Integer({ minimum: 1, maximum: 86400, default: 60 }),
-    /** Lifetime of a login session. Default 12 h. */
-    sessionTtlSec: Type.Integer({ minimum: 60, default: 43200 }),
-    /** Largest MQTT payload accepted from a device. Default 256 KiB. */
-    maxMessageBytes: Type.Integer({ minimum: 1024, default: 262144 }),
-    /** Largest HTTP JSON body. Default 1 MiB. */
-    maxBodyBytes: Type.Integer({ minimum: 1024, default: 1048576 }),
-    /** How often buffered device status is written to the store. Default 250 ms. */
-    statusFlushMs: Type.Integer({ minimum: 10, maximum: 60000, default: 250 }),
-    /** pino level: fatal, error, warn, info, debug, trace, silent. Default info. */
-    logLevel: Type.String({ default: 'info' }),
-    /** Start this many simulated devices beside the manager (demo and Quickstart). Default 0. */
-    demoDevices: Type.Integer({ minimum: 0, maximum: 100000, default: 0 }),
+    dataDir: Type.String({ description: 'Where the SQLite database and ports.json live. Default `./pallas-data`.', default: './pallas-data' }),
+    config: Type.Optional(Type.String({ description: 'JSON config file to read. Default none.' })),
+    httpPort: Type.Integer({ description: 'HTTP API (and console) port; 0 = any free port. Default 8080.', minimum: 0, maximum: 65535, default: 8080 }),
+    httpHost: Type.String({ description: 'Address the HTTP server binds. Default all interfaces.', default: '0.0.0.0' }),
+    mqttPort: Type.Integer({ description: 'Embedded MQTT broker port; 0 = any free port. Default 1883.', minimum: 0, maximum: 65535, default: 1883 }),
+    mqttHost: Type.String({ description: 'Address the embedded broker binds. Default all interfaces.', default: '0.0.0.0' }),
+    mqttPublicUrl: Type.Optional(Type.String({ description: 'MQTT URL handed to devices at enrollment. Default: the host name the device used to reach the HTTP API, with the broker\'s port.' })),
+    databaseUrl: Type.Optional(Type.String({ description: 'Store: `sqlite:<file>` or `postgres://…`. Default `sqlite:<dataDir>/pallas.db`.' })),
+    databaseReadUrl: Type.Optional(Type.String({ description: 'Optional read replica (PostgreSQL) for queries; writes always go to databaseUrl.' })),
+    adminPassword: Type.Optional(Type.String({ description: 'First admin\'s password, used only when no user exists yet. Default: generated and printed once.', minLength: 8 })),
+    keepaliveSec: Type.Integer({ description: 'MQTT keepalive handed to devices; offline is detected within 1.5× this. Default 30 s.', minimum: 1, maximum: 3600, default: 30 }),
+    statusIntervalSec: Type.Integer({ description: 'How often devices send status. Default 60 s.', minimum: 1, maximum: 86400, default: 60 }),
+    sessionTtlSec: Type.Integer({ description: 'Lifetime of a login session. Default 12 h.', minimum: 60, default: 43200 }),
+    maxMessageBytes: Type.Integer({ description: 'Largest MQTT payload accepted from a device. Default 256 KiB.', minimum: 1024, default: 262144 }),
+    maxBodyBytes: Type.Integer({ description: 'Largest HTTP JSON body. Default 1 MiB.', minimum: 1024, default: 1048576 }),
+    statusFlushMs: Type.Integer({ description: 'How often buffered device status is written to the store. Default 250 ms.', minimum: 10, maximum: 60000, default: 250 }),
+    logLevel: Type.String({ description: 'pino level: fatal, error, warn, info, debug, trace, silent. Default info.', default: 'info' }),
+    demoDevices: Type.Integer({ description: 'Start this many simulated devices beside the manager (demo and Quickstart). Default 0.', minimum: 0, maximum: 100000, default: 0 }),
   },
   { additionalProperties: false },
 );
@@ -68,9 +47,8 @@ export class ConfigError extends Error {
 export const configHelp = (): string =>
   keys
     .map((k) => {
-      const s = ManagerConfigSchema.properties[k] as { default?: unknown };
-      const def = s.default === undefined ? '' : ` (default ${JSON.stringify(s.default)})`;
-      return `  --${kebab(k)} <value>   env ${envName(k)}${def}`;
+      const s = ManagerConfigSchema.properties[k] as { description?: string };
+      return `  --${kebab(k).padEnd(20)} ${envName(k).padEnd(28)} ${s.description ?? ''}`;
     })
     .join('\n');
 
