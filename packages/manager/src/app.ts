@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
+import { parseDeviceTopic } from '@pallas/protocol';
 import { EmbeddedBroker } from './broker/embedded/aedes-broker.js';
 import type { Broker } from './broker/broker.js';
 import { databaseUrlOf, type ManagerConfig } from './config/config.js';
@@ -63,6 +64,10 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     broker.on('rejected', (reason, clientId, detail) => {
       metrics.mqttRejected.inc({ reason });
       logger.warn({ reason, client: clientId, detail }, 'mqtt client refused');
+    });
+    broker.on('published', (topic) => {
+      const channel = parseDeviceTopic(topic)?.channel;
+      if (channel) metrics.mqttMessagesOut.inc({ channel });
     });
     broker.on('connected', () => metrics.devicesConnected.set(broker.connectedCount()));
     broker.on('disconnected', () => metrics.devicesConnected.set(broker.connectedCount()));

@@ -16,6 +16,8 @@ export interface BrokerEvents {
   connected: (clientId: string) => void;
   /** A device's MQTT session closed, for any reason. */
   disconnected: (clientId: string) => void;
+  /** The manager published a message (to devices). */
+  published: (topic: string) => void;
   /** The broker refused something a client sent; `reason` is a short metric label. */
   rejected: (reason: RejectReason, clientId: string | null, detail: string) => void;
 }

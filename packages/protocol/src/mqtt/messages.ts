@@ -24,7 +24,7 @@ export type PresenceMessage = Static<typeof PresenceMessage>;
 /** `pallas/v1/d/{id}/status` — periodic host facts and VM inventory (QoS 1). */
 export const StatusMessage = Type.Object(
   {
-    /** Increases by one per message from one agent process; lets the manager drop stale reorders. */
+    /** Counts up from 0 in each agent process; stored with the status to help spot gaps. */
     seq: Type.Integer({ minimum: 0 }),
     sentAt: Timestamp,
     facts: HostFacts,

@@ -133,7 +133,11 @@ export class EmbeddedBroker implements Broker {
     return new Promise((resolve, reject) => {
       aedes.publish(
         { cmd: 'publish', topic, payload: Buffer.from(payload), qos: options.qos, retain: options.retain ?? false, dup: false },
-        (err) => (err ? reject(err) : resolve()),
+        (err) => {
+          if (err) return reject(err);
+          this.#emit('published', topic);
+          resolve();
+        },
       );
     });
   }
