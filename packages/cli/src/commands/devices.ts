@@ -1,0 +1,242 @@
+/** `pallas devices …`: list, inspect, rename, tag and decommission devices. */
+import { type Command, Option } from 'commander';
+import type { Device, DeviceQuery, Presence } from '@pallas/protocol';
+import { MAX_PAGE, type PallasClient } from '../client.js';
+import type { Context } from '../context.js';
+import { ApiRequestError, CliError, UsageError } from '../errors.js';
+import type { Io } from '../io.js';
+import { formatDuration, formatGB, formatMB, formatRelative, formatTimestamp } from '../output/format.js';
+import { clean, formatFields, formatTable } from '../output/table.js';
+import { confirm, isInteractive } from '../prompt.js';
+import { intArg, plural, withContext } from './common.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * A device by full UUID or exact name. Names are not unique, so a name must match exactly one
+ * device; the API's `name` filter is a case-insensitive substring, hence the exact re-check.
+ */
+export async function resolveDevice(client: PallasClient, ref: string): Promise<Device> {
+  if (UUID.test(ref)) {
+    try {
+      return await client.getDevice(ref.toLowerCase());
+    } catch (err) {
+      if (!(err instanceof ApiRequestError && err.status === 404)) throw err;
+      // fall through: someone may have named a device after a UUID
+    }
+  }
+  const found = await client.all((q) => client.listDevices({ ...q, name: ref }));
+  const exact = found.items.filter((d) => d.name === ref);
+  if (exact.length === 1 && exact[0]) return exact[0];
+  if (exact.length > 1) {
+    const ids = exact.slice(0, 5).map((d) => d.id).join(', ');
+    throw new CliError(`${exact.length} devices are named '${clean(ref)}': use an ID (${ids}${exact.length > 5 ? ', …' : ''})`);
+  }
+  const similar = found.items.slice(0, 3).map((d) => `'${clean(d.name)}'`);
+  const hint = similar.length > 0 ? ` (similar: ${similar.join(', ')})` : '';
+  throw new CliError(`no device with ID or name '${clean(ref)}'${hint}`);
+}
+
+function hypervisor(d: Device): string {
+  return d.facts ? `${d.facts.hypervisor.kind} ${d.facts.hypervisor.version}`.trim() : '-';
+}
+
+function deviceTable(devices: Device[], now: number): string {
+  return formatTable(
+    ['ID', 'NAME', 'PRESENCE', 'HYPERVISOR', 'VMS', 'AGENT', 'LAST SEEN', 'TAGS'],
+    devices.map((d) => [
+      d.id,
+      d.name,
+      d.presence,
+      hypervisor(d),
+      d.vms.length,
+      d.facts?.agentVersion,
+      formatRelative(d.lastSeenAt, now),
+      d.tags.join(','),
+    ]),
+  );
+}
+
+function deviceDetails(d: Device, now: number): string {
+  const f = d.facts;
+  const cpu = f
+    ? [f.cpu.model, `${plural(f.cpu.cores, 'core')}`, f.cpu.mhz ? `${f.cpu.mhz} MHz` : '', f.cpu.usagePct !== undefined ? `${f.cpu.usagePct.toFixed(0)}% used` : '']
+        .filter(Boolean)
+        .join(', ')
+    : undefined;
+  const memory = f
+    ? f.memory.usedMB !== undefined
+      ? `${formatMB(f.memory.usedMB)} used of ${formatMB(f.memory.totalMB)}`
+      : formatMB(f.memory.totalMB)
+    : undefined;
+  const lines = [
+    formatFields([
+      ['ID', d.id],
+      ['Name', d.name],
+      ['Presence', `${d.presence} (last seen ${formatRelative(d.lastSeenAt, now)})`],
+      ['Tags', d.tags.length > 0 ? d.tags.join(', ') : '(none)'],
+      ['Enrolled', formatTimestamp(d.enrolledAt)],
+      ['Hostname', f?.hostname],
+      ['Model', f?.model],
+      ['Hypervisor', f ? `${hypervisor(d)}${f.hypervisor.build ? ` (build ${f.hypervisor.build})` : ''}` : 'not reported yet'],
+      ['CPU', cpu],
+      ['Memory', memory],
+      ['Networks', f ? f.networks.join(', ') || '(none)' : undefined],
+      ['Agent', f ? `${f.agentVersion} (up ${formatDuration(f.agentUptimeSec)})` : undefined],
+      ['Host uptime', f ? formatDuration(f.uptimeSec) : undefined],
+    ]),
+  ];
+  if (f && f.datastores.length > 0) {
+    lines.push('', 'Datastores:');
+    lines.push(
+      indent(
+        formatTable(
+          ['NAME', 'CAPACITY', 'FREE'],
+          f.datastores.map((ds) => [ds.name, formatGB(ds.capacityGB), formatGB(ds.freeGB)]),
+        ),
+      ),
+    );
+  }
+  lines.push('', d.vms.length > 0 ? `Virtual machines (${d.vms.length}):` : 'Virtual machines: none');
+  if (d.vms.length > 0) {
+    lines.push(
+      indent(
+        formatTable(
+          ['ID', 'NAME', 'POWER', 'VCPUS', 'MEMORY', 'DISK', 'GUEST OS'],
+          d.vms.map((vm) => [vm.id, vm.name, vm.powerState, vm.vcpus, formatMB(vm.memoryMB), formatGB(vm.diskGB), vm.guestOs]),
+        ),
+      ),
+    );
+  }
+  return lines.join('\n');
+}
+
+function indent(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => `  ${l}`)
+    .join('\n');
+}
+
+interface LsOptions {
+  presence?: Presence;
+  name?: string;
+  tag?: string;
+  limit?: number;
+  offset?: number;
+  all?: boolean;
+}
+
+async function ls(ctx: Context, opts: LsOptions): Promise<void> {
+  const client = await ctx.client();
+  const filter: DeviceQuery = { presence: opts.presence, name: opts.name, tag: opts.tag };
+  const page = opts.all
+    ? await client.all((q) => client.listDevices({ ...filter, ...q }), opts.limit ?? MAX_PAGE)
+    : await client.listDevices({ ...filter, limit: opts.limit, offset: opts.offset });
+  const now = ctx.io.now();
+  ctx.emit(page, () => {
+    const shownTo = page.offset + page.items.length;
+    const more = !opts.all && shownTo < page.total ? ` (more: --offset ${shownTo}, or --all)` : '';
+    const footer = `${page.items.length} of ${plural(page.total, 'device')}${more}`;
+    return page.items.length > 0 ? `${deviceTable(page.items, now)}\n${footer}` : footer;
+  });
+}
+
+interface TagOptions {
+  add?: boolean;
+  remove?: boolean;
+  clear?: boolean;
+}
+
+/** The device's new tag list; --add/--remove read-modify-write (last writer wins). */
+function newTags(current: string[], given: string[], opts: TagOptions): string[] {
+  const modes = [opts.add, opts.remove, opts.clear].filter(Boolean).length;
+  if (modes > 1) throw new UsageError('use only one of --add, --remove and --clear');
+  if (opts.clear) {
+    if (given.length > 0) throw new UsageError('--clear takes no tags');
+    return [];
+  }
+  if (given.length === 0) throw new UsageError('give at least one tag (or --clear to remove them all)');
+  if (opts.add) return [...new Set([...current, ...given])];
+  if (opts.remove) return current.filter((t) => !given.includes(t));
+  return [...new Set(given)];
+}
+
+export function registerDevices(program: Command, io: Io): void {
+  const devices = program.command('devices').alias('device').description('list and manage devices');
+
+  devices
+    .command('ls')
+    .alias('list')
+    .description('list devices')
+    .addOption(new Option('--presence <state>', 'only online or offline devices').choices(['online', 'offline']))
+    .option('--name <substring>', 'only devices whose name contains this (case-insensitive)')
+    .option('--tag <tag>', 'only devices with this tag')
+    .option('--limit <n>', 'page size (server default 50; with --all, the page size used)', intArg(1, MAX_PAGE))
+    .option('--offset <n>', 'skip this many devices', intArg(0))
+    .option('--all', 'fetch every page')
+    .action(withContext(io, ls));
+
+  devices
+    .command('show')
+    .description('show one device: host facts and virtual machines')
+    .argument('<device>', 'device ID or exact name')
+    .action(
+      withContext(io, async (ctx, ref: string) => {
+        const device = await resolveDevice(await ctx.client(), ref);
+        ctx.emit(device, () => deviceDetails(device, ctx.io.now()));
+      }),
+    );
+
+  devices
+    .command('rename')
+    .description('rename a device')
+    .argument('<device>', 'device ID or exact name')
+    .argument('<new-name>', 'the new name')
+    .action(
+      withContext(io, async (ctx, ref: string, name: string) => {
+        const client = await ctx.client();
+        const device = await resolveDevice(client, ref);
+        const updated = await client.updateDevice(device.id, { name });
+        ctx.emit(updated, () => `Renamed device '${clean(device.name)}' to '${clean(updated.name)}' (${updated.id}).`);
+      }),
+    );
+
+  devices
+    .command('tag')
+    .description("set a device's tags (replaces them, unless --add or --remove)")
+    .argument('<device>', 'device ID or exact name')
+    .argument('[tags...]', 'tags, e.g. site=lyon or rack/3')
+    .option('--add', 'add these tags to the current ones')
+    .option('--remove', 'remove these tags from the current ones')
+    .option('--clear', 'remove all tags')
+    .action(
+      withContext(io, async (ctx, ref: string, tags: string[], opts: TagOptions) => {
+        const client = await ctx.client();
+        const device = await resolveDevice(client, ref);
+        const updated = await client.updateDevice(device.id, { tags: newTags(device.tags, tags, opts) });
+        ctx.emit(updated, () => `Device '${clean(updated.name)}' tags: ${updated.tags.length > 0 ? updated.tags.map(clean).join(', ') : '(none)'}`);
+      }),
+    );
+
+  devices
+    .command('rm')
+    .alias('decommission')
+    .description('decommission a device (remove it from the fleet)')
+    .argument('<device>', 'device ID or exact name')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(
+      withContext(io, async (ctx, ref: string, opts: { yes?: boolean }) => {
+        const client = await ctx.client();
+        const device = await resolveDevice(client, ref);
+        const label = `'${clean(device.name)}' (${device.id})`;
+        if (!opts.yes) {
+          if (!isInteractive(ctx.io)) throw new UsageError(`refusing to decommission device ${label} without confirmation: pass --yes`);
+          const ok = await confirm(ctx.io, `Decommission device ${label}? It will be removed from the fleet.`);
+          if (!ok) throw new CliError('aborted: nothing was changed');
+        }
+        await client.deleteDevice(device.id);
+        ctx.emit({ id: device.id, name: device.name, decommissioned: true }, () => `Decommissioned device ${label}.`);
+      }),
+    );
+}

@@ -1,0 +1,53 @@
+/** The `pallas` command tree and the one place where errors become exit codes. */
+import { Command, CommanderError } from 'commander';
+import { PALLAS_VERSION } from '@pallas/protocol';
+import { registerAuth } from './commands/auth.js';
+import { registerDevices } from './commands/devices.js';
+import { registerTokens } from './commands/tokens.js';
+import { registerUsers } from './commands/users.js';
+import { DEFAULT_SERVER } from './config.js';
+import { describeError, ExitCode } from './errors.js';
+import type { Io } from './io.js';
+
+export function buildProgram(io: Io): Command {
+  const program = new Command('pallas');
+  // Settings first: subcommands copy them from their parent when they are created.
+  program
+    .description('Operate a Pallas fleet: devices, users and enrollment tokens.')
+    .version(PALLAS_VERSION, '-V, --version')
+    .option('--server <url>', `manager URL (default: $PALLAS_SERVER, the server you logged in to, or ${DEFAULT_SERVER})`)
+    .option('--json', 'print machine-readable JSON on stdout')
+    .configureHelp({ showGlobalOptions: true })
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+      // Same one-line "pallas: …" shape as every other error.
+      outputError: (s, write) => write(`pallas: ${s.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')}\n`),
+    })
+    .showSuggestionAfterError()
+    .exitOverride();
+  registerAuth(program, io);
+  registerDevices(program, io);
+  registerUsers(program, io);
+  registerTokens(program, io);
+  return program;
+}
+
+/** Run one invocation (argv without node and script) and return the exit code; never throws. */
+export async function runCli(argv: readonly string[], io: Io): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return ExitCode.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander has already printed help or its message; anything but help is a usage error.
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return ExitCode.ok;
+      return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    }
+    const { message, exitCode } = describeError(err);
+    io.stderr.write(`pallas: ${message}\n`);
+    if (io.env.PALLAS_DEBUG && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
+    return exitCode;
+  }
+}

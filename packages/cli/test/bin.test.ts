@@ -1,0 +1,46 @@
+/** The real binary as a subprocess, the way scripts and the end-to-end tests run it. */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { after, before, test } from 'node:test';
+import { device, type FakeManager, startFakeManager } from './fake-manager.js';
+import { tempDir } from './helpers.js';
+
+const bin = fileURLToPath(new URL('../bin/pallas.js', import.meta.url));
+const built = existsSync(fileURLToPath(new URL('../dist/main.js', import.meta.url)));
+
+function pallas(args: string[], env: Record<string, string>, stdin = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { env: { PATH: process.env.PATH ?? '', ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += String(c)));
+    child.stderr.on('data', (c: Buffer) => (stderr += String(c)));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(stdin);
+  });
+}
+
+let mgr: FakeManager;
+before(async () => {
+  mgr = await startFakeManager();
+  mgr.devices.push(device({ id: '11111111-1111-4111-8111-111111111111', name: 'edge-1' }));
+});
+after(() => mgr.close());
+
+test('bin/pallas.js: login from stdin, list as JSON, exit codes', { skip: built ? false : 'packages/cli/dist not built (run `npx tsc -b`)' }, async () => {
+  const env = { PALLAS_CONFIG_DIR: await tempDir(), PALLAS_SERVER: mgr.url };
+  const login = await pallas(['login', '-u', 'admin'], env, 'secret-pw\n');
+  assert.equal(login.code, 0, login.stderr);
+  const ls = await pallas(['devices', 'ls', '--json'], env);
+  assert.equal(ls.code, 0, ls.stderr);
+  assert.equal((JSON.parse(ls.stdout) as { total: number }).total, 1);
+  const usage = await pallas(['devices', 'ls', '--presence', 'maybe'], env);
+  assert.equal(usage.code, 2);
+  assert.match(usage.stderr, /^pallas: /);
+  const rm = await pallas(['devices', 'rm', 'edge-1'], env);
+  assert.equal(rm.code, 2);
+  assert.doesNotMatch(rm.stderr, /\n\s+at /, 'no stack trace');
+});
