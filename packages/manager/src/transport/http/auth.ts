@@ -21,8 +21,10 @@ export function bearerOf(request: FastifyRequest): string | undefined {
 }
 
 /**
- * Builds the preHandler that lets a request through only for users whose role is at least
- * `minimum`. Roles are ordered viewer < operator < admin.
+ * Builds the hook that lets a request through only for users whose role is at least
+ * `minimum`. Roles are ordered viewer < operator < admin. Routes run it `onRequest`, before
+ * the body is parsed and validated: a caller without the right role learns 401/403, never
+ * what is wrong with its input.
  */
 export function requireRole(sessions: SessionsService, minimum: Role) {
   return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {

@@ -2,7 +2,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { AppError } from '../../errors.js';
 
-type ValidationIssue = { instancePath?: string; message?: string; params?: Record<string, unknown> };
+type ValidationIssue = { instancePath?: string; schemaPath?: string; message?: string; params?: Record<string, unknown> };
 
 /** "body.vcpus: must be >= 1" — names the field an operator has to fix. */
 function describeValidation(context: string | undefined, issues: ValidationIssue[]): string {
@@ -11,7 +11,10 @@ function describeValidation(context: string | undefined, issues: ValidationIssue
   const path = (first.instancePath ?? '').replace(/^\//, '').replaceAll('/', '.');
   const extra = Array.isArray(first.params?.additionalProperties) ? ` (${(first.params.additionalProperties as string[]).join(', ')})`
     : Array.isArray(first.params?.requiredProperties) ? ` (${(first.params.requiredProperties as string[]).join(', ')})` : '';
-  return `${[context ?? 'request', path].filter(Boolean).join('.')}: ${first.message ?? 'is invalid'}${extra}`;
+  // TypeBox reports a property forbidden by `additionalProperties: false` as "schema is
+  // false" at that property's path; say what it means.
+  const message = first.schemaPath?.endsWith('/additionalProperties') ? 'is not an allowed property' : first.message ?? 'is invalid';
+  return `${[context ?? 'request', path].filter(Boolean).join('.')}: ${message}${extra}`;
 }
 
 /**

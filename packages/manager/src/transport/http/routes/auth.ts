@@ -8,7 +8,7 @@ export async function authRoutes(app: App, ctx: RouteContext): Promise<void> {
 
   app.post('/auth/logout', {
     schema: { tags: ['auth'], summary: 'End this session' },
-    preHandler: ctx.guard('viewer'),
+    onRequest: ctx.guard('viewer'),
   }, async (req, reply) => {
     await ctx.sessions.logout(req.bearer!);
     return reply.status(204).send();
@@ -16,6 +16,6 @@ export async function authRoutes(app: App, ctx: RouteContext): Promise<void> {
 
   app.get('/auth/me', {
     schema: { tags: ['auth'], summary: 'The logged-in user', response: { 200: User } },
-    preHandler: ctx.guard('viewer'),
+    onRequest: ctx.guard('viewer'),
   }, async (req) => req.user!);
 }

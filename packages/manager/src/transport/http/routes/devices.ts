@@ -4,22 +4,22 @@ import type { App, RouteContext } from '../context.js';
 export async function deviceRoutes(app: App, ctx: RouteContext): Promise<void> {
   app.get('/devices', {
     schema: { tags: ['devices'], summary: 'List devices (paged; filter by presence, name, tag)', querystring: DeviceQuery, response: { 200: Page(Device) } },
-    preHandler: ctx.guard('viewer'),
+    onRequest: ctx.guard('viewer'),
   }, async (req) => ctx.devices.list(req.query));
 
   app.get('/devices/:id', {
     schema: { tags: ['devices'], summary: 'Get a device with its host facts and VMs', params: IdParam, response: { 200: Device } },
-    preHandler: ctx.guard('viewer'),
+    onRequest: ctx.guard('viewer'),
   }, async (req) => ctx.devices.get(req.params.id));
 
   app.patch('/devices/:id', {
     schema: { tags: ['devices'], summary: 'Rename or re-tag a device', params: IdParam, body: DevicePatch, response: { 200: Device } },
-    preHandler: ctx.guard('operator'),
+    onRequest: ctx.guard('operator'),
   }, async (req) => ctx.devices.patch(req.params.id, req.body));
 
   app.delete('/devices/:id', {
     schema: { tags: ['devices'], summary: 'Decommission a device: its credential stops working and its agent stops', params: IdParam },
-    preHandler: ctx.guard('operator'),
+    onRequest: ctx.guard('operator'),
   }, async (req, reply) => {
     await ctx.devices.decommission(req.params.id);
     return reply.status(204).send();

@@ -9,17 +9,17 @@ export async function enrollmentRoutes(app: App, ctx: RouteContext): Promise<voi
 
   app.get('/enrollment-tokens', {
     schema: { tags: ['enrollment'], summary: 'List enrollment tokens (secrets are never shown again)', querystring: Type.Object(Paging), response: { 200: Page(EnrollmentToken) } },
-    preHandler: operator,
+    onRequest: operator,
   }, async (req) => ctx.enrollment.listTokens(req.query.limit, req.query.offset));
 
   app.post('/enrollment-tokens', {
     schema: { tags: ['enrollment'], summary: 'Create an enrollment token; its secret is in this response only', body: CreateEnrollmentToken, response: { 201: CreatedEnrollmentToken } },
-    preHandler: operator,
+    onRequest: operator,
   }, async (req, reply) => reply.status(201).send(await ctx.enrollment.createToken(req.user!.username, req.body)));
 
   app.delete('/enrollment-tokens/:id', {
     schema: { tags: ['enrollment'], summary: 'Revoke an enrollment token', params: IdParam },
-    preHandler: operator,
+    onRequest: operator,
   }, async (req, reply) => {
     await ctx.enrollment.revokeToken(req.params.id);
     return reply.status(204).send();

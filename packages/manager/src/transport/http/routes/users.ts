@@ -7,27 +7,27 @@ export async function userRoutes(app: App, ctx: RouteContext): Promise<void> {
 
   app.get('/users', {
     schema: { tags: ['users'], summary: 'List users', querystring: Type.Object(Paging), response: { 200: Page(User) } },
-    preHandler: admin,
+    onRequest: admin,
   }, async (req) => ctx.users.list(req.query.limit, req.query.offset));
 
   app.post('/users', {
     schema: { tags: ['users'], summary: 'Create a user', body: CreateUser, response: { 201: User } },
-    preHandler: admin,
+    onRequest: admin,
   }, async (req, reply) => reply.status(201).send(await ctx.users.create(req.body)));
 
   app.get('/users/:id', {
     schema: { tags: ['users'], summary: 'Get a user', params: IdParam, response: { 200: User } },
-    preHandler: admin,
+    onRequest: admin,
   }, async (req) => ctx.users.get(req.params.id));
 
   app.patch('/users/:id', {
     schema: { tags: ['users'], summary: 'Change role or password', params: IdParam, body: UpdateUser, response: { 200: User } },
-    preHandler: admin,
+    onRequest: admin,
   }, async (req) => ctx.users.update(req.params.id, req.body));
 
   app.delete('/users/:id', {
     schema: { tags: ['users'], summary: 'Delete a user', params: IdParam },
-    preHandler: admin,
+    onRequest: admin,
   }, async (req, reply) => {
     await ctx.users.remove(req.params.id);
     return reply.status(204).send();
