@@ -48,6 +48,10 @@ export class EmbeddedBroker implements Broker {
 
   async start(): Promise<void> {
     const { authenticator, logger, maxMessageBytes } = this.#opts;
+    // Refusals already counted under their own reason. Aedes reports an error raised before
+    // the client has an id (a refusal in preConnect) once more as a connectionError, which
+    // would count it a second time as malformed.
+    const counted = new WeakSet<Error>();
     const aedes = await Aedes.createBroker({
       // Devices keep long sessions; a slow link must not stall delivery to the others.
       drainTimeout: 30_000,
@@ -85,7 +89,9 @@ export class EmbeddedBroker implements Broker {
         const will = packet.will;
         if (will && checkPublish(packet.clientId, will.topic, will.payload.length, maxMessageBytes)) {
           this.#emit('rejected', 'foreign_topic', packet.clientId, `will on ${will.topic}`);
-          return done(authError('will topic not allowed', NOT_AUTHORIZED), false);
+          const err = authError('will topic not allowed', NOT_AUTHORIZED);
+          counted.add(err);
+          return done(err, false);
         }
         done(null, true);
       },
@@ -102,6 +108,7 @@ export class EmbeddedBroker implements Broker {
     });
     aedes.on('clientError', (client, err) => logger.debug({ client: client.id, err: err.message }, 'mqtt client error'));
     aedes.on('connectionError', (client, err) => {
+      if (counted.has(err)) return;
       this.#emit('rejected', 'malformed', client.id ?? null, err.message);
     });
     this.#aedes = aedes;
