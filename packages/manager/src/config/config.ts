@@ -77,12 +77,15 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     } catch (err) {
       throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
     }
+    const unknown = Object.keys(fromFile).filter((k) => !(keys as string[]).includes(k));
+    if (unknown.length > 0) throw new ConfigError(`config file ${file}: unknown setting ${unknown.join(', ')}`);
   }
   const merged: Record<string, unknown> = {};
   for (const k of keys) {
     const raw = fromFlags[k] ?? fromEnv[k] ?? fromFile[k] ?? (ManagerConfigSchema.properties[k] as { default?: unknown }).default;
     if (raw === undefined) continue;
-    merged[k] = isNumeric(k) && typeof raw === 'string' ? (raw.trim() === '' ? Number.NaN : Number(raw)) : raw;
+    // Only plain decimal integers: "0x50" or "1e3" in a port setting is a typo, not a number.
+    merged[k] = isNumeric(k) && typeof raw === 'string' ? (/^-?\d+$/.test(raw.trim()) ? Number(raw) : raw) : raw;
   }
   const result = checker(ManagerConfigSchema).validate(merged);
   if (!result.ok) throw new ConfigError(`invalid configuration: ${result.error.replace(/^(\w+)/, (m) => `${kebab(m)}`)}`);
