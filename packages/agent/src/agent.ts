@@ -1,0 +1,301 @@
+import { EventEmitter } from 'node:events';
+import { PALLAS_VERSION, type ControlMessage, type EnrollResponse, type HostFacts } from '@pallas/protocol';
+import { pino, type Logger } from 'pino';
+import type { Driver } from './drivers/driver.js';
+import { enroll } from './enrollment/enroll.js';
+import { AgentError, AgentErrorCodes, describeError } from './errors.js';
+import { StateDir, type DeviceIdentity } from './identity/state-dir.js';
+import { Link } from './link/link.js';
+import { StatusReporter } from './status/status-reporter.js';
+import type { BackoffOptions } from './util/backoff.js';
+
+export interface AgentOptions {
+  /** Directory holding device.json and credential.json; created (0700) if missing. */
+  stateDir: string;
+  /** The hypervisor driver. The agent owns it from now on and closes it when it stops. */
+  driver: Driver;
+  /** Manager base URL (http or https). Needed only while the device has no credential. */
+  manager?: string;
+  /** Enrollment token. Needed only while the device has no credential. */
+  token?: string;
+  /** Default: a silent logger. The agent logs through children tagged with its device id. */
+  logger?: Logger;
+  /** Overrides the status interval the manager hands out at enrollment (tests, simulator). */
+  statusIntervalSec?: number;
+  /** MQTT reconnect delays. Default base 1 s, cap 60 s, full jitter. */
+  linkBackoff?: BackoffOptions;
+  /** Enrollment retry delays. Default base 1 s, cap 30 s, full jitter. */
+  enrollBackoff?: BackoffOptions;
+  /** Connection age after which a drop resets the reconnect backoff. Default 10 s. */
+  stableAfterMs?: number;
+  /** Wraps each enrollment HTTP request, e.g. a semaphore shared by many agents. */
+  enrollGate?: <T>(attempt: () => Promise<T>) => Promise<T>;
+}
+
+export type AgentState =
+  | 'idle'
+  | 'enrolling'
+  | 'connecting'
+  | 'online'
+  | 'offline'
+  | 'stopped'
+  | 'decommissioned'
+  | 'failed';
+
+export interface AgentEvents {
+  /** The manager issued a credential (first enrollment or re-enrollment). */
+  enrolled: [info: { deviceId: string }];
+  /** MQTT link up, presence `online` sent. */
+  online: [];
+  /** MQTT link down; the agent keeps reconnecting unless it is stopping. */
+  offline: [reason: string];
+  /** The manager decommissioned the device: credential deleted, agent stopped. */
+  decommissioned: [reason: string | undefined];
+  /** The broker refused the credential and no re-enrollment was possible: agent stopped. */
+  'credential-rejected': [error: AgentError];
+  /** Any other fatal error after start() resolved (e.g. enrollment refused): agent stopped. */
+  error: [error: Error];
+}
+
+const silent = pino({ level: 'silent' });
+const TERMINAL: ReadonlySet<AgentState> = new Set(['stopped', 'decommissioned', 'failed']);
+
+/**
+ * One device agent: identity → enrollment → MQTT link → status reports, plus the commands
+ * the manager sends. No process-global state and no process.exit, so a simulator can run
+ * thousands in one process; the `pallas-agent` program maps its events to exit codes.
+ */
+export class Agent extends EventEmitter<AgentEvents> {
+  readonly #opts: Readonly<AgentOptions>;
+  readonly #stateDir: StateDir;
+  readonly #abort = new AbortController();
+  #log: Logger;
+  #state: AgentState = 'idle';
+  #identity: DeviceIdentity | undefined;
+  #credential: EnrollResponse | undefined;
+  #link: Link | undefined;
+  #reporter: StatusReporter | undefined;
+  #startedAt = Date.now();
+  /** Set after a re-enrollment forced by a refused credential; cleared once online again. */
+  #reenrolled = false;
+  #shutdown: Promise<void> | undefined;
+
+  constructor(options: AgentOptions) {
+    super();
+    this.#opts = Object.freeze({ ...options });
+    this.#stateDir = new StateDir(options.stateDir);
+    this.#log = options.logger ?? silent;
+  }
+
+  get state(): AgentState {
+    return this.#state;
+  }
+
+  /** Known once start() has read or created the state dir. */
+  get deviceId(): string | undefined {
+    return this.#identity?.deviceId;
+  }
+
+  /** True while the agent holds a credential. */
+  get enrolled(): boolean {
+    return this.#credential !== undefined;
+  }
+
+  get online(): boolean {
+    return this.#state === 'online';
+  }
+
+  /**
+   * Loads (or creates) the identity, then connects with the stored credential, or enrolls
+   * first. Resolves once the first enrollment attempt is done and the MQTT connection is
+   * under way; if the manager is unreachable it resolves anyway and keeps retrying in the
+   * background. Rejects on what retrying cannot fix: a bad state dir, nothing to enroll
+   * with, an enrollment the manager refuses at the first attempt.
+   */
+  async start(): Promise<void> {
+    if (this.#state !== 'idle') throw new Error(`agent cannot start from state ${this.#state}`);
+    this.#startedAt = Date.now();
+    this.#state = 'connecting';
+    try {
+      this.#identity = await this.#stateDir.loadOrCreateIdentity();
+      this.#log = this.#log.child({ device: this.#identity.deviceId });
+      const credential = await this.#stateDir.readCredential(this.#identity.deviceId);
+      if (credential) {
+        this.#connect(credential);
+        return;
+      }
+      const { manager, token } = this.#opts;
+      if (!manager || !token) {
+        throw new AgentError(
+          AgentErrorCodes.ENROLLMENT_NOT_CONFIGURED,
+          `device ${this.#identity.deviceId} is not enrolled; give a manager URL and an enrollment token`,
+        );
+      }
+    } catch (err) {
+      await this.#close('failed');
+      throw err;
+    }
+    await new Promise<void>((resolve, reject) => {
+      let started = false;
+      const firstFailure = (): void => {
+        if (started) return;
+        started = true;
+        resolve();
+      };
+      this.#enrollAndConnect(undefined, firstFailure).then(firstFailure, async (err: unknown) => {
+        if (TERMINAL.has(this.#state)) return firstFailure(); // stopped meanwhile
+        if (!started) {
+          started = true;
+          await this.#close('failed');
+          return reject(err);
+        }
+        await this.#fail(err);
+      });
+    });
+  }
+
+  /** Says `offline`, disconnects, stops every timer and closes the driver. Idempotent. */
+  async stop(): Promise<void> {
+    await this.#close('stopped', { reason: 'agent stopped' });
+  }
+
+  async #enrollAndConnect(secret: string | undefined, onRetry?: () => void): Promise<void> {
+    const { manager, token } = this.#opts;
+    const deviceId = this.#identity!.deviceId;
+    this.#state = 'enrolling';
+    const facts = await this.#hostFacts();
+    const credential = await enroll({
+      manager: manager!,
+      request: { token: token!, deviceId, facts, ...(secret ? { secret } : {}) },
+      logger: this.#log,
+      backoff: this.#opts.enrollBackoff,
+      signal: this.#abort.signal,
+      gate: this.#opts.enrollGate,
+      onRetry,
+    });
+    if (TERMINAL.has(this.#state)) return;
+    await this.#stateDir.writeCredential(credential);
+    this.#log.info('enrolled');
+    this.emit('enrolled', { deviceId });
+    this.#connect(credential);
+  }
+
+  #connect(credential: EnrollResponse): void {
+    if (TERMINAL.has(this.#state)) return;
+    this.#credential = credential;
+    this.#state = 'connecting';
+    const link = new Link({
+      deviceId: credential.deviceId,
+      mqtt: credential.mqtt,
+      logger: this.#log,
+      backoff: this.#opts.linkBackoff,
+      stableAfterMs: this.#opts.stableAfterMs,
+    });
+    const reporter = new StatusReporter({
+      driver: this.#opts.driver,
+      publish: (message) => link.publish('status', message),
+      intervalSec: this.#opts.statusIntervalSec ?? credential.statusIntervalSec,
+      logger: this.#log,
+      startedAt: this.#startedAt,
+    });
+    link.on('online', () => {
+      this.#state = 'online';
+      this.#reenrolled = false;
+      reporter.online();
+      this.emit('online');
+    });
+    link.on('offline', (reason) => {
+      reporter.offline();
+      if (this.#state === 'online') this.#state = 'offline';
+      this.emit('offline', reason);
+    });
+    link.on('control', (message) => this.#onControl(message));
+    link.on('credential-rejected', (err) => void this.#onCredentialRejected(credential, err));
+    this.#link = link;
+    this.#reporter = reporter;
+    link.start();
+  }
+
+  #onControl(message: ControlMessage): void {
+    switch (message.type) {
+      case 'decommission':
+        void this.#decommission(message.reason);
+        return;
+      default: {
+        const unhandled: never = message.type;
+        this.#log.warn({ type: unhandled }, 'unknown control message');
+      }
+    }
+  }
+
+  async #decommission(reason: string | undefined): Promise<void> {
+    if (TERMINAL.has(this.#state)) return;
+    this.#log.warn({ reason }, 'decommissioned by the manager; deleting the credential');
+    this.#reporter?.offline();
+    // Credential first: if the process dies right after, the next start enrolls afresh
+    // instead of knocking on the broker with a dead credential.
+    try {
+      await this.#stateDir.deleteCredential();
+    } catch (err) {
+      this.#log.error({ err: describeError(err) }, 'could not delete the credential');
+    }
+    this.#credential = undefined;
+    await this.#close('decommissioned'); // no presence: the manager already knows
+    this.emit('decommissioned', reason);
+  }
+
+  async #onCredentialRejected(credential: EnrollResponse, cause: Error): Promise<void> {
+    if (TERMINAL.has(this.#state)) return;
+    this.#reporter?.offline();
+    await this.#link?.close();
+    this.#link = undefined;
+    this.#reporter = undefined;
+    const { manager, token } = this.#opts;
+    if (this.#reenrolled || !manager || !token) {
+      const why = this.#reenrolled ? 'even after re-enrolling' : 'and there is no enrollment token to get a new one';
+      const err = new AgentError(AgentErrorCodes.CREDENTIAL_REJECTED, `the broker refused the device credential ${why}`, { cause });
+      await this.#close('failed');
+      this.#log.error(err.message);
+      this.emit('credential-rejected', err);
+      return;
+    }
+    this.#reenrolled = true;
+    this.#log.warn('the broker refused the device credential; re-enrolling with the token');
+    try {
+      // The current secret proves to the manager that we are the device it knows.
+      await this.#enrollAndConnect(credential.mqtt.password);
+    } catch (err) {
+      if (TERMINAL.has(this.#state)) return;
+      const final = new AgentError(AgentErrorCodes.CREDENTIAL_REJECTED, `the broker refused the device credential and re-enrollment failed: ${describeError(err)}`, { cause: err });
+      await this.#close('failed');
+      this.#log.error(final.message);
+      this.emit('credential-rejected', final);
+    }
+  }
+
+  async #fail(err: unknown): Promise<void> {
+    if (TERMINAL.has(this.#state)) return;
+    await this.#close('failed');
+    const error = err instanceof Error ? err : new Error(String(err));
+    this.#log.error({ err: describeError(error) }, 'agent stopped on an error');
+    // An 'error' event nobody listens to would throw and take down every agent in the process.
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+  }
+
+  /** Tears everything down once; later callers wait for the same teardown. */
+  #close(state: 'stopped' | 'decommissioned' | 'failed', presence?: { reason: string }): Promise<void> {
+    this.#shutdown ??= (async () => {
+      this.#state = state;
+      this.#abort.abort(new Error('agent stopped'));
+      this.#reporter?.offline();
+      await this.#link?.close(presence ? { presence } : {});
+      await this.#opts.driver.close().catch((err: unknown) => this.#log.warn({ err: describeError(err) }, 'driver close failed'));
+    })();
+    return this.#shutdown;
+  }
+
+  async #hostFacts(): Promise<HostFacts> {
+    const facts = await this.#opts.driver.hostFacts();
+    return { ...facts, agentVersion: PALLAS_VERSION, agentUptimeSec: Math.floor((Date.now() - this.#startedAt) / 1000) };
+  }
+}

@@ -1,0 +1,52 @@
+import { AgentError, AgentErrorCodes } from '../errors.js';
+import type { Driver } from './driver.js';
+import type { SimDriverOptions } from './sim/sim-driver.js';
+
+export type { Driver, DriverHostFacts } from './driver.js';
+export type { SimDriverOptions } from './sim/sim-driver.js';
+
+/** Options per driver name, as they appear under the same key in the agent's config file. */
+export interface DriverOptionsMap {
+  sim: SimDriverOptions;
+  qemu: Record<string, never>;
+  esxi: Record<string, never>;
+}
+export type DriverName = keyof DriverOptionsMap;
+
+type Loader<N extends DriverName> = ((options: DriverOptionsMap[N]) => Promise<Driver>) | null;
+
+// Lazy imports: a device running the sim driver never loads a SOAP client, and the other way
+// round. `null` marks a driver that is part of the design but not built yet.
+const loaders: { [N in DriverName]: Loader<N> } = {
+  sim: async (options) => new (await import('./sim/sim-driver.js')).SimDriver(options),
+  qemu: null,
+  esxi: null,
+};
+
+export const DRIVER_NAMES = Object.keys(loaders) as DriverName[];
+
+export function isDriverName(name: string): name is DriverName {
+  return Object.hasOwn(loaders, name);
+}
+
+/** Checks a driver name without loading it: for config validation. */
+export function assertDriverAvailable(name: string): asserts name is DriverName {
+  if (!isDriverName(name)) {
+    throw new AgentError(AgentErrorCodes.DRIVER_UNKNOWN, `unknown driver "${name}"; valid drivers: ${DRIVER_NAMES.join(', ')}`);
+  }
+  if (loaders[name] === null) {
+    const ready = DRIVER_NAMES.filter((n) => loaders[n] !== null);
+    throw new AgentError(
+      AgentErrorCodes.DRIVER_NOT_AVAILABLE,
+      `driver "${name}" is not available yet; available drivers: ${ready.join(', ')} (valid names: ${DRIVER_NAMES.join(', ')})`,
+    );
+  }
+}
+
+export async function createDriver<N extends DriverName>(name: N, options?: DriverOptionsMap[N]): Promise<Driver>;
+export async function createDriver(name: string, options?: unknown): Promise<Driver>;
+export async function createDriver(name: string, options: unknown = {}): Promise<Driver> {
+  assertDriverAvailable(name);
+  const load = loaders[name] as Loader<DriverName>;
+  return load!(options as never);
+}

@@ -1,0 +1,93 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { EnrollResponse, checker } from '@pallas/protocol';
+import Type, { type Static } from 'typebox';
+import { AgentError, AgentErrorCodes, describeError } from '../errors.js';
+import { writeFileAtomic } from './atomic-file.js';
+
+/** `device.json`: who this device is. Written once; never changes for a state dir. */
+export const DeviceIdentity = Type.Object({
+  deviceId: Type.String({ format: 'uuid' }),
+  createdAt: Type.String({ format: 'date-time' }),
+});
+export type DeviceIdentity = Static<typeof DeviceIdentity>;
+
+export type Credential = EnrollResponse;
+
+const checkIdentity = checker(DeviceIdentity);
+const checkCredential = checker(EnrollResponse);
+
+export const DEVICE_FILE = 'device.json';
+export const CREDENTIAL_FILE = 'credential.json';
+
+/**
+ * The agent's state dir (mode 0700):
+ * - `device.json` (0600) — {deviceId, createdAt}; created on first start, then only read.
+ * - `credential.json` (0600) — the manager's EnrollResponse (MQTT url, username, password).
+ *   Deleted on decommission; its absence is what makes the agent enroll.
+ *
+ * A corrupt file is an error, never a reason to mint a new identity: a device that silently
+ * changed its id would show up as a new device and orphan the old one.
+ */
+export class StateDir {
+  readonly path: string;
+
+  constructor(path: string) {
+    this.path = resolve(path);
+  }
+
+  /** Reads the device identity, creating the directory and a new identity on first start. */
+  async loadOrCreateIdentity(): Promise<DeviceIdentity> {
+    await mkdir(this.path, { recursive: true, mode: 0o700 });
+    const existing = await this.#readJson(DEVICE_FILE);
+    if (existing !== undefined) {
+      const res = checkIdentity.validate(existing);
+      if (!res.ok) throw this.#invalid(DEVICE_FILE, res.error);
+      return { deviceId: res.value.deviceId, createdAt: res.value.createdAt };
+    }
+    const identity: DeviceIdentity = { deviceId: randomUUID(), createdAt: new Date().toISOString() };
+    await writeFileAtomic(join(this.path, DEVICE_FILE), `${JSON.stringify(identity, null, 2)}\n`, 0o600);
+    return identity;
+  }
+
+  /** The stored credential, or null when the device has not enrolled (or was decommissioned). */
+  async readCredential(deviceId: string): Promise<Credential | null> {
+    const raw = await this.#readJson(CREDENTIAL_FILE);
+    if (raw === undefined) return null;
+    const res = checkCredential.validate(raw);
+    if (!res.ok) throw this.#invalid(CREDENTIAL_FILE, `${res.error}; delete it to enroll again`);
+    if (res.value.deviceId !== deviceId) {
+      throw this.#invalid(CREDENTIAL_FILE, `it belongs to device ${res.value.deviceId}, not ${deviceId}`);
+    }
+    return res.value;
+  }
+
+  async writeCredential(credential: Credential): Promise<void> {
+    await writeFileAtomic(join(this.path, CREDENTIAL_FILE), `${JSON.stringify(credential, null, 2)}\n`, 0o600);
+  }
+
+  async deleteCredential(): Promise<void> {
+    await rm(join(this.path, CREDENTIAL_FILE), { force: true });
+  }
+
+  /** Parsed JSON, or undefined when the file does not exist. */
+  async #readJson(name: string): Promise<unknown> {
+    let text: string;
+    try {
+      text = await readFile(join(this.path, name), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new AgentError(AgentErrorCodes.STATE_INVALID, `cannot read ${join(this.path, name)}: ${describeError(err)}`, { cause: err });
+    }
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (err) {
+      throw this.#invalid(name, 'not valid JSON');
+    }
+  }
+
+  #invalid(name: string, why: string): AgentError {
+    return new AgentError(AgentErrorCodes.STATE_INVALID, `${join(this.path, name)} is invalid: ${why}`);
+  }
+}

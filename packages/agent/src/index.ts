@@ -1,0 +1,15 @@
+export { Agent, type AgentOptions, type AgentEvents, type AgentState } from './agent.js';
+export {
+  createDriver,
+  assertDriverAvailable,
+  isDriverName,
+  DRIVER_NAMES,
+  type Driver,
+  type DriverHostFacts,
+  type DriverName,
+  type DriverOptionsMap,
+  type SimDriverOptions,
+} from './drivers/index.js';
+export { AgentError, AgentErrorCodes, isAgentError, describeError, type AgentErrorCode } from './errors.js';
+export { StateDir, type DeviceIdentity, type Credential } from './identity/index.js';
+export { Backoff, fullJitterDelay, backoffCeiling, sleep, type BackoffOptions } from './util/backoff.js';

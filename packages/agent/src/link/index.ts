@@ -1,0 +1,1 @@
+export { Link, type LinkOptions, type LinkEvents } from './link.js';

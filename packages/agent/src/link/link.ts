@@ -1,0 +1,225 @@
+import { EventEmitter } from 'node:events';
+import mqtt, { type IClientPublishOptions, type MqttClient } from 'mqtt';
+import {
+  ControlMessage,
+  PALLAS_VERSION,
+  checker,
+  deviceCommandFilter,
+  deviceTopic,
+  parseDeviceTopic,
+  type EnrollResponse,
+  type PresenceMessage,
+  type UpstreamChannel,
+} from '@pallas/protocol';
+import type { Logger } from 'pino';
+import { describeError } from '../errors.js';
+import { Backoff, type BackoffOptions } from '../util/backoff.js';
+
+const checkControl = checker(ControlMessage);
+
+// CONNACK codes that mean "this credential is no good": MQTT 3.1.1 4 (bad user name or
+// password) and 5 (not authorized); MQTT 5 0x86 (134) and 0x87 (135).
+const CREDENTIAL_REFUSED = new Set([4, 5, 134, 135]);
+
+export interface LinkOptions {
+  deviceId: string;
+  mqtt: EnrollResponse['mqtt'];
+  logger: Logger;
+  /** Reconnect delays: full jitter, default base 1 s, cap 60 s. */
+  backoff?: BackoffOptions;
+  /**
+   * A connection that stayed up this long resets the backoff; one dropped sooner keeps
+   * growing it, so two agents fighting over one client id do not hammer the broker. Default 10 s.
+   */
+  stableAfterMs?: number;
+  /** How long to wait for CONNACK. Default 30 s. */
+  connectTimeoutMs?: number;
+}
+
+export interface LinkEvents {
+  /** Connected, subscribed and presence `online` sent. */
+  online: [];
+  /** The connection is gone (and, unless stopped or refused, a reconnect is scheduled). */
+  offline: [reason: string];
+  /** A valid `cmd/control` message. */
+  control: [message: ControlMessage];
+  /** The broker refused the credential; the link stopped reconnecting. */
+  'credential-rejected': [error: Error];
+}
+
+/**
+ * The device's one MQTT connection. Reconnects itself with exponential backoff and full
+ * jitter (mqtt.js's own fixed `reconnectPeriod` is off). Persistent session (`clean: false`)
+ * + QoS 1 everywhere, and the in-memory outgoing store is kept across reconnects, so a
+ * message published while offline goes out once the link is back.
+ */
+export class Link extends EventEmitter<LinkEvents> {
+  readonly #opts: Readonly<LinkOptions>;
+  readonly #log: Logger;
+  readonly #backoff: Backoff;
+  #client: MqttClient | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #connectedAt = 0;
+  #online = false;
+  #closing = false;
+  #refused = false;
+
+  constructor(options: LinkOptions) {
+    super();
+    this.#opts = Object.freeze({ ...options });
+    this.#log = options.logger;
+    this.#backoff = new Backoff({ baseMs: 1000, capMs: 60_000, ...options.backoff });
+  }
+
+  get online(): boolean {
+    return this.#online;
+  }
+
+  /** Starts connecting; returns at once. Progress is reported through events. */
+  start(): void {
+    if (this.#client || this.#closing) return;
+    const { deviceId, mqtt: m } = this.#opts;
+    const will: PresenceMessage = { state: 'offline', reason: 'connection lost' };
+    const client = mqtt.connect(m.url, {
+      clientId: m.clientId,
+      username: m.username,
+      password: m.password,
+      clean: false,
+      keepalive: m.keepaliveSec,
+      reconnectPeriod: 0,
+      connectTimeout: this.#opts.connectTimeoutMs ?? 30_000,
+      protocolVersion: 4,
+      will: { topic: deviceTopic(deviceId, 'presence'), payload: Buffer.from(JSON.stringify(will)), qos: 1, retain: true },
+    });
+    this.#client = client;
+    client.on('connect', () => this.#onConnect(client));
+    client.on('close', () => this.#onClose());
+    client.on('error', (err) => this.#onError(err));
+    client.on('message', (topic, payload) => this.#onMessage(topic, payload));
+  }
+
+  /**
+   * Publishes JSON on one of the device's upstream channels with QoS 1. While offline the
+   * message waits in mqtt.js's outgoing store; the promise settles on PUBACK.
+   */
+  publish(channel: UpstreamChannel, message: unknown, options: { retain?: boolean } = {}): Promise<void> {
+    const client = this.#client;
+    if (!client || this.#closing) return Promise.reject(new Error('link is closed'));
+    const publishOptions: IClientPublishOptions = { qos: 1, retain: options.retain ?? false };
+    return new Promise((resolve, reject) => {
+      client.publish(deviceTopic(this.#opts.deviceId, channel), JSON.stringify(message), publishOptions, (err) =>
+        err ? reject(err) : resolve(),
+      );
+    });
+  }
+
+  /**
+   * Disconnects cleanly (no last will). With `presence: true` it first says `offline`
+   * (retained), waiting at most `timeoutMs` for the broker to take it.
+   */
+  async close(options: { presence?: { reason: string }; timeoutMs?: number } = {}): Promise<void> {
+    if (this.#closing) return;
+    const client = this.#client;
+    const timeoutMs = options.timeoutMs ?? 2000;
+    if (client && options.presence && this.#online) {
+      const offline: PresenceMessage = { state: 'offline', at: new Date().toISOString(), reason: options.presence.reason };
+      await withTimeout(this.publish('presence', offline, { retain: true }), timeoutMs).catch((err: unknown) =>
+        this.#log.warn({ err: describeError(err) }, 'could not publish offline presence'),
+      );
+    }
+    this.#closing = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (!client) return;
+    // A graceful end waits for in-flight acks; a dead link would never give them.
+    const ended = new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
+    const timedOut = await withTimeout(ended, timeoutMs).then(() => false, () => true);
+    if (timedOut) await new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
+    client.removeAllListeners();
+    // A late socket error after close must not become an unhandled 'error'.
+    client.on('error', () => {});
+    this.#setOffline('link closed');
+  }
+
+  #onConnect(client: MqttClient): void {
+    this.#connectedAt = Date.now();
+    const { deviceId } = this.#opts;
+    this.#log.debug('mqtt connected');
+    client.subscribe(deviceCommandFilter(deviceId), { qos: 1 }, (err, granted) => {
+      if (err) this.#log.error({ err: describeError(err) }, 'subscribe to commands failed');
+      else if (granted?.some((g) => g.qos === 128)) this.#log.error({ granted }, 'broker refused the command subscription');
+    });
+    const online: PresenceMessage = { state: 'online', at: new Date().toISOString(), agentVersion: PALLAS_VERSION };
+    this.publish('presence', online, { retain: true }).catch((err: unknown) =>
+      this.#log.debug({ err: describeError(err) }, 'online presence not acknowledged'),
+    );
+    this.#online = true;
+    this.emit('online');
+  }
+
+  #onError(err: Error & { code?: unknown }): void {
+    if (typeof err.code === 'number' && CREDENTIAL_REFUSED.has(err.code)) {
+      // mqtt.js closes the connection right after; #onClose sees #refused and stays down.
+      this.#refused = true;
+      this.#log.error({ code: err.code }, `broker refused the credential: ${err.message}`);
+      this.emit('credential-rejected', err);
+      return;
+    }
+    this.#log.debug({ err: err.message }, 'mqtt error');
+  }
+
+  #onClose(): void {
+    const wasOnline = this.#online;
+    this.#setOffline(this.#refused ? 'credential rejected' : 'connection lost');
+    if (this.#closing || this.#refused || this.#timer) return;
+    if (wasOnline && Date.now() - this.#connectedAt >= (this.#opts.stableAfterMs ?? 10_000)) this.#backoff.reset();
+    const delay = this.#backoff.next();
+    this.#log.info({ delayMs: delay, attempt: this.#backoff.attempt }, 'mqtt disconnected; reconnecting');
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      const client = this.#client;
+      if (!client || this.#closing) return;
+      // reconnect() without stores would swap in empty ones and lose queued QoS 1 messages.
+      client.reconnect({ incomingStore: client.incomingStore, outgoingStore: client.outgoingStore });
+    }, delay);
+  }
+
+  #setOffline(reason: string): void {
+    if (!this.#online) return;
+    this.#online = false;
+    this.emit('offline', reason);
+  }
+
+  #onMessage(topic: string, payload: Buffer): void {
+    const parsed = parseDeviceTopic(topic);
+    if (!parsed || parsed.deviceId !== this.#opts.deviceId) {
+      this.#log.warn({ topic }, 'dropping message on a foreign topic');
+      return;
+    }
+    switch (parsed.channel) {
+      case 'cmd/control': {
+        const res = checkControl.parseJson(payload);
+        if (!res.ok) {
+          this.#log.warn({ topic, error: res.error }, 'dropping invalid control message');
+          return;
+        }
+        this.emit('control', res.value);
+        return;
+      }
+      case 'cmd/task':
+      case 'cmd/task-ack':
+        this.#log.warn({ topic }, 'tasks are not supported by this agent version; message dropped');
+        return;
+      default:
+        this.#log.warn({ topic }, 'dropping message on an unknown channel');
+    }
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

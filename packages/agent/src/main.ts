@@ -1,0 +1,75 @@
+import { PALLAS_VERSION } from '@pallas/protocol';
+import { pino } from 'pino';
+import { Agent } from './agent.js';
+import { USAGE, isConfigError, loadConfig } from './config/config.js';
+import { createDriver } from './drivers/index.js';
+import { AgentErrorCodes, describeError, isAgentError } from './errors.js';
+
+/**
+ * `pallas-agent`. Exit status: 0 after a signal or a decommission, 1 on a fatal runtime
+ * error (credential refused with no way to re-enroll, enrollment refused), 2 on bad
+ * configuration. The agent opens no listening socket: every connection is outbound.
+ */
+async function main(): Promise<number> {
+  let invocation;
+  try {
+    invocation = await loadConfig(process.argv.slice(2), process.env);
+  } catch (err) {
+    process.stderr.write(`pallas-agent: ${describeError(err)}\n`);
+    return isConfigError(err) ? 2 : 1;
+  }
+  if (invocation.action === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (invocation.action === 'version') {
+    process.stdout.write(`pallas-agent ${PALLAS_VERSION}\n`);
+    return 0;
+  }
+  const { config } = invocation;
+  const logger = pino({ name: 'pallas-agent', level: config.logLevel });
+  const driver = await createDriver(config.driver, config.driver === 'sim' ? config.sim : {});
+  const agent = new Agent({ stateDir: config.stateDir, driver, manager: config.manager, token: config.token, logger });
+
+  const exitCode = new Promise<number>((resolve) => {
+    agent.on('decommissioned', (reason) => {
+      logger.warn({ reason }, 'device decommissioned; credential deleted, exiting');
+      resolve(0);
+    });
+    agent.on('credential-rejected', (err) => {
+      process.stderr.write(`pallas-agent: ${err.message}; give a new enrollment token with --token or PALLAS_TOKEN\n`);
+      resolve(1);
+    });
+    agent.on('error', (err) => {
+      process.stderr.write(`pallas-agent: ${describeError(err)}\n`);
+      resolve(1);
+    });
+    const onSignal = (signal: NodeJS.Signals): void => {
+      logger.info({ signal }, 'stopping');
+      agent.stop().then(() => resolve(0), () => resolve(1));
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  });
+
+  try {
+    await agent.start();
+  } catch (err) {
+    process.stderr.write(`pallas-agent: ${describeError(err)}\n`);
+    if (isConfigError(err)) return 2;
+    if (isAgentError(err, AgentErrorCodes.STATE_INVALID)) return 2;
+    return 1;
+  }
+  logger.info({ device: agent.deviceId, stateDir: config.stateDir, driver: config.driver }, 'agent started');
+  const code = await exitCode;
+  await agent.stop();
+  return code;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`pallas-agent: ${describeError(err)}\n`);
+    process.exit(isConfigError(err) ? 2 : 1);
+  },
+);

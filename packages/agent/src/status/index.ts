@@ -1,0 +1,1 @@
+export { StatusReporter, type StatusReporterOptions } from './status-reporter.js';

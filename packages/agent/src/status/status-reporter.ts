@@ -1,0 +1,91 @@
+import { PALLAS_VERSION, StatusMessage, checker } from '@pallas/protocol';
+import type { Logger } from 'pino';
+import type { Driver } from '../drivers/driver.js';
+import { describeError } from '../errors.js';
+
+const checkStatus = checker(StatusMessage);
+
+export interface StatusReporterOptions {
+  driver: Driver;
+  /** Sends a built message (QoS 1). Errors are logged, not thrown. */
+  publish: (message: StatusMessage) => Promise<void>;
+  intervalSec: number;
+  logger: Logger;
+  /** When the agent started; its uptime is reported from here. Default: now. */
+  startedAt?: number;
+  /** Source of randomness for the timer phase. Default Math.random. */
+  random?: () => number;
+}
+
+/**
+ * Publishes a StatusMessage right after each connect and then every `intervalSec` while
+ * online. Nothing is sent while offline: a status is a snapshot, and a backlog of stale
+ * ones after hours offline would only cost the manager work.
+ *
+ * The first periodic report comes after a random delay in [interval/2, interval], so agents
+ * that connected in the same instant (a broker restart, a fleet simulator) spread out.
+ */
+export class StatusReporter {
+  readonly #opts: Readonly<StatusReporterOptions>;
+  readonly #startedAt: number;
+  #seq = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #running = false;
+
+  constructor(options: StatusReporterOptions) {
+    this.#opts = Object.freeze({ ...options });
+    this.#startedAt = options.startedAt ?? Date.now();
+  }
+
+  /** Builds the next message and checks it against the protocol schema (throws if invalid). */
+  async build(): Promise<StatusMessage> {
+    const { driver } = this.#opts;
+    const [facts, vms] = await Promise.all([driver.hostFacts(), driver.listVms()]);
+    const message: StatusMessage = {
+      seq: this.#seq,
+      sentAt: new Date().toISOString(),
+      facts: { ...facts, agentVersion: PALLAS_VERSION, agentUptimeSec: Math.floor((Date.now() - this.#startedAt) / 1000) },
+      vms,
+    };
+    // Our own message failing the schema is a bug in the agent or a driver; better loud here
+    // than silently dropped by the manager.
+    const res = checkStatus.validate(message);
+    if (!res.ok) throw new Error(`status message does not match the protocol: ${res.error}`);
+    this.#seq++;
+    return message;
+  }
+
+  /** The link came up: report now, then periodically. */
+  online(): void {
+    this.offline();
+    this.#running = true;
+    void this.#report();
+    const intervalMs = this.#opts.intervalSec * 1000;
+    const random = this.#opts.random ?? Math.random;
+    const firstMs = Math.round(intervalMs / 2 + random() * (intervalMs / 2));
+    this.#timer = setTimeout(() => {
+      this.#timer = setInterval(() => void this.#report(), intervalMs);
+      void this.#report();
+    }, firstMs);
+  }
+
+  /** The link went down (or the agent stops): no more reports until the next `online()`. */
+  offline(): void {
+    this.#running = false;
+    // clearTimeout also clears an interval: Node shares the timer id space.
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  async #report(): Promise<void> {
+    try {
+      const message = await this.build();
+      if (!this.#running) return;
+      await this.#opts.publish(message);
+    } catch (err) {
+      // A publish cut short by a disconnect or a stop is expected; anything else is a bug.
+      if (this.#running) this.#opts.logger.error({ err: describeError(err) }, 'status report failed');
+      else this.#opts.logger.debug({ err: describeError(err) }, 'status report abandoned');
+    }
+  }
+}

@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { loadConfig, isConfigError, type AgentConfig } from '../src/config/config.js';
+
+const dir = await mkdtemp(join(tmpdir(), 'pallas-config-'));
+after(() => rm(dir, { recursive: true, force: true }));
+const file = join(dir, 'agent.json');
+await writeFile(
+  file,
+  JSON.stringify({ manager: 'https://file.example', token: 'file-token', stateDir: 'state', driver: 'sim', logLevel: 'debug', sim: { seed: 9, vmCount: 5 } }),
+);
+
+async function run(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<AgentConfig> {
+  const inv = await loadConfig(argv, env, '/work-cwd');
+  assert.equal(inv.action, 'run');
+  return (inv as { config: AgentConfig }).config;
+}
+
+describe('agent configuration', () => {
+  it('has defaults', async () => {
+    const c = await run([]);
+    assert.deepEqual(c, { manager: undefined, token: undefined, stateDir: '/work-cwd/pallas-agent-state', driver: 'sim', logLevel: 'info', sim: {} });
+  });
+
+  it('reads the config file; relative paths are from its directory', async () => {
+    const c = await run(['--config', file]);
+    assert.equal(c.manager, 'https://file.example');
+    assert.equal(c.token, 'file-token');
+    assert.equal(c.stateDir, join(dir, 'state'));
+    assert.equal(c.logLevel, 'debug');
+    assert.deepEqual(c.sim, { seed: 9, vmCount: 5 });
+  });
+
+  it('environment overrides the file, flags override both', async () => {
+    const env = { PALLAS_CONFIG: file, PALLAS_MANAGER: 'http://env.example', PALLAS_TOKEN: 'env-token', PALLAS_STATE_DIR: 'env-state', PALLAS_LOG_LEVEL: 'warn' };
+    const c = await run([], env);
+    assert.deepEqual([c.manager, c.token, c.stateDir, c.logLevel], ['http://env.example', 'env-token', '/work-cwd/env-state', 'warn']);
+    const f = await run(['--manager', 'http://flag.example', '--token', 'flag-token', '--state-dir', '/abs', '--log-level', 'error'], env);
+    assert.deepEqual([f.manager, f.token, f.stateDir, f.logLevel], ['http://flag.example', 'flag-token', '/abs', 'error']);
+    assert.deepEqual(f.sim, { seed: 9, vmCount: 5 }, 'driver options still come from the file');
+  });
+
+  it('treats empty environment variables as unset', async () => {
+    const c = await run(['--config', file], { PALLAS_MANAGER: '' });
+    assert.equal(c.manager, 'https://file.example');
+  });
+
+  it('answers --help and --version', async () => {
+    assert.deepEqual(await loadConfig(['--help'], {}), { action: 'help' });
+    assert.deepEqual(await loadConfig(['--version'], {}), { action: 'version' });
+  });
+
+  const bad: Array<[string, string[], NodeJS.ProcessEnv, RegExp]> = [
+    ['unknown flag', ['--nope'], {}, /nope/],
+    ['positional', ['extra'], {}, /extra|positional/i],
+    ['missing file', ['--config', join(dir, 'missing.json')], {}, /cannot read config file/],
+    ['bad url', ['--manager', 'ftp://x'], {}, /http/],
+    ['bad level', ['--log-level', 'loud'], {}, /log level/],
+    ['unknown driver', [], { PALLAS_DRIVER: 'vbox' }, /valid drivers: sim, qemu, esxi/],
+    ['driver not built', ['--driver', 'esxi'], {}, /not available yet/],
+  ];
+  for (const [name, argv, env, message] of bad) {
+    it(`rejects ${name} as a config error`, async () => {
+      await assert.rejects(loadConfig(argv, env), (err) => isConfigError(err) && message.test((err as Error).message));
+    });
+  }
+
+  it('rejects a config file with unknown keys or bad JSON, naming the problem', async () => {
+    const unknown = join(dir, 'unknown.json');
+    await writeFile(unknown, JSON.stringify({ manger: 'x' }));
+    await assert.rejects(loadConfig(['--config', unknown], {}), /manger: unknown setting/);
+    const broken = join(dir, 'broken.json');
+    await writeFile(broken, '{');
+    await assert.rejects(loadConfig(['--config', broken], {}), /not valid UTF-8 JSON/);
+    const badSim = join(dir, 'bad-sim.json');
+    await writeFile(badSim, JSON.stringify({ sim: { vmCount: -1 } }));
+    await assert.rejects(loadConfig(['--config', badSim], {}), /sim\.vmCount/);
+  });
+});

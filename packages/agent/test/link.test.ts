@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { Link } from '../src/link/link.js';
+import { FakeManager, waitFor } from './support/fake-manager.js';
+
+const logger = pino({ level: 'silent' });
+const deviceId = '6c1a7f0e-2b1d-4b8e-9f3a-0a1b2c3d4e5f';
+let fake: FakeManager;
+
+before(async () => {
+  fake = await FakeManager.start();
+});
+after(() => fake.close());
+
+describe('link', () => {
+  it('queues QoS 1 publishes while offline and sends them after reconnecting', async () => {
+    const link = new Link({ deviceId, mqtt: fake.issue(deviceId).mqtt, logger, backoff: { baseMs: 20, capMs: 50 } });
+    link.start();
+    await once(link, 'online');
+    const offline = once(link, 'offline');
+    await fake.stopMqtt();
+    await offline;
+    const delivered = link.publish('events', { hello: 'while offline' });
+    await new Promise((r) => setTimeout(r, 100));
+    await fake.startMqtt();
+    await once(link, 'online');
+    await delivered; // PUBACK came back
+    assert.ok(fake.messages('events', deviceId).some((m) => (m.json as { hello?: string }).hello === 'while offline'));
+    await link.close({ presence: { reason: 'test done' } });
+    await waitFor(() => fake.messages('presence', deviceId).at(-1)?.json !== undefined);
+    assert.deepEqual(fake.messages('presence', deviceId).at(-1)?.json, {
+      state: 'offline',
+      at: (fake.messages('presence', deviceId).at(-1)?.json as { at: string }).at,
+      reason: 'test done',
+    });
+  });
+
+  it('spaces reconnects with exponential backoff, not a fixed period', async () => {
+    // A server that accepts and hangs up at once: every attempt is one connection.
+    let connections = 0;
+    const blackHole = createServer((s) => {
+      connections++;
+      s.destroy();
+    });
+    await new Promise<void>((r) => blackHole.listen(0, '127.0.0.1', () => r()));
+    const port = (blackHole.address() as AddressInfo).port;
+    const mqtt = { url: `mqtt://127.0.0.1:${port}`, clientId: deviceId, username: deviceId, password: 'x', keepaliveSec: 30 };
+    // random = 0.999: delays ≈ 50, 100, 200, 400, 800 ms → attempts at ≈ 0, 50, 150, 350, 750 ms.
+    const link = new Link({ deviceId, mqtt, logger, backoff: { baseMs: 50, capMs: 10_000, random: () => 0.999 } });
+    link.start();
+    await new Promise((r) => setTimeout(r, 1000));
+    await link.close();
+    blackHole.close();
+    assert.ok(connections >= 4 && connections <= 6, `${connections} attempts in 1 s`);
+  });
+
+  it('stops reconnecting when the broker refuses the credential', async () => {
+    const id = '7d2b8a1f-3c2e-4c9f-8a4b-1b2c3d4e5f60';
+    const mqtt = { ...fake.issue(id).mqtt, password: 'wrong' };
+    const link = new Link({ deviceId: id, mqtt, logger, backoff: { baseMs: 10, capMs: 20 } });
+    const attempts = fake.connectAttempts;
+    link.start();
+    const [err] = await once(link, 'credential-rejected');
+    assert.equal((err as { code: number }).code, 4);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(fake.connectAttempts - attempts, 1);
+    await link.close();
+  });
+
+  it('emits valid control messages and drops the rest', async () => {
+    const id = '8e3c9b20-4d3f-4da0-9b5c-2c3d4e5f6071';
+    const link = new Link({ deviceId: id, mqtt: fake.issue(id).mqtt, logger });
+    const seen: unknown[] = [];
+    link.on('control', (m) => seen.push(m));
+    link.start();
+    await once(link, 'online');
+    await new Promise((r) => setTimeout(r, 50)); // subscription in place
+    await fake.command(id, 'cmd/control', '{broken');
+    await fake.command(id, 'cmd/control', { type: 'decommission', extra: 1 });
+    await fake.command(id, 'cmd/control', { type: 'decommission' });
+    await waitFor(() => seen.length > 0);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(seen, [{ type: 'decommission' }]);
+    assert.equal(link.online, true);
+    await link.close();
+  });
+});
