@@ -5,3 +5,4 @@ export * from './paths.js';
 export * from './process.js';
 export * from './temp.js';
 export * from './wait.js';
+export * from './sockets.js';
