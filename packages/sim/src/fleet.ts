@@ -24,6 +24,10 @@ export interface FleetOptions {
   enrollBackoff?: BackoffOptions;
   /** VMs per simulated host. Default 3. */
   vmCount?: number;
+  /** Wraps every enrollment request; replaces the default limiter of `concurrency` (benchmarks time requests here). */
+  enrollGate?: <T>(attempt: () => Promise<T>) => Promise<T>;
+  /** Called for each agent before it starts, e.g. to listen to its events. */
+  onAgent?: (agent: Agent, index: number) => void;
 }
 
 export interface Fleet {
@@ -51,7 +55,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   const count = options.devices ?? 10;
   const stateDir = resolve(options.stateDir ?? 'pallas-sim-state');
   const logger = options.logger ?? pino({ level: 'silent' });
-  const gate = createLimiter(options.concurrency ?? 50);
+  const gate = options.enrollGate ?? createLimiter(options.concurrency ?? 50);
   const agents: Agent[] = [];
   let online = 0;
   const waiters = new Set<() => void>();
@@ -85,6 +89,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     agent.on('credential-rejected', (err) => logger.error({ sim: name, err: err.message }, 'simulated device stopped'));
     agent.on('decommissioned', () => logger.warn({ sim: name }, 'simulated device decommissioned'));
     agents.push(agent);
+    options.onAgent?.(agent, i - 1);
   }
 
   // Enrollment concurrency is bounded by the gate inside each agent; starting them all at

@@ -1,0 +1,179 @@
+/**
+ * Scenario "fleet": enroll N devices, reconnect N devices, ingest status at a set rate.
+ * The manager runs as its own process (SQLite, embedded broker); the devices are real
+ * agents (pallas-sim's startFleet) in this process. Each figure is compared with a
+ * baseline measured in the same run on the same machine.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connectAsync, type MqttClient } from 'mqtt';
+import { createDriver } from '@pallas/agent';
+import { PALLAS_VERSION, deviceTopic, type EnrollResponse, type StatusMessage } from '@pallas/protocol';
+import { createLimiter, deviceDirName, startFleet } from '@pallas/sim';
+import { createEnrollmentToken, startManagerProcess, tempDir, type Api } from '@pallas/testkit';
+import { closeAll, connectMany, mosquittoAvailable, mosquittoPid, MOSQUITTO_URL, publishAtRate } from '../lib/mosquitto.js';
+import { metricValue, rssBytes } from '../lib/proc.js';
+import { percentile, type Row } from '../lib/stats.js';
+
+export interface FleetOptions {
+  devices: number;
+  statusRate: number;
+  statusSeconds: number;
+  concurrency: number;
+}
+
+async function httpRate(url: string, requests: number, concurrency: number): Promise<number> {
+  const gate = createLimiter(concurrency);
+  const start = performance.now();
+  await Promise.all(Array.from({ length: requests }, () => gate(async () => {
+    const res = await fetch(url);
+    await res.arrayBuffer();
+  })));
+  return requests / ((performance.now() - start) / 1000);
+}
+
+async function scrape(api: Api): Promise<string> {
+  return (await fetch(`${api.baseUrl}/metrics`)).text();
+}
+
+async function statusPayloads(n: number): Promise<string[]> {
+  const payloads: string[] = [];
+  for (let i = 1; i <= n; i++) {
+    const driver = await createDriver('sim', { seed: i, hostname: `sim-${String(i).padStart(4, '0')}` });
+    const message: StatusMessage = {
+      seq: 1,
+      sentAt: new Date().toISOString(),
+      facts: { ...(await driver.hostFacts()), agentVersion: PALLAS_VERSION, agentUptimeSec: 60 },
+      vms: await driver.listVms(),
+    };
+    payloads.push(JSON.stringify(message));
+    await driver.close();
+  }
+  return payloads;
+}
+
+export async function runFleet(o: FleetOptions): Promise<{ rows: Row[]; raw: Record<string, unknown> }> {
+  const dir = tempDir('pallas-bench-');
+  const manager = await startManagerProcess({
+    dataDir: join(dir.path, 'manager'),
+    // Devices report only when the benchmark says so.
+    args: ['--status-interval-sec', '86400', '--keepalive-sec', '60'],
+  });
+  const raw: Record<string, unknown> = { devices: o.devices, nodeVersion: process.version };
+  const rows: Row[] = [];
+  const haveMosquitto = await mosquittoAvailable();
+  try {
+    const admin = await manager.admin();
+    const token = await createEnrollmentToken(admin, { maxUses: o.devices });
+    const idleRss = rssBytes(manager.pid);
+
+    // --- 1. Enrollment ------------------------------------------------------------
+    const healthz = await httpRate(`${manager.httpUrl}/healthz`, o.devices, o.concurrency);
+    const limiter = createLimiter(o.concurrency);
+    const enrollMs: number[] = [];
+    const timedGate = <T>(attempt: () => Promise<T>) => limiter(async () => {
+      const t0 = performance.now();
+      try {
+        return await attempt();
+      } finally {
+        enrollMs.push(performance.now() - t0);
+      }
+    });
+    const stateDir = join(dir.path, 'fleet');
+    let t0 = performance.now();
+    let fleet = await startFleet({ manager: manager.httpUrl, token, devices: o.devices, stateDir, enrollGate: timedGate });
+    const enrolledSec = (performance.now() - t0) / 1000;
+    await fleet.waitOnline(o.devices, 120_000);
+    const firstOnlineSec = (performance.now() - t0) / 1000;
+    await sleep(1000);
+    const connectedRss = rssBytes(manager.pid);
+    const rssPerDevice = (connectedRss - idleRss) / o.devices;
+    rows.push(
+      { metric: 'enrollments/s', value: o.devices / enrolledSec, unit: '/s', baseline: { name: 'GET /healthz', value: healthz }, target: '≥ 500/s' },
+      { metric: 'enrollment p50', value: percentile(enrollMs, 50), unit: 'ms' },
+      { metric: 'enrollment p99', value: percentile(enrollMs, 99), unit: 'ms' },
+      { metric: 'enroll → all online', value: firstOnlineSec, unit: 's' },
+    );
+    raw.enrollment = { seconds: enrolledSec, allOnlineSeconds: firstOnlineSec, healthzPerSecond: healthz, p50: percentile(enrollMs, 50), p99: percentile(enrollMs, 99) };
+
+    // --- 2. Reconnect ------------------------------------------------------------
+    await fleet.stop();
+    await sleep(1000);
+    const reconnectMs: number[] = [];
+    t0 = performance.now();
+    fleet = await startFleet({
+      manager: manager.httpUrl, token, devices: o.devices, stateDir,
+      onAgent: (agent) => agent.once('online', () => reconnectMs.push(performance.now() - t0)),
+    });
+    await fleet.waitOnline(o.devices, 120_000);
+    const reconnectSec = (performance.now() - t0) / 1000;
+    let mqttBaseline: Awaited<ReturnType<typeof connectMany>> | undefined;
+    if (haveMosquitto) {
+      mqttBaseline = await connectMany(MOSQUITTO_URL, o.devices, `pallas-bench-${process.pid}`, mosquittoPid());
+      await closeAll(mqttBaseline.clients);
+    }
+    rows.push(
+      { metric: 'reconnects/s', value: o.devices / reconnectSec, unit: '/s', ...(mqttBaseline ? { baseline: { name: 'Mosquitto connects', value: mqttBaseline.perSecond } } : {}) },
+      { metric: 'reconnect p50', value: percentile(reconnectMs, 50), unit: 'ms', ...(mqttBaseline ? { baseline: { name: 'Mosquitto', value: mqttBaseline.p50 } } : {}) },
+      { metric: 'reconnect p99', value: percentile(reconnectMs, 99), unit: 'ms', ...(mqttBaseline ? { baseline: { name: 'Mosquitto', value: mqttBaseline.p99 } } : {}) },
+      {
+        metric: 'manager RSS per connected device', value: rssPerDevice / 1024, unit: 'KB', target: '≤ 30 KB',
+        ...(mqttBaseline?.rssPerClientBytes !== undefined ? { baseline: { name: 'Mosquitto per client', value: mqttBaseline.rssPerClientBytes / 1024 } } : {}),
+      },
+    );
+    raw.reconnect = { seconds: reconnectSec, p50: percentile(reconnectMs, 50), p99: percentile(reconnectMs, 99), mosquitto: mqttBaseline && { perSecond: mqttBaseline.perSecond, p50: mqttBaseline.p50, p99: mqttBaseline.p99, rssPerClientBytes: mqttBaseline.rssPerClientBytes } };
+    raw.memory = { idleRssBytes: idleRss, connectedRssBytes: connectedRss, perDeviceBytes: rssPerDevice };
+
+    // --- 3. Status ingest at a set rate ---------------------------------------------
+    // The same load generator drives the manager (with each device's own credential) and
+    // Mosquitto, so the difference is what the manager does: ACL, validation, storage.
+    await fleet.stop();
+    const payloads = await statusPayloads(o.devices);
+    const creds = Array.from({ length: o.devices }, (_, i) =>
+      JSON.parse(readFileSync(join(stateDir, deviceDirName(i + 1), 'credential.json'), 'utf8')) as EnrollResponse);
+    const devices = await Promise.all(creds.map((c) => connectAsync(manager.mqttUrl, {
+      clientId: c.mqtt.clientId, username: c.mqtt.username, password: c.mqtt.password, clean: false, keepalive: 60, reconnectPeriod: 0, connectTimeout: 60_000,
+    })));
+    const before = metricValue(await scrape(manager.api), 'pallas_status_messages_persisted_total');
+    t0 = performance.now();
+    const offered = await publishAtRate(devices, (i) => deviceTopic(creds[i]!.deviceId, 'status'), (i) => payloads[i]!, o.statusRate, o.statusSeconds);
+    let persisted = 0;
+    for (let tries = 0; tries < 100; tries++) {
+      persisted = metricValue(await scrape(manager.api), 'pallas_status_messages_persisted_total') - before;
+      if (persisted >= offered) break;
+      await sleep(100);
+    }
+    const ingestSec = (performance.now() - t0) / 1000;
+    const rows_ = metricValue(await scrape(manager.api), 'pallas_status_rows_written_total');
+    const rejected = metricValue(await scrape(manager.api), 'pallas_mqtt_rejected_total');
+    await closeAll(devices);
+
+    let mosquittoDelivered: number | undefined;
+    if (haveMosquitto) {
+      const sub: MqttClient = await connectAsync(MOSQUITTO_URL, { clientId: `pallas-bench-sub-${process.pid}`, clean: true, reconnectPeriod: 0 });
+      let delivered = 0;
+      sub.on('message', () => delivered++);
+      const prefix = `pallas-bench-${process.pid}`;
+      await sub.subscribeAsync(`${prefix}/+/status`, { qos: 1 });
+      const pubs = await connectMany(MOSQUITTO_URL, o.devices, `${prefix}-pub`);
+      const m0 = performance.now();
+      const sent = await publishAtRate(pubs.clients, (i) => `${prefix}/${i}/status`, (i) => payloads[i]!, o.statusRate, o.statusSeconds);
+      for (let tries = 0; tries < 100 && delivered < sent; tries++) await sleep(100);
+      mosquittoDelivered = delivered / ((performance.now() - m0) / 1000);
+      await closeAll(pubs.clients);
+      await sub.endAsync(true);
+    }
+    rows.push(
+      { metric: `status msgs/s persisted (offered ${o.statusRate}/s)`, value: persisted / ingestSec, unit: '/s', target: '≥ 5,000/s',
+        ...(mosquittoDelivered !== undefined ? { baseline: { name: 'Mosquitto delivered', value: mosquittoDelivered } } : {}) },
+      { metric: 'status rows written', value: rows_, unit: 'rows' },
+    );
+    raw.status = { offered, persisted, seconds: ingestSec, perSecond: persisted / ingestSec, rowsWritten: rows_, rejected, mosquittoDeliveredPerSecond: mosquittoDelivered };
+    if (!haveMosquitto) raw.note = 'Mosquitto not reachable: MQTT baselines skipped';
+  } finally {
+    await manager.close().catch(() => {});
+    dir.cleanup();
+  }
+  return { rows, raw };
+}
