@@ -1,7 +1,32 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { SqliteDialect, type Dialect } from 'kysely';
+import { SqliteDialect, type Dialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
+
+/** How many distinct SQL texts keep a prepared statement. Our queries are a few dozen shapes. */
+const STATEMENT_CACHE_SIZE = 500;
+
+/**
+ * Kysely prepares every query anew; with better-sqlite3 that is a measurable share of a
+ * short query's cost (enrollment runs five). Statements are reusable, so keep them by SQL
+ * text. Safe because Kysely runs one query at a time on this single connection and the
+ * manager never streams results (`iterate`) from SQLite.
+ */
+function withStatementCache(db: BetterSqlite3.Database): SqliteDatabase {
+  const cache = new Map<string, SqliteStatement>();
+  return {
+    close: () => db.close(),
+    prepare(sql: string): SqliteStatement {
+      let stmt = cache.get(sql);
+      if (!stmt) {
+        if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+        stmt = db.prepare(sql) as unknown as SqliteStatement;
+        cache.set(sql, stmt);
+      }
+      return stmt;
+    },
+  };
+}
 
 /**
  * SQLite through better-sqlite3 (synchronous, one connection). WAL lets readers run beside
@@ -15,5 +40,5 @@ export function sqliteDialect(file: string): Dialect {
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
-  return new SqliteDialect({ database: db });
+  return new SqliteDialect({ database: withStatementCache(db) });
 }
