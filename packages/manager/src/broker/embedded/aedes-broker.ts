@@ -14,7 +14,10 @@ export interface EmbeddedBrokerOptions {
   logger: Logger;
 }
 
-// MQTT CONNACK return codes (3.1.1): 4 = bad user name or password, 5 = not authorized.
+// MQTT CONNACK return codes (3.1.1): 3 = server unavailable, 4 = bad user name or
+// password, 5 = not authorized. Agents treat 4 and 5 as final (the device is retired) and 3
+// as transient (reconnect with backoff), so a failure of ours must never answer 4 or 5.
+const SERVER_UNAVAILABLE = 3;
 const BAD_CREDENTIALS = 4;
 const NOT_AUTHORIZED = 5;
 
@@ -66,7 +69,7 @@ export class EmbeddedBroker implements Broker {
           },
           (err: unknown) => {
             logger.error({ err }, 'device authentication failed with an error');
-            done(authError('server unavailable', NOT_AUTHORIZED) as never, false);
+            done(authError('server unavailable', SERVER_UNAVAILABLE) as never, false);
           },
         );
       },
