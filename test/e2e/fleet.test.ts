@@ -119,7 +119,38 @@ describe('agents and presence', () => {
     const code = await Promise.race([agent.exited, new Promise((r) => setTimeout(() => r('still running'), 10_000))]);
     assert.equal(code, 0, `agent exit: ${String(code)}\n${agent.output()}`);
     assert.equal(existsSync(join(state, 'credential.json')), false);
+    assert.ok(existsSync(join(state, 'retired.json')), 'marked retired');
     assert.equal(deviceIdIn(state), id, 'the id is kept for a later re-enrollment');
     assert.equal((await admin.get(`/api/v1/devices/${id}`)).status, 404);
+
+    // Started again with its token, it does not come back by itself.
+    const again = start(state);
+    const refused = await Promise.race([again.exited, new Promise((r) => setTimeout(() => r('still running'), 10_000))]);
+    assert.equal(refused, 1, `agent exit: ${String(refused)}\n${again.output()}`);
+    assert.match(again.output(), new RegExp(`pallas-agent: device ${id} was retired on .+ \\(decommissioned by the manager.*\\); to enroll it again run pallas-agent with --re-enroll --token <new token>`));
+    assert.equal((await admin.get(`/api/v1/devices/${id}`)).status, 404, 'not enrolled again');
+
+    // An operator's --re-enroll brings it back under the same id.
+    const back = startAgentProcess({ managerUrl: manager.httpUrl, stateDir: state, token, args: ['--re-enroll'] });
+    agents.push(back);
+    await waitFor('online again', async () => (await presenceOf(admin, id)) === 'online');
+    assert.equal(deviceIdIn(state), id);
+    assert.equal(existsSync(join(state, 'retired.json')), false);
+  });
+
+  it('a device decommissioned while away is refused on return, stops, and does not re-enroll', async () => {
+    const state = join(dirs.path, 'away');
+    const agent = start(state);
+    const id = await waitFor('device id', () => existsSync(join(state, 'device.json')) && deviceIdIn(state));
+    await waitFor('online', async () => (await presenceOf(admin, id)) === 'online');
+    await agent.kill();
+    assert.equal((await admin.delete(`/api/v1/devices/${id}`)).status, 204);
+    const again = start(state); // still has its (now refused) credential and the token
+    const code = await Promise.race([again.exited, new Promise((r) => setTimeout(() => r('still running'), 10_000))]);
+    assert.equal(code, 1, `agent exit: ${String(code)}\n${again.output()}`);
+    assert.ok(again.output().includes(`pallas-agent: device ${id}: the manager refused this device's credential`), again.output());
+    assert.ok(again.output().includes('--re-enroll --token <new token>'));
+    assert.ok(existsSync(join(state, 'retired.json')), 'marked retired');
+    assert.equal((await admin.get(`/api/v1/devices/${id}`)).status, 404, 'not enrolled again');
   });
 });

@@ -10,14 +10,20 @@ import { StatusReporter } from './status/status-reporter.js';
 import type { BackoffOptions } from './util/backoff.js';
 
 export interface AgentOptions {
-  /** Directory holding device.json and credential.json; created (0700) if missing. */
+  /** Directory holding device.json, credential.json and retired.json; created (0700) if missing. */
   stateDir: string;
   /** The hypervisor driver. The agent owns it from now on and closes it when it stops. */
   driver: Driver;
   /** Manager base URL (http or https). Needed only while the device has no credential. */
   manager?: string;
-  /** Enrollment token. Needed only while the device has no credential. */
+  /** Enrollment token. Needed only while the device has no credential, and with `reEnroll`. */
   token?: string;
+  /**
+   * An operator's explicit ask to enroll again: discard the stored credential and the retired
+   * marker and enroll afresh with `token`, keeping the device id. Without it a retired device
+   * (decommissioned, or its credential refused) refuses to start.
+   */
+  reEnroll?: boolean;
   /** Default: a silent logger. The agent logs through children tagged with its device id. */
   logger?: Logger;
   /** Overrides the status interval the manager hands out at enrollment (tests, simulator). */
@@ -43,15 +49,18 @@ export type AgentState =
   | 'failed';
 
 export interface AgentEvents {
-  /** The manager issued a credential (first enrollment or re-enrollment). */
+  /** The manager issued a credential (first enrollment, or a re-enrollment the operator asked for). */
   enrolled: [info: { deviceId: string }];
   /** MQTT link up, presence `online` sent. */
   online: [];
   /** MQTT link down; the agent keeps reconnecting unless it is stopping. */
   offline: [reason: string];
-  /** The manager decommissioned the device: credential deleted, agent stopped. */
+  /** The manager decommissioned the device: marked retired, credential deleted, agent stopped. */
   decommissioned: [reason: string | undefined];
-  /** The broker refused the credential and no re-enrollment was possible: agent stopped. */
+  /**
+   * The broker refused the credential (the device was decommissioned or its credential
+   * revoked): marked retired, agent stopped. The agent never re-enrolls by itself.
+   */
   'credential-rejected': [error: AgentError];
   /** Any other fatal error after start() resolved (e.g. enrollment refused): agent stopped. */
   error: [error: Error];
@@ -76,8 +85,6 @@ export class Agent extends EventEmitter<AgentEvents> {
   #link: Link | undefined;
   #reporter: StatusReporter | undefined;
   #startedAt = Date.now();
-  /** Set after a re-enrollment forced by a refused credential; cleared once online again. */
-  #reenrolled = false;
   #shutdown: Promise<void> | undefined;
 
   constructor(options: AgentOptions) {
@@ -109,27 +116,36 @@ export class Agent extends EventEmitter<AgentEvents> {
    * Loads (or creates) the identity, then connects with the stored credential, or enrolls
    * first. Resolves once the first enrollment attempt is done and the MQTT connection is
    * under way; if the manager is unreachable it resolves anyway and keeps retrying in the
-   * background. Rejects on what retrying cannot fix: a bad state dir, nothing to enroll
-   * with, an enrollment the manager refuses at the first attempt.
+   * background. Rejects on what retrying cannot fix: a bad state dir, a retired device
+   * (without `reEnroll`), nothing to enroll with, an enrollment the manager refuses at the
+   * first attempt.
    */
   async start(): Promise<void> {
     if (this.#state !== 'idle') throw new Error(`agent cannot start from state ${this.#state}`);
     this.#startedAt = Date.now();
     this.#state = 'connecting';
+    let secret: string | undefined;
     try {
       this.#identity = await this.#stateDir.loadOrCreateIdentity();
-      this.#log = this.#log.child({ device: this.#identity.deviceId });
-      const credential = await this.#stateDir.readCredential(this.#identity.deviceId);
-      if (credential) {
-        this.#connect(credential);
-        return;
-      }
-      const { manager, token } = this.#opts;
-      if (!manager || !token) {
-        throw new AgentError(
-          AgentErrorCodes.ENROLLMENT_NOT_CONFIGURED,
-          `device ${this.#identity.deviceId} is not enrolled; give a manager URL and an enrollment token`,
-        );
+      const { deviceId } = this.#identity;
+      this.#log = this.#log.child({ device: deviceId });
+      if (this.#opts.reEnroll) {
+        this.#requireEnrollmentConfig();
+        secret = await this.#prepareReEnrollment();
+      } else {
+        const retired = await this.#stateDir.readRetired();
+        if (retired) {
+          throw new AgentError(
+            AgentErrorCodes.DEVICE_RETIRED,
+            `device ${deviceId} was retired on ${retired.at} (${retired.reason}); to enroll it again run pallas-agent with --re-enroll --token <new token>`,
+          );
+        }
+        const credential = await this.#stateDir.readCredential(deviceId);
+        if (credential) {
+          this.#connect(credential);
+          return;
+        }
+        this.#requireEnrollmentConfig();
       }
     } catch (err) {
       await this.#close('failed');
@@ -142,7 +158,7 @@ export class Agent extends EventEmitter<AgentEvents> {
         started = true;
         resolve();
       };
-      this.#enrollAndConnect(undefined, firstFailure).then(firstFailure, async (err: unknown) => {
+      this.#enrollAndConnect(secret, firstFailure).then(firstFailure, async (err: unknown) => {
         if (TERMINAL.has(this.#state)) return firstFailure(); // stopped meanwhile
         if (!started) {
           started = true;
@@ -157,6 +173,42 @@ export class Agent extends EventEmitter<AgentEvents> {
   /** Says `offline`, disconnects, stops every timer and closes the driver. Idempotent. */
   async stop(): Promise<void> {
     await this.#close('stopped', { reason: 'agent stopped' });
+  }
+
+  #requireEnrollmentConfig(): void {
+    const { manager, token } = this.#opts;
+    if (!manager || !token) {
+      throw new AgentError(
+        AgentErrorCodes.ENROLLMENT_NOT_CONFIGURED,
+        `device ${this.#identity!.deviceId} is not enrolled; give a manager URL and an enrollment token`,
+      );
+    }
+  }
+
+  /**
+   * The operator asked for a fresh enrollment. The stored credential and the retired marker
+   * are discarded only once the new credential is stored (#enrollAndConnect), so a refused
+   * enrollment (bad token) leaves the device as it was: still retired, or still enrolled.
+   * Returns the stored secret, if any: a manager that still knows the device re-keys it only
+   * on proof of its current secret; one that deleted it ignores the secret.
+   */
+  async #prepareReEnrollment(): Promise<string | undefined> {
+    const deviceId = this.#identity!.deviceId;
+    const [retired, credential] = await Promise.all([
+      this.#stateDir.readRetired().catch((err: unknown) => {
+        this.#log.warn({ err: describeError(err) }, 'ignoring an unreadable retired marker: re-enrolling replaces it');
+        return null;
+      }),
+      this.#stateDir.readCredential(deviceId).catch((err: unknown) => {
+        this.#log.warn({ err: describeError(err) }, 'ignoring an unreadable credential: re-enrolling replaces it');
+        return null;
+      }),
+    ]);
+    this.#log.warn(
+      { retiredAt: retired?.at, retiredReason: retired?.reason, hadCredential: credential !== null },
+      're-enrolling on request: the stored credential will be replaced',
+    );
+    return credential?.mqtt.password;
   }
 
   async #enrollAndConnect(secret: string | undefined, onRetry?: () => void): Promise<void> {
@@ -175,6 +227,9 @@ export class Agent extends EventEmitter<AgentEvents> {
     });
     if (TERMINAL.has(this.#state)) return;
     await this.#stateDir.writeCredential(credential);
+    // Only once the new credential is stored: a crash in between leaves the dir retired (the
+    // next --re-enroll fixes it), never one without a marker that a token could enroll by itself.
+    await this.#stateDir.clearRetired();
     this.#log.info('enrolled');
     this.emit('enrolled', { deviceId });
     this.#connect(credential);
@@ -200,7 +255,6 @@ export class Agent extends EventEmitter<AgentEvents> {
     });
     link.on('online', () => {
       this.#state = 'online';
-      this.#reenrolled = false;
       reporter.online();
       this.emit('online');
     });
@@ -210,7 +264,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       this.emit('offline', reason);
     });
     link.on('control', (message) => this.#onControl(message));
-    link.on('credential-rejected', (err) => void this.#onCredentialRejected(credential, err));
+    link.on('credential-rejected', (err) => void this.#onCredentialRejected(err));
     this.#link = link;
     this.#reporter = reporter;
     link.start();
@@ -230,46 +284,51 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   async #decommission(reason: string | undefined): Promise<void> {
     if (TERMINAL.has(this.#state)) return;
-    this.#log.warn({ reason }, 'decommissioned by the manager; deleting the credential');
-    this.#reporter?.offline();
-    // Credential first: if the process dies right after, the next start enrolls afresh
-    // instead of knocking on the broker with a dead credential.
-    try {
-      await this.#stateDir.deleteCredential();
-    } catch (err) {
-      this.#log.error({ err: describeError(err) }, 'could not delete the credential');
+    this.#log.warn({ reason }, 'decommissioned by the manager; marking the device retired and deleting the credential');
+    const closed = this.#close('decommissioned'); // no presence: the manager already knows
+    // Marker first: if the process dies in between, the next start refuses to run (or, with
+    // only the credential left, has it refused and marks itself then). The credential is
+    // deleted only once the marker is down, so no state of the dir lets a token re-enroll it.
+    const why = reason ? `decommissioned by the manager: ${reason}` : 'decommissioned by the manager';
+    if (await this.#retire(why)) {
+      try {
+        await this.#stateDir.deleteCredential();
+      } catch (err) {
+        this.#log.error({ err: describeError(err) }, 'could not delete the credential');
+      }
     }
     this.#credential = undefined;
-    await this.#close('decommissioned'); // no presence: the manager already knows
+    await closed;
     this.emit('decommissioned', reason);
   }
 
-  async #onCredentialRejected(credential: EnrollResponse, cause: Error): Promise<void> {
+  async #onCredentialRejected(cause: Error): Promise<void> {
     if (TERMINAL.has(this.#state)) return;
-    this.#reporter?.offline();
-    await this.#link?.close();
-    this.#link = undefined;
-    this.#reporter = undefined;
-    const { manager, token } = this.#opts;
-    if (this.#reenrolled || !manager || !token) {
-      const why = this.#reenrolled ? 'even after re-enrolling' : 'and there is no enrollment token to get a new one';
-      const err = new AgentError(AgentErrorCodes.CREDENTIAL_REJECTED, `the broker refused the device credential ${why}`, { cause });
-      await this.#close('failed');
-      this.#log.error(err.message);
-      this.emit('credential-rejected', err);
-      return;
-    }
-    this.#reenrolled = true;
-    this.#log.warn('the broker refused the device credential; re-enrolling with the token');
+    const closed = this.#close('failed');
+    // Refused means decommissioned (the manager deleted the device) or revoked. Enrolling
+    // again with the token would bring the device back by itself, so the agent stops and
+    // stays stopped until an operator asks for --re-enroll. The refused credential is kept:
+    // if the refusal was the manager's mistake, deleting retired.json by hand lets it retry.
+    const reason = "the manager refused this device's credential: it was decommissioned or its credential was revoked";
+    await this.#retire(reason);
+    await closed;
+    const err = new AgentError(
+      AgentErrorCodes.CREDENTIAL_REJECTED,
+      `device ${this.#identity!.deviceId}: ${reason}; to enroll it again run pallas-agent with --re-enroll --token <new token>`,
+      { cause },
+    );
+    this.#log.error(err.message);
+    this.emit('credential-rejected', err);
+  }
+
+  /** Writes retired.json; false (logged) if it could not. */
+  async #retire(reason: string): Promise<boolean> {
     try {
-      // The current secret proves to the manager that we are the device it knows.
-      await this.#enrollAndConnect(credential.mqtt.password);
+      await this.#stateDir.writeRetired({ reason, at: new Date().toISOString() });
+      return true;
     } catch (err) {
-      if (TERMINAL.has(this.#state)) return;
-      const final = new AgentError(AgentErrorCodes.CREDENTIAL_REJECTED, `the broker refused the device credential and re-enrollment failed: ${describeError(err)}`, { cause: err });
-      await this.#close('failed');
-      this.#log.error(final.message);
-      this.emit('credential-rejected', final);
+      this.#log.error({ err: describeError(err) }, 'could not write the retired marker');
+      return false;
     }
   }
 

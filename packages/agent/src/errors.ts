@@ -15,8 +15,13 @@ export const AgentErrorCodes = {
   ENROLLMENT_NOT_CONFIGURED: 'enrollment_not_configured',
   /** The manager refused the enrollment (4xx); retrying would not help. */
   ENROLLMENT_REJECTED: 'enrollment_rejected',
-  /** The broker refused the credential and the agent could not get a new one. */
+  /**
+   * The broker refused the credential: the manager decommissioned the device or revoked its
+   * credential. The agent marked itself retired and stopped; it does not re-enroll by itself.
+   */
   CREDENTIAL_REJECTED: 'credential_rejected',
+  /** The state dir is marked retired (`retired.json`); only `reEnroll` brings the device back. */
+  DEVICE_RETIRED: 'device_retired',
 } as const;
 export type AgentErrorCode = (typeof AgentErrorCodes)[keyof typeof AgentErrorCodes];
 

@@ -7,8 +7,7 @@ import { AgentErrorCodes, describeError, isAgentError } from './errors.js';
 
 /**
  * `pallas-agent`. Exit status: 0 after a signal or a decommission, 1 on a fatal runtime
- * error (credential refused with no way to re-enroll, enrollment refused), 2 on bad
- * configuration. The agent opens no listening socket: every connection is outbound.
+ * error (credential refused, device retired, enrollment refused), 2 on bad configuration. The agent opens no listening socket: every connection is outbound.
  */
 async function main(): Promise<number> {
   let invocation;
@@ -29,15 +28,16 @@ async function main(): Promise<number> {
   const { config } = invocation;
   const logger = pino({ name: 'pallas-agent', level: config.logLevel });
   const driver = await createDriver(config.driver, config.driver === 'sim' ? config.sim : {});
-  const agent = new Agent({ stateDir: config.stateDir, driver, manager: config.manager, token: config.token, logger });
+  const agent = new Agent({ stateDir: config.stateDir, driver, manager: config.manager, token: config.token, reEnroll: config.reEnroll, logger });
 
   const exitCode = new Promise<number>((resolve) => {
     agent.on('decommissioned', (reason) => {
-      logger.warn({ reason }, 'device decommissioned; credential deleted, exiting');
+      logger.warn({ reason }, 'device decommissioned; marked retired, credential deleted, exiting');
       resolve(0);
     });
     agent.on('credential-rejected', (err) => {
-      process.stderr.write(`pallas-agent: ${err.message}; give a new enrollment token with --token or PALLAS_TOKEN\n`);
+      // The message already says how to enroll again (--re-enroll --token).
+      process.stderr.write(`pallas-agent: ${describeError(err)}\n`);
       resolve(1);
     });
     agent.on('error', (err) => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -44,6 +44,32 @@ function newAgent(overrides: Partial<AgentOptions> = {}): Agent {
 }
 
 const exists = (path: string) => access(path).then(() => true, () => false);
+const readJson = async (path: string): Promise<Record<string, unknown>> => JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+const RETIRED_MESSAGE = /^device [0-9a-f-]{36} was retired on \d{4}-\d\d-\d\dT[\d:.]+Z \(.+\); to enroll it again run pallas-agent with --re-enroll --token <new token>$/;
+
+/**
+ * Starts an agent in a fresh state dir and waits until it is online and the broker has its
+ * presence, which the agent sends after subscribing: commands sent from then on reach it.
+ */
+async function onlineAgent(overrides: Partial<AgentOptions> = {}): Promise<{ agent: Agent; id: string; dir: string }> {
+  const agent = newAgent(overrides);
+  const online = once(agent, 'online');
+  await agent.start();
+  await online;
+  const id = agent.deviceId!;
+  await waitFor(() => fake.messages('presence', id).length > 0, 5000, 'presence');
+  return { agent, id, dir: join(root, `dev-${n}`) };
+}
+
+/** Decommissions a fresh online agent through cmd/control; returns its dir and id. */
+async function decommissioned(reason = 'site closed'): Promise<{ id: string; dir: string }> {
+  const { agent, id, dir } = await onlineAgent();
+  const done = once(agent, 'decommissioned');
+  fake.forget(id); // the manager deletes the device and its credential first
+  await fake.command(id, 'cmd/control', { type: 'decommission', reason });
+  await done;
+  return { id, dir };
+}
 
 describe('agent', () => {
   it('enrolls, goes online, reports status, and says offline on stop', async () => {
@@ -147,24 +173,101 @@ describe('agent', () => {
     await assert.rejects(agent.start(), (err: { code?: string }) => err.code === 'enrollment_not_configured');
   });
 
-  it('on decommission deletes the credential, keeps the id, publishes nothing and stops', async () => {
-    const agent = newAgent();
-    await agent.start();
-    await once(agent, 'online');
-    const id = agent.deviceId!;
-    const dir = join(root, `dev-${n}`);
+  it('on decommission marks the device retired, deletes the credential, keeps the id, publishes nothing and stops', async () => {
+    const { agent, id, dir } = await onlineAgent();
     assert.ok(await exists(join(dir, 'credential.json')));
-    await waitFor(() => fake.messages('status', id).length > 0 && fake.messages('presence', id).length > 0, 5000, 'first messages');
+    await waitFor(() => fake.messages('status', id).length > 0, 5000, 'first status');
     const published = fake.published.filter((p) => p.clientId === id).length;
     const decommissioned = once(agent, 'decommissioned');
+    const before = Date.now();
     await fake.command(id, 'cmd/control', { type: 'decommission', reason: 'site closed' });
     assert.deepEqual(await decommissioned, ['site closed']);
     assert.equal(agent.state, 'decommissioned');
     assert.equal(await exists(join(dir, 'credential.json')), false);
-    assert.equal(JSON.parse(await readFile(join(dir, 'device.json'), 'utf8')).deviceId, id);
+    assert.equal((await readJson(join(dir, 'device.json'))).deviceId, id);
+    const retired = await readJson(join(dir, 'retired.json'));
+    assert.equal(retired.reason, 'decommissioned by the manager: site closed');
+    assert.ok(Date.parse(retired.at as string) >= before - 1000, 'at is the time of the decommission');
+    assert.equal((await stat(join(dir, 'retired.json'))).mode & 0o777, 0o600);
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(fake.published.filter((p) => p.clientId === id).length, published, 'nothing published after decommission');
     assert.ok(!fake.messages('presence', id).some((p) => (p.json as PresenceMessage).reason === 'connection lost'), 'clean disconnect: no will');
+  });
+
+  it('refuses to start a retired device even with a token, naming its id, date, reason and --re-enroll', async () => {
+    const { id, dir } = await decommissioned('site closed');
+    const requests = fake.enrollRequests.length;
+    const driver = new SimDriver({ seed: 1 });
+    let driverClosed = false;
+    const close = driver.close.bind(driver);
+    driver.close = () => ((driverClosed = true), close());
+    const again = newAgent({ stateDir: dir, driver });
+    await assert.rejects(again.start(), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'device_retired');
+      assert.match(err.message, RETIRED_MESSAGE);
+      assert.ok(err.message.startsWith(`device ${id} was retired on `));
+      assert.ok(err.message.includes('(decommissioned by the manager: site closed)'));
+      return true;
+    });
+    assert.equal(again.state, 'failed');
+    assert.ok(driverClosed, 'the driver is closed');
+    assert.equal(fake.enrollRequests.length, requests, 'no enrollment');
+    assert.ok(await exists(join(dir, 'retired.json')));
+  });
+
+  it('with reEnroll and a token enrolls a retired device again under the same id', async () => {
+    const { id, dir } = await decommissioned();
+    const requests = fake.enrollRequests.length;
+    const agent = newAgent({ stateDir: dir, reEnroll: true });
+    const online = once(agent, 'online');
+    await agent.start();
+    await online;
+    assert.equal(agent.deviceId, id);
+    assert.equal(fake.enrollRequests.length, requests + 1);
+    assert.equal(fake.enrollRequests.at(-1)?.deviceId, id, 'same device id');
+    assert.equal(fake.enrollRequests.at(-1)?.secret, undefined, 'the decommission deleted the credential');
+    assert.equal(await exists(join(dir, 'retired.json')), false);
+    assert.equal((await readJson(join(dir, 'credential.json'))).deviceId, id);
+    assert.equal((await readJson(join(dir, 'device.json'))).deviceId, id);
+    await agent.stop();
+    // Back to normal: the next start connects with the new credential, no flag needed.
+    const next = newAgent({ stateDir: dir, token: undefined, manager: undefined });
+    await next.start();
+    await once(next, 'online');
+    assert.equal(fake.enrollRequests.length, requests + 1);
+    await next.stop();
+  });
+
+  it('reEnroll without a token fails as "not enrolled", and a refused re-enrollment leaves the device retired', async () => {
+    const { dir } = await decommissioned();
+    const requests = fake.enrollRequests.length;
+    await assert.rejects(newAgent({ stateDir: dir, reEnroll: true, token: undefined }).start(), (err: { code?: string; message?: string }) =>
+      err.code === 'enrollment_not_configured' && /not enrolled; give a manager URL and an enrollment token/.test(err.message ?? ''));
+    assert.equal(fake.enrollRequests.length, requests);
+    fake.onEnroll = () => ({ status: 401, body: { error: { code: 'enrollment_token_invalid', message: 'enrollment token has expired' } } });
+    try {
+      await assert.rejects(newAgent({ stateDir: dir, reEnroll: true }).start(), /enrollment token has expired/);
+    } finally {
+      fake.onEnroll = undefined;
+    }
+    assert.ok(await exists(join(dir, 'retired.json')), 'still retired');
+    await assert.rejects(newAgent({ stateDir: dir }).start(), (err: { code?: string }) => err.code === 'device_retired');
+  });
+
+  it('reEnroll on an enrolled device discards its credential and enrolls afresh, same id, proving its current secret', async () => {
+    const { agent, id, dir } = await onlineAgent();
+    await agent.stop();
+    const old = await readJson(join(dir, 'credential.json')) as { mqtt: { password: string } };
+    const requests = fake.enrollRequests.length;
+    const again = newAgent({ stateDir: dir, reEnroll: true });
+    await again.start();
+    await once(again, 'online');
+    assert.equal(fake.enrollRequests.length, requests + 1);
+    assert.equal(fake.enrollRequests.at(-1)?.deviceId, id);
+    assert.equal(fake.enrollRequests.at(-1)?.secret, old.mqtt.password);
+    const fresh = await readJson(join(dir, 'credential.json')) as { mqtt: { password: string } };
+    assert.notEqual(fresh.mqtt.password, old.mqtt.password);
+    await again.stop();
   });
 
   it('drops invalid and unknown commands without crashing', async () => {
@@ -181,34 +284,65 @@ describe('agent', () => {
     await agent.stop();
   });
 
-  it('gives up with credential-rejected when the broker refuses and there is no token', async () => {
+  it('when the broker refuses the credential it marks the device retired and stops, without enrolling again', async () => {
+    const { agent, id, dir } = await onlineAgent(); // token and manager configured
+    const requests = fake.enrollRequests.length;
+    // Decommissioned while the device was away: the manager forgot it, the broker refuses it.
+    fake.forget(id);
+    const rejected = once(agent, 'credential-rejected');
+    await fake.stopMqtt();
+    const attempts = fake.connectAttempts;
+    await fake.startMqtt();
+    const [err] = await rejected;
+    assert.equal(err.code, 'credential_rejected');
+    assert.equal(
+      err.message,
+      `device ${id}: the manager refused this device's credential: it was decommissioned or its credential was revoked; to enroll it again run pallas-agent with --re-enroll --token <new token>`,
+    );
+    assert.equal(agent.state, 'failed');
+    assert.deepEqual(await readJson(join(dir, 'retired.json')), {
+      reason: "the manager refused this device's credential: it was decommissioned or its credential was revoked",
+      at: (await readJson(join(dir, 'retired.json'))).at,
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(fake.enrollRequests.length, requests, 'no enroll request after the first');
+    assert.equal(fake.connectAttempts - attempts, 1, 'no reconnect after a refused credential');
+    // And it stays down: a restart with the token refuses to run.
+    await assert.rejects(newAgent({ stateDir: dir }).start(), (e: { code?: string; message?: string }) =>
+      e.code === 'device_retired' && RETIRED_MESSAGE.test(e.message ?? ''));
+    assert.equal(fake.enrollRequests.length, requests);
+  });
+
+  it('a refused credential stops the agent at the first connect too, token or not', async () => {
     const agent = newAgent({ token: undefined });
     const dir = join(root, `dev-${n}`);
     const state = new StateDir(dir);
     const { deviceId } = await state.loadOrCreateIdentity();
     await state.writeCredential({ ...fake.issue(deviceId), mqtt: { ...fake.issue(deviceId).mqtt, password: 'wrong' } });
+    const requests = fake.enrollRequests.length;
     const attempts = fake.connectAttempts;
     const rejected = once(agent, 'credential-rejected');
     await agent.start();
     const [err] = await rejected;
     assert.equal(err.code, 'credential_rejected');
     assert.equal(agent.state, 'failed');
+    assert.ok(await state.readRetired());
+    assert.ok(await state.readCredential(deviceId), 'the refused credential is kept');
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(fake.connectAttempts - attempts, 1, 'no reconnect after a refused credential');
+    assert.equal(fake.enrollRequests.length, requests);
   });
 
-  it('re-enrolls with its current secret when the broker refuses and it has a token', async () => {
-    const agent = newAgent();
-    const state = new StateDir(join(root, `dev-${n}`));
-    const { deviceId } = await state.loadOrCreateIdentity();
-    const stale = fake.issue(deviceId);
-    fake.issue(deviceId); // the manager rotated the secret: the stored one is now refused
-    await state.writeCredential(stale);
-    await agent.start();
+  it('keeps reconnecting while the broker answers "server unavailable" (CONNACK 3)', async () => {
+    const { agent, id } = await onlineAgent();
+    const offline = once(agent, 'offline');
+    await fake.stopMqtt();
+    await offline;
+    fake.refuseNext.push(3, 3);
+    await fake.startMqtt();
     await once(agent, 'online');
-    assert.equal(fake.enrollRequests.at(-1)?.deviceId, deviceId);
-    assert.equal(fake.enrollRequests.at(-1)?.secret, stale.mqtt.password);
-    assert.equal((await state.readCredential(deviceId))?.mqtt.password, fake.passwords.get(deviceId));
+    assert.equal(agent.state, 'online');
+    assert.ok(fake.passwords.has(id));
     await agent.stop();
   });
 });

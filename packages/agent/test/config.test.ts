@@ -22,7 +22,7 @@ async function run(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<AgentCo
 describe('agent configuration', () => {
   it('has defaults', async () => {
     const c = await run([]);
-    assert.deepEqual(c, { manager: undefined, token: undefined, stateDir: '/work-cwd/pallas-agent-state', driver: 'sim', logLevel: 'info', sim: {} });
+    assert.deepEqual(c, { manager: undefined, token: undefined, reEnroll: false, stateDir: '/work-cwd/pallas-agent-state', driver: 'sim', logLevel: 'info', sim: {} });
   });
 
   it('reads the config file; relative paths are from its directory', async () => {
@@ -41,6 +41,22 @@ describe('agent configuration', () => {
     const f = await run(['--manager', 'http://flag.example', '--token', 'flag-token', '--state-dir', '/abs', '--log-level', 'error'], env);
     assert.deepEqual([f.manager, f.token, f.stateDir, f.logLevel], ['http://flag.example', 'flag-token', '/abs', 'error']);
     assert.deepEqual(f.sim, { seed: 9, vmCount: 5 }, 'driver options still come from the file');
+  });
+
+  it('takes reEnroll from --re-enroll, then PALLAS_RE_ENROLL, then the config file', async () => {
+    const withFlag = join(dir, 're-enroll.json');
+    await writeFile(withFlag, JSON.stringify({ token: 'file-token', reEnroll: true }));
+    assert.equal((await run(['--config', withFlag])).reEnroll, true);
+    assert.equal((await run(['--config', withFlag], { PALLAS_RE_ENROLL: '0' })).reEnroll, false, 'env overrides the file');
+    assert.equal((await run(['--config', withFlag], { PALLAS_RE_ENROLL: '' })).reEnroll, true, 'empty env is unset');
+    assert.equal((await run([], { PALLAS_RE_ENROLL: '1' })).reEnroll, true);
+    assert.equal((await run([], { PALLAS_RE_ENROLL: 'TRUE' })).reEnroll, true);
+    assert.equal((await run(['--re-enroll'], { PALLAS_RE_ENROLL: '0' })).reEnroll, true, 'the flag overrides env');
+    assert.equal((await run(['--config', file])).reEnroll, false);
+    await assert.rejects(loadConfig([], { PALLAS_RE_ENROLL: 'maybe' }), (err) => isConfigError(err) && /PALLAS_RE_ENROLL must be 1 or 0/.test((err as Error).message));
+    const badType = join(dir, 're-enroll-bad.json');
+    await writeFile(badType, JSON.stringify({ reEnroll: 'yes' }));
+    await assert.rejects(loadConfig(['--config', badType], {}), (err) => isConfigError(err) && /reEnroll/.test((err as Error).message));
   });
 
   it('treats empty environment variables as unset', async () => {

@@ -71,4 +71,24 @@ describe('state dir identity', () => {
     await state.writeCredential(credentialFor('00000000-0000-4000-8000-000000000000'));
     await assert.rejects(state.readCredential(deviceId), (err) => isAgentError(err, 'state_invalid'));
   });
+
+  it('writes (0600), reads and clears the retired marker; a corrupt one is an error, not "not retired"', async () => {
+    const dir = join(root, 'g');
+    const state = new StateDir(dir);
+    await state.loadOrCreateIdentity();
+    assert.equal(await state.readRetired(), null);
+    const marker = { reason: 'decommissioned by the manager: site closed', at: '2025-03-04T05:06:07.000Z' };
+    await state.writeRetired(marker);
+    assert.deepEqual(await state.readRetired(), marker);
+    assert.deepEqual(JSON.parse(await readFile(join(dir, 'retired.json'), 'utf8')), marker);
+    assert.equal((await stat(join(dir, 'retired.json'))).mode & 0o777, 0o600);
+    assert.deepEqual((await readdir(dir)).sort(), ['device.json', 'retired.json'], 'no temp files');
+    await writeFile(join(dir, 'retired.json'), '{"reason": 1}');
+    await assert.rejects(state.readRetired(), (err) => isAgentError(err, 'state_invalid') && /retired\.json/.test((err as Error).message));
+    await writeFile(join(dir, 'retired.json'), 'garbage');
+    await assert.rejects(state.readRetired(), (err) => isAgentError(err, 'state_invalid'));
+    await state.clearRetired();
+    await state.clearRetired(); // idempotent
+    assert.equal(await state.readRetired(), null);
+  });
 });

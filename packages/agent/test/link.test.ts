@@ -70,6 +70,20 @@ describe('link', () => {
     await link.close();
   });
 
+  it('treats CONNACK 3 (server unavailable) as transient: keeps reconnecting with backoff', async () => {
+    const id = '9f4dac31-5e40-4eb1-8c6d-3d4e5f607182';
+    const link = new Link({ deviceId: id, mqtt: fake.issue(id).mqtt, logger, backoff: { baseMs: 10, capMs: 20 } });
+    let rejected = false;
+    link.on('credential-rejected', () => (rejected = true));
+    const attempts = fake.connectAttempts;
+    fake.refuseNext.push(3, 3, 3);
+    link.start();
+    await once(link, 'online');
+    assert.equal(rejected, false);
+    assert.equal(fake.connectAttempts - attempts, 4, 'three refusals, then the credential is taken');
+    await link.close();
+  });
+
   it('emits valid control messages and drops the rest', async () => {
     const id = '8e3c9b20-4d3f-4da0-9b5c-2c3d4e5f6071';
     const link = new Link({ deviceId: id, mqtt: fake.issue(id).mqtt, logger });

@@ -39,6 +39,8 @@ export const AgentConfigFile = Type.Object(
   {
     manager: Type.Optional(Type.String()),
     token: Type.Optional(Type.String()),
+    /** Discard the credential and retired marker and enroll again. Meant for one start only. */
+    reEnroll: Type.Optional(Type.Boolean()),
     /** Relative paths are taken from the config file's directory. */
     stateDir: Type.Optional(Type.String({ minLength: 1 })),
     driver: Type.Optional(Type.String()),
@@ -54,6 +56,8 @@ const checkLevel = checker(LogLevelSchema);
 export interface AgentConfig {
   manager: string | undefined;
   token: string | undefined;
+  /** `--re-enroll`: enroll afresh (same device id), even a retired device. Default false. */
+  reEnroll: boolean;
   /** Absolute. Default `./pallas-agent-state`. */
   stateDir: string;
   /** Default `sim`. */
@@ -73,6 +77,8 @@ Runs the Pallas device agent: enrolls with the manager once, then keeps an MQTT 
 Options (flags override PALLAS_* environment variables, which override the config file):
   --manager <url>      manager base URL, http(s)                      [PALLAS_MANAGER]
   --token <token>      enrollment token (first start only)            [PALLAS_TOKEN]
+  --re-enroll          enroll afresh with --token, same device id     [PALLAS_RE_ENROLL=1]
+                       (after a decommission or a refused credential)
   --state-dir <dir>    identity and credential (./pallas-agent-state) [PALLAS_STATE_DIR]
   --driver <name>      hypervisor driver: sim|qemu|esxi (sim)         [PALLAS_DRIVER]
   --config <file>      JSON config file                               [PALLAS_CONFIG]
@@ -91,6 +97,16 @@ function fromEnv(env: NodeJS.ProcessEnv, name: string): string | undefined {
   return v === undefined || v === '' ? undefined : v;
 }
 
+/** `1`/`true`/`yes` or `0`/`false`/`no` (any case); unset or empty is undefined. */
+function envBoolean(env: NodeJS.ProcessEnv, name: string): boolean | undefined {
+  const v = fromEnv(env, name);
+  if (v === undefined) return undefined;
+  const lower = v.toLowerCase();
+  if (['1', 'true', 'yes'].includes(lower)) return true;
+  if (['0', 'false', 'no'].includes(lower)) return false;
+  throw invalid(`${name} must be 1 or 0, got "${v}"`);
+}
+
 /**
  * Resolves the agent's configuration: flags > environment > config file > defaults.
  * Every problem is an AgentError `config_invalid` (or a driver error) with a one-line message.
@@ -105,6 +121,7 @@ export async function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: st
       options: {
         manager: { type: 'string' },
         token: { type: 'string' },
+        're-enroll': { type: 'boolean' },
         'state-dir': { type: 'string' },
         driver: { type: 'string' },
         config: { type: 'string' },
@@ -125,6 +142,7 @@ export async function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: st
 
   const manager = values.manager ?? fromEnv(env, 'PALLAS_MANAGER') ?? file.manager;
   const token = values.token ?? fromEnv(env, 'PALLAS_TOKEN') ?? file.token;
+  const reEnroll = values['re-enroll'] ?? envBoolean(env, 'PALLAS_RE_ENROLL') ?? file.reEnroll ?? false;
   const stateDirFlag = values['state-dir'] ?? fromEnv(env, 'PALLAS_STATE_DIR');
   const stateDir = stateDirFlag !== undefined
     ? resolve(cwd, stateDirFlag)
@@ -137,7 +155,7 @@ export async function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: st
   if (manager !== undefined) checkManagerUrl(manager);
   if (!checkLevel.check(logLevel)) throw invalid(`invalid log level "${logLevel}"; valid levels: ${LOG_LEVELS.join(', ')}`);
   assertDriverAvailable(driver);
-  return { action: 'run', config: { manager, token, stateDir, driver, logLevel, sim: file.sim ?? {} } };
+  return { action: 'run', config: { manager, token, reEnroll, stateDir, driver, logLevel, sim: file.sim ?? {} } };
 }
 
 function checkManagerUrl(manager: string): void {

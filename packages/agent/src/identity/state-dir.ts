@@ -15,17 +15,34 @@ export type DeviceIdentity = Static<typeof DeviceIdentity>;
 
 export type Credential = EnrollResponse;
 
+/**
+ * `retired.json`: the manager decommissioned this device or refused its credential. While it
+ * exists the agent refuses to start, token or not, until an operator asks for `--re-enroll`.
+ */
+export const RetiredMarker = Type.Object({
+  /** Why, in words: the manager's decommission reason, or the refused credential. */
+  reason: Type.String(),
+  /** When the agent learned it. */
+  at: Type.String({ format: 'date-time' }),
+});
+export type RetiredMarker = Static<typeof RetiredMarker>;
+
 const checkIdentity = checker(DeviceIdentity);
 const checkCredential = checker(EnrollResponse);
+const checkRetired = checker(RetiredMarker);
 
 export const DEVICE_FILE = 'device.json';
 export const CREDENTIAL_FILE = 'credential.json';
+export const RETIRED_FILE = 'retired.json';
 
 /**
  * The agent's state dir (mode 0700):
  * - `device.json` (0600) — {deviceId, createdAt}; created on first start, then only read.
  * - `credential.json` (0600) — the manager's EnrollResponse (MQTT url, username, password).
  *   Deleted on decommission; its absence is what makes the agent enroll.
+ * - `retired.json` (0600) — {reason, at}; written on decommission or when the broker refuses
+ *   the credential. Its presence stops the agent from starting (and so from re-enrolling by
+ *   itself) until an operator asks for a re-enrollment, which removes it.
  *
  * A corrupt file is an error, never a reason to mint a new identity: a device that silently
  * changed its id would show up as a new device and orphan the old one.
@@ -69,6 +86,27 @@ export class StateDir {
 
   async deleteCredential(): Promise<void> {
     await rm(join(this.path, CREDENTIAL_FILE), { force: true });
+  }
+
+  /** Marks the device retired. Written atomically, like every file here. */
+  async writeRetired(marker: RetiredMarker): Promise<void> {
+    await writeFileAtomic(join(this.path, RETIRED_FILE), `${JSON.stringify(marker, null, 2)}\n`, 0o600);
+  }
+
+  /**
+   * The retired marker, or null when the device is not retired. A corrupt marker is an error,
+   * not "not retired": a decommissioned device must not come back because a file got mangled.
+   */
+  async readRetired(): Promise<RetiredMarker | null> {
+    const raw = await this.#readJson(RETIRED_FILE);
+    if (raw === undefined) return null;
+    const res = checkRetired.validate(raw);
+    if (!res.ok) throw this.#invalid(RETIRED_FILE, `${res.error}; start with --re-enroll to enroll the device again`);
+    return { reason: res.value.reason, at: res.value.at };
+  }
+
+  async clearRetired(): Promise<void> {
+    await rm(join(this.path, RETIRED_FILE), { force: true });
   }
 
   /** Parsed JSON, or undefined when the file does not exist. */

@@ -27,6 +27,8 @@ export class FakeManager {
   readonly published: Published[] = [];
   readonly sockets = new Set<Socket>();
   connectAttempts = 0;
+  /** CONNACK return codes to answer the next connection attempts with, whatever their credential. */
+  readonly refuseNext: number[] = [];
   statusIntervalSec = 60;
   keepaliveSec = 30;
   /** Delay before answering an enrollment, in ms. */
@@ -52,6 +54,8 @@ export class FakeManager {
     this.aedes = await Aedes.createBroker({
       authenticate: (client, username, password, done) => {
         this.connectAttempts++;
+        const forced = this.refuseNext.shift();
+        if (forced !== undefined) return done(Object.assign(new Error(`refused with ${forced}`), { returnCode: forced }) as never, false);
         const ok = username !== undefined && this.passwords.get(username) === password?.toString() && client.id === username;
         if (ok) return done(null, true);
         done(Object.assign(new Error('bad username or password'), { returnCode: 4 }) as never, false);
@@ -123,6 +127,11 @@ export class FakeManager {
       mqtt: { url: this.mqttUrl, clientId: deviceId, username: deviceId, password, keepaliveSec: this.keepaliveSec },
       statusIntervalSec: this.statusIntervalSec,
     };
+  }
+
+  /** Forgets a device's credential, as the manager's decommission or a revocation does. */
+  forget(deviceId: string): void {
+    this.passwords.delete(deviceId);
   }
 
   /** Sends a command to a device, QoS 1 (kept in its persistent session while it is away). */
