@@ -43,20 +43,12 @@ describe('agent configuration', () => {
     assert.deepEqual(f.sim, { seed: 9, vmCount: 5 }, 'driver options still come from the file');
   });
 
-  it('takes reEnroll from --re-enroll, then PALLAS_RE_ENROLL, then the config file', async () => {
-    const withFlag = join(dir, 're-enroll.json');
-    await writeFile(withFlag, JSON.stringify({ token: 'file-token', reEnroll: true }));
-    assert.equal((await run(['--config', withFlag])).reEnroll, true);
-    assert.equal((await run(['--config', withFlag], { PALLAS_RE_ENROLL: '0' })).reEnroll, false, 'env overrides the file');
-    assert.equal((await run(['--config', withFlag], { PALLAS_RE_ENROLL: '' })).reEnroll, true, 'empty env is unset');
-    assert.equal((await run([], { PALLAS_RE_ENROLL: '1' })).reEnroll, true);
-    assert.equal((await run([], { PALLAS_RE_ENROLL: 'TRUE' })).reEnroll, true);
-    assert.equal((await run(['--re-enroll'], { PALLAS_RE_ENROLL: '0' })).reEnroll, true, 'the flag overrides env');
-    assert.equal((await run(['--config', file])).reEnroll, false);
-    await assert.rejects(loadConfig([], { PALLAS_RE_ENROLL: 'maybe' }), (err) => isConfigError(err) && /PALLAS_RE_ENROLL must be 1 or 0/.test((err as Error).message));
-    const badType = join(dir, 're-enroll-bad.json');
-    await writeFile(badType, JSON.stringify({ reEnroll: 'yes' }));
-    await assert.rejects(loadConfig(['--config', badType], {}), (err) => isConfigError(err) && /reEnroll/.test((err as Error).message));
+  it('takes reEnroll from the --re-enroll flag only, never from the environment or the file', async () => {
+    assert.equal((await run(['--re-enroll'])).reEnroll, true);
+    assert.equal((await run([], { PALLAS_RE_ENROLL: '1' })).reEnroll, false);
+    const withKey = join(dir, 're-enroll.json');
+    await writeFile(withKey, JSON.stringify({ token: 'file-token', reEnroll: true }));
+    await assert.rejects(run(['--config', withKey]), /reEnroll/);
   });
 
   it('treats empty environment variables as unset', async () => {

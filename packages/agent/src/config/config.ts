@@ -39,8 +39,6 @@ export const AgentConfigFile = Type.Object(
   {
     manager: Type.Optional(Type.String()),
     token: Type.Optional(Type.String()),
-    /** Discard the credential and retired marker and enroll again. Meant for one start only. */
-    reEnroll: Type.Optional(Type.Boolean()),
     /** Relative paths are taken from the config file's directory. */
     stateDir: Type.Optional(Type.String({ minLength: 1 })),
     driver: Type.Optional(Type.String()),
@@ -77,7 +75,7 @@ Runs the Pallas device agent: enrolls with the manager once, then keeps an MQTT 
 Options (flags override PALLAS_* environment variables, which override the config file):
   --manager <url>      manager base URL, http(s)                      [PALLAS_MANAGER]
   --token <token>      enrollment token (first start only)            [PALLAS_TOKEN]
-  --re-enroll          enroll afresh with --token, same device id     [PALLAS_RE_ENROLL=1]
+  --re-enroll          enroll afresh with --token, same device id (flag only)
                        (after a decommission or a refused credential)
   --state-dir <dir>    identity and credential (./pallas-agent-state) [PALLAS_STATE_DIR]
   --driver <name>      hypervisor driver: sim|qemu|esxi (sim)         [PALLAS_DRIVER]
@@ -95,16 +93,6 @@ function invalid(message: string): AgentError {
 function fromEnv(env: NodeJS.ProcessEnv, name: string): string | undefined {
   const v = env[name];
   return v === undefined || v === '' ? undefined : v;
-}
-
-/** `1`/`true`/`yes` or `0`/`false`/`no` (any case); unset or empty is undefined. */
-function envBoolean(env: NodeJS.ProcessEnv, name: string): boolean | undefined {
-  const v = fromEnv(env, name);
-  if (v === undefined) return undefined;
-  const lower = v.toLowerCase();
-  if (['1', 'true', 'yes'].includes(lower)) return true;
-  if (['0', 'false', 'no'].includes(lower)) return false;
-  throw invalid(`${name} must be 1 or 0, got "${v}"`);
 }
 
 /**
@@ -142,7 +130,9 @@ export async function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: st
 
   const manager = values.manager ?? fromEnv(env, 'PALLAS_MANAGER') ?? file.manager;
   const token = values.token ?? fromEnv(env, 'PALLAS_TOKEN') ?? file.token;
-  const reEnroll = values['re-enroll'] ?? envBoolean(env, 'PALLAS_RE_ENROLL') ?? file.reEnroll ?? false;
+  // Flag only: left in a config file or a service's environment it would re-enroll at every
+  // start and bring a decommissioned device back by itself.
+  const reEnroll = values['re-enroll'] ?? false;
   const stateDirFlag = values['state-dir'] ?? fromEnv(env, 'PALLAS_STATE_DIR');
   const stateDir = stateDirFlag !== undefined
     ? resolve(cwd, stateDirFlag)
