@@ -1,5 +1,4 @@
-import { Kysely } from 'kysely';
-import { Migrator } from 'kysely/migration';
+import { Kysely, Migrator } from 'kysely';
 import type { Database } from './schema.js';
 import { migrationProvider } from './migrations/index.js';
 
