@@ -59,6 +59,8 @@ export async function runFleet(o: FleetOptions): Promise<{ rows: Row[]; raw: Rec
     dataDir: join(dir.path, 'manager'),
     // Devices report only when the benchmark says so.
     args: ['--status-interval-sec', '86400', '--keepalive-sec', '60'],
+    // PALLAS_BENCH_PROFILE=<dir> writes a CPU profile of the manager there.
+    ...(process.env.PALLAS_BENCH_PROFILE ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${process.env.PALLAS_BENCH_PROFILE}`] } : {}),
   });
   const raw: Record<string, unknown> = { devices: o.devices, nodeVersion: process.version };
   const rows: Row[] = [];
@@ -107,9 +109,12 @@ export async function runFleet(o: FleetOptions): Promise<{ rows: Row[]; raw: Rec
     const reconnectSec = (performance.now() - t0) / 1000;
     // Memory with the whole fleet connected once the reconnect burst has settled: the lowest
     // of several samples, so a garbage collection that has not run yet does not count.
-    await sleep(2000);
-    let connectedRss = Number.POSITIVE_INFINITY;
-    for (let i = 0; i < 10; i++, await sleep(300)) connectedRss = Math.min(connectedRss, rssBytes(manager.pid));
+    const rssSeries: number[] = [];
+    for (let i = 0; i < 15; i++) {
+      await sleep(1000);
+      rssSeries.push(rssBytes(manager.pid));
+    }
+    const connectedRss = Math.min(...rssSeries);
     const rssPerDevice = (connectedRss - idleRss) / o.devices;
     let mqttBaseline: Awaited<ReturnType<typeof connectMany>> | undefined;
     if (haveMosquitto) {
@@ -126,7 +131,7 @@ export async function runFleet(o: FleetOptions): Promise<{ rows: Row[]; raw: Rec
       },
     );
     raw.reconnect = { seconds: reconnectSec, p50: percentile(reconnectMs, 50), p99: percentile(reconnectMs, 99), mosquitto: mqttBaseline && { perSecond: mqttBaseline.perSecond, p50: mqttBaseline.p50, p99: mqttBaseline.p99, rssPerClientBytes: mqttBaseline.rssPerClientBytes } };
-    raw.memory = { idleRssBytes: idleRss, connectedRssBytes: connectedRss, perDeviceBytes: rssPerDevice };
+    raw.memory = { idleRssBytes: idleRss, connectedRssBytes: connectedRss, perDeviceBytes: rssPerDevice, rssSeriesBytes: rssSeries };
 
     // --- 3. Status ingest at a set rate ---------------------------------------------
     // The same load generator drives the manager (with each device's own credential) and

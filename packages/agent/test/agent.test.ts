@@ -93,12 +93,12 @@ describe('agent', () => {
     const presence = fake.messages('presence', id)[0]!;
     assert.ok(checkPresence.check(presence.json));
     assert.equal((presence.json as PresenceMessage).state, 'online');
-    assert.equal(presence.retain, true);
+    assert.equal(presence.retain, false);
 
     await agent.stop();
     assert.equal(agent.state, 'stopped');
     const last = fake.messages('presence', id).at(-1)!;
-    assert.deepEqual([(last.json as PresenceMessage).state, (last.json as PresenceMessage).reason, last.retain], ['offline', 'agent stopped', true]);
+    assert.deepEqual([(last.json as PresenceMessage).state, (last.json as PresenceMessage).reason, last.retain], ['offline', 'agent stopped', false]);
     await agent.stop(); // idempotent
   });
 

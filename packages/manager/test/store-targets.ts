@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { tempDir } from '@pallas/testkit';
 
@@ -31,6 +32,14 @@ export async function postgresTarget(baseUrl: string): Promise<StoreTarget> {
     async dispose() {
       const c = new pg.Client({ connectionString: baseUrl });
       await c.connect();
+      // pg's Pool.end() resolves before its sockets are closed; terminating them with
+      // DROP … FORCE would then surface as an uncaught error in the closing clients.
+      // Wait for the sessions to go away by themselves first.
+      for (let i = 0; i < 50; i++) {
+        const { rows } = await c.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [dbName]);
+        if (rows[0].n === 0) break;
+        await sleep(100);
+      }
       await c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
       await c.end();
     },

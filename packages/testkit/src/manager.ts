@@ -25,6 +25,8 @@ export interface StartManagerOptions {
   dataDir?: string;
   args?: string[];
   env?: NodeJS.ProcessEnv;
+  /** Options for node itself, e.g. `--cpu-prof`. */
+  nodeArgs?: string[];
 }
 
 /**
@@ -39,6 +41,7 @@ export async function startManagerProcess(options: StartManagerOptions = {}): Pr
     BIN.manager,
     ['--data-dir', dataDir, '--http-port', '0', '--mqtt-port', '0', '--http-host', '127.0.0.1', '--mqtt-host', '127.0.0.1', ...(options.args ?? [])],
     { PALLAS_ADMIN_PASSWORD: ADMIN_PASSWORD, PALLAS_LOG_LEVEL: 'warn', ...options.env },
+    options.nodeArgs,
   );
   let ports: { http: number; mqtt: number };
   try {

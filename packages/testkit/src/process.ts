@@ -13,8 +13,8 @@ export interface Proc {
 }
 
 /** Starts a Node program of the repository as a real child process. */
-export function startNode(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Proc {
-  const child = spawn(process.execPath, [script, ...args], {
+export function startNode(script: string, args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Proc {
+  const child = spawn(process.execPath, [...nodeArgs, script, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -89,7 +89,7 @@ export class Link extends EventEmitter<LinkEvents> {
       reconnectPeriod: 0,
       connectTimeout: this.#opts.connectTimeoutMs ?? 30_000,
       protocolVersion: 4,
-      will: { topic: deviceTopic(deviceId, 'presence'), payload: Buffer.from(JSON.stringify(will)), qos: 1, retain: true },
+      will: { topic: deviceTopic(deviceId, 'presence'), payload: Buffer.from(JSON.stringify(will)), qos: 1, retain: false },
     });
     this.#client = client;
     client.on('connect', () => this.#onConnect(client));
@@ -102,10 +102,12 @@ export class Link extends EventEmitter<LinkEvents> {
    * Publishes JSON on one of the device's upstream channels with QoS 1. While offline the
    * message waits in mqtt.js's outgoing store; the promise settles on PUBACK.
    */
-  publish(channel: UpstreamChannel, message: unknown, options: { retain?: boolean } = {}): Promise<void> {
+  publish(channel: UpstreamChannel, message: unknown): Promise<void> {
     const client = this.#client;
     if (!client || this.#closing) return Promise.reject(new Error('link is closed'));
-    const publishOptions: IClientPublishOptions = { qos: 1, retain: options.retain ?? false };
+    // Nothing is retained: the broker would have to match every retained message against
+    // each new subscription, which grows with the fleet squared.
+    const publishOptions: IClientPublishOptions = { qos: 1, retain: false };
     return new Promise((resolve, reject) => {
       client.publish(deviceTopic(this.#opts.deviceId, channel), JSON.stringify(message), publishOptions, (err) =>
         err ? reject(err) : resolve(),
@@ -115,7 +117,7 @@ export class Link extends EventEmitter<LinkEvents> {
 
   /**
    * Disconnects cleanly (no last will). With `presence: true` it first says `offline`
-   * (retained), waiting at most `timeoutMs` for the broker to take it.
+   * waiting at most `timeoutMs` for the broker to take it.
    */
   async close(options: { presence?: { reason: string }; timeoutMs?: number } = {}): Promise<void> {
     if (this.#closing) return;
@@ -123,7 +125,7 @@ export class Link extends EventEmitter<LinkEvents> {
     const timeoutMs = options.timeoutMs ?? 2000;
     if (client && options.presence && this.#online) {
       const offline: PresenceMessage = { state: 'offline', at: new Date().toISOString(), reason: options.presence.reason };
-      await withTimeout(this.publish('presence', offline, { retain: true }), timeoutMs).catch((err: unknown) =>
+      await withTimeout(this.publish('presence', offline), timeoutMs).catch((err: unknown) =>
         this.#log.warn({ err: describeError(err) }, 'could not publish offline presence'),
       );
     }
@@ -150,7 +152,7 @@ export class Link extends EventEmitter<LinkEvents> {
       else if (granted?.some((g) => g.qos === 128)) this.#log.error({ granted }, 'broker refused the command subscription');
     });
     const online: PresenceMessage = { state: 'online', at: new Date().toISOString(), agentVersion: PALLAS_VERSION };
-    this.publish('presence', online, { retain: true }).catch((err: unknown) =>
+    this.publish('presence', online).catch((err: unknown) =>
       this.#log.debug({ err: describeError(err) }, 'online presence not acknowledged'),
     );
     this.#online = true;

@@ -5,7 +5,7 @@ import { Vm } from './vm.js';
 const Timestamp = Type.String({ format: 'date-time' });
 
 /**
- * `pallas/v1/d/{id}/presence` — published (QoS 1, retained) with `online` right after the
+ * `pallas/v1/d/{id}/presence` — published (QoS 1, not retained) with `online` right after the
  * agent connects; the same topic carries the agent's last will with `offline`, which the
  * broker publishes when the link drops or keepalive lapses.
  */

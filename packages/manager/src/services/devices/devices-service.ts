@@ -113,8 +113,6 @@ export class DevicesService {
     } catch (err) {
       this.#logger.warn({ err, device: id }, 'could not send decommission command');
     }
-    // Clear the retained presence so a restarted manager does not see a ghost.
-    await this.#broker.publish(deviceTopic(id, 'presence'), '', { qos: 1, retain: true }).catch(() => {});
     setTimeout(() => this.#broker.disconnect(id), DECOMMISSION_GRACE_MS).unref();
     this.#logger.info({ device: id }, 'device decommissioned');
   }

@@ -44,8 +44,6 @@ export class DeviceRouter {
     if (!parsed || parsed.channel !== channel) return this.#reject('unknown_topic', topic, 'unexpected topic shape');
     const now = new Date().toISOString();
     if (channel === 'presence') {
-      // An empty retained payload clears the topic (sent on decommission); nothing to record.
-      if (payload.length === 0) return;
       const msg = presence.parseJson(payload);
       if (!msg.ok) return this.#reject('malformed', topic, msg.error);
       this.#metrics.mqttMessagesIn.inc({ channel });
