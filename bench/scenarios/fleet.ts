@@ -4,6 +4,7 @@
  * agents (pallas-sim's startFleet) in this process. Each figure is compared with a
  * baseline measured in the same run on the same machine.
  */
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -31,6 +32,33 @@ async function httpRate(url: string, requests: number, concurrency: number): Pro
     await res.arrayBuffer();
   })));
   return requests / ((performance.now() - start) / 1000);
+}
+
+/** Lowest RSS over a few seconds once a burst is over, so uncollected garbage does not count. */
+async function settledRss(pid: number): Promise<number> {
+  await sleep(2000);
+  let min = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < 10; i++, await sleep(300)) min = Math.min(min, rssBytes(pid));
+  return min;
+}
+
+/**
+ * Opens device sessions the way the agent does: persistent session, last will, subscribe to
+ * its commands, presence online, one status report.
+ */
+async function openDeviceSessions(url: string, creds: EnrollResponse[], payloads: string[]): Promise<MqttClient[]> {
+  const gate = createLimiter(200);
+  return Promise.all(creds.map((c, i) => gate(async () => {
+    const id = c.mqtt.clientId;
+    const client = await connectAsync(url, {
+      clientId: id, username: c.mqtt.username, password: c.mqtt.password, clean: false, keepalive: 60, reconnectPeriod: 0, connectTimeout: 60_000,
+      will: { topic: deviceTopic(id, 'presence'), payload: Buffer.from('{"state":"offline","reason":"connection lost"}'), qos: 1, retain: false },
+    });
+    await client.subscribeAsync(`pallas/v1/d/${id}/cmd/#`, { qos: 1 });
+    await client.publishAsync(deviceTopic(id, 'presence'), JSON.stringify({ state: 'online', at: new Date().toISOString(), agentVersion: PALLAS_VERSION }), { qos: 1 });
+    await client.publishAsync(deviceTopic(id, 'status'), payloads[i]!, { qos: 1 });
+    return client;
+  })));
 }
 
 async function scrape(api: Api): Promise<string> {
@@ -67,10 +95,11 @@ export async function runFleet(o: FleetOptions): Promise<{ rows: Row[]; raw: Rec
   const haveMosquitto = await mosquittoAvailable();
   try {
     const admin = await manager.admin();
-    const token = await createEnrollmentToken(admin, { maxUses: o.devices });
-    const idleRss = rssBytes(manager.pid);
+    const token = await createEnrollmentToken(admin, { maxUses: 2 * o.devices });
 
     // --- 1. Enrollment ------------------------------------------------------------
+    const payloads0 = await statusPayloads(1);
+    await httpRate(`${manager.httpUrl}/healthz`, o.devices, o.concurrency); // warm-up
     const healthz = await httpRate(`${manager.httpUrl}/healthz`, o.devices, o.concurrency);
     const limiter = createLimiter(o.concurrency);
     const enrollMs: number[] = [];
@@ -94,7 +123,19 @@ export async function runFleet(o: FleetOptions): Promise<{ rows: Row[]; raw: Rec
       { metric: 'enrollment p99', value: percentile(enrollMs, 99), unit: 'ms' },
       { metric: 'enroll → all online', value: firstOnlineSec, unit: 's' },
     );
-    raw.enrollment = { seconds: enrolledSec, allOnlineSeconds: firstOnlineSec, healthzPerSecond: healthz, p50: percentile(enrollMs, 50), p99: percentile(enrollMs, 99) };
+    // The enrollment API alone, driven by a light HTTP client instead of full agents: what
+    // the manager can take when the devices' own work is not on the same two cores.
+    const facts = JSON.parse(payloads0[0]!).facts;
+    t0 = performance.now();
+    await Promise.all(Array.from({ length: o.devices }, () => limiter(async () => {
+      const res = await fetch(`${manager.httpUrl}/api/v1/enroll`, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, deviceId: randomUUID(), facts }),
+      });
+      if (res.status !== 200) throw new Error(`enroll failed: ${res.status} ${await res.text()}`);
+    })));
+    const apiOnly = o.devices / ((performance.now() - t0) / 1000);
+    rows.push({ metric: 'enroll API alone/s (no agent work)', value: apiOnly, unit: '/s', baseline: { name: 'GET /healthz', value: healthz }, target: '≥ 500/s' });
+    raw.enrollment = { apiOnlyPerSecond: apiOnly, seconds: enrolledSec, allOnlineSeconds: firstOnlineSec, healthzPerSecond: healthz, p50: percentile(enrollMs, 50), p99: percentile(enrollMs, 99) };
 
     // --- 2. Reconnect ------------------------------------------------------------
     await fleet.stop();
@@ -107,15 +148,6 @@ export async function runFleet(o: FleetOptions): Promise<{ rows: Row[]; raw: Rec
     });
     await fleet.waitOnline(o.devices, 120_000);
     const reconnectSec = (performance.now() - t0) / 1000;
-    // Memory with the whole fleet connected once the reconnect burst has settled: the lowest
-    // of several samples, so a garbage collection that has not run yet does not count.
-    const rssSeries: number[] = [];
-    for (let i = 0; i < 15; i++) {
-      await sleep(1000);
-      rssSeries.push(rssBytes(manager.pid));
-    }
-    const connectedRss = Math.min(...rssSeries);
-    const rssPerDevice = (connectedRss - idleRss) / o.devices;
     let mqttBaseline: Awaited<ReturnType<typeof connectMany>> | undefined;
     if (haveMosquitto) {
       mqttBaseline = await connectMany(MOSQUITTO_URL, o.devices, `pallas-bench-${process.pid}`, mosquittoPid());
@@ -125,13 +157,8 @@ export async function runFleet(o: FleetOptions): Promise<{ rows: Row[]; raw: Rec
       { metric: 'reconnects/s', value: o.devices / reconnectSec, unit: '/s', ...(mqttBaseline ? { baseline: { name: 'Mosquitto connects', value: mqttBaseline.perSecond } } : {}) },
       { metric: 'reconnect p50', value: percentile(reconnectMs, 50), unit: 'ms', ...(mqttBaseline ? { baseline: { name: 'Mosquitto', value: mqttBaseline.p50 } } : {}) },
       { metric: 'reconnect p99', value: percentile(reconnectMs, 99), unit: 'ms', ...(mqttBaseline ? { baseline: { name: 'Mosquitto', value: mqttBaseline.p99 } } : {}) },
-      {
-        metric: 'manager RSS per connected device', value: rssPerDevice / 1024, unit: 'KB', target: '≤ 30 KB',
-        ...(mqttBaseline?.rssPerClientBytes !== undefined ? { baseline: { name: 'Mosquitto per client', value: mqttBaseline.rssPerClientBytes / 1024 } } : {}),
-      },
     );
     raw.reconnect = { seconds: reconnectSec, p50: percentile(reconnectMs, 50), p99: percentile(reconnectMs, 99), mosquitto: mqttBaseline && { perSecond: mqttBaseline.perSecond, p50: mqttBaseline.p50, p99: mqttBaseline.p99, rssPerClientBytes: mqttBaseline.rssPerClientBytes } };
-    raw.memory = { idleRssBytes: idleRss, connectedRssBytes: connectedRss, perDeviceBytes: rssPerDevice, rssSeriesBytes: rssSeries };
 
     // --- 3. Status ingest at a set rate ---------------------------------------------
     // The same load generator drives the manager (with each device's own credential) and
@@ -140,9 +167,24 @@ export async function runFleet(o: FleetOptions): Promise<{ rows: Row[]; raw: Rec
     const payloads = await statusPayloads(o.devices);
     const creds = Array.from({ length: o.devices }, (_, i) =>
       JSON.parse(readFileSync(join(stateDir, deviceDirName(i + 1), 'credential.json'), 'utf8')) as EnrollResponse);
-    const devices = await Promise.all(creds.map((c) => connectAsync(manager.mqttUrl, {
-      clientId: c.mqtt.clientId, username: c.mqtt.username, password: c.mqtt.password, clean: false, keepalive: 60, reconnectPeriod: 0, connectTimeout: 60_000,
-    })));
+    // --- Memory: what one more connected device costs the manager ----------------------
+    // Sessions open in two halves; the RSS growth from the first half to the whole fleet,
+    // divided by the second half, is the marginal cost per device. Fixed costs (the heap
+    // growing for the first burst, code caches) fall out of the difference.
+    const half = Math.floor(o.devices / 2);
+    const first = await openDeviceSessions(manager.mqttUrl, creds.slice(0, half), payloads);
+    const rssHalf = await settledRss(manager.pid);
+    const second = await openDeviceSessions(manager.mqttUrl, creds.slice(half), payloads.slice(half));
+    const rssFull = await settledRss(manager.pid);
+    const devices = [...first, ...second];
+    const rssPerDevice = (rssFull - rssHalf) / (o.devices - half);
+    const mosquittoPerClient = mqttBaseline?.rssPerClientBytes;
+    rows.push({
+      metric: 'manager RSS per connected device', value: rssPerDevice / 1024, unit: 'KB', target: '≤ 30 KB',
+      ...(mosquittoPerClient !== undefined ? { baseline: { name: 'Mosquitto per client', value: mosquittoPerClient / 1024 } } : {}),
+    });
+    raw.memory = { rssHalfBytes: rssHalf, rssFullBytes: rssFull, perDeviceBytes: rssPerDevice };
+
     const before = metricValue(await scrape(manager.api), 'pallas_status_messages_persisted_total');
     t0 = performance.now();
     const offered = await publishAtRate(devices, (i) => deviceTopic(creds[i]!.deviceId, 'status'), (i) => payloads[i]!, o.statusRate, o.statusSeconds);
