@@ -12,23 +12,12 @@ import { StatusBuffer } from '../src/services/devices/status-buffer.js';
 import { EnrollmentService } from '../src/services/enrollment/enrollment-service.js';
 import { UsersService } from '../src/services/users/users-service.js';
 import { openStore, type Store } from '../src/store/store.js';
+import { sampleHostFacts } from '@pallas/testkit';
 import { PG_URL, postgresTarget, sqliteTarget, type StoreTarget } from './store-targets.js';
 
 const logger = pino({ level: 'silent' });
 
-function facts(hostname: string): HostFacts {
-  return {
-    hostname,
-    hypervisor: { kind: 'sim', version: '1.0' },
-    cpu: { model: 'Sim CPU', cores: 4 },
-    memory: { totalMB: 8192 },
-    datastores: [{ name: 'ds1', capacityGB: 100, freeGB: 50 }],
-    networks: ['VM Network'],
-    agentVersion: '0.1.0',
-    uptimeSec: 10,
-    agentUptimeSec: 5,
-  };
-}
+const facts = (hostname: string): HostFacts => sampleHostFacts(hostname);
 
 /** Records what the registry asks of the broker; the registry is what is under test here. */
 function recordingBroker(): Broker & { published: string[]; disconnected: string[] } {

@@ -5,25 +5,11 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import type { Api, ApiResponse } from '@pallas/testkit';
+import { sampleHostFacts, type Api, type ApiResponse } from '@pallas/testkit';
 import type { EnrollResponse, HostFacts, StatusMessage, Vm } from '@pallas/protocol';
 
-/** Host facts that satisfy the protocol's HostFacts schema. */
-export function fakeFacts(hostname: string, overrides: Partial<HostFacts> = {}): HostFacts {
-  return {
-    hostname,
-    hypervisor: { kind: 'sim', version: '1.0', build: 'test' },
-    model: 'Test Box 1000',
-    cpu: { model: 'Test CPU @ 2.0GHz', cores: 4, mhz: 2000, usagePct: 12.5 },
-    memory: { totalMB: 8192, usedMB: 1024 },
-    datastores: [{ name: 'datastore1', capacityGB: 500, freeGB: 250 }],
-    networks: ['VM Network'],
-    agentVersion: '0.1.0',
-    uptimeSec: 1000,
-    agentUptimeSec: 100,
-    ...overrides,
-  };
-}
+/** Host facts for hand-enrolled test devices (one definition, in the testkit). */
+export const fakeFacts = sampleHostFacts;
 
 export function fakeVm(id: string, name = id): Vm {
   return { id, name, powerState: 'on', vcpus: 2, memoryMB: 2048, diskGB: 20, guestOs: 'linux' };

@@ -6,3 +6,4 @@ export * from './process.js';
 export * from './temp.js';
 export * from './wait.js';
 export * from './sockets.js';
+export * from './facts.js';
