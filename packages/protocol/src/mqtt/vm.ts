@@ -18,3 +18,67 @@ export const Vm = Type.Object(
   { additionalProperties: false },
 );
 export type Vm = Static<typeof Vm>;
+
+// ---------------------------------------------------------------------------------------------
+// VM operations. One set of schemas for the REST API (`devices/{id}/vms…`), the task messages
+// and the agent's driver port, so a request the manager accepts is one every driver accepts.
+// The limits are the narrowest that all three hypervisors (ESXi, QEMU, sim) honour.
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A VM name Pallas creates or renames to: 1–80 characters, letters, digits, `.`, `_`, `-` and
+ * inner spaces (no leading or trailing space). 80 is ESXi's display-name limit; the character
+ * set is safe as a QEMU `-name`, a file name on a datastore and in a URL path segment.
+ * (Names of VMs made outside Pallas are only bounded by `Vm.name`, 255 characters.)
+ */
+export const VmName = Type.String({
+  minLength: 1,
+  maxLength: 80,
+  pattern: '^[A-Za-z0-9._-]([A-Za-z0-9._ -]*[A-Za-z0-9._-])?$',
+});
+export type VmName = Static<typeof VmName>;
+
+/** Virtual CPUs: 1–128 (ESXi 7's per-VM limit on the hardware versions edge hosts run). */
+export const VmVcpus = Type.Integer({ minimum: 1, maximum: 128 });
+/** Memory in MiB: 64 MiB to 1 TiB. */
+export const VmMemoryMB = Type.Integer({ minimum: 64, maximum: 1_048_576 });
+
+/** What to create: the VM's shape. Deploying from an OVA takes its shape from the OVA instead. */
+export const VmSpec = Type.Object(
+  {
+    name: VmName,
+    vcpus: VmVcpus,
+    memoryMB: VmMemoryMB,
+    /** Size of the first disk in GB (decimal), more than 0 and at most 65,536 (64 TB). */
+    diskGB: Type.Number({ exclusiveMinimum: 0, maximum: 65_536 }),
+    /** Network (port group, bridge) for the first NIC; default: the host's first network. */
+    network: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+    /** Image to boot from (ISO or disk image path/URL the driver understands); default: none. */
+    bootImage: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+  },
+  { additionalProperties: false },
+);
+export type VmSpec = Static<typeof VmSpec>;
+
+/**
+ * A change to an existing VM: at least one field. Renaming works in any power state; vCPUs
+ * and memory only while the VM is off (no hot-plug: not every guest or hypervisor has it).
+ */
+export const VmPatch = Type.Object(
+  {
+    name: Type.Optional(VmName),
+    vcpus: Type.Optional(VmVcpus),
+    memoryMB: Type.Optional(VmMemoryMB),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+export type VmPatch = Static<typeof VmPatch>;
+
+/**
+ * A power operation (`POST devices/{id}/vms/{vmId}/power {action}`):
+ * `on` powers on (or resumes a suspended VM); `off` cuts power at once (hard);
+ * `reset` is a hard reset of a running VM; `shutdown` asks the guest OS to shut down cleanly
+ * (ACPI / guest tools) and completes when the VM is off.
+ */
+export const PowerAction = Type.Union([Type.Literal('on'), Type.Literal('off'), Type.Literal('reset'), Type.Literal('shutdown')]);
+export type PowerAction = Static<typeof PowerAction>;
