@@ -87,4 +87,23 @@ describe('agent configuration', () => {
     await writeFile(badSim, JSON.stringify({ sim: { vmCount: -1 } }));
     await assert.rejects(loadConfig(['--config', badSim], {}), /sim\.vmCount/);
   });
+
+  it('takes the sim driver latency and failure injection options, and checks them', async () => {
+    const good = join(dir, 'sim-ops.json');
+    const sim = { seed: 3, latencyMs: { createVm: 500, powerVm: 0 }, failRate: 0.25, failOn: { deleteVm: 'host_error' } };
+    await writeFile(good, JSON.stringify({ sim }));
+    const res = await loadConfig(['--config', good], {});
+    assert.equal(res.action, 'run');
+    assert.deepEqual((res as { config: AgentConfig }).config.sim, sim);
+    for (const [bad, path] of [
+      [{ failRate: 1.5 }, /sim\.failRate/],
+      [{ failOn: { createVm: 'oops' } }, /sim\.failOn\.createVm/],
+      [{ failOn: { bootVm: 'host_error' } }, /sim\.failOn\.bootVm: unknown setting/],
+      [{ latencyMs: -1 }, /sim\.latencyMs/],
+    ] as const) {
+      const f = join(dir, 'bad-sim-ops.json');
+      await writeFile(f, JSON.stringify({ sim: bad }));
+      await assert.rejects(loadConfig(['--config', f], {}), path);
+    }
+  });
 });

@@ -2,13 +2,20 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { checker } from '@pallas/protocol';
-import Type, { type Static } from 'typebox';
-import { assertDriverAvailable, type DriverName } from '../drivers/index.js';
+import Type, { type Static, type TSchema } from 'typebox';
+import { DRIVER_ERROR_CODES, assertDriverAvailable, type DriverName } from '../drivers/index.js';
 import { AgentError, AgentErrorCodes, describeError, isAgentError } from '../errors.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 const LogLevelSchema = Type.Union(LOG_LEVELS.map((l) => Type.Literal(l)));
+
+/** One simulated operation's duration: up to 10 minutes. */
+const LatencyMs = Type.Integer({ minimum: 0, maximum: 600_000 });
+const DriverErrorCodeSchema = Type.Union(DRIVER_ERROR_CODES.map((c) => Type.Literal(c)));
+function perSimOperation<S extends TSchema>(schema: S) {
+  return { createVm: Type.Optional(schema), powerVm: Type.Optional(schema), updateVm: Type.Optional(schema), deleteVm: Type.Optional(schema) };
+}
 
 const SimOptionsSchema = Type.Object(
   {
@@ -30,6 +37,9 @@ const SimOptionsSchema = Type.Object(
     ),
     vmCount: Type.Optional(Type.Integer({ minimum: 0, maximum: 4096 })),
     seed: Type.Optional(Type.Integer()),
+    latencyMs: Type.Optional(Type.Union([LatencyMs, Type.Object(perSimOperation(LatencyMs), { additionalProperties: false })])),
+    failRate: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    failOn: Type.Optional(Type.Object(perSimOperation(DriverErrorCodeSchema), { additionalProperties: false })),
   },
   { additionalProperties: false },
 );

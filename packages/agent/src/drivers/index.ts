@@ -2,8 +2,9 @@ import { AgentError, AgentErrorCodes } from '../errors.js';
 import type { Driver } from './driver.js';
 import type { SimDriverOptions } from './sim/sim-driver.js';
 
-export type { Driver, DriverHostFacts } from './driver.js';
-export type { SimDriverOptions } from './sim/sim-driver.js';
+export type { Driver, DriverHostFacts, OperationContext } from './driver.js';
+export { DriverError, DriverErrorCodes, DRIVER_ERROR_CODES, isDriverError, type DriverErrorCode } from './driver-error.js';
+export type { SimDriverOptions, SimOperation } from './sim/sim-driver.js';
 
 /** Options per driver name, as they appear under the same key in the agent's config file. */
 export interface DriverOptionsMap {

@@ -1,6 +1,12 @@
-import type { Datastore, PowerState, Vm } from '@pallas/protocol';
-import type { Driver, DriverHostFacts } from '../driver.js';
+import { PowerAction, VmPatch, VmSpec, checker, type PowerState, type Vm } from '@pallas/protocol';
+import type { Driver, DriverHostFacts, OperationContext } from '../driver.js';
+import { DriverError, type DriverErrorCode } from '../driver-error.js';
+import { SimHost, type Plan } from './sim-host.js';
 import { intBetween, pick, seededRandom } from './random.js';
+
+/** The sim driver's operations, as named in `latencyMs` and `failOn`. */
+export type SimOperation = 'createVm' | 'powerVm' | 'updateVm' | 'deleteVm';
+export const SIM_OPERATIONS: readonly SimOperation[] = ['createVm', 'powerVm', 'updateVm', 'deleteVm'];
 
 export interface SimDriverOptions {
   /** Default `sim-{seed, 4 digits}`. */
@@ -13,37 +19,74 @@ export interface SimDriverOptions {
   datastores?: Array<{ name: string; capacityGB: number; freeGB?: number }>;
   /** Number of VMs on the host. Default 3. */
   vmCount?: number;
-  /** Everything above that is not given is derived from it. Default 1. */
+  /** Everything above that is not given is derived from it, and so are injected failures. Default 1. */
   seed?: number;
+  /**
+   * How long each VM operation takes, in ms: one number for all, or per operation (missing
+   * ones take the default). Progress is reported in 4 steps spread over that time. Default 50.
+   * Operations that change nothing (power on a VM that is on) answer at once.
+   */
+  latencyMs?: number | Partial<Record<SimOperation, number>>;
+  /**
+   * Probability (0–1) that a VM operation fails with `host_error`, drawn from a generator
+   * seeded by `seed`: the same calls on the same seed fail the same way. Default 0.
+   */
+  failRate?: number;
+  /** Make every call of an operation fail with that code, e.g. `{createVm: 'no_space'}`. Default none. */
+  failOn?: Partial<Record<SimOperation, DriverErrorCode>>;
 }
 
 const VM_ROLES = ['pos', 'nvr', 'router', 'iot-gw', 'web', 'db', 'kiosk', 'scada', 'cache', 'vpn'] as const;
 const GUESTS = ['ubuntu64Guest', 'debian12_64Guest', 'windows2019srv_64Guest', 'rhel9_64Guest', 'other5xLinux64Guest'] as const;
 const MODELS = ['Pallas Sim Edge 100', 'Pallas Sim Edge 300', 'Pallas Sim Edge 500'] as const;
+const DEFAULT_LATENCY_MS = 50;
+
+const checkSpec = checker(VmSpec);
+const checkPatch = checker(VmPatch);
+const checkAction = checker(PowerAction);
+
+/** Progress messages per operation; one step each, evenly spread over the latency. */
+const STEPS: Record<SimOperation, string[]> = {
+  createVm: ['checking spec', 'allocating disk', 'registering VM', 'created'],
+  powerVm: ['sending power request', 'waiting for the VM', 'waiting for the VM', 'done'],
+  updateVm: ['checking patch', 'reconfiguring VM', 'reconfiguring VM', 'reconfigured'],
+  deleteVm: ['unregistering VM', 'deleting disks', 'deleting disks', 'deleted'],
+};
 
 /**
  * An in-memory hypervisor for demos, the fleet simulator and load tests. Every fact derives
  * from the seed, except uptime, which counts from a seeded boot time in the past.
+ *
+ * VM operations behave like a small ESXi host's: they take `latencyMs`, report progress,
+ * check names, power states and capacity (`SimHost`), and apply their change atomically at
+ * the end, so an aborted or failed sim operation never has an effect.
  */
 export class SimDriver implements Driver {
   readonly kind = 'sim' as const;
-  readonly #facts: Readonly<Omit<DriverHostFacts, 'uptimeSec'>>;
+  readonly #host: SimHost;
   readonly #bootedAt: number;
-  readonly #vms: Vm[];
-  #closed = false;
+  readonly #options: Readonly<SimDriverOptions>;
+  /** Failure draws only: separate from the inventory's generator so failRate changes no facts. */
+  readonly #failRandom: () => number;
+  /** Aborted by `close()`: operations still running reject with `unavailable`. */
+  readonly #closing = new AbortController();
 
   constructor(options: SimDriverOptions = {}) {
+    const { failRate = 0 } = options;
+    if (!(failRate >= 0 && failRate <= 1)) throw new RangeError(`sim failRate must be between 0 and 1, got ${failRate}`);
+    this.#options = Object.freeze({ ...options });
     const seed = options.seed ?? 1;
     const random = seededRandom(seed);
+    this.#failRandom = seededRandom(seed ^ 0x5eed_fa11);
     const cores = options.cpuCores ?? pick(random, [4, 8, 16]);
     const memoryMB = options.memoryMB ?? pick(random, [16, 32, 64]) * 1024;
     const vmCount = options.vmCount ?? 3;
 
-    this.#vms = [];
+    const vms: Vm[] = [];
     for (let i = 0; i < vmCount; i++) {
       // The first two VMs are on and off, so that every host shows a mix of states.
       const powerState: PowerState = i === 0 ? 'on' : i === 1 ? 'off' : pick(random, ['on', 'on', 'off', 'suspended']);
-      this.#vms.push({
+      vms.push({
         id: `vm-${100 + i}`,
         name: `${pick(random, VM_ROLES)}-${String(i + 1).padStart(2, '0')}`,
         powerState,
@@ -53,52 +96,139 @@ export class SimDriver implements Driver {
         guestOs: pick(random, GUESTS),
       });
     }
-
-    const diskUsed = this.#vms.reduce((sum, vm) => sum + vm.diskGB, 0);
-    const datastores: Datastore[] = (options.datastores ?? [{ name: 'datastore1', capacityGB: intBetween(random, 5, 20) * 100 }]).map(
-      (d, i) => ({
-        name: d.name,
-        capacityGB: d.capacityGB,
-        // All VM disks sit on the first datastore.
-        freeGB: d.freeGB ?? Math.max(0, d.capacityGB - (i === 0 ? diskUsed : 0)),
-      }),
-    );
-    const on = this.#vms.filter((vm) => vm.powerState === 'on');
-    const vcpusOn = on.reduce((sum, vm) => sum + vm.vcpus, 0);
-    const memOn = on.reduce((sum, vm) => sum + vm.memoryMB, 0);
-
-    this.#facts = Object.freeze({
+    const datastores = options.datastores ?? [{ name: 'datastore1', capacityGB: intBetween(random, 5, 20) * 100 }];
+    this.#host = new SimHost({
       hostname: options.hostname ?? `sim-${String(seed).padStart(4, '0')}`,
-      hypervisor: { kind: 'sim' as const, version: '1.0', build: String(intBetween(random, 10_000, 99_999)) },
+      hypervisor: { kind: 'sim', version: '1.0', build: String(intBetween(random, 10_000, 99_999)) },
       model: pick(random, MODELS),
-      cpu: {
-        model: 'Pallas Sim vCPU @ 2.40GHz',
-        cores,
-        mhz: 2400,
-        usagePct: Math.min(100, Math.round((5 + (vcpusOn / Math.max(1, cores)) * 40) * 10) / 10),
-      },
-      memory: { totalMB: memoryMB, usedMB: Math.min(memoryMB, 1024 + memOn) },
+      cores,
+      memoryMB,
       datastores,
       networks: ['Management Network', 'VM Network'],
+      vms,
+      nextId: 100 + vmCount,
     });
     this.#bootedAt = Date.now() - intBetween(random, 3600, 30 * 86400) * 1000;
   }
 
   async hostFacts(): Promise<DriverHostFacts> {
     this.#assertOpen();
-    return structuredClone({ ...this.#facts, uptimeSec: Math.floor((Date.now() - this.#bootedAt) / 1000) });
+    return { ...this.#host.facts(), uptimeSec: Math.floor((Date.now() - this.#bootedAt) / 1000) };
   }
 
   async listVms(): Promise<Vm[]> {
     this.#assertOpen();
-    return structuredClone(this.#vms);
+    return this.#host.vms();
+  }
+
+  async createVm(spec: VmSpec, ctx: OperationContext): Promise<Vm> {
+    return this.#operate('createVm', ctx, () => {
+      if (!checkSpec.check(spec)) throw new DriverError('invalid_spec', `invalid VM spec: ${checkSpec.explain(spec)}`);
+      return this.#host.planCreate(spec);
+    });
+  }
+
+  async powerVm(vmId: string, action: PowerAction, ctx: OperationContext): Promise<Vm> {
+    return this.#operate('powerVm', ctx, () => {
+      if (!checkAction.check(action)) throw new DriverError('invalid_spec', `unknown power action "${String(action)}"; valid: on, off, reset, shutdown`);
+      return this.#host.planPower(vmId, action);
+    });
+  }
+
+  async updateVm(vmId: string, patch: VmPatch, ctx: OperationContext): Promise<Vm> {
+    return this.#operate('updateVm', ctx, () => {
+      if (!checkPatch.check(patch)) throw new DriverError('invalid_spec', `invalid VM patch: ${checkPatch.explain(patch)}`);
+      return this.#host.planUpdate(vmId, patch);
+    });
+  }
+
+  async deleteVm(vmId: string, ctx: OperationContext): Promise<void> {
+    await this.#operate('deleteVm', ctx, () => this.#host.planDelete(vmId));
+  }
+
+  /**
+   * A change made on the host behind Pallas's back (vSphere client, `virsh`, a guest that
+   * crashed or shut itself down): `mutate` edits the VM list in place — add, remove, rename,
+   * power off. The result must still be valid `Vm`s with unique ids (else a TypeError and no
+   * change); names are not checked, since hosts allow what Pallas would refuse. Datastore
+   * space follows the disks; added VMs sit on the datastore with the most free space.
+   */
+  simulateHostChange(mutate: (vms: Vm[]) => void): void {
+    this.#assertOpen();
+    const vms = this.#host.vms();
+    mutate(vms);
+    this.#host.replaceVms(vms);
   }
 
   async close(): Promise<void> {
-    this.#closed = true;
+    if (this.#closing.signal.aborted) return;
+    this.#closing.abort(new DriverError('unavailable', 'sim driver is closed'));
   }
 
   #assertOpen(): void {
-    if (this.#closed) throw new Error('sim driver is closed');
+    this.#closing.signal.throwIfAborted();
   }
+
+  /**
+   * Runs one operation: `plan` checks everything (throwing `DriverError`s) and returns the
+   * change as a function, marked `noop` if the goal already holds (then it answers at once).
+   * Checks run before the wait (fail fast) and again after it, right before the change, since
+   * another operation may have changed the host meanwhile.
+   */
+  async #operate<T>(op: SimOperation, ctx: OperationContext, plan: () => Plan<T>): Promise<T> {
+    this.#assertOpen();
+    ctx.signal.throwIfAborted();
+    const first = plan();
+    if (first.noop) return first.apply();
+    // Not AbortSignal.any: on Node 20 its signals stay tied to the long-lived `#closing` one,
+    // which would grow with every operation of a load run.
+    const signals = [ctx.signal, this.#closing.signal];
+    const injected = this.#injectedFailure(op);
+    const steps = STEPS[op];
+    const stepMs = this.#latency(op) / steps.length;
+    for (let i = 0; i < steps.length - 1; i++) {
+      await delay(stepMs, signals);
+      ctx.progress(Math.round(((i + 1) * 100) / steps.length), steps[i]);
+    }
+    await delay(stepMs, signals);
+    // The last step is the change itself: an injected failure strikes just before it.
+    if (injected) throw injected;
+    const result = plan().apply();
+    ctx.progress(100, steps.at(-1));
+    return result;
+  }
+
+  #latency(op: SimOperation): number {
+    const l = this.#options.latencyMs;
+    return typeof l === 'number' ? l : (l?.[op] ?? DEFAULT_LATENCY_MS);
+  }
+
+  #injectedFailure(op: SimOperation): DriverError | undefined {
+    const code = this.#options.failOn?.[op];
+    if (code !== undefined) return new DriverError(code, `${op} failed: injected failure (sim failOn.${op} = ${code})`);
+    const rate = this.#options.failRate ?? 0;
+    if (rate > 0 && this.#failRandom() < rate) return new DriverError('host_error', `${op} failed: injected failure (sim failRate ${rate})`);
+    return undefined;
+  }
+}
+
+/** Waits `ms` (0 still yields to the event loop); rejects with the reason of the first signal to abort. */
+function delay(ms: number, signals: AbortSignal[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const aborted = signals.find((s) => s.aborted);
+    if (aborted) return reject(aborted.reason);
+    const done = (): void => {
+      clearTimeout(timer);
+      for (const s of signals) s.removeEventListener('abort', onAbort);
+    };
+    const onAbort = (event: Event): void => {
+      done();
+      reject((event.target as AbortSignal).reason);
+    };
+    const timer = setTimeout(() => {
+      done();
+      resolve();
+    }, ms);
+    for (const s of signals) s.addEventListener('abort', onAbort);
+  });
 }
