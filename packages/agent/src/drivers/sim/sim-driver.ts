@@ -6,7 +6,6 @@ import { intBetween, pick, seededRandom } from './random.js';
 
 /** The sim driver's operations, as named in `latencyMs` and `failOn`. */
 export type SimOperation = 'createVm' | 'powerVm' | 'updateVm' | 'deleteVm';
-export const SIM_OPERATIONS: readonly SimOperation[] = ['createVm', 'powerVm', 'updateVm', 'deleteVm'];
 
 export interface SimDriverOptions {
   /** Default `sim-{seed, 4 digits}`. */
