@@ -60,9 +60,3 @@ export function listeningSocketsOf(pid: number): SocketEntry[] {
   ];
   return all.filter((s) => mine.has(s.inode));
 }
-
-/** All sockets the process holds that are TCP connections (any state), for sanity checks. */
-export function tcpSocketsOf(pid: number): SocketEntry[] {
-  const mine = socketInodesOf(pid);
-  return [...inetTable(pid, 'tcp'), ...inetTable(pid, 'tcp6')].filter((s) => mine.has(s.inode));
-}
