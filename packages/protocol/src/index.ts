@@ -4,10 +4,12 @@ export * from './mqtt/host-facts.js';
 export * from './mqtt/vm.js';
 export * from './mqtt/messages.js';
 export * from './mqtt/enrollment.js';
+export * from './mqtt/tasks.js';
 export * from './api/common.js';
 export * from './api/users.js';
 export * from './api/devices.js';
 export * from './api/enrollment-tokens.js';
+export * from './api/tasks.js';
 
 /** Version of the Pallas programs built from this repository. */
 export const PALLAS_VERSION = '0.1.0';

@@ -1,0 +1,124 @@
+import Type, { type Static } from 'typebox';
+import { Paging, Timestamp } from './common.js';
+import { Presence } from './devices.js';
+import { PowerAction, Vm } from '../mqtt/vm.js';
+import { TaskError, TaskOperation, TaskOutcome } from '../mqtt/tasks.js';
+
+/**
+ * `queued` (waiting in the device's outbox) → `sent` (published to the device) → `running`
+ * (the agent journaled it and started) → `succeeded | failed | cancelled | timed_out`.
+ * A task may skip states (a queued task can be cancelled or time out before it is sent).
+ */
+export const TaskState = Type.Union([
+  Type.Literal('queued'),
+  Type.Literal('sent'),
+  Type.Literal('running'),
+  Type.Literal('succeeded'),
+  Type.Literal('failed'),
+  Type.Literal('cancelled'),
+  Type.Literal('timed_out'),
+]);
+export type TaskState = Static<typeof TaskState>;
+export const FINAL_TASK_STATES = ['succeeded', 'failed', 'cancelled', 'timed_out'] as const satisfies readonly TaskState[];
+export const ACTIVE_TASK_STATES = ['queued', 'sent', 'running'] as const satisfies readonly TaskState[];
+
+export const Task = Type.Object({
+  id: Type.String(),
+  deviceId: Type.String(),
+  kind: Type.String(),
+  operation: TaskOperation,
+  /** The VM the task acts on; for `vm.create`, the new VM's id once it succeeded. */
+  vmId: Type.Union([Type.String(), Type.Null()]),
+  state: TaskState,
+  progress: Type.Object({ pct: Type.Integer(), message: Type.Union([Type.String(), Type.Null()]) }),
+  /** An operator asked to cancel; the device has not answered yet. */
+  cancelRequested: Type.Boolean(),
+  error: Type.Union([TaskError, Type.Null()]),
+  /** The VM as the device reported it after the operation. */
+  vm: Type.Union([Vm, Type.Null()]),
+  /** The task this one retries, and which attempt this is (1 for an original). */
+  retryOf: Type.Union([Type.String(), Type.Null()]),
+  attempt: Type.Integer({ minimum: 1 }),
+  createdBy: Type.String(),
+  createdAt: Timestamp,
+  sentAt: Type.Union([Timestamp, Type.Null()]),
+  startedAt: Type.Union([Timestamp, Type.Null()]),
+  finishedAt: Type.Union([Timestamp, Type.Null()]),
+  deadlineAt: Timestamp,
+  /**
+   * A result that arrived after the task was already final (typically after `timed_out`): kept
+   * for the record; it does not change the state.
+   */
+  lateResult: Type.Union([
+    Type.Object({ outcome: TaskOutcome, at: Timestamp, error: Type.Optional(TaskError) }),
+    Type.Null(),
+  ]),
+});
+export type Task = Static<typeof Task>;
+
+export const TaskQuery = Type.Object(
+  {
+    ...Paging,
+    deviceId: Type.Optional(Type.String({ maxLength: 64 })),
+    vmId: Type.Optional(Type.String({ maxLength: 128 })),
+    state: Type.Optional(TaskState),
+    kind: Type.Optional(Type.String({ maxLength: 32 })),
+  },
+  { additionalProperties: false },
+);
+export type TaskQuery = Static<typeof TaskQuery>;
+
+/** Default and bounds of a task's deadline, counted from its creation (queue time included). */
+export const TASK_TIMEOUT_DEFAULT_SEC = 24 * 3600;
+export const TASK_TIMEOUT_MAX_SEC = 30 * 24 * 3600;
+
+/** Query options of every call that creates a task. */
+export const TaskOptions = Type.Object(
+  {
+    /** Seconds from creation until the task times out, wherever it is. Default 24 h. */
+    timeoutSec: Type.Optional(Type.Integer({ minimum: 1, maximum: TASK_TIMEOUT_MAX_SEC })),
+  },
+  { additionalProperties: false },
+);
+export type TaskOptions = Static<typeof TaskOptions>;
+
+export const PowerRequest = Type.Object({ action: PowerAction }, { additionalProperties: false });
+export type PowerRequest = Static<typeof PowerRequest>;
+
+/** `POST /tasks`: one operation on many devices (a list of ids, or every device with a tag). */
+export const BulkTaskRequest = Type.Object(
+  {
+    operation: TaskOperation,
+    deviceIds: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { minItems: 1, maxItems: 10_000, uniqueItems: true })),
+    tag: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    timeoutSec: Type.Optional(Type.Integer({ minimum: 1, maximum: TASK_TIMEOUT_MAX_SEC })),
+  },
+  { additionalProperties: false },
+);
+export type BulkTaskRequest = Static<typeof BulkTaskRequest>;
+
+export const BulkTaskResponse = Type.Object({
+  count: Type.Integer({ minimum: 0 }),
+  taskIds: Type.Array(Type.String()),
+});
+export type BulkTaskResponse = Static<typeof BulkTaskResponse>;
+
+/**
+ * `GET /api/v1/events` (server-sent events). The SSE `event:` field is the `type`; `data:` is
+ * the JSON below; `id:` lets a client resume with `Last-Event-ID` after a short disconnect.
+ * - `task`: a task changed (created, sent, progress, final, cancel requested).
+ * - `device`: a device's presence changed, or it was enrolled or decommissioned.
+ * - `vms`: a device's VM inventory changed.
+ */
+export const DeviceEvent = Type.Object({
+  id: Type.String(),
+  presence: Presence,
+  lastSeenAt: Type.Union([Timestamp, Type.Null()]),
+  removed: Type.Optional(Type.Boolean()),
+});
+export type DeviceEvent = Static<typeof DeviceEvent>;
+
+export type LiveEvent =
+  | { type: 'task'; task: Task }
+  | { type: 'device'; device: DeviceEvent }
+  | { type: 'vms'; deviceId: string; vms: Vm[] };

@@ -1,0 +1,113 @@
+import Type, { type Static } from 'typebox';
+import { PowerAction, Vm, VmPatch, VmSpec } from './vm.js';
+
+// ---------------------------------------------------------------------------------------------
+// Tasks on the wire. Every change on a device is a task: the manager sends `TaskCommand`s on
+// `cmd/task`, the agent answers with `TaskProgress` on `task/progress` and one `TaskResult` on
+// `task/result`, and the manager acknowledges stored results with `TaskAck` on `cmd/task-ack`.
+// Delivery is at least once in both directions; the agent's journal and the manager's state
+// machine make the effect happen once. The full rules are in docs/tasks.md.
+// ---------------------------------------------------------------------------------------------
+
+/** Task ids are made by the manager: `tsk_` + 26 characters, sortable by creation time. */
+export const TaskId = Type.String({ minLength: 8, maxLength: 64, pattern: '^tsk_[0-9a-z]+$' });
+export type TaskId = Static<typeof TaskId>;
+
+/** A VM id as the device's hypervisor knows it (see `Vm.id`). */
+const VmId = Type.String({ minLength: 1, maxLength: 128 });
+
+/** What a task does on the device. One variant per operation; `kind` is also the REST `kind`. */
+export const TaskOperation = Type.Union([
+  Type.Object({ kind: Type.Literal('vm.create'), spec: VmSpec }, { additionalProperties: false }),
+  Type.Object({ kind: Type.Literal('vm.power'), vmId: VmId, action: PowerAction }, { additionalProperties: false }),
+  Type.Object({ kind: Type.Literal('vm.update'), vmId: VmId, patch: VmPatch }, { additionalProperties: false }),
+  Type.Object({ kind: Type.Literal('vm.delete'), vmId: VmId }, { additionalProperties: false }),
+]);
+export type TaskOperation = Static<typeof TaskOperation>;
+export type TaskKind = TaskOperation['kind'];
+export const TASK_KINDS = ['vm.create', 'vm.power', 'vm.update', 'vm.delete'] as const satisfies readonly TaskKind[];
+
+/**
+ * `cmd/task` (manager → device, QoS 1).
+ * - `run`: run this task unless it is already in the journal. `timeoutMs` is the time left until
+ *   the task's deadline when the manager sent it: the agent counts it on its own clock from
+ *   receipt, so a device whose clock is wrong still stops in time.
+ * - `cancel`: stop the task if it is queued or running; the agent answers with a result
+ *   (`cancelled`, or whatever it reached if it had already finished).
+ */
+export const TaskCommand = Type.Union([
+  Type.Object(
+    {
+      type: Type.Literal('run'),
+      taskId: TaskId,
+      operation: TaskOperation,
+      timeoutMs: Type.Integer({ minimum: 0 }),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object({ type: Type.Literal('cancel'), taskId: TaskId }, { additionalProperties: false }),
+]);
+export type TaskCommand = Static<typeof TaskCommand>;
+
+/**
+ * `task/progress` (device → manager, QoS 1). The first one for a task (pct 0) tells the manager
+ * the agent has journaled it and started; later ones are coalesced by the agent (at most a few
+ * per second). `pct` never goes down within one task.
+ */
+export const TaskProgress = Type.Object(
+  {
+    taskId: TaskId,
+    pct: Type.Integer({ minimum: 0, maximum: 100 }),
+    message: Type.Optional(Type.String({ maxLength: 255 })),
+    at: Type.String({ format: 'date-time' }),
+  },
+  { additionalProperties: false },
+);
+export type TaskProgress = Static<typeof TaskProgress>;
+
+/** How a task ended on the device. `timed_out`: the agent's own deadline passed. */
+export const TaskOutcome = Type.Union([
+  Type.Literal('succeeded'),
+  Type.Literal('failed'),
+  Type.Literal('cancelled'),
+  Type.Literal('timed_out'),
+]);
+export type TaskOutcome = Static<typeof TaskOutcome>;
+
+/**
+ * Why a task failed. `code` is machine-readable: a driver code (`not_found`, `invalid_state`,
+ * `invalid_spec`, `no_space`, `unavailable`, `host_error`) or an agent code (`unsupported`,
+ * `internal`); `message` is for people and names the object ("no VM vm-12 on this host").
+ */
+export const TaskError = Type.Object(
+  {
+    code: Type.String({ minLength: 1, maxLength: 64 }),
+    message: Type.String({ maxLength: 2048 }),
+  },
+  { additionalProperties: false },
+);
+export type TaskError = Static<typeof TaskError>;
+
+/**
+ * `task/result` (device → manager, QoS 1). Sent when the task ends, and again after every
+ * reconnect (and every `resendAfter`) until a `TaskAck` names it.
+ */
+export const TaskResult = Type.Object(
+  {
+    taskId: TaskId,
+    outcome: TaskOutcome,
+    error: Type.Optional(TaskError),
+    /** The VM after the operation (create, power, update). */
+    vm: Type.Optional(Vm),
+    finishedAt: Type.String({ format: 'date-time' }),
+  },
+  { additionalProperties: false },
+);
+export type TaskResult = Static<typeof TaskResult>;
+
+/** `cmd/task-ack` (manager → device, QoS 1): these results are stored; stop re-sending them. */
+export const TaskAck = Type.Object(
+  { taskIds: Type.Array(TaskId, { minItems: 1, maxItems: 1000 }) },
+  { additionalProperties: false },
+);
+export type TaskAck = Static<typeof TaskAck>;
