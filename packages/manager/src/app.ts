@@ -11,7 +11,14 @@ import { SessionsService } from './services/auth/sessions-service.js';
 import { DeviceCredentials } from './services/devices/device-credentials.js';
 import { DevicesService } from './services/devices/devices-service.js';
 import { StatusBuffer } from './services/devices/status-buffer.js';
+import { DeviceActivity } from './services/devices/device-activity.js';
+import { OnlineDevices } from './services/devices/online-devices.js';
 import { EnrollmentService } from './services/enrollment/enrollment-service.js';
+import { EventBus } from './services/live/event-bus.js';
+import { DeadlineSweep } from './services/tasks/deadline-sweep.js';
+import { TaskOutbox } from './services/tasks/task-outbox.js';
+import { TaskReports } from './services/tasks/task-reports.js';
+import { TasksService } from './services/tasks/tasks-service.js';
 import { UsersService } from './services/users/users-service.js';
 import { openStore, type Store } from './store/store.js';
 import { requireRole } from './transport/http/auth.js';
@@ -29,7 +36,8 @@ export interface RunningManager {
   http: App;
   metrics: Metrics;
   logger: Logger;
-  services: { users: UsersService; sessions: SessionsService; devices: DevicesService; enrollment: EnrollmentService };
+  services: { users: UsersService; sessions: SessionsService; devices: DevicesService; enrollment: EnrollmentService; tasks: TasksService };
+  events: EventBus;
   stop(): Promise<void>;
 }
 
@@ -76,7 +84,27 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       metrics.statusPersisted.inc(messages);
       metrics.statusRowsWritten.inc(rows);
     });
-    const devices = new DevicesService({ store, broker, credentials, status, logger });
+    const events = new EventBus();
+    const online = new OnlineDevices();
+    const outbox = new TaskOutbox({ store, broker, online, events, logger: logger.child({ component: 'tasks' }) });
+    const tasks = new TasksService({ store, outbox, events, logger: logger.child({ component: 'tasks' }) });
+    const activity = new DeviceActivity({ online, outbox, events });
+    const reports = new TaskReports({
+      store, broker, outbox, events, logger: logger.child({ component: 'tasks' }),
+      onApplied: (n) => {
+        metrics.taskReports.inc({ type: 'progress' }, n.progress);
+        metrics.taskReports.inc({ type: 'result' }, n.results - n.late);
+        metrics.taskReports.inc({ type: 'late' }, n.late);
+      },
+    });
+    const sweep = new DeadlineSweep({ store, outbox, events, logger: logger.child({ component: 'tasks' }), intervalMs: config.taskSweepMs });
+    const devices = new DevicesService({
+      store, broker, credentials, status, logger,
+      onDecommissioned: async (id) => {
+        await tasks.cancelAllForDevice(id, 'the device was decommissioned');
+        activity.removed(id);
+      },
+    });
     const enrollment = new EnrollmentService({
       store,
       credentials,
@@ -90,12 +118,15 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     stops.push(() => broker.stop());
     status.start();
     stops.push(() => status.stop());
-    await new DeviceRouter({ broker, status, metrics, logger }).start();
+    stops.push(() => reports.stop());
+    await new DeviceRouter({ broker, status, activity, tasks: reports, metrics, logger }).start();
+    sweep.start();
+    stops.push(() => sweep.stop());
     const mqttPort = broker.ports.mqtt!;
 
     const http = await createHttpServer(
       {
-        users, sessions, devices, enrollment, broker, store, metrics,
+        users, sessions, devices, enrollment, tasks, events, broker, store, metrics,
         guard: (minimum) => requireRole(sessions, minimum),
         mqttUrlFor: (hostname) => config.mqttPublicUrl ?? `mqtt://${hostname.includes(':') ? `[${hostname}]` : hostname}:${mqttPort}`,
       },
@@ -108,8 +139,8 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     const ports = { http: httpPort, mqtt: mqttPort };
     writeFileSync(join(config.dataDir, 'ports.json'), `${JSON.stringify(ports, null, 2)}\n`);
     return {
-      config, ports, store, broker, http, metrics, logger, stop,
-      services: { users, sessions, devices, enrollment },
+      config, ports, store, broker, http, metrics, logger, stop, events,
+      services: { users, sessions, devices, enrollment, tasks },
       ...(bootstrap.generatedPassword ? { generatedAdminPassword: bootstrap.generatedPassword } : {}),
     };
   } catch (err) {

@@ -7,3 +7,4 @@ export * from './temp.js';
 export * from './wait.js';
 export * from './sockets.js';
 export * from './facts.js';
+export * from './events.js';

@@ -27,6 +27,7 @@ export const ManagerConfigSchema = Type.Object(
     maxMessageBytes: Type.Integer({ description: 'Largest MQTT payload accepted from a device. Default 256 KiB.', minimum: 1024, default: 262144 }),
     maxBodyBytes: Type.Integer({ description: 'Largest HTTP JSON body. Default 1 MiB.', minimum: 1024, default: 1048576 }),
     statusFlushMs: Type.Integer({ description: 'How often buffered device status is written to the store. Default 250 ms.', minimum: 10, maximum: 60000, default: 250 }),
+    taskSweepMs: Type.Integer({ description: 'How often task deadlines are checked. Default 1000 ms.', minimum: 10, maximum: 60000, default: 1000 }),
     logLevel: Type.String({ description: 'pino level: fatal, error, warn, info, debug, trace, silent. Default info.', default: 'info' }),
     demoDevices: Type.Integer({ description: 'Start this many simulated devices beside the manager (demo and Quickstart). Default 0.', minimum: 0, maximum: 100000, default: 0 }),
   },

@@ -45,6 +45,12 @@ export function createMetrics() {
       labelNames: ['result'] as const,
       registers: [registry],
     }),
+    taskReports: new Counter({
+      name: 'pallas_task_reports_total',
+      help: 'Task reports from devices applied to the store, by type (progress, result, late: a result after the task was final)',
+      labelNames: ['type'] as const,
+      registers: [registry],
+    }),
     httpDuration: new Histogram({
       name: 'pallas_http_request_duration_seconds',
       help: 'REST API latency, by method, route and status',

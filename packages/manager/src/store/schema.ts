@@ -55,11 +55,42 @@ export interface DeviceTagsTable {
   tag: string;
 }
 
+/** One task: an operation on one device, and how far it got (see docs/tasks.md). */
+export interface TasksTable {
+  /** `tsk_…`, sortable by creation time: the outbox sends each device's tasks in id order. */
+  id: string;
+  device_id: string;
+  kind: string;
+  /** The `TaskOperation` as JSON. */
+  operation: string;
+  vm_id: string | null;
+  state: string;
+  progress_pct: number;
+  progress_message: string | null;
+  cancel_requested: number;
+  error_code: string | null;
+  error_message: string | null;
+  /** The VM as the device reported it in the result, JSON. */
+  result_vm: string | null;
+  /** A result that came after the task was final, JSON `{outcome, at, error?}`. */
+  late_result: string | null;
+  retry_of: string | null;
+  attempt: number;
+  created_by: string;
+  created_at: string;
+  sent_at: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+  deadline_at: string;
+  updated_at: string;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
   enrollment_tokens: EnrollmentTokensTable;
   devices: DevicesTable;
   device_tags: DeviceTagsTable;
+  tasks: TasksTable;
 }
 

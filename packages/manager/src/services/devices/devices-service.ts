@@ -42,14 +42,20 @@ export class DevicesService {
   readonly #credentials: DeviceCredentials;
   readonly #status: StatusBuffer;
   readonly #logger: Logger;
+  readonly #onDecommissioned: (id: string) => Promise<void>;
 
-  constructor(deps: { store: Store; broker: Broker; credentials: DeviceCredentials; status: StatusBuffer; logger: Logger }) {
+  constructor(deps: {
+    store: Store; broker: Broker; credentials: DeviceCredentials; status: StatusBuffer; logger: Logger;
+    /** What else must happen when a device goes (its tasks end, the live stream hears of it). */
+    onDecommissioned?: (id: string) => Promise<void>;
+  }) {
     this.#write = deps.store.write;
     this.#read = deps.store.read;
     this.#broker = deps.broker;
     this.#credentials = deps.credentials;
     this.#status = deps.status;
     this.#logger = deps.logger;
+    this.#onDecommissioned = deps.onDecommissioned ?? (async () => {});
   }
 
   async list(query: DeviceQuery): Promise<PageOf<Device>> {
@@ -107,6 +113,7 @@ export class DevicesService {
     await this.#write.deleteFrom('devices').where('id', '=', id).execute();
     this.#credentials.forget(id);
     this.#status.discard(id);
+    await this.#onDecommissioned(id);
     const message: ControlMessage = { type: 'decommission', reason: 'decommissioned by an operator' };
     try {
       await this.#broker.publish(deviceTopic(id, 'cmd/control'), JSON.stringify(message), { qos: 1 });

@@ -1,5 +1,6 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import { initial } from './001-initial.js';
+import { tasks } from './002-tasks.js';
 
 /**
  * Migrations are compiled into the program (no folder scan at run time), listed in order.
@@ -7,6 +8,7 @@ import { initial } from './001-initial.js';
  */
 const migrations: Record<string, Migration> = {
   '001-initial': initial,
+  '002-tasks': tasks,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -7,6 +7,8 @@ import type { SessionsService } from '../../services/auth/sessions-service.js';
 import type { DevicesService } from '../../services/devices/devices-service.js';
 import type { EnrollmentService } from '../../services/enrollment/enrollment-service.js';
 import type { UsersService } from '../../services/users/users-service.js';
+import type { EventBus } from '../../services/live/event-bus.js';
+import type { TasksService } from '../../services/tasks/tasks-service.js';
 import type { Store } from '../../store/store.js';
 import type { Guard } from './auth.js';
 
@@ -18,6 +20,8 @@ export interface RouteContext {
   sessions: SessionsService;
   devices: DevicesService;
   enrollment: EnrollmentService;
+  tasks: TasksService;
+  events: EventBus;
   broker: Broker;
   store: Store;
   metrics: Metrics;

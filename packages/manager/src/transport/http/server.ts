@@ -8,8 +8,11 @@ import { errorHandler } from './errors.js';
 import { authRoutes } from './routes/auth.js';
 import { deviceRoutes } from './routes/devices.js';
 import { enrollmentRoutes } from './routes/enrollment.js';
+import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
+import { taskRoutes } from './routes/tasks.js';
 import { userRoutes } from './routes/users.js';
+import { vmRoutes } from './routes/vms.js';
 
 export const API_PREFIX = '/api/v1';
 
@@ -53,6 +56,9 @@ export async function createHttpServer(ctx: RouteContext, opts: { logger: Logger
     await api.register(userRoutes, ctx);
     await api.register(deviceRoutes, ctx);
     await api.register(enrollmentRoutes, ctx);
+    await api.register(vmRoutes, ctx);
+    await api.register(taskRoutes, ctx);
+    await api.register(eventRoutes, ctx);
   }, { prefix: API_PREFIX });
 
   return app as unknown as App;

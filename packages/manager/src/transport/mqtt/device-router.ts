@@ -1,13 +1,17 @@
 import {
-  PresenceMessage, StatusMessage, checker, parseDeviceTopic, upstreamFilter, type UpstreamChannel,
+  PresenceMessage, StatusMessage, TaskProgress, TaskResult, checker, parseDeviceTopic, upstreamFilter, type UpstreamChannel,
 } from '@pallas/protocol';
 import type { Logger } from 'pino';
 import type { Broker, RejectReason } from '../../broker/broker.js';
 import type { Metrics } from '../../metrics/metrics.js';
+import type { DeviceActivity } from '../../services/devices/device-activity.js';
 import type { StatusBuffer } from '../../services/devices/status-buffer.js';
+import type { TaskReports } from '../../services/tasks/task-reports.js';
 
 const presence = checker(PresenceMessage);
 const status = checker(StatusMessage);
+const progress = checker(TaskProgress);
+const result = checker(TaskResult);
 
 /**
  * Receives what devices publish, validates it against the shared schemas and hands it to
@@ -19,19 +23,24 @@ const status = checker(StatusMessage);
 export class DeviceRouter {
   readonly #broker: Broker;
   readonly #status: StatusBuffer;
+  readonly #activity: DeviceActivity;
+  readonly #tasks: TaskReports;
   readonly #metrics: Metrics;
   readonly #logger: Logger;
 
-  constructor(deps: { broker: Broker; status: StatusBuffer; metrics: Metrics; logger: Logger }) {
+  constructor(deps: { broker: Broker; status: StatusBuffer; activity: DeviceActivity; tasks: TaskReports; metrics: Metrics; logger: Logger }) {
     this.#broker = deps.broker;
     this.#status = deps.status;
+    this.#activity = deps.activity;
+    this.#tasks = deps.tasks;
     this.#metrics = deps.metrics;
     this.#logger = deps.logger;
   }
 
   async start(): Promise<void> {
-    await this.#broker.subscribe(upstreamFilter('presence'), (t, p) => this.#handle('presence', t, p));
-    await this.#broker.subscribe(upstreamFilter('status'), (t, p) => this.#handle('status', t, p));
+    for (const channel of ['presence', 'status', 'task/progress', 'task/result'] as const) {
+      await this.#broker.subscribe(upstreamFilter(channel), (t, p) => this.#handle(channel, t, p));
+    }
   }
 
   #reject(reason: RejectReason, topic: string, detail: string): void {
@@ -42,18 +51,42 @@ export class DeviceRouter {
   #handle(channel: UpstreamChannel, topic: string, payload: Buffer): void {
     const parsed = parseDeviceTopic(topic);
     if (!parsed || parsed.channel !== channel) return this.#reject('unknown_topic', topic, 'unexpected topic shape');
+    const { deviceId } = parsed;
     const now = new Date().toISOString();
-    if (channel === 'presence') {
-      const msg = presence.parseJson(payload);
-      if (!msg.ok) return this.#reject('malformed', topic, msg.error);
-      this.#metrics.mqttMessagesIn.inc({ channel });
-      this.#status.offer(parsed.deviceId, { presence: msg.value.state, lastSeenAt: now });
-      return;
+    switch (channel) {
+      case 'presence': {
+        const msg = presence.parseJson(payload);
+        if (!msg.ok) return this.#reject('malformed', topic, msg.error);
+        this.#metrics.mqttMessagesIn.inc({ channel });
+        this.#status.offer(deviceId, { presence: msg.value.state, lastSeenAt: now });
+        this.#activity.presence(deviceId, msg.value.state, now);
+        return;
+      }
+      case 'status': {
+        const msg = status.parseJson(payload);
+        if (!msg.ok) return this.#reject('malformed', topic, msg.error);
+        this.#metrics.mqttMessagesIn.inc({ channel });
+        const { facts, vms, seq } = msg.value;
+        this.#status.offer(deviceId, { presence: 'online', lastSeenAt: now, facts, vms, seq });
+        this.#activity.status(deviceId, vms, now);
+        return;
+      }
+      case 'task/progress': {
+        const msg = progress.parseJson(payload);
+        if (!msg.ok) return this.#reject('malformed', topic, msg.error);
+        this.#metrics.mqttMessagesIn.inc({ channel });
+        this.#tasks.progress(deviceId, msg.value);
+        return;
+      }
+      case 'task/result': {
+        const msg = result.parseJson(payload);
+        if (!msg.ok) return this.#reject('malformed', topic, msg.error);
+        this.#metrics.mqttMessagesIn.inc({ channel });
+        this.#tasks.result(deviceId, msg.value);
+        return;
+      }
+      default:
+        return this.#reject('unknown_topic', topic, `no handler for ${channel}`);
     }
-    const msg = status.parseJson(payload);
-    if (!msg.ok) return this.#reject('malformed', topic, msg.error);
-    this.#metrics.mqttMessagesIn.inc({ channel });
-    const { facts, vms, seq } = msg.value;
-    this.#status.offer(parsed.deviceId, { presence: 'online', lastSeenAt: now, facts, vms, seq });
   }
 }

@@ -1,0 +1,189 @@
+import { deviceTopic, type TaskAck, type TaskProgress, type TaskResult } from '@pallas/protocol';
+import { sql } from 'kysely';
+import type { Logger } from 'pino';
+import type { Broker } from '../../broker/broker.js';
+import type { Db, Store } from '../../store/store.js';
+import type { EventBus } from '../live/event-bus.js';
+import { ACTIVE, loadTaskRows, toTask } from './task-row.js';
+import type { TaskOutbox } from './task-outbox.js';
+
+interface Reported<T> {
+  deviceId: string;
+  message: T;
+}
+
+/**
+ * Applies what devices report about their tasks. Reports are batched (one transaction every
+ * `flushMs`) because a fan-out to thousands of devices brings thousands of them at once.
+ * A result is acknowledged to the device only after the transaction that stores it has
+ * committed; one that could not be stored is not acknowledged, so the agent sends it again.
+ */
+export class TaskReports {
+  readonly #db: Db;
+  readonly #broker: Broker;
+  readonly #outbox: TaskOutbox;
+  readonly #events: EventBus;
+  readonly #logger: Logger;
+  readonly #flushMs: number;
+  readonly #onApplied: (counts: { progress: number; results: number; late: number }) => void;
+  #progress = new Map<string, Reported<TaskProgress>>();
+  #results: Reported<TaskResult>[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #flushing: Promise<void> | undefined;
+  #stopped = false;
+
+  constructor(deps: {
+    store: Store; broker: Broker; outbox: TaskOutbox; events: EventBus; logger: Logger; flushMs?: number;
+    onApplied?: (counts: { progress: number; results: number; late: number }) => void;
+  }) {
+    this.#db = deps.store.write;
+    this.#broker = deps.broker;
+    this.#outbox = deps.outbox;
+    this.#events = deps.events;
+    this.#logger = deps.logger;
+    this.#flushMs = deps.flushMs ?? 20;
+    this.#onApplied = deps.onApplied ?? (() => {});
+  }
+
+  progress(deviceId: string, message: TaskProgress): void {
+    // Only the latest progress of a task matters; the first one's only job (state → running)
+    // is done by any of them.
+    this.#progress.set(message.taskId, { deviceId, message });
+    this.#schedule();
+  }
+
+  result(deviceId: string, message: TaskResult): void {
+    this.#results.push({ deviceId, message });
+    this.#schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    while (this.#flushing) await this.#flushing;
+    if (this.#progress.size === 0 && this.#results.length === 0) return;
+    const progress = this.#progress;
+    const results = this.#results;
+    this.#progress = new Map();
+    this.#results = [];
+    this.#flushing = this.#store([...progress.values()], results)
+      .then((applied) => this.#announce(applied), (err: unknown) => {
+        // Nothing was committed: keep the reports for the next try (newer progress wins).
+        for (const [id, p] of progress) if (!this.#progress.has(id)) this.#progress.set(id, p);
+        this.#results.unshift(...results);
+        this.#logger.error({ err }, 'storing task reports failed; will retry');
+        this.#schedule(1000);
+      })
+      .finally(() => {
+        this.#flushing = undefined;
+      });
+    await this.#flushing;
+  }
+
+  #schedule(delay = this.#flushMs): void {
+    if (this.#timer || this.#stopped) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      void this.flush();
+    }, delay);
+  }
+
+  /** One transaction for the batch; says what changed so that #announce can tell the world. */
+  async #store(progress: Reported<TaskProgress>[], results: Reported<TaskResult>[]): Promise<Applied> {
+    const now = new Date().toISOString();
+    const changed = new Set<string>();
+    const acks = new Map<string, string[]>();
+    const finished = new Set<string>();
+    let late = 0;
+    await this.#db.transaction().execute(async (tx) => {
+      for (const { deviceId, message: p } of progress) {
+        const r = await tx.updateTable('tasks')
+          .set({
+            state: 'running',
+            started_at: sql<string>`coalesce(started_at, ${now})`,
+            progress_pct: p.pct,
+            progress_message: p.message ?? null,
+            updated_at: now,
+          })
+          // The device id check: a device reports only on its own tasks.
+          .where('id', '=', p.taskId).where('device_id', '=', deviceId).where('state', 'in', ACTIVE)
+          .executeTakeFirst();
+        if (r.numUpdatedRows > 0n) changed.add(p.taskId);
+      }
+      for (const { deviceId, message: res } of results) {
+        const list = acks.get(deviceId) ?? [];
+        acks.set(deviceId, list);
+        // Acknowledged whatever happens below: stored now, stored before (a duplicate), or
+        // not ours to store (unknown or another device's task, logged); re-sending cannot help.
+        list.push(res.taskId);
+        const r = await tx.updateTable('tasks')
+          .set({
+            state: res.outcome,
+            finished_at: now,
+            started_at: sql<string>`coalesce(started_at, ${now})`,
+            error_code: res.error?.code ?? null,
+            error_message: res.error?.message ?? null,
+            result_vm: res.vm ? JSON.stringify(res.vm) : null,
+            vm_id: res.vm ? res.vm.id : sql<string>`vm_id`,
+            progress_pct: res.outcome === 'succeeded' ? 100 : sql<number>`progress_pct`,
+            updated_at: now,
+          })
+          .where('id', '=', res.taskId).where('device_id', '=', deviceId).where('state', 'in', ACTIVE)
+          .executeTakeFirst();
+        if (r.numUpdatedRows > 0n) {
+          changed.add(res.taskId);
+          finished.add(deviceId);
+          continue;
+        }
+        // Already final. The same result again (re-sent before our ack arrived) is no news; a
+        // different one (the device finished after the task timed out) is kept for the record.
+        const lateResult = JSON.stringify({ outcome: res.outcome, at: now, ...(res.error ? { error: res.error } : {}) });
+        const l = await tx.updateTable('tasks').set({ late_result: lateResult, updated_at: now })
+          .where('id', '=', res.taskId).where('device_id', '=', deviceId).where('late_result', 'is', null)
+          .where('state', 'not in', ACTIVE).where('state', '!=', res.outcome)
+          .executeTakeFirst();
+        if (l.numUpdatedRows > 0n) {
+          late++;
+          changed.add(res.taskId);
+        } else {
+          const known = await tx.selectFrom('tasks').select('device_id').where('id', '=', res.taskId).executeTakeFirst();
+          if (!known || known.device_id !== deviceId) {
+            this.#logger.warn({ device: deviceId, task: res.taskId }, 'result for a task that is not this device\'s; ignored');
+          }
+        }
+      }
+    });
+    return { progress: progress.length, results: results.length, late, changed, acks, finished };
+  }
+
+  /** After the commit: live events, acknowledgements, and room in the windows of devices. */
+  async #announce(applied: Applied): Promise<void> {
+    this.#onApplied(applied);
+    try {
+      for (const row of await loadTaskRows(this.#db, [...applied.changed])) this.#events.emit({ type: 'task', task: toTask(row) });
+    } catch (err) {
+      this.#logger.warn({ err }, 'could not load changed tasks for the live stream');
+    }
+    for (const [deviceId, taskIds] of applied.acks) {
+      for (let i = 0; i < taskIds.length; i += 1000) {
+        const ack: TaskAck = { taskIds: taskIds.slice(i, i + 1000) };
+        await this.#broker.publish(deviceTopic(deviceId, 'cmd/task-ack'), JSON.stringify(ack), { qos: 1 })
+          .catch((err: unknown) => this.#logger.warn({ err, device: deviceId }, 'could not acknowledge task results; the device will send them again'));
+      }
+    }
+    for (const deviceId of applied.finished) void this.#outbox.pump(deviceId);
+  }
+}
+
+interface Applied {
+  progress: number;
+  results: number;
+  late: number;
+  changed: Set<string>;
+  acks: Map<string, string[]>;
+  finished: Set<string>;
+}

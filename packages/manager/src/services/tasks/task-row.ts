@@ -1,0 +1,44 @@
+import type { Task, TaskError, TaskOperation, TaskOutcome, TaskState, Vm } from '@pallas/protocol';
+import type { Selectable } from 'kysely';
+import type { Db } from '../../store/store.js';
+import type { TasksTable } from '../../store/schema.js';
+
+export type TaskRow = Selectable<TasksTable>;
+
+export const ACTIVE: readonly TaskState[] = ['queued', 'sent', 'running'];
+export const IN_FLIGHT: readonly TaskState[] = ['sent', 'running'];
+
+const parse = <T>(json: string | null): T | null => (json === null ? null : (JSON.parse(json) as T));
+
+export function toTask(row: TaskRow): Task {
+  return {
+    id: row.id,
+    deviceId: row.device_id,
+    kind: row.kind,
+    operation: JSON.parse(row.operation) as TaskOperation,
+    vmId: row.vm_id,
+    state: row.state as TaskState,
+    progress: { pct: row.progress_pct, message: row.progress_message },
+    cancelRequested: row.cancel_requested === 1,
+    error: row.error_code ? { code: row.error_code, message: row.error_message ?? '' } : null,
+    vm: parse<Vm>(row.result_vm),
+    retryOf: row.retry_of,
+    attempt: row.attempt,
+    createdBy: row.created_by,
+    createdAt: row.created_at,
+    sentAt: row.sent_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    deadlineAt: row.deadline_at,
+    lateResult: parse<{ outcome: TaskOutcome; at: string; error?: TaskError }>(row.late_result),
+  };
+}
+
+/** Rows by id, in id order; SQLite caps bound parameters, so long lists go in chunks. */
+export async function loadTaskRows(db: Db, ids: readonly string[]): Promise<TaskRow[]> {
+  const rows: TaskRow[] = [];
+  for (let i = 0; i < ids.length; i += 500) {
+    rows.push(...(await db.selectFrom('tasks').selectAll().where('id', 'in', ids.slice(i, i + 500)).orderBy('id').execute()));
+  }
+  return rows;
+}

@@ -1,0 +1,186 @@
+import {
+  TASK_TIMEOUT_DEFAULT_SEC, type BulkTaskRequest, type BulkTaskResponse, type PageOf, type Task, type TaskOperation,
+  type TaskQuery,
+} from '@pallas/protocol';
+import type { Logger } from 'pino';
+import { AppError, notFound } from '../../errors.js';
+import type { Db, Store } from '../../store/store.js';
+import type { EventBus } from '../live/event-bus.js';
+import { newTaskId } from './task-id.js';
+import { ACTIVE, loadTaskRows, toTask, type TaskRow } from './task-row.js';
+import type { TaskOutbox } from './task-outbox.js';
+
+export interface CreateOptions {
+  timeoutSec?: number;
+  /** Username of the operator (or system component) asking. */
+  createdBy: string;
+}
+
+const RETRYABLE = new Set(['failed', 'cancelled', 'timed_out']);
+
+/** The task API: create (one device or many), list, get, cancel, retry. */
+export class TasksService {
+  readonly #write: Db;
+  readonly #read: Db;
+  readonly #outbox: TaskOutbox;
+  readonly #events: EventBus;
+  readonly #logger: Logger;
+
+  constructor(deps: { store: Store; outbox: TaskOutbox; events: EventBus; logger: Logger }) {
+    this.#write = deps.store.write;
+    this.#read = deps.store.read;
+    this.#outbox = deps.outbox;
+    this.#events = deps.events;
+    this.#logger = deps.logger;
+  }
+
+  /** Queues one task for one device and starts delivering it; resolves with the queued task. */
+  async create(deviceId: string, operation: TaskOperation, options: CreateOptions, extra: { retryOf?: string; attempt?: number } = {}): Promise<Task> {
+    const device = await this.#write.selectFrom('devices').select('id').where('id', '=', deviceId).executeTakeFirst();
+    if (!device) throw notFound('device', deviceId);
+    const row = newRow(deviceId, operation, options, new Date(), extra);
+    await this.#write.insertInto('tasks').values(row).execute();
+    const task = toTask(row);
+    this.#events.emit({ type: 'task', task });
+    void this.#outbox.pump(deviceId);
+    return task;
+  }
+
+  /** One operation on many devices: every id must exist (else 404 naming the unknown ones). */
+  async createBulk(request: BulkTaskRequest, createdBy: string): Promise<BulkTaskResponse> {
+    if ((request.deviceIds === undefined) === (request.tag === undefined)) {
+      throw new AppError('invalid_request', 'body: give exactly one of deviceIds or tag');
+    }
+    let deviceIds: string[];
+    if (request.deviceIds) {
+      const known = new Set<string>();
+      for (let i = 0; i < request.deviceIds.length; i += 500) {
+        const rows = await this.#write.selectFrom('devices').select('id').where('id', 'in', request.deviceIds.slice(i, i + 500)).execute();
+        for (const r of rows) known.add(r.id);
+      }
+      const unknown = request.deviceIds.filter((id) => !known.has(id));
+      if (unknown.length > 0) {
+        throw new AppError('not_found', `${unknown.length} unknown device(s): ${unknown.slice(0, 5).join(', ')}${unknown.length > 5 ? ', …' : ''}`);
+      }
+      deviceIds = request.deviceIds;
+    } else {
+      const rows = await this.#write.selectFrom('device_tags').select('device_id').where('tag', '=', request.tag!).orderBy('device_id').execute();
+      deviceIds = rows.map((r) => r.device_id);
+    }
+    const now = new Date();
+    const options = { createdBy, ...(request.timeoutSec ? { timeoutSec: request.timeoutSec } : {}) };
+    const rows = deviceIds.map((id) => newRow(id, request.operation, options, now));
+    await this.#write.transaction().execute(async (tx) => {
+      // 22 columns a row; SQLite allows 32,766 bound parameters in one statement.
+      for (let i = 0; i < rows.length; i += 500) await tx.insertInto('tasks').values(rows.slice(i, i + 500)).execute();
+    });
+    for (const row of rows) {
+      this.#events.emit({ type: 'task', task: toTask(row) });
+      void this.#outbox.pump(row.device_id);
+    }
+    this.#logger.info({ count: rows.length, kind: request.operation.kind, by: createdBy }, 'bulk tasks created');
+    return { count: rows.length, taskIds: rows.map((r) => r.id) };
+  }
+
+  async get(id: string): Promise<Task> {
+    const row = await this.#read.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) throw notFound('task', id);
+    return toTask(row);
+  }
+
+  /** Newest first. */
+  async list(query: TaskQuery): Promise<PageOf<Task>> {
+    const limit = query.limit ?? 50;
+    const offset = query.offset ?? 0;
+    let q = this.#read.selectFrom('tasks');
+    if (query.deviceId) q = q.where('device_id', '=', query.deviceId);
+    if (query.vmId) q = q.where('vm_id', '=', query.vmId);
+    if (query.state) q = q.where('state', '=', query.state);
+    if (query.kind) q = q.where('kind', '=', query.kind);
+    const [rows, count] = await Promise.all([
+      q.selectAll().orderBy('id', 'desc').limit(limit).offset(offset).execute(),
+      q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+    ]);
+    return { items: rows.map(toTask), total: Number(count.n), limit, offset };
+  }
+
+  /**
+   * A queued task is cancelled at once (the device never sees it). A task the device holds is
+   * marked `cancelRequested` and the device is asked to stop it; its answer decides the final
+   * state. A final task cannot be cancelled (409 task_final).
+   */
+  async cancel(id: string, by: string): Promise<Task> {
+    const row = await this.#write.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) throw notFound('task', id);
+    if (!ACTIVE.includes(row.state as never)) throw new AppError('task_final', `task ${id} is already ${row.state}`);
+    const now = new Date().toISOString();
+    const queued = await this.#write.updateTable('tasks')
+      .set({ state: 'cancelled', cancel_requested: 1, finished_at: now, updated_at: now, error_code: 'cancelled', error_message: `cancelled by ${by} before it was sent to the device` })
+      .where('id', '=', id).where('state', '=', 'queued').executeTakeFirst();
+    if (queued.numUpdatedRows === 0n) {
+      await this.#write.updateTable('tasks').set({ cancel_requested: 1, updated_at: now })
+        .where('id', '=', id).where('state', 'in', ACTIVE).execute();
+      await this.#outbox.sendCancel(row.device_id, id);
+    }
+    this.#logger.info({ task: id, by, wasQueued: queued.numUpdatedRows > 0n }, 'task cancel requested');
+    const task = await this.#reload(id);
+    this.#events.emit({ type: 'task', task });
+    return task;
+  }
+
+  /** A new attempt of a failed, cancelled or timed-out task, linked to it. */
+  async retry(id: string, by: string): Promise<Task> {
+    const row = await this.#write.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) throw notFound('task', id);
+    if (!RETRYABLE.has(row.state)) {
+      throw new AppError('task_final', `task ${id} is ${row.state}; only failed, cancelled or timed-out tasks can be retried`);
+    }
+    return this.create(row.device_id, JSON.parse(row.operation) as TaskOperation, { createdBy: by }, { retryOf: id, attempt: row.attempt + 1 });
+  }
+
+  /** A decommissioned device will never answer: its unfinished tasks end as cancelled. */
+  async cancelAllForDevice(deviceId: string, reason: string): Promise<number> {
+    const now = new Date().toISOString();
+    const active = await this.#write.selectFrom('tasks').select('id').where('device_id', '=', deviceId).where('state', 'in', ACTIVE).execute();
+    if (active.length === 0) return 0;
+    await this.#write.updateTable('tasks')
+      .set({ state: 'cancelled', finished_at: now, updated_at: now, error_code: 'device_removed', error_message: reason })
+      .where('device_id', '=', deviceId).where('state', 'in', ACTIVE).execute();
+    for (const r of await loadTaskRows(this.#write, active.map((a) => a.id))) this.#events.emit({ type: 'task', task: toTask(r) });
+    return active.length;
+  }
+
+  async #reload(id: string): Promise<Task> {
+    const row = await this.#write.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+    return toTask(row);
+  }
+}
+
+function newRow(deviceId: string, operation: TaskOperation, options: CreateOptions, now: Date, extra: { retryOf?: string; attempt?: number } = {}): TaskRow {
+  const at = now.toISOString();
+  const timeoutSec = options.timeoutSec ?? TASK_TIMEOUT_DEFAULT_SEC;
+  return {
+    id: newTaskId(now.getTime()),
+    device_id: deviceId,
+    kind: operation.kind,
+    operation: JSON.stringify(operation),
+    vm_id: 'vmId' in operation ? operation.vmId : null,
+    state: 'queued',
+    progress_pct: 0,
+    progress_message: null,
+    cancel_requested: 0,
+    error_code: null,
+    error_message: null,
+    result_vm: null,
+    late_result: null,
+    retry_of: extra.retryOf ?? null,
+    attempt: extra.attempt ?? 1,
+    created_by: options.createdBy,
+    created_at: at,
+    sent_at: null,
+    started_at: null,
+    finished_at: null,
+    deadline_at: new Date(now.getTime() + timeoutSec * 1000).toISOString(),
+    updated_at: at,
+  };
+}

@@ -1,0 +1,78 @@
+import type { ServerResponse } from 'node:http';
+import Type from 'typebox';
+import type { LiveEvent } from '@pallas/protocol';
+import type { NumberedEvent } from '../../../services/live/event-bus.js';
+import type { App, RouteContext } from '../context.js';
+
+const EventsQuery = Type.Object(
+  {
+    deviceId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    taskId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  },
+  { additionalProperties: false },
+);
+
+const KEEPALIVE_MS = 15_000;
+/** A client that stops reading is cut off rather than buffered without limit. */
+const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+
+/**
+ * `GET /api/v1/events`: server-sent events of task, device and inventory changes. Events carry
+ * ids; `Last-Event-ID` replays what a client missed while it reconnected, or sends `reset`
+ * when those events are no longer buffered (the client reloads its lists).
+ */
+export async function eventRoutes(app: App, ctx: RouteContext): Promise<void> {
+  const open = new Set<ServerResponse>();
+  // Streams never go idle, so the server would wait for them forever on close.
+  app.addHook('preClose', async () => {
+    for (const res of open) res.end();
+  });
+
+  app.get('/events', {
+    schema: { tags: ['events'], summary: 'Live stream (server-sent events) of task, device and VM changes', querystring: EventsQuery },
+    onRequest: ctx.guard('viewer'),
+  }, async (req, reply) => {
+    const { deviceId, taskId } = req.query;
+    const wanted = (e: LiveEvent): boolean => {
+      if (taskId) return e.type === 'task' && e.task.id === taskId;
+      if (!deviceId) return true;
+      switch (e.type) {
+        case 'task': return e.task.deviceId === deviceId;
+        case 'device': return e.device.id === deviceId;
+        case 'vms': return e.deviceId === deviceId;
+      }
+    };
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      // Tells nginx-style proxies not to buffer the stream.
+      'x-accel-buffering': 'no',
+    });
+    open.add(res);
+    const send = ({ id, event }: NumberedEvent): void => {
+      if (!wanted(event)) return;
+      if (res.writableLength > MAX_BUFFERED_BYTES) {
+        res.destroy();
+        return;
+      }
+      res.write(`id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+    };
+    res.write('retry: 2000\n: connected\n\n');
+    const lastId = Number(req.headers['last-event-id']);
+    if (Number.isInteger(lastId) && lastId >= 0) {
+      const missed = ctx.events.since(lastId);
+      if (missed === null) res.write('event: reset\ndata: {"type":"reset"}\n\n');
+      else for (const e of missed) send(e);
+    }
+    const unsubscribe = ctx.events.subscribe(send);
+    const keepalive = setInterval(() => res.write(': keepalive\n\n'), KEEPALIVE_MS);
+    res.on('close', () => {
+      clearInterval(keepalive);
+      unsubscribe();
+      open.delete(res);
+    });
+  });
+}
