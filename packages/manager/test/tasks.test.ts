@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import type { MqttClient } from 'mqtt';
 import type { Task, TaskCommand, TaskResult, VmSpec } from '@pallas/protocol';
 import { Api, createEnrollmentToken, openEventStream, startManagerProcess, waitFor, type ManagerProcess } from '@pallas/testkit';
+import { PG_URL, postgresTarget, sqliteTarget, type StoreTarget } from './store-targets.js';
 import { closeClient, connect, enroll, expectError, fakeVm, type Enrolled } from './support.js';
 
 const topic = (id: string, channel: string) => `pallas/v1/d/${id}/${channel}`;
@@ -83,18 +84,25 @@ async function task(id: string): Promise<Task> {
 const waitState = (id: string, state: Task['state']) =>
   waitFor(`task ${id} to be ${state}`, async () => ((await task(id)).state === state ? task(id) : false));
 
-before(async () => {
-  manager = await startManagerProcess({ args: ['--task-sweep-ms', '100'] });
-  admin = await manager.admin();
-  token = await createEnrollmentToken(admin, { name: 'tasks', maxUses: 50 });
-});
+// The engine's queries run on both stores: SQLite always, PostgreSQL where CI provides it.
+const targets: Array<() => Promise<StoreTarget>> = [sqliteTarget, ...(PG_URL ? [() => postgresTarget(PG_URL!)] : [])];
 
-after(async () => {
-  await Promise.all(devices.map((d) => closeClient(d.client)));
-  await manager?.close();
-});
+for (const makeTarget of targets) describe(`task engine (${makeTarget === sqliteTarget ? 'sqlite' : 'postgres'})`, () => {
+  let target: StoreTarget;
 
-describe('task engine', () => {
+  before(async () => {
+    target = await makeTarget();
+    manager = await startManagerProcess({ args: ['--task-sweep-ms', '100', '--database-url', target.url] });
+    admin = await manager.admin();
+    token = await createEnrollmentToken(admin, { name: 'tasks', maxUses: 50 });
+  });
+
+  after(async () => {
+    await Promise.all(devices.splice(0).map((d) => closeClient(d.client)));
+    await manager?.close();
+    await target?.dispose();
+  });
+
   it('walks queued → sent → running → succeeded, acknowledges the result, and streams every step', async () => {
     const d = await newDevice('happy');
     await d.online();
