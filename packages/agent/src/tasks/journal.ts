@@ -1,0 +1,220 @@
+import { open, readFile, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { TaskId, TaskOperation, TaskResult, checker } from '@pallas/protocol';
+import type { Logger } from 'pino';
+import Type, { type Static } from 'typebox';
+import { AgentError, AgentErrorCodes, describeError } from '../errors.js';
+import { writeFileAtomic } from '../identity/atomic-file.js';
+
+export const JOURNAL_FILE = 'tasks.journal';
+
+/**
+ * One line of the journal. Times are wall-clock epoch ms: `deadlineAt` must survive a restart,
+ * and only the wall clock does (see docs/agent.md, "Tasks").
+ */
+const JournalRecord = Type.Union([
+  Type.Object({ type: Type.Literal('start'), taskId: TaskId, operation: TaskOperation, deadlineAt: Type.Number(), at: Type.Number() }),
+  Type.Object({ type: Type.Literal('result'), taskId: TaskId, result: TaskResult }),
+  Type.Object({ type: Type.Literal('acked'), taskId: TaskId, at: Type.Number() }),
+]);
+type JournalRecord = Static<typeof JournalRecord>;
+const checkRecord = checker(JournalRecord);
+
+/** What the journal knows of one task: started; maybe ended (`result`); maybe acknowledged. */
+export interface JournalEntry {
+  readonly taskId: string;
+  readonly operation: TaskOperation;
+  /** Wall-clock epoch ms. */
+  readonly deadlineAt: number;
+  readonly startedAt: number;
+  result?: TaskResult;
+  /** When the manager's ack was journaled; the entry is a tombstone from then on. */
+  ackedAt?: number;
+}
+
+export interface TaskJournalOptions {
+  /** The agent's state dir. */
+  dir: string;
+  logger: Logger;
+  /** Rewrite the file once it holds more records than this. Default 1,000. */
+  compactAfter?: number;
+  /** How long acked entries stay as tombstones, so a late duplicate `run` is recognised. Default 7 days. */
+  tombstoneMs?: number;
+  /** Wall clock. Default Date.now. */
+  now?: () => number;
+}
+
+/**
+ * `tasks.journal`: what the agent started and finished, as JSON lines, appended one at a time.
+ * `start` and `result` are fsync'd before the caller goes on (that is what makes a task run
+ * once across kill -9); `acked` is not (lost, it only means one more re-send of the result).
+ *
+ * The in-memory view is updated when a record is asked for, before it is on disk, so the
+ * runner's checks ("is this task known?") never race with a pending write.
+ */
+export class TaskJournal {
+  readonly #opts: Readonly<TaskJournalOptions>;
+  readonly #path: string;
+  readonly #entries = new Map<string, JournalEntry>();
+  readonly #now: () => number;
+  #fh: FileHandle | undefined;
+  #records = 0;
+  /** Compact when `#records` passes this: `compactAfter`, or twice what the last compaction kept. */
+  #compactAt: number;
+  /** Appends run one after the other on this chain. */
+  #tail: Promise<void> = Promise.resolve();
+  #closed = false;
+
+  private constructor(options: TaskJournalOptions) {
+    this.#opts = Object.freeze({ ...options });
+    this.#path = join(options.dir, JOURNAL_FILE);
+    this.#now = options.now ?? Date.now;
+    this.#compactAt = options.compactAfter ?? 1000;
+  }
+
+  /** Reads the journal (creating it if missing) and opens it for appending. */
+  static async open(options: TaskJournalOptions): Promise<TaskJournal> {
+    const journal = new TaskJournal(options);
+    try {
+      await journal.#load();
+    } catch (err) {
+      throw new AgentError(AgentErrorCodes.STATE_INVALID, `cannot open the task journal ${journal.#path}: ${describeError(err)}`, { cause: err });
+    }
+    return journal;
+  }
+
+  get path(): string {
+    return this.#path;
+  }
+
+  get(taskId: string): JournalEntry | undefined {
+    return this.#entries.get(taskId);
+  }
+
+  /** Entries with a result the manager has not acknowledged, oldest first. */
+  unacked(): JournalEntry[] {
+    return [...this.#entries.values()].filter((e) => e.result && e.ackedAt === undefined);
+  }
+
+  /** Entries started but never finished: a crash interrupted them. Oldest first. */
+  interrupted(): JournalEntry[] {
+    return [...this.#entries.values()].filter((e) => !e.result);
+  }
+
+  recordStart(taskId: string, operation: TaskOperation, deadlineAt: number): Promise<void> {
+    if (this.#entries.has(taskId)) return Promise.reject(new Error(`task ${taskId} is already in the journal`));
+    const at = this.#now();
+    this.#entries.set(taskId, { taskId, operation, deadlineAt, startedAt: at });
+    return this.#append({ type: 'start', taskId, operation, deadlineAt, at }, true);
+  }
+
+  recordResult(result: TaskResult): Promise<void> {
+    const entry = this.#entries.get(result.taskId);
+    if (!entry) return Promise.reject(new Error(`task ${result.taskId} was never started`));
+    entry.result = result;
+    return this.#append({ type: 'result', taskId: result.taskId, result }, true);
+  }
+
+  /** The manager stored the result. Unknown or unfinished tasks are ignored (false). */
+  recordAcked(taskId: string): Promise<boolean> {
+    const entry = this.#entries.get(taskId);
+    if (!entry?.result || entry.ackedAt !== undefined) return Promise.resolve(false);
+    entry.ackedAt = this.#now();
+    return this.#append({ type: 'acked', taskId, at: entry.ackedAt }, false).then(() => true);
+  }
+
+  /** Waits for pending appends, then closes the file. Later records are refused. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#tail;
+    await this.#fh?.close();
+    this.#fh = undefined;
+  }
+
+  async #load(): Promise<void> {
+    let text = '';
+    try {
+      text = await readFile(this.#path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    const lines = text.split('\n');
+    // A crash in the middle of an append leaves a last line without its newline: that record
+    // was never acknowledged to anyone, so it is dropped, and cut off before appending more.
+    const torn = lines.pop()!;
+    if (torn !== '') this.#opts.logger.warn({ path: this.#path, bytes: torn.length }, 'task journal ends in a torn record (crash mid-write); ignoring it');
+    lines.forEach((line, i) => {
+      this.#records++;
+      let record: unknown;
+      try {
+        record = JSON.parse(line);
+      } catch {
+        record = undefined;
+      }
+      const res = checkRecord.validate(record);
+      // Not a crash artefact (only the last line can be torn): a damaged disk or a hand edit.
+      // Skipping the line keeps the device working; the log says which task may be affected.
+      if (!res.ok) this.#opts.logger.error({ path: this.#path, line: i + 1, error: res.error }, 'skipping an invalid task journal record');
+      else this.#apply(res.value);
+    });
+    this.#fh = await open(this.#path, 'a', 0o600);
+    if (torn !== '') {
+      await this.#fh.truncate(Buffer.byteLength(text) - Buffer.byteLength(torn));
+      await this.#fh.datasync();
+    }
+  }
+
+  #apply(record: JournalRecord): void {
+    const entry = this.#entries.get(record.taskId);
+    switch (record.type) {
+      case 'start':
+        this.#entries.set(record.taskId, { taskId: record.taskId, operation: record.operation, deadlineAt: record.deadlineAt, startedAt: record.at });
+        return;
+      case 'result':
+        if (entry) entry.result = record.result;
+        return;
+      case 'acked':
+        if (entry) entry.ackedAt = record.at;
+        return;
+    }
+  }
+
+  #append(record: JournalRecord, sync: boolean): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error('task journal is closed'));
+    const write = this.#tail.then(async () => {
+      await this.#fh!.write(`${JSON.stringify(record)}\n`);
+      if (sync) await this.#fh!.datasync();
+      if (++this.#records > this.#compactAt) await this.#compact();
+    });
+    // One failed write must not block the ones after it; its caller gets the error.
+    this.#tail = write.catch(() => {});
+    return write;
+  }
+
+  /**
+   * Rewrites the file with only what still matters: unfinished and unacknowledged entries, and
+   * tombstones younger than `tombstoneMs`. Atomic (temp file + rename), so a crash leaves the
+   * old journal or the new one. Runs on the append chain, so nothing is written meanwhile.
+   */
+  async #compact(): Promise<void> {
+    const horizon = this.#now() - (this.#opts.tombstoneMs ?? 7 * 86_400_000);
+    const lines: string[] = [];
+    for (const [taskId, e] of this.#entries) {
+      if (e.ackedAt !== undefined && e.ackedAt < horizon) {
+        this.#entries.delete(taskId);
+        continue;
+      }
+      lines.push(JSON.stringify({ type: 'start', taskId, operation: e.operation, deadlineAt: e.deadlineAt, at: e.startedAt } satisfies JournalRecord));
+      if (e.result) lines.push(JSON.stringify({ type: 'result', taskId, result: e.result } satisfies JournalRecord));
+      if (e.ackedAt !== undefined) lines.push(JSON.stringify({ type: 'acked', taskId, at: e.ackedAt } satisfies JournalRecord));
+    }
+    await writeFileAtomic(this.#path, lines.map((l) => `${l}\n`).join(''), 0o600);
+    await this.#fh!.close();
+    this.#fh = await open(this.#path, 'a', 0o600);
+    this.#opts.logger.debug({ before: this.#records, after: lines.length }, 'task journal compacted');
+    this.#records = lines.length;
+    // Many live entries (a device offline for days) must not make every append a rewrite.
+    this.#compactAt = Math.max(this.#opts.compactAfter ?? 1000, 2 * lines.length);
+  }
+}
