@@ -15,6 +15,8 @@ export interface StatusReporterOptions {
   startedAt?: number;
   /** Source of randomness for the timer phase. Default Math.random. */
   random?: () => number;
+  /** How long `reportNow()` waits, gathering a burst of calls into one report. Default 100 ms. */
+  reportNowDelayMs?: number;
 }
 
 /**
@@ -30,6 +32,7 @@ export class StatusReporter {
   readonly #startedAt: number;
   #seq = 0;
   #timer: NodeJS.Timeout | undefined;
+  #soon: NodeJS.Timeout | undefined;
   #running = false;
 
   constructor(options: StatusReporterOptions) {
@@ -69,12 +72,27 @@ export class StatusReporter {
     }, firstMs);
   }
 
+  /**
+   * The inventory changed (a task ended): report shortly, outside the periodic schedule, so the
+   * manager sees the change at once. Calls within `reportNowDelayMs` give one report, built
+   * after the last of them. Nothing while offline: the next connect reports anyway.
+   */
+  reportNow(): void {
+    if (!this.#running || this.#soon) return;
+    this.#soon = setTimeout(() => {
+      this.#soon = undefined;
+      void this.#report();
+    }, this.#opts.reportNowDelayMs ?? 100);
+  }
+
   /** The link went down (or the agent stops): no more reports until the next `online()`. */
   offline(): void {
     this.#running = false;
     // clearTimeout also clears an interval: Node shares the timer id space.
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    clearTimeout(this.#soon);
+    this.#soon = undefined;
   }
 
   async #report(): Promise<void> {
