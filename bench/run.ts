@@ -4,13 +4,15 @@
  * in the same run, so results compare across machines as ratios.
  *
  *   npm run bench -- --devices 2000 --status-rate 10000 --status-seconds 10
+ *   npm run bench -- --scenario tasks
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { runFleet } from './scenarios/fleet.js';
-import { printTable } from './lib/stats.js';
+import { runTasks } from './scenarios/tasks.js';
+import { printTable, type Row } from './lib/stats.js';
 
 const { values } = parseArgs({
   options: {
@@ -18,6 +20,7 @@ const { values } = parseArgs({
     'status-rate': { type: 'string', default: '10000' },
     'status-seconds': { type: 'string', default: '10' },
     concurrency: { type: 'string', default: '100' },
+    scenario: { type: 'string', default: 'all' },
   },
 });
 
@@ -29,13 +32,18 @@ const options = {
 };
 
 const started = new Date();
-console.log(`Pallas benchmark: fleet of ${options.devices} devices on ${process.platform}/${process.arch}, Node ${process.version}`);
-const fleet = await runFleet(options);
-printTable(`fleet (${options.devices} devices)`, fleet.rows);
-
+const scenarios = values.scenario === 'all' ? ['fleet', 'tasks'] : values.scenario!.split(',');
+console.log(`Pallas benchmark: ${scenarios.join(', ')} with ${options.devices} devices on ${process.platform}/${process.arch}, Node ${process.version}`);
 const dir = join(fileURLToPath(new URL('.', import.meta.url)), 'results');
 mkdirSync(dir, { recursive: true });
-const file = join(dir, `fleet-${started.toISOString().replace(/[:.]/g, '-')}.json`);
-writeFileSync(file, `${JSON.stringify({ scenario: 'fleet', startedAt: started.toISOString(), options, rows: fleet.rows, raw: fleet.raw }, null, 2)}\n`);
-console.log(`\nwrote ${file}`);
+for (const scenario of scenarios) {
+  let result: { rows: Row[]; raw: Record<string, unknown> };
+  if (scenario === 'fleet') result = await runFleet(options);
+  else if (scenario === 'tasks') result = await runTasks({ devices: options.devices });
+  else throw new Error(`unknown scenario ${scenario}: use fleet, tasks or all`);
+  printTable(`${scenario} (${options.devices} devices)`, result.rows);
+  const file = join(dir, `${scenario}-${started.toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify({ scenario, startedAt: started.toISOString(), options, rows: result.rows, raw: result.raw }, null, 2)}\n`);
+  console.log(`\nwrote ${file}`);
+}
 process.exit(0);

@@ -96,3 +96,31 @@ export async function publishAtRate(
   }
   return sent;
 }
+
+/**
+ * The transport floor for a task fan-out: `n` clients each subscribed to their own topic; one
+ * controller publishes a command to each at once and every client answers on its own reply
+ * topic (QoS 1 both ways). Returns each client's round trip in ms from the start of the burst.
+ */
+export async function fanOutRoundTrip(url: string, n: number, idPrefix: string): Promise<number[]> {
+  const clients = await Promise.all(Array.from({ length: n }, async (_, i) => {
+    const c = await connectAsync(url, { clientId: `${idPrefix}-dev-${i}`, clean: true, reconnectPeriod: 0, connectTimeout: 60_000 });
+    await c.subscribeAsync(`bench/${idPrefix}/cmd/${i}`, { qos: 1 });
+    c.on('message', (_t, payload) => void c.publishAsync(`bench/${idPrefix}/reply/${i}`, payload, { qos: 1 }));
+    return c;
+  }));
+  const controller = await connectAsync(url, { clientId: `${idPrefix}-ctl`, clean: true, reconnectPeriod: 0 });
+  await controller.subscribeAsync(`bench/${idPrefix}/reply/+`, { qos: 1 });
+  const rtt: number[] = [];
+  const done = new Promise<void>((resolve) => {
+    controller.on('message', () => {
+      rtt.push(performance.now() - start);
+      if (rtt.length === n) resolve();
+    });
+  });
+  const start = performance.now();
+  await Promise.all(clients.map((_, i) => controller.publishAsync(`bench/${idPrefix}/cmd/${i}`, JSON.stringify({ type: 'run', i }), { qos: 1 })));
+  await done;
+  await closeAll([...clients, controller]);
+  return rtt;
+}

@@ -1,0 +1,106 @@
+/**
+ * Scenario "tasks": one task fanned out to N simulated devices (`POST /api/v1/tasks` with every
+ * device id), timed from the request to each task's `succeeded` as the live stream reports it,
+ * i.e. what an operator watching the console sees. The devices are real agents (sim driver,
+ * journal on disk, fsync and all) in this process; the manager is its own process on SQLite.
+ * Baseline: the same fan-out as bare MQTT request/reply through Mosquitto, which is the floor
+ * that any broker round trip sets.
+ */
+import { join } from 'node:path';
+import type { LiveEvent } from '@pallas/protocol';
+import { startFleet } from '@pallas/sim';
+import { createEnrollmentToken, startManagerProcess, tempDir } from '@pallas/testkit';
+import { fanOutRoundTrip, mosquittoAvailable, MOSQUITTO_URL } from '../lib/mosquitto.js';
+import { percentile, type Row } from '../lib/stats.js';
+
+export interface TasksOptions {
+  devices: number;
+}
+
+export async function runTasks(o: TasksOptions): Promise<{ rows: Row[]; raw: Record<string, unknown> }> {
+  const dir = tempDir('pallas-bench-tasks-');
+  const manager = await startManagerProcess({
+    dataDir: join(dir.path, 'manager'),
+    args: ['--status-interval-sec', '86400', '--keepalive-sec', '60'],
+    ...(process.env.PALLAS_BENCH_PROFILE ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${process.env.PALLAS_BENCH_PROFILE}`] } : {}),
+  });
+  const rows: Row[] = [];
+  const raw: Record<string, unknown> = { devices: o.devices };
+  let fleet: Awaited<ReturnType<typeof startFleet>> | undefined;
+  const abort = new AbortController();
+  try {
+    const admin = await manager.admin();
+    const token = await createEnrollmentToken(admin, { maxUses: o.devices });
+    fleet = await startFleet({ manager: manager.httpUrl, token, devices: o.devices, stateDir: join(dir.path, 'fleet'), statusIntervalSec: 86400 });
+    await fleet.waitOnline(o.devices, 180_000);
+    const ids = fleet.agents.map((a) => a.deviceId!);
+
+    // Follow the live stream, as the console does.
+    const finished = new Map<string, number>();
+    const failed: string[] = [];
+    let t0 = 0;
+    let allDone: () => void = () => {};
+    const done = new Promise<void>((resolve) => { allDone = resolve; });
+    const res = await fetch(`${manager.httpUrl}/api/v1/events`, { headers: { authorization: `Bearer ${admin.token}` }, signal: abort.signal });
+    void (async () => {
+      const decoder = new TextDecoder();
+      let buffer = '';
+      try {
+        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+          buffer += decoder.decode(chunk, { stream: true });
+          let end: number;
+          while ((end = buffer.indexOf('\n\n')) >= 0) {
+            const data = buffer.slice(0, end).split('\n').find((l) => l.startsWith('data: '));
+            buffer = buffer.slice(end + 2);
+            if (!data) continue;
+            const e = JSON.parse(data.slice(6)) as LiveEvent;
+            if (e.type !== 'task' || finished.has(e.task.id)) continue;
+            if (e.task.state === 'succeeded') finished.set(e.task.id, performance.now() - t0);
+            else if (e.task.state === 'failed' || e.task.state === 'timed_out' || e.task.state === 'cancelled') {
+              failed.push(`${e.task.id}: ${e.task.state} ${e.task.error?.message ?? ''}`);
+              finished.set(e.task.id, Number.NaN);
+            }
+            if (finished.size === ids.length) allDone();
+          }
+        }
+      } catch {
+        /* aborted */
+      }
+    })();
+
+    // Warm-up on a handful of devices, so the first figure is not the JIT's.
+    const warm = await admin.post('/api/v1/tasks', { operation: { kind: 'vm.create', spec: { name: 'warm-up', vcpus: 1, memoryMB: 64, diskGB: 1 } }, deviceIds: ids.slice(0, 20) });
+    if (warm.status !== 202) throw new Error(`warm-up: ${warm.status} ${JSON.stringify(warm.body)}`);
+    for (const id of warm.body.taskIds as string[]) finished.set(id, 0);
+    await new Promise((r) => setTimeout(r, 2000));
+    finished.clear();
+
+    t0 = performance.now();
+    const fan = await admin.post('/api/v1/tasks', { operation: { kind: 'vm.create', spec: { name: 'fan-out', vcpus: 1, memoryMB: 64, diskGB: 1 } }, deviceIds: ids });
+    const accepted = performance.now() - t0;
+    if (fan.status !== 202) throw new Error(`fan-out: ${fan.status} ${JSON.stringify(fan.body)}`);
+    const timeout = setTimeout(allDone, 60_000);
+    await done;
+    clearTimeout(timeout);
+    const latencies = [...finished.values()].filter((v) => Number.isFinite(v));
+    if (failed.length > 0) throw new Error(`${failed.length} tasks did not succeed, e.g. ${failed.slice(0, 3).join('; ')}`);
+    if (latencies.length < ids.length) throw new Error(`only ${latencies.length} of ${ids.length} tasks succeeded within 60 s`);
+
+    let floor: number[] | undefined;
+    if (await mosquittoAvailable()) floor = await fanOutRoundTrip(MOSQUITTO_URL, o.devices, `pallas-bench-${process.pid}`);
+    const base = (p: number) => (floor ? { baseline: { name: 'Mosquitto request/reply', value: percentile(floor, p) } } : {});
+    rows.push(
+      { metric: 'POST /tasks accepted', value: accepted, unit: 'ms' },
+      { metric: 'created → succeeded p50', value: percentile(latencies, 50), unit: 'ms', ...base(50) },
+      { metric: 'created → succeeded p99', value: percentile(latencies, 99), unit: 'ms', target: '< 2000 ms', ...base(99) },
+      { metric: 'tasks/s through the engine', value: ids.length / (Math.max(...latencies) / 1000), unit: '/s' },
+    );
+    raw.fanOut = { acceptedMs: accepted, p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: Math.max(...latencies), floor: floor && { p50: percentile(floor, 50), p99: percentile(floor, 99) } };
+    return { rows, raw };
+  } finally {
+    abort.abort();
+    await fleet?.stop();
+    await manager.close();
+    dir.cleanup();
+  }
+}
