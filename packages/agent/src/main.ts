@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { PALLAS_VERSION } from '@pallas/protocol';
 import { pino } from 'pino';
 import { Agent } from './agent.js';
@@ -27,7 +28,8 @@ async function main(): Promise<number> {
   }
   const { config } = invocation;
   const logger = pino({ name: 'pallas-agent', level: config.logLevel });
-  const driver = await createDriver(config.driver, config.driver === 'sim' ? config.sim : {});
+  // The sim host keeps its VMs beside the agent's state, so they outlive a restart as a real host's do.
+  const driver = await createDriver(config.driver, config.driver === 'sim' ? { stateFile: join(config.stateDir, 'sim-host.json'), ...config.sim } : {});
   const agent = new Agent({ stateDir: config.stateDir, driver, manager: config.manager, token: config.token, reEnroll: config.reEnroll, logger });
 
   const exitCode = new Promise<number>((resolve) => {

@@ -24,6 +24,8 @@ export interface FleetOptions {
   enrollBackoff?: BackoffOptions;
   /** VMs per simulated host. Default 3. */
   vmCount?: number;
+  /** How long each simulated VM operation takes (see the sim driver). Default 50 ms. */
+  latencyMs?: number;
   /** Wraps every enrollment request; replaces the default limiter of `concurrency` (benchmarks time requests here). */
   enrollGate?: <T>(attempt: () => Promise<T>) => Promise<T>;
   /** Called for each agent before it starts, e.g. to listen to its events. */
@@ -65,7 +67,10 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
 
   for (let i = 1; i <= count; i++) {
     const name = deviceDirName(i).replace('device-', 'sim-');
-    const driver = await createDriver('sim', { seed: i, hostname: name, vmCount: options.vmCount });
+    const driver = await createDriver('sim', {
+      seed: i, hostname: name, vmCount: options.vmCount, stateFile: join(stateDir, deviceDirName(i), 'sim-host.json'),
+      ...(options.latencyMs !== undefined ? { latencyMs: options.latencyMs } : {}),
+    });
     const agent = new Agent({
       stateDir: join(stateDir, deviceDirName(i)),
       driver,

@@ -2,6 +2,7 @@ import { PowerAction, VmPatch, VmSpec, checker, type PowerState, type Vm } from 
 import type { Driver, DriverHostFacts, OperationContext } from '../driver.js';
 import { DriverError, type DriverErrorCode } from '../driver-error.js';
 import { SimHost, type Plan } from './sim-host.js';
+import { SimStateFile, type SimSnapshot } from './sim-state-file.js';
 import { intBetween, pick, seededRandom } from './random.js';
 
 /** The sim driver's operations, as named in `latencyMs` and `failOn`. */
@@ -33,6 +34,12 @@ export interface SimDriverOptions {
   failRate?: number;
   /** Make every call of an operation fail with that code, e.g. `{createVm: 'no_space'}`. Default none. */
   failOn?: Partial<Record<SimOperation, DriverErrorCode>>;
+  /**
+   * Keep the host's VMs in this JSON file, so that they outlive the agent process like a real
+   * host's (the agent uses `<state dir>/sim-host.json`). Edits made to the file by someone
+   * else are picked up at the next inventory: a change "by hand on the host". Default: memory only.
+   */
+  stateFile?: string;
 }
 
 const VM_ROLES = ['pos', 'nvr', 'router', 'iot-gw', 'web', 'db', 'kiosk', 'scada', 'cache', 'vpn'] as const;
@@ -69,6 +76,9 @@ export class SimDriver implements Driver {
   readonly #failRandom: () => number;
   /** Aborted by `close()`: operations still running reject with `unavailable`. */
   readonly #closing = new AbortController();
+  readonly #file: SimStateFile | undefined;
+  #loaded: Promise<void> | undefined;
+  #history: SimSnapshot['history'] = [];
 
   constructor(options: SimDriverOptions = {}) {
     const { failRate = 0 } = options;
@@ -108,41 +118,72 @@ export class SimDriver implements Driver {
       nextId: 100 + vmCount,
     });
     this.#bootedAt = Date.now() - intBetween(random, 3600, 30 * 86400) * 1000;
+    this.#file = options.stateFile ? new SimStateFile(options.stateFile) : undefined;
+  }
+
+  /**
+   * Loads the state file on first use, then re-reads it when someone changed it. The seeded
+   * host is written only at its first change: a fleet of thousands starts without a write.
+   */
+  async #sync(): Promise<void> {
+    if (!this.#file) return;
+    this.#loaded ??= (async () => {
+      const saved = await this.#file!.load();
+      if (saved) this.#restore(saved);
+    })();
+    await this.#loaded;
+    if (await this.#file.changedOnDisk()) {
+      const saved = await this.#file.load();
+      if (saved) this.#restore(saved);
+    }
+  }
+
+  #restore(saved: SimSnapshot): void {
+    this.#host.restore(saved);
+    this.#history = saved.history ?? [];
+  }
+
+  async #save(change?: { op: SimOperation; vmId: string }): Promise<void> {
+    if (!this.#file) return;
+    if (change) this.#history = [...this.#history.slice(-999), { ...change, at: new Date().toISOString() }];
+    await this.#file.save({ ...this.#host.snapshot(), history: this.#history });
   }
 
   async hostFacts(): Promise<DriverHostFacts> {
     this.#assertOpen();
+    await this.#sync();
     return { ...this.#host.facts(), uptimeSec: Math.floor((Date.now() - this.#bootedAt) / 1000) };
   }
 
   async listVms(): Promise<Vm[]> {
     this.#assertOpen();
+    await this.#sync();
     return this.#host.vms();
   }
 
   async createVm(spec: VmSpec, ctx: OperationContext): Promise<Vm> {
-    return this.#operate('createVm', ctx, () => {
+    return this.#operate('createVm', ctx, (vm) => vm.id, () => {
       if (!checkSpec.check(spec)) throw new DriverError('invalid_spec', `invalid VM spec: ${checkSpec.explain(spec)}`);
       return this.#host.planCreate(spec);
     });
   }
 
   async powerVm(vmId: string, action: PowerAction, ctx: OperationContext): Promise<Vm> {
-    return this.#operate('powerVm', ctx, () => {
+    return this.#operate('powerVm', ctx, () => vmId, () => {
       if (!checkAction.check(action)) throw new DriverError('invalid_spec', `unknown power action "${String(action)}"; valid: on, off, reset, shutdown`);
       return this.#host.planPower(vmId, action);
     });
   }
 
   async updateVm(vmId: string, patch: VmPatch, ctx: OperationContext): Promise<Vm> {
-    return this.#operate('updateVm', ctx, () => {
+    return this.#operate('updateVm', ctx, () => vmId, () => {
       if (!checkPatch.check(patch)) throw new DriverError('invalid_spec', `invalid VM patch: ${checkPatch.explain(patch)}`);
       return this.#host.planUpdate(vmId, patch);
     });
   }
 
   async deleteVm(vmId: string, ctx: OperationContext): Promise<void> {
-    await this.#operate('deleteVm', ctx, () => this.#host.planDelete(vmId));
+    await this.#operate('deleteVm', ctx, () => vmId, () => this.#host.planDelete(vmId));
   }
 
   /**
@@ -157,6 +198,8 @@ export class SimDriver implements Driver {
     const vms = this.#host.vms();
     mutate(vms);
     this.#host.replaceVms(vms);
+    // Best effort: a demo helper; the next change through the driver writes the file again.
+    this.#save().catch(() => {});
   }
 
   async close(): Promise<void> {
@@ -174,8 +217,9 @@ export class SimDriver implements Driver {
    * Checks run before the wait (fail fast) and again after it, right before the change, since
    * another operation may have changed the host meanwhile.
    */
-  async #operate<T>(op: SimOperation, ctx: OperationContext, plan: () => Plan<T>): Promise<T> {
+  async #operate<T>(op: SimOperation, ctx: OperationContext, target: (result: T) => string, plan: () => Plan<T>): Promise<T> {
     this.#assertOpen();
+    await this.#sync();
     ctx.signal.throwIfAborted();
     const first = plan();
     if (first.noop) return first.apply();
@@ -193,6 +237,7 @@ export class SimDriver implements Driver {
     // The last step is the change itself: an injected failure strikes just before it.
     if (injected) throw injected;
     const result = plan().apply();
+    await this.#save({ op, vmId: target(result) });
     ctx.progress(100, steps.at(-1));
     return result;
   }

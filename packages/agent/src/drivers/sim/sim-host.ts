@@ -164,6 +164,18 @@ export class SimHost {
     };
   }
 
+  /** The state that outlives the process (see SimStateFile). */
+  snapshot(): { vms: Vm[]; nextId: number; placement: Record<string, number> } {
+    return { vms: structuredClone(this.#vms), nextId: this.#nextId, placement: Object.fromEntries(this.#placement) };
+  }
+
+  restore(state: { vms: Vm[]; nextId: number; placement: Record<string, number> }): void {
+    this.#placement.clear();
+    for (const [id, i] of Object.entries(state.placement)) this.#placement.set(id, i);
+    this.#nextId = state.nextId;
+    this.replaceVms(state.vms);
+  }
+
   /** Replaces the VM list after a change made "by hand on the host". */
   replaceVms(vms: Vm[]): void {
     const ids = new Set<string>();

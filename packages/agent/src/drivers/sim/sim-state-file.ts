@@ -1,0 +1,58 @@
+import { readFile, stat } from 'node:fs/promises';
+import type { Vm } from '@pallas/protocol';
+import { writeFileAtomic } from '../../identity/atomic-file.js';
+
+/** What a sim host keeps on disk: its VMs and, for tests and demos, what was done to them. */
+export interface SimSnapshot {
+  vms: Vm[];
+  nextId: number;
+  /** VM id → index of the datastore holding its disk. */
+  placement: Record<string, number>;
+  /** The last 1,000 changes made through the driver, oldest first. */
+  history: Array<{ op: string; vmId: string; at: string }>;
+}
+
+/**
+ * Makes a sim host outlive the agent process, as a real hypervisor does: the state is written
+ * (atomically) after every change, read back at start, and read again whenever someone else
+ * changed the file, which is how a test or a demo makes a change "by hand on the host".
+ */
+export class SimStateFile {
+  readonly #path: string;
+  #mtimeMs = 0;
+
+  constructor(path: string) {
+    this.#path = path;
+  }
+
+  get path(): string {
+    return this.#path;
+  }
+
+  async load(): Promise<SimSnapshot | null> {
+    let text: string;
+    try {
+      const s = await stat(this.#path);
+      text = await readFile(this.#path, 'utf8');
+      this.#mtimeMs = s.mtimeMs;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+    return JSON.parse(text) as SimSnapshot;
+  }
+
+  /** The file changed since this process last read or wrote it. */
+  async changedOnDisk(): Promise<boolean> {
+    try {
+      return (await stat(this.#path)).mtimeMs !== this.#mtimeMs;
+    } catch {
+      return false;
+    }
+  }
+
+  async save(snapshot: SimSnapshot): Promise<void> {
+    await writeFileAtomic(this.#path, `${JSON.stringify(snapshot, null, 1)}\n`, 0o600);
+    this.#mtimeMs = (await stat(this.#path)).mtimeMs;
+  }
+}
