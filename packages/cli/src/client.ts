@@ -3,6 +3,8 @@
  * no printing, no config files — so tests and the benchmarks can use it directly.
  */
 import type {
+  BulkTaskRequest,
+  BulkTaskResponse,
   CreateEnrollmentToken,
   CreateUser,
   CreatedEnrollmentToken,
@@ -10,13 +12,22 @@ import type {
   DevicePatch,
   DeviceQuery,
   EnrollmentToken,
+  LiveEvent,
   LoginResponse,
   PageOf,
+  PowerAction,
+  Task,
+  TaskOptions,
+  TaskQuery,
   UpdateUser,
   User,
+  Vm,
+  VmPatch,
+  VmSpec,
 } from '@pallas/protocol';
 import { PALLAS_VERSION } from '@pallas/protocol';
 import { ApiRequestError, NetworkError } from './errors.js';
+import { EventStream, type EventStreamOptions } from './event-stream.js';
 
 export interface ClientOptions {
   /** Base URL of the manager, e.g. `https://pallas.example.com`; a path prefix is kept. */
@@ -35,6 +46,18 @@ export interface PageQuery {
 }
 
 type Query = Record<string, string | number | undefined>;
+
+/** Filters of `GET /events`: only one task's events, or one device's. */
+export interface EventQuery {
+  taskId?: string;
+  deviceId?: string;
+}
+
+/**
+ * What `openEvents` yields: the manager's live events, plus `reset` when events may have been
+ * missed (the manager could not replay them, or the stream had no id to resume from): reload.
+ */
+export type StreamedEvent = LiveEvent | { type: 'reset' };
 
 /** The largest page the API serves (`Paging.limit.maximum` in the protocol). */
 export const MAX_PAGE = 1000;
@@ -111,6 +134,79 @@ export class PallasClient {
     return this.request('DELETE', `/enrollment-tokens/${enc(id)}`);
   }
 
+  // --- VMs: reads are the manager's copy of the device's inventory; every change is a task
+  listVms(deviceId: string): Promise<Vm[]> {
+    return this.request('GET', `/devices/${enc(deviceId)}/vms`);
+  }
+  createVm(deviceId: string, spec: VmSpec, opts: TaskOptions = {}): Promise<Task> {
+    return this.request('POST', `/devices/${enc(deviceId)}/vms`, { body: spec, query: { ...opts } });
+  }
+  powerVm(deviceId: string, vmId: string, action: PowerAction, opts: TaskOptions = {}): Promise<Task> {
+    return this.request('POST', `/devices/${enc(deviceId)}/vms/${enc(vmId)}/power`, { body: { action }, query: { ...opts } });
+  }
+  updateVm(deviceId: string, vmId: string, patch: VmPatch, opts: TaskOptions = {}): Promise<Task> {
+    return this.request('PATCH', `/devices/${enc(deviceId)}/vms/${enc(vmId)}`, { body: patch, query: { ...opts } });
+  }
+  deleteVm(deviceId: string, vmId: string, opts: TaskOptions = {}): Promise<Task> {
+    return this.request('DELETE', `/devices/${enc(deviceId)}/vms/${enc(vmId)}`, { query: { ...opts } });
+  }
+
+  // --- tasks
+  /** Newest first. */
+  listTasks(q: TaskQuery = {}): Promise<PageOf<Task>> {
+    return this.request('GET', '/tasks', { query: { ...q } });
+  }
+  getTask(id: string): Promise<Task> {
+    return this.request('GET', `/tasks/${enc(id)}`);
+  }
+  /** A queued task is cancelled at once; a sent or running one gets `cancelRequested`. 409 if final. */
+  cancelTask(id: string): Promise<Task> {
+    return this.request('POST', `/tasks/${enc(id)}/cancel`);
+  }
+  /** A new attempt of a failed, cancelled or timed-out task (409 otherwise). */
+  retryTask(id: string): Promise<Task> {
+    return this.request('POST', `/tasks/${enc(id)}/retry`);
+  }
+  /** One operation on many devices. */
+  createBulkTask(body: BulkTaskRequest): Promise<BulkTaskResponse> {
+    return this.request('POST', '/tasks', { body });
+  }
+
+  /**
+   * Subscribe to `GET /events`. Resolves once the stream is open (rejects if it cannot be
+   * opened); then iterate it. It reconnects by itself with `Last-Event-ID`; stop it with
+   * `close()`, the signal, or by leaving the loop.
+   */
+  async openEvents(q: EventQuery = {}, opts: EventStreamOptions = {}): Promise<AsyncIterable<StreamedEvent> & { close(): void }> {
+    const url = this.#url('/events', { ...q });
+    const stream = await EventStream.open(async (lastEventId, signal) => {
+      const headers = this.#headers('text/event-stream');
+      if (lastEventId) headers['last-event-id'] = lastEventId;
+      let res: Response;
+      try {
+        // The connect timeout covers the response headers only; the idle timeout guards the body.
+        res = await this.#fetch(url, { headers, signal: AbortSignal.any([signal, AbortSignal.timeout(this.#timeoutMs)]) });
+      } catch (err) {
+        throw new NetworkError(this.server, err);
+      }
+      if (!res.ok) throw toApiError(res, await res.text().catch(() => ''));
+      if (!res.body || !/^text\/event-stream\b/i.test(res.headers.get('content-type') ?? '')) {
+        await res.body?.cancel();
+        throw new ApiRequestError(res.status, 'bad_response', `the server at ${this.server} did not answer with an event stream`);
+      }
+      return res.body;
+    }, opts);
+    return {
+      close: () => stream.close(),
+      async *[Symbol.asyncIterator]() {
+        for await (const msg of stream) {
+          const event = decodeLiveEvent(msg.event, msg.data);
+          if (event) yield event;
+        }
+      },
+    };
+  }
+
   /**
    * Every item of a paged listing, fetched page by page. Stops on a short or empty page too,
    * so a total that changes underneath (devices enrolling) cannot loop forever.
@@ -129,15 +225,8 @@ export class PallasClient {
 
   /** One API call. Resolves to the decoded JSON body, or undefined for 204. */
   async request<T>(method: string, path: string, opts: { body?: unknown; query?: Query } = {}): Promise<T> {
-    const url = new URL(`${this.server}/api/v1${path}`);
-    for (const [k, v] of Object.entries(opts.query ?? {})) {
-      if (v !== undefined) url.searchParams.set(k, String(v));
-    }
-    const headers: Record<string, string> = {
-      accept: 'application/json',
-      'user-agent': `pallas-cli/${PALLAS_VERSION}`,
-    };
-    if (this.#token) headers.authorization = `Bearer ${this.#token}`;
+    const url = this.#url(path, opts.query);
+    const headers = this.#headers('application/json');
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
 
     let res: Response;
@@ -160,6 +249,35 @@ export class PallasClient {
     } catch {
       throw new ApiRequestError(res.status, 'bad_response', `the server at ${this.server} sent a response that is not JSON`);
     }
+  }
+
+  #url(path: string, query: Query = {}): URL {
+    const url = new URL(`${this.server}/api/v1${path}`);
+    for (const [k, v] of Object.entries(query)) {
+      if (v !== undefined) url.searchParams.set(k, String(v));
+    }
+    return url;
+  }
+
+  #headers(accept: string): Record<string, string> {
+    const headers: Record<string, string> = { accept, 'user-agent': `pallas-cli/${PALLAS_VERSION}` };
+    if (this.#token) headers.authorization = `Bearer ${this.#token}`;
+    return headers;
+  }
+}
+
+/**
+ * One SSE message as a live event. Unknown event types (a newer manager) and undecodable data
+ * are skipped rather than fatal: a watcher should keep watching.
+ */
+function decodeLiveEvent(type: string, data: string): StreamedEvent | undefined {
+  if (type === 'reset') return { type: 'reset' };
+  if (type !== 'task' && type !== 'device' && type !== 'vms') return undefined;
+  try {
+    const value = JSON.parse(data) as { type?: unknown };
+    return value && value.type === type ? (value as LiveEvent) : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,5 +1,8 @@
 /** Library entry: the REST client and helpers, for tests and the benchmarks. */
-export { PallasClient, MAX_PAGE, type ClientOptions, type PageQuery } from './client.js';
+export { PallasClient, MAX_PAGE, type ClientOptions, type EventQuery, type PageQuery, type StreamedEvent } from './client.js';
+export { EventStream, type EventStreamOptions } from './event-stream.js';
+export { SseParser, type SseMessage } from './sse.js';
+export { watchTask, isFinal, type WatchOptions } from './watch.js';
 export { ApiRequestError, CliError, ExitCode, NetworkError, UsageError, describeError } from './errors.js';
 export {
   DEFAULT_SERVER,
