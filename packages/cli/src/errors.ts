@@ -8,6 +8,12 @@ export const ExitCode = {
   ok: 0,
   error: 1,
   usage: 2,
+  /** A task that `--wait` or `tasks watch` followed ended `failed`. */
+  taskFailed: 3,
+  /** … ended `cancelled`. */
+  taskCancelled: 4,
+  /** … ended `timed_out` (its deadline passed first). */
+  taskTimedOut: 5,
   /** Ctrl-C at a prompt, as shells report SIGINT (128 + 2). */
   interrupted: 130,
 } as const;

@@ -3,8 +3,10 @@ import { Command, CommanderError } from 'commander';
 import { PALLAS_VERSION } from '@pallas/protocol';
 import { registerAuth } from './commands/auth.js';
 import { registerDevices } from './commands/devices.js';
+import { registerTasks } from './commands/tasks.js';
 import { registerTokens } from './commands/tokens.js';
 import { registerUsers } from './commands/users.js';
+import { registerVms } from './commands/vms.js';
 import { DEFAULT_SERVER } from './config.js';
 import { describeError, ExitCode } from './errors.js';
 import type { Io } from './io.js';
@@ -13,7 +15,7 @@ export function buildProgram(io: Io): Command {
   const program = new Command('pallas');
   // Settings first: subcommands copy them from their parent when they are created.
   program
-    .description('Operate a Pallas fleet: devices, users and enrollment tokens.')
+    .description('Operate a Pallas fleet: devices, their VMs and tasks, users and enrollment tokens.')
     .version(PALLAS_VERSION, '-V, --version')
     .option('--server <url>', `manager URL (default: $PALLAS_SERVER, the server you logged in to, or ${DEFAULT_SERVER})`)
     .option('--json', 'print machine-readable JSON on stdout')
@@ -28,6 +30,8 @@ export function buildProgram(io: Io): Command {
     .exitOverride();
   registerAuth(program, io);
   registerDevices(program, io);
+  registerVms(program, io);
+  registerTasks(program, io);
   registerUsers(program, io);
   registerTokens(program, io);
   return program;

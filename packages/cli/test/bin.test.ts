@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
-import { device, type FakeManager, startFakeManager } from './fake-manager.js';
+import { device, type FakeManager, startFakeManager, task } from './fake-manager.js';
 import { tempDir } from './helpers.js';
 
 const bin = fileURLToPath(new URL('../bin/pallas.js', import.meta.url));
@@ -43,4 +43,18 @@ test('bin/pallas.js: login from stdin, list as JSON, exit codes', { skip: built 
   const rm = await pallas(['devices', 'rm', 'edge-1'], env);
   assert.equal(rm.code, 2);
   assert.doesNotMatch(rm.stderr, /\n\s+at /, 'no stack trace');
+});
+
+test('bin/pallas.js: tasks watch through a pipe prints plain lines and exits 3 on failure', { skip: built ? false : 'packages/cli/dist not built (run `npx tsc -b`)' }, async () => {
+  const env = { PALLAS_CONFIG_DIR: await tempDir(), PALLAS_SERVER: mgr.url, PALLAS_TOKEN: 'sess-123' };
+  const t = task({ deviceId: '11111111-1111-4111-8111-111111111111', operation: { kind: 'vm.delete', vmId: 'vm-9' }, state: 'running' });
+  mgr.tasks.push(t);
+  mgr.onTaskCreated = undefined;
+  const watching = pallas(['tasks', 'watch', t.id], env);
+  while (mgr.openStreams() === 0 || !mgr.log.some((l) => l.line === `GET /api/v1/tasks/${t.id}`)) await new Promise((r) => setTimeout(r, 10));
+  await mgr.play(t.id, [{ progress: { pct: 50, message: 'removing disks' } }, { state: 'failed', error: { code: 'host_error', message: 'disk busy' } }]);
+  const r = await watching;
+  assert.equal(r.code, 3, r.stderr);
+  assert.equal(r.stdout, 'running 0%\nrunning 50%  removing disks\nfailed 50%  removing disks\n');
+  assert.equal(r.stderr, `pallas: task ${t.id} failed: host_error: disk busy\n`);
 });

@@ -18,16 +18,32 @@ export async function tempDir(): Promise<string> {
 
 export async function run(
   argv: string[],
-  opts: { env?: Record<string, string | undefined>; stdin?: string; now?: number } = {},
+  opts: {
+    env?: Record<string, string | undefined>;
+    stdin?: string;
+    now?: number;
+    /** Pretend stdout is a terminal this wide. */
+    tty?: { columns: number };
+    /** Press Ctrl-C when this resolves. */
+    interrupt?: Promise<unknown>;
+  } = {},
 ): Promise<RunResult> {
   let stdout = '';
   let stderr = '';
+  const handlers = new Set<() => void>();
+  void opts.interrupt?.then(() => {
+    for (const h of handlers) h();
+  });
   const io: Io = {
-    stdout: { write: (s: string) => (stdout += s) },
+    stdout: { write: (s: string) => (stdout += s), isTTY: opts.tty !== undefined, columns: opts.tty?.columns },
     stderr: { write: (s: string) => (stderr += s) },
     stdin: Readable.from(opts.stdin === undefined ? [] : [opts.stdin]),
     env: opts.env ?? {},
     now: () => opts.now ?? Date.now(),
+    onInterrupt: (fn) => {
+      handlers.add(fn);
+      return () => handlers.delete(fn);
+    },
   };
   const code = await runCli(argv, io);
   return { code, stdout, stderr };

@@ -1,0 +1,180 @@
+/** `pallas vms …`: a device's virtual machines. Every change is a task the device runs. */
+import { Argument, type Command, InvalidArgumentError } from 'commander';
+import { type Checker, checker, type Device, type PowerAction, type Vm, VmName, type VmPatch, type VmSpec } from '@pallas/protocol';
+import type { PallasClient } from '../client.js';
+import type { Context } from '../context.js';
+import { CliError, UsageError } from '../errors.js';
+import type { Io } from '../io.js';
+import { clean } from '../output/table.js';
+import { vmTable } from '../output/tasks.js';
+import { confirm, isInteractive } from '../prompt.js';
+import { intArg, plural, withContext } from './common.js';
+import { resolveDevice } from './devices.js';
+import { reportTask, timeoutArg } from './tasks.js';
+
+const POWER_ACTIONS: PowerAction[] = ['on', 'off', 'reset', 'shutdown'];
+let vmName: Checker<typeof VmName> | undefined;
+
+/** The protocol's own rule, checked here too so a bad name is a usage error before anything is sent. */
+function vmNameArg(value: string): string {
+  vmName ??= checker(VmName); // compiled on first use: most commands never need it
+  if (!vmName.check(value)) {
+    throw new InvalidArgumentError('1-80 characters: letters, digits, . _ - and inner spaces');
+  }
+  return value;
+}
+
+/** A decimal number of GB: more than 0 and at most 65,536 (the protocol's VmSpec bounds). */
+function diskArg(value: string): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value.trim()) || !(n > 0) || n > 65_536) throw new InvalidArgumentError('expected a size in GB, more than 0 and at most 65536');
+  return n;
+}
+
+const deviceLabel = (d: Device): string => `device '${clean(d.name)}'`;
+
+/**
+ * A VM by ID or exact name, from the manager's copy of the device's inventory. Names need not
+ * be unique on a host, so a name must match exactly one VM.
+ */
+export async function resolveVm(client: PallasClient, device: Device, ref: string): Promise<Vm> {
+  const vms = await client.listVms(device.id);
+  const byId = vms.find((vm) => vm.id === ref);
+  if (byId) return byId;
+  const named = vms.filter((vm) => vm.name === ref);
+  if (named.length === 1 && named[0]) return named[0];
+  if (named.length > 1) throw new CliError(`${named.length} VMs on ${deviceLabel(device)} are named '${clean(ref)}': use an ID (${named.map((v) => v.id).join(', ')})`);
+  throw new CliError(`no VM with ID or name '${clean(ref)}' on ${deviceLabel(device)} (\`pallas vms ls ${device.id}\` lists them)`);
+}
+
+interface TaskFlags {
+  timeout?: number;
+  wait?: boolean;
+}
+
+interface CreateOptions extends TaskFlags {
+  name: string;
+  vcpus: number;
+  memory: number;
+  disk: number;
+  network?: string;
+  bootImage?: string;
+}
+
+interface UpdateOptions extends TaskFlags {
+  name?: string;
+  vcpus?: number;
+  memory?: number;
+}
+
+/** The options every VM change takes. */
+function taskFlags(cmd: Command): Command {
+  return cmd
+    .option('--timeout <duration>', 'give up if not done within this time from now, queueing included: 30m, 2h, 7d (server default 24h)', timeoutArg)
+    .option('--wait', 'follow the task until it ends, with its progress; exit non-zero unless it succeeded');
+}
+
+export function registerVms(program: Command, io: Io): void {
+  const vms = program.command('vms').alias('vm').description("list and change a device's virtual machines");
+
+  vms
+    .command('ls')
+    .alias('list')
+    .description("list a device's VMs (as the device last reported them)")
+    .argument('<device>', 'device ID or exact name')
+    .action(
+      withContext(io, async (ctx: Context, ref: string) => {
+        const client = await ctx.client();
+        const device = await resolveDevice(client, ref);
+        const list = await client.listVms(device.id);
+        ctx.emit(list, () => (list.length > 0 ? `${vmTable(list)}\n${plural(list.length, 'VM')}` : `No VMs on ${deviceLabel(device)}.`));
+      }),
+    );
+
+  taskFlags(
+    vms
+      .command('create')
+      .description('create a VM (powered off)')
+      .argument('<device>', 'device ID or exact name')
+      .requiredOption('--name <name>', 'VM name: 1-80 characters, letters, digits, . _ - and inner spaces', vmNameArg)
+      .requiredOption('--vcpus <n>', 'virtual CPUs (1-128)', intArg(1, 128))
+      .requiredOption('--memory <MB>', 'memory in MiB (64-1048576)', intArg(64, 1_048_576))
+      .requiredOption('--disk <GB>', 'size of the first disk in GB', diskArg)
+      .option('--network <name>', 'network (port group, bridge) of the first NIC (default: the host\'s first)')
+      .option('--boot-image <path>', 'ISO or disk image to boot from (default: none)'),
+  ).action(
+    withContext(io, async (ctx: Context, ref: string, opts: CreateOptions) => {
+      const client = await ctx.client();
+      const device = await resolveDevice(client, ref);
+      const spec: VmSpec = { name: opts.name, vcpus: opts.vcpus, memoryMB: opts.memory, diskGB: opts.disk };
+      if (opts.network !== undefined) spec.network = opts.network;
+      if (opts.bootImage !== undefined) spec.bootImage = opts.bootImage;
+      const task = await client.createVm(device.id, spec, { timeoutSec: opts.timeout });
+      await reportTask(ctx, client, task, { wait: opts.wait, target: deviceLabel(device) });
+    }),
+  );
+
+  taskFlags(
+    vms
+      .command('power')
+      .description('power a VM on or off, reset it, or shut its guest down cleanly')
+      .argument('<device>', 'device ID or exact name')
+      .argument('<vm>', 'VM ID or exact name')
+      .addArgument(new Argument('<action>', 'on, off (hard), reset (hard), shutdown (guest OS)').choices(POWER_ACTIONS)),
+  ).action(
+    withContext(io, async (ctx: Context, ref: string, vmRef: string, action: PowerAction, opts: TaskFlags) => {
+      const client = await ctx.client();
+      const device = await resolveDevice(client, ref);
+      const vm = await resolveVm(client, device, vmRef);
+      const task = await client.powerVm(device.id, vm.id, action, { timeoutSec: opts.timeout });
+      await reportTask(ctx, client, task, { wait: opts.wait, target: deviceLabel(device) });
+    }),
+  );
+
+  taskFlags(
+    vms
+      .command('update')
+      .description('rename a VM, or change its vCPUs and memory (only while it is off)')
+      .argument('<device>', 'device ID or exact name')
+      .argument('<vm>', 'VM ID or exact name')
+      .option('--name <name>', 'new name', vmNameArg)
+      .option('--vcpus <n>', 'virtual CPUs (1-128)', intArg(1, 128))
+      .option('--memory <MB>', 'memory in MiB (64-1048576)', intArg(64, 1_048_576)),
+  ).action(
+    withContext(io, async (ctx: Context, ref: string, vmRef: string, opts: UpdateOptions) => {
+      const patch: VmPatch = {};
+      if (opts.name !== undefined) patch.name = opts.name;
+      if (opts.vcpus !== undefined) patch.vcpus = opts.vcpus;
+      if (opts.memory !== undefined) patch.memoryMB = opts.memory;
+      if (Object.keys(patch).length === 0) throw new UsageError('nothing to change: give --name, --vcpus or --memory');
+      const client = await ctx.client();
+      const device = await resolveDevice(client, ref);
+      const vm = await resolveVm(client, device, vmRef);
+      const task = await client.updateVm(device.id, vm.id, patch, { timeoutSec: opts.timeout });
+      await reportTask(ctx, client, task, { wait: opts.wait, target: deviceLabel(device) });
+    }),
+  );
+
+  taskFlags(
+    vms
+      .command('rm')
+      .alias('delete')
+      .description('delete a powered-off VM and its disks')
+      .argument('<device>', 'device ID or exact name')
+      .argument('<vm>', 'VM ID or exact name')
+      .option('-y, --yes', 'do not ask for confirmation'),
+  ).action(
+    withContext(io, async (ctx: Context, ref: string, vmRef: string, opts: TaskFlags & { yes?: boolean }) => {
+      const client = await ctx.client();
+      const device = await resolveDevice(client, ref);
+      const vm = await resolveVm(client, device, vmRef);
+      const label = `VM '${clean(vm.name)}' (${clean(vm.id)}) on ${deviceLabel(device)}`;
+      if (!opts.yes) {
+        if (!isInteractive(ctx.io)) throw new UsageError(`refusing to delete ${label} without confirmation: pass --yes`);
+        if (!(await confirm(ctx.io, `Delete ${label} and its disks?`))) throw new CliError('aborted: nothing was changed');
+      }
+      const task = await client.deleteVm(device.id, vm.id, { timeoutSec: opts.timeout });
+      await reportTask(ctx, client, task, { wait: opts.wait, target: deviceLabel(device) });
+    }),
+  );
+}

@@ -1,0 +1,87 @@
+/** Human renderings of tasks and VMs: tables, the detail view with its timeline, one-line summaries. */
+import type { Task, TaskOperation, Vm } from '@pallas/protocol';
+import { formatGB, formatMB, formatRelative, formatTimestamp } from './format.js';
+import { clean, type Cell, formatFields, formatTable } from './table.js';
+
+/** What the task does, in words: "create VM 'web-1' (2 vCPUs, 2.0 GiB, 20.0 GiB disk)". */
+export function describeOperation(op: TaskOperation): string {
+  switch (op.kind) {
+    case 'vm.create':
+      return `create VM '${clean(op.spec.name)}' (${op.spec.vcpus} vCPU${op.spec.vcpus === 1 ? '' : 's'}, ${formatMB(op.spec.memoryMB)}, ${formatGB(op.spec.diskGB)} disk)`;
+    case 'vm.power':
+      return `power ${op.action} VM ${clean(op.vmId)}`;
+    case 'vm.update': {
+      const p = op.patch;
+      const parts = [
+        p.name !== undefined ? `name '${clean(p.name)}'` : '',
+        p.vcpus !== undefined ? `${p.vcpus} vCPUs` : '',
+        p.memoryMB !== undefined ? `memory ${formatMB(p.memoryMB)}` : '',
+      ].filter(Boolean);
+      return `update VM ${clean(op.vmId)}: ${parts.join(', ')}`;
+    }
+    case 'vm.delete':
+      return `delete VM ${clean(op.vmId)}`;
+    default:
+      // A kind this CLI does not know yet (a newer manager): still say something useful.
+      return (op as { kind: string }).kind;
+  }
+}
+
+/** "42% copying disk" (or just the state's progress, "-", when nothing was reported). */
+function progressCell(t: Task): string {
+  if (t.state === 'queued' || t.state === 'sent') return '-';
+  const msg = t.progress.message ? ` ${t.progress.message}` : '';
+  return `${t.progress.pct}%${msg}`;
+}
+
+function stateCell(t: Task): string {
+  return t.cancelRequested && t.state !== 'cancelled' ? `${t.state} (cancelling)` : t.state;
+}
+
+export function taskTable(tasks: readonly Task[], now: number): string {
+  return formatTable(
+    ['ID', 'KIND', 'DEVICE', 'VM', 'STATE', 'PROGRESS', 'CREATED', 'BY'],
+    tasks.map((t) => [t.id, t.kind, t.deviceId, t.vmId, stateCell(t), progressCell(t), formatRelative(t.createdAt, now), t.createdBy]),
+  );
+}
+
+export function vmTable(vms: readonly Vm[]): string {
+  return formatTable(
+    ['ID', 'NAME', 'POWER', 'VCPUS', 'MEMORY', 'DISK', 'GUEST OS'],
+    vms.map((vm) => [vm.id, vm.name, vm.powerState, vm.vcpus, formatMB(vm.memoryMB), formatGB(vm.diskGB), vm.guestOs]),
+  );
+}
+
+/** "+3s" after the previous step of the timeline, so slow steps stand out. */
+function after(iso: string | null, prev: string | null): string {
+  if (!iso || !prev) return '';
+  const sec = Math.round((Date.parse(iso) - Date.parse(prev)) / 1000);
+  return Number.isFinite(sec) && sec >= 0 ? `  (+${sec}s)` : '';
+}
+
+export function taskDetails(t: Task, now: number): string {
+  const fields: [string, Cell][] = [
+    ['ID', t.id],
+    ['Operation', describeOperation(t.operation)],
+    ['Device', t.deviceId],
+    ['VM', t.vm ? `${t.vm.id} '${t.vm.name}' (${t.vm.powerState})` : t.vmId],
+    ['State', stateCell(t)],
+    ['Progress', t.state === 'queued' || t.state === 'sent' ? undefined : progressCell(t)],
+    ['Error', t.error ? `${t.error.code}: ${t.error.message}` : undefined],
+    ['Attempt', t.retryOf ? `${t.attempt} (retry of ${t.retryOf})` : t.attempt > 1 ? t.attempt : undefined],
+    ['Created by', t.createdBy],
+    ['Deadline', `${formatTimestamp(t.deadlineAt)} (${formatRelative(t.deadlineAt, now)})`],
+  ];
+  if (t.lateResult) {
+    const err = t.lateResult.error ? `: ${t.lateResult.error.code}: ${t.lateResult.error.message}` : '';
+    fields.push(['Late result', `${t.lateResult.outcome} at ${formatTimestamp(t.lateResult.at)}${err} (arrived after the task was final; not applied)`]);
+  }
+  const steps: [string, string | null, string | null][] = [
+    ['created', t.createdAt, null],
+    ['sent', t.sentAt, t.createdAt],
+    ['started', t.startedAt, t.sentAt ?? t.createdAt],
+    ['finished', t.finishedAt, t.startedAt ?? t.sentAt ?? t.createdAt],
+  ];
+  const timeline = steps.map(([label, at, prev]) => `  ${label.padEnd(9)}${at ? formatTimestamp(at) : '-'}${after(at, prev)}`);
+  return [formatFields(fields), '', 'Timeline:', ...timeline].join('\n');
+}
