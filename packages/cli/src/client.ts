@@ -182,12 +182,20 @@ export class PallasClient {
     const stream = await EventStream.open(async (lastEventId, signal) => {
       const headers = this.#headers('text/event-stream');
       if (lastEventId) headers['last-event-id'] = lastEventId;
+      // The request timeout must cover the response headers only: a signal given to fetch also
+      // governs the body, and this body is meant to stay open (the stream's idle timeout guards it).
+      const conn = new AbortController();
+      const onClose = (): void => conn.abort(signal.reason);
+      signal.addEventListener('abort', onClose, { once: true });
+      const timer = setTimeout(() => conn.abort(new DOMException('the server did not answer', 'TimeoutError')), this.#timeoutMs);
       let res: Response;
       try {
-        // The connect timeout covers the response headers only; the idle timeout guards the body.
-        res = await this.#fetch(url, { headers, signal: AbortSignal.any([signal, AbortSignal.timeout(this.#timeoutMs)]) });
+        res = await this.#fetch(url, { headers, signal: conn.signal });
       } catch (err) {
+        signal.removeEventListener('abort', onClose);
         throw new NetworkError(this.server, err);
+      } finally {
+        clearTimeout(timer);
       }
       if (!res.ok) throw toApiError(res, await res.text().catch(() => ''));
       if (!res.body || !/^text\/event-stream\b/i.test(res.headers.get('content-type') ?? '')) {

@@ -18,7 +18,7 @@ export interface EventStreamOptions {
   retryMs?: number;
   /** Longest delay between reconnects (the delay doubles after each failed one); default 15 s. */
   maxRetryMs?: number;
-  /** Failed reconnects in a row before the stream gives up and throws; default 8. */
+  /** Failed reconnects in a row (refused, 5xx, or closed at once without an event) before the stream gives up and throws; default 8. */
   maxReconnects?: number;
   /** No bytes for this long means a dead connection (the manager sends a comment every 15 s); default 45 s. */
   idleTimeoutMs?: number;
@@ -83,11 +83,19 @@ export class EventStream implements AsyncIterable<SseMessage> {
     try {
       for (;;) {
         if (body) {
-          if (yield* this.#read(body)) failures = 0;
+          const openedAt = Date.now();
+          const delivered = yield* this.#read(body);
           body = undefined;
+          if (this.#closed.signal.aborted) return;
+          // A connection that carried events, or stayed up a while (a proxy closing idle streams
+          // every minute), was healthy. One that closes at once counts as a failed attempt, so
+          // a server or proxy that keeps doing that is given up on instead of hammered forever.
+          if (delivered || Date.now() - openedAt >= this.#opts.maxRetryMs) failures = 0;
+          else if (++failures > this.#opts.maxReconnects) throw new Error('the event stream keeps closing');
         }
         if (this.#closed.signal.aborted) return;
-        const base = this.#parser.retryMs ?? this.#opts.retryMs;
+        // A floor, so that `retry: 0` from a server cannot turn into a busy loop.
+        const base = Math.max(10, this.#parser.retryMs ?? this.#opts.retryMs);
         if (!(await sleep(Math.min(this.#opts.maxRetryMs, base * 2 ** failures), this.#closed.signal))) return;
         const resumeFrom = this.lastEventId;
         try {
@@ -105,10 +113,7 @@ export class EventStream implements AsyncIterable<SseMessage> {
     }
   }
 
-  /**
-   * Read one connection to its end. Returns whether it delivered any event: a server that
-   * accepts and at once drops us is a failure, so the delay keeps growing.
-   */
+  /** Read one connection to its end (or its drop). Returns whether it delivered any event. */
   async *#read(body: ReadableStream<Uint8Array>): AsyncGenerator<SseMessage, boolean, undefined> {
     const reader = body.getReader();
     const decoder = new TextDecoder();

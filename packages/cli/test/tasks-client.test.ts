@@ -114,6 +114,15 @@ test('openEvents: reconnecting without any event id yields reset; the signal end
   assert.deepEqual(seen, [{ type: 'reset' }]);
 });
 
+test('the request timeout bounds connecting only, not how long the stream stays open', async () => {
+  const t = await client.deleteVm(DEV, 'vm-1');
+  const quick = new PallasClient({ server: mgr.url, token: VALID_TOKEN, timeoutMs: 30 });
+  const stream = await quick.openEvents({ taskId: t.id }, { retryMs: 10 });
+  setTimeout(() => mgr.updateTask(t.id, { state: 'succeeded' }), 100);
+  assert.deepEqual(taskIds(await collect(stream, () => true)), [`${t.id}:succeeded`]);
+  assert.equal(mgr.log.filter((l) => l.line.startsWith('GET /api/v1/events')).length, 1, 'never reconnected');
+});
+
 test('openEvents rejects when the stream cannot be opened (404, or not an event stream)', async () => {
   mgr.sse.enabled = false;
   await assert.rejects(client.openEvents({ taskId: 'tsk_1' }), (e: unknown) => e instanceof ApiRequestError && e.status === 404);
@@ -125,6 +134,25 @@ test('openEvents rejects when the stream cannot be opened (404, or not an event 
     await assert.rejects(new PallasClient({ server: url }).openEvents(), /did not answer with an event stream/);
   } finally {
     await new Promise<void>((r) => html.close(() => r()));
+  }
+});
+
+test('a server that keeps closing the stream at once is given up on, with growing delays', async () => {
+  const opened: number[] = [];
+  const srv = createServer((_q, res) => {
+    opened.push(Date.now());
+    res.writeHead(200, { 'content-type': 'text/event-stream' }).end('retry: 10\n: bye\n\n');
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  try {
+    const c = new PallasClient({ server: `http://127.0.0.1:${(srv.address() as AddressInfo).port}` });
+    const stream = await c.openEvents({}, { maxReconnects: 3 });
+    await assert.rejects(collect(stream, () => false), /keeps closing/);
+    assert.equal(opened.length, 4, 'the first connection and 3 reconnects');
+    const gaps = opened.slice(1).map((t, i) => t - opened[i]!);
+    assert.ok(gaps[2]! >= 35 && gaps[2]! > gaps[0]!, `delays grow: ${gaps.join(', ')}`);
+  } finally {
+    await new Promise<void>((r) => srv.close(() => r()));
   }
 });
 
