@@ -115,6 +115,8 @@ test('vms create --wait (not a terminal): a plain line per change, no escape cod
 test('vms create --wait on a terminal redraws one line with a bar, then ends it', async () => {
   mgr.onTaskCreated = createSucceeds;
   const r = await run(['vms', 'create', DEV, '--name', 'web-1', '--vcpus', '2', '--memory', '2048', '--disk', '20', '--wait'], { env, tty: { columns: 60 } });
+  const unsized = await run(['tasks', 'watch', mgr.tasks[0]!.id], { env, tty: { columns: 0 } });
+  assert.equal(unsized.stdout.split('\n')[0], '\r\x1b[2K[########################] 100%  succeeded', 'a terminal reporting 0 columns is taken as 80 wide');
   assert.equal(r.code, 0, r.stderr);
   assert.ok(r.stdout.includes('\r\x1b[2K[##########--------------]  40%  running  copying disk'), r.stdout);
   assert.ok(r.stdout.includes('\r\x1b[2K[########################] 100%  succeeded\n'));
@@ -236,6 +238,7 @@ test('tasks cancel and retry (--wait follows the new attempt)', async () => {
 test('vms power, update and rm: VM by name or ID, confirmation for rm, nothing-to-change is a usage error', async () => {
   const p = await run(['vms', 'power', 'edge-1', 'router', 'shutdown', '--json'], { env });
   assert.equal(p.code, 0, p.stderr);
+  assert.match((await run(['vms', 'power', 'edge-1', 'router', 'shutdown'], { env })).stdout, /queued: shut down VM vm-1 on device 'edge-1'\./);
   assert.deepEqual((JSON.parse(p.stdout) as Task).operation, { kind: 'vm.power', vmId: 'vm-1', action: 'shutdown' });
   assert.equal((await run(['vms', 'power', DEV, 'vm-1', 'sideways'], { env })).code, 2);
   const none = await run(['vms', 'power', DEV, 'nope', 'on'], { env });

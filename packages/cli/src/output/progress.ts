@@ -33,7 +33,9 @@ export class ProgressView {
     this.#last = text;
     if (this.#tty) {
       // A line longer than the terminal wraps, and \r would then redraw only its last part.
-      const max = (this.#out.columns ?? 80) - 1;
+      // Some terminals (and `script`) report 0 columns: then assume the classic 80.
+      const columns = this.#out.columns !== undefined && this.#out.columns > 0 ? this.#out.columns : 80;
+      const max = columns - 1;
       this.#out.write(`${REDRAW}${Array.from(text).slice(0, max).join('')}`);
       this.#drawn = true;
     } else {

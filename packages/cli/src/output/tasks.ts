@@ -3,13 +3,15 @@ import type { Task, TaskOperation, Vm } from '@pallas/protocol';
 import { formatGB, formatMB, formatRelative, formatTimestamp } from './format.js';
 import { clean, type Cell, formatFields, formatTable } from './table.js';
 
+const POWER_VERB: Record<string, string> = { on: 'power on', off: 'power off', reset: 'reset', shutdown: 'shut down' };
+
 /** What the task does, in words: "create VM 'web-1' (2 vCPUs, 2.0 GiB, 20.0 GiB disk)". */
 export function describeOperation(op: TaskOperation): string {
   switch (op.kind) {
     case 'vm.create':
       return `create VM '${clean(op.spec.name)}' (${op.spec.vcpus} vCPU${op.spec.vcpus === 1 ? '' : 's'}, ${formatMB(op.spec.memoryMB)}, ${formatGB(op.spec.diskGB)} disk)`;
     case 'vm.power':
-      return `power ${op.action} VM ${clean(op.vmId)}`;
+      return `${POWER_VERB[op.action] ?? `power ${op.action}`} VM ${clean(op.vmId)}`;
     case 'vm.update': {
       const p = op.patch;
       const parts = [
