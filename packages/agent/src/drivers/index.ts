@@ -1,15 +1,17 @@
 import { AgentError, AgentErrorCodes } from '../errors.js';
 import type { Driver } from './driver.js';
+import type { QemuDriverOptions } from './qemu/qemu-driver.js';
 import type { SimDriverOptions } from './sim/sim-driver.js';
 
 export type { Driver, DriverHostFacts, OperationContext } from './driver.js';
 export { DriverError, DriverErrorCodes, DRIVER_ERROR_CODES, isDriverError, type DriverErrorCode } from './driver-error.js';
 export type { SimDriverOptions, SimOperation } from './sim/sim-driver.js';
+export type { QemuDriverOptions } from './qemu/qemu-driver.js';
 
 /** Options per driver name, as they appear under the same key in the agent's config file. */
 export interface DriverOptionsMap {
   sim: SimDriverOptions;
-  qemu: Record<string, never>;
+  qemu: QemuDriverOptions;
   esxi: Record<string, never>;
 }
 export type DriverName = keyof DriverOptionsMap;
@@ -20,7 +22,7 @@ type Loader<N extends DriverName> = ((options: DriverOptionsMap[N]) => Promise<D
 // round. `null` marks a driver that is part of the design but not built yet.
 const loaders: { [N in DriverName]: Loader<N> } = {
   sim: async (options) => new (await import('./sim/sim-driver.js')).SimDriver(options),
-  qemu: null,
+  qemu: async (options) => new (await import('./qemu/qemu-driver.js')).QemuDriver(options),
   esxi: null,
 };
 
