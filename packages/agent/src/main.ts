@@ -29,7 +29,9 @@ async function main(): Promise<number> {
   const { config } = invocation;
   const logger = pino({ name: 'pallas-agent', level: config.logLevel });
   // The sim host keeps its VMs beside the agent's state, so they outlive a restart as a real host's do.
-  const driver = await createDriver(config.driver, config.driver === 'sim' ? { stateFile: join(config.stateDir, 'sim-host.json'), ...config.sim } : {});
+  // The qemu driver's VM folders default to <stateDir>/qemu (resolved in the config).
+  const options = config.driver === 'sim' ? { stateFile: join(config.stateDir, 'sim-host.json'), ...config.sim } : config.driver === 'qemu' ? config.qemu : {};
+  const driver = await createDriver(config.driver, options);
   const agent = new Agent({ stateDir: config.stateDir, driver, manager: config.manager, token: config.token, reEnroll: config.reEnroll, logger });
 
   const exitCode = new Promise<number>((resolve) => {

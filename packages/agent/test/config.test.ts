@@ -22,7 +22,7 @@ async function run(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<AgentCo
 describe('agent configuration', () => {
   it('has defaults', async () => {
     const c = await run([]);
-    assert.deepEqual(c, { manager: undefined, token: undefined, reEnroll: false, stateDir: '/work-cwd/pallas-agent-state', driver: 'sim', logLevel: 'info', sim: {} });
+    assert.deepEqual(c, { manager: undefined, token: undefined, reEnroll: false, stateDir: '/work-cwd/pallas-agent-state', driver: 'sim', logLevel: 'info', sim: {}, qemu: { dir: '/work-cwd/pallas-agent-state/qemu' } });
   });
 
   it('reads the config file; relative paths are from its directory', async () => {
@@ -105,5 +105,19 @@ describe('agent configuration', () => {
       await writeFile(f, JSON.stringify({ sim: bad }));
       await assert.rejects(loadConfig(['--config', f], {}), path);
     }
+  });
+
+  it('takes the qemu driver folder from --qemu-dir, PALLAS_QEMU_DIR, the file or <stateDir>/qemu', async () => {
+    const f = join(dir, 'qemu.json');
+    await writeFile(f, JSON.stringify({ driver: 'qemu', qemu: { dir: 'vms', accel: 'tcg', shutdownTimeoutMs: 30_000 } }));
+    const fromFile = await run(['--config', f]);
+    assert.equal(fromFile.driver, 'qemu');
+    assert.deepEqual(fromFile.qemu, { dir: join(dir, 'vms'), accel: 'tcg', shutdownTimeoutMs: 30_000 });
+    assert.equal((await run(['--config', f], { PALLAS_QEMU_DIR: 'env-vms' })).qemu.dir, '/work-cwd/env-vms');
+    assert.equal((await run(['--config', f, '--qemu-dir', '/srv/vms'], { PALLAS_QEMU_DIR: 'env-vms' })).qemu.dir, '/srv/vms');
+    assert.equal((await run(['--driver', 'qemu', '--state-dir', '/var/lib/pallas'])).qemu.dir, '/var/lib/pallas/qemu');
+    const badQemu = join(dir, 'bad-qemu.json');
+    await writeFile(badQemu, JSON.stringify({ qemu: { accel: 'hvf' } }));
+    await assert.rejects(loadConfig(['--config', badQemu], {}), /qemu\.accel/);
   });
 });

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { checker } from '@pallas/protocol';
 import Type, { type Static, type TSchema } from 'typebox';
-import { DRIVER_ERROR_CODES, assertDriverAvailable, type DriverName } from '../drivers/index.js';
+import { DRIVER_ERROR_CODES, assertDriverAvailable, type DriverName, type QemuDriverOptions } from '../drivers/index.js';
 import { AgentError, AgentErrorCodes, describeError, isAgentError } from '../errors.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -44,6 +44,18 @@ const SimOptionsSchema = Type.Object(
   { additionalProperties: false },
 );
 
+const QemuOptionsSchema = Type.Object(
+  {
+    /** Relative paths are taken from the config file's directory. Default `<stateDir>/qemu`. */
+    dir: Type.Optional(Type.String({ minLength: 1 })),
+    binary: Type.Optional(Type.String({ minLength: 1 })),
+    qemuImg: Type.Optional(Type.String({ minLength: 1 })),
+    accel: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('kvm'), Type.Literal('tcg')])),
+    shutdownTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })),
+  },
+  { additionalProperties: false },
+);
+
 /** The config file (`--config file.json`): the flags' names in camelCase, plus driver options. */
 export const AgentConfigFile = Type.Object(
   {
@@ -54,6 +66,7 @@ export const AgentConfigFile = Type.Object(
     driver: Type.Optional(Type.String()),
     logLevel: Type.Optional(LogLevelSchema),
     sim: Type.Optional(SimOptionsSchema),
+    qemu: Type.Optional(QemuOptionsSchema),
   },
   { additionalProperties: false },
 );
@@ -74,6 +87,8 @@ export interface AgentConfig {
   logLevel: LogLevel;
   /** Options of the sim driver (config file only). */
   sim: Static<typeof SimOptionsSchema>;
+  /** Options of the qemu driver (config file), `dir` absolute: `--qemu-dir` > `PALLAS_QEMU_DIR` > file > `<stateDir>/qemu`. */
+  qemu: QemuDriverOptions;
 }
 
 export type Invocation = { action: 'help' } | { action: 'version' } | { action: 'run'; config: AgentConfig };
@@ -89,6 +104,7 @@ Options (flags override PALLAS_* environment variables, which override the confi
                        (after a decommission or a refused credential)
   --state-dir <dir>    identity and credential (./pallas-agent-state) [PALLAS_STATE_DIR]
   --driver <name>      hypervisor driver: sim|qemu|esxi (sim)         [PALLAS_DRIVER]
+  --qemu-dir <dir>     qemu driver: VM folders (<state-dir>/qemu)     [PALLAS_QEMU_DIR]
   --config <file>      JSON config file                               [PALLAS_CONFIG]
   --log-level <level>  fatal|error|warn|info|debug|trace|silent (info) [PALLAS_LOG_LEVEL]
   --help               show this help
@@ -122,6 +138,7 @@ export async function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: st
         're-enroll': { type: 'boolean' },
         'state-dir': { type: 'string' },
         driver: { type: 'string' },
+        'qemu-dir': { type: 'string' },
         config: { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -149,13 +166,19 @@ export async function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: st
     : file.stateDir !== undefined
       ? resolve(fileDir, file.stateDir)
       : resolve(cwd, 'pallas-agent-state');
+  const qemuDirFlag = values['qemu-dir'] ?? fromEnv(env, 'PALLAS_QEMU_DIR');
+  const qemuDir = qemuDirFlag !== undefined
+    ? resolve(cwd, qemuDirFlag)
+    : file.qemu?.dir !== undefined
+      ? resolve(fileDir, file.qemu.dir)
+      : join(stateDir, 'qemu');
   const driver = values.driver ?? fromEnv(env, 'PALLAS_DRIVER') ?? file.driver ?? 'sim';
   const logLevel = values['log-level'] ?? fromEnv(env, 'PALLAS_LOG_LEVEL') ?? file.logLevel ?? 'info';
 
   if (manager !== undefined) checkManagerUrl(manager);
   if (!checkLevel.check(logLevel)) throw invalid(`invalid log level "${logLevel}"; valid levels: ${LOG_LEVELS.join(', ')}`);
   assertDriverAvailable(driver);
-  return { action: 'run', config: { manager, token, reEnroll, stateDir, driver, logLevel, sim: file.sim ?? {} } };
+  return { action: 'run', config: { manager, token, reEnroll, stateDir, driver, logLevel, sim: file.sim ?? {}, qemu: { ...file.qemu, dir: qemuDir } } };
 }
 
 function checkManagerUrl(manager: string): void {
