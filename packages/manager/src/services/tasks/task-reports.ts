@@ -70,18 +70,32 @@ export class TaskReports {
     const results = this.#results;
     this.#progress = new Map();
     this.#results = [];
-    this.#flushing = this.#store([...progress.values()], results)
-      .then((applied) => this.#announce(applied), (err: unknown) => {
-        // Nothing was committed: keep the reports for the next try (newer progress wins).
-        for (const [id, p] of progress) if (!this.#progress.has(id)) this.#progress.set(id, p);
-        this.#results.unshift(...results);
+    this.#flushing = this.#storeAndAnnounce([...progress.values()], results).finally(() => {
+      this.#flushing = undefined;
+    });
+    await this.#flushing;
+  }
+
+  /**
+   * Progress first, in its own transaction and announcement, then results: a task that started
+   * and finished within one flush still shows `running` on the live stream before its end.
+   */
+  async #storeAndAnnounce(progress: Reported<TaskProgress>[], results: Reported<TaskResult>[]): Promise<void> {
+    for (const [p, r] of [[progress, []], [[], results]] as const) {
+      if (p.length === 0 && r.length === 0) continue;
+      let applied: Applied;
+      try {
+        applied = await this.#store(p, r);
+      } catch (err) {
+        // Nothing of this part was committed: keep it for the next try (newer progress wins).
+        for (const x of p) if (!this.#progress.has(x.message.taskId)) this.#progress.set(x.message.taskId, x);
+        this.#results.unshift(...r);
         this.#logger.error({ err }, 'storing task reports failed; will retry');
         this.#schedule(1000);
-      })
-      .finally(() => {
-        this.#flushing = undefined;
-      });
-    await this.#flushing;
+        continue;
+      }
+      await this.#announce(applied);
+    }
   }
 
   #schedule(delay = this.#flushMs): void {
@@ -93,7 +107,7 @@ export class TaskReports {
   }
 
   /** One transaction for the batch; says what changed so that #announce can tell the world. */
-  async #store(progress: Reported<TaskProgress>[], results: Reported<TaskResult>[]): Promise<Applied> {
+  async #store(progress: readonly Reported<TaskProgress>[], results: readonly Reported<TaskResult>[]): Promise<Applied> {
     const now = new Date().toISOString();
     const changed = new Set<string>();
     const acks = new Map<string, string[]>();
