@@ -101,4 +101,41 @@ describe('link', () => {
     assert.equal(link.online, true);
     await link.close();
   });
+
+  it('says online only once the command subscription is granted, and emits valid task commands and acks', async () => {
+    const id = 'a05ebd42-6f51-4fc2-9d7e-4e5f60718293';
+    const order: string[] = [];
+    const onSubscribe = (subs: Array<{ topic: string }>, client: { id: string }): void => {
+      if (client.id === id) order.push(`subscribe ${subs.map((x) => x.topic.split('/').slice(4).join('/')).join(',')}`);
+    };
+    const onPublish = (packet: { topic: string }, client: { id: string } | null): void => {
+      if (client?.id === id && packet.topic.endsWith('/presence')) order.push('presence');
+    };
+    fake.aedes.on('subscribe', onSubscribe as never);
+    fake.aedes.on('publish', onPublish as never);
+    const link = new Link({ deviceId: id, mqtt: fake.issue(id).mqtt, logger });
+    const tasks: unknown[] = [];
+    const acks: unknown[] = [];
+    link.on('task', (m) => tasks.push(m));
+    link.on('task-ack', (m) => acks.push(m));
+    link.start();
+    after(() => link.close());
+    await once(link, 'online');
+    // No pause: a command sent as soon as the link says online must arrive.
+    const run = { type: 'run', taskId: 'tsk_000001', operation: { kind: 'vm.delete', vmId: 'vm-1' }, timeoutMs: 1000 };
+    await fake.command(id, 'cmd/task', run);
+    await fake.command(id, 'cmd/task', { type: 'run', taskId: 'tsk_000002', operation: { kind: 'vm.format' }, timeoutMs: 1 });
+    await fake.command(id, 'cmd/task', { type: 'cancel', taskId: 'tsk_000001' });
+    await fake.command(id, 'cmd/task-ack', { taskIds: [] });
+    await fake.command(id, 'cmd/task-ack', { taskIds: ['tsk_000001'] });
+    await waitFor(() => tasks.length === 2 && acks.length === 1);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(tasks, [run, { type: 'cancel', taskId: 'tsk_000001' }]);
+    assert.deepEqual(acks, [{ taskIds: ['tsk_000001'] }]);
+    await waitFor(() => order.includes('presence'));
+    assert.deepEqual(order.slice(0, 2), ['subscribe cmd/#', 'presence']);
+    fake.aedes.removeListener('subscribe', onSubscribe as never);
+    fake.aedes.removeListener('publish', onPublish as never);
+    await link.close();
+  });
 });

@@ -3,6 +3,8 @@ import mqtt, { type IClientPublishOptions, type MqttClient } from 'mqtt';
 import {
   ControlMessage,
   PALLAS_VERSION,
+  TaskAck,
+  TaskCommand,
   checker,
   deviceCommandFilter,
   deviceTopic,
@@ -16,6 +18,8 @@ import { describeError } from '../errors.js';
 import { Backoff, type BackoffOptions } from '../util/backoff.js';
 
 const checkControl = checker(ControlMessage);
+const checkTask = checker(TaskCommand);
+const checkTaskAck = checker(TaskAck);
 
 // CONNACK codes that mean "this credential is no good": MQTT 3.1.1 4 (bad user name or
 // password) and 5 (not authorized); MQTT 5 0x86 (134) and 0x87 (135).
@@ -37,12 +41,19 @@ export interface LinkOptions {
 }
 
 export interface LinkEvents {
-  /** Connected, subscribed and presence `online` sent. */
+  /**
+   * Connected, the command subscription granted, presence `online` sent. In that order: the
+   * manager re-sends pending tasks when it sees `online`, so they must find the subscription.
+   */
   online: [];
   /** The connection is gone (and, unless stopped or refused, a reconnect is scheduled). */
   offline: [reason: string];
   /** A valid `cmd/control` message. */
   control: [message: ControlMessage];
+  /** A valid `cmd/task` message (run or cancel). */
+  task: [command: TaskCommand];
+  /** A valid `cmd/task-ack` message. */
+  'task-ack': [ack: TaskAck];
   /** The broker refused the credential; the link stopped reconnecting. */
   'credential-rejected': [error: Error];
 }
@@ -148,15 +159,21 @@ export class Link extends EventEmitter<LinkEvents> {
     const { deviceId } = this.#opts;
     this.#log.debug('mqtt connected');
     client.subscribe(deviceCommandFilter(deviceId), { qos: 1 }, (err, granted) => {
-      if (err) this.#log.error({ err: describeError(err) }, 'subscribe to commands failed');
-      else if (granted?.some((g) => g.qos === 128)) this.#log.error({ granted }, 'broker refused the command subscription');
+      if (this.#client !== client || this.#closing || !client.connected) return; // that connection is gone
+      if (err || granted?.some((g) => g.qos === 128)) {
+        // Online without commands would make the manager send tasks into the void. Drop the
+        // connection instead: the reconnect (with backoff) subscribes again.
+        this.#log.error({ err: err ? describeError(err) : undefined, granted }, 'command subscription failed; reconnecting');
+        client.stream.destroy();
+        return;
+      }
+      const online: PresenceMessage = { state: 'online', at: new Date().toISOString(), agentVersion: PALLAS_VERSION };
+      this.publish('presence', online).catch((e: unknown) =>
+        this.#log.debug({ err: describeError(e) }, 'online presence not acknowledged'),
+      );
+      this.#online = true;
+      this.emit('online');
     });
-    const online: PresenceMessage = { state: 'online', at: new Date().toISOString(), agentVersion: PALLAS_VERSION };
-    this.publish('presence', online).catch((err: unknown) =>
-      this.#log.debug({ err: describeError(err) }, 'online presence not acknowledged'),
-    );
-    this.#online = true;
-    this.emit('online');
   }
 
   #onError(err: Error & { code?: unknown }): void {
@@ -208,10 +225,24 @@ export class Link extends EventEmitter<LinkEvents> {
         this.emit('control', res.value);
         return;
       }
-      case 'cmd/task':
-      case 'cmd/task-ack':
-        this.#log.warn({ topic }, 'tasks are not supported by this agent version; message dropped');
+      case 'cmd/task': {
+        const res = checkTask.parseJson(payload);
+        if (!res.ok) {
+          this.#log.warn({ topic, error: res.error }, 'dropping invalid task command');
+          return;
+        }
+        this.emit('task', res.value);
         return;
+      }
+      case 'cmd/task-ack': {
+        const res = checkTaskAck.parseJson(payload);
+        if (!res.ok) {
+          this.#log.warn({ topic, error: res.error }, 'dropping invalid task ack');
+          return;
+        }
+        this.emit('task-ack', res.value);
+        return;
+      }
       default:
         this.#log.warn({ topic }, 'dropping message on an unknown channel');
     }
