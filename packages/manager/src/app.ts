@@ -24,6 +24,7 @@ import { openStore, type Store } from './store/store.js';
 import { requireRole } from './transport/http/auth.js';
 import type { App } from './transport/http/context.js';
 import { createHttpServer } from './transport/http/server.js';
+import { FleetSummaryService } from './services/fleet/fleet-summary-service.js';
 import { DeviceRouter } from './transport/mqtt/device-router.js';
 
 export interface RunningManager {
@@ -127,6 +128,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     const http = await createHttpServer(
       {
         users, sessions, devices, enrollment, tasks, events, broker, store, metrics,
+        fleet: new FleetSummaryService({ store }),
         guard: (minimum) => requireRole(sessions, minimum),
         mqttUrlFor: (hostname) => config.mqttPublicUrl ?? `mqtt://${hostname.includes(':') ? `[${hostname}]` : hostname}:${mqttPort}`,
       },

@@ -10,6 +10,7 @@ export * from './api/users.js';
 export * from './api/devices.js';
 export * from './api/enrollment-tokens.js';
 export * from './api/tasks.js';
+export * from './api/fleet.js';
 
 /** Version of the Pallas programs built from this repository. */
 export const PALLAS_VERSION = '0.1.0';

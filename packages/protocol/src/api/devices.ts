@@ -20,6 +20,18 @@ export const Device = Type.Object({
 });
 export type Device = Static<typeof Device>;
 
+/**
+ * Orders of the device list: a field, descending with a leading `-`. Ties are broken by id,
+ * so pages never overlap. Default `name`.
+ */
+export const DeviceSort = Type.Union([
+  Type.Literal('name'), Type.Literal('-name'),
+  Type.Literal('lastSeenAt'), Type.Literal('-lastSeenAt'),
+  Type.Literal('enrolledAt'), Type.Literal('-enrolledAt'),
+  Type.Literal('presence'), Type.Literal('-presence'),
+]);
+export type DeviceSort = Static<typeof DeviceSort>;
+
 export const DeviceQuery = Type.Object(
   {
     ...Paging,
@@ -27,6 +39,7 @@ export const DeviceQuery = Type.Object(
     /** Case-insensitive substring of the device name. */
     name: Type.Optional(Type.String({ maxLength: 255 })),
     tag: Type.Optional(Tag),
+    sort: Type.Optional(DeviceSort),
   },
   { additionalProperties: false },
 );

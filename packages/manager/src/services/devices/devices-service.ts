@@ -1,4 +1,4 @@
-import { deviceTopic, type ControlMessage, type Device, type DevicePatch, type DeviceQuery, type HostFacts, type PageOf, type Presence, type Vm } from '@pallas/protocol';
+import { deviceTopic, type ControlMessage, type Device, type DevicePatch, type DeviceQuery, type DeviceSort, type HostFacts, type PageOf, type Presence, type Vm } from '@pallas/protocol';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { notFound } from '../../errors.js';
@@ -29,6 +29,23 @@ function toDevice(row: DeviceRow, tags: string[]): Device {
     facts: row.facts ? (JSON.parse(row.facts) as HostFacts) : null,
     vms: row.vms ? (JSON.parse(row.vms) as Vm[]) : [],
   };
+}
+
+/**
+ * The column behind each sort key. A device never seen sorts as the oldest on both dialects
+ * (SQLite and PostgreSQL disagree on where NULLs go).
+ */
+const SORT_COLUMNS = {
+  name: sql`name`,
+  lastSeenAt: sql`coalesce(last_seen_at, '')`,
+  enrolledAt: sql`enrolled_at`,
+  presence: sql`presence`,
+} as const;
+
+function sortOf(sort: DeviceSort = 'name'): { column: (typeof SORT_COLUMNS)[keyof typeof SORT_COLUMNS]; direction: 'asc' | 'desc' } {
+  const descending = sort.startsWith('-');
+  const key = (descending ? sort.slice(1) : sort) as keyof typeof SORT_COLUMNS;
+  return { column: SORT_COLUMNS[key], direction: descending ? 'desc' : 'asc' };
 }
 
 /** How long a decommissioned device has to receive its last command before it is cut off. */
@@ -72,8 +89,9 @@ export class DevicesService {
       const tag = query.tag;
       q = q.where('id', 'in', (eb) => eb.selectFrom('device_tags').select('device_id').where('tag', '=', tag));
     }
+    const { column, direction } = sortOf(query.sort);
     const [rows, count] = await Promise.all([
-      q.select([...COLUMNS]).orderBy('name').orderBy('id').limit(limit).offset(offset).execute(),
+      q.select([...COLUMNS]).orderBy(column, direction).orderBy('id', direction).limit(limit).offset(offset).execute(),
       q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
     ]);
     const tags = await this.#tagsOf(rows.map((r) => r.id), this.#read);

@@ -18,3 +18,8 @@ export function newTaskId(now = Date.now()): string {
   const random = BigInt(`0x${randomBytes(6).toString('hex')}`).toString(36).padStart(10, '0').slice(-8);
   return `tsk_${lastMs.toString(36).padStart(9, '0')}${counter.toString(36).padStart(4, '0')}${random}`;
 }
+
+/** The smallest id a task created at `ms` or later can have: a lower bound for id ranges. */
+export function taskIdFloor(ms: number): string {
+  return `tsk_${Math.max(0, Math.floor(ms)).toString(36).padStart(9, '0')}`;
+}

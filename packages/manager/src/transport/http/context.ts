@@ -8,6 +8,7 @@ import type { DevicesService } from '../../services/devices/devices-service.js';
 import type { EnrollmentService } from '../../services/enrollment/enrollment-service.js';
 import type { UsersService } from '../../services/users/users-service.js';
 import type { EventBus } from '../../services/live/event-bus.js';
+import type { FleetSummaryService } from '../../services/fleet/fleet-summary-service.js';
 import type { TasksService } from '../../services/tasks/tasks-service.js';
 import type { Store } from '../../store/store.js';
 import type { Guard } from './auth.js';
@@ -21,6 +22,7 @@ export interface RouteContext {
   devices: DevicesService;
   enrollment: EnrollmentService;
   tasks: TasksService;
+  fleet: FleetSummaryService;
   events: EventBus;
   broker: Broker;
   store: Store;

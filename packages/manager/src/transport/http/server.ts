@@ -9,6 +9,7 @@ import { authRoutes } from './routes/auth.js';
 import { deviceRoutes } from './routes/devices.js';
 import { enrollmentRoutes } from './routes/enrollment.js';
 import { eventRoutes } from './routes/events.js';
+import { fleetRoutes } from './routes/fleet.js';
 import { healthRoutes } from './routes/health.js';
 import { taskRoutes } from './routes/tasks.js';
 import { userRoutes } from './routes/users.js';
@@ -59,6 +60,7 @@ export async function createHttpServer(ctx: RouteContext, opts: { logger: Logger
     await api.register(vmRoutes, ctx);
     await api.register(taskRoutes, ctx);
     await api.register(eventRoutes, ctx);
+    await api.register(fleetRoutes, ctx);
   }, { prefix: API_PREFIX });
 
   return app as unknown as App;
