@@ -4,6 +4,7 @@ import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/typ
 import { PALLAS_VERSION } from '@pallas/protocol';
 import type { Logger } from 'pino';
 import type { App, RouteContext } from './context.js';
+import { consoleRoutes } from './console.js';
 import { errorHandler } from './errors.js';
 import { authRoutes } from './routes/auth.js';
 import { deviceRoutes } from './routes/devices.js';
@@ -17,7 +18,7 @@ import { vmRoutes } from './routes/vms.js';
 
 export const API_PREFIX = '/api/v1';
 
-/** The HTTP transport: REST API under /api/v1, OpenAPI document, health and metrics. */
+/** The HTTP transport: REST API under /api/v1, OpenAPI document, health and metrics, and the web console at `/`. */
 export async function createHttpServer(ctx: RouteContext, opts: { logger: Logger; maxBodyBytes: number }): Promise<App> {
   const app = Fastify({
     loggerInstance: opts.logger.child({ component: 'http' }),
@@ -62,6 +63,7 @@ export async function createHttpServer(ctx: RouteContext, opts: { logger: Logger
     await api.register(eventRoutes, ctx);
     await api.register(fleetRoutes, ctx);
   }, { prefix: API_PREFIX });
+  await app.register(consoleRoutes);
 
   return app as unknown as App;
 }
