@@ -1,0 +1,59 @@
+import type {
+  CreatedEnrollmentToken, CreateEnrollmentToken, CreateUser, Device, DevicePatch, DeviceQuery, EnrollmentToken,
+  FleetSummary, LoginResponse, PageOf, PowerAction, Task, TaskQuery, UpdateUser, User, Vm, VmPatch, VmSpec,
+} from '@pallas/protocol';
+import { queryString, request } from './client.js';
+
+// Every REST call the console makes, typed with the protocol's own shapes (type imports only:
+// none of the protocol's runtime code is bundled).
+
+const id = encodeURIComponent;
+
+export const authApi = {
+  login: (username: string, password: string) => request<LoginResponse>('POST', '/auth/login', { username, password }),
+  logout: () => request<void>('POST', '/auth/logout'),
+  me: () => request<User>('GET', '/auth/me'),
+};
+
+export const fleetApi = {
+  summary: (signal?: AbortSignal) => request<FleetSummary>('GET', '/fleet/summary', undefined, signal ? { signal } : {}),
+};
+
+export const devicesApi = {
+  list: (query: DeviceQuery, signal?: AbortSignal) =>
+    request<PageOf<Device>>('GET', `/devices${queryString({ ...query })}`, undefined, signal ? { signal } : {}),
+  get: (deviceId: string) => request<Device>('GET', `/devices/${id(deviceId)}`),
+  patch: (deviceId: string, patch: DevicePatch) => request<Device>('PATCH', `/devices/${id(deviceId)}`, patch),
+  decommission: (deviceId: string) => request<void>('DELETE', `/devices/${id(deviceId)}`),
+};
+
+export const vmsApi = {
+  create: (deviceId: string, spec: VmSpec) => request<Task>('POST', `/devices/${id(deviceId)}/vms`, spec),
+  power: (deviceId: string, vmId: string, action: PowerAction) =>
+    request<Task>('POST', `/devices/${id(deviceId)}/vms/${id(vmId)}/power`, { action }),
+  update: (deviceId: string, vmId: string, patch: VmPatch) => request<Task>('PATCH', `/devices/${id(deviceId)}/vms/${id(vmId)}`, patch),
+  remove: (deviceId: string, vmId: string) => request<Task>('DELETE', `/devices/${id(deviceId)}/vms/${id(vmId)}`),
+};
+
+export const tasksApi = {
+  list: (query: TaskQuery, signal?: AbortSignal) =>
+    request<PageOf<Task>>('GET', `/tasks${queryString({ ...query })}`, undefined, signal ? { signal } : {}),
+  get: (taskId: string) => request<Task>('GET', `/tasks/${id(taskId)}`),
+  cancel: (taskId: string) => request<Task>('POST', `/tasks/${id(taskId)}/cancel`),
+  retry: (taskId: string) => request<Task>('POST', `/tasks/${id(taskId)}/retry`),
+};
+
+export const usersApi = {
+  list: () => request<PageOf<User>>('GET', '/users?limit=1000'),
+  create: (user: CreateUser) => request<User>('POST', '/users', user),
+  update: (userId: string, patch: UpdateUser) => request<User>('PATCH', `/users/${id(userId)}`, patch),
+  remove: (userId: string) => request<void>('DELETE', `/users/${id(userId)}`),
+};
+
+export const tokensApi = {
+  list: () => request<PageOf<EnrollmentToken>>('GET', '/enrollment-tokens?limit=1000'),
+  create: (body: CreateEnrollmentToken) => request<CreatedEnrollmentToken>('POST', '/enrollment-tokens', body),
+  revoke: (tokenId: string) => request<void>('DELETE', `/enrollment-tokens/${id(tokenId)}`),
+};
+
+export type { Vm };

@@ -1,0 +1,53 @@
+import type { ReactNode } from 'react';
+import { useAuth, useCan } from '../auth/AuthProvider.js';
+import { ErrorBoundary } from '../components/ErrorBoundary.js';
+import { LiveProvider } from '../live/LiveProvider.js';
+import { DeviceDetailView } from '../views/devices/DeviceDetailView.js';
+import { DevicesView } from '../views/devices/DevicesView.js';
+import { EnrollmentView } from '../views/EnrollmentView.js';
+import { LoginView } from '../views/LoginView.js';
+import { OverviewView } from '../views/OverviewView.js';
+import { TaskDetailView } from '../views/tasks/TaskDetailView.js';
+import { TasksView } from '../views/tasks/TasksView.js';
+import { UsersView } from '../views/UsersView.js';
+import { matchPath, useLocation } from './router.js';
+import { Shell } from './Shell.js';
+
+function NotFound({ what }: { what: string }) {
+  return (
+    <div className="panel">
+      <h1>Not here</h1>
+      <p className="muted">{what}</p>
+    </div>
+  );
+}
+
+function Routes() {
+  const { path } = useLocation();
+  const operator = useCan('operator');
+  const admin = useCan('admin');
+  let view: ReactNode;
+  let params: Record<string, string> | null;
+  if (path === '/') view = <OverviewView />;
+  else if (path === '/devices') view = <DevicesView />;
+  else if ((params = matchPath('/devices/:id', path))) view = <DeviceDetailView key={params.id} deviceId={params.id!} />;
+  else if (path === '/tasks') view = <TasksView />;
+  else if ((params = matchPath('/tasks/:id', path))) view = <TaskDetailView key={params.id} taskId={params.id!} />;
+  else if (path === '/enrollment') view = operator ? <EnrollmentView /> : <NotFound what="Enrollment tokens need the operator role." />;
+  else if (path === '/users') view = admin ? <UsersView /> : <NotFound what="User administration needs the admin role." />;
+  else view = <NotFound what={`There is no page at ${path}.`} />;
+  return <ErrorBoundary resetKey={path}>{view}</ErrorBoundary>;
+}
+
+export function App() {
+  const { user, expire } = useAuth();
+  if (!user) return <LoginView />;
+  return (
+    // Keyed by user: a different login starts a fresh stream and fresh views.
+    <LiveProvider key={user.id} onUnauthorized={() => expire('Your session has ended. Log in again.')}>
+      <Shell>
+        <Routes />
+      </Shell>
+    </LiveProvider>
+  );
+}

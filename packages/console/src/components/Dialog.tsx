@@ -1,0 +1,81 @@
+import { useEffect, useRef, useState, type FormEvent, type ReactNode } from 'react';
+import { ErrorNote } from './ErrorNote.js';
+
+/**
+ * A modal dialog on the native <dialog> element (focus trap, Escape and the backdrop come with
+ * it). `onSubmit` runs the action; its error is shown in the dialog, which stays open.
+ */
+export function Dialog({ title, children, submitLabel, danger, canSubmit = true, onSubmit, onClose }: {
+  title: string;
+  children: ReactNode;
+  submitLabel: string;
+  danger?: boolean;
+  canSubmit?: boolean;
+  onSubmit(): Promise<void>;
+  onClose(): void;
+}) {
+  const ref = useRef<HTMLDialogElement>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+
+  useEffect(() => {
+    const dialog = ref.current;
+    if (dialog && !dialog.open) dialog.showModal();
+    return () => dialog?.close();
+  }, []);
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      await onSubmit();
+      onClose();
+    } catch (err) {
+      setError(err);
+      setBusy(false);
+    }
+  };
+
+  return (
+    <dialog ref={ref} className="dialog" onCancel={(e) => { e.preventDefault(); onClose(); }} aria-labelledby="dialog-title">
+      <form onSubmit={submit} noValidate>
+        <h2 id="dialog-title">{title}</h2>
+        <div className="dialog-body">{children}</div>
+        <ErrorNote error={error} />
+        <div className="dialog-actions">
+          <button type="button" className="button" onClick={onClose}>Cancel</button>
+          <button type="submit" className={`button ${danger ? 'danger' : 'primary'}`} disabled={busy || !canSubmit}>
+            {busy ? 'Working…' : submitLabel}
+          </button>
+        </div>
+      </form>
+    </dialog>
+  );
+}
+
+/**
+ * A confirmation for something that cannot be undone. With `typeToConfirm`, the button stays
+ * disabled until that exact text (the device's name) is typed, so a slip cannot do it.
+ */
+export function ConfirmDialog({ title, message, confirmLabel, typeToConfirm, onConfirm, onClose }: {
+  title: string;
+  message: ReactNode;
+  confirmLabel: string;
+  typeToConfirm?: string;
+  onConfirm(): Promise<void>;
+  onClose(): void;
+}) {
+  const [typed, setTyped] = useState('');
+  return (
+    <Dialog title={title} submitLabel={confirmLabel} danger canSubmit={typeToConfirm === undefined || typed === typeToConfirm} onSubmit={onConfirm} onClose={onClose}>
+      <p>{message}</p>
+      {typeToConfirm !== undefined && (
+        <label className="field">
+          <span>Type <strong className="mono">{typeToConfirm}</strong> to confirm</span>
+          <input value={typed} onChange={(e) => setTyped(e.target.value)} autoFocus autoComplete="off" spellCheck={false} name="confirm" />
+        </label>
+      )}
+    </Dialog>
+  );
+}

@@ -1,0 +1,16 @@
+import type { Presence, Task } from '@pallas/protocol';
+import { isFinal, taskStatusText } from '../lib/task-text.js';
+
+/** A task's progress bar with its status in words ("sent to device, waiting"). */
+export function TaskProgress({ task, presence }: { task: Task; presence?: Presence }) {
+  const pct = task.state === 'succeeded' ? 100 : task.progress.pct;
+  const waiting = task.state === 'queued' || task.state === 'sent';
+  return (
+    <div className="task-progress">
+      <div className={`progress-track task-${task.state}${waiting ? ' waiting' : ''}`} role="progressbar" aria-valuenow={pct} aria-valuemin={0} aria-valuemax={100}>
+        {!isFinal(task) || task.state === 'succeeded' ? <div className="progress-fill" style={{ width: `${pct}%` }} /> : null}
+      </div>
+      <div className="task-status-text">{taskStatusText(task, presence)}</div>
+    </div>
+  );
+}

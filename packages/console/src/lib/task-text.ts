@@ -1,0 +1,42 @@
+import type { Presence, Task, TaskOperation } from '@pallas/protocol';
+
+/** "Create VM web-1", "Power off vm-3" — what a task does, in words. */
+export function describeOperation(op: TaskOperation, vmName?: string): string {
+  const vm = vmName ?? ('vmId' in op ? op.vmId : '');
+  switch (op.kind) {
+    case 'vm.create': return `Create VM ${op.spec.name}`;
+    case 'vm.power': return `${POWER_WORDS[op.action]} ${vm}`;
+    case 'vm.update': return `Edit VM ${vm}`;
+    case 'vm.delete': return `Delete VM ${vm}`;
+  }
+}
+
+const POWER_WORDS = { on: 'Power on', off: 'Power off', reset: 'Reset', shutdown: 'Shut down' } as const;
+
+export function isFinal(task: Task): boolean {
+  return task.state === 'succeeded' || task.state === 'failed' || task.state === 'cancelled' || task.state === 'timed_out';
+}
+
+/**
+ * Where a task is, said plainly: the operator should never have to guess whether something is
+ * happening, waiting for a device, or over. `presence` is the device's, when known.
+ */
+export function taskStatusText(task: Task, presence?: Presence): string {
+  if (task.cancelRequested && !isFinal(task)) return 'Cancel requested — waiting for the device to answer';
+  switch (task.state) {
+    case 'queued':
+      if (presence === 'offline') return 'Queued — device offline, will run when it reconnects';
+      if (presence === 'online') return 'Queued — waiting for the device to take it';
+      return 'Queued — sent when the device is online and free';
+    case 'sent': return 'Sent to device, waiting for it to start';
+    case 'running': return task.progress.message ? `Running — ${task.progress.message}` : `Running on the device (${task.progress.pct}%)`;
+    case 'succeeded': return 'Succeeded';
+    case 'failed': return `Failed${task.error ? `: ${task.error.message}` : ''}`;
+    case 'cancelled': return 'Cancelled';
+    case 'timed_out': return 'Timed out — no result before the deadline';
+  }
+}
+
+export const TASK_STATE_LABEL: Record<Task['state'], string> = {
+  queued: 'queued', sent: 'sent', running: 'running', succeeded: 'succeeded', failed: 'failed', cancelled: 'cancelled', timed_out: 'timed out',
+};

@@ -1,0 +1,55 @@
+/**
+ * The limits of a VM spec, the same as the protocol's `VmSpec` schema
+ * (packages/protocol/src/mqtt/vm.ts), which the manager enforces. They are repeated here so the
+ * console's bundle does not carry the schema library; packages/console/test checks that both
+ * agree.
+ */
+export const VM_LIMITS = {
+  name: { minLength: 1, maxLength: 80, pattern: '^[A-Za-z0-9._-]([A-Za-z0-9._ -]*[A-Za-z0-9._-])?$' },
+  vcpus: { minimum: 1, maximum: 128 },
+  memoryMB: { minimum: 64, maximum: 1_048_576 },
+  /** More than 0 (exclusive), at most 65,536 GB. */
+  diskGB: { exclusiveMinimum: 0, maximum: 65_536 },
+} as const;
+
+const NAME = new RegExp(VM_LIMITS.name.pattern);
+
+export interface VmFormValues {
+  name: string;
+  vcpus: string;
+  memoryMB: string;
+  diskGB: string;
+}
+
+export type VmFormErrors = Partial<Record<keyof VmFormValues, string>>;
+
+function integerIn(value: string, min: number, max: number, what: string): string | undefined {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isInteger(n)) return `${what} must be a whole number`;
+  if (n < min || n > max) return `${what} must be between ${min.toLocaleString('en')} and ${max.toLocaleString('en')}`;
+  return undefined;
+}
+
+/** Checks a create/edit form before it is sent; `only` limits the check to the fields shown. */
+export function validateVm(values: VmFormValues, only: Array<keyof VmFormValues> = ['name', 'vcpus', 'memoryMB', 'diskGB']): VmFormErrors {
+  const errors: VmFormErrors = {};
+  if (only.includes('name')) {
+    if (values.name.length < VM_LIMITS.name.minLength) errors.name = 'Name is required';
+    else if (values.name.length > VM_LIMITS.name.maxLength) errors.name = `Name must be at most ${VM_LIMITS.name.maxLength} characters`;
+    else if (!NAME.test(values.name)) errors.name = 'Use letters, digits, dot, dash, underscore and inner spaces';
+  }
+  if (only.includes('vcpus')) {
+    const e = integerIn(values.vcpus, VM_LIMITS.vcpus.minimum, VM_LIMITS.vcpus.maximum, 'vCPUs');
+    if (e) errors.vcpus = e;
+  }
+  if (only.includes('memoryMB')) {
+    const e = integerIn(values.memoryMB, VM_LIMITS.memoryMB.minimum, VM_LIMITS.memoryMB.maximum, 'Memory (MiB)');
+    if (e) errors.memoryMB = e;
+  }
+  if (only.includes('diskGB')) {
+    const n = Number(values.diskGB);
+    if (values.diskGB.trim() === '' || !Number.isFinite(n)) errors.diskGB = 'Disk size must be a number';
+    else if (n <= VM_LIMITS.diskGB.exclusiveMinimum || n > VM_LIMITS.diskGB.maximum) errors.diskGB = `Disk size must be more than 0 and at most ${VM_LIMITS.diskGB.maximum.toLocaleString('en')} GB`;
+  }
+  return errors;
+}

@@ -1,0 +1,99 @@
+import { useState } from 'react';
+import type { Device, PowerAction, Task, Vm } from '@pallas/protocol';
+import { messageOf } from '../../api/client.js';
+import { vmsApi } from '../../api/endpoints.js';
+import { useCan } from '../../auth/AuthProvider.js';
+import { PowerBadge } from '../../components/Badges.js';
+import { ConfirmDialog } from '../../components/Dialog.js';
+import { TaskProgress } from '../../components/TaskProgress.js';
+import { formatGB, formatMB } from '../../lib/format.js';
+import { isFinal } from '../../lib/task-text.js';
+import { CreateVmDialog, EditVmDialog } from './VmDialogs.js';
+
+type Open = { kind: 'create' } | { kind: 'edit'; vm: Vm } | { kind: 'delete'; vm: Vm } | null;
+
+/** Power actions that make sense from each state (a running VM is not "powered on" again). */
+const ACTIONS: Record<Vm['powerState'], Array<{ action: PowerAction; label: string }>> = {
+  off: [{ action: 'on', label: 'Power on' }],
+  suspended: [{ action: 'on', label: 'Resume' }, { action: 'off', label: 'Power off' }],
+  on: [{ action: 'shutdown', label: 'Shut down' }, { action: 'off', label: 'Power off' }, { action: 'reset', label: 'Reset' }],
+};
+
+/**
+ * The device's VMs as it last reported them, each with the task in flight on it. Every action
+ * answers at once with a task; the row shows that task's progress until the device reports.
+ */
+export function DeviceVms({ device, tasks, onTask }: { device: Device; tasks: Task[]; onTask(task: Task): void }) {
+  const canOperate = useCan('operator');
+  const [open, setOpen] = useState<Open>(null);
+  const [error, setError] = useState<string | null>(null);
+  const activeFor = (vmId: string) => tasks.find((t) => t.vmId === vmId && !isFinal(t));
+  const creating = tasks.filter((t) => t.kind === 'vm.create' && !isFinal(t));
+
+  const power = async (vm: Vm, action: PowerAction) => {
+    setError(null);
+    try {
+      onTask(await vmsApi.power(device.id, vm.id, action));
+    } catch (err) {
+      setError(`${vm.name}: ${messageOf(err)}`);
+    }
+  };
+
+  return (
+    <section className="panel" aria-label="Virtual machines">
+      <div className="panel-head">
+        <h2>Virtual machines</h2>
+        {canOperate && <button type="button" className="button primary" onClick={() => setOpen({ kind: 'create' })}>Create VM</button>}
+      </div>
+      {error && <div className="error-note" role="alert">{error}</div>}
+      {creating.map((t) => (
+        <div key={t.id} className="pending-row" data-pending-task={t.id}>
+          <strong>{t.operation.kind === 'vm.create' ? t.operation.spec.name : ''}</strong>
+          <TaskProgress task={t} presence={device.presence} />
+        </div>
+      ))}
+      {device.vms.length === 0 && creating.length === 0 ? <p className="empty">No virtual machines on this device.</p> : (
+        <div className="table-wrap">
+          <table className="table">
+            <thead>
+              <tr><th>Name</th><th>Power</th><th className="secondary num">vCPUs</th><th className="secondary num">Memory</th><th className="secondary num">Disk</th><th>{canOperate ? 'Actions' : 'Status'}</th></tr>
+            </thead>
+            <tbody>
+              {device.vms.map((vm) => {
+                const task = activeFor(vm.id);
+                return (
+                  <tr key={vm.id} data-vm-name={vm.name} data-power={vm.powerState}>
+                    <td><span className="vm-name">{vm.name}</span>{vm.guestOs && <small className="muted block">{vm.guestOs}</small>}</td>
+                    <td><PowerBadge state={vm.powerState} /></td>
+                    <td className="secondary num">{vm.vcpus}</td>
+                    <td className="secondary num">{formatMB(vm.memoryMB)}</td>
+                    <td className="secondary num">{formatGB(vm.diskGB)}</td>
+                    <td className="actions">
+                      {task ? <TaskProgress task={task} presence={device.presence} /> : canOperate ? (
+                        <div className="button-group">
+                          {ACTIONS[vm.powerState].map((a) => (
+                            <button key={a.action} type="button" className="button small" onClick={() => void power(vm, a.action)}>{a.label}</button>
+                          ))}
+                          <button type="button" className="button small" onClick={() => setOpen({ kind: 'edit', vm })}>Edit</button>
+                          {/* The drivers delete powered-off VMs only; offering it otherwise would just fail. */}
+                          {vm.powerState === 'off' && <button type="button" className="button small danger-text" onClick={() => setOpen({ kind: 'delete', vm })}>Delete</button>}
+                        </div>
+                      ) : <span className="muted">—</span>}
+                    </td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {open?.kind === 'create' && <CreateVmDialog deviceId={device.id} onCreated={onTask} onClose={() => setOpen(null)} />}
+      {open?.kind === 'edit' && <EditVmDialog deviceId={device.id} vm={open.vm} onSent={onTask} onClose={() => setOpen(null)} />}
+      {open?.kind === 'delete' && (
+        <ConfirmDialog title={`Delete ${open.vm.name}?`} confirmLabel="Delete VM"
+          message={<>The VM <strong>{open.vm.name}</strong> and its disks are deleted from <strong>{device.name}</strong>. This cannot be undone.</>}
+          onConfirm={async () => onTask(await vmsApi.remove(device.id, open.vm.id))} onClose={() => setOpen(null)} />
+      )}
+    </section>
+  );
+}

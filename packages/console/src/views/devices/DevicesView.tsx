@@ -1,0 +1,139 @@
+import { useEffect, useState } from 'react';
+import type { Device, DeviceQuery, DeviceSort, PageOf, Presence } from '@pallas/protocol';
+import { devicesApi } from '../../api/endpoints.js';
+import { Link, setQuery, useLocation } from '../../app/router.js';
+import { PresenceBadge } from '../../components/Badges.js';
+import { ErrorNote } from '../../components/ErrorNote.js';
+import { Pager } from '../../components/Pager.js';
+import { useDebounced, useThrottled } from '../../hooks/timing.js';
+import { useResource } from '../../hooks/useResource.js';
+import { timeAgo } from '../../lib/format.js';
+import { useLiveEvents } from '../../live/LiveProvider.js';
+
+const PAGE_SIZE = 50;
+/** Short enough that a search feels immediate, long enough not to query on every keystroke. */
+const SEARCH_DEBOUNCE_MS = 120;
+
+const SORTS: Array<{ value: DeviceSort; label: string }> = [
+  { value: 'name', label: 'Name (A–Z)' },
+  { value: '-name', label: 'Name (Z–A)' },
+  { value: '-lastSeenAt', label: 'Last seen (recent first)' },
+  { value: 'lastSeenAt', label: 'Last seen (oldest first)' },
+  { value: '-enrolledAt', label: 'Enrolled (newest first)' },
+  { value: 'presence', label: 'Offline first' },
+];
+
+/** The filters live in the URL, so a filtered list can be reloaded, bookmarked and shared. */
+function queryFrom(search: URLSearchParams): DeviceQuery {
+  const presence = search.get('presence');
+  const sort = search.get('sort');
+  return {
+    limit: PAGE_SIZE,
+    offset: Math.max(0, Number(search.get('offset')) || 0),
+    ...(search.get('q') ? { name: search.get('q')! } : {}),
+    ...(presence === 'online' || presence === 'offline' ? { presence: presence as Presence } : {}),
+    ...(search.get('tag') ? { tag: search.get('tag')! } : {}),
+    ...(SORTS.some((s) => s.value === sort) ? { sort: sort as DeviceSort } : {}),
+  };
+}
+
+/**
+ * Devices, searched, filtered, sorted and paged by the manager: the browser only ever holds one
+ * page, so the view is as fast with 10,000 devices as with 10.
+ */
+export function DevicesView() {
+  const { query: search } = useLocation();
+  const [text, setText] = useState(search.get('q') ?? '');
+  const [tagText, setTagText] = useState(search.get('tag') ?? '');
+  const debouncedText = useDebounced(text, SEARCH_DEBOUNCE_MS);
+  const debouncedTag = useDebounced(tagText, 400);
+  // Only a change of the text goes back to the first page; opening `?offset=100` must not.
+  useEffect(() => {
+    if (debouncedText.trim() !== (search.get('q') ?? '')) setQuery({ q: debouncedText.trim(), offset: undefined });
+  }, [debouncedText]);
+  useEffect(() => {
+    if (debouncedTag.trim() !== (search.get('tag') ?? '')) setQuery({ tag: debouncedTag.trim(), offset: undefined });
+  }, [debouncedTag]);
+
+  const query = queryFrom(search);
+  const key = JSON.stringify(query);
+  const page = useResource<{ query: DeviceQuery; page: PageOf<Device> }>(
+    async (signal) => ({ query, page: await devicesApi.list(query, signal) }),
+    [key],
+  );
+
+  // Presence changes are applied in place; a device that appeared or left reloads the page
+  // (throttled: an enrollment burst must not turn into a request storm).
+  const reloadSoon = useThrottled(page.reload, 2000);
+  useLiveEvents((message) => {
+    if (message.type === 'reset') return page.reload();
+    if (message.type === 'vms') {
+      page.set((cur) => cur && { ...cur, page: { ...cur.page, items: cur.page.items.map((d) => (d.id === message.deviceId ? { ...d, vms: message.vms } : d)) } });
+      return;
+    }
+    if (message.type !== 'device') return;
+    const ev = message.device;
+    const shown = page.data?.page.items.some((d) => d.id === ev.id);
+    if (ev.removed || !shown) return reloadSoon();
+    page.set((cur) => cur && {
+      ...cur,
+      page: { ...cur.page, items: cur.page.items.map((d) => (d.id === ev.id ? { ...d, presence: ev.presence, lastSeenAt: ev.lastSeenAt } : d)) },
+    });
+  });
+
+  const data = page.data;
+  return (
+    <div className="view">
+      <header className="view-head">
+        <h1>Devices</h1>
+        {data && <span className="muted">{data.page.total.toLocaleString('en')} {query.name || query.presence || query.tag ? 'matching' : 'in the fleet'}</span>}
+      </header>
+      <div className="toolbar" role="search">
+        <input type="search" name="search" placeholder="Search by name" aria-label="Search devices by name" value={text} onChange={(e) => setText(e.target.value)} />
+        <select aria-label="Presence" value={query.presence ?? ''} onChange={(e) => setQuery({ presence: e.target.value, offset: undefined })}>
+          <option value="">Online and offline</option>
+          <option value="online">Online</option>
+          <option value="offline">Offline</option>
+        </select>
+        <input name="tag" placeholder="Tag" aria-label="Filter by tag" value={tagText} onChange={(e) => setTagText(e.target.value)} />
+        <select aria-label="Sort" value={query.sort ?? 'name'} onChange={(e) => setQuery({ sort: e.target.value === 'name' ? undefined : e.target.value, offset: undefined })}>
+          {SORTS.map((s) => <option key={s.value} value={s.value}>{s.label}</option>)}
+        </select>
+      </div>
+      <ErrorNote error={page.error} onRetry={page.reload} />
+      {data && (
+        <div className="table-wrap" data-results-for={data.query.name ?? ''} aria-busy={page.loading}>
+          <table className="table">
+            <thead>
+              <tr>
+                <th>Name</th>
+                <th>Presence</th>
+                <th className="secondary">Hypervisor</th>
+                <th className="secondary">Agent</th>
+                <th className="num">VMs</th>
+                <th className="secondary">Tags</th>
+                <th className="secondary">Last seen</th>
+              </tr>
+            </thead>
+            <tbody>
+              {data.page.items.map((d) => (
+                <tr key={d.id} data-device-id={d.id}>
+                  <td><Link to={`/devices/${d.id}`} className="row-link">{d.name}</Link></td>
+                  <td><PresenceBadge presence={d.presence} /></td>
+                  <td className="secondary">{d.facts ? `${d.facts.hypervisor.kind} ${d.facts.hypervisor.version}` : '—'}</td>
+                  <td className="secondary">{d.facts?.agentVersion ?? '—'}</td>
+                  <td className="num">{d.vms.length}</td>
+                  <td className="secondary">{d.tags.map((t) => <span key={t} className="tag">{t}</span>)}</td>
+                  <td className="secondary" title={d.lastSeenAt ?? ''}>{d.presence === 'online' ? 'now' : timeAgo(d.lastSeenAt)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {data.page.items.length === 0 && <p className="empty">No device matches. {query.name || query.tag || query.presence ? 'Change the filters above.' : 'Enroll one from the Enrollment page.'}</p>}
+        </div>
+      )}
+      {data && <Pager offset={data.page.offset} limit={data.page.limit} total={data.page.total} onChange={(offset) => setQuery({ offset: offset || undefined })} />}
+      {!data && page.loading && <p className="muted">Loading…</p>}
+    </div>
+  );
+}

@@ -1,0 +1,66 @@
+import { useState } from 'react';
+import type { Task, Vm, VmPatch } from '@pallas/protocol';
+import { vmsApi } from '../../api/endpoints.js';
+import { Dialog } from '../../components/Dialog.js';
+import { Field } from '../../components/Field.js';
+import { VM_LIMITS, validateVm, type VmFormValues } from '../../lib/vm-limits.js';
+
+/** Create a VM (it is created powered off). Checked here with the manager's own limits. */
+export function CreateVmDialog({ deviceId, onCreated, onClose }: { deviceId: string; onCreated(task: Task): void; onClose(): void }) {
+  const [values, setValues] = useState<VmFormValues>({ name: '', vcpus: '2', memoryMB: '2048', diskGB: '20' });
+  const [touched, setTouched] = useState(false);
+  const errors = validateVm(values);
+  const shown = touched ? errors : {};
+  const change = (key: keyof VmFormValues) => (e: { target: { value: string } }) => setValues((v) => ({ ...v, [key]: e.target.value }));
+  return (
+    <Dialog
+      title="Create a virtual machine"
+      submitLabel="Create VM"
+      onClose={onClose}
+      onSubmit={async () => {
+        setTouched(true);
+        if (Object.keys(errors).length > 0) throw new Error('Fix the fields marked above.');
+        const task = await vmsApi.create(deviceId, {
+          name: values.name, vcpus: Number(values.vcpus), memoryMB: Number(values.memoryMB), diskGB: Number(values.diskGB),
+        });
+        onCreated(task);
+      }}
+    >
+      <Field label="Name" name="vm-name" value={values.name} onChange={change('name')} error={shown.name} maxLength={VM_LIMITS.name.maxLength} autoFocus
+        hint="Letters, digits, dot, dash, underscore; up to 80 characters" />
+      <div className="field-row">
+        <Field label="vCPUs" name="vm-vcpus" type="number" inputMode="numeric" min={VM_LIMITS.vcpus.minimum} max={VM_LIMITS.vcpus.maximum} value={values.vcpus} onChange={change('vcpus')} error={shown.vcpus} />
+        <Field label="Memory (MiB)" name="vm-memory" type="number" inputMode="numeric" min={VM_LIMITS.memoryMB.minimum} max={VM_LIMITS.memoryMB.maximum} step={64} value={values.memoryMB} onChange={change('memoryMB')} error={shown.memoryMB} />
+        <Field label="Disk (GB)" name="vm-disk" type="number" inputMode="decimal" min={1} max={VM_LIMITS.diskGB.maximum} value={values.diskGB} onChange={change('diskGB')} error={shown.diskGB} />
+      </div>
+      <p className="muted small">The device creates it powered off. If the device is offline, the request waits in its queue until it reconnects.</p>
+    </Dialog>
+  );
+}
+
+/**
+ * Rename a VM, or change its vCPUs and memory. The hypervisors have no hot-plug, so the size
+ * can only change while the VM is off; the form says so rather than letting the task fail.
+ */
+export function EditVmDialog({ deviceId, vm, onSent, onClose }: { deviceId: string; vm: Vm; onSent(task: Task): void; onClose(): void }) {
+  const [values, setValues] = useState<VmFormValues>({ name: vm.name, vcpus: String(vm.vcpus), memoryMB: String(vm.memoryMB), diskGB: String(vm.diskGB || 1) });
+  const resizable = vm.powerState === 'off';
+  const errors = validateVm(values, resizable ? ['name', 'vcpus', 'memoryMB'] : ['name']);
+  const change = (key: keyof VmFormValues) => (e: { target: { value: string } }) => setValues((v) => ({ ...v, [key]: e.target.value }));
+  const patch: VmPatch = {};
+  if (values.name !== vm.name) patch.name = values.name;
+  if (resizable && Number(values.vcpus) !== vm.vcpus) patch.vcpus = Number(values.vcpus);
+  if (resizable && Number(values.memoryMB) !== vm.memoryMB) patch.memoryMB = Number(values.memoryMB);
+  const changed = Object.keys(patch).length > 0;
+  return (
+    <Dialog title={`Edit ${vm.name}`} submitLabel="Save changes" canSubmit={changed && Object.keys(errors).length === 0} onClose={onClose}
+      onSubmit={async () => onSent(await vmsApi.update(deviceId, vm.id, patch))}>
+      <Field label="Name" name="vm-name" value={values.name} onChange={change('name')} error={errors.name} maxLength={VM_LIMITS.name.maxLength} />
+      <div className="field-row">
+        <Field label="vCPUs" name="vm-vcpus" type="number" disabled={!resizable} value={values.vcpus} onChange={change('vcpus')} error={errors.vcpus} />
+        <Field label="Memory (MiB)" name="vm-memory" type="number" step={64} disabled={!resizable} value={values.memoryMB} onChange={change('memoryMB')} error={errors.memoryMB} />
+      </div>
+      {!resizable && <p className="muted small">Power the VM off to change its vCPUs or memory.</p>}
+    </Dialog>
+  );
+}

@@ -1,0 +1,116 @@
+import { useState } from 'react';
+import type { Task } from '@pallas/protocol';
+import { messageOf } from '../../api/client.js';
+import { devicesApi, tasksApi } from '../../api/endpoints.js';
+import { Link, navigate } from '../../app/router.js';
+import { useCan } from '../../auth/AuthProvider.js';
+import { TaskStateBadge } from '../../components/Badges.js';
+import { ErrorNote } from '../../components/ErrorNote.js';
+import { TaskProgress } from '../../components/TaskProgress.js';
+import { useResource } from '../../hooks/useResource.js';
+import { formatDateTime } from '../../lib/format.js';
+import { describeOperation, isFinal } from '../../lib/task-text.js';
+import { useLiveEvents } from '../../live/LiveProvider.js';
+
+const RETRYABLE = new Set(['failed', 'cancelled', 'timed_out']);
+
+function Timeline({ task }: { task: Task }) {
+  const steps: Array<[string, string | null, string]> = [
+    ['Created', task.createdAt, `by ${task.createdBy}`],
+    ['Sent to device', task.sentAt, 'published on the device\'s command topic'],
+    ['Started', task.startedAt, 'the agent journaled it and began'],
+    ['Finished', task.finishedAt, task.state.replace('_', ' ')],
+  ];
+  return (
+    <ol className="timeline">
+      {steps.map(([label, at, note]) => (
+        <li key={label} className={at ? 'done' : 'pending'}>
+          <span className="timeline-label">{label}</span>
+          <span className="timeline-time">{at ? formatDateTime(at) : 'not yet'}</span>
+          {at && <span className="muted small">{note}</span>}
+        </li>
+      ))}
+    </ol>
+  );
+}
+
+/** One task: what it does, where it is, its timeline and error; cancel or retry it. */
+export function TaskDetailView({ taskId }: { taskId: string }) {
+  const canOperate = useCan('operator');
+  const task = useResource(() => tasksApi.get(taskId), [taskId]);
+  const deviceId = task.data?.deviceId;
+  const device = useResource(async () => (deviceId ? devicesApi.get(deviceId) : undefined), [deviceId]);
+  const [actionError, setActionError] = useState<string | null>(null);
+
+  useLiveEvents((m) => {
+    if (m.type === 'reset') task.reload();
+    else if (m.type === 'task' && m.task.id === taskId) task.set(() => m.task);
+    else if (m.type === 'device' && m.device.id === deviceId) device.set((d) => d && { ...d, presence: m.device.presence });
+  });
+
+  const act = async (action: () => Promise<Task>, after?: (t: Task) => void) => {
+    setActionError(null);
+    try {
+      const result = await action();
+      if (after) after(result);
+      else task.set(() => result);
+    } catch (err) {
+      setActionError(messageOf(err));
+    }
+  };
+
+  const t = task.data;
+  return (
+    <div className="view">
+      <nav className="breadcrumb"><Link to="/tasks">Tasks</Link> /</nav>
+      <ErrorNote error={task.error} onRetry={task.reload} />
+      {t && (
+        <>
+          <header className="view-head">
+            <h1>{describeOperation(t.operation, t.vm?.name)}</h1>
+            <TaskStateBadge state={t.state} />
+            <div className="spacer" />
+            {canOperate && !isFinal(t) && !t.cancelRequested && (
+              <button type="button" className="button" onClick={() => void act(() => tasksApi.cancel(t.id))}>Cancel task</button>
+            )}
+            {canOperate && RETRYABLE.has(t.state) && (
+              <button type="button" className="button primary" onClick={() => void act(() => tasksApi.retry(t.id), (n) => navigate(`/tasks/${n.id}`))}>Retry</button>
+            )}
+          </header>
+          {actionError && <div className="error-note" role="alert">{actionError}</div>}
+          <section className="panel">
+            <TaskProgress task={t} {...(device.data ? { presence: device.data.presence } : {})} />
+            {t.error && (
+              <div className="error-note task-error" role="status"><strong>{t.error.code}</strong>: {t.error.message}</div>
+            )}
+            {t.lateResult && (
+              <p className="muted">A result arrived after the task was final ({t.lateResult.outcome}, {formatDateTime(t.lateResult.at)}); it was recorded but changed nothing.</p>
+            )}
+          </section>
+          <div className="columns">
+            <section className="panel">
+              <h2>Timeline</h2>
+              <Timeline task={t} />
+            </section>
+            <section className="panel">
+              <h2>Details</h2>
+              <dl className="facts">
+                <div><dt>Device</dt><dd><Link to={`/devices/${t.deviceId}`}>{device.data?.name ?? t.deviceId}</Link></dd></div>
+                <div><dt>Operation</dt><dd className="mono">{t.kind}</dd></div>
+                {t.vmId && <div><dt>VM id</dt><dd className="mono">{t.vmId}</dd></div>}
+                <div><dt>Deadline</dt><dd>{formatDateTime(t.deadlineAt)}</dd></div>
+                <div><dt>Attempt</dt><dd>{t.attempt}{t.retryOf && <> (retry of <Link to={`/tasks/${t.retryOf}`}>an earlier task</Link>)</>}</dd></div>
+                <div><dt>Task id</dt><dd className="mono">{t.id}</dd></div>
+              </dl>
+              <details>
+                <summary>Request</summary>
+                <pre className="code">{JSON.stringify(t.operation, null, 2)}</pre>
+              </details>
+            </section>
+          </div>
+        </>
+      )}
+      {!t && task.loading && <p className="muted">Loading…</p>}
+    </div>
+  );
+}
