@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { PALLAS_VERSION, type ControlMessage, type EnrollResponse, type HostFacts } from '@pallas/protocol';
+import { PALLAS_VERSION, type ControlMessage, type EnrollResponse, type HostFacts, type TaskResult } from '@pallas/protocol';
 import { pino, type Logger } from 'pino';
 import type { Driver } from './drivers/driver.js';
 import { enroll } from './enrollment/enroll.js';
@@ -7,6 +7,8 @@ import { AgentError, AgentErrorCodes, describeError } from './errors.js';
 import { StateDir, type DeviceIdentity } from './identity/state-dir.js';
 import { Link } from './link/link.js';
 import { StatusReporter } from './status/status-reporter.js';
+import { TaskJournal } from './tasks/journal.js';
+import { TaskRunner } from './tasks/task-runner.js';
 import type { BackoffOptions } from './util/backoff.js';
 
 export interface AgentOptions {
@@ -36,6 +38,8 @@ export interface AgentOptions {
   stableAfterMs?: number;
   /** Wraps each enrollment HTTP request, e.g. a semaphore shared by many agents. */
   enrollGate?: <T>(attempt: () => Promise<T>) => Promise<T>;
+  /** While online, re-send task results the manager has not acknowledged this often. Default 30 s. */
+  taskResendIntervalMs?: number;
 }
 
 export type AgentState =
@@ -64,15 +68,20 @@ export interface AgentEvents {
   'credential-rejected': [error: AgentError];
   /** Any other fatal error after start() resolved (e.g. enrollment refused): agent stopped. */
   error: [error: Error];
+  /** A task started on the driver (journaled, first progress sent). */
+  'task-started': [taskId: string];
+  /** A task ended: its result is journaled and being published. */
+  'task-finished': [result: TaskResult];
 }
 
 const silent = pino({ level: 'silent' });
 const TERMINAL: ReadonlySet<AgentState> = new Set(['stopped', 'decommissioned', 'failed']);
 
 /**
- * One device agent: identity → enrollment → MQTT link → status reports, plus the commands
- * the manager sends. No process-global state and no process.exit, so a simulator can run
- * thousands in one process; the `pallas-agent` program maps its events to exit codes.
+ * One device agent: identity → task journal → enrollment → MQTT link → status reports and
+ * tasks, plus the other commands the manager sends. No process-global state and no
+ * process.exit, so a simulator can run thousands in one process; the `pallas-agent` program
+ * maps its events to exit codes.
  */
 export class Agent extends EventEmitter<AgentEvents> {
   readonly #opts: Readonly<AgentOptions>;
@@ -84,6 +93,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   #credential: EnrollResponse | undefined;
   #link: Link | undefined;
   #reporter: StatusReporter | undefined;
+  #journal: TaskJournal | undefined;
+  #tasks: TaskRunner | undefined;
   #startedAt = Date.now();
   #shutdown: Promise<void> | undefined;
 
@@ -113,8 +124,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   /**
-   * Loads (or creates) the identity, then connects with the stored credential, or enrolls
-   * first. Resolves once the first enrollment attempt is done and the MQTT connection is
+   * Loads (or creates) the identity, opens the task journal (resuming tasks a crash
+   * interrupted), then connects with the stored credential, or enrolls first. Resolves once the first enrollment attempt is done and the MQTT connection is
    * under way; if the manager is unreachable it resolves anyway and keeps retrying in the
    * background. Rejects on what retrying cannot fix: a bad state dir, a retired device
    * (without `reEnroll`), nothing to enroll with, an enrollment the manager refuses at the
@@ -125,6 +136,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.#startedAt = Date.now();
     this.#state = 'connecting';
     let secret: string | undefined;
+    let credential: EnrollResponse | null = null;
     try {
       this.#identity = await this.#stateDir.loadOrCreateIdentity();
       const { deviceId } = this.#identity;
@@ -140,16 +152,17 @@ export class Agent extends EventEmitter<AgentEvents> {
             `device ${deviceId} was retired on ${retired.at} (${retired.reason}); to enroll it again run pallas-agent with --re-enroll --token <new token>`,
           );
         }
-        const credential = await this.#stateDir.readCredential(deviceId);
-        if (credential) {
-          this.#connect(credential);
-          return;
-        }
-        this.#requireEnrollmentConfig();
+        credential = await this.#stateDir.readCredential(deviceId);
+        if (!credential) this.#requireEnrollmentConfig();
       }
+      await this.#startTasks();
     } catch (err) {
       await this.#close('failed');
       throw err;
+    }
+    if (credential) {
+      this.#connect(credential);
+      return;
     }
     await new Promise<void>((resolve, reject) => {
       let started = false;
@@ -235,6 +248,27 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.#connect(credential);
   }
 
+  /**
+   * Opens the task journal and starts the runner, before any connection: tasks a crash
+   * interrupted resume at once, online or not (their results wait in the journal).
+   */
+  async #startTasks(): Promise<void> {
+    const journal = await TaskJournal.open({ dir: this.#stateDir.path, logger: this.#log });
+    this.#journal = journal;
+    const runner = new TaskRunner({
+      driver: this.#opts.driver,
+      journal,
+      publish: (channel, message) => this.#link?.publish(channel, message) ?? Promise.reject(new Error('not connected yet')),
+      logger: this.#log,
+      onTaskEnded: () => this.#reporter?.reportNow(),
+      resendIntervalMs: this.#opts.taskResendIntervalMs,
+    });
+    runner.on('task-started', (taskId) => this.emit('task-started', taskId));
+    runner.on('task-finished', (result) => this.emit('task-finished', result));
+    this.#tasks = runner;
+    runner.start();
+  }
+
   #connect(credential: EnrollResponse): void {
     if (TERMINAL.has(this.#state)) return;
     this.#credential = credential;
@@ -253,17 +287,22 @@ export class Agent extends EventEmitter<AgentEvents> {
       logger: this.#log,
       startedAt: this.#startedAt,
     });
+    const tasks = this.#tasks!;
     link.on('online', () => {
       this.#state = 'online';
       reporter.online();
+      tasks.online();
       this.emit('online');
     });
     link.on('offline', (reason) => {
       reporter.offline();
+      tasks.offline();
       if (this.#state === 'online') this.#state = 'offline';
       this.emit('offline', reason);
     });
     link.on('control', (message) => this.#onControl(message));
+    link.on('task', (command) => tasks.handle(command));
+    link.on('task-ack', (ack) => tasks.ack(ack));
     link.on('credential-rejected', (err) => void this.#onCredentialRejected(err));
     this.#link = link;
     this.#reporter = reporter;
@@ -346,9 +385,12 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.#shutdown ??= (async () => {
       this.#state = state;
       this.#abort.abort(new Error('agent stopped'));
+      // The runner journals nothing more; a task still running is resumed at the next start.
+      this.#tasks?.stop();
       this.#reporter?.offline();
       await this.#link?.close(presence ? { presence } : {});
       await this.#opts.driver.close().catch((err: unknown) => this.#log.warn({ err: describeError(err) }, 'driver close failed'));
+      await this.#journal?.close().catch((err: unknown) => this.#log.warn({ err: describeError(err) }, 'task journal close failed'));
     })();
     return this.#shutdown;
   }

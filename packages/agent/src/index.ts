@@ -19,4 +19,5 @@ export {
 } from './drivers/index.js';
 export { AgentError, AgentErrorCodes, isAgentError, describeError, type AgentErrorCode } from './errors.js';
 export { StateDir, type DeviceIdentity, type Credential } from './identity/index.js';
+export { TaskJournal, TaskRunner, JOURNAL_FILE, type JournalEntry, type TaskJournalOptions, type TaskRunnerOptions, type TaskRunnerEvents, type TaskChannel } from './tasks/index.js';
 export { Backoff, fullJitterDelay, backoffCeiling, sleep, type BackoffOptions } from './util/backoff.js';

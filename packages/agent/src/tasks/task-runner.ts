@@ -1,0 +1,373 @@
+import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import type { TaskAck, TaskCommand, TaskOperation, TaskOutcome, TaskProgress, TaskResult, Vm } from '@pallas/protocol';
+import type { Logger } from 'pino';
+import type { Driver, OperationContext } from '../drivers/driver.js';
+import { isDriverError } from '../drivers/driver-error.js';
+import { describeError } from '../errors.js';
+import type { TaskJournal } from './journal.js';
+
+export type TaskChannel = 'task/progress' | 'task/result';
+
+export interface TaskRunnerOptions {
+  driver: Driver;
+  /** Opened by the caller, who also closes it after `stop()`. */
+  journal: TaskJournal;
+  /**
+   * Sends a message upstream (QoS 1), e.g. `Link.publish`. A rejection is logged and nothing
+   * more: results are re-sent until acknowledged, and a lost progress message does no harm.
+   */
+  publish: (channel: TaskChannel, message: TaskProgress | TaskResult) => Promise<void>;
+  logger: Logger;
+  /** Called when a task has ended, to report the inventory at once (`StatusReporter.reportNow`). */
+  onTaskEnded?: () => void;
+  /** While online, re-send unacknowledged results this often. Default 30 s. */
+  resendIntervalMs?: number;
+  /** At most one progress message per task this often. Default 250 ms. */
+  progressIntervalMs?: number;
+}
+
+export interface TaskRunnerEvents {
+  /** The task is journaled and its first progress (pct 0) is on its way. */
+  'task-started': [taskId: string];
+  /** The task ended; its result is journaled and being published. */
+  'task-finished': [result: TaskResult];
+}
+
+/** A task waiting on the agent, or the running one. */
+interface Pending {
+  taskId: string;
+  operation: TaskOperation;
+  /** The deadline on the monotonic clock (`performance.now()`): wall-clock jumps do not move it. */
+  deadline: number;
+  /** The same deadline on the wall clock, for the journal: only that survives a restart. */
+  deadlineAt: number;
+  /** Resumed after a restart: `start` is journaled already, and the operation may have taken effect. */
+  recovering: boolean;
+}
+
+/** A failure the agent itself names (not the driver's). */
+class TaskFailure extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+/** The abort reason the runner gives the driver, which rejects with it as is: it tells a cancel from a deadline. */
+class TaskAborted extends Error {
+  constructor(readonly outcome: 'cancelled' | 'timed_out') {
+    super(outcome === 'cancelled' ? 'cancelled by the manager' : "the task's deadline passed");
+  }
+}
+
+/**
+ * Runs the manager's tasks on the driver, one at a time in arrival order (create, then power
+ * on), with exactly-once effect through the journal; the rules are docs/tasks.md. The owner
+ * feeds it commands (`handle`), acks (`ack`) and the link's state (`online`/`offline`).
+ */
+export class TaskRunner extends EventEmitter<TaskRunnerEvents> {
+  readonly #opts: Readonly<TaskRunnerOptions>;
+  readonly #log: Logger;
+  readonly #journal: TaskJournal;
+  #queue: Pending[] = [];
+  #current: (Pending & { abort: AbortController }) | undefined;
+  #pumping = false;
+  #stopped = false;
+  #resendTimer: NodeJS.Timeout | undefined;
+  /** When each unacknowledged result was last published (monotonic ms). */
+  readonly #sentAt = new Map<string, number>();
+
+  constructor(options: TaskRunnerOptions) {
+    super();
+    this.#opts = Object.freeze({ ...options });
+    this.#log = options.logger;
+    this.#journal = options.journal;
+  }
+
+  /**
+   * Resumes the tasks a crash interrupted (journaled `start`, no `result`), ahead of anything
+   * the manager sends from now on, since they came first.
+   */
+  start(): void {
+    for (const e of this.#journal.interrupted()) {
+      // The one place a wall clock decides: the deadline was stored as epoch ms before the
+      // restart. A clock set back or forward meanwhile moves it by as much.
+      const left = e.deadlineAt - Date.now();
+      this.#queue.push({ taskId: e.taskId, operation: e.operation, deadline: performance.now() + left, deadlineAt: e.deadlineAt, recovering: true });
+      this.#log.warn({ task: e.taskId, kind: e.operation.kind }, 'resuming a task interrupted by a restart');
+    }
+    void this.#pump();
+  }
+
+  handle(command: TaskCommand): void {
+    if (this.#stopped) return;
+    if (command.type === 'run') this.#onRun(command);
+    else this.#onCancel(command.taskId);
+  }
+
+  ack(ack: TaskAck): void {
+    for (const taskId of ack.taskIds) {
+      this.#sentAt.delete(taskId);
+      this.#journal.recordAcked(taskId).then(
+        (known) => known || this.#log.debug({ task: taskId }, 'ack for a task with no unacknowledged result'),
+        (err: unknown) => this.#log.warn({ task: taskId, err: describeError(err) }, 'could not journal an ack'),
+      );
+    }
+  }
+
+  /** The link is up (and subscribed): re-send every unacknowledged result, then every `resendIntervalMs`. */
+  online(): void {
+    this.offline();
+    if (this.#stopped) return;
+    for (const e of this.#journal.unacked()) this.#sendResult(e.result!);
+    const every = this.#opts.resendIntervalMs ?? 30_000;
+    this.#resendTimer = setInterval(() => {
+      // Skip results sent in the last half period (a task that just ended): its ack may be on its way.
+      const recent = performance.now() - every / 2;
+      for (const e of this.#journal.unacked()) if ((this.#sentAt.get(e.taskId) ?? 0) <= recent) this.#sendResult(e.result!);
+    }, every);
+  }
+
+  offline(): void {
+    clearInterval(this.#resendTimer);
+    this.#resendTimer = undefined;
+  }
+
+  /**
+   * Takes no more work and journals nothing more. The running operation is abandoned, not
+   * aborted: closing the driver ends it, and the next start resumes it from the journal.
+   */
+  stop(): void {
+    this.#stopped = true;
+    this.#queue = [];
+    this.offline();
+  }
+
+  #onRun(command: Extract<TaskCommand, { type: 'run' }>): void {
+    const { taskId } = command;
+    if (this.#current?.taskId === taskId || this.#queue.some((p) => p.taskId === taskId)) {
+      this.#log.debug({ task: taskId }, 'duplicate run of a queued or running task ignored');
+      return;
+    }
+    const known = this.#journal.get(taskId);
+    if (known?.result) {
+      this.#log.debug({ task: taskId }, 'duplicate run of a finished task: re-sending its result');
+      this.#sendResult(known.result);
+      return;
+    }
+    if (known) return; // journaled and unfinished: only while stopping
+    const now = performance.now();
+    this.#queue.push({ taskId, operation: command.operation, deadline: now + command.timeoutMs, deadlineAt: Date.now() + command.timeoutMs, recovering: false });
+    void this.#pump();
+  }
+
+  #onCancel(taskId: string): void {
+    if (this.#current?.taskId === taskId) {
+      this.#log.info({ task: taskId }, 'cancelling the running task');
+      this.#current.abort.abort(new TaskAborted('cancelled'));
+      return;
+    }
+    const i = this.#queue.findIndex((p) => p.taskId === taskId);
+    if (i >= 0) {
+      const [pending] = this.#queue.splice(i, 1);
+      void this.#finish(pending!, this.#result(taskId, 'cancelled'));
+      return;
+    }
+    const result = this.#journal.get(taskId)?.result;
+    if (result) this.#sendResult(result); // it ended first: the manager gets what it reached
+    else this.#log.info({ task: taskId }, 'cancel for a task this agent does not know; ignored');
+  }
+
+  async #pump(): Promise<void> {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      for (let next = this.#queue.shift(); next && !this.#stopped; next = this.#queue.shift()) await this.#run(next);
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  /** Runs one task to its result. Never throws. */
+  async #run(task: Pending): Promise<void> {
+    if (task.deadline <= performance.now()) return this.#finish(task, this.#result(task.taskId, 'timed_out'));
+    // One controller for both ways to stop (not AbortSignal.any + AbortSignal.timeout: a
+    // 30-day deadline overflows setTimeout, which then fires at once).
+    const abort = new AbortController();
+    this.#current = { ...task, abort };
+    const clearDeadline = timerAt(task.deadline, () => abort.abort(new TaskAborted('timed_out')));
+    try {
+      if (!task.recovering) {
+        try {
+          await this.#journal.recordStart(task.taskId, task.operation, task.deadlineAt);
+        } catch (err) {
+          this.#log.error({ task: task.taskId, err: describeError(err) }, 'cannot journal the task start; not running it');
+          return await this.#finish(task, this.#result(task.taskId, 'failed', { error: { code: 'internal', message: `cannot write the task journal: ${describeError(err)}` } }));
+        }
+      }
+      if (this.#stopped) return;
+      this.#log.info({ task: task.taskId, kind: task.operation.kind, recovering: task.recovering }, 'task started');
+      const progress = this.#progress(task.taskId);
+      this.emit('task-started', task.taskId);
+      const { signal } = abort;
+      let result: TaskResult;
+      try {
+        const vm = await this.#execute(task, { signal, progress: progress.update });
+        result = this.#result(task.taskId, 'succeeded', vm ? { vm } : {});
+      } catch (err) {
+        result = this.#failure(task, err, signal);
+      } finally {
+        progress.stop();
+      }
+      if (this.#stopped) {
+        this.#log.info({ task: task.taskId }, 'agent stopping: task left unfinished in the journal; it resumes at the next start');
+        return;
+      }
+      await this.#finish(task, result);
+    } finally {
+      clearDeadline();
+      this.#current = undefined;
+    }
+  }
+
+  /** The operation itself, with the recovery rules of docs/tasks.md (rule 4). Resolves with the VM, if the operation has one. */
+  async #execute(task: Pending, ctx: OperationContext): Promise<Vm | undefined> {
+    const driver = this.#opts.driver;
+    const op = task.operation;
+    switch (op.kind) {
+      case 'vm.create': {
+        // After a crash the VM may exist already: then it is the result, not a second VM.
+        // Without a crash a VM of that name makes createVm fail (`invalid_spec`), as it should.
+        const existing = (await driver.listVms()).find((vm) => vm.name === op.spec.name);
+        if (existing && task.recovering) {
+          this.#log.info({ task: task.taskId, vm: existing.id }, 'resumed create: the VM exists; taking it as the result');
+          return existing;
+        }
+        try {
+          return await driver.createVm(op.spec, ctx);
+        } catch (err) {
+          // Aborted midway, a real hypervisor may have made the VM anyway; then the task did
+          // create it, and saying "cancelled" would hide a VM from the operator.
+          if (!existing && err === ctx.signal.reason) {
+            const made = (await driver.listVms().catch(() => [])).find((vm) => vm.name === op.spec.name);
+            if (made) return made;
+          }
+          throw err;
+        }
+      }
+      case 'vm.power':
+        return driver.powerVm(op.vmId, op.action, ctx);
+      case 'vm.update':
+        return driver.updateVm(op.vmId, op.patch, ctx);
+      case 'vm.delete':
+        try {
+          await driver.deleteVm(op.vmId, ctx);
+        } catch (err) {
+          // The journal says we had started deleting it before the crash: gone means done.
+          if (!(task.recovering && isDriverError(err, 'not_found'))) throw err;
+          this.#log.info({ task: task.taskId, vm: op.vmId }, 'resumed delete: the VM is gone already');
+        }
+        return undefined;
+      default: {
+        const unknown: never = op;
+        throw new TaskFailure('unsupported', `this agent cannot run "${(unknown as { kind: string }).kind}" tasks`);
+      }
+    }
+  }
+
+  #failure(task: Pending, err: unknown, signal: AbortSignal): TaskResult {
+    if (signal.aborted && err === signal.reason && err instanceof TaskAborted) return this.#result(task.taskId, err.outcome);
+    if (isDriverError(err) || err instanceof TaskFailure) {
+      return this.#result(task.taskId, 'failed', { error: { code: err.code, message: err.message.slice(0, 2048) } });
+    }
+    this.#log.error({ task: task.taskId, err: describeError(err) }, 'task failed on an unexpected error');
+    return this.#result(task.taskId, 'failed', { error: { code: 'internal', message: `agent error: ${describeError(err)}`.slice(0, 2048) } });
+  }
+
+  /** Journals the result (and the start, for a task that never ran), then publishes it. */
+  async #finish(task: Pending, result: TaskResult): Promise<void> {
+    try {
+      if (!this.#journal.get(task.taskId)) await this.#journal.recordStart(task.taskId, task.operation, task.deadlineAt);
+      if (this.#stopped) return;
+      await this.#journal.recordResult(result);
+    } catch (err) {
+      // Sent once, then; should it be lost, the manager's deadline sweep still ends the task.
+      this.#log.error({ task: task.taskId, err: describeError(err) }, 'cannot journal the task result');
+    }
+    if (this.#stopped) return;
+    this.#log.info({ task: task.taskId, outcome: result.outcome, error: result.error }, 'task ended');
+    this.emit('task-finished', result);
+    this.#sendResult(result);
+    this.#opts.onTaskEnded?.();
+  }
+
+  #result(taskId: string, outcome: TaskOutcome, extra: Pick<TaskResult, 'vm' | 'error'> = {}): TaskResult {
+    return { taskId, outcome, ...extra, finishedAt: new Date().toISOString() };
+  }
+
+  #sendResult(result: TaskResult): void {
+    if (this.#stopped) return;
+    this.#sentAt.set(result.taskId, performance.now());
+    this.#opts.publish('task/result', result).catch((err: unknown) =>
+      this.#log.debug({ task: result.taskId, err: describeError(err) }, 'result not delivered yet; re-sent until acknowledged'),
+    );
+  }
+
+  /**
+   * Progress for one task: pct 0 at once (it tells the manager the task runs), then the
+   * driver's reports, at most one per `progressIntervalMs`, the latest winning. What is
+   * pending when the task ends is dropped: the result says more.
+   */
+  #progress(taskId: string): { update: (pct: number, message?: string) => void; stop: () => void } {
+    const every = this.#opts.progressIntervalMs ?? 250;
+    let highest = 0;
+    let sentAt = 0;
+    let pending: { pct: number; message: string | undefined } | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const send = (pct: number, message?: string): void => {
+      if (this.#stopped) return;
+      sentAt = performance.now();
+      const msg: TaskProgress = { taskId, pct, ...(message ? { message: message.slice(0, 255) } : {}), at: new Date().toISOString() };
+      this.#opts.publish('task/progress', msg).catch((err: unknown) =>
+        this.#log.debug({ task: taskId, err: describeError(err) }, 'progress not delivered'),
+      );
+    };
+    const flush = (): void => {
+      timer = undefined;
+      if (pending) send(pending.pct, pending.message);
+      pending = undefined;
+    };
+    send(0);
+    return {
+      update: (pct, message) => {
+        highest = Math.max(highest, Math.min(100, Math.round(Number.isFinite(pct) ? pct : 0)));
+        pending = { pct: highest, message };
+        if (timer) return;
+        const wait = sentAt + every - performance.now();
+        if (wait <= 0) flush();
+        else timer = setTimeout(flush, wait);
+      },
+      stop: () => {
+        clearTimeout(timer);
+        timer = undefined;
+        pending = undefined;
+      },
+    };
+  }
+}
+
+/** Node fires a setTimeout longer than this (24.8 days) at once; task deadlines reach 30 days. */
+const MAX_DELAY_MS = 2 ** 31 - 1;
+
+/** Calls `fn` at `deadline` (monotonic ms), however far; returns a function that cancels it. */
+function timerAt(deadline: number, fn: () => void): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (): void => {
+    const left = deadline - performance.now();
+    if (left <= 0) return fn();
+    // unref: a task stuck in a hung driver must not keep a process alive on its own.
+    timer = setTimeout(arm, Math.min(left, MAX_DELAY_MS)).unref();
+  };
+  arm();
+  return () => clearTimeout(timer);
+}
