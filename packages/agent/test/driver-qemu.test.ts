@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -134,6 +134,25 @@ if (missing.length > 0) {
       await Promise.all([d.close(), slow.close()]);
     });
 
+    it('shuts down a guest that answers the ACPI power button, booted from a disk image given as bootImage', async () => {
+      const image = join(root, 'acpi-off.img');
+      await writeFile(image, ACPI_GUEST);
+      const dir = newDir();
+      const d = new QemuDriver({ dir, shutdownTimeoutMs: 20_000, accel });
+      const vm = await d.createVm(tiny('acpi-guest', { bootImage: image }), ctx());
+      await d.powerVm(vm.id, 'on', ctx());
+      const pid = Number(await readFile(join(dir, vm.id, 'qemu.pid'), 'utf8'));
+      // Like any OS, the guest ignores the button until it has booted: wait until the firmware
+      // has loaded its boot sector (then it arms the button within microseconds).
+      await waitForAsync(async () => (await rawQmp<string>(join(dir, vm.id, 'qmp.sock'), 'human-monitor-command', { 'command-line': 'xp /1xh 0x7c00' })) === '0000000000007c00: 0xbafa\r\n', 15_000);
+      const c = ctx();
+      assert.equal((await d.powerVm(vm.id, 'shutdown', c)).powerState, 'off');
+      assert.equal(c.calls.at(-1)?.pct, 100);
+      assert.equal(alive(pid), false, 'QEMU exited when the guest powered off');
+      assert.equal((await readFile(image)).equals(ACPI_GUEST), true, 'the boot image was not written to (snapshot=on)');
+      await d.close();
+    });
+
     it('checks specs against the host: networks, cores, memory, boot image, free space', async () => {
       const d = new QemuDriver({ dir: newDir(), accel });
       const facts = await d.hostFacts();
@@ -185,8 +204,39 @@ if (missing.length > 0) {
   });
 }
 
+/**
+ * A 1 MiB raw disk whose boot sector answers the ACPI power button, the way an OS does: it
+ * reads the PIIX4 power-management I/O base from PCI config space (00:01.3, register 0x40),
+ * enables the power-button event (PM1_EN bit 8), polls PM1_STS until the button was pressed,
+ * then writes SLP_EN with sleep type 0 to PM1_CNT, which QEMU takes as a guest power-off.
+ * Hand-assembled (16-bit real mode), listed with its instructions:
+ */
+const ACPI_GUEST = (() => {
+  const code = [
+    'fa', //                 cli
+    'baf80c', //             mov  $0xcf8, %dx
+    '66b8400b0080', //       mov  $0x80000b40, %eax     (bus 0, dev 1, fn 3, reg 0x40)
+    '66ef', //               out  %eax, %dx
+    'bafc0c', //             mov  $0xcfc, %dx
+    '66ed', //               in   %dx, %eax
+    '83e0c0', //             and  $0xffc0, %ax          PM base
+    '89c3', //               mov  %ax, %bx
+    '89da', '83c202', //     mov %bx, %dx; add $2, %dx  PM1_EN
+    'b80001', 'ef', //       mov $0x100, %ax; out %ax, %dx   power button enabled
+    '89da', 'ed', //         1: mov %bx, %dx; in %dx, %ax    PM1_STS
+    'a90001', '74f8', //     test $0x100, %ax; jz 1b
+    '89da', '83c204', //     mov %bx, %dx; add $4, %dx  PM1_CNT
+    'b80020', 'ef', //       mov $0x2000, %ax; out %ax, %dx  SLP_EN, S5
+    'f4', 'ebfd', //         2: hlt; jmp 2b
+  ].join('');
+  const disk = Buffer.alloc(1024 * 1024); // SeaBIOS cannot read a disk of one sector
+  disk.write(code, 0, 'hex');
+  disk.writeUInt16LE(0xaa55, 510);
+  return disk;
+})();
+
 /** One QMP command over the socket, without the driver's client: greeting, capabilities, command. */
-function rawQmp(path: string, command: string): Promise<Record<string, unknown>> {
+function rawQmp<T = Record<string, unknown>>(path: string, command: string, args?: Record<string, unknown>): Promise<T> {
   return new Promise((resolve, reject) => {
     const socket = createConnection(path);
     const timer = setTimeout(() => socket.destroy(new Error(`no QMP answer on ${path}`)), 5_000);
@@ -201,7 +251,7 @@ function rawQmp(path: string, command: string): Promise<Record<string, unknown>>
         const msg = JSON.parse(buffer.slice(0, nl));
         buffer = buffer.slice(nl + 1);
         if (step === 0 && 'QMP' in msg) socket.write(`${JSON.stringify({ execute: 'qmp_capabilities' })}\n`), (step = 1);
-        else if (step === 1 && 'return' in msg) socket.write(`${JSON.stringify({ execute: command })}\n`), (step = 2);
+        else if (step === 1 && 'return' in msg) socket.write(`${JSON.stringify({ execute: command, arguments: args })}\n`), (step = 2);
         else if (step === 2 && ('return' in msg || 'error' in msg)) {
           clearTimeout(timer);
           socket.end();
@@ -235,6 +285,14 @@ function alive(pid: number): boolean {
 async function waitFor(check: () => boolean, timeoutMs = 5_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!check()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function waitForAsync(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
     if (Date.now() > end) throw new Error('timed out waiting');
     await new Promise((r) => setTimeout(r, 50));
   }
