@@ -7,8 +7,8 @@ import { startAgentProcess, tempDir, type Proc } from '@pallas/testkit';
 import { FakeManager, waitFor } from './support/fake-manager.js';
 
 // kill -9 in the middle of a task, then a restart on the same state dir: the task ends once.
-// The sim driver keeps its VMs in memory, so the restarted agent finds no VM and creates it;
-// the case "the VM exists after the crash" is in task-runner.test.ts.
+// The sim driver applies a create at its very end, so killed midway it made nothing and the
+// restarted agent creates the VM; "the VM exists after the crash" is in task-runner.test.ts.
 
 let fake: FakeManager;
 const dirs = tempDir('pallas-task-crash-');
