@@ -106,6 +106,7 @@ export class TaskRunner extends EventEmitter<TaskRunnerEvents> {
   }
 
   ack(ack: TaskAck): void {
+    if (this.#stopped) return; // the journal is closing; the result is re-sent and acked again next time
     for (const taskId of ack.taskIds) {
       this.#sentAt.delete(taskId);
       this.#journal.recordAcked(taskId).then(
