@@ -54,7 +54,7 @@ export function DeviceVms({ device, tasks, onTask }: { device: Device; tasks: Ta
       ))}
       {device.vms.length === 0 && creating.length === 0 ? <p className="empty">No virtual machines on this device.</p> : (
         <div className="table-wrap">
-          <table className="table">
+          <table className="table stack">
             <thead>
               <tr><th>Name</th><th>Power</th><th className="secondary num">vCPUs</th><th className="secondary num">Memory</th><th className="secondary num">Disk</th><th>{canOperate ? 'Actions' : 'Status'}</th></tr>
             </thead>
@@ -63,12 +63,16 @@ export function DeviceVms({ device, tasks, onTask }: { device: Device; tasks: Ta
                 const task = activeFor(vm.id);
                 return (
                   <tr key={vm.id} data-vm-name={vm.name} data-power={vm.powerState}>
-                    <td><span className="vm-name">{vm.name}</span>{vm.guestOs && <small className="muted block">{vm.guestOs}</small>}</td>
+                    <td>
+                      <span className="vm-name">{vm.name}</span>
+                      {vm.guestOs && <small className="muted block">{vm.guestOs}</small>}
+                      <small className="muted mobile-only">{vm.vcpus} vCPU · {formatMB(vm.memoryMB)} · {formatGB(vm.diskGB)}</small>
+                    </td>
                     <td><PowerBadge state={vm.powerState} /></td>
                     <td className="secondary num">{vm.vcpus}</td>
                     <td className="secondary num">{formatMB(vm.memoryMB)}</td>
                     <td className="secondary num">{formatGB(vm.diskGB)}</td>
-                    <td className="actions">
+                    <td className="actions full">
                       {task ? <TaskProgress task={task} presence={device.presence} /> : canOperate ? (
                         <div className="button-group">
                           {ACTIONS[vm.powerState].map((a) => (

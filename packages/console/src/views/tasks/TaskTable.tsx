@@ -15,7 +15,7 @@ export function TaskTable({ tasks, showDevice, presence, deviceNames = {} }: {
   if (tasks.length === 0) return <p className="empty">No tasks.</p>;
   return (
     <div className="table-wrap">
-      <table className="table">
+      <table className="table stack">
         <thead>
           <tr>
             <th>Task</th>
@@ -31,7 +31,7 @@ export function TaskTable({ tasks, showDevice, presence, deviceNames = {} }: {
               <td><Link to={`/tasks/${t.id}`} className="row-link">{describeOperation(t.operation, t.vm?.name)}</Link></td>
               {showDevice && <td className="secondary"><Link to={`/devices/${t.deviceId}`}>{deviceNames[t.deviceId] ?? `${t.deviceId.slice(0, 8)}…`}</Link></td>}
               <td><TaskStateBadge state={t.state} /></td>
-              <td className="progress-col"><TaskProgress task={t} {...(presence ? { presence } : {})} /></td>
+              <td className="progress-col full"><TaskProgress task={t} {...(presence ? { presence } : {})} /></td>
               <td className="secondary" title={t.createdAt}>{timeAgo(t.createdAt)} by {t.createdBy}</td>
             </tr>
           ))}
