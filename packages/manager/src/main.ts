@@ -38,6 +38,7 @@ const base = `http://${config.httpHost === '0.0.0.0' || config.httpHost === '::'
 const lines = [
   '',
   `Pallas manager ${PALLAS_VERSION} is running`,
+  `  Console:    ${base}/   (the web console; log in as admin)`,
   `  API:        ${base}/api/v1   (OpenAPI: ${base}/api/v1/openapi.json)`,
   `  MQTT:       port ${manager.ports.mqtt}`,
   `  Data dir:   ${config.dataDir}   (ports in ports.json)`,
