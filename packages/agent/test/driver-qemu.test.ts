@@ -108,6 +108,25 @@ if (missing.length > 0) {
       await second.close();
     });
 
+    it('refuses to guess the state of a VM whose monitor is taken, and still powers it off', async () => {
+      const dir = newDir();
+      const d = new QemuDriver({ dir, accel, qmpTimeoutMs: 500 });
+      const vm = await d.createVm(tiny('busy-monitor'), ctx());
+      await d.powerVm(vm.id, 'on', ctx());
+      const pid = Number(await readFile(join(dir, vm.id, 'qemu.pid'), 'utf8'));
+      // QEMU's monitor serves one client: hold it, as an operator's socat would.
+      const holder = createConnection(join(dir, vm.id, 'qmp.sock'));
+      await new Promise((resolve) => holder.once('data', resolve));
+      try {
+        await assert.rejects(d.listVms(), (err: Error & { code?: string }) => err.code === 'host_error' && /busy-monitor.*does not answer/s.test(err.message));
+        assert.equal((await d.powerVm(vm.id, 'off', ctx())).powerState, 'off');
+        assert.equal(alive(pid), false);
+      } finally {
+        holder.destroy();
+      }
+      await d.close();
+    });
+
     it('fails a shutdown the guest ignores after shutdownTimeoutMs, saying so, and leaves the VM on', async () => {
       const d = new QemuDriver({ dir: newDir(), shutdownTimeoutMs: 600, accel });
       const vm = await d.createVm(tiny('no-os'), ctx());

@@ -52,6 +52,7 @@ const QemuOptionsSchema = Type.Object(
     qemuImg: Type.Optional(Type.String({ minLength: 1 })),
     accel: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('kvm'), Type.Literal('tcg')])),
     shutdownTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })),
+    qmpTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 600_000 })),
   },
   { additionalProperties: false },
 );

@@ -21,6 +21,8 @@ export interface QemuDriverOptions {
   accel?: 'auto' | Accel;
   /** How long `shutdown` waits for the guest to power off, in ms. Default 120,000. */
   shutdownTimeoutMs?: number;
+  /** How long a VM's monitor may take to greet and answer, in ms. Default 5000. */
+  qmpTimeoutMs?: number;
 }
 
 const DEFAULT_SHUTDOWN_TIMEOUT_MS = 120_000;
@@ -77,6 +79,7 @@ export class QemuDriver implements Driver {
       qemuImg: options.qemuImg ?? 'qemu-img',
       accel: options.accel ?? 'auto',
       shutdownTimeoutMs,
+      qmpTimeoutMs: options.qmpTimeoutMs ?? 5_000,
     });
     this.#store = new VmStore(options.dir);
   }
@@ -163,7 +166,7 @@ export class QemuDriver implements Driver {
       return this.#locks.run(vmId, signal, async () => {
         const record = await this.#find(vmId);
         const paths = this.#store.paths(record.id);
-        const now = await this.#observe(record);
+        const now = action === 'off' ? await this.#observeForOff(record) : await this.#observe(record);
         const refuse = (why: string): never => {
           throw new DriverError('invalid_state', `cannot ${action} VM "${record.name}" (${record.id}): ${why}`);
         };
@@ -281,14 +284,19 @@ export class QemuDriver implements Driver {
   }
 
   async #powerOff(record: VmRecord, paths: VmPaths, pid: number): Promise<void> {
+    let asked = false;
     try {
-      await this.#qmp(paths, (q) => q.execute('quit'));
+      await this.#qmp(paths, (q) => {
+        asked = true;
+        return q.execute('quit');
+      });
     } catch {
       // QEMU often closes the socket before its answer to `quit` arrives; and a hung monitor
       // must not stop a hard power-off: the wait below decides, then the kill.
     }
     const never = new AbortController().signal;
-    if (!(await waitForExit(pid, QUIT_GRACE_MS, never))) {
+    // Asked, QEMU exits at once; a monitor we could not even reach gets no grace period.
+    if (!(await waitForExit(pid, asked ? QUIT_GRACE_MS : 0, never))) {
       process.kill(pid, 'SIGKILL');
       if (!(await waitForExit(pid, QUIT_GRACE_MS, never))) {
         throw new DriverError('host_error', `VM "${record.name}" (${record.id}): QEMU (pid ${pid}) did not exit after quit and SIGKILL`);
@@ -370,17 +378,32 @@ export class QemuDriver implements Driver {
       if (isDriverError(err)) throw err;
       throw new DriverError(
         'host_error',
-        `VM "${record.name}" (${record.id}): QEMU runs (pid ${pid}) but its monitor ${paths.qmp} does not answer (${errorText(err)}); is another client connected to it?`,
+        `VM "${record.name}" (${record.id}): QEMU runs (pid ${pid}) but its monitor ${paths.qmp} does not answer (${errorText(err)}); is another client connected to it? Power it off to stop it anyway.`,
         { cause: err },
       );
     }
     return { powerState: powerStateOf(status), pid, status };
   }
 
+  /**
+   * For a hard power-off, a QEMU that runs but whose monitor does not answer is still to be
+   * stopped: that is when an operator needs `off` most.
+   */
+  async #observeForOff(record: VmRecord): Promise<Observed> {
+    try {
+      return await this.#observe(record);
+    } catch (err) {
+      const pid = await runningQemu(this.#store.paths(record.id));
+      if (pid === undefined || !isDriverError(err, 'host_error')) throw err;
+      return { powerState: 'on', pid };
+    }
+  }
+
   /** One QMP session: connect, run `fn`, disconnect. Tracked so that `close()` can cut it. */
   async #qmp<T>(paths: VmPaths, fn: (client: QmpClient) => Promise<T>): Promise<T> {
     this.#closing.signal.throwIfAborted();
-    const { client } = await QmpClient.connect(paths.qmp);
+    const t = this.#options.qmpTimeoutMs;
+    const { client } = await QmpClient.connect(paths.qmp, { timeoutMs: t, commandTimeoutMs: Math.max(t, 10_000) });
     if (this.#closing.signal.aborted) {
       client.close();
       throw this.#closing.signal.reason;
