@@ -101,7 +101,8 @@ describe('web console', () => {
   });
 
   it('is served at / with the right cache headers, and leaves the API alone', async () => {
-    const index = await fetch(`${manager.httpUrl}/`);
+    const page = { headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } }; // as a browser asks
+    const index = await fetch(`${manager.httpUrl}/`, page);
     assert.equal(index.status, 200);
     assert.equal(index.headers.get('cache-control'), 'no-cache');
     assert.match(index.headers.get('content-security-policy') ?? '', /default-src 'self'/);
@@ -112,12 +113,14 @@ describe('web console', () => {
     assert.equal(script.status, 200);
     assert.match(script.headers.get('cache-control') ?? '', /immutable/);
     assert.match(script.headers.get('content-type') ?? '', /javascript/);
-    // A deep link gets the app; a missing asset and an unknown API path do not.
-    const deep = await fetch(`${manager.httpUrl}/devices/some-id?x=1`);
+    // A browser's deep link gets the app; a missing asset, an unknown API path and a
+    // non-browser client asking for an unknown path do not.
+    const deep = await fetch(`${manager.httpUrl}/devices/some-id?x=1`, page);
     assert.equal(deep.status, 200);
     assert.match(await deep.text(), /<div id="root">/);
+    assert.equal((await fetch(`${manager.httpUrl}/devices/some-id`)).status, 404);
     assert.equal((await fetch(`${manager.httpUrl}/assets/missing-abc.js`)).status, 404);
-    const api404 = await fetch(`${manager.httpUrl}/api/v1/nothing-here`);
+    const api404 = await fetch(`${manager.httpUrl}/api/v1/nothing-here`, page);
     assert.equal(api404.status, 404);
     assert.equal(((await api404.json()) as { error: { code: string } }).error.code, 'not_found');
     assert.equal((await fetch(`${manager.httpUrl}/healthz`)).status, 200);

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from './context.js';
 
 /** Where `npm run build` (or `npm ci`) puts the console: packages/console/dist. */
@@ -45,13 +45,23 @@ function isFilePath(path: string): boolean {
   return path.startsWith('/assets/') || /\.[A-Za-z0-9]+$/.test(path.slice(path.lastIndexOf('/') + 1));
 }
 
+/**
+ * A browser opening a page asks for HTML; API clients and scripts (`Accept: *\/*`,
+ * `application/json`) get the API's JSON 404 for a path that does not exist, as before.
+ * `/` is the console's address, whoever asks.
+ */
+function wantsPage(req: FastifyRequest, path: string): boolean {
+  return path === '/' || (req.headers.accept ?? '').includes('text/html');
+}
+
 function sendIndex(reply: FastifyReply): FastifyReply {
   return reply.headers(PAGE_HEADERS).sendFile('index.html');
 }
 
 /**
- * Serves the web console at `/`: its files, and index.html for every other GET that is not the
- * API's, so that a deep link (`/devices/…`) or a reload opens the app, which routes it. The
+ * Serves the web console at `/`: its files, and index.html for every other page a browser asks
+ * for outside the API, so that a deep link (`/devices/…`) or a reload opens the app, which
+ * routes it. The
  * API, health and metrics routes are more specific and win; an unknown `/api/...` path still
  * gets the API's JSON 404. Without a build, `/` explains how to make one instead of failing.
  */
@@ -63,7 +73,7 @@ export async function consoleRoutes(app: App, opts: { root?: string } = {}): Pro
     app.log.warn({ root }, 'web console not built; `/` explains how to build it');
     app.get('/*', { schema: { hide: true } }, async (req, reply) => {
       const path = req.url.split('?')[0]!;
-      if (isServerPath(path) || isFilePath(path)) return reply.callNotFound();
+      if (isServerPath(path) || isFilePath(path) || !wantsPage(req, path)) return reply.callNotFound();
       return reply.status(503).type('text/html; charset=utf-8').header('cache-control', REVALIDATE).send(NOT_BUILT_PAGE);
     });
     return;
@@ -84,6 +94,6 @@ export async function consoleRoutes(app: App, opts: { root?: string } = {}): Pro
     if (isServerPath(path)) return reply.callNotFound();
     // A missing file is a 404, never index.html: a script tag must not receive HTML.
     if (isFilePath(path)) return reply.sendFile(path.slice(1));
-    return sendIndex(reply);
+    return wantsPage(req, path) ? sendIndex(reply) : reply.callNotFound();
   });
 }
