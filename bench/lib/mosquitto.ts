@@ -106,7 +106,7 @@ export async function fanOutRoundTrip(url: string, n: number, idPrefix: string):
   const clients = await Promise.all(Array.from({ length: n }, async (_, i) => {
     const c = await connectAsync(url, { clientId: `${idPrefix}-dev-${i}`, clean: true, reconnectPeriod: 0, connectTimeout: 60_000 });
     await c.subscribeAsync(`bench/${idPrefix}/cmd/${i}`, { qos: 1 });
-    c.on('message', (_t, payload) => void c.publishAsync(`bench/${idPrefix}/reply/${i}`, payload, { qos: 1 }));
+    c.on('message', (_t, payload) => void c.publishAsync(`bench/${idPrefix}/reply/${i}`, payload, { qos: 1 }).catch(() => {}));
     return c;
   }));
   const controller = await connectAsync(url, { clientId: `${idPrefix}-ctl`, clean: true, reconnectPeriod: 0 });
