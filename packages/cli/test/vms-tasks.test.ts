@@ -33,14 +33,16 @@ beforeEach(async () => {
 
 /** The life of a successful create, as the manager would report it. */
 function createSucceeds(t: Task): void {
-  void mgr.play(t.id, [
+  // Play only once the CLI has subscribed and read the task, so that every step reaches it as an
+  // event (a slow start would otherwise see a later state in its first GET: right, but not this test).
+  void waitFor(() => mgr.openStreams() === 1 && mgr.log.some((l) => l.line === `GET /api/v1/tasks/${t.id}`)).then(() => mgr.play(t.id, [
     { state: 'sent', sentAt: new Date().toISOString() },
     { state: 'running', startedAt: new Date().toISOString() },
     { progress: { pct: 40, message: 'copying disk' } },
     { progress: { pct: 40, message: 'copying disk' } }, // repeats are not printed twice
     { progress: { pct: 90, message: 'registering' } },
     { state: 'succeeded', vmId: 'vm-3', progress: { pct: 100, message: null }, finishedAt: new Date().toISOString() },
-  ]);
+  ]));
 }
 
 /** A task already in the fake manager, for `tasks …` commands. */
