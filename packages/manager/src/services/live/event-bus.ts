@@ -14,18 +14,19 @@ export type LiveListener = (e: NumberedEvent) => void;
  */
 export class EventBus {
   readonly #capacity: number;
-  readonly #ring: NumberedEvent[] = [];
+  /** A ring: slot `id % capacity` holds event `id` (dropping the oldest is O(1)). */
+  readonly #ring: Array<NumberedEvent | undefined>;
   readonly #listeners = new Set<LiveListener>();
   #next = 1;
 
   constructor(capacity = 10_000) {
     this.#capacity = capacity;
+    this.#ring = new Array<NumberedEvent | undefined>(capacity);
   }
 
   emit(event: LiveEvent): void {
     const numbered = { id: this.#next++, event };
-    this.#ring.push(numbered);
-    if (this.#ring.length > this.#capacity) this.#ring.splice(0, this.#ring.length - this.#capacity);
+    this.#ring[numbered.id % this.#capacity] = numbered;
     for (const listener of this.#listeners) listener(numbered);
   }
 
@@ -34,10 +35,13 @@ export class EventBus {
    * must then reload its lists).
    */
   since(lastId: number): NumberedEvent[] | null {
-    if (lastId >= this.#next - 1) return [];
-    const first = this.#ring[0];
-    if (!first || first.id > lastId + 1) return null;
-    return this.#ring.slice(lastId + 1 - first.id);
+    const last = this.#next - 1;
+    if (lastId >= last) return [];
+    const oldest = Math.max(1, last - this.#capacity + 1);
+    if (lastId + 1 < oldest) return null;
+    const out: NumberedEvent[] = [];
+    for (let id = lastId + 1; id <= last; id++) out.push(this.#ring[id % this.#capacity]!);
+    return out;
   }
 
   subscribe(listener: LiveListener): () => void {
