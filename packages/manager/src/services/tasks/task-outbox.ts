@@ -1,4 +1,5 @@
 import { deviceTopic, type TaskCommand, type TaskOperation } from '@pallas/protocol';
+import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Broker } from '../../broker/broker.js';
 import type { Db, Store } from '../../store/store.js';
@@ -9,11 +10,20 @@ import { IN_FLIGHT, toTask, type TaskRow } from './task-row.js';
 /** How many tasks a device may have sent or running at once. */
 export const DEFAULT_WINDOW = 16;
 
+/** Devices handled per delivery round: bounds one round's queries and bound parameters. */
+const ROUND_DEVICES = 500;
+
 /**
  * Each device's outbox is its queued rows in the tasks table. `pump` moves the oldest of them
  * into the device's window (sent or running, at most `window`) and publishes them; it runs
- * when a task is created, when one ends and when the device comes online. Pumps of one device
- * run one after another, so two of them never send the same task.
+ * when a task is created, when one ends and when the device comes online.
+ *
+ * Delivery runs in rounds, one round at a time: a round takes every device asked for since
+ * the last one (up to `ROUND_DEVICES`), reads their windows and queued tasks with a few queries
+ * for all of them, marks what it sends in one statement, then publishes. So a fan-out to
+ * thousands of devices costs a few queries per 500 devices rather than several per device
+ * (and thousands of callers never queue on the database connection), and since rounds never
+ * overlap, two of them never send the same task.
  */
 export class TaskOutbox {
   readonly #db: Db;
@@ -22,7 +32,13 @@ export class TaskOutbox {
   readonly #events: EventBus;
   readonly #logger: Logger;
   readonly #window: number;
-  readonly #chains = new Map<string, Promise<void>>();
+  /** Devices to fill the window of, and devices that (re)connected, waiting for a round. */
+  readonly #toPump = new Set<string>();
+  readonly #toResend = new Set<string>();
+  /** Settles once a pass has served everything asked for since it was made. */
+  #waiting: Promise<void> | undefined;
+  #resolveWaiting: () => void = () => {};
+  #running = false;
 
   constructor(deps: { store: Store; broker: Broker; online: OnlineDevices; events: EventBus; logger: Logger; window?: number }) {
     this.#db = deps.store.write;
@@ -35,7 +51,8 @@ export class TaskOutbox {
 
   /** Sends the device as many queued tasks as its window has room for, if it is online. */
   pump(deviceId: string): Promise<void> {
-    return this.#serial(deviceId, () => this.#pump(deviceId));
+    this.#toPump.add(deviceId);
+    return this.#schedule();
   }
 
   /**
@@ -44,15 +61,9 @@ export class TaskOutbox {
    * duplicates), then the window is filled.
    */
   deviceOnline(deviceId: string): Promise<void> {
-    return this.#serial(deviceId, async () => {
-      const rows = await this.#db.selectFrom('tasks').selectAll()
-        .where('device_id', '=', deviceId).where('state', 'in', IN_FLIGHT).orderBy('id').execute();
-      for (const row of rows) {
-        await this.#publish(deviceId, runCommand(row));
-        if (row.cancel_requested === 1) await this.#publish(deviceId, { type: 'cancel', taskId: row.id });
-      }
-      await this.#pump(deviceId);
-    });
+    this.#toResend.add(deviceId);
+    this.#toPump.add(deviceId);
+    return this.#schedule();
   }
 
   /** Asks the device to stop a task; if it is offline, `deviceOnline` asks again later. */
@@ -60,27 +71,79 @@ export class TaskOutbox {
     if (this.#online.isOnline(deviceId)) await this.#publish(deviceId, { type: 'cancel', taskId });
   }
 
-  async #pump(deviceId: string): Promise<void> {
-    if (!this.#online.isOnline(deviceId)) return;
+  #schedule(): Promise<void> {
+    if (!this.#waiting) {
+      this.#waiting = new Promise<void>((resolve) => { this.#resolveWaiting = resolve; });
+      // On the next turn, so that this tick's other callers join the same round.
+      if (!this.#running) setImmediate(() => void this.#drain());
+    }
+    return this.#waiting;
+  }
+
+  /** Serves what was asked until nothing is: each pass takes a snapshot and settles its callers. */
+  async #drain(): Promise<void> {
+    this.#running = true;
+    try {
+      while (this.#waiting) {
+        const settle = this.#resolveWaiting;
+        this.#waiting = undefined;
+        const resend = [...this.#toResend];
+        const pump = [...this.#toPump];
+        this.#toResend.clear();
+        this.#toPump.clear();
+        for (let i = 0; i < Math.max(resend.length, pump.length); i += ROUND_DEVICES) {
+          try {
+            await this.#round(resend.slice(i, i + ROUND_DEVICES), pump.slice(i, i + ROUND_DEVICES));
+          } catch (err) {
+            this.#logger.error({ err }, 'task delivery failed; it is retried when a device reconnects or a task changes');
+          }
+        }
+        settle();
+      }
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  async #round(resendTo: string[], pumpFor: string[]): Promise<void> {
+    const resend = resendTo.filter((d) => this.#online.isOnline(d));
+    if (resend.length > 0) {
+      const rows = await this.#db.selectFrom('tasks').selectAll()
+        .where('device_id', 'in', resend).where('state', 'in', IN_FLIGHT).orderBy('id').execute();
+      for (const row of rows) {
+        await this.#publish(row.device_id, runCommand(row));
+        if (row.cancel_requested === 1) await this.#publish(row.device_id, { type: 'cancel', taskId: row.id });
+      }
+    }
+    const devices = pumpFor.filter((d) => this.#online.isOnline(d));
+    if (devices.length === 0) return;
     const now = new Date().toISOString();
-    const inFlight = await this.#db.selectFrom('tasks').select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('device_id', '=', deviceId).where('state', 'in', IN_FLIGHT).executeTakeFirstOrThrow();
-    const room = this.#window - Number(inFlight.n);
-    if (room <= 0) return;
-    // Tasks past their deadline stay for the deadline sweep, which times them out.
-    const rows = await this.#db.selectFrom('tasks').selectAll()
-      .where('device_id', '=', deviceId).where('state', '=', 'queued').where('deadline_at', '>', now)
-      .orderBy('id').limit(room).execute();
+    const busy = await this.#db.selectFrom('tasks').select(['device_id', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('device_id', 'in', devices).where('state', 'in', IN_FLIGHT).groupBy('device_id').execute();
+    const room = new Map(devices.map((d) => [d, this.#window]));
+    for (const b of busy) room.set(b.device_id, this.#window - Number(b.n));
+    const open = devices.filter((d) => room.get(d)! > 0);
+    if (open.length === 0) return;
+    // The oldest `window` queued tasks of each device (a device with a thousand queued tasks
+    // yields no more than its window). Tasks past their deadline stay for the deadline sweep.
+    const ranked = this.#db.selectFrom('tasks').selectAll()
+      .select(sql<number>`row_number() over (partition by device_id order by id)`.as('rank'))
+      .where('device_id', 'in', open).where('state', '=', 'queued').where('deadline_at', '>', now)
+      .as('ranked');
+    const candidates = await this.#db.selectFrom(ranked).selectAll()
+      .where('rank', '<=', this.#window).orderBy('id').execute();
+    const rows = candidates.filter((r) => r.rank <= room.get(r.device_id)!);
     if (rows.length === 0) return;
-    const ids = rows.map((r) => r.id);
     // Marked sent before publishing: if the publish is lost, the next connect sends it again.
-    await this.#db.updateTable('tasks').set({ state: 'sent', sent_at: now, updated_at: now })
-      .where('id', 'in', ids).where('state', '=', 'queued').execute();
-    for (const row of rows) {
+    for (let i = 0; i < rows.length; i += 500) {
+      await this.#db.updateTable('tasks').set({ state: 'sent', sent_at: now, updated_at: now })
+        .where('id', 'in', rows.slice(i, i + 500).map((r) => r.id)).where('state', '=', 'queued').execute();
+    }
+    await Promise.all(rows.map(({ rank: _rank, ...row }) => {
       const sent = { ...row, state: 'sent', sent_at: now, updated_at: now };
       this.#events.emit({ type: 'task', task: toTask(sent) });
-      await this.#publish(deviceId, runCommand(sent));
-    }
+      return this.#publish(row.device_id, runCommand(sent));
+    }));
   }
 
   async #publish(deviceId: string, command: TaskCommand): Promise<void> {
@@ -89,18 +152,6 @@ export class TaskOutbox {
     } catch (err) {
       this.#logger.warn({ err, device: deviceId, task: command.taskId }, 'could not publish a task command; it is sent again when the device reconnects');
     }
-  }
-
-  #serial(deviceId: string, work: () => Promise<void>): Promise<void> {
-    const previous = this.#chains.get(deviceId) ?? Promise.resolve();
-    const next = previous.then(work).catch((err: unknown) => {
-      this.#logger.error({ err, device: deviceId }, 'task delivery failed; it is retried when the device reconnects or a task changes');
-    });
-    this.#chains.set(deviceId, next);
-    void next.finally(() => {
-      if (this.#chains.get(deviceId) === next) this.#chains.delete(deviceId);
-    });
-    return next;
   }
 }
 
