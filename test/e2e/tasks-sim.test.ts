@@ -179,7 +179,10 @@ describe('tasks on the sim driver, end to end', () => {
     const { stateDir } = startAgent('manager-crash', { latencyMs: { createVm: 2000 } });
     const id = await online(stateDir);
     const t = await accepted(await admin.post(`/api/v1/devices/${id}/vms`, { name: 'across-restart', vcpus: 1, memoryMB: 256, diskGB: 1 }));
-    await waitFor('sent', async () => ['sent', 'running'].includes((await task(t.id)).state));
+    // Sent, and received: the agent journals a task before it acts on it. (Marked sent comes
+    // just before the publish, so a kill right after seeing it could beat the command out.)
+    await waitFor('sent and received', async () => ['sent', 'running'].includes((await task(t.id)).state)
+      && existsSync(join(stateDir, 'tasks.journal')) && readFileSync(join(stateDir, 'tasks.journal'), 'utf8').includes(t.id));
     const ports = { http: new URL(manager.httpUrl).port, mqtt: String(manager.mqttPort) };
     const killed = manager;
     retired.push(killed);
