@@ -98,29 +98,49 @@ export async function publishAtRate(
 }
 
 /**
- * The transport floor for a task fan-out: `n` clients each subscribed to their own topic; one
- * controller publishes a command to each at once and every client answers on its own reply
+ * The transport floor for a task fan-out: `n` clients each subscribed to their own topic;
+ * controllers publish a command to each at once and every client answers on its own reply
  * topic (QoS 1 both ways). Returns each client's round trip in ms from the start of the burst.
+ *
+ * Mosquitto queues at most 1,000 QoS 1 messages per client (`max_queued_messages`) and drops
+ * the rest, so one controller would lose replies past that: the fleet is split into shards of
+ * `SHARD` clients, one controller each.
  */
-export async function fanOutRoundTrip(url: string, n: number, idPrefix: string): Promise<number[]> {
+const SHARD = 500;
+export async function fanOutRoundTrip(url: string, n: number, idPrefix: string, timeoutMs = 120_000): Promise<number[]> {
   const clients = await Promise.all(Array.from({ length: n }, async (_, i) => {
     const c = await connectAsync(url, { clientId: `${idPrefix}-dev-${i}`, clean: true, reconnectPeriod: 0, connectTimeout: 60_000 });
     await c.subscribeAsync(`bench/${idPrefix}/cmd/${i}`, { qos: 1 });
-    c.on('message', (_t, payload) => void c.publishAsync(`bench/${idPrefix}/reply/${i}`, payload, { qos: 1 }).catch(() => {}));
+    const replyTopic = `bench/${idPrefix}/reply/${Math.floor(i / SHARD)}/${i}`;
+    c.on('message', (_t, payload) => void c.publishAsync(replyTopic, payload, { qos: 1 }).catch(() => {}));
     return c;
   }));
-  const controller = await connectAsync(url, { clientId: `${idPrefix}-ctl`, clean: true, reconnectPeriod: 0 });
-  await controller.subscribeAsync(`bench/${idPrefix}/reply/+`, { qos: 1 });
+  const shards = Math.ceil(n / SHARD);
+  const controllers = await Promise.all(Array.from({ length: shards }, async (_, s) => {
+    const ctl = await connectAsync(url, { clientId: `${idPrefix}-ctl-${s}`, clean: true, reconnectPeriod: 0 });
+    await ctl.subscribeAsync(`bench/${idPrefix}/reply/${s}/+`, { qos: 1 });
+    return ctl;
+  }));
   const rtt: number[] = [];
-  const done = new Promise<void>((resolve) => {
-    controller.on('message', () => {
-      rtt.push(performance.now() - start);
-      if (rtt.length === n) resolve();
-    });
+  let start = 0;
+  const done = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`Mosquitto fan-out: ${rtt.length} of ${n} replies after ${timeoutMs} ms`)), timeoutMs);
+    for (const ctl of controllers) {
+      ctl.on('message', () => {
+        rtt.push(performance.now() - start);
+        if (rtt.length === n) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    }
   });
-  const start = performance.now();
-  await Promise.all(clients.map((_, i) => controller.publishAsync(`bench/${idPrefix}/cmd/${i}`, JSON.stringify({ type: 'run', i }), { qos: 1 })));
-  await done;
-  await closeAll([...clients, controller]);
+  start = performance.now();
+  try {
+    await Promise.all(clients.map((_, i) => controllers[Math.floor(i / SHARD)]!.publishAsync(`bench/${idPrefix}/cmd/${i}`, JSON.stringify({ type: 'run', i }), { qos: 1 })));
+    await done;
+  } finally {
+    await closeAll([...clients, ...controllers]);
+  }
   return rtt;
 }

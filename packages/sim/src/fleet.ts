@@ -26,6 +26,12 @@ export interface FleetOptions {
   vmCount?: number;
   /** How long each simulated VM operation takes (see the sim driver). Default 50 ms. */
   latencyMs?: number;
+  /**
+   * Keep each simulated host in `<device dir>/sim-host.json`, so that its VMs survive a restart
+   * and can be changed "by hand" by editing the file. Default true; benchmarks turn it off so
+   * that they measure the agent and the manager, not the simulator's own bookkeeping.
+   */
+  hostStateFiles?: boolean;
   /** Wraps every enrollment request; replaces the default limiter of `concurrency` (benchmarks time requests here). */
   enrollGate?: <T>(attempt: () => Promise<T>) => Promise<T>;
   /** Called for each agent before it starts, e.g. to listen to its events. */
@@ -68,7 +74,8 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   for (let i = 1; i <= count; i++) {
     const name = deviceDirName(i).replace('device-', 'sim-');
     const driver = await createDriver('sim', {
-      seed: i, hostname: name, vmCount: options.vmCount, stateFile: join(stateDir, deviceDirName(i), 'sim-host.json'),
+      seed: i, hostname: name, vmCount: options.vmCount,
+      ...(options.hostStateFiles !== false ? { stateFile: join(stateDir, deviceDirName(i), 'sim-host.json') } : {}),
       ...(options.latencyMs !== undefined ? { latencyMs: options.latencyMs } : {}),
     });
     const agent = new Agent({
