@@ -30,6 +30,7 @@ export function errorHandler(logger: Logger) {
       status = error.status;
       code = error.code;
       message = error.message;
+      if (error.headers) void reply.headers(error.headers);
     } else if ('validation' in error && Array.isArray(error.validation)) {
       status = 400;
       code = 'invalid_request';

@@ -6,6 +6,9 @@ import type { Logger } from 'pino';
 import type { App, RouteContext } from './context.js';
 import { consoleRoutes } from './console.js';
 import { errorHandler } from './errors.js';
+import { registerAuditHook } from './audit-hook.js';
+import { apiTokenRoutes } from './routes/api-tokens.js';
+import { auditRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
 import { deviceRoutes } from './routes/devices.js';
 import { enrollmentRoutes } from './routes/enrollment.js';
@@ -46,16 +49,25 @@ export async function createHttpServer(ctx: RouteContext, opts: { logger: Logger
     openapi: {
       openapi: '3.1.0',
       info: { title: 'Pallas API', version: PALLAS_VERSION, description: 'Manage fleets of virtualized edge devices.' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      security: [{ bearer: [] }],
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', description: 'A session token from POST /auth/login, or an API token (pat_…)' },
+          cookie: { type: 'apiKey', in: 'cookie', name: 'pallas_session', description: 'The console\'s session; state-changing calls also need the x-csrf-token header' },
+        },
+      },
+      security: [{ bearer: [] }, { cookie: [] }],
     },
   });
+
+  registerAuditHook(app as unknown as App, ctx.audit, API_PREFIX);
 
   await app.register(healthRoutes, ctx);
   await app.register(async (api) => {
     api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
     await api.register(authRoutes, ctx);
     await api.register(userRoutes, ctx);
+    await api.register(apiTokenRoutes, ctx);
+    await api.register(auditRoutes, ctx);
     await api.register(deviceRoutes, ctx);
     await api.register(enrollmentRoutes, ctx);
     await api.register(vmRoutes, ctx);
