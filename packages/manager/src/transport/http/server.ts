@@ -21,6 +21,17 @@ import { vmRoutes } from './routes/vms.js';
 
 export const API_PREFIX = '/api/v1';
 
+export interface RouteInfo {
+  method: string;
+  url: string;
+}
+const registered = new WeakMap<object, RouteInfo[]>();
+
+/** Every route the server registered (method and URL pattern): the role matrix test walks them all. */
+export function routesOf(app: object): RouteInfo[] {
+  return registered.get(app) ?? [];
+}
+
 /** The HTTP transport: REST API under /api/v1, OpenAPI document, health and metrics, and the web console at `/`. */
 export async function createHttpServer(ctx: RouteContext, opts: { logger: Logger; maxBodyBytes: number }): Promise<App> {
   const app = Fastify({
@@ -31,6 +42,13 @@ export async function createHttpServer(ctx: RouteContext, opts: { logger: Logger
     // Behind a reverse proxy the client address comes from X-Forwarded-For; see docs/operations.md.
     trustProxy: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
+  const routes: RouteInfo[] = [];
+  registered.set(app, routes);
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) {
+      routes.push({ method, url: route.url });
+    }
+  });
   app.setValidatorCompiler(TypeBoxValidatorCompiler);
   // The API speaks JSON only; anything else is a 415, not a confusing schema error.
   app.removeContentTypeParser('text/plain');
