@@ -52,7 +52,7 @@ export async function createHttpServer(ctx: RouteContext, opts: { logger: Logger
   app.setValidatorCompiler(TypeBoxValidatorCompiler);
   // The API speaks JSON only; anything else is a 415, not a confusing schema error.
   app.removeContentTypeParser('text/plain');
-  app.setErrorHandler(errorHandler(opts.logger));
+  app.setErrorHandler(errorHandler(opts.logger, opts.maxBodyBytes));
   app.setNotFoundHandler((req, reply) => {
     void reply.status(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` } });
   });

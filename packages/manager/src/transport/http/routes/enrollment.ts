@@ -8,7 +8,7 @@ export async function enrollmentRoutes(app: App, ctx: RouteContext): Promise<voi
   const operator = ctx.guard('operator');
 
   app.get('/enrollment-tokens', {
-    schema: { tags: ['enrollment'], summary: 'List enrollment tokens (secrets are never shown again)', querystring: Type.Object(Paging), response: { 200: Page(EnrollmentToken) } },
+    schema: { tags: ['enrollment'], summary: 'List enrollment tokens (secrets are never shown again)', querystring: Type.Object(Paging, { additionalProperties: false }), response: { 200: Page(EnrollmentToken) } },
     onRequest: operator,
   }, async (req) => ctx.enrollment.listTokens(req.query.limit, req.query.offset));
 
