@@ -7,6 +7,9 @@ import { EmbeddedBroker } from './broker/embedded/aedes-broker.js';
 import type { Broker } from './broker/broker.js';
 import { databaseUrlOf, type ManagerConfig } from './config/config.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
+import { ApiTokensService } from './services/api-tokens/api-tokens-service.js';
+import { AuditService } from './services/audit/audit-service.js';
+import { LoginThrottle } from './services/auth/login-throttle.js';
 import { SessionsService } from './services/auth/sessions-service.js';
 import { DeviceCredentials } from './services/devices/device-credentials.js';
 import { DevicesService } from './services/devices/devices-service.js';
@@ -37,7 +40,10 @@ export interface RunningManager {
   http: App;
   metrics: Metrics;
   logger: Logger;
-  services: { users: UsersService; sessions: SessionsService; devices: DevicesService; enrollment: EnrollmentService; tasks: TasksService };
+  services: {
+    users: UsersService; sessions: SessionsService; devices: DevicesService; enrollment: EnrollmentService; tasks: TasksService;
+    audit: AuditService; apiTokens: ApiTokensService;
+  };
   events: EventBus;
   stop(): Promise<void>;
 }
@@ -61,6 +67,20 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     const bootstrap = await users.bootstrapAdmin(config.adminPassword);
     const sessions = new SessionsService(store, users, config.sessionTtlSec);
     await sessions.prune();
+    const apiTokens = new ApiTokensService(store);
+    const audit = new AuditService({ store, logger: logger.child({ component: 'audit' }), onWriteError: () => metrics.auditWriteErrors.inc() });
+    const pruneAudit = async () => {
+      const n = await audit.prune(config.auditRetentionDays).catch((err: unknown) => {
+        logger.error({ err }, 'audit log pruning failed');
+        return 0;
+      });
+      if (n > 0) logger.info({ deleted: n, retentionDays: config.auditRetentionDays }, 'pruned the audit log');
+    };
+    await pruneAudit();
+    const auditPruneTimer = setInterval(() => void pruneAudit(), 86_400_000);
+    auditPruneTimer.unref();
+    stops.push(async () => clearInterval(auditPruneTimer));
+    const throttle = new LoginThrottle({ maxAccountFailures: config.loginMaxFailures, maxAddressFailures: config.loginAddressMaxFailures });
 
     const credentials = new DeviceCredentials(store);
     const broker: Broker = new EmbeddedBroker({
@@ -127,9 +147,9 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
 
     const http = await createHttpServer(
       {
-        users, sessions, devices, enrollment, tasks, events, broker, store, metrics,
+        users, sessions, apiTokens, audit, throttle, devices, enrollment, tasks, events, broker, store, metrics,
         fleet: new FleetSummaryService({ store }),
-        guard: (minimum) => requireRole(sessions, minimum),
+        guard: (minimum) => requireRole({ sessions, apiTokens }, minimum),
         mqttUrlFor: (hostname) => config.mqttPublicUrl ?? `mqtt://${hostname.includes(':') ? `[${hostname}]` : hostname}:${mqttPort}`,
       },
       { logger, maxBodyBytes: config.maxBodyBytes },
@@ -142,7 +162,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     writeFileSync(join(config.dataDir, 'ports.json'), `${JSON.stringify(ports, null, 2)}\n`);
     return {
       config, ports, store, broker, http, metrics, logger, stop, events,
-      services: { users, sessions, devices, enrollment, tasks },
+      services: { users, sessions, devices, enrollment, tasks, audit, apiTokens },
       ...(bootstrap.generatedPassword ? { generatedAdminPassword: bootstrap.generatedPassword } : {}),
     };
   } catch (err) {

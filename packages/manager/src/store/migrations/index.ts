@@ -1,6 +1,7 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import { initial } from './001-initial.js';
 import { tasks } from './002-tasks.js';
+import { auditApiTokens } from './003-audit-api-tokens.js';
 
 /**
  * Migrations are compiled into the program (no folder scan at run time), listed in order.
@@ -9,6 +10,7 @@ import { tasks } from './002-tasks.js';
 const migrations: Record<string, Migration> = {
   '001-initial': initial,
   '002-tasks': tasks,
+  '003-audit-api-tokens': auditApiTokens,
 };
 
 export const migrationProvider: MigrationProvider = {

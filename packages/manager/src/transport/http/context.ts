@@ -3,6 +3,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Broker } from '../../broker/broker.js';
 import type { Metrics } from '../../metrics/metrics.js';
+import type { ApiTokensService } from '../../services/api-tokens/api-tokens-service.js';
+import type { AuditService } from '../../services/audit/audit-service.js';
+import type { LoginThrottle } from '../../services/auth/login-throttle.js';
 import type { SessionsService } from '../../services/auth/sessions-service.js';
 import type { DevicesService } from '../../services/devices/devices-service.js';
 import type { EnrollmentService } from '../../services/enrollment/enrollment-service.js';
@@ -19,6 +22,9 @@ export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerRespo
 export interface RouteContext {
   users: UsersService;
   sessions: SessionsService;
+  apiTokens: ApiTokensService;
+  audit: AuditService;
+  throttle: LoginThrottle;
   devices: DevicesService;
   enrollment: EnrollmentService;
   tasks: TasksService;

@@ -15,12 +15,23 @@ export async function deviceRoutes(app: App, ctx: RouteContext): Promise<void> {
   app.patch('/devices/:id', {
     schema: { tags: ['devices'], summary: 'Rename or re-tag a device', params: IdParam, body: DevicePatch, response: { 200: Device } },
     onRequest: ctx.guard('operator'),
-  }, async (req) => ctx.devices.patch(req.params.id, req.body));
+  }, async (req) => {
+    req.audit = {
+      action: req.body.name !== undefined ? 'device.rename' : 'device.update',
+      target: { kind: 'device', id: req.params.id },
+      detail: { ...req.body },
+    };
+    const device = await ctx.devices.patch(req.params.id, req.body);
+    req.audit.target = { kind: 'device', id: device.id, name: device.name };
+    return device;
+  });
 
   app.delete('/devices/:id', {
     schema: { tags: ['devices'], summary: 'Decommission a device: its credential stops working and its agent stops', params: IdParam },
     onRequest: ctx.guard('operator'),
+    config: { auditAction: 'device.decommission' },
   }, async (req, reply) => {
+    req.audit = { target: { kind: 'device', id: req.params.id } };
     await ctx.devices.decommission(req.params.id);
     return reply.status(204).send();
   });
