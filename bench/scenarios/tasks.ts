@@ -7,11 +7,11 @@
  * that any broker round trip sets.
  */
 import { join } from 'node:path';
-import type { LiveEvent } from '@pallas/protocol';
 import { startFleet } from '@pallas/sim';
 import { createEnrollmentToken, startManagerProcess, tempDir } from '@pallas/testkit';
 import { fanOutRoundTrip, mosquittoAvailable, MOSQUITTO_URL } from '../lib/mosquitto.js';
 import { metricValue } from '../lib/proc.js';
+import { absoluteNow, watchTaskOutcomes } from '../lib/task-stream-watcher.js';
 import { percentile, type Row } from '../lib/stats.js';
 
 export interface TasksOptions {
@@ -28,7 +28,7 @@ export async function runTasks(o: TasksOptions): Promise<{ rows: Row[]; raw: Rec
   const rows: Row[] = [];
   const raw: Record<string, unknown> = { devices: o.devices };
   let fleet: Awaited<ReturnType<typeof startFleet>> | undefined;
-  const abort = new AbortController();
+  let watcher: Awaited<ReturnType<typeof watchTaskOutcomes>> | undefined;
   try {
     const admin = await manager.admin();
     const token = await createEnrollmentToken(admin, { maxUses: o.devices });
@@ -36,38 +36,21 @@ export async function runTasks(o: TasksOptions): Promise<{ rows: Row[]; raw: Rec
     await fleet.waitOnline(o.devices, 180_000);
     const ids = fleet.agents.map((a) => a.deviceId!);
 
-    // Follow the live stream, as the console does.
+    // Follow the live stream, as the console does (on a thread of its own: see the watcher).
     const finished = new Map<string, number>();
     const failed: string[] = [];
     let t0 = 0;
     let allDone: () => void = () => {};
     const done = new Promise<void>((resolve) => { allDone = resolve; });
-    const res = await fetch(`${manager.httpUrl}/api/v1/events`, { headers: { authorization: `Bearer ${admin.token}` }, signal: abort.signal });
-    void (async () => {
-      const decoder = new TextDecoder();
-      let buffer = '';
-      try {
-        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-          buffer += decoder.decode(chunk, { stream: true });
-          let end: number;
-          while ((end = buffer.indexOf('\n\n')) >= 0) {
-            const data = buffer.slice(0, end).split('\n').find((l) => l.startsWith('data: '));
-            buffer = buffer.slice(end + 2);
-            if (!data) continue;
-            const e = JSON.parse(data.slice(6)) as LiveEvent;
-            if (e.type !== 'task' || finished.has(e.task.id)) continue;
-            if (e.task.state === 'succeeded') finished.set(e.task.id, performance.now() - t0);
-            else if (e.task.state === 'failed' || e.task.state === 'timed_out' || e.task.state === 'cancelled') {
-              failed.push(`${e.task.id}: ${e.task.state} ${e.task.error?.message ?? ''}`);
-              finished.set(e.task.id, Number.NaN);
-            }
-            if (finished.size === ids.length) allDone();
-          }
-        }
-      } catch {
-        /* aborted */
+    watcher = await watchTaskOutcomes(manager.httpUrl, admin.token!, (o) => {
+      if (finished.has(o.taskId)) return;
+      if (o.state === 'succeeded') finished.set(o.taskId, o.at - t0);
+      else {
+        failed.push(`${o.taskId}: ${o.state} ${o.message ?? ''}`);
+        finished.set(o.taskId, Number.NaN);
       }
-    })();
+      if (finished.size === ids.length) allDone();
+    });
 
     // Warm-up on a handful of devices, so the first figure is not the JIT's.
     const warm = await admin.post('/api/v1/tasks', { operation: { kind: 'vm.create', spec: { name: 'warm-up', vcpus: 1, memoryMB: 64, diskGB: 1 } }, deviceIds: ids.slice(0, 20) });
@@ -77,13 +60,13 @@ export async function runTasks(o: TasksOptions): Promise<{ rows: Row[]; raw: Rec
     finished.clear();
 
     // CPU spent by each side during the fan-out: the manager's from its own metrics, the
-    // simulated fleet's (this process: 2,000 agents plus the stream reader) from cpuUsage.
+    // simulated fleet's (this process: 2,000 agents) from cpuUsage.
     const managerCpu = async () => metricValue(await (await fetch(`${manager.httpUrl}/metrics`)).text(), 'pallas_process_cpu_seconds_total');
     const managerCpu0 = await managerCpu();
     const fleetCpu0 = process.cpuUsage();
-    t0 = performance.now();
+    t0 = absoluteNow();
     const fan = await admin.post('/api/v1/tasks', { operation: { kind: 'vm.create', spec: { name: 'fan-out', vcpus: 1, memoryMB: 64, diskGB: 1 } }, deviceIds: ids });
-    const accepted = performance.now() - t0;
+    const accepted = absoluteNow() - t0;
     if (fan.status !== 202) throw new Error(`fan-out: ${fan.status} ${JSON.stringify(fan.body)}`);
     const timeout = setTimeout(allDone, 60_000);
     await done;
@@ -109,7 +92,7 @@ export async function runTasks(o: TasksOptions): Promise<{ rows: Row[]; raw: Rec
     raw.fanOut = { acceptedMs: accepted, managerCpuMs, fleetCpuMs, p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: Math.max(...latencies), floor: floor && { p50: percentile(floor, 50), p99: percentile(floor, 99) } };
     return { rows, raw };
   } finally {
-    abort.abort();
+    await watcher?.stop();
     await fleet?.stop();
     await manager.close();
     dir.cleanup();

@@ -17,6 +17,24 @@ export type DownstreamChannel = (typeof DOWNSTREAM_CHANNELS)[number];
 
 export type Channel = UpstreamChannel | DownstreamChannel;
 
+/**
+ * QoS per channel. QoS 1 wherever a loss would matter; QoS 0 where the message is advisory and
+ * the next one (or a re-send) makes up for a lost one: task progress (the latest wins, the
+ * result carries the outcome) and result acknowledgements (the agent re-sends an unacknowledged
+ * result after every reconnect and every 30 s while online, and gets a new ack for it). Each
+ * QoS 0 message saves a PUBACK on both sides, which adds up in a fan-out to thousands.
+ */
+export const CHANNEL_QOS: Readonly<Record<Channel, 0 | 1>> = {
+  presence: 1,
+  status: 1,
+  'task/progress': 0,
+  'task/result': 1,
+  events: 1,
+  'cmd/control': 1,
+  'cmd/task': 1,
+  'cmd/task-ack': 0,
+};
+
 export function devicePrefix(deviceId: string): string {
   return `${DEVICE_ROOT}/${deviceId}/`;
 }

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import mqtt, { type IClientPublishOptions, type MqttClient } from 'mqtt';
 import {
+  CHANNEL_QOS,
   ControlMessage,
   PALLAS_VERSION,
   TaskAck,
@@ -110,15 +111,16 @@ export class Link extends EventEmitter<LinkEvents> {
   }
 
   /**
-   * Publishes JSON on one of the device's upstream channels with QoS 1. While offline the
-   * message waits in mqtt.js's outgoing store; the promise settles on PUBACK.
+   * Publishes JSON on one of the device's upstream channels, with the channel's QoS
+   * (`CHANNEL_QOS`). While offline the message waits in mqtt.js's outgoing store; the promise
+   * settles on PUBACK (QoS 1) or once written (QoS 0).
    */
   publish(channel: UpstreamChannel, message: unknown): Promise<void> {
     const client = this.#client;
     if (!client || this.#closing) return Promise.reject(new Error('link is closed'));
     // Nothing is retained: the broker would have to match every retained message against
     // each new subscription, which grows with the fleet squared.
-    const publishOptions: IClientPublishOptions = { qos: 1, retain: false };
+    const publishOptions: IClientPublishOptions = { qos: CHANNEL_QOS[channel], retain: false };
     return new Promise((resolve, reject) => {
       client.publish(deviceTopic(this.#opts.deviceId, channel), JSON.stringify(message), publishOptions, (err) =>
         err ? reject(err) : resolve(),

@@ -8,6 +8,16 @@ import { writeFileAtomic } from '../identity/atomic-file.js';
 
 export const JOURNAL_FILE = 'tasks.journal';
 
+/** The longest an unsynced record waits for company before it is written alone. */
+const LAZY_MS = 1000;
+
+interface LazyBatch {
+  lines: string[];
+  written: Promise<void>;
+  settle: (err?: unknown) => void;
+  timer: NodeJS.Timeout;
+}
+
 /**
  * One line of the journal. Times are wall-clock epoch ms: `deadlineAt` must survive a restart,
  * and only the wall clock does (see docs/agent.md, "Tasks").
@@ -47,7 +57,8 @@ export interface TaskJournalOptions {
 /**
  * `tasks.journal`: what the agent started and finished, as JSON lines, appended one at a time.
  * `start` and `result` are fsync'd before the caller goes on (that is what makes a task run
- * once across kill -9); `acked` is not (lost, it only means one more re-send of the result).
+ * once across kill -9); `acked` is not (lost, it only means one more re-send of the result),
+ * and goes out with the next record or within a second.
  *
  * The in-memory view is updated when a record is asked for, before it is on disk, so the
  * runner's checks ("is this task known?") never race with a pending write.
@@ -63,6 +74,8 @@ export class TaskJournal {
   #compactAt: number;
   /** Appends run one after the other on this chain. */
   #tail: Promise<void> = Promise.resolve();
+  /** Records waiting to go out with the next write (see #append). */
+  #lazy: LazyBatch | undefined;
   #closed = false;
 
   private constructor(options: TaskJournalOptions) {
@@ -126,6 +139,7 @@ export class TaskJournal {
   /** Waits for pending appends, then closes the file. Later records are refused. */
   async close(): Promise<void> {
     if (this.#closed) return;
+    if (this.#lazy) await this.#write('', false).catch(() => {});
     this.#closed = true;
     await this.#tail;
     await this.#fh?.close();
@@ -180,13 +194,44 @@ export class TaskJournal {
     }
   }
 
+  /**
+   * Appends a record. A record that needs no fsync (`acked`) waits up to `LAZY_MS` to share the
+   * next write: one write per record was the agent's main cost in a fan-out, and an `acked`
+   * lost in a crash only means one more re-send of the result.
+   */
   #append(record: JournalRecord, sync: boolean): Promise<void> {
     if (this.#closed) return Promise.reject(new Error('task journal is closed'));
-    const write = this.#tail.then(async () => {
-      await this.#fh!.write(`${JSON.stringify(record)}\n`);
-      if (sync) await this.#fh!.datasync();
-      if (++this.#records > this.#compactAt) await this.#compact();
+    const line = `${JSON.stringify(record)}\n`;
+    if (!sync) {
+      this.#lazy ??= this.#startLazyBatch();
+      this.#lazy.lines.push(line);
+      return this.#lazy.written;
+    }
+    return this.#write(line, true);
+  }
+
+  #startLazyBatch(): LazyBatch {
+    let settle!: (err?: unknown) => void;
+    const written = new Promise<void>((resolve, reject) => {
+      settle = (err) => (err === undefined ? resolve() : reject(err));
     });
+    const timer = setTimeout(() => void this.#write('', false).catch(() => {}), LAZY_MS);
+    return { lines: [], written, settle, timer };
+  }
+
+  /** Writes the waiting lazy records and `text`, in that order, on the append chain. */
+  #write(text: string, sync: boolean): Promise<void> {
+    const lazy = this.#lazy;
+    this.#lazy = undefined;
+    if (lazy) clearTimeout(lazy.timer);
+    const records = (lazy?.lines.length ?? 0) + (text ? 1 : 0);
+    const write = this.#tail.then(async () => {
+      await this.#fh!.write(`${lazy?.lines.join('') ?? ''}${text}`);
+      if (sync) await this.#fh!.datasync();
+      this.#records += records;
+      if (this.#records > this.#compactAt) await this.#compact();
+    });
+    void write.then(() => lazy?.settle(), (err: unknown) => lazy?.settle(err));
     // One failed write must not block the ones after it; its caller gets the error.
     this.#tail = write.catch(() => {});
     return write;

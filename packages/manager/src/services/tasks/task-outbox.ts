@@ -1,4 +1,4 @@
-import { deviceTopic, type TaskCommand, type TaskOperation } from '@pallas/protocol';
+import { CHANNEL_QOS, deviceTopic, type TaskCommand, type TaskOperation } from '@pallas/protocol';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Broker } from '../../broker/broker.js';
@@ -148,7 +148,7 @@ export class TaskOutbox {
 
   async #publish(deviceId: string, command: TaskCommand): Promise<void> {
     try {
-      await this.#broker.publish(deviceTopic(deviceId, 'cmd/task'), JSON.stringify(command), { qos: 1 });
+      await this.#broker.publish(deviceTopic(deviceId, 'cmd/task'), JSON.stringify(command), { qos: CHANNEL_QOS['cmd/task'] });
     } catch (err) {
       this.#logger.warn({ err, device: deviceId, task: command.taskId }, 'could not publish a task command; it is sent again when the device reconnects');
     }

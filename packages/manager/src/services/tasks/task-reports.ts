@@ -1,4 +1,4 @@
-import { deviceTopic, type TaskAck, type TaskProgress, type TaskResult } from '@pallas/protocol';
+import { CHANNEL_QOS, deviceTopic, type TaskAck, type TaskProgress, type TaskResult } from '@pallas/protocol';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Broker } from '../../broker/broker.js';
@@ -106,7 +106,11 @@ export class TaskReports {
     }, delay);
   }
 
-  /** One transaction for the batch; says what changed so that #announce can tell the world. */
+  /**
+   * One transaction for the batch; says what changed so that #announce can tell the world.
+   * Reports that look alike (a fan-out's thousand "0 %" or "succeeded") are stored with one
+   * statement per chunk, not one per report: the statements, not the rows, were the cost.
+   */
   async #store(progress: readonly Reported<TaskProgress>[], results: readonly Reported<TaskResult>[]): Promise<Applied> {
     const now = new Date().toISOString();
     const changed = new Set<string>();
@@ -114,45 +118,71 @@ export class TaskReports {
     const finished = new Set<string>();
     let late = 0;
     await this.#db.transaction().execute(async (tx) => {
-      for (const { deviceId, message: p } of progress) {
-        const r = await tx.updateTable('tasks')
-          .set({
-            state: 'running',
-            started_at: sql<string>`coalesce(started_at, ${now})`,
-            progress_pct: p.pct,
-            progress_message: p.message ?? null,
-            updated_at: now,
-          })
-          // The device id check: a device reports only on its own tasks.
-          .where('id', '=', p.taskId).where('device_id', '=', deviceId).where('state', 'in', ACTIVE)
-          .executeTakeFirst();
-        if (r.numUpdatedRows > 0n) changed.add(p.taskId);
+      // A device reports only on its own tasks: whose each task is, read once for the batch.
+      const owners = new Map<string, { device_id: string; state: string }>();
+      const ids = [...new Set([...progress, ...results].map((r) => r.message.taskId))];
+      for (let i = 0; i < ids.length; i += CHUNK) {
+        const rows = await tx.selectFrom('tasks').select(['id', 'device_id', 'state']).where('id', 'in', ids.slice(i, i + CHUNK)).execute();
+        for (const r of rows) owners.set(r.id, r);
       }
-      for (const { deviceId, message: res } of results) {
-        const list = acks.get(deviceId) ?? [];
-        acks.set(deviceId, list);
+      const isActive = (taskId: string, deviceId: string): boolean => {
+        const o = owners.get(taskId);
+        return o !== undefined && o.device_id === deviceId && (ACTIVE as readonly string[]).includes(o.state);
+      };
+
+      for (const group of groupBy(progress.filter((p) => isActive(p.message.taskId, p.deviceId)), (p) => JSON.stringify([p.message.pct, p.message.message ?? null]))) {
+        const { pct, message } = group[0]!.message;
+        for (let i = 0; i < group.length; i += CHUNK) {
+          const updated = await tx.updateTable('tasks')
+            .set({ state: 'running', started_at: sql<string>`coalesce(started_at, ${now})`, progress_pct: pct, progress_message: message ?? null, updated_at: now })
+            .where('id', 'in', group.slice(i, i + CHUNK).map((p) => p.message.taskId)).where('state', 'in', ACTIVE)
+            .returning('id').execute();
+          for (const r of updated) changed.add(r.id);
+        }
+      }
+
+      const fresh: Reported<TaskResult>[] = [];
+      const freshIds = new Set<string>();
+      const settled: Reported<TaskResult>[] = [];
+      for (const r of results) {
+        const list = acks.get(r.deviceId) ?? [];
+        acks.set(r.deviceId, list);
         // Acknowledged whatever happens below: stored now, stored before (a duplicate), or
         // not ours to store (unknown or another device's task, logged); re-sending cannot help.
-        list.push(res.taskId);
-        const r = await tx.updateTable('tasks')
-          .set({
-            state: res.outcome,
-            finished_at: now,
-            started_at: sql<string>`coalesce(started_at, ${now})`,
-            error_code: res.error?.code ?? null,
-            error_message: res.error?.message ?? null,
-            result_vm: res.vm ? JSON.stringify(res.vm) : null,
-            vm_id: res.vm ? res.vm.id : sql<string>`vm_id`,
-            progress_pct: res.outcome === 'succeeded' ? 100 : sql<number>`progress_pct`,
-            updated_at: now,
-          })
-          .where('id', '=', res.taskId).where('device_id', '=', deviceId).where('state', 'in', ACTIVE)
-          .executeTakeFirst();
-        if (r.numUpdatedRows > 0n) {
-          changed.add(res.taskId);
-          finished.add(deviceId);
-          continue;
+        list.push(r.message.taskId);
+        if (isActive(r.message.taskId, r.deviceId) && !freshIds.has(r.message.taskId)) {
+          freshIds.add(r.message.taskId);
+          fresh.push(r);
+        } else settled.push(r);
+      }
+      // Results that differ only in their VM share a statement; the VM goes in by CASE.
+      for (const group of groupBy(fresh, (r) => JSON.stringify([r.message.outcome, r.message.error?.code ?? null, r.message.error?.message ?? null]))) {
+        const { outcome, error } = group[0]!.message;
+        for (let i = 0; i < group.length; i += CHUNK) {
+          const chunk = group.slice(i, i + CHUNK);
+          const withVm = chunk.filter((r) => r.message.vm);
+          const updated = await tx.updateTable('tasks')
+            .set({
+              state: outcome,
+              finished_at: now,
+              started_at: sql<string>`coalesce(started_at, ${now})`,
+              error_code: error?.code ?? null,
+              error_message: error?.message ?? null,
+              result_vm: withVm.length === 0 ? null : sql<string>`case id ${sql.join(withVm.map((r) => sql`when ${r.message.taskId} then ${JSON.stringify(r.message.vm)}`), sql` `)} else null end`,
+              vm_id: withVm.length === 0 ? sql<string>`vm_id` : sql<string>`case id ${sql.join(withVm.map((r) => sql`when ${r.message.taskId} then ${r.message.vm!.id}`), sql` `)} else vm_id end`,
+              progress_pct: outcome === 'succeeded' ? 100 : sql<number>`progress_pct`,
+              updated_at: now,
+            })
+            .where('id', 'in', chunk.map((r) => r.message.taskId)).where('state', 'in', ACTIVE)
+            .returning(['id', 'device_id']).execute();
+          for (const r of updated) {
+            changed.add(r.id);
+            finished.add(r.device_id);
+          }
         }
+      }
+
+      for (const { deviceId, message: res } of settled) {
         // Already final. The same result again (re-sent before our ack arrived) is no news; a
         // different one (the device finished after the task timed out) is kept for the record.
         const lateResult = JSON.stringify({ outcome: res.outcome, at: now, ...(res.error ? { error: res.error } : {}) });
@@ -163,11 +193,8 @@ export class TaskReports {
         if (l.numUpdatedRows > 0n) {
           late++;
           changed.add(res.taskId);
-        } else {
-          const known = await tx.selectFrom('tasks').select('device_id').where('id', '=', res.taskId).executeTakeFirst();
-          if (!known || known.device_id !== deviceId) {
-            this.#logger.warn({ device: deviceId, task: res.taskId }, 'result for a task that is not this device\'s; ignored');
-          }
+        } else if (owners.get(res.taskId)?.device_id !== deviceId) {
+          this.#logger.warn({ device: deviceId, task: res.taskId }, 'result for a task that is not this device\'s; ignored');
         }
       }
     });
@@ -185,12 +212,26 @@ export class TaskReports {
     for (const [deviceId, taskIds] of applied.acks) {
       for (let i = 0; i < taskIds.length; i += 1000) {
         const ack: TaskAck = { taskIds: taskIds.slice(i, i + 1000) };
-        await this.#broker.publish(deviceTopic(deviceId, 'cmd/task-ack'), JSON.stringify(ack), { qos: 1 })
+        await this.#broker.publish(deviceTopic(deviceId, 'cmd/task-ack'), JSON.stringify(ack), { qos: CHANNEL_QOS['cmd/task-ack'] })
           .catch((err: unknown) => this.#logger.warn({ err, device: deviceId }, 'could not acknowledge task results; the device will send them again'));
       }
     }
     for (const deviceId of applied.finished) void this.#outbox.pump(deviceId);
   }
+}
+
+/** Rows per statement: well under SQLite's and PostgreSQL's limits on bound parameters. */
+const CHUNK = 400;
+
+function groupBy<T>(items: readonly T[], key: (item: T) => string): T[][] {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const g = groups.get(k);
+    if (g) g.push(item);
+    else groups.set(k, [item]);
+  }
+  return [...groups.values()];
 }
 
 interface Applied {

@@ -52,13 +52,22 @@ export async function eventRoutes(app: App, ctx: RouteContext): Promise<void> {
       'x-accel-buffering': 'no',
     });
     open.add(res);
+    // Events of one turn of the event loop go out in one write: a fan-out emits thousands at
+    // once, and a write (a syscall and a chunk frame) per event cost more than the events.
+    let pending: string[] = [];
+    const flush = (): void => {
+      const text = pending.join('');
+      pending = [];
+      if (!res.destroyed) res.write(text);
+    };
     const send = ({ id, event }: NumberedEvent): void => {
       if (!wanted(event)) return;
       if (res.writableLength > MAX_BUFFERED_BYTES) {
         res.destroy();
         return;
       }
-      res.write(`id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+      if (pending.length === 0) setImmediate(flush);
+      pending.push(`id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
     };
     res.write('retry: 2000\n: connected\n\n');
     const lastId = Number(req.headers['last-event-id']);
