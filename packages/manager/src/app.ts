@@ -152,7 +152,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
         guard: (minimum) => requireRole({ sessions, apiTokens }, minimum),
         mqttUrlFor: (hostname) => config.mqttPublicUrl ?? `mqtt://${hostname.includes(':') ? `[${hostname}]` : hostname}:${mqttPort}`,
       },
-      { logger, maxBodyBytes: config.maxBodyBytes },
+      { logger, maxBodyBytes: config.maxBodyBytes, trustProxy: config.trustProxy },
     );
     await http.listen({ port: config.httpPort, host: config.httpHost });
     stops.push(() => http.close());

@@ -33,14 +33,16 @@ export function routesOf(app: object): RouteInfo[] {
 }
 
 /** The HTTP transport: REST API under /api/v1, OpenAPI document, health and metrics, and the web console at `/`. */
-export async function createHttpServer(ctx: RouteContext, opts: { logger: Logger; maxBodyBytes: number }): Promise<App> {
+export async function createHttpServer(ctx: RouteContext, opts: { logger: Logger; maxBodyBytes: number; trustProxy?: string | undefined }): Promise<App> {
   const app = Fastify({
     loggerInstance: opts.logger.child({ component: 'http' }),
     // Per-request logs would drown the log during an enrollment burst; latency is in /metrics.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.maxBodyBytes,
-    // Behind a reverse proxy the client address comes from X-Forwarded-For; see docs/operations.md.
-    trustProxy: false,
+    // Only the proxies named in `trustProxy` may say who the client is (X-Forwarded-For, used by
+    // the audit log and login throttling) and whether it came over HTTPS (X-Forwarded-Proto,
+    // which decides the cookie's Secure flag). Anyone else's headers are ignored.
+    trustProxy: opts.trustProxy ? opts.trustProxy.split(',').map((s) => s.trim()).filter(Boolean) : false,
   }).withTypeProvider<TypeBoxTypeProvider>();
   const routes: RouteInfo[] = [];
   registered.set(app, routes);
