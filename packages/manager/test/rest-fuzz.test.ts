@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import Type from 'typebox';
 import {
-  checker, Device, EnrollmentToken, Page, Task, User, type CreatedApiToken,
+  ApiToken, AuditEntry, checker, Device, EnrollmentToken, Page, Task, User, type CreatedApiToken,
 } from '@pallas/protocol';
 import { Api, createEnrollmentToken, startManagerProcess, type ManagerProcess } from '@pallas/testkit';
 import { enroll } from './support.js';
@@ -158,6 +158,9 @@ describe('hostile REST bodies', () => {
       ['/api/v1/devices?limit=1000', Page(Device)],
       ['/api/v1/enrollment-tokens?limit=1000', Page(EnrollmentToken)],
       ['/api/v1/tasks?limit=1000', Page(Task)],
+      ['/api/v1/api-tokens?all=true&limit=1000', Page(ApiToken)],
+      // What the fuzzing itself put in the audit log must read back as valid entries too.
+      ['/api/v1/audit?limit=1000', Page(AuditEntry)],
     ];
     for (const [path, schema] of lists) {
       const res = await admin.get(path);
