@@ -95,11 +95,15 @@ export class VsphereClient {
   async call(method: string, target: MoRef, body: Record<string, unknown> = {}, opts: CallOptions = {}): Promise<XmlNode> {
     const xml = toXml('_this', target) + Object.entries(body).map(([k, v]) => toXml(k, v)).join('');
     await this.#ensureSession(opts);
+    const session = this.#cookie;
     try {
       return await this.#send(method, xml, opts);
     } catch (err) {
       if (!isNotAuthenticated(err)) throw err;
-      this.#cookie = undefined;
+      // Only the first of several concurrent calls that found the session gone starts a new
+      // one; the others wait for it (a second login would orphan what the first one made,
+      // such as a property collector's container view, which belongs to its session).
+      if (this.#cookie === session) this.#cookie = undefined;
       await this.#ensureSession(opts);
       return this.#send(method, xml, opts);
     }
@@ -150,7 +154,19 @@ export class VsphereClient {
   }
 
   /** One POST of one SOAP envelope. `keepCookie`: store the session cookie the response sets. */
-  #send(method: string, bodyXml: string, opts: CallOptions, keepCookie = false): Promise<XmlNode> {
+  async #send(method: string, bodyXml: string, opts: CallOptions, keepCookie = false): Promise<XmlNode> {
+    try {
+      return await this.#post(method, bodyXml, opts, keepCookie);
+    } catch (err) {
+      // A kept-alive socket the host closed while idle (or that died with a host restart)
+      // fails at once with ECONNRESET before the host read the request: send once more on a
+      // fresh socket, as Node's documentation advises for reused sockets.
+      if (!(err instanceof StaleSocketError)) throw err;
+      return this.#post(method, bodyXml, opts, keepCookie, false);
+    }
+  }
+
+  #post(method: string, bodyXml: string, opts: CallOptions, keepCookie: boolean, mayRetry = true): Promise<XmlNode> {
     if (this.#closed) return Promise.reject(new DriverError(DriverErrorCodes.UNAVAILABLE, 'esxi driver is closed'));
     const signal = opts.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);
@@ -181,7 +197,11 @@ export class VsphereClient {
         finish(new DriverError(DriverErrorCodes.UNAVAILABLE, `ESXi host ${this.host} did not answer ${method} within ${this.#timeoutMs} ms`));
         req.destroy();
       });
-      req.on('error', (err) => finish(this.#connectionError(method, err)));
+      req.on('error', (err) => {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (mayRetry && req.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE')) finish(new StaleSocketError(err.message));
+        else finish(this.#connectionError(method, err));
+      });
       req.on('response', (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -231,6 +251,8 @@ export class VsphereClient {
     return new DriverError(DriverErrorCodes.UNAVAILABLE, `ESXi host ${this.host} unreachable (${method}): ${why}`, { cause: err });
   }
 }
+
+class StaleSocketError extends Error {}
 
 function isNotAuthenticated(err: unknown): boolean {
   return isDriverError(err) && err.cause instanceof VsphereFault && err.cause.faultType === 'NotAuthenticated';
