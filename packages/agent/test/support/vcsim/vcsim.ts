@@ -109,7 +109,7 @@ export class Vcsim {
 
   private constructor(tools: VcsimTools, options: VcsimOptions) {
     this.tools = tools;
-    this.#options = options;
+    this.#options = { ...options };
   }
 
   static async start(options: VcsimOptions = {}): Promise<Vcsim> {
@@ -122,9 +122,13 @@ export class Vcsim {
     return this.#child !== undefined;
   }
 
-  /** Starts the simulator (again: on the port it had, so the driver's URL stays right). */
-  async start(): Promise<void> {
+  /**
+   * Starts the simulator (again: on the port it had, so the driver's URL stays right).
+   * `changes` apply from now on: `{ password: 'other' }` makes the agent's password wrong.
+   */
+  async start(changes: Pick<VcsimOptions, 'password' | 'user'> = {}): Promise<void> {
     if (this.#child !== undefined) return;
+    Object.assign(this.#options, changes);
     const o = this.#options;
     const port = this.info?.port ?? o.port ?? 0;
     const args = ['-port', String(port), '-user', o.user ?? 'root', '-password', o.password ?? 'pallas-vcsim', '-vm', String(o.vms ?? 2), '-cert-dir', tmpdir()];
