@@ -198,7 +198,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
         mqttUrlFor: (hostname, secure) =>
           config.mqttPublicUrl ?? (secure || mqttPort === null ? `mqtts://${bracket(hostname)}:${mqttsPort}` : `mqtt://${bracket(hostname)}:${mqttPort}`),
       },
-      { logger, maxBodyBytes: config.maxBodyBytes, tls: { key: tls.key, cert: tls.cert }, onHandler: (h) => { plainHandler = h; } },
+      { logger, maxBodyBytes: config.maxBodyBytes, trustProxy: config.trustProxy, tls: { key: tls.key, cert: tls.cert }, onHandler: (h) => { plainHandler = h; } },
     );
     await http.listen({ port: config.httpsPort, host: config.httpHost });
     stops.push(() => http.close());

@@ -122,6 +122,13 @@ describe('audit log', () => {
     expectError(await manager.api.get('/api/v1/audit'), 401, 'unauthorized');
   });
 
+  it('is in the OpenAPI document, with the API token routes', async () => {
+    const doc = (await manager.api.get('/api/v1/openapi.json')).body as { paths: Record<string, Record<string, unknown>> };
+    assert.ok(doc.paths['/api/v1/audit']?.get, 'GET /audit');
+    assert.ok(doc.paths['/api/v1/api-tokens']?.get && doc.paths['/api/v1/api-tokens']?.post, 'GET, POST /api-tokens');
+    assert.ok(doc.paths['/api/v1/api-tokens/{id}']?.delete, 'DELETE /api-tokens/{id}');
+  });
+
   it('lists newest first, filters by time and action prefix, and never holds a secret', async () => {
     const page = (await admin.get<PageOf<AuditEntry>>('/api/v1/audit?limit=1000')).body;
     const times = page.items.map((e) => e.at);

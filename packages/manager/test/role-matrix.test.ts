@@ -8,8 +8,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import type { ApiToken, CreatedApiToken, PageOf, Role, Task, User } from '@pallas/protocol';
-import { ADMIN_PASSWORD, Api, createEnrollmentToken, tempDir } from '@pallas/testkit';
+import type { ApiToken, AuditEntry, CreatedApiToken, PageOf, Role, Task, User } from '@pallas/protocol';
+import { ADMIN_PASSWORD, Api, createEnrollmentToken, tempDir, waitFor } from '@pallas/testkit';
 import { startManager, type RunningManager } from '../src/app.js';
 import { loadConfig } from '../src/config/config.js';
 import { routesOf } from '../src/transport/http/server.js';
@@ -155,7 +155,7 @@ before(async () => {
   dir = tempDir('pallas-matrix-');
   manager = await startManager(loadConfig([
     '--data-dir', dir.path, '--http-port', '0', '--mqtt-port', '0', '--https-port', '0', '--mqtts-port', '0', '--http-host', '127.0.0.1', '--mqtt-host', '127.0.0.1',
-    '--log-level', 'silent', '--admin-password', ADMIN_PASSWORD,
+    '--log-level', 'silent', '--admin-password', ADMIN_PASSWORD, '--trust-proxy', '127.0.0.1',
   ], {}));
   base = `http://127.0.0.1:${manager.ports.http}`;
   admin = await new Api(base).login('admin', ADMIN_PASSWORD);
@@ -326,3 +326,26 @@ describe('console cookie session', () => {
     assert.equal((await fetch(`${base}/api/v1/auth/me`, { headers: { cookie } })).status, 401);
   });
 });
+
+describe('behind a trusted reverse proxy', () => {
+  it('takes the client address and HTTPS from the proxy: Secure cookies, the real address in the audit log', async () => {
+    const res = await fetch(`${base}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-forwarded-proto': 'https', 'x-forwarded-for': '203.0.113.9' },
+      body: JSON.stringify({ username: 'matrix-viewer', password: PASSWORD('viewer'), cookie: true }),
+    });
+    assert.equal(res.status, 200);
+    for (const c of res.headers.getSetCookie()) assert.match(c, /; Secure/);
+    const failed = await fetch(`${base}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-forwarded-for': '198.51.100.23' },
+      body: JSON.stringify({ username: 'matrix-viewer', password: 'not-the-password' }),
+    });
+    assert.equal(failed.status, 401);
+    await waitFor('the failed login in the audit log', async () => {
+      const page = await ok(admin.get<PageOf<AuditEntry>>('/api/v1/audit?action=login.failed&actor=matrix-viewer'), 200);
+      return page.items.some((e) => e.ip === '198.51.100.23');
+    });
+  });
+});
+

@@ -37,6 +37,7 @@ export const ManagerConfigSchema = Type.Object(
     sessionTtlSec: Type.Integer({ description: 'Lifetime of a login session. Default 12 h.', minimum: 60, default: 43200 }),
     loginMaxFailures: Type.Integer({ description: 'Failed logins of one account within 15 min before it is locked for 30 s, doubling per further failure (max 15 min). Default 5.', minimum: 1, maximum: 1000, default: 5 }),
     loginAddressMaxFailures: Type.Integer({ description: 'The same, per client address (higher: many users may share one address). Default 20.', minimum: 1, maximum: 100000, default: 20 }),
+    trustProxy: Type.Optional(Type.String({ description: 'Reverse proxies to believe X-Forwarded-For/-Proto from: comma-separated addresses or CIDRs (e.g. 127.0.0.1,10.0.0.0/8). Default none: the TCP peer is the client.', minLength: 1, maxLength: 4096 })),
     auditRetentionDays: Type.Integer({ description: 'Audit log entries older than this are deleted (checked daily). Default 365.', minimum: 1, maximum: 36500, default: 365 }),
     maxMessageBytes: Type.Integer({ description: 'Largest MQTT payload accepted from a device. Default 256 KiB.', minimum: 1024, default: 262144 }),
     maxBodyBytes: Type.Integer({ description: 'Largest HTTP JSON body. Default 1 MiB.', minimum: 1024, default: 1048576 }),

@@ -39,6 +39,8 @@ export async function createHttpServer(
   ctx: RouteContext,
   opts: {
     logger: Logger; maxBodyBytes: number;
+    /** Proxies whose X-Forwarded-For/-Proto are believed (comma-separated addresses or CIDRs). */
+    trustProxy?: string | undefined;
     /** Serve HTTPS with this key and certificate. */
     tls?: { key: string; cert: string };
     /** Receives Fastify's request handler, so a plain HTTP server can serve the same routes. */
@@ -55,8 +57,10 @@ export async function createHttpServer(
     // Per-request logs would drown the log during an enrollment burst; latency is in /metrics.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.maxBodyBytes,
-    // Behind a reverse proxy the client address comes from X-Forwarded-For; see docs/operations.md.
-    trustProxy: false,
+    // Only the proxies named in `trustProxy` may say who the client is (X-Forwarded-For, used by
+    // the audit log and login throttling) and whether it came over HTTPS (X-Forwarded-Proto,
+    // which decides the cookie's Secure flag). Anyone else's headers are ignored.
+    trustProxy: opts.trustProxy ? opts.trustProxy.split(',').map((s) => s.trim()).filter(Boolean) : false,
   }).withTypeProvider<TypeBoxTypeProvider>();
   const routes: RouteInfo[] = [];
   registered.set(app, routes);
