@@ -65,7 +65,9 @@ export class EmbeddedBroker implements Broker {
     const { authenticator, logger, maxMessageBytes, connectRate } = this.#opts;
     const messageLimiter = new RateLimiter(this.#opts.messageRate?.perSec ?? 0, this.#opts.messageRate?.burst ?? 0);
     const connectLimiter = new RateLimiter(connectRate?.perSec ?? 0, connectRate?.burst ?? 0);
-    const maxPacketBytes = this.#opts.maxPacketBytes ?? maxMessageBytes + 70_000;
+    // Room for an oversized payload to reach authorizePublish (and be counted as such), while
+    // still far below what the parser would otherwise buffer (256 MiB).
+    const maxPacketBytes = this.#opts.maxPacketBytes ?? maxMessageBytes * 2 + 65_536;
     // Refusals already counted under their own reason. Aedes reports an error raised before
     // the client has an id (a refusal in preConnect) once more as a connectionError, which
     // would count it a second time as malformed.
