@@ -144,6 +144,25 @@ describe('mosquitto clients holding device A\'s credential', { skip }, () => {
   });
 });
 
+describe('message rate', () => {
+  it('drops what a device sends beyond its rate, counts it, and keeps it connected', async () => {
+    const R = await enroll(manager.api, token, 'chatty');
+    const client = await connect(manager.mqttUrl, R.creds);
+    open.push(client);
+    let closed = false;
+    client.on('close', () => { closed = true; });
+    const before = (await rejectedByReason(admin)).rate_limited ?? 0;
+    const body = JSON.stringify(statusMessage(1, fakeFacts('chatty')));
+    // Default: 20 messages/s with bursts of 200.
+    await Promise.all(Array.from({ length: 400 }, () => client.publishAsync(topic(R.deviceId, 'status'), body, { qos: 1 })));
+    const dropped = ((await rejectedByReason(admin)).rate_limited ?? 0) - before;
+    console.log(`# 400 messages at once: ${dropped} dropped by the rate limit`);
+    assert.ok(dropped >= 100, `dropped ${dropped}`);
+    assert.equal(closed, false);
+    assert.ok(client.connected);
+  });
+});
+
 describe('revocation', () => {
   it('block cuts the device off within 1 s and refuses reconnects until unblocked', async () => {
     const C = await enroll(manager.api, token, 'device-c');
@@ -249,7 +268,7 @@ describe('approval', () => {
   after(async () => gated?.close());
 
   it('with --require-approval a new device is pending, cannot connect, and can once approved', async () => {
-    gated = await startManagerProcess({ args: ['--require-approval'] });
+    gated = await startManagerProcess({ args: ['--require-approval', '--mqtt-connect-rate', '1', '--mqtt-connect-rate-loopback'] });
     const adm = await gated.admin();
     const t = await createEnrollmentToken(adm, { maxUses: 5 });
     const P = await enroll(gated.api, t, 'pending-one');
@@ -265,5 +284,19 @@ describe('approval', () => {
     assert.equal(ok.ok, true);
     if (ok.ok) await closeClient(ok.client);
     expectError(await adm.post(`/api/v1/devices/${P.deviceId}/approve`, {}), 409, 'device_state_conflict');
+  });
+
+  it('refuses connections from an address beyond its connection rate with CONNACK 3', async () => {
+    // --mqtt-connect-rate 1 allows bursts of 10 per address; the approval test used two.
+    const codes: Array<number | undefined> = [];
+    for (let i = 0; i < 14; i++) {
+      const id = randomUUID();
+      const res = await tryConnect(gated.mqttUrl, { clientId: id, username: id, password: 'nope' });
+      codes.push(res.ok ? 0 : (res as { code?: number }).code);
+    }
+    assert.ok(codes.includes(4), `wrong credentials answered 4 while under the rate: ${codes.join(',')}`);
+    assert.ok(codes.includes(3), `beyond the rate: CONNACK 3: ${codes.join(',')}`);
+    const adm = await gated.admin();
+    assert.ok(((await rejectedByReason(adm)).connect_rate ?? 0) > 0);
   });
 });
