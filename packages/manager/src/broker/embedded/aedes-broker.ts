@@ -80,6 +80,13 @@ export class EmbeddedBroker implements Broker {
       // Runs before Aedes hands a client id over from an open session to the new connection:
       // a connection refused here never disconnects the device whose id it claimed.
       authenticate: (client, username, password, done) => {
+        // The connection rate is checked here rather than in preConnect: only a refusal from
+        // authenticate gets a CONNACK (3, so agents back off and retry); preConnect just closes.
+        const address = addressOf(client);
+        if (address && (connectRate?.includeLoopback || !isLoopback(address)) && !connectLimiter.take(address)) {
+          this.#emit('rejected', 'connect_rate', client.id, `too many connections from ${address}`);
+          return done(authError('too many connections from this address', SERVER_UNAVAILABLE) as never, false);
+        }
         authenticator.authenticate(client.id, username, password).then(
           (res) => {
             if (res.ok) {
@@ -123,13 +130,6 @@ export class EmbeddedBroker implements Broker {
         done(null, null); // SUBACK 0x80 for this filter; the connection stays up.
       },
       preConnect: (client, packet, done) => {
-        const address = addressOf(client);
-        if (address && (connectRate?.includeLoopback || !isLoopback(address)) && !connectLimiter.take(address)) {
-          this.#emit('rejected', 'connect_rate', packet.clientId || null, `too many connections from ${address}`);
-          const err = authError('too many connections from this address', SERVER_UNAVAILABLE);
-          counted.add(err);
-          return done(err, false);
-        }
         // A will may only speak for the device's own presence topic.
         const will = packet.will;
         if (will && checkPublish(packet.clientId, will.topic, will.payload.length, maxMessageBytes)) {
