@@ -57,6 +57,26 @@ const QemuOptionsSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * The esxi driver's section. The issue's agent-config work (env vars PALLAS_ESXI_*, the
+ * encrypted password) builds on this; here it is passed to the driver as is.
+ */
+const EsxiOptionsSchema = Type.Object(
+  {
+    url: Type.String({ minLength: 1 }),
+    user: Type.String({ minLength: 1 }),
+    password: Type.String({ minLength: 1 }),
+    thumbprint: Type.Optional(Type.String({ minLength: 1 })),
+    /** PEM text or the path of a PEM file (relative: from the config file's directory). */
+    ca: Type.Optional(Type.String({ minLength: 1 })),
+    insecure: Type.Optional(Type.Boolean()),
+    callTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 600_000 })),
+    shutdownTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })),
+  },
+  { additionalProperties: false },
+);
+export type EsxiConfig = Static<typeof EsxiOptionsSchema>;
+
 /** The config file (`--config file.json`): the flags' names in camelCase, plus driver options. */
 export const AgentConfigFile = Type.Object(
   {
@@ -69,6 +89,7 @@ export const AgentConfigFile = Type.Object(
     logLevel: Type.Optional(LogLevelSchema),
     sim: Type.Optional(SimOptionsSchema),
     qemu: Type.Optional(QemuOptionsSchema),
+    esxi: Type.Optional(EsxiOptionsSchema),
   },
   { additionalProperties: false },
 );
@@ -93,6 +114,8 @@ export interface AgentConfig {
   sim: Static<typeof SimOptionsSchema>;
   /** Options of the qemu driver (config file), `dir` absolute: `--qemu-dir` > `PALLAS_QEMU_DIR` > file > `<stateDir>/qemu`. */
   qemu: QemuDriverOptions;
+  /** Options of the esxi driver (config file); required when `driver` is `esxi`. */
+  esxi?: EsxiConfig;
 }
 
 export type Invocation = { action: 'help' } | { action: 'version' } | { action: 'run'; config: AgentConfig };
@@ -186,7 +209,10 @@ export async function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: st
   if (manager !== undefined) checkManagerUrl(manager);
   if (!checkLevel.check(logLevel)) throw invalid(`invalid log level "${logLevel}"; valid levels: ${LOG_LEVELS.join(', ')}`);
   assertDriverAvailable(driver);
-  return { action: 'run', config: { manager, token, ...(ca !== undefined ? { ca } : {}), reEnroll, stateDir, driver, logLevel, sim: file.sim ?? {}, qemu: { ...file.qemu, dir: qemuDir } } };
+  let esxi = file.esxi;
+  if (driver === 'esxi' && esxi === undefined) throw invalid('driver "esxi" needs an "esxi" section in the config file: {"url", "user", "password", "thumbprint"}');
+  if (esxi?.ca !== undefined && !esxi.ca.includes('-----BEGIN')) esxi = { ...esxi, ca: resolve(fileDir, esxi.ca) };
+  return { action: 'run', config: { manager, token, ...(ca !== undefined ? { ca } : {}), reEnroll, stateDir, driver, logLevel, sim: file.sim ?? {}, qemu: { ...file.qemu, dir: qemuDir }, ...(esxi !== undefined ? { esxi } : {}) } };
 }
 
 function checkManagerUrl(manager: string): void {
