@@ -185,6 +185,11 @@ describe('revocation', () => {
     if (back.ok) await closeClient(back.client);
     const list = await admin.get<{ items: Device[] }>('/api/v1/devices?status=blocked');
     assert.equal(list.body.items.some((d) => d.id === C.deviceId), false);
+    // Both operator actions are in the audit log, with the operator as actor.
+    const audit = await admin.get<{ items: Array<{ action: string; actor: { name?: string }; target?: { id: string } }> }>(`/api/v1/audit?target=${C.deviceId}`);
+    for (const action of ['device.block', 'device.unblock']) {
+      assert.ok(audit.body.items.some((e) => e.action === action && e.actor.name === 'admin'), `${action} audited: ${JSON.stringify(audit.body.items)}`);
+    }
   });
 
   it('delete cuts the device off within 1 s and refuses reconnects', async () => {
