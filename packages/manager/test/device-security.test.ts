@@ -153,10 +153,10 @@ describe('message rate', () => {
     client.on('close', () => { closed = true; });
     const before = (await rejectedByReason(admin)).rate_limited ?? 0;
     const body = JSON.stringify(statusMessage(1, fakeFacts('chatty')));
-    // Default: 20 messages/s with bursts of 200.
-    await Promise.all(Array.from({ length: 400 }, () => client.publishAsync(topic(R.deviceId, 'status'), body, { qos: 1 })));
+    // Default: 50 messages/s with bursts of 500.
+    await Promise.all(Array.from({ length: 1000 }, () => client.publishAsync(topic(R.deviceId, 'status'), body, { qos: 1 })));
     const dropped = ((await rejectedByReason(admin)).rate_limited ?? 0) - before;
-    console.log(`# 400 messages at once: ${dropped} dropped by the rate limit`);
+    console.log(`# 1000 messages at once: ${dropped} dropped by the rate limit`);
     assert.ok(dropped >= 100, `dropped ${dropped}`);
     assert.equal(closed, false);
     assert.ok(client.connected);

@@ -112,7 +112,11 @@ export class EmbeddedBroker implements Broker {
         if (!client) return done(null);
         const reason = checkPublish(client.id, packet.topic, packet.payload.length, maxMessageBytes);
         if (!reason) {
-          if (messageLimiter.take(client.id)) return done(null);
+          // A task result is never dropped: each answers a task the manager sent, so the manager
+          // bounds them itself, and losing one would leave the task to time out. It still uses
+          // up the device's budget, so the chatter around it is what gets dropped.
+          const within = messageLimiter.take(client.id);
+          if (within || packet.topic.endsWith('/task/result')) return done(null);
           // Over its rate: drop the message but keep the connection (a chatty device is not a
           // hostile one). Aedes can only refuse a publish by closing the connection, so the
           // message is re-addressed to a topic nobody subscribes to ('$' topics match no
