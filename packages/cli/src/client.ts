@@ -123,6 +123,10 @@ export class PallasClient {
   updateDevice(id: string, body: DevicePatch): Promise<Device> {
     return this.request('PATCH', `/devices/${enc(id)}`, { body });
   }
+  /** Device security: approve (pending → active), block, unblock, or rotate its credential. */
+  deviceAction(id: string, action: 'approve' | 'block' | 'unblock' | 'rotate-credential'): Promise<Device> {
+    return this.request('POST', `/devices/${enc(id)}/${action}`, { body: {} });
+  }
   /** Decommission: remove the device from the fleet. */
   deleteDevice(id: string): Promise<void> {
     return this.request('DELETE', `/devices/${enc(id)}`);

@@ -10,6 +10,8 @@ import type { RunningManager } from './app.js';
  * the same devices back instead of enrolling new ones.
  */
 export async function startDemoFleet(manager: RunningManager, devices: number): Promise<{ stop(): Promise<void> }> {
+  // The simulator enrolls over plain HTTP on loopback; in production mode that listener is off.
+  if (manager.ports.http === null) throw new Error('demo devices need the plain HTTP listener: pass --http-port (or leave production mode)');
   const simBin = locateSimulator();
   const { token } = await manager.services.enrollment.createToken('demo', { name: 'demo fleet', maxUses: devices });
   const child = spawn(

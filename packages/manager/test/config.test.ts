@@ -54,6 +54,23 @@ describe('loadConfig', () => {
     assert.equal(databaseUrlOf(c), `sqlite:${resolve('./pallas-data/pallas.db')}`);
   });
 
+  it('turns plain HTTP and MQTT off in production mode unless a port is given', () => {
+    const dev = loadConfig([], {});
+    assert.equal(dev.production, false);
+    assert.equal(dev.httpsPort, 8443);
+    assert.equal(dev.mqttsPort, 8883);
+    const prod = loadConfig(['--production'], {});
+    assert.equal(prod.httpPort, undefined);
+    assert.equal(prod.mqttPort, undefined);
+    assert.equal(prod.httpsPort, 8443);
+    const env = loadConfig([], { PALLAS_PRODUCTION: 'true', PALLAS_MQTT_PORT: '1884' });
+    assert.equal(env.production, true);
+    assert.equal(env.httpPort, undefined);
+    assert.equal(env.mqttPort, 1884);
+    assert.equal(loadConfig(['--require-approval'], {}).requireApproval, true);
+    assert.throws(() => loadConfig(['--tls-cert', 'x.pem'], {}), /tls-cert and tls-key go together/);
+  });
+
   it('ignores unrelated and empty environment variables', () => {
     const c = loadConfig([], { PATH: '/bin', HTTP_PORT: '1', PALLAS_HTTP_PORT: '', PALLAS_SERVER: 'http://x' });
     assert.equal(c.httpPort, 8080);

@@ -55,7 +55,7 @@ export async function startManagerProcess(options: StartManagerOptions = {}): Pr
     ports = await waitFor('manager to start', () => {
       if (proc.child.exitCode !== null) throw new Error(`manager exited early:\n${proc.output()}`);
       return proc.output().includes('is running') && (JSON.parse(readFileSync(portsFile, 'utf8')) as typeof ports);
-    }, { timeoutMs: 20_000 });
+    }, { timeoutMs: 60_000 }); // a first start makes the manager's CA; a loaded CI machine needs the margin
   } catch (err) {
     await proc.kill();
     tmp?.cleanup();

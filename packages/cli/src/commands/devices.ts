@@ -1,6 +1,6 @@
 /** `pallas devices …`: list, inspect, rename, tag and decommission devices. */
 import { type Command, Option } from 'commander';
-import type { Device, DeviceQuery, Presence } from '@pallas/protocol';
+import type { Device, DeviceQuery, DeviceStatus, Presence } from '@pallas/protocol';
 import { MAX_PAGE, type PallasClient } from '../client.js';
 import type { Context } from '../context.js';
 import { ApiRequestError, CliError, UsageError } from '../errors.js';
@@ -47,7 +47,8 @@ function deviceTable(devices: Device[], now: number): string {
     devices.map((d) => [
       d.id,
       d.name,
-      d.presence,
+      // A device that is not simply active says so where operators look first.
+      d.status && d.status !== 'active' ? `${d.presence} (${d.status})` : d.flags?.length ? `${d.presence} (!)` : d.presence,
       hypervisor(d),
       d.vms.length,
       d.facts?.agentVersion,
@@ -74,6 +75,8 @@ function deviceDetails(d: Device, now: number): string {
       ['ID', d.id],
       ['Name', d.name],
       ['Presence', `${d.presence} (last seen ${formatRelative(d.lastSeenAt, now)})`],
+      ['Status', d.status],
+      ['Flags', d.flags && d.flags.length > 0 ? d.flags.join(', ') : undefined],
       ['Tags', d.tags.length > 0 ? d.tags.join(', ') : '(none)'],
       ['Enrolled', formatTimestamp(d.enrolledAt)],
       ['Hostname', f?.hostname],
@@ -119,7 +122,8 @@ function indent(text: string): string {
 }
 
 interface LsOptions {
-  presence?: Presence;
+  presence?: Presence | 'pending';
+  status?: DeviceStatus;
   name?: string;
   tag?: string;
   limit?: number;
@@ -129,7 +133,10 @@ interface LsOptions {
 
 async function ls(ctx: Context, opts: LsOptions): Promise<void> {
   const client = await ctx.client();
-  const filter: DeviceQuery = { presence: opts.presence, name: opts.name, tag: opts.tag };
+  // "pending" is a status, not a presence; the flag accepts it because that is where people look.
+  const status = opts.status ?? (opts.presence === 'pending' ? 'pending' : undefined);
+  const presence = opts.presence === 'pending' ? undefined : opts.presence;
+  const filter: DeviceQuery = { presence, status, name: opts.name, tag: opts.tag };
   const page = opts.all
     ? await client.all((q) => client.listDevices({ ...filter, ...q }), opts.limit ?? MAX_PAGE)
     : await client.listDevices({ ...filter, limit: opts.limit, offset: opts.offset });
@@ -169,7 +176,8 @@ export function registerDevices(program: Command, io: Io): void {
     .command('ls')
     .alias('list')
     .description('list devices')
-    .addOption(new Option('--presence <state>', 'only online or offline devices').choices(['online', 'offline']))
+    .addOption(new Option('--presence <state>', 'only online or offline devices (pending: same as --status pending)').choices(['online', 'offline', 'pending']))
+    .addOption(new Option('--status <status>', 'only active, pending (awaiting approval) or blocked devices').choices(['active', 'pending', 'blocked']))
     .option('--name <substring>', 'only devices whose name contains this (case-insensitive)')
     .option('--tag <tag>', 'only devices with this tag')
     .option('--limit <n>', 'page size (server default 50; with --all, the page size used)', intArg(1, MAX_PAGE))
@@ -218,6 +226,26 @@ export function registerDevices(program: Command, io: Io): void {
         ctx.emit(updated, () => `Device '${clean(updated.name)}' tags: ${updated.tags.length > 0 ? updated.tags.map(clean).join(', ') : '(none)'}`);
       }),
     );
+
+  for (const [name, action, description, done] of [
+    ['approve', 'approve', 'approve a pending device (manager started with --require-approval)', 'Approved'],
+    ['block', 'block', 'block a device: disconnect it now and refuse its credential until unblocked', 'Blocked'],
+    ['unblock', 'unblock', 'unblock a blocked device', 'Unblocked'],
+    ['rotate', 'rotate-credential', 'send a device a new credential (the old one works until the device connects with the new one)', 'Started credential rotation for'],
+  ] as const) {
+    devices
+      .command(name)
+      .description(description)
+      .argument('<device>', 'device ID or exact name')
+      .action(
+        withContext(io, async (ctx, ref: string) => {
+          const client = await ctx.client();
+          const device = await resolveDevice(client, ref);
+          const updated = await client.deviceAction(device.id, action);
+          ctx.emit(updated, () => `${done} device '${clean(updated.name)}' (${updated.id}); status ${updated.status}.`);
+        }),
+      );
+  }
 
   devices
     .command('rm')

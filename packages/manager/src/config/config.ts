@@ -24,7 +24,7 @@ export const ManagerConfigSchema = Type.Object(
     tlsCa: Type.Optional(Type.String({ description: 'PEM CA that issued tlsCert, handed to agents to pin. Default with tlsCert: none (agents use their system trust store).' })),
     tlsHostnames: Type.Optional(Type.String({ description: 'Extra comma-separated DNS names/IPs for the generated server certificate. Default: this host\'s name, localhost and its addresses.' })),
     requireApproval: Type.Boolean({ description: 'Newly enrolled devices wait (status pending) until an operator approves them. Default off.', default: false }),
-    deviceMessageRate: Type.Integer({ description: 'MQTT messages per second a device may publish (bursts of 10× allowed); beyond it they are dropped. 0 = unlimited. Default 20.', minimum: 0, default: 20 }),
+    deviceMessageRate: Type.Integer({ description: 'MQTT messages per second a device may publish (bursts of 10× allowed); beyond it they are dropped (task results excepted). 0 = unlimited. Default 50.', minimum: 0, default: 50 }),
     mqttConnectRate: Type.Integer({ description: 'New MQTT connections per second per remote address (bursts of 10× allowed); beyond it CONNACK 3. 0 = unlimited. Default 20.', minimum: 0, default: 20 }),
     mqttConnectRateLoopback: Type.Boolean({ description: 'Apply mqttConnectRate to loopback addresses too (tests; local fleets of simulated devices are exempt by default). Default off.', default: false }),
     mqttHost: Type.String({ description: 'Address the embedded broker binds. Default all interfaces.', default: '0.0.0.0' }),

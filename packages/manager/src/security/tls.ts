@@ -3,14 +3,26 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-// @peculiar/x509 resolves its services through tsyringe, which needs the Reflect metadata API.
-import 'reflect-metadata';
-import * as x509 from '@peculiar/x509';
+import type * as X509 from '@peculiar/x509';
 
 type CryptoKey = webcrypto.CryptoKey;
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
 
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+/**
+ * The X.509 library is loaded only when a certificate must be made (first start, or a server
+ * certificate that no longer fits): it costs about a second of start-up on a small machine.
+ */
+let loaded: Promise<typeof X509> | undefined;
+function x509Library(): Promise<typeof X509> {
+  loaded ??= (async () => {
+    // @peculiar/x509 resolves its services through tsyringe, which needs the Reflect metadata API.
+    await import('reflect-metadata');
+    const lib = await import('@peculiar/x509');
+    lib.cryptoProvider.set(webcrypto as unknown as Parameters<typeof lib.cryptoProvider.set>[0]);
+    return lib;
+  })();
+  return loaded;
+}
 
 /** What the HTTPS and MQTTS listeners serve, and the CA agents pin (null = not ours to hand out). */
 export interface TlsMaterial {
@@ -28,8 +40,8 @@ const DAY = 86_400_000;
  * The manager's TLS material. With a given certificate and key (tlsCert/tlsKey) those are
  * served as they are. Otherwise the manager is its own CA: `<dataDir>/tls/ca.key` + `ca.crt`
  * (EC P-256, 10 years) are created on first start and kept, since agents pin that CA; the
- * server certificate is issued afresh by it on every start for the names this host answers
- * to now (a renamed host or a new address needs no manual step).
+ * server certificate it issues is reused while it names everything this host answers to now and
+ * has 30 days left, else issued afresh (a renamed host or a new address needs no manual step).
  */
 export async function loadTls(opts: {
   dataDir: string;
@@ -47,17 +59,40 @@ export async function loadTls(opts: {
   }
   const dir = join(opts.dataDir, 'tls');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const ca = await loadOrCreateCa(dir);
   const names = serverNames(opts.extraNames ?? []);
+  const reused = reusableServerCert(dir, names);
+  if (reused) return { ...reused, source: 'generated' };
+  const ca = await loadOrCreateCa(dir);
   const server = await issueServerCert(ca, names);
   writeFileSync(join(dir, 'server.crt'), server.cert, { mode: 0o644 });
   writeFileSync(join(dir, 'server.key'), server.key, { mode: 0o600 });
   return { cert: `${server.cert}${ca.pem}`, key: server.key, ca: ca.pem, source: 'generated' };
 }
 
-interface Ca { cert: x509.X509Certificate; pem: string; keys: CryptoKeyPair }
+/**
+ * The server certificate of an earlier start, if it still fits: issued by the current CA,
+ * valid for 30 more days at least, and naming every name and address this host has now.
+ */
+function reusableServerCert(dir: string, names: string[]): { cert: string; key: string; ca: string } | null {
+  try {
+    const caPem = readFileSync(join(dir, 'ca.crt'), 'utf8');
+    const certPem = readFileSync(join(dir, 'server.crt'), 'utf8');
+    const key = readFileSync(join(dir, 'server.key'), 'utf8');
+    const cert = new X509Certificate(certPem);
+    if (!cert.checkIssued(new X509Certificate(caPem)) || !cert.verify(new X509Certificate(caPem).publicKey)) return null;
+    if (Date.parse(cert.validTo) - Date.now() < 30 * DAY) return null;
+    if (!names.every((n) => (isIP(n) ? cert.checkIP(n) : cert.checkHost(n)) !== undefined)) return null;
+    if (!cert.checkPrivateKey(createPrivateKey(key))) return null;
+    return { cert: `${certPem}${caPem}`, key, ca: caPem };
+  } catch {
+    return null;
+  }
+}
+
+interface Ca { cert: X509.X509Certificate; pem: string; keys: CryptoKeyPair }
 
 async function loadOrCreateCa(dir: string): Promise<Ca> {
+  const x509 = await x509Library();
   const certPath = join(dir, 'ca.crt');
   const keyPath = join(dir, 'ca.key');
   if (existsSync(certPath) && existsSync(keyPath)) {
@@ -90,6 +125,7 @@ async function loadOrCreateCa(dir: string): Promise<Ca> {
 }
 
 async function issueServerCert(ca: Ca, names: string[]): Promise<{ cert: string; key: string }> {
+  const x509 = await x509Library();
   const keys = (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as CryptoKeyPair;
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.create({

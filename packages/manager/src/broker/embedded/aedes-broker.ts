@@ -65,7 +65,9 @@ export class EmbeddedBroker implements Broker {
     const { authenticator, logger, maxMessageBytes, connectRate } = this.#opts;
     const messageLimiter = new RateLimiter(this.#opts.messageRate?.perSec ?? 0, this.#opts.messageRate?.burst ?? 0);
     const connectLimiter = new RateLimiter(connectRate?.perSec ?? 0, connectRate?.burst ?? 0);
-    const maxPacketBytes = this.#opts.maxPacketBytes ?? maxMessageBytes + 70_000;
+    // Room for an oversized payload to reach authorizePublish (and be counted as such), while
+    // still far below what the parser would otherwise buffer (256 MiB).
+    const maxPacketBytes = this.#opts.maxPacketBytes ?? maxMessageBytes * 2 + 65_536;
     // Refusals already counted under their own reason. Aedes reports an error raised before
     // the client has an id (a refusal in preConnect) once more as a connectionError, which
     // would count it a second time as malformed.
@@ -78,6 +80,13 @@ export class EmbeddedBroker implements Broker {
       // Runs before Aedes hands a client id over from an open session to the new connection:
       // a connection refused here never disconnects the device whose id it claimed.
       authenticate: (client, username, password, done) => {
+        // The connection rate is checked here rather than in preConnect: only a refusal from
+        // authenticate gets a CONNACK (3, so agents back off and retry); preConnect just closes.
+        const address = addressOf(client);
+        if (address && (connectRate?.includeLoopback || !isLoopback(address)) && !connectLimiter.take(address)) {
+          this.#emit('rejected', 'connect_rate', client.id, `too many connections from ${address}`);
+          return done(authError('too many connections from this address', SERVER_UNAVAILABLE) as never, false);
+        }
         authenticator.authenticate(client.id, username, password).then(
           (res) => {
             if (res.ok) {
@@ -103,7 +112,11 @@ export class EmbeddedBroker implements Broker {
         if (!client) return done(null);
         const reason = checkPublish(client.id, packet.topic, packet.payload.length, maxMessageBytes);
         if (!reason) {
-          if (messageLimiter.take(client.id)) return done(null);
+          // A task result is never dropped: each answers a task the manager sent, so the manager
+          // bounds them itself, and losing one would leave the task to time out. It still uses
+          // up the device's budget, so the chatter around it is what gets dropped.
+          const within = messageLimiter.take(client.id);
+          if (within || packet.topic.endsWith('/task/result')) return done(null);
           // Over its rate: drop the message but keep the connection (a chatty device is not a
           // hostile one). Aedes can only refuse a publish by closing the connection, so the
           // message is re-addressed to a topic nobody subscribes to ('$' topics match no
@@ -121,13 +134,6 @@ export class EmbeddedBroker implements Broker {
         done(null, null); // SUBACK 0x80 for this filter; the connection stays up.
       },
       preConnect: (client, packet, done) => {
-        const address = addressOf(client);
-        if (address && (connectRate?.includeLoopback || !isLoopback(address)) && !connectLimiter.take(address)) {
-          this.#emit('rejected', 'connect_rate', packet.clientId || null, `too many connections from ${address}`);
-          const err = authError('too many connections from this address', SERVER_UNAVAILABLE);
-          counted.add(err);
-          return done(err, false);
-        }
         // A will may only speak for the device's own presence topic.
         const will = packet.will;
         if (will && checkPublish(packet.clientId, will.topic, will.payload.length, maxMessageBytes)) {
