@@ -11,6 +11,7 @@ import { AgentErrorCodes, describeError, isAgentError } from './errors.js';
  * error (credential refused, device retired, enrollment refused), 2 on bad configuration. The agent opens no listening socket: every connection is outbound.
  */
 async function main(): Promise<number> {
+  if (process.argv[2] === 'encrypt-secret') return encryptSecret(process.argv.slice(3));
   let invocation;
   try {
     invocation = await loadConfig(process.argv.slice(2), process.env);
@@ -30,7 +31,7 @@ async function main(): Promise<number> {
   const logger = pino({ name: 'pallas-agent', level: config.logLevel });
   // The sim host keeps its VMs beside the agent's state, so they outlive a restart as a real host's do.
   // The qemu driver's VM folders default to <stateDir>/qemu (resolved in the config).
-  const options = config.driver === 'sim' ? { stateFile: join(config.stateDir, 'sim-host.json'), ...config.sim } : config.driver === 'qemu' ? config.qemu : {};
+  const options = config.driver === 'sim' ? { stateFile: join(config.stateDir, 'sim-host.json'), ...config.sim } : config.driver === 'qemu' ? config.qemu : config.driver === 'esxi' ? config.esxi : {};
   const driver = await createDriver(config.driver, options);
   const agent = new Agent({ stateDir: config.stateDir, driver, manager: config.manager, token: config.token, reEnroll: config.reEnroll, logger });
 
@@ -68,6 +69,16 @@ async function main(): Promise<number> {
   const code = await exitCode;
   await agent.stop();
   return code;
+}
+
+async function encryptSecret(argv: string[]): Promise<number> {
+  try {
+    const { runEncryptSecret } = await import('./secrets/encrypt-secret-command.js');
+    return await runEncryptSecret(argv, process.env, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });
+  } catch (err) {
+    process.stderr.write(`pallas-agent encrypt-secret: ${describeError(err)}\n`);
+    return isConfigError(err) ? 2 : 1;
+  }
 }
 
 main().then(
