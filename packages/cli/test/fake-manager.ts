@@ -67,7 +67,7 @@ export function task(over: Partial<Task> & { deviceId: string; operation: TaskOp
   return {
     id: `tsk_${String(++taskSeq).padStart(6, '0')}`,
     kind: op.kind,
-    vmId: op.kind === 'vm.create' ? null : op.vmId,
+    vmId: 'vmId' in op ? op.vmId : null,
     state: 'queued',
     progress: { pct: 0, message: null },
     cancelRequested: false,
