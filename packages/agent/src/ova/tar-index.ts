@@ -35,7 +35,12 @@ function octal(buf: Buffer, start: number, length: number, what: string): number
 }
 
 function checksumOk(header: Buffer): boolean {
-  const stored = octal(header, 148, 8, 'checksum');
+  let stored: number;
+  try {
+    stored = octal(header, 148, 8, 'checksum');
+  } catch {
+    return false;
+  }
   let sum = 0;
   for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : header[i]!;
   return sum === stored;
