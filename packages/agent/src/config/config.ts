@@ -69,10 +69,12 @@ const EsxiOptionsSchema = Type.Object(
     passwordEncrypted: Type.Optional(Type.String({ minLength: 1 })),
     /** SHA-256 fingerprint of the host's certificate, hex, colons allowed. */
     thumbprint: Type.Optional(Type.String({ minLength: 1 })),
-    /** Path of a PEM file (the CA, or the host's self-signed certificate). Relative to the config file. */
+    /** Path of a PEM file (the CA, or the host's self-signed certificate), relative to the config file; or the PEM text itself. */
     ca: Type.Optional(Type.String({ minLength: 1 })),
     /** No certificate check at all: labs only. */
     insecure: Type.Optional(Type.Boolean()),
+    callTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 600_000 })),
+    shutdownTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })),
   },
   { additionalProperties: false },
 );
@@ -85,6 +87,8 @@ export interface EsxiConnection {
   thumbprint?: string;
   ca?: string;
   insecure?: boolean;
+  callTimeoutMs?: number;
+  shutdownTimeoutMs?: number;
 }
 
 /** The config file (`--config file.json`): the flags' names in camelCase, plus driver options. */
@@ -92,6 +96,7 @@ export const AgentConfigFile = Type.Object(
   {
     manager: Type.Optional(Type.String()),
     token: Type.Optional(Type.String()),
+    ca: Type.Optional(Type.String({ minLength: 1 })),
     /** Relative paths are taken from the config file's directory. */
     stateDir: Type.Optional(Type.String({ minLength: 1 })),
     driver: Type.Optional(Type.String()),
@@ -109,6 +114,8 @@ const checkLevel = checker(LogLevelSchema);
 export interface AgentConfig {
   manager: string | undefined;
   token: string | undefined;
+  /** PEM file of the manager's CA: the only CA trusted for HTTPS enrollment (and MQTTS if the manager sends none). */
+  ca?: string;
   /** `--re-enroll`: enroll afresh (same device id), even a retired device. Default false. */
   reEnroll: boolean;
   /** Absolute. Default `./pallas-agent-state`. */
@@ -136,6 +143,7 @@ Runs the Pallas device agent: enrolls with the manager once, then keeps an MQTT 
 Options (flags override PALLAS_* environment variables, which override the config file):
   --manager <url>      manager base URL, http(s)                      [PALLAS_MANAGER]
   --token <token>      enrollment token (first start only)            [PALLAS_TOKEN]
+  --ca <file>          pin the manager's CA (PEM) from the first call  [PALLAS_CA]
   --re-enroll          enroll afresh with --token, same device id (flag only)
                        (after a decommission or a refused credential)
   --state-dir <dir>    identity and credential (./pallas-agent-state) [PALLAS_STATE_DIR]
@@ -183,6 +191,7 @@ export async function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: st
       options: {
         manager: { type: 'string' },
         token: { type: 'string' },
+        ca: { type: 'string' },
         're-enroll': { type: 'boolean' },
         'state-dir': { type: 'string' },
         driver: { type: 'string' },
@@ -211,6 +220,8 @@ export async function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: st
 
   const manager = values.manager ?? fromEnv(env, 'PALLAS_MANAGER') ?? file.manager;
   const token = values.token ?? fromEnv(env, 'PALLAS_TOKEN') ?? file.token;
+  const caFlag = values.ca ?? fromEnv(env, 'PALLAS_CA');
+  const ca = caFlag !== undefined ? resolve(cwd, caFlag) : file.ca !== undefined ? resolve(fileDir, file.ca) : undefined;
   // Flag only: left in a config file or a service's environment it would re-enroll at every
   // start and bring a decommissioned device back by itself.
   const reEnroll = values['re-enroll'] ?? false;
@@ -244,7 +255,7 @@ export async function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: st
           insecure: values['esxi-insecure'],
         },
         env,
-        file.esxi === undefined ? undefined : { ...file.esxi, ca: file.esxi.ca === undefined ? undefined : resolve(fileDir, file.esxi.ca) },
+        file.esxi === undefined ? undefined : { ...file.esxi, ca: file.esxi.ca === undefined || isPem(file.esxi.ca) ? file.esxi.ca : resolve(fileDir, file.esxi.ca) },
         secretKey,
         cwd,
       )
@@ -252,7 +263,7 @@ export async function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: st
   assertDriverAvailable(driver);
   return {
     action: 'run',
-    config: { manager, token, reEnroll, stateDir, driver, logLevel, sim: file.sim ?? {}, qemu: { ...file.qemu, dir: qemuDir }, esxi, secretKey },
+    config: { manager, token, ...(ca !== undefined ? { ca } : {}), reEnroll, stateDir, driver, logLevel, sim: file.sim ?? {}, qemu: { ...file.qemu, dir: qemuDir }, esxi, secretKey },
   };
 }
 
@@ -324,7 +335,9 @@ export async function resolveEsxi(
     throw invalid(`esxi.thumbprint must be a SHA-256 fingerprint (64 hex digits, colons allowed), got "${thumbprint}"`);
   }
   let ca: string | undefined;
-  if (caPath !== undefined) {
+  if (caPath !== undefined && isPem(caPath)) {
+    ca = caPath;
+  } else if (caPath !== undefined) {
     try {
       ca = await readFile(caPath, 'utf8');
     } catch (err) {
@@ -339,10 +352,17 @@ export async function resolveEsxi(
     url,
     user,
     password,
+    ...(file?.callTimeoutMs === undefined ? {} : { callTimeoutMs: file.callTimeoutMs }),
+    ...(file?.shutdownTimeoutMs === undefined ? {} : { shutdownTimeoutMs: file.shutdownTimeoutMs }),
     ...(thumbprint === undefined ? {} : { thumbprint: thumbprint.trim() }),
     ...(ca === undefined ? {} : { ca }),
     ...(insecure ? { insecure: true } : {}),
   };
+}
+
+/** `esxi.ca` may hold the PEM itself rather than a path. */
+function isPem(value: string): boolean {
+  return value.includes('-----BEGIN');
 }
 
 async function decrypt(value: string, field: string, source: KeySource): Promise<string> {

@@ -35,5 +35,6 @@ export interface RouteContext {
   metrics: Metrics;
   guard: Guard;
   /** MQTT URL to hand a device that reached us at `hostname`. */
-  mqttUrlFor(hostname: string): string;
+  /** The broker URL for a device that called from `hostname`, over HTTPS when `secure`. */
+  mqttUrlFor(hostname: string, secure: boolean): string;
 }
