@@ -115,6 +115,15 @@ export class VsphereClient {
     await this.#ensureSession(opts);
   }
 
+  /**
+   * For HTTP transfers beside SOAP (disk uploads to an `HttpNfcLease`): the HTTPS agent, with
+   * the same certificate check, and the session cookie the host asks for. Logs in if needed.
+   */
+  async transferSession(opts: CallOptions = {}): Promise<{ agent: Agent; cookie: string | undefined }> {
+    await this.#ensureSession(opts);
+    return { agent: this.#agent, cookie: this.#cookie };
+  }
+
   /** Logs out (best effort) and closes the connections. Calls after this reject with `unavailable`. */
   async close(): Promise<void> {
     if (this.#closed) return;
