@@ -88,8 +88,9 @@ describe('esxi: encrypted config and OVA deploy, against vcsim', { skip: vcsimSk
       done = await run(await admin.post<Task>(`/api/v1/devices/${deviceId}/vms/deploy`, { source: { kind: 'file', path: ova } }));
       assert.equal(done.state, 'succeeded', JSON.stringify(done.error));
       const running = stream.events.flatMap((e) => (e.type === 'task' && e.task.id === done.id && e.task.state === 'running' ? [e.task.progress] : []));
-      const uploading = running.filter((p) => /^uploading disks/.test(p.message ?? ''));
-      assert.ok(uploading.some((p) => p.pct >= 5 && p.pct < 100), `progress during the upload: ${JSON.stringify(running)}`);
+      // The runner coalesces reports (one per 250 ms), so a fast upload may show only its
+      // planning steps here; the driver-level test (driver-esxi-deploy.test.ts) sees each one.
+      assert.ok(running.some((p) => p.pct > 0 && p.pct < 100), `progress while running: ${JSON.stringify(running)}`);
     } finally {
       stream.close();
     }
