@@ -57,6 +57,7 @@ export class VsphereClient {
   #content: ServiceContent | undefined;
   #login: Promise<void> | undefined;
   #closed = false;
+  #logins = 0;
 
   constructor(options: VsphereClientOptions) {
     const url = new URL(options.url);
@@ -76,6 +77,11 @@ export class VsphereClient {
 
   get host(): string {
     return this.#url.host;
+  }
+
+  /** Successful logins so far: 1 in a steady state, one more per expired or lost session. */
+  get logins(): number {
+    return this.#logins;
   }
 
   /** The service content (cached after the first read). */
@@ -145,6 +151,7 @@ export class VsphereClient {
         opts,
         true,
       );
+      this.#logins++;
     } catch (err) {
       if (isDriverError(err) && err.cause instanceof VsphereFault && err.cause.faultType === 'InvalidLogin') {
         throw new DriverError(DriverErrorCodes.UNAVAILABLE, `ESXi host ${this.host} refused the login of user "${this.#user}": ${err.cause.message}`, { cause: err.cause });
