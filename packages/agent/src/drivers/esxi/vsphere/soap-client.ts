@@ -69,7 +69,11 @@ export class VsphereClient {
     this.#user = options.user;
     this.#password = options.password;
     this.#timeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
-    this.#agent = createHostAgent(options);
+    try {
+      this.#agent = createHostAgent(options);
+    } catch (err) {
+      throw new DriverError(DriverErrorCodes.INVALID_SPEC, `esxi thumbprint: ${(err as Error).message}`);
+    }
     if (options.insecure === true && options.thumbprint === undefined && options.ca === undefined) {
       options.warn?.(`esxi: certificate verification of ${url.host} is OFF (insecure); anyone on the path can read the host password`);
     }
