@@ -119,6 +119,20 @@ export class VsphereClient {
     }
   }
 
+  /**
+   * For HTTP transfers to the host beside SOAP (an NFC lease's disk upload URLs, datastore
+   * file access): the URL with the lease's `*` host replaced by the host's address, the same
+   * HTTPS agent (so the same certificate check) and the session cookie. Call after a SOAP
+   * call has opened the session.
+   */
+  httpOptions(rawUrl: string): { url: URL; agent: Agent; headers: Record<string, string> } {
+    const url = new URL(rawUrl.replace(/^(https?:\/\/)\*(?=[:/])/, `$1${this.#url.hostname}`));
+    if (url.hostname === this.#url.hostname && url.port === '') url.port = this.#url.port;
+    const headers: Record<string, string> = {};
+    if (this.#cookie !== undefined) headers.cookie = this.#cookie;
+    return { url, agent: this.#agent, headers };
+  }
+
   /** Logs in now (rather than on the first call), e.g. to check credentials. */
   async login(opts: CallOptions = {}): Promise<void> {
     this.#cookie = undefined;
