@@ -403,7 +403,7 @@ export class Agent extends EventEmitter<AgentEvents> {
    * backoff, rather than ending the agent: it enrolls once the host answers.
    */
   async #hostFactsOnceReachable(onRetry?: () => void): Promise<HostFacts> {
-    const backoff = new Backoff(this.#opts.enrollBackoff);
+    const backoff = new Backoff({ baseMs: 1000, capMs: 30_000, ...this.#opts.enrollBackoff });
     for (;;) {
       try {
         return await this.#hostFacts();
