@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PALLAS_VERSION } from '@pallas/protocol';
 import { pino } from 'pino';
@@ -37,7 +38,7 @@ async function main(): Promise<number> {
         ? config.qemu
         : { ...config.esxi, warn: (message: string) => logger.warn(message) };
   const driver = await createDriver(config.driver, options);
-  const agent = new Agent({ stateDir: config.stateDir, driver, manager: config.manager, token: config.token, reEnroll: config.reEnroll, logger });
+  const agent = new Agent({ stateDir: config.stateDir, driver, manager: config.manager, token: config.token, ...(config.ca ? { ca: readFileSync(config.ca, 'utf8') } : {}), reEnroll: config.reEnroll, logger });
 
   const exitCode = new Promise<number>((resolve) => {
     agent.on('decommissioned', (reason) => {

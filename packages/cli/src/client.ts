@@ -3,7 +3,12 @@
  * no printing, no config files — so tests and the benchmarks can use it directly.
  */
 import type {
+  ApiToken,
+  AuditEntry,
+  AuditQuery,
   BulkTaskRequest,
+  CreateApiToken,
+  CreatedApiToken,
   BulkTaskResponse,
   CreateEnrollmentToken,
   CreateUser,
@@ -132,6 +137,21 @@ export class PallasClient {
   }
   revokeEnrollmentToken(id: string): Promise<void> {
     return this.request('DELETE', `/enrollment-tokens/${enc(id)}`);
+  }
+
+  // --- API tokens (for automation) and the audit log
+  listApiTokens(q: PageQuery & { all?: boolean } = {}): Promise<PageOf<ApiToken>> {
+    const { all, ...page } = q;
+    return this.request('GET', '/api-tokens', { query: { ...page, ...(all ? { all: 'true' } : {}) } });
+  }
+  createApiToken(body: CreateApiToken): Promise<CreatedApiToken> {
+    return this.request('POST', '/api-tokens', { body });
+  }
+  revokeApiToken(id: string): Promise<void> {
+    return this.request('DELETE', `/api-tokens/${enc(id)}`);
+  }
+  listAudit(q: AuditQuery = {}): Promise<PageOf<AuditEntry>> {
+    return this.request('GET', '/audit', { query: { ...q } });
   }
 
   // --- VMs: reads are the manager's copy of the device's inventory; every change is a task

@@ -66,7 +66,9 @@ export function describeError(err: unknown): { message: string; exitCode: number
   if (err instanceof ApiRequestError) {
     // A 401 outside `login` means the saved token is missing, expired or revoked; the server's
     // own wording ("invalid token") would not tell the operator what to do about it.
-    if (err.status === 401) return { message: NOT_LOGGED_IN, exitCode: ExitCode.error };
+    // An API token (PALLAS_TOKEN) is different: "logging in" does not fix it, and the server
+    // says exactly what is wrong with it (unknown, revoked on …, expired on …).
+    if (err.status === 401) return { message: /API token/.test(err.message) ? oneLine(err.message) : NOT_LOGGED_IN, exitCode: ExitCode.error };
     return { message: oneLine(err.message), exitCode: ExitCode.error };
   }
   if (err instanceof NetworkError) return { message: err.message, exitCode: ExitCode.error };

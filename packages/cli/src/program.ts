@@ -1,6 +1,8 @@
 /** The `pallas` command tree and the one place where errors become exit codes. */
 import { Command, CommanderError } from 'commander';
 import { PALLAS_VERSION } from '@pallas/protocol';
+import { registerApiTokens } from './commands/api-tokens.js';
+import { registerAudit } from './commands/audit.js';
 import { registerAuth } from './commands/auth.js';
 import { registerDevices } from './commands/devices.js';
 import { registerTasks } from './commands/tasks.js';
@@ -34,6 +36,8 @@ export function buildProgram(io: Io): Command {
   registerTasks(program, io);
   registerUsers(program, io);
   registerTokens(program, io);
+  registerApiTokens(program, io);
+  registerAudit(program, io);
   return program;
 }
 

@@ -12,6 +12,7 @@ export const ERROR_STATUS = {
   not_found: 404,
   conflict: 409,
   device_id_conflict: 409,
+  device_state_conflict: 409,
   task_final: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
@@ -24,11 +25,14 @@ export type ErrorCode = keyof typeof ERROR_STATUS;
 export class AppError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  /** Response headers that go with the error, e.g. `retry-after` on a 429. */
+  readonly headers: Record<string, string> | undefined;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; headers?: Record<string, string> }) {
     super(message, options);
     this.name = 'AppError';
     this.code = code;
     this.status = ERROR_STATUS[code];
+    this.headers = options?.headers;
   }
 }
 

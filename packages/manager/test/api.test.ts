@@ -23,7 +23,7 @@ const clients: MqttClient[] = [];
 /** A random string unique to this run, so filters only see what a test created. */
 const unique = (prefix: string) => `${prefix}${randomBytes(4).toString('hex')}`;
 
-async function createUser(username: string, role: User['role'], password = `${username}-password`): Promise<User> {
+async function createUser(username: string, role: User['role'], password = `${username}-password-1`): Promise<User> {
   const res = await admin.post<User>('/api/v1/users', { username, password, role });
   assert.equal(res.status, 201, JSON.stringify(res.body));
   return res.body;
@@ -34,8 +34,8 @@ before(async () => {
   admin = await manager.admin();
   operatorUser = await createUser('op', 'operator');
   viewerUser = await createUser('vi', 'viewer');
-  operator = await manager.api.login('op', 'op-password');
-  viewer = await manager.api.login('vi', 'vi-password');
+  operator = await manager.api.login('op', 'op-password-1');
+  viewer = await manager.api.login('vi', 'vi-password-1');
 });
 
 after(async () => {
@@ -46,9 +46,9 @@ after(async () => {
 describe('REST errors', () => {
   it('names the offending field on bad input', async () => {
     expectError(await admin.post('/api/v1/users', { username: 'shorty', password: 'short', role: 'viewer' }), 400, 'invalid_request', 'password');
-    expectError(await admin.post('/api/v1/users', { username: 'extra', password: 'long-enough', role: 'viewer', shoeSize: 44 }), 400, 'invalid_request', 'shoeSize');
+    expectError(await admin.post('/api/v1/users', { username: 'extra', password: 'long-enough-pw', role: 'viewer', shoeSize: 44 }), 400, 'invalid_request', 'shoeSize');
     expectError(await admin.post('/api/v1/users', { username: 'typed', password: 12345678, role: 'viewer' }), 400, 'invalid_request', 'password');
-    expectError(await admin.post('/api/v1/users', { username: 'roleless', password: 'long-enough', role: 'root' }), 400, 'invalid_request', 'role');
+    expectError(await admin.post('/api/v1/users', { username: 'roleless', password: 'long-enough-pw', role: 'root' }), 400, 'invalid_request', 'role');
     expectError(await admin.post('/api/v1/users', { username: 'nopass', role: 'viewer' }), 400, 'invalid_request', 'password');
     expectError(await admin.post('/api/v1/enrollment-tokens', { ttlSec: 5 }), 400, 'invalid_request', 'ttlSec');
     expectError(await admin.get('/api/v1/devices?limit=0'), 400, 'invalid_request', 'limit');
@@ -60,7 +60,7 @@ describe('REST errors', () => {
   });
 
   it('says what is wrong with an unknown property in words, not schema jargon', async () => {
-    const res = await admin.post('/api/v1/users', { username: 'extra', password: 'long-enough', role: 'viewer', shoeSize: 44 });
+    const res = await admin.post('/api/v1/users', { username: 'extra', password: 'long-enough-pw', role: 'viewer', shoeSize: 44 });
     expectError(res, 400, 'invalid_request', 'shoeSize');
     assert.doesNotMatch(res.body.error.message, /schema is false/);
     assert.match(res.body.error.message, /allowed|unknown|additional/i);
@@ -97,7 +97,9 @@ describe('REST errors', () => {
     for (const [who, api] of [['viewer', viewer], ['operator', operator]] as const) {
       expectError(await api.get('/api/v1/users'), 403, 'forbidden', 'admin');
       expectError(await api.post('/api/v1/users', valid), 403, 'forbidden', 'admin');
-      expectError(await api.get(`/api/v1/users/${viewerUser.id}`), 403, 'forbidden');
+      // Users may read themselves (docs/access-control.md), never anyone else.
+      const other = who === 'viewer' ? operatorUser : viewerUser;
+      expectError(await api.get(`/api/v1/users/${other.id}`), 403, 'forbidden');
       expectError(await api.patch(`/api/v1/users/${viewerUser.id}`, { role: 'admin' }), 403, 'forbidden');
       expectError(await api.patch(`/api/v1/users/${operatorUser.id}`, { role: 'admin' }), 403, 'forbidden');
       expectError(await api.delete(`/api/v1/users/${viewerUser.id}`), 403, 'forbidden');

@@ -11,6 +11,8 @@ export * from './api/devices.js';
 export * from './api/enrollment-tokens.js';
 export * from './api/tasks.js';
 export * from './api/fleet.js';
+export * from './api/audit.js';
+export * from './api/api-tokens.js';
 
 /** Version of the Pallas programs built from this repository. */
 export const PALLAS_VERSION = '0.1.0';

@@ -12,10 +12,10 @@ export interface CliResult {
  * (stdin closed, stdout a pipe), the way a script would. Asynchronous, so the test process
  * keeps serving its own sockets meanwhile.
  */
-export function pallas(configDir: string, args: string[]): Promise<CliResult> {
+export function pallas(configDir: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN.cli, ...args], {
-      env: { ...process.env, PALLAS_CONFIG_DIR: configDir, PALLAS_SERVER: '', PALLAS_TOKEN: '', PALLAS_PASSWORD: '' },
+      env: { ...process.env, PALLAS_CONFIG_DIR: configDir, PALLAS_SERVER: '', PALLAS_TOKEN: '', PALLAS_PASSWORD: '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -90,13 +90,18 @@ export function registerUsers(program: Command, io: Io): void {
     .command('passwd')
     .description("set a user's password")
     .argument('<user>', 'user ID or username')
-    .option('--password <password>', 'the new password (default: typed twice on a terminal, or the first line of stdin)')
+    .option('--password <password>', 'the new password, at least 12 characters (default: typed twice on a terminal, or the first line of stdin)')
+    .option('--current-password <password>', 'your current password, needed to change your own (default: asked for)')
     .action(
-      withContext(io, async (ctx, ref: string, opts: { password?: string }) => {
+      withContext(io, async (ctx, ref: string, opts: { password?: string; currentPassword?: string }) => {
         const client = await ctx.client();
-        const user = await resolveUser(client, ref);
+        const me = await client.me();
+        // Non-admins can only reach themselves, and cannot list users to resolve a name.
+        const user = ref === me.id || ref === me.username ? me : await resolveUser(client, ref);
+        const self = user.id === me.id;
+        const currentPassword = self ? opts.currentPassword ?? await readSecret(ctx.io, 'Current password: ') : undefined;
         const password = await newPassword(ctx, opts.password, user.username);
-        const updated = await client.updateUser(user.id, { password });
+        const updated = await client.updateUser(user.id, { password, ...(currentPassword !== undefined ? { currentPassword } : {}) });
         ctx.emit(updated, () => `Password changed for ${clean(updated.username)}.`);
       }),
     );

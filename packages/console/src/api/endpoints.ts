@@ -10,7 +10,8 @@ import { queryString, request } from './client.js';
 const id = encodeURIComponent;
 
 export const authApi = {
-  login: (username: string, password: string) => request<LoginResponse>('POST', '/auth/login', { username, password }),
+  // `cookie: true`: the manager keeps the session in an HttpOnly cookie this script never sees.
+  login: (username: string, password: string) => request<LoginResponse>('POST', '/auth/login', { username, password, cookie: true }),
   logout: () => request<void>('POST', '/auth/logout'),
   me: () => request<User>('GET', '/auth/me'),
 };

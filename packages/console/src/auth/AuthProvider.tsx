@@ -40,7 +40,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
 
   const login = useCallback(async (username: string, password: string) => {
     const res = await authApi.login(username, password);
-    saveSession({ token: res.token, expiresAt: res.expiresAt, user: res.user });
+    saveSession({ expiresAt: res.expiresAt, user: res.user });
     setNotice(null);
     setUser(res.user);
   }, []);

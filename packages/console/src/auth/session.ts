@@ -1,18 +1,20 @@
 import type { User } from '@pallas/protocol';
 
 /**
- * Where the console keeps its session. Everything that knows *how* the session is held is in
- * this module: today a bearer token in sessionStorage (gone when the tab closes, never shared
- * between tabs); the security work moves it to an HttpOnly cookie, which only changes this
- * file (authHeaders() then returns nothing and the browser sends the cookie).
+ * Where the console keeps its session. The secret is an HttpOnly, SameSite=Strict cookie set
+ * by the manager at login: page scripts (and so any injected script) cannot read it, and the
+ * browser sends it with every same-origin request. What this module keeps in sessionStorage
+ * is only who is logged in and until when, to draw the page; the manager decides.
+ * State-changing requests carry the session's CSRF token, which the manager also puts in the
+ * readable `pallas_csrf` cookie, in `x-csrf-token`.
  */
 export interface Session {
-  token: string;
   expiresAt: string;
   user: User;
 }
 
 const KEY = 'pallas.session';
+const CSRF_COOKIE = 'pallas_csrf';
 
 export function loadSession(): Session | null {
   try {
@@ -26,15 +28,23 @@ export function loadSession(): Session | null {
 }
 
 export function saveSession(session: Session): void {
-  sessionStorage.setItem(KEY, JSON.stringify(session));
+  sessionStorage.setItem(KEY, JSON.stringify({ expiresAt: session.expiresAt, user: session.user }));
 }
 
 export function clearSession(): void {
   sessionStorage.removeItem(KEY);
 }
 
-/** Headers that authenticate a request with the current session (none when logged out). */
+function csrfToken(): string | undefined {
+  for (const part of document.cookie.split(';')) {
+    const [name, ...rest] = part.trim().split('=');
+    if (name === CSRF_COOKIE) return decodeURIComponent(rest.join('='));
+  }
+  return undefined;
+}
+
+/** Headers that go with every request: the CSRF token (the cookie itself is sent by the browser). */
 export function authHeaders(): Record<string, string> {
-  const session = loadSession();
-  return session ? { authorization: `Bearer ${session.token}` } : {};
+  const csrf = csrfToken();
+  return csrf ? { 'x-csrf-token': csrf } : {};
 }

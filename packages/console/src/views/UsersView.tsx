@@ -15,7 +15,8 @@ const ROLES: Array<{ role: Role; what: string }> = [
   { role: 'admin', what: 'also manages users' },
 ];
 const USERNAME = /^[A-Za-z0-9._@-]{1,64}$/;
-const MIN_PASSWORD = 8;
+/** The manager's password policy (docs/access-control.md). */
+const MIN_PASSWORD = 12;
 
 function RoleSelect({ value, onChange }: { value: Role; onChange(role: Role): void }) {
   return (
@@ -48,17 +49,28 @@ function CreateUserDialog({ onClose, onCreated }: { onClose(): void; onCreated()
 function EditUserDialog({ user, onClose, onSaved }: { user: User; onClose(): void; onSaved(): void }) {
   const [role, setRole] = useState<Role>(user.role);
   const [password, setPassword] = useState('');
+  const [currentPassword, setCurrentPassword] = useState('');
+  // Changing your own password needs the current one (a session left open is not enough).
+  const self = useAuth().user?.id === user.id;
   const passwordError = password && password.length < MIN_PASSWORD ? `At least ${MIN_PASSWORD} characters` : undefined;
   const changed = role !== user.role || password.length > 0;
   return (
     <Dialog title={`Edit ${user.username}`} submitLabel="Save" onClose={onClose} canSubmit={changed && !passwordError}
       onSubmit={async () => {
-        await usersApi.update(user.id, { ...(role !== user.role ? { role } : {}), ...(password ? { password } : {}) });
+        await usersApi.update(user.id, {
+          ...(role !== user.role ? { role } : {}),
+          ...(password ? { password } : {}),
+          ...(password && self ? { currentPassword } : {}),
+        });
         onSaved();
       }}>
       <RoleSelect value={role} onChange={setRole} />
       <Field label="New password (leave empty to keep)" name="reset-password" type="password" value={password} onChange={(e) => setPassword(e.target.value)}
         error={passwordError} autoComplete="new-password" hint="Setting a password ends all of the user's sessions." />
+      {self && password && (
+        <Field label="Your current password" name="current-password" type="password" value={currentPassword}
+          onChange={(e) => setCurrentPassword(e.target.value)} autoComplete="current-password" />
+      )}
     </Dialog>
   );
 }

@@ -29,6 +29,11 @@ export function createMetrics() {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    auditWriteErrors: new Counter({
+      name: 'pallas_audit_write_errors_total',
+      help: 'Audit records that could not be written (the action itself went ahead); alert on any',
+      registers: [registry],
+    }),
     statusPersisted: new Counter({
       name: 'pallas_status_messages_persisted_total',
       help: 'Status and presence messages written to the store (several per row when coalesced)',

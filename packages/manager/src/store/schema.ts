@@ -48,6 +48,13 @@ export interface DevicesTable {
   facts: string | null;
   vms: string | null;
   status_seq: number;
+  /** `active`, `pending` (awaiting approval) or `blocked`. */
+  status: string;
+  /** The new credential of a rotation not yet confirmed by a connection. */
+  pending_secret_hash: string | null;
+  /** JSON array of flags, e.g. `credential_clone_suspected`. */
+  flags: string | null;
+  last_address: string | null;
 }
 
 export interface DeviceTagsTable {
@@ -85,6 +92,37 @@ export interface TasksTable {
   updated_at: string;
 }
 
+/** One audited action; see services/audit. `detail` is JSON and never holds a secret. */
+export interface AuditLogTable {
+  /** `aud_…`, sortable by time (newest first is `ORDER BY id DESC`). */
+  id: string;
+  at: string;
+  actor_kind: string;
+  actor_id: string | null;
+  actor_name: string | null;
+  action: string;
+  target_kind: string | null;
+  target_id: string | null;
+  target_name: string | null;
+  outcome: string;
+  ip: string | null;
+  detail: string | null;
+}
+
+/** A named API token for automation; only the hash of its secret is kept. */
+export interface ApiTokensTable {
+  id: string;
+  name: string;
+  token_hash: string;
+  user_id: string;
+  /** At most the owner's role when created; the owner's current role caps it at use. */
+  role: string;
+  created_at: string;
+  expires_at: string | null;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -92,5 +130,7 @@ export interface Database {
   devices: DevicesTable;
   device_tags: DeviceTagsTable;
   tasks: TasksTable;
+  audit_log: AuditLogTable;
+  api_tokens: ApiTokensTable;
 }
 

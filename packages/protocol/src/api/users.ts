@@ -5,7 +5,9 @@ export const Role = Type.Union([Type.Literal('admin'), Type.Literal('operator'),
 export type Role = Static<typeof Role>;
 
 const Username = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._@-]+$' });
-const Password = Type.String({ minLength: 8, maxLength: 1024 });
+/** The password policy: at least 12 characters (NIST SP 800-63B: length over composition rules). */
+export const PASSWORD_MIN_LENGTH = 12;
+const Password = Type.String({ minLength: PASSWORD_MIN_LENGTH, maxLength: 1024 });
 
 export const User = Type.Object({
   id: Type.String(),
@@ -22,19 +24,32 @@ export const CreateUser = Type.Object(
 export type CreateUser = Static<typeof CreateUser>;
 
 export const UpdateUser = Type.Object(
-  { password: Type.Optional(Password), role: Type.Optional(Role) },
+  {
+    password: Type.Optional(Password),
+    role: Type.Optional(Role),
+    /** Required when changing your own password. */
+    currentPassword: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+  },
   { additionalProperties: false, minProperties: 1 },
 );
 export type UpdateUser = Static<typeof UpdateUser>;
 
 export const LoginRequest = Type.Object(
-  { username: Type.String({ minLength: 1, maxLength: 64 }), password: Type.String({ minLength: 1, maxLength: 1024 }) },
+  {
+    username: Type.String({ minLength: 1, maxLength: 64 }),
+    password: Type.String({ minLength: 1, maxLength: 1024 }),
+    /** The console's login: the session goes into an HttpOnly cookie, not the response body. */
+    cookie: Type.Optional(Type.Boolean()),
+  },
   { additionalProperties: false },
 );
 export type LoginRequest = Static<typeof LoginRequest>;
 
 export const LoginResponse = Type.Object({
-  token: Type.String(),
+  /** The bearer token; absent for a cookie login. */
+  token: Type.Optional(Type.String()),
+  /** For a cookie login: the value to send in `x-csrf-token` (also in the `pallas_csrf` cookie). */
+  csrfToken: Type.Optional(Type.String()),
   expiresAt: Timestamp,
   user: User,
 });

@@ -20,7 +20,7 @@ export class SessionsService {
     this.#ttlSec = ttlSec;
   }
 
-  async login(username: string, password: string): Promise<LoginResponse> {
+  async login(username: string, password: string): Promise<LoginResponse & { token: string }> {
     const user = await this.#users.authenticate(username, password);
     if (!user) throw new AppError('invalid_credentials', 'wrong username or password');
     const token = newSecret('pls');

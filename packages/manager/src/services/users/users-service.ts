@@ -73,6 +73,7 @@ export class UsersService {
     const user = await this.get(id);
     if (user.role === 'admin') await this.#ensureAnotherAdmin(id);
     await this.#db.deleteFrom('sessions').where('user_id', '=', id).execute();
+    await this.#db.deleteFrom('api_tokens').where('user_id', '=', id).execute();
     await this.#db.deleteFrom('users').where('id', '=', id).execute();
   }
 

@@ -1,6 +1,8 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import { initial } from './001-initial.js';
 import { tasks } from './002-tasks.js';
+import { auditApiTokens } from './003-audit-api-tokens.js';
+import { deviceSecurity } from './004-device-security.js';
 
 /**
  * Migrations are compiled into the program (no folder scan at run time), listed in order.
@@ -9,6 +11,8 @@ import { tasks } from './002-tasks.js';
 const migrations: Record<string, Migration> = {
   '001-initial': initial,
   '002-tasks': tasks,
+  '003-audit-api-tokens': auditApiTokens,
+  '004-device-security': deviceSecurity,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -3,6 +3,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Broker } from '../../broker/broker.js';
 import type { Metrics } from '../../metrics/metrics.js';
+import type { ApiTokensService } from '../../services/api-tokens/api-tokens-service.js';
+import type { AuditService } from '../../services/audit/audit-service.js';
+import type { LoginThrottle } from '../../services/auth/login-throttle.js';
 import type { SessionsService } from '../../services/auth/sessions-service.js';
 import type { DevicesService } from '../../services/devices/devices-service.js';
 import type { EnrollmentService } from '../../services/enrollment/enrollment-service.js';
@@ -19,6 +22,9 @@ export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerRespo
 export interface RouteContext {
   users: UsersService;
   sessions: SessionsService;
+  apiTokens: ApiTokensService;
+  audit: AuditService;
+  throttle: LoginThrottle;
   devices: DevicesService;
   enrollment: EnrollmentService;
   tasks: TasksService;
@@ -29,5 +35,6 @@ export interface RouteContext {
   metrics: Metrics;
   guard: Guard;
   /** MQTT URL to hand a device that reached us at `hostname`. */
-  mqttUrlFor(hostname: string): string;
+  /** The broker URL for a device that called from `hostname`, over HTTPS when `secure`. */
+  mqttUrlFor(hostname: string, secure: boolean): string;
 }

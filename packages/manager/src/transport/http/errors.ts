@@ -21,7 +21,7 @@ function describeValidation(context: string | undefined, issues: ValidationIssue
  * Turns every error into `{error: {code, message}}` with the right status. Unknown errors
  * become a 500 with a generic message; the details go to the log, never to the caller.
  */
-export function errorHandler(logger: Logger) {
+export function errorHandler(logger: Logger, maxBodyBytes?: number) {
   return (error: FastifyError | AppError | Error, request: FastifyRequest, reply: FastifyReply) => {
     let status = 500;
     let code = 'internal';
@@ -30,6 +30,7 @@ export function errorHandler(logger: Logger) {
       status = error.status;
       code = error.code;
       message = error.message;
+      if (error.headers) void reply.headers(error.headers);
     } else if ('validation' in error && Array.isArray(error.validation)) {
       status = 400;
       code = 'invalid_request';
@@ -37,7 +38,7 @@ export function errorHandler(logger: Logger) {
     } else if ('code' in error && typeof error.statusCode === 'number' && error.statusCode < 500) {
       status = error.statusCode;
       switch (error.code) {
-        case 'FST_ERR_CTP_BODY_TOO_LARGE': code = 'payload_too_large'; message = 'request body is too large'; break;
+        case 'FST_ERR_CTP_BODY_TOO_LARGE': code = 'payload_too_large'; message = maxBodyBytes ? `request body is larger than the limit of ${maxBodyBytes} bytes (maxBodyBytes)` : 'request body is too large'; break;
         case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': code = 'unsupported_media_type'; message = 'send JSON (Content-Type: application/json)'; break;
         case 'FST_ERR_CTP_EMPTY_JSON_BODY': code = 'invalid_json'; message = 'request body is empty'; break;
         default:

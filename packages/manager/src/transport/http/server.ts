@@ -1,3 +1,5 @@
+import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import Fastify, { LogController } from 'fastify';
 import swagger from '@fastify/swagger';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -6,6 +8,9 @@ import type { Logger } from 'pino';
 import type { App, RouteContext } from './context.js';
 import { consoleRoutes } from './console.js';
 import { errorHandler } from './errors.js';
+import { registerAuditHook } from './audit-hook.js';
+import { apiTokenRoutes } from './routes/api-tokens.js';
+import { auditRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
 import { deviceRoutes } from './routes/devices.js';
 import { enrollmentRoutes } from './routes/enrollment.js';
@@ -18,9 +23,34 @@ import { vmRoutes } from './routes/vms.js';
 
 export const API_PREFIX = '/api/v1';
 
+export interface RouteInfo {
+  method: string;
+  url: string;
+}
+const registered = new WeakMap<object, RouteInfo[]>();
+
+/** Every route the server registered (method and URL pattern): the role matrix test walks them all. */
+export function routesOf(app: object): RouteInfo[] {
+  return registered.get(app) ?? [];
+}
+
 /** The HTTP transport: REST API under /api/v1, OpenAPI document, health and metrics, and the web console at `/`. */
-export async function createHttpServer(ctx: RouteContext, opts: { logger: Logger; maxBodyBytes: number }): Promise<App> {
+export async function createHttpServer(
+  ctx: RouteContext,
+  opts: {
+    logger: Logger; maxBodyBytes: number;
+    /** Serve HTTPS with this key and certificate. */
+    tls?: { key: string; cert: string };
+    /** Receives Fastify's request handler, so a plain HTTP server can serve the same routes. */
+    onHandler?: (handler: RequestListener) => void;
+  },
+): Promise<App> {
   const app = Fastify({
+    serverFactory: (handler) => {
+      opts.onHandler?.(handler as RequestListener);
+      // Typed as a plain HTTP server: Fastify uses only what both kinds have.
+      return (opts.tls ? createHttpsServer({ key: opts.tls.key, cert: opts.tls.cert, minVersion: 'TLSv1.2' }, handler) : createServer(handler)) as unknown as Server;
+    },
     loggerInstance: opts.logger.child({ component: 'http' }),
     // Per-request logs would drown the log during an enrollment burst; latency is in /metrics.
     logController: new LogController({ disableRequestLogging: true }),
@@ -28,10 +58,17 @@ export async function createHttpServer(ctx: RouteContext, opts: { logger: Logger
     // Behind a reverse proxy the client address comes from X-Forwarded-For; see docs/operations.md.
     trustProxy: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
+  const routes: RouteInfo[] = [];
+  registered.set(app, routes);
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) {
+      routes.push({ method, url: route.url });
+    }
+  });
   app.setValidatorCompiler(TypeBoxValidatorCompiler);
   // The API speaks JSON only; anything else is a 415, not a confusing schema error.
   app.removeContentTypeParser('text/plain');
-  app.setErrorHandler(errorHandler(opts.logger));
+  app.setErrorHandler(errorHandler(opts.logger, opts.maxBodyBytes));
   app.setNotFoundHandler((req, reply) => {
     void reply.status(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` } });
   });
@@ -46,16 +83,25 @@ export async function createHttpServer(ctx: RouteContext, opts: { logger: Logger
     openapi: {
       openapi: '3.1.0',
       info: { title: 'Pallas API', version: PALLAS_VERSION, description: 'Manage fleets of virtualized edge devices.' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      security: [{ bearer: [] }],
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', description: 'A session token from POST /auth/login, or an API token (pat_…)' },
+          cookie: { type: 'apiKey', in: 'cookie', name: 'pallas_session', description: 'The console\'s session; state-changing calls also need the x-csrf-token header' },
+        },
+      },
+      security: [{ bearer: [] }, { cookie: [] }],
     },
   });
+
+  registerAuditHook(app as unknown as App, ctx.audit, API_PREFIX);
 
   await app.register(healthRoutes, ctx);
   await app.register(async (api) => {
     api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
     await api.register(authRoutes, ctx);
     await api.register(userRoutes, ctx);
+    await api.register(apiTokenRoutes, ctx);
+    await api.register(auditRoutes, ctx);
     await api.register(deviceRoutes, ctx);
     await api.register(enrollmentRoutes, ctx);
     await api.register(vmRoutes, ctx);

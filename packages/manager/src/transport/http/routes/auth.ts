@@ -1,21 +1,61 @@
 import { LoginRequest, LoginResponse, User } from '@pallas/protocol';
+import { AppError } from '../../../errors.js';
+import { clearSessionCookies, setSessionCookies } from '../cookies.js';
 import type { App, RouteContext } from '../context.js';
 
 export async function authRoutes(app: App, ctx: RouteContext): Promise<void> {
   app.post('/auth/login', {
-    schema: { tags: ['auth'], summary: 'Log in; returns a bearer token', body: LoginRequest, response: { 200: LoginResponse } },
-  }, async (req) => ctx.sessions.login(req.body.username, req.body.password));
+    schema: {
+      tags: ['auth'],
+      summary: 'Log in; returns a bearer token, or with `cookie: true` (the console) sets an HttpOnly session cookie instead',
+      body: LoginRequest,
+      response: { 200: LoginResponse },
+    },
+  }, async (req, reply) => {
+    const { username, password, cookie } = req.body;
+    req.audit = { actor: { kind: 'anonymous', name: username }, target: { kind: 'user', id: username, name: username } };
+    try {
+      ctx.throttle.check(username, req.ip);
+    } catch (err) {
+      req.audit.action = 'login.throttled';
+      throw err;
+    }
+    let res;
+    try {
+      res = await ctx.sessions.login(username, password);
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'invalid_credentials') {
+        ctx.throttle.failed(username, req.ip);
+        req.audit.action = 'login.failed';
+      }
+      throw err;
+    }
+    ctx.throttle.succeeded(username);
+    req.audit = {
+      action: 'login.ok',
+      actor: { kind: 'user', id: res.user.id, name: res.user.username },
+      target: { kind: 'user', id: res.user.id, name: res.user.username },
+      detail: { via: cookie ? 'cookie' : 'bearer' },
+    };
+    if (!cookie) return res;
+    const csrfToken = setSessionCookies(req, reply, res.token!, res.expiresAt);
+    // The session secret stays in the HttpOnly cookie: page scripts never see it.
+    return { expiresAt: res.expiresAt, user: res.user, csrfToken };
+  });
 
   app.post('/auth/logout', {
-    schema: { tags: ['auth'], summary: 'End this session' },
+    schema: { tags: ['auth'], summary: 'End this session (and clear the console cookie)' },
     onRequest: ctx.guard('viewer'),
+    config: { auditAction: 'logout' },
   }, async (req, reply) => {
+    if (req.credential === 'api-token') throw new AppError('invalid_request', 'an API token is not a session: revoke it with DELETE /api/v1/api-tokens/:id');
     await ctx.sessions.logout(req.bearer!);
+    if (req.credential === 'cookie') clearSessionCookies(req, reply);
     return reply.status(204).send();
   });
 
   app.get('/auth/me', {
-    schema: { tags: ['auth'], summary: 'The logged-in user', response: { 200: User } },
+    schema: { tags: ['auth'], summary: 'The logged-in user (with the role this credential acts with)', response: { 200: User } },
     onRequest: ctx.guard('viewer'),
   }, async (req) => req.user!);
 }

@@ -1,8 +1,15 @@
+import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import { IdParam, PowerRequest, Task, TaskOptions, Vm, VmPatch, VmSpec } from '@pallas/protocol';
 import type { App, RouteContext } from '../context.js';
 
 const VmParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }), vmId: Type.String({ minLength: 1, maxLength: 128 }) });
+
+/** Adds the task a VM change became to the request's audit record. */
+function audited(req: FastifyRequest, task: Task): Task {
+  req.audit = { ...req.audit, detail: { ...req.audit?.detail, task: task.id } };
+  return task;
+}
 
 /**
  * VMs of one device. Reads come from the manager's copy of the device's inventory; every
@@ -19,28 +26,36 @@ export async function vmRoutes(app: App, ctx: RouteContext): Promise<void> {
   app.post('/devices/:id/vms', {
     schema: { tags: ['vms'], summary: 'Create a VM (powered off): returns the task', params: IdParam, querystring: TaskOptions, body: VmSpec, response: { 202: Task } },
     onRequest: operator,
-  }, async (req, reply) => reply.status(202).send(
-    await ctx.tasks.create(req.params.id, { kind: 'vm.create', spec: req.body }, { ...req.query, createdBy: req.user!.username }),
-  ));
+    config: { auditAction: 'vm.create' },
+  }, async (req, reply) => {
+    req.audit = { target: { kind: 'device', id: req.params.id }, detail: { vm: req.body.name } };
+    return reply.status(202).send(audited(req, await ctx.tasks.create(req.params.id, { kind: 'vm.create', spec: req.body }, { ...req.query, createdBy: req.user!.username })));
+  });
 
   app.post('/devices/:id/vms/:vmId/power', {
     schema: { tags: ['vms'], summary: 'Power a VM on, off, reset it or shut it down: returns the task', params: VmParams, querystring: TaskOptions, body: PowerRequest, response: { 202: Task } },
     onRequest: operator,
-  }, async (req, reply) => reply.status(202).send(
-    await ctx.tasks.create(req.params.id, { kind: 'vm.power', vmId: req.params.vmId, action: req.body.action }, { ...req.query, createdBy: req.user!.username }),
-  ));
+    config: { auditAction: 'vm.power' },
+  }, async (req, reply) => {
+    req.audit = { target: { kind: 'vm', id: req.params.vmId }, detail: { device: req.params.id, action: req.body.action } };
+    return reply.status(202).send(audited(req, await ctx.tasks.create(req.params.id, { kind: 'vm.power', vmId: req.params.vmId, action: req.body.action }, { ...req.query, createdBy: req.user!.username })));
+  });
 
   app.patch('/devices/:id/vms/:vmId', {
     schema: { tags: ['vms'], summary: 'Rename a VM, or change its vCPUs and memory while it is off: returns the task', params: VmParams, querystring: TaskOptions, body: VmPatch, response: { 202: Task } },
     onRequest: operator,
-  }, async (req, reply) => reply.status(202).send(
-    await ctx.tasks.create(req.params.id, { kind: 'vm.update', vmId: req.params.vmId, patch: req.body }, { ...req.query, createdBy: req.user!.username }),
-  ));
+    config: { auditAction: 'vm.update' },
+  }, async (req, reply) => {
+    req.audit = { target: { kind: 'vm', id: req.params.vmId }, detail: { device: req.params.id, ...req.body } };
+    return reply.status(202).send(audited(req, await ctx.tasks.create(req.params.id, { kind: 'vm.update', vmId: req.params.vmId, patch: req.body }, { ...req.query, createdBy: req.user!.username })));
+  });
 
   app.delete('/devices/:id/vms/:vmId', {
     schema: { tags: ['vms'], summary: 'Delete a powered-off VM and its disks: returns the task', params: VmParams, querystring: TaskOptions, response: { 202: Task } },
     onRequest: operator,
-  }, async (req, reply) => reply.status(202).send(
-    await ctx.tasks.create(req.params.id, { kind: 'vm.delete', vmId: req.params.vmId }, { ...req.query, createdBy: req.user!.username }),
-  ));
+    config: { auditAction: 'vm.delete' },
+  }, async (req, reply) => {
+    req.audit = { target: { kind: 'vm', id: req.params.vmId }, detail: { device: req.params.id } };
+    return reply.status(202).send(audited(req, await ctx.tasks.create(req.params.id, { kind: 'vm.delete', vmId: req.params.vmId }, { ...req.query, createdBy: req.user!.username })));
+  });
 }

@@ -1,0 +1,328 @@
+/**
+ * Access control of every route: the matrix walks each route Fastify registered (a route
+ * without an entry here fails the test) × each kind of caller (anonymous; viewer, operator and
+ * admin sessions; API tokens of each role) and checks 401 / 403 / allowed. Then object-level
+ * rules: users reaching other users' objects, role escalation, API token lifecycle, the
+ * console's cookie and CSRF checks.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import type { ApiToken, CreatedApiToken, PageOf, Role, Task, User } from '@pallas/protocol';
+import { ADMIN_PASSWORD, Api, createEnrollmentToken, tempDir } from '@pallas/testkit';
+import { startManager, type RunningManager } from '../src/app.js';
+import { loadConfig } from '../src/config/config.js';
+import { routesOf } from '../src/transport/http/server.js';
+import { enroll, expectError } from './support.js';
+
+type Min = 'public' | Role;
+type CallerName = 'anonymous' | `${Role}-session` | `${Role}-token`;
+interface Caller { name: CallerName; role: Role | null; api: Api; user?: User }
+interface Prepared { path: string; body?: unknown }
+interface Entry { min: Min; prepare(caller: Caller): Promise<Prepared> | Prepared }
+
+const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
+const PASSWORD = (role: Role) => `${role}-password-matrix`;
+
+let dir: ReturnType<typeof tempDir>;
+let manager: RunningManager;
+let base: string;
+let admin: Api;
+let enrollToken: string;
+let deviceId: string;
+const users = {} as Record<Role, User>;
+const callers: Caller[] = [];
+
+/** One request; an event stream is read up to its headers and then dropped. */
+async function call(api: Api, method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown; headers: Headers }> {
+  const abort = new AbortController();
+  const res = await fetch(`${base}${path}`, {
+    method,
+    signal: abort.signal,
+    headers: {
+      ...(api.token ? { authorization: `Bearer ${api.token}` } : {}),
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      accept: 'application/json',
+    },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  if ((res.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
+    abort.abort();
+    return { status: res.status, body: undefined, headers: res.headers };
+  }
+  const text = await res.text();
+  let parsed: unknown = text;
+  try { parsed = text ? JSON.parse(text) : undefined; } catch { /* text */ }
+  return { status: res.status, body: parsed, headers: res.headers };
+}
+
+async function ok<T>(p: Promise<{ status: number; body: T }>, status: number): Promise<T> {
+  const res = await p;
+  assert.equal(res.status, status, JSON.stringify(res.body));
+  return res.body;
+}
+
+const newUser = async (role: Role = 'viewer'): Promise<User> =>
+  ok(admin.post<User>('/api/v1/users', { username: `u-${randomUUID().slice(0, 8)}`, password: 'throwaway-password', role }), 201);
+const newTask = async (): Promise<Task> =>
+  ok(admin.post<Task>(`/api/v1/devices/${deviceId}/vms/vm-1/power`, { action: 'on' }), 202);
+const newDevice = async (): Promise<string> => (await enroll(new Api(base), enrollToken, `matrix-${randomUUID().slice(0, 6)}`)).deviceId;
+
+/** The matrix: every route, the least role it needs, and how to build a valid-looking request. */
+const MATRIX: Record<string, Entry> = {
+  'GET /healthz': { min: 'public', prepare: () => ({ path: '/healthz' }) },
+  'GET /readyz': { min: 'public', prepare: () => ({ path: '/readyz' }) },
+  'GET /metrics': { min: 'public', prepare: () => ({ path: '/metrics' }) },
+  'GET /*': { min: 'public', prepare: () => ({ path: '/devices' }) },
+  'GET /api/v1/openapi.json': { min: 'public', prepare: () => ({ path: '/api/v1/openapi.json' }) },
+  'POST /api/v1/auth/login': { min: 'public', prepare: () => ({ path: '/api/v1/auth/login', body: { username: 'matrix-viewer', password: PASSWORD('viewer') } }) },
+  'POST /api/v1/auth/logout': {
+    min: 'viewer',
+    // Its own fresh session, so the caller's session used by later cases survives.
+    prepare: async (c) => {
+      if (c.name.endsWith('-session')) c.api = await new Api(base).login(c.user!.username, PASSWORD(c.role!));
+      return { path: '/api/v1/auth/logout', body: {} };
+    },
+  },
+  'GET /api/v1/auth/me': { min: 'viewer', prepare: () => ({ path: '/api/v1/auth/me' }) },
+  'GET /api/v1/users': { min: 'admin', prepare: () => ({ path: '/api/v1/users' }) },
+  'POST /api/v1/users': { min: 'admin', prepare: () => ({ path: '/api/v1/users', body: { username: `n-${randomUUID().slice(0, 8)}`, password: 'created-password', role: 'viewer' } }) },
+  // Object-level routes: the matrix uses another user's id (a viewer may reach only themselves).
+  'GET /api/v1/users/:id': { min: 'admin', prepare: async () => ({ path: `/api/v1/users/${(await newUser()).id}` }) },
+  'PATCH /api/v1/users/:id': { min: 'admin', prepare: async () => ({ path: `/api/v1/users/${(await newUser()).id}`, body: { role: 'operator' } }) },
+  'DELETE /api/v1/users/:id': { min: 'admin', prepare: async () => ({ path: `/api/v1/users/${(await newUser()).id}` }) },
+  'GET /api/v1/api-tokens': { min: 'viewer', prepare: () => ({ path: '/api/v1/api-tokens' }) },
+  'POST /api/v1/api-tokens': { min: 'viewer', prepare: () => ({ path: '/api/v1/api-tokens', body: { name: 'matrix', role: 'viewer', expiresInDays: 1 } }) },
+  'DELETE /api/v1/api-tokens/:id': {
+    min: 'viewer',
+    // A token of the caller's own user: revoking one's own is allowed to every role.
+    prepare: async (c) => {
+      if (!c.user) return { path: `/api/v1/api-tokens/${randomUUID()}` };
+      const own = await new Api(base).login(c.user.username, PASSWORD(c.role!));
+      const t = await ok(own.post<CreatedApiToken>('/api/v1/api-tokens', { name: 'to-revoke', role: 'viewer' }), 201);
+      return { path: `/api/v1/api-tokens/${t.id}` };
+    },
+  },
+  'GET /api/v1/audit': { min: 'admin', prepare: () => ({ path: '/api/v1/audit?limit=5' }) },
+  'GET /api/v1/devices': { min: 'viewer', prepare: () => ({ path: '/api/v1/devices' }) },
+  'GET /api/v1/devices/:id': { min: 'viewer', prepare: () => ({ path: `/api/v1/devices/${deviceId}` }) },
+  'PATCH /api/v1/devices/:id': { min: 'operator', prepare: () => ({ path: `/api/v1/devices/${deviceId}`, body: { name: `renamed-${randomUUID().slice(0, 4)}` } }) },
+  // On a manager without --require-approval every device is active: approving answers 409.
+  'POST /api/v1/devices/:id/approve': { min: 'operator', prepare: async () => ({ path: `/api/v1/devices/${await newDevice()}/approve`, body: {} }) },
+  'POST /api/v1/devices/:id/block': { min: 'operator', prepare: async () => ({ path: `/api/v1/devices/${await newDevice()}/block`, body: {} }) },
+  'POST /api/v1/devices/:id/unblock': {
+    min: 'operator',
+    prepare: async () => {
+      const id = await newDevice();
+      await ok(admin.post(`/api/v1/devices/${id}/block`, {}), 200);
+      return { path: `/api/v1/devices/${id}/unblock`, body: {} };
+    },
+  },
+  'POST /api/v1/devices/:id/rotate-credential': { min: 'operator', prepare: async () => ({ path: `/api/v1/devices/${await newDevice()}/rotate-credential`, body: {} }) },
+  'DELETE /api/v1/devices/:id': { min: 'operator', prepare: async () => ({ path: `/api/v1/devices/${await newDevice()}` }) },
+  'GET /api/v1/enrollment-tokens': { min: 'operator', prepare: () => ({ path: '/api/v1/enrollment-tokens' }) },
+  'POST /api/v1/enrollment-tokens': { min: 'operator', prepare: () => ({ path: '/api/v1/enrollment-tokens', body: { name: 'matrix' } }) },
+  'DELETE /api/v1/enrollment-tokens/:id': {
+    min: 'operator',
+    prepare: async () => ({ path: `/api/v1/enrollment-tokens/${(await ok(admin.post<{ id: string }>('/api/v1/enrollment-tokens', {}), 201)).id}` }),
+  },
+  'POST /api/v1/enroll': { min: 'public', prepare: () => ({ path: '/api/v1/enroll', body: { token: 'x'.repeat(20) } }) },
+  'GET /api/v1/devices/:id/vms': { min: 'viewer', prepare: () => ({ path: `/api/v1/devices/${deviceId}/vms` }) },
+  'POST /api/v1/devices/:id/vms': {
+    min: 'operator',
+    prepare: () => ({ path: `/api/v1/devices/${deviceId}/vms`, body: { name: 'matrix-vm', vcpus: 1, memoryMB: 256, diskGB: 1 } }),
+  },
+  'POST /api/v1/devices/:id/vms/:vmId/power': { min: 'operator', prepare: () => ({ path: `/api/v1/devices/${deviceId}/vms/vm-1/power`, body: { action: 'off' } }) },
+  'PATCH /api/v1/devices/:id/vms/:vmId': { min: 'operator', prepare: () => ({ path: `/api/v1/devices/${deviceId}/vms/vm-1`, body: { name: 'renamed' } }) },
+  'DELETE /api/v1/devices/:id/vms/:vmId': { min: 'operator', prepare: () => ({ path: `/api/v1/devices/${deviceId}/vms/vm-1` }) },
+  'GET /api/v1/tasks': { min: 'viewer', prepare: () => ({ path: '/api/v1/tasks' }) },
+  'POST /api/v1/tasks': { min: 'operator', prepare: () => ({ path: '/api/v1/tasks', body: { operation: { kind: 'vm.power', vmId: 'vm-1', action: 'on' }, deviceIds: [deviceId] } }) },
+  'GET /api/v1/tasks/:id': { min: 'viewer', prepare: async () => ({ path: `/api/v1/tasks/${(await newTask()).id}` }) },
+  'POST /api/v1/tasks/:id/cancel': { min: 'operator', prepare: async () => ({ path: `/api/v1/tasks/${(await newTask()).id}/cancel`, body: {} }) },
+  'POST /api/v1/tasks/:id/retry': {
+    min: 'operator',
+    prepare: async () => {
+      const task = await newTask();
+      await ok(admin.post(`/api/v1/tasks/${task.id}/cancel`, {}), 202);
+      return { path: `/api/v1/tasks/${task.id}/retry`, body: {} };
+    },
+  },
+  'GET /api/v1/events': { min: 'viewer', prepare: () => ({ path: '/api/v1/events' }) },
+  'GET /api/v1/fleet/summary': { min: 'viewer', prepare: () => ({ path: '/api/v1/fleet/summary' }) },
+};
+
+before(async () => {
+  dir = tempDir('pallas-matrix-');
+  manager = await startManager(loadConfig([
+    '--data-dir', dir.path, '--http-port', '0', '--mqtt-port', '0', '--https-port', '0', '--mqtts-port', '0', '--http-host', '127.0.0.1', '--mqtt-host', '127.0.0.1',
+    '--log-level', 'silent', '--admin-password', ADMIN_PASSWORD,
+  ], {}));
+  base = `http://127.0.0.1:${manager.ports.http}`;
+  admin = await new Api(base).login('admin', ADMIN_PASSWORD);
+  enrollToken = await createEnrollmentToken(admin, { maxUses: 1000 });
+  deviceId = (await enroll(new Api(base), enrollToken, 'matrix-device')).deviceId;
+  callers.push({ name: 'anonymous', role: null, api: new Api(base) });
+  for (const role of ['viewer', 'operator', 'admin'] as const) {
+    users[role] = await ok(admin.post<User>('/api/v1/users', { username: `matrix-${role}`, password: PASSWORD(role), role }), 201);
+    const session = await new Api(base).login(`matrix-${role}`, PASSWORD(role));
+    const token = await ok(session.post<CreatedApiToken>('/api/v1/api-tokens', { name: `matrix-${role}` }), 201);
+    callers.push({ name: `${role}-session`, role, api: session, user: users[role] });
+    callers.push({ name: `${role}-token`, role, api: new Api(base, token.token), user: users[role] });
+  }
+});
+
+after(async () => {
+  await manager?.stop();
+  dir?.cleanup();
+});
+
+describe('role matrix', () => {
+  it('has an entry for every registered route, and no stale entries', () => {
+    const registered = routesOf(manager.http)
+      .filter((r) => r.method !== 'HEAD') // Fastify's automatic twin of each GET
+      .map((r) => `${r.method} ${r.url}`);
+    const missing = registered.filter((k) => !(k in MATRIX));
+    assert.deepEqual(missing, [], `routes without a matrix entry (add them to MATRIX in ${import.meta.url}): ${missing.join(', ')}`);
+    const stale = Object.keys(MATRIX).filter((k) => !registered.includes(k));
+    assert.deepEqual(stale, [], `matrix entries for routes that do not exist: ${stale.join(', ')}`);
+  });
+
+  it('gives every caller 401, 403 or an answer, as its role allows, on every route', async () => {
+    let cases = 0;
+    const failures: string[] = [];
+    for (const [key, entry] of Object.entries(MATRIX)) {
+      const [method] = key.split(' ') as [string];
+      for (const original of callers) {
+        const caller = { ...original };
+        const { path, body } = await entry.prepare(caller);
+        const res = await call(caller.api, method, path, body ?? (method === 'GET' || method === 'DELETE' ? undefined : {}));
+        cases++;
+        const label = `${key} as ${caller.name} (${path}): ${res.status} ${JSON.stringify(res.body)?.slice(0, 200)}`;
+        if (entry.min === 'public') {
+          if (res.status === 401 || res.status === 403 || res.status >= 500) failures.push(`expected an answer: ${label}`);
+        } else if (caller.role === null) {
+          if (res.status !== 401) failures.push(`expected 401: ${label}`);
+        } else if (RANK[caller.role] < RANK[entry.min]) {
+          if (res.status !== 403) failures.push(`expected 403: ${label}`);
+        } else if (res.status === 401 || res.status === 403 || res.status >= 500) {
+          failures.push(`expected to be allowed: ${label}`);
+        }
+      }
+    }
+    console.log(`role matrix: ${cases} cases (${Object.keys(MATRIX).length} routes × ${callers.length} callers)`);
+    assert.deepEqual(failures, []);
+  });
+});
+
+describe('object-level access', () => {
+  it('lets users read themselves but no one else, and change only their own password', async () => {
+    const viewer = callers.find((c) => c.name === 'viewer-session')!.api;
+    const other = await newUser('operator');
+    assert.equal((await ok(viewer.get<User>(`/api/v1/users/${users.viewer.id}`), 200)).username, 'matrix-viewer');
+    expectError(await viewer.get(`/api/v1/users/${other.id}`), 403, 'forbidden');
+    expectError(await viewer.patch(`/api/v1/users/${other.id}`, { password: 'taken-over-password' }), 403, 'forbidden');
+    // Changing one's own password needs the current one.
+    expectError(await viewer.patch(`/api/v1/users/${users.viewer.id}`, { password: 'another-viewer-pass' }), 400, 'invalid_request', 'currentPassword');
+    expectError(await viewer.patch(`/api/v1/users/${users.viewer.id}`, { password: 'another-viewer-pass', currentPassword: 'wrong-one' }), 403, 'forbidden', 'currentPassword');
+    // Through an API token, never.
+    const viewerToken = callers.find((c) => c.name === 'viewer-token')!.api;
+    expectError(await viewerToken.patch(`/api/v1/users/${users.viewer.id}`, { password: 'another-viewer-pass', currentPassword: PASSWORD('viewer') }), 403, 'forbidden', 'API token');
+  });
+
+  it('does not let an operator (or anyone but an admin) change a role, including their own', async () => {
+    for (const name of ['operator-session', 'operator-token', 'viewer-session'] as const) {
+      const c = callers.find((x) => x.name === name)!;
+      expectError(await c.api.patch(`/api/v1/users/${c.user!.id}`, { role: 'admin' }), 403, 'forbidden');
+      assert.equal((await ok(c.api.get<User>('/api/v1/auth/me'), 200)).role, c.role);
+    }
+    // Nor mint a token above their role.
+    const op = callers.find((x) => x.name === 'operator-session')!.api;
+    expectError(await op.post('/api/v1/api-tokens', { name: 'escalate', role: 'admin' }), 403, 'forbidden', 'role');
+  });
+
+  it("keeps API tokens private to their owner: no listing, no revoking another's; admins may", async () => {
+    const alice = await newUser('operator');
+    const aliceApi = await new Api(base).login(alice.username, 'throwaway-password');
+    const token = await ok(aliceApi.post<CreatedApiToken>('/api/v1/api-tokens', { name: 'alice-ci', expiresInDays: 30 }), 201);
+    assert.match(token.token, /^pat_[A-Za-z0-9_-]{43}$/);
+    const op = callers.find((x) => x.name === 'operator-session')!.api;
+    const opList = await ok(op.get<PageOf<ApiToken>>('/api/v1/api-tokens'), 200);
+    assert.ok(opList.items.every((t) => t.userId === users.operator.id), 'only their own');
+    expectError(await op.get('/api/v1/api-tokens?all=true'), 403, 'forbidden');
+    expectError(await op.delete(`/api/v1/api-tokens/${token.id}`), 404, 'not_found');
+    // Still works after the failed attempt.
+    assert.equal((await ok(new Api(base, token.token).get<User>('/api/v1/auth/me'), 200)).username, alice.username);
+    const all = await ok(admin.get<PageOf<ApiToken>>('/api/v1/api-tokens?all=true&limit=1000'), 200);
+    const listed = all.items.find((t) => t.id === token.id)!;
+    assert.equal(listed.name, 'alice-ci');
+    assert.ok(!('token' in listed) && !JSON.stringify(all).includes(token.token), 'no secret in listings');
+    assert.ok(listed.lastUsedAt, 'last use recorded');
+    await ok(admin.delete(`/api/v1/api-tokens/${token.id}`), 204);
+    expectError(await new Api(base, token.token).get('/api/v1/auth/me'), 401, 'unauthorized', 'revoked');
+  });
+
+  it('refuses an expired token clearly, and caps a token at its owner\'s current role', async () => {
+    const bob = await newUser('admin');
+    const bobApi = await new Api(base).login(bob.username, 'throwaway-password');
+    const token = await ok(bobApi.post<CreatedApiToken>('/api/v1/api-tokens', { name: 'bob-admin', role: 'admin', expiresInDays: 1 }), 201);
+    const bobToken = new Api(base, token.token);
+    await ok(bobToken.get('/api/v1/users'), 200);
+    await ok(admin.patch(`/api/v1/users/${bob.id}`, { role: 'viewer' }), 200);
+    expectError(await bobToken.get('/api/v1/users'), 403, 'forbidden');
+    assert.equal((await ok(bobToken.get<User>('/api/v1/auth/me'), 200)).role, 'viewer');
+    await manager.store.write.updateTable('api_tokens').set({ expires_at: new Date(Date.now() - 1000).toISOString() }).where('id', '=', token.id).execute();
+    expectError(await bobToken.get('/api/v1/auth/me'), 401, 'unauthorized', 'expired');
+    expectError(await new Api(base, 'pat_not-a-real-token').get('/api/v1/auth/me'), 401, 'unauthorized', 'unknown API token');
+    // Deleting the user removes their tokens.
+    const carol = await newUser('viewer');
+    const carolApi = await new Api(base).login(carol.username, 'throwaway-password');
+    const carolToken = await ok(carolApi.post<CreatedApiToken>('/api/v1/api-tokens', { name: 'c' }), 201);
+    await ok(admin.delete(`/api/v1/users/${carol.id}`), 204);
+    expectError(await new Api(base, carolToken.token).get('/api/v1/auth/me'), 401, 'unauthorized');
+  });
+});
+
+describe('console cookie session', () => {
+  async function cookieLogin(): Promise<{ cookie: string; csrf: string; setCookies: string[] }> {
+    const res = await fetch(`${base}/api/v1/auth/login`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'matrix-operator', password: PASSWORD('operator'), cookie: true }),
+    });
+    assert.equal(res.status, 200);
+    const body = await res.json() as { token?: string; csrfToken: string };
+    assert.equal(body.token, undefined, 'the session secret is not in the body of a cookie login');
+    const setCookies = res.headers.getSetCookie();
+    const cookie = setCookies.map((c) => c.split(';')[0]).join('; ');
+    return { cookie, csrf: body.csrfToken, setCookies };
+  }
+
+  it('sets HttpOnly, SameSite=Strict cookies on path / (not Secure over plain HTTP)', async () => {
+    const { setCookies, csrf } = await cookieLogin();
+    const session = setCookies.find((c) => c.startsWith('pallas_session='))!;
+    const csrfCookie = setCookies.find((c) => c.startsWith('pallas_csrf='))!;
+    assert.match(session, /; HttpOnly/);
+    assert.match(session, /; SameSite=Strict/);
+    assert.match(session, /; Path=\//);
+    assert.doesNotMatch(session, /Secure/);
+    assert.doesNotMatch(csrfCookie, /HttpOnly/, 'the page must read the CSRF token');
+    assert.ok(csrfCookie.includes(`pallas_csrf=${csrf}`));
+  });
+
+  it('reads with the cookie alone, but writes only with the CSRF header and from our origin', async () => {
+    const { cookie, csrf } = await cookieLogin();
+    const get = await fetch(`${base}/api/v1/auth/me`, { headers: { cookie } });
+    assert.equal(get.status, 200);
+    const post = (headers: Record<string, string>) => fetch(`${base}/api/v1/enrollment-tokens`, {
+      method: 'POST', body: '{}', headers: { cookie, 'content-type': 'application/json', ...headers },
+    });
+    assert.equal((await post({})).status, 403, 'no CSRF header');
+    assert.equal((await post({ 'x-csrf-token': 'forged' })).status, 403, 'wrong CSRF token');
+    assert.equal((await post({ 'x-csrf-token': csrf, origin: 'https://evil.example' })).status, 403, 'foreign origin');
+    assert.equal((await post({ 'x-csrf-token': csrf })).status, 201);
+    assert.equal((await post({ 'x-csrf-token': csrf, origin: base })).status, 201);
+    const out = await fetch(`${base}/api/v1/auth/logout`, { method: 'POST', headers: { cookie, 'x-csrf-token': csrf } });
+    assert.equal(out.status, 204);
+    assert.ok(out.headers.getSetCookie().some((c) => c.startsWith('pallas_session=;') && c.includes('Max-Age=0')));
+    assert.equal((await fetch(`${base}/api/v1/auth/me`, { headers: { cookie } })).status, 401);
+  });
+});
