@@ -23,6 +23,7 @@ describe('esxi driver end to end, against vcsim', { skip: vcsimSkipReason, timeo
   let admin: Api;
   let agent: Proc;
   let deviceId: string;
+  let token: string;
   const dirs = tempDir('pallas-e2e-esxi-');
 
   const vms = async (): Promise<Vm[]> => (await admin.get<Vm[]>(`/api/v1/devices/${deviceId}/vms`)).body;
@@ -44,7 +45,7 @@ describe('esxi driver end to end, against vcsim', { skip: vcsimSkipReason, timeo
     sim = await Vcsim.start();
     manager = await startManagerProcess({ args: ['--status-interval-sec', '1'] });
     admin = await manager.admin();
-    const token = await createEnrollmentToken(admin, { maxUses: 2 });
+    token = await createEnrollmentToken(admin, { maxUses: 2 });
     const stateDir = join(dirs.path, 'agent');
     const config = join(dirs.path, 'agent.json');
     const { url, user, password, thumbprint } = sim.info;
@@ -147,5 +148,30 @@ describe('esxi driver end to end, against vcsim', { skip: vcsimSkipReason, timeo
 
     assert.equal(agent.child.exitCode, null, 'the same agent process throughout, never restarted');
     assert.equal((await admin.get(`/api/v1/devices/${deviceId}`)).body.presence, 'online');
+  });
+
+  it('a new agent whose host is down waits for it, and enrolls once it answers', async () => {
+    const late = await Vcsim.start({ vms: 1 });
+    await late.stop();
+    const stateDir = join(dirs.path, 'late-agent');
+    const config = join(dirs.path, 'late-agent.json');
+    const { url, user, password, thumbprint } = late.info;
+    writeFileSync(config, JSON.stringify({ esxi: { url, user, password, thumbprint } }));
+    const waiting = startAgentProcess({ managerUrl: manager.httpUrl, stateDir, token, args: ['--config', config, '--driver', 'esxi'] });
+    try {
+      await waitFor('the agent waiting for its host', () => waiting.output().includes('enrolling once it answers'), { timeoutMs: 30_000 });
+      assert.equal(waiting.child.exitCode, null, 'still running');
+      await late.start();
+      const id = (JSON.parse(readFileSync(join(stateDir, 'device.json'), 'utf8')) as { deviceId: string }).deviceId;
+      const device = await waitFor('enrolled with the host facts', async () => {
+        const d = (await admin.get(`/api/v1/devices/${id}`)).body;
+        return d?.presence === 'online' && d.facts !== null && d;
+      }, { timeoutMs: 30_000 });
+      assert.equal(device.facts.hypervisor.kind, 'esxi');
+      await waitFor('its VM', async () => (await admin.get<Vm[]>(`/api/v1/devices/${id}/vms`)).body.length === 1);
+    } finally {
+      await waiting.kill();
+      await late.stop();
+    }
   });
 });

@@ -1,7 +1,9 @@
 import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { PALLAS_VERSION, type ControlMessage, type EnrollResponse, type HostFacts, type TaskResult } from '@pallas/protocol';
 import { pino, type Logger } from 'pino';
 import type { Driver } from './drivers/driver.js';
+import { isDriverError } from './drivers/driver-error.js';
 import { enroll } from './enrollment/enroll.js';
 import { AgentError, AgentErrorCodes, describeError } from './errors.js';
 import { StateDir, type DeviceIdentity } from './identity/state-dir.js';
@@ -9,7 +11,7 @@ import { Link } from './link/link.js';
 import { StatusReporter } from './status/status-reporter.js';
 import { TaskJournal } from './tasks/journal.js';
 import { TaskRunner } from './tasks/task-runner.js';
-import type { BackoffOptions } from './util/backoff.js';
+import { Backoff, type BackoffOptions } from './util/backoff.js';
 
 export interface AgentOptions {
   /** Directory holding device.json, credential.json and retired.json; created (0700) if missing. */
@@ -233,7 +235,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     const { manager, token } = this.#opts;
     const deviceId = this.#identity!.deviceId;
     this.#state = 'enrolling';
-    const facts = await this.#hostFacts();
+    const facts = await this.#hostFactsOnceReachable(onRetry);
     const credential = await enroll({
       manager: manager!,
       request: { token: token!, deviceId, facts, ...(secret ? { secret } : {}) },
@@ -437,6 +439,26 @@ export class Agent extends EventEmitter<AgentEvents> {
       await this.#journal?.close().catch((err: unknown) => this.#log.warn({ err: describeError(err) }, 'task journal close failed'));
     })();
     return this.#shutdown;
+  }
+
+  /**
+   * The facts to enroll with. A hypervisor that cannot be reached yet (an ESXi host still
+   * booting beside the agent's VM, a password fixed later) is waited for, with the enrollment
+   * backoff, rather than ending the agent: it enrolls once the host answers.
+   */
+  async #hostFactsOnceReachable(onRetry?: () => void): Promise<HostFacts> {
+    const backoff = new Backoff({ baseMs: 1000, capMs: 30_000, ...this.#opts.enrollBackoff });
+    for (;;) {
+      try {
+        return await this.#hostFacts();
+      } catch (err) {
+        if (!isDriverError(err, 'unavailable')) throw err;
+        const delayMs = backoff.next();
+        this.#log.warn({ err: describeError(err), retryInMs: delayMs }, 'host unavailable; enrolling once it answers');
+        onRetry?.();
+        await sleep(delayMs, undefined, { signal: this.#abort.signal });
+      }
+    }
   }
 
   async #hostFacts(): Promise<HostFacts> {

@@ -12,6 +12,7 @@ import { AgentErrorCodes, describeError, isAgentError } from './errors.js';
  * error (credential refused, device retired, enrollment refused), 2 on bad configuration. The agent opens no listening socket: every connection is outbound.
  */
 async function main(): Promise<number> {
+  if (process.argv[2] === 'encrypt-secret') return encryptSecret(process.argv.slice(3));
   let invocation;
   try {
     invocation = await loadConfig(process.argv.slice(2), process.env);
@@ -74,6 +75,16 @@ async function main(): Promise<number> {
   const code = await exitCode;
   await agent.stop();
   return code;
+}
+
+async function encryptSecret(argv: string[]): Promise<number> {
+  try {
+    const { runEncryptSecret } = await import('./secrets/encrypt-secret-command.js');
+    return await runEncryptSecret(argv, process.env, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });
+  } catch (err) {
+    process.stderr.write(`pallas-agent encrypt-secret: ${describeError(err)}\n`);
+    return isConfigError(err) ? 2 : 1;
+  }
 }
 
 main().then(

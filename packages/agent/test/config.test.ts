@@ -22,7 +22,7 @@ async function run(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<AgentCo
 describe('agent configuration', () => {
   it('has defaults', async () => {
     const c = await run([]);
-    assert.deepEqual(c, { manager: undefined, token: undefined, reEnroll: false, stateDir: '/work-cwd/pallas-agent-state', driver: 'sim', logLevel: 'info', sim: {}, qemu: { dir: '/work-cwd/pallas-agent-state/qemu' } });
+    assert.deepEqual(c, { manager: undefined, token: undefined, reEnroll: false, stateDir: '/work-cwd/pallas-agent-state', driver: 'sim', logLevel: 'info', sim: {}, qemu: { dir: '/work-cwd/pallas-agent-state/qemu' }, esxi: undefined, secretKey: { kind: 'file', path: '/work-cwd/pallas-agent-state/secret.key' } });
   });
 
   it('reads the config file; relative paths are from its directory', async () => {
@@ -68,7 +68,7 @@ describe('agent configuration', () => {
     ['bad url', ['--manager', 'ftp://x'], {}, /http/],
     ['bad level', ['--log-level', 'loud'], {}, /log level/],
     ['unknown driver', [], { PALLAS_DRIVER: 'vbox' }, /valid drivers: sim, qemu, esxi/],
-    ['esxi without its section', ['--driver', 'esxi'], {}, /needs an "esxi" section/],
+    ['esxi driver without its host', ['--driver', 'esxi'], {}, /esxi\.url is required/],
   ];
   for (const [name, argv, env, message] of bad) {
     it(`rejects ${name} as a config error`, async () => {

@@ -176,6 +176,43 @@ if (vcsimSkipReason !== undefined) {
       }
     });
 
+    it('logs in again when the host expired the session (NotAuthenticated), once for concurrent calls', async () => {
+      const short = await Vcsim.start({ sessionIdleTimeoutMs: 300 });
+      const d = new EsxiDriver({ url: short.info.url, user: short.info.user, password: short.info.password, thumbprint: short.info.thumbprint });
+      try {
+        await d.listVms();
+        assert.equal(d.client.logins, 1);
+        // The host checks idle sessions once per timeout: after two, this one is gone.
+        await new Promise((r) => setTimeout(r, 900));
+        const [vms, facts] = await Promise.all([d.listVms(), d.hostFacts()]);
+        assert.equal(vms.length, 2);
+        assert.equal(facts.hypervisor.kind, 'esxi');
+        assert.equal(d.client.logins, 2);
+      } finally {
+        await d.close();
+        await short.stop();
+      }
+    });
+
+    it('gives up on a call the host does not answer within callTimeoutMs, with unavailable', async () => {
+      const slow = await Vcsim.start({ methodDelayMs: { PowerOnVM_Task: 3_000 } });
+      const d = new EsxiDriver({ url: slow.info.url, user: slow.info.user, password: slow.info.password, thumbprint: slow.info.thumbprint, callTimeoutMs: 500 });
+      try {
+        const off = (await d.listVms())[0]!;
+        await d.powerVm(off.id, 'off', ctx());
+        await assert.rejects(d.powerVm(off.id, 'on', ctx()), (err: Error & { code?: string }) => {
+          assert.equal(err.code, 'unavailable');
+          assert.match(err.message, /did not answer PowerOnVM_Task within 500 ms/);
+          return true;
+        });
+        // The driver still works for the calls the host answers.
+        assert.equal((await d.listVms()).length, 2);
+      } finally {
+        await d.close();
+        await slow.stop();
+      }
+    });
+
     it('fails with unavailable while the host is down, and works again when it is back', async () => {
       const d = new EsxiDriver(options());
       try {

@@ -397,3 +397,25 @@ describe('task runner', () => {
     await h.stop();
   });
 });
+
+describe('task runner: vm.deploy', () => {
+  it('fails with unsupported on a driver that cannot deploy (the qemu driver today)', async () => {
+    const h = await harness();
+    h.run(tid(901), { kind: 'vm.deploy', source: { kind: 'file', path: '/nowhere/x.ova' } });
+    const result = await h.finished(tid(901));
+    assert.equal(result.outcome, 'failed');
+    assert.equal(result.error?.code, 'unsupported');
+    assert.match(result.error!.message, /cannot deploy OVAs yet/);
+  });
+
+  it('opens the OVA first: a missing file fails with invalid_spec naming it, before the driver is called', async () => {
+    const sim = new SimDriver({ seed: 3, latencyMs: 0 });
+    let called = false;
+    const h = await harness({ sim, driver: withSim(sim, { deployVm: async (ova, name, ctx) => { called = true; return sim.deployVm(ova, name, ctx); } }) });
+    h.run(tid(902), { kind: 'vm.deploy', source: { kind: 'file', path: '/nowhere/x.ova' } });
+    const result = await h.finished(tid(902));
+    assert.equal(result.error?.code, 'invalid_spec');
+    assert.match(result.error!.message, /\/nowhere\/x\.ova: no such file on the device/);
+    assert.equal(called, false);
+  });
+});

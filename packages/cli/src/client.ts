@@ -27,6 +27,7 @@ import type {
   UpdateUser,
   User,
   Vm,
+  VmDeploy,
   VmPatch,
   VmSpec,
 } from '@pallas/protocol';
@@ -164,6 +165,9 @@ export class PallasClient {
   }
   createVm(deviceId: string, spec: VmSpec, opts: TaskOptions = {}): Promise<Task> {
     return this.request('POST', `/devices/${enc(deviceId)}/vms`, { body: spec, query: { ...opts } });
+  }
+  deployVm(deviceId: string, request: VmDeploy, opts: TaskOptions = {}): Promise<Task> {
+    return this.request('POST', `/devices/${enc(deviceId)}/vms/deploy`, { body: request, query: { ...opts } });
   }
   powerVm(deviceId: string, vmId: string, action: PowerAction, opts: TaskOptions = {}): Promise<Task> {
     return this.request('POST', `/devices/${enc(deviceId)}/vms/${enc(vmId)}/power`, { body: { action }, query: { ...opts } });

@@ -69,7 +69,7 @@ export function task(over: Partial<Task> & { deviceId: string; operation: TaskOp
   return {
     id: `tsk_${String(++taskSeq).padStart(6, '0')}`,
     kind: op.kind,
-    vmId: op.kind === 'vm.create' ? null : op.vmId,
+    vmId: 'vmId' in op ? op.vmId : null,
     state: 'queued',
     progress: { pct: 0, message: null },
     cancelRequested: false,
@@ -192,6 +192,7 @@ export async function startFakeManager(): Promise<FakeManager> {
       const vmId = g[2] === undefined ? undefined : decodeURIComponent(g[2]);
       if (vmId === undefined && req.method === 'GET') return send(res, 200, d.vms);
       if (vmId === undefined && req.method === 'POST') return send(res, 202, createTask(d.id, { kind: 'vm.create', spec: body as never }, u));
+      if (vmId === 'deploy' && !g[3] && req.method === 'POST') return send(res, 202, createTask(d.id, { kind: 'vm.deploy', ...(body as object) } as never, u));
       if (vmId !== undefined && g[3] && req.method === 'POST') {
         return send(res, 202, createTask(d.id, { kind: 'vm.power', vmId, action: (body as { action: never }).action }, u));
       }

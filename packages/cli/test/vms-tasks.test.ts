@@ -79,6 +79,20 @@ test('vms create without --wait prints the task and how to follow it; --json pri
   assert.equal(created.kind, 'vm.create');
 });
 
+test('vms deploy sends the OVA path on the device (and --name); a relative path is a usage error', async () => {
+  const r = await run(['vms', 'deploy', 'edge-1', '--ova', '/data/ova/fw.ova', '--name', 'edge-fw'], { env });
+  assert.equal(r.code, 0, r.stderr);
+  const t = mgr.tasks[0]!;
+  assert.equal(mgr.log.at(-1)?.line, `POST /api/v1/devices/${DEV}/vms/deploy`);
+  assert.deepEqual(mgr.log.at(-1)?.body, { source: { kind: 'file', path: '/data/ova/fw.ova' }, name: 'edge-fw' });
+  assert.equal(r.stdout, `Task ${t.id} queued: deploy VM 'edge-fw' from /data/ova/fw.ova on device 'edge-1'.\nFollow it with: pallas tasks watch ${t.id}\n`);
+  const n = mgr.log.length;
+  const bad = await run(['vms', 'deploy', 'edge-1', '--ova', 'fw.ova'], { env });
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /absolute path of the OVA on the device/);
+  assert.equal(mgr.log.length, n);
+});
+
 test('vms create: bad values are usage errors before any request', async () => {
   const base = ['vms', 'create', DEV, '--vcpus', '1', '--memory', '64', '--disk', '1'];
   for (const bad of [['--name', ' lead'], ['--name', 'a/b'], ['--name', 'ok', '--timeout', 'soon'], ['--name', 'ok', '--timeout', '31d']]) {

@@ -132,6 +132,10 @@ const MATRIX: Record<string, Entry> = {
     min: 'operator',
     prepare: () => ({ path: `/api/v1/devices/${deviceId}/vms`, body: { name: 'matrix-vm', vcpus: 1, memoryMB: 256, diskGB: 1 } }),
   },
+  'POST /api/v1/devices/:id/vms/deploy': {
+    min: 'operator',
+    prepare: () => ({ path: `/api/v1/devices/${deviceId}/vms/deploy`, body: { source: { kind: 'file', path: '/data/matrix.ova' } } }),
+  },
   'POST /api/v1/devices/:id/vms/:vmId/power': { min: 'operator', prepare: () => ({ path: `/api/v1/devices/${deviceId}/vms/vm-1/power`, body: { action: 'off' } }) },
   'PATCH /api/v1/devices/:id/vms/:vmId': { min: 'operator', prepare: () => ({ path: `/api/v1/devices/${deviceId}/vms/vm-1`, body: { name: 'renamed' } }) },
   'DELETE /api/v1/devices/:id/vms/:vmId': { min: 'operator', prepare: () => ({ path: `/api/v1/devices/${deviceId}/vms/vm-1` }) },

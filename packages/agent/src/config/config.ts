@@ -5,6 +5,7 @@ import { checker } from '@pallas/protocol';
 import Type, { type Static, type TSchema } from 'typebox';
 import { DRIVER_ERROR_CODES, assertDriverAvailable, type DriverName, type QemuDriverOptions } from '../drivers/index.js';
 import { AgentError, AgentErrorCodes, describeError, isAgentError } from '../errors.js';
+import { SECRET_KEY_FILE_NAME, decryptSecret, isEncryptedSecret, readKey, type KeySource } from '../secrets/index.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -57,25 +58,38 @@ const QemuOptionsSchema = Type.Object(
   { additionalProperties: false },
 );
 
-/**
- * The esxi driver's section. The issue's agent-config work (env vars PALLAS_ESXI_*, the
- * encrypted password) builds on this; here it is passed to the driver as is.
- */
+/** How the esxi driver reaches its host. The password is either clear or `enc:v1:…` (encrypt-secret). */
 const EsxiOptionsSchema = Type.Object(
   {
-    url: Type.String({ minLength: 1 }),
-    user: Type.String({ minLength: 1 }),
-    password: Type.String({ minLength: 1 }),
+    /** `https://esxi.example` (the SDK path `/sdk` is added when missing). */
+    url: Type.Optional(Type.String({ minLength: 1 })),
+    user: Type.Optional(Type.String({ minLength: 1 })),
+    password: Type.Optional(Type.String({ minLength: 1 })),
+    /** `pallas-agent encrypt-secret` output; the key is kept apart (key file or PALLAS_SECRET_KEY). */
+    passwordEncrypted: Type.Optional(Type.String({ minLength: 1 })),
+    /** SHA-256 fingerprint of the host's certificate, hex, colons allowed. */
     thumbprint: Type.Optional(Type.String({ minLength: 1 })),
-    /** PEM text or the path of a PEM file (relative: from the config file's directory). */
+    /** Path of a PEM file (the CA, or the host's self-signed certificate), relative to the config file; or the PEM text itself. */
     ca: Type.Optional(Type.String({ minLength: 1 })),
+    /** No certificate check at all: labs only. */
     insecure: Type.Optional(Type.Boolean()),
     callTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 600_000 })),
     shutdownTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })),
   },
   { additionalProperties: false },
 );
-export type EsxiConfig = Static<typeof EsxiOptionsSchema>;
+
+/** The esxi driver's connection, resolved: password in clear (in memory only), CA as PEM text. */
+export interface EsxiConnection {
+  url: string;
+  user: string;
+  password: string;
+  thumbprint?: string;
+  ca?: string;
+  insecure?: boolean;
+  callTimeoutMs?: number;
+  shutdownTimeoutMs?: number;
+}
 
 /** The config file (`--config file.json`): the flags' names in camelCase, plus driver options. */
 export const AgentConfigFile = Type.Object(
@@ -114,8 +128,10 @@ export interface AgentConfig {
   sim: Static<typeof SimOptionsSchema>;
   /** Options of the qemu driver (config file), `dir` absolute: `--qemu-dir` > `PALLAS_QEMU_DIR` > file > `<stateDir>/qemu`. */
   qemu: QemuDriverOptions;
-  /** Options of the esxi driver (config file); required when `driver` is `esxi`. */
-  esxi?: EsxiConfig;
+  /** The esxi driver's connection (`--driver esxi` only): flags > `PALLAS_ESXI_*` > file `esxi`. */
+  esxi: EsxiConnection | undefined;
+  /** Where the key of encrypted config secrets is: `--secret-key-file` > `PALLAS_SECRET_KEY` > `PALLAS_SECRET_KEY_FILE` > `<stateDir>/secret.key`. */
+  secretKey: KeySource;
 }
 
 export type Invocation = { action: 'help' } | { action: 'version' } | { action: 'run'; config: AgentConfig };
@@ -134,9 +150,21 @@ Options (flags override PALLAS_* environment variables, which override the confi
   --driver <name>      hypervisor driver: sim|qemu|esxi (sim)         [PALLAS_DRIVER]
   --qemu-dir <dir>     qemu driver: VM folders (<state-dir>/qemu)     [PALLAS_QEMU_DIR]
   --config <file>      JSON config file                               [PALLAS_CONFIG]
+  --esxi-url <url>     esxi driver: host URL, https                   [PALLAS_ESXI_URL]
+  --esxi-user <name>   esxi driver: user                              [PALLAS_ESXI_USER]
+                       esxi driver: password (never a flag)           [PALLAS_ESXI_PASSWORD]
+  --esxi-thumbprint <sha256>  esxi driver: host certificate pin      [PALLAS_ESXI_THUMBPRINT]
+  --esxi-ca <file>     esxi driver: PEM of the host's CA              [PALLAS_ESXI_CA]
+  --esxi-insecure      esxi driver: no certificate check (labs only)  [PALLAS_ESXI_INSECURE=1]
+  --secret-key-file <file>  key of encrypted config secrets           [PALLAS_SECRET_KEY_FILE]
+                       (<state-dir>/secret.key; or the key itself in  [PALLAS_SECRET_KEY])
   --log-level <level>  fatal|error|warn|info|debug|trace|silent (info) [PALLAS_LOG_LEVEL]
   --help               show this help
   --version            show the version
+
+Subcommands:
+  pallas-agent encrypt-secret [--config <file> --write] [--secret-key-file <file>]
+                       encrypts the ESXi password read from stdin (see encrypt-secret --help)
 `;
 
 function invalid(message: string): AgentError {
@@ -170,6 +198,12 @@ export async function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: st
         'qemu-dir': { type: 'string' },
         config: { type: 'string' },
         'log-level': { type: 'string' },
+        'esxi-url': { type: 'string' },
+        'esxi-user': { type: 'string' },
+        'esxi-thumbprint': { type: 'string' },
+        'esxi-ca': { type: 'string' },
+        'esxi-insecure': { type: 'boolean' },
+        'secret-key-file': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -208,11 +242,135 @@ export async function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: st
 
   if (manager !== undefined) checkManagerUrl(manager);
   if (!checkLevel.check(logLevel)) throw invalid(`invalid log level "${logLevel}"; valid levels: ${LOG_LEVELS.join(', ')}`);
+  const secretKey = resolveKeySource(values['secret-key-file'], env, stateDir, cwd);
+  // Resolved (and the password decrypted) before the driver check, so that a bad esxi section
+  // is reported as such, with the field's name, and the agent never starts half-configured.
+  const esxi = driver === 'esxi'
+    ? await resolveEsxi(
+        {
+          url: values['esxi-url'],
+          user: values['esxi-user'],
+          thumbprint: values['esxi-thumbprint'],
+          ca: values['esxi-ca'] === undefined ? undefined : resolve(cwd, values['esxi-ca']),
+          insecure: values['esxi-insecure'],
+        },
+        env,
+        file.esxi === undefined ? undefined : { ...file.esxi, ca: file.esxi.ca === undefined || isPem(file.esxi.ca) ? file.esxi.ca : resolve(fileDir, file.esxi.ca) },
+        secretKey,
+        cwd,
+      )
+    : undefined;
   assertDriverAvailable(driver);
-  let esxi = file.esxi;
-  if (driver === 'esxi' && esxi === undefined) throw invalid('driver "esxi" needs an "esxi" section in the config file: {"url", "user", "password", "thumbprint"}');
-  if (esxi?.ca !== undefined && !esxi.ca.includes('-----BEGIN')) esxi = { ...esxi, ca: resolve(fileDir, esxi.ca) };
-  return { action: 'run', config: { manager, token, ...(ca !== undefined ? { ca } : {}), reEnroll, stateDir, driver, logLevel, sim: file.sim ?? {}, qemu: { ...file.qemu, dir: qemuDir }, ...(esxi !== undefined ? { esxi } : {}) } };
+  return {
+    action: 'run',
+    config: { manager, token, ...(ca !== undefined ? { ca } : {}), reEnroll, stateDir, driver, logLevel, sim: file.sim ?? {}, qemu: { ...file.qemu, dir: qemuDir }, esxi, secretKey },
+  };
+}
+
+/** `--secret-key-file` > `PALLAS_SECRET_KEY` (the key itself) > `PALLAS_SECRET_KEY_FILE` > `<stateDir>/secret.key`. */
+export function resolveKeySource(flag: string | undefined, env: NodeJS.ProcessEnv, stateDir: string, cwd: string): KeySource {
+  if (flag !== undefined) return { kind: 'file', path: resolve(cwd, flag) };
+  const value = fromEnv(env, 'PALLAS_SECRET_KEY');
+  if (value !== undefined) return { kind: 'env', value };
+  const path = fromEnv(env, 'PALLAS_SECRET_KEY_FILE');
+  return { kind: 'file', path: path !== undefined ? resolve(cwd, path) : join(stateDir, SECRET_KEY_FILE_NAME) };
+}
+
+type EsxiFileOptions = Static<typeof EsxiOptionsSchema>;
+
+/** `PALLAS_ESXI_INSECURE`: 1/true/yes or 0/false/no; anything else is a mistake worth naming. */
+function envFlag(env: NodeJS.ProcessEnv, name: string): boolean | undefined {
+  const v = fromEnv(env, name);
+  if (v === undefined) return undefined;
+  if (/^(1|true|yes)$/i.test(v)) return true;
+  if (/^(0|false|no)$/i.test(v)) return false;
+  throw invalid(`${name} must be 1 or 0, got "${v}"`);
+}
+
+/**
+ * The esxi connection: flags > `PALLAS_ESXI_*` > the file's `esxi` section, field by field.
+ * The password comes from `PALLAS_ESXI_PASSWORD` or the file (`password` or
+ * `passwordEncrypted`, not both), never from a flag (`ps` shows argv). An `enc:v1:` value is
+ * decrypted here with the secret key: a wrong key or a modified value stops the start.
+ */
+export async function resolveEsxi(
+  flags: { url?: string; user?: string; thumbprint?: string; ca?: string; insecure?: boolean },
+  env: NodeJS.ProcessEnv,
+  file: EsxiFileOptions | undefined,
+  secretKey: KeySource,
+  cwd: string,
+): Promise<EsxiConnection> {
+  const url = flags.url ?? fromEnv(env, 'PALLAS_ESXI_URL') ?? file?.url;
+  const user = flags.user ?? fromEnv(env, 'PALLAS_ESXI_USER') ?? file?.user;
+  const thumbprint = flags.thumbprint ?? fromEnv(env, 'PALLAS_ESXI_THUMBPRINT') ?? file?.thumbprint;
+  const caEnv = fromEnv(env, 'PALLAS_ESXI_CA');
+  const caPath = flags.ca ?? (caEnv === undefined ? undefined : resolve(cwd, caEnv)) ?? file?.ca;
+  const insecure = flags.insecure ?? envFlag(env, 'PALLAS_ESXI_INSECURE') ?? file?.insecure ?? false;
+
+  if (url === undefined) throw invalid('esxi.url is required with --driver esxi (--esxi-url, PALLAS_ESXI_URL or "esxi": {"url"} in the config file)');
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw invalid(`esxi.url "${url}" is not a URL`);
+  }
+  if (parsed.protocol !== 'https:') throw invalid(`esxi.url must be https://, got "${url}"`);
+  if (user === undefined) throw invalid('esxi.user is required with --driver esxi (--esxi-user, PALLAS_ESXI_USER or "esxi": {"user"})');
+
+  let password: string;
+  const envPassword = fromEnv(env, 'PALLAS_ESXI_PASSWORD');
+  if (envPassword !== undefined) {
+    password = isEncryptedSecret(envPassword) ? await decrypt(envPassword, 'PALLAS_ESXI_PASSWORD', secretKey) : envPassword;
+  } else if (file?.password !== undefined && file.passwordEncrypted !== undefined) {
+    throw invalid('esxi: give password or passwordEncrypted, not both');
+  } else if (file?.passwordEncrypted !== undefined) {
+    password = await decrypt(file.passwordEncrypted, 'esxi.passwordEncrypted', secretKey);
+  } else if (file?.password !== undefined) {
+    password = file.password;
+  } else {
+    throw invalid('esxi.password is required with --driver esxi (PALLAS_ESXI_PASSWORD, or "password"/"passwordEncrypted" in the config file; see pallas-agent encrypt-secret)');
+  }
+
+  if (thumbprint !== undefined && !/^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$/.test(thumbprint.trim())) {
+    throw invalid(`esxi.thumbprint must be a SHA-256 fingerprint (64 hex digits, colons allowed), got "${thumbprint}"`);
+  }
+  let ca: string | undefined;
+  if (caPath !== undefined && isPem(caPath)) {
+    ca = caPath;
+  } else if (caPath !== undefined) {
+    try {
+      ca = await readFile(caPath, 'utf8');
+    } catch (err) {
+      throw invalid(`esxi.ca: cannot read ${caPath}: ${describeError(err)}`);
+    }
+    if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw invalid(`esxi.ca: ${caPath} holds no PEM certificate`);
+  }
+  if (thumbprint === undefined && ca === undefined && !insecure) {
+    throw invalid('esxi: say how to check the host\'s certificate: esxi.thumbprint (PALLAS_ESXI_THUMBPRINT), esxi.ca, or esxi.insecure (PALLAS_ESXI_INSECURE=1, labs only)');
+  }
+  return {
+    url,
+    user,
+    password,
+    ...(file?.callTimeoutMs === undefined ? {} : { callTimeoutMs: file.callTimeoutMs }),
+    ...(file?.shutdownTimeoutMs === undefined ? {} : { shutdownTimeoutMs: file.shutdownTimeoutMs }),
+    ...(thumbprint === undefined ? {} : { thumbprint: thumbprint.trim() }),
+    ...(ca === undefined ? {} : { ca }),
+    ...(insecure ? { insecure: true } : {}),
+  };
+}
+
+/** `esxi.ca` may hold the PEM itself rather than a path. */
+function isPem(value: string): boolean {
+  return value.includes('-----BEGIN');
+}
+
+async function decrypt(value: string, field: string, source: KeySource): Promise<string> {
+  try {
+    return decryptSecret(value, await readKey(source));
+  } catch (err) {
+    throw invalid(`${field}: ${describeError(err)}`);
+  }
 }
 
 function checkManagerUrl(manager: string): void {

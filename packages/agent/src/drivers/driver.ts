@@ -1,3 +1,4 @@
+import type { OvaPackage } from '../ova/ova-package.js';
 import type { HostFacts, HypervisorKind, PowerAction, Vm, VmPatch, VmSpec } from '@pallas/protocol';
 
 /** Host facts as a driver knows them; the agent adds its own version and uptime. */
@@ -91,6 +92,18 @@ export interface Driver {
    * - `not_found`: no such VM, including one already deleted.
    */
   deleteVm(vmId: string, ctx: OperationContext): Promise<void>;
+  /**
+   * Optional: deploys a VM, powered off, from an opened OVA (`ova.descriptor` gives its shape;
+   * the disk files are streamed from `ova.openFile`), under `name` (the caller resolved it: the
+   * task's name or the OVF's). Reports progress while the disks are copied. Resolves with the
+   * VM as `listVms` will show it. A driver without it cannot deploy (the task fails with
+   * `unsupported`).
+   * - `invalid_spec`: the name is taken, the OVF asks for more than the host has, or the host
+   *   refuses the descriptor (the message says why).
+   * - `no_space`: no datastore can hold the disks.
+   * Not idempotent by itself; the task runner checks `listVms` for the name, as for create.
+   */
+  deployVm?(ova: OvaPackage, name: string, ctx: OperationContext): Promise<Vm>;
   /**
    * Releases connections and timers. Idempotent; the driver is unusable afterwards (calls
    * reject with `unavailable`); operations still running reject with `unavailable`.

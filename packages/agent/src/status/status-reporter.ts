@@ -1,6 +1,7 @@
 import { PALLAS_VERSION, StatusMessage, checker } from '@pallas/protocol';
 import type { Logger } from 'pino';
 import type { Driver } from '../drivers/driver.js';
+import { isDriverError } from '../drivers/driver-error.js';
 import { describeError } from '../errors.js';
 
 const checkStatus = checker(StatusMessage);
@@ -101,8 +102,11 @@ export class StatusReporter {
       if (!this.#running) return;
       await this.#opts.publish(message);
     } catch (err) {
-      // A publish cut short by a disconnect or a stop is expected; anything else is a bug.
-      if (this.#running) this.#opts.logger.error({ err: describeError(err) }, 'status report failed');
+      // A publish cut short by a disconnect or a stop is expected. A hypervisor that cannot be
+      // reached (an ESXi host rebooting, a wrong password) skips this report: the agent stays
+      // connected and reports again once the host answers. Anything else is a bug.
+      if (this.#running && isDriverError(err, 'unavailable')) this.#opts.logger.warn({ err: describeError(err) }, 'status report skipped: the host is unavailable');
+      else if (this.#running) this.#opts.logger.error({ err: describeError(err) }, 'status report failed');
       else this.#opts.logger.debug({ err: describeError(err) }, 'status report abandoned');
     }
   }

@@ -6,6 +6,7 @@ import type { Driver, OperationContext } from '../drivers/driver.js';
 import { isDriverError } from '../drivers/driver-error.js';
 import { describeError } from '../errors.js';
 import type { TaskJournal } from './journal.js';
+import { openOva } from '../ova/ova-package.js';
 
 export type TaskChannel = 'task/progress' | 'task/result';
 
@@ -269,10 +270,34 @@ export class TaskRunner extends EventEmitter<TaskRunnerEvents> {
           this.#log.info({ task: task.taskId, vm: op.vmId }, 'resumed delete: the VM is gone already');
         }
         return undefined;
+      case 'vm.deploy':
+        return this.#deploy(task, op, ctx);
       default: {
         const unknown: never = op;
         throw new TaskFailure('unsupported', `this agent cannot run "${(unknown as { kind: string }).kind}" tasks`);
       }
+    }
+  }
+
+  /** `vm.deploy`: open the OVA on the device, then the same recovery rule as `vm.create`. */
+  async #deploy(task: Pending, op: Extract<TaskOperation, { kind: 'vm.deploy' }>, ctx: OperationContext): Promise<Vm> {
+    const driver = this.#opts.driver;
+    if (!driver.deployVm) throw new TaskFailure('unsupported', `the ${driver.kind} driver cannot deploy OVAs yet`);
+    const ova = await openOva(op.source.path);
+    const name = op.name ?? ova.descriptor.name;
+    const existing = (await driver.listVms()).find((vm) => vm.name === name);
+    if (existing && task.recovering) {
+      this.#log.info({ task: task.taskId, vm: existing.id }, 'resumed deploy: the VM exists; taking it as the result');
+      return existing;
+    }
+    try {
+      return await driver.deployVm(ova, name, ctx);
+    } catch (err) {
+      if (!existing && err === ctx.signal.reason) {
+        const made = (await driver.listVms().catch(() => [])).find((vm) => vm.name === name);
+        if (made) return made;
+      }
+      throw err;
     }
   }
 

@@ -132,7 +132,7 @@ export function registerTasks(program: Command, io: Io): void {
     .option('--device <device>', 'only tasks of this device (ID or exact name)')
     .option('--vm <vm-id>', 'only tasks on this VM')
     .addOption(new Option('--state <state>', 'only tasks in this state').choices(STATES))
-    .option('--kind <kind>', 'only tasks of this kind: vm.create, vm.power, vm.update, vm.delete')
+    .option('--kind <kind>', 'only tasks of this kind: vm.create, vm.power, vm.update, vm.delete, vm.deploy')
     .option('--limit <n>', 'page size (server default 50)', intArg(1, MAX_PAGE))
     .option('--offset <n>', 'skip this many tasks', intArg(0))
     .action(withContext(io, ls));

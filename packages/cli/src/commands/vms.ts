@@ -1,6 +1,6 @@
 /** `pallas vms …`: a device's virtual machines. Every change is a task the device runs. */
 import { Argument, type Command, InvalidArgumentError } from 'commander';
-import { type Checker, checker, type Device, type PowerAction, type Vm, VmName, type VmPatch, type VmSpec } from '@pallas/protocol';
+import { type Checker, checker, type Device, type PowerAction, type Vm, VmName, type VmDeploy, type VmPatch, type VmSpec } from '@pallas/protocol';
 import type { PallasClient } from '../client.js';
 import type { Context } from '../context.js';
 import { CliError, UsageError } from '../errors.js';
@@ -50,6 +50,17 @@ export async function resolveVm(client: PallasClient, device: Device, ref: strin
 interface TaskFlags {
   timeout?: number;
   wait?: boolean;
+}
+
+interface DeployOptions extends TaskFlags {
+  ova: string;
+  name?: string;
+}
+
+function ovaPathArg(value: string): string {
+  // The path is on the device, not here: only its form can be checked.
+  if (!value.startsWith('/')) throw new InvalidArgumentError('give the absolute path of the OVA on the device');
+  return value;
 }
 
 interface CreateOptions extends TaskFlags {
@@ -110,6 +121,24 @@ export function registerVms(program: Command, io: Io): void {
       if (opts.network !== undefined) spec.network = opts.network;
       if (opts.bootImage !== undefined) spec.bootImage = opts.bootImage;
       const task = await client.createVm(device.id, spec, { timeoutSec: opts.timeout });
+      await reportTask(ctx, client, task, { wait: opts.wait, target: deviceLabel(device) });
+    }),
+  );
+
+  taskFlags(
+    vms
+      .command('deploy')
+      .description("deploy a VM (powered off) from an OVA file on the device")
+      .argument('<device>', 'device ID or exact name')
+      .requiredOption('--ova <path>', 'absolute path of the OVA on the device (the agent reads it there)', ovaPathArg)
+      .option('--name <name>', "VM name (default: the OVF's virtual system name)", vmNameArg),
+  ).action(
+    withContext(io, async (ctx: Context, ref: string, opts: DeployOptions) => {
+      const client = await ctx.client();
+      const device = await resolveDevice(client, ref);
+      const request: VmDeploy = { source: { kind: 'file', path: opts.ova } };
+      if (opts.name !== undefined) request.name = opts.name;
+      const task = await client.deployVm(device.id, request, { timeoutSec: opts.timeout });
       await reportTask(ctx, client, task, { wait: opts.wait, target: deviceLabel(device) });
     }),
   );

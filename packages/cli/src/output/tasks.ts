@@ -23,6 +23,8 @@ export function describeOperation(op: TaskOperation): string {
     }
     case 'vm.delete':
       return `delete VM ${clean(op.vmId)}`;
+    case 'vm.deploy':
+      return `deploy VM${op.name === undefined ? '' : ` '${clean(op.name)}'`} from ${clean(op.source.path)}`;
     default:
       // A kind this CLI does not know yet (a newer manager): still say something useful.
       return (op as { kind: string }).kind;

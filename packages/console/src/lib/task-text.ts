@@ -8,6 +8,7 @@ export function describeOperation(op: TaskOperation, vmName?: string): string {
     case 'vm.power': return `${POWER_WORDS[op.action]} ${vm}`;
     case 'vm.update': return `Edit VM ${vm}`;
     case 'vm.delete': return `Delete VM ${vm}`;
+    case 'vm.deploy': return `Deploy VM ${op.name === undefined ? '' : `${op.name} `}from ${op.source.path}`;
   }
 }
 

@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox';
-import { PowerAction, Vm, VmPatch, VmSpec } from './vm.js';
+import { PowerAction, Vm, VmName, VmPatch, VmSpec } from './vm.js';
 
 // ---------------------------------------------------------------------------------------------
 // Tasks on the wire. Every change on a device is a task: the manager sends `TaskCommand`s on
@@ -16,16 +16,34 @@ export type TaskId = Static<typeof TaskId>;
 /** A VM id as the device's hypervisor knows it (see `Vm.id`). */
 const VmId = Type.String({ minLength: 1, maxLength: 128 });
 
+/**
+ * Where a `vm.deploy` takes its OVA from. `file`: a path on the device (absolute; the agent
+ * reads it, the manager never sees the file). The artifacts issue (#5) adds
+ * `{kind: 'artifact', id}` as a second variant.
+ */
+export const DeploySource = Type.Union([
+  Type.Object(
+    { kind: Type.Literal('file'), path: Type.String({ minLength: 2, maxLength: 4096, pattern: '^/' }) },
+    { additionalProperties: false },
+  ),
+]);
+export type DeploySource = Static<typeof DeploySource>;
+
+/** `vm.deploy`: a VM from an OVA, powered off. `name` defaults to the OVF's virtual system name. */
+export const VmDeploy = Type.Object({ name: Type.Optional(VmName), source: DeploySource }, { additionalProperties: false });
+export type VmDeploy = Static<typeof VmDeploy>;
+
 /** What a task does on the device. One variant per operation; `kind` is also the REST `kind`. */
 export const TaskOperation = Type.Union([
   Type.Object({ kind: Type.Literal('vm.create'), spec: VmSpec }, { additionalProperties: false }),
   Type.Object({ kind: Type.Literal('vm.power'), vmId: VmId, action: PowerAction }, { additionalProperties: false }),
   Type.Object({ kind: Type.Literal('vm.update'), vmId: VmId, patch: VmPatch }, { additionalProperties: false }),
   Type.Object({ kind: Type.Literal('vm.delete'), vmId: VmId }, { additionalProperties: false }),
+  Type.Object({ kind: Type.Literal('vm.deploy'), name: Type.Optional(VmName), source: DeploySource }, { additionalProperties: false }),
 ]);
 export type TaskOperation = Static<typeof TaskOperation>;
 export type TaskKind = TaskOperation['kind'];
-export const TASK_KINDS = ['vm.create', 'vm.power', 'vm.update', 'vm.delete'] as const satisfies readonly TaskKind[];
+export const TASK_KINDS = ['vm.create', 'vm.power', 'vm.update', 'vm.delete', 'vm.deploy'] as const satisfies readonly TaskKind[];
 
 /**
  * `cmd/task` (manager → device, QoS 1).

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PowerAction, VmPatch, VmSpec, checker, type Vm } from '@pallas/protocol';
+import type { OvaPackage } from '../../ova/ova-package.js';
 import type { Driver, DriverHostFacts, OperationContext } from '../driver.js';
+import { importOva } from './ova-import.js';
 import { DriverError, DriverErrorCodes, isDriverError } from '../driver-error.js';
 import { createSpec, reconfigureSpec } from './config-spec.js';
 import { GB, VM_PATHS, listHostVms, readHost, readPlacement, readVm, type HostVm } from './inventory.js';
@@ -130,6 +132,26 @@ export class EsxiDriver implements Driver {
     if (created === undefined) throw new DriverError(DriverErrorCodes.HOST_ERROR, `the host created VM "${spec.name}" but does not list it`);
     ctx.progress(100);
     return created.vm;
+  }
+
+  /** OVA import through an HttpNfcLease (ova-import.ts), on the datastore with the most free space. */
+  async deployVm(ova: OvaPackage, name: string, ctx: OperationContext): Promise<Vm> {
+    const { signal } = ctx;
+    signal.throwIfAborted();
+    ctx.progress(0, 'reading the host');
+    const client = this.client;
+    const [host, vms, placement] = await Promise.all([readHost(client, signal), listHostVms(client, signal), readPlacement(client, signal)]);
+    if (vms.some((v) => v.vm.name === name)) throw new DriverError(DriverErrorCodes.INVALID_SPEC, `a VM named "${name}" already exists on the host`);
+    this.#checkFits(ova.descriptor, host.maxVcpus, host.maxMemoryMB);
+    const datastore = host.datastores.filter((d) => d.accessible).sort((a, b) => b.freeBytes - a.freeBytes)[0];
+    // Thin disks: what the upload writes is about the size of the disk files, not their capacity.
+    if (datastore === undefined || datastore.freeBytes < ova.totalFileBytes) {
+      throw new DriverError(DriverErrorCodes.NO_SPACE, `no datastore has ${(ova.totalFileBytes / GB).toFixed(2)} GB free for the OVA's disks`);
+    }
+    const ref = await importOva(client, ova, name, { placement, datastore, networks: host.networks }, new URL(this.#options.url), ctx);
+    const made = await this.#read(ref.value, signal);
+    ctx.progress(100);
+    return made.vm;
   }
 
   async powerVm(vmId: string, action: PowerAction, ctx: OperationContext): Promise<Vm> {

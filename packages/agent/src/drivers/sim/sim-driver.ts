@@ -1,4 +1,5 @@
 import { PowerAction, VmPatch, VmSpec, checker, type PowerState, type Vm } from '@pallas/protocol';
+import type { OvaPackage } from '../../ova/ova-package.js';
 import type { Driver, DriverHostFacts, OperationContext } from '../driver.js';
 import { DriverError, type DriverErrorCode } from '../driver-error.js';
 import { SimHost, type Plan } from './sim-host.js';
@@ -180,6 +181,33 @@ export class SimDriver implements Driver {
       if (!checkPatch.check(patch)) throw new DriverError('invalid_spec', `invalid VM patch: ${checkPatch.explain(patch)}`);
       return this.#host.planUpdate(vmId, patch);
     });
+  }
+
+  /**
+   * Reads every disk file of the OVA through (as an upload would, so progress follows the
+   * bytes: 0–90 %), then creates a VM with the OVF's vCPUs, memory and total disk capacity
+   * (90–100 %, with `createVm`'s latency, checks and failures).
+   */
+  async deployVm(ova: OvaPackage, name: string, ctx: OperationContext): Promise<Vm> {
+    this.#assertOpen();
+    const { descriptor } = ova;
+    const capacity = descriptor.disks.reduce((sum, d) => sum + d.capacityBytes, 0);
+    if (capacity === 0) throw new DriverError('invalid_spec', `OVA ${ova.path} has no disk`);
+    const spec = { name, vcpus: descriptor.vcpus, memoryMB: descriptor.memoryMB, diskGB: capacity / 1e9 };
+    if (!checkSpec.check(spec)) throw new DriverError('invalid_spec', `the OVF's VM does not fit: ${checkSpec.explain(spec)}`);
+    if (this.#host.vms().some((vm) => vm.name === name)) throw new DriverError('invalid_spec', `a VM named "${name}" exists already on this host`);
+    const total = Math.max(ova.totalFileBytes, 1);
+    let done = 0;
+    ctx.progress(0, 'reading OVA');
+    for (const disk of ova.disks) {
+      if (disk.href === undefined) continue;
+      for await (const chunk of ova.openFile(disk.href, ctx.signal)) {
+        done += (chunk as Buffer).length;
+        ctx.progress(Math.floor((90 * done) / total), `copying ${disk.href}`);
+      }
+    }
+    ctx.signal.throwIfAborted();
+    return this.createVm(spec, { signal: ctx.signal, progress: (pct, message) => ctx.progress(90 + Math.floor(pct / 10), message) });
   }
 
   async deleteVm(vmId: string, ctx: OperationContext): Promise<void> {

@@ -75,6 +75,10 @@ export interface VcsimOptions {
   password?: string;
   /** VMs the simulated host starts with. Default 2. */
   vms?: number;
+  /** Sessions idle this long (ms) expire, so the next call gets NotAuthenticated. Default: never. */
+  sessionIdleTimeoutMs?: number;
+  /** Methods the host answers late, in ms: `{ PowerOnVM_Task: 2000 }`. */
+  methodDelayMs?: Record<string, number>;
 }
 
 export interface VcsimInfo {
@@ -132,6 +136,8 @@ export class Vcsim {
     const o = this.#options;
     const port = this.info?.port ?? o.port ?? 0;
     const args = ['-port', String(port), '-user', o.user ?? 'root', '-password', o.password ?? 'pallas-vcsim', '-vm', String(o.vms ?? 2), '-cert-dir', tmpdir()];
+    if (o.sessionIdleTimeoutMs !== undefined) args.push('-idle-timeout', `${o.sessionIdleTimeoutMs}ms`);
+    if (o.methodDelayMs !== undefined) args.push('-delay', Object.entries(o.methodDelayMs).map(([m, ms]) => `${m}=${ms}`).join(','));
     // stdin is a pipe the launcher watches: if this process dies, the simulator goes too.
     const child = spawn(this.tools.launcher, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';

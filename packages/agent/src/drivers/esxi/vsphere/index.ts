@@ -4,4 +4,4 @@ export { VsphereFault, driverCodeOf, faultError } from './faults.js';
 export { createHostAgent, normalizeThumbprint, CertificateMismatchError, type CertificateTrust } from './tls-agent.js';
 export { retrieve, retrieveAll, retrieveOne, type ObjectContent } from './property-collector.js';
 export { waitForTask, taskRef } from './tasks.js';
-export { moRef, toXml, escapeXml, list, child, text, num, bool, xsiType, readMoRef, type MoRef, type XmlNode } from './xml.js';
+export { moRef, rawXml, toXml, escapeXml, list, child, text, num, bool, xsiType, readMoRef, type MoRef, type XmlNode } from './xml.js';

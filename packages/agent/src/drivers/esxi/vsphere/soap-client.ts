@@ -57,6 +57,7 @@ export class VsphereClient {
   #content: ServiceContent | undefined;
   #login: Promise<void> | undefined;
   #closed = false;
+  #logins = 0;
 
   constructor(options: VsphereClientOptions) {
     const url = new URL(options.url);
@@ -68,7 +69,11 @@ export class VsphereClient {
     this.#user = options.user;
     this.#password = options.password;
     this.#timeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
-    this.#agent = createHostAgent(options);
+    try {
+      this.#agent = createHostAgent(options);
+    } catch (err) {
+      throw new DriverError(DriverErrorCodes.INVALID_SPEC, `esxi thumbprint: ${(err as Error).message}`);
+    }
     if (options.insecure === true && options.thumbprint === undefined && options.ca === undefined) {
       options.warn?.(`esxi: certificate verification of ${url.host} is OFF (insecure); anyone on the path can read the host password`);
     }
@@ -76,6 +81,11 @@ export class VsphereClient {
 
   get host(): string {
     return this.#url.host;
+  }
+
+  /** Successful logins so far: 1 in a steady state, one more per expired or lost session. */
+  get logins(): number {
+    return this.#logins;
   }
 
   /** The service content (cached after the first read). */
@@ -109,10 +119,33 @@ export class VsphereClient {
     }
   }
 
+  /**
+   * For HTTP transfers to the host beside SOAP (an NFC lease's disk upload URLs, datastore
+   * file access): the URL with the lease's `*` host replaced by the host's address, the same
+   * HTTPS agent (so the same certificate check) and the session cookie. Call after a SOAP
+   * call has opened the session.
+   */
+  httpOptions(rawUrl: string): { url: URL; agent: Agent; headers: Record<string, string> } {
+    const url = new URL(rawUrl.replace(/^(https?:\/\/)\*(?=[:/])/, `$1${this.#url.hostname}`));
+    if (url.hostname === this.#url.hostname && url.port === '') url.port = this.#url.port;
+    const headers: Record<string, string> = {};
+    if (this.#cookie !== undefined) headers.cookie = this.#cookie;
+    return { url, agent: this.#agent, headers };
+  }
+
   /** Logs in now (rather than on the first call), e.g. to check credentials. */
   async login(opts: CallOptions = {}): Promise<void> {
     this.#cookie = undefined;
     await this.#ensureSession(opts);
+  }
+
+  /**
+   * For HTTP transfers beside SOAP (disk uploads to an `HttpNfcLease`): the HTTPS agent, with
+   * the same certificate check, and the session cookie the host asks for. Logs in if needed.
+   */
+  async transferSession(opts: CallOptions = {}): Promise<{ agent: Agent; cookie: string | undefined }> {
+    await this.#ensureSession(opts);
+    return { agent: this.#agent, cookie: this.#cookie };
   }
 
   /** Logs out (best effort) and closes the connections. Calls after this reject with `unavailable`. */
@@ -145,6 +178,7 @@ export class VsphereClient {
         opts,
         true,
       );
+      this.#logins++;
     } catch (err) {
       if (isDriverError(err) && err.cause instanceof VsphereFault && err.cause.faultType === 'InvalidLogin') {
         throw new DriverError(DriverErrorCodes.UNAVAILABLE, `ESXi host ${this.host} refused the login of user "${this.#user}": ${err.cause.message}`, { cause: err.cause });

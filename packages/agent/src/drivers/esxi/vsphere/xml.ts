@@ -22,6 +22,7 @@ const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;'
  */
 export function toXml(name: string, value: unknown): string {
   if (value === undefined || value === null) return '';
+  if (typeof value === 'object' && RAW in value) return `<${name}${(value as RawXml).attrs}>${(value as RawXml)[RAW]}</${name}>`;
   if (Array.isArray(value)) return value.map((v) => toXml(name, v)).join('');
   if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
     return `<${name}>${escapeXml(String(value))}</${name}>`;
@@ -34,6 +35,19 @@ export function toXml(name: string, value: unknown): string {
     if (key !== '$type') inner += toXml(key, child);
   }
   return `<${name}${type}>${inner}</${name}>`;
+}
+
+/**
+ * XML written verbatim inside an element of the caller's name: for a data object the host
+ * returned that must go back as it came (OvfManager's import spec into ImportVApp).
+ */
+export function rawXml(inner: string, attrs = ''): RawXml {
+  return Object.freeze({ [RAW]: inner, attrs });
+}
+const RAW = Symbol('raw');
+export interface RawXml {
+  readonly [RAW]: string;
+  readonly attrs: string;
 }
 
 /** A MoRef, made so that `toXml` writes it as a reference and not a data object. */

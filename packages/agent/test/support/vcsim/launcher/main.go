@@ -41,10 +41,24 @@ func main() {
 	password := flag.String("password", "pallas-vcsim", "the only password accepted")
 	certDir := flag.String("cert-dir", os.TempDir(), "where to write the certificate's PEM")
 	vms := flag.Int("vm", 2, "VMs the model starts with")
+	idle := flag.Duration("idle-timeout", 0, "sessions idle this long expire (0: never), to test re-login")
+	delays := flag.String("delay", "", "Method=ms[,Method=ms]: answer these methods late, to test call deadlines")
 	flag.Parse()
+	simulator.SessionIdleTimeout = *idle
 
 	model := simulator.ESX()
 	model.Machine = *vms
+	if *delays != "" {
+		model.DelayConfig.MethodDelay = map[string]int{}
+		for _, kv := range strings.Split(*delays, ",") {
+			parts := strings.SplitN(kv, "=", 2)
+			ms, err := strconv.Atoi(parts[len(parts)-1])
+			if len(parts) != 2 || err != nil {
+				fail("bad -delay %q: want Method=ms", kv)
+			}
+			model.DelayConfig.MethodDelay[parts[0]] = ms
+		}
+	}
 	if err := model.Create(); err != nil {
 		fail("create model: %v", err)
 	}

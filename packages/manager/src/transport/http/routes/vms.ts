@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
-import { IdParam, PowerRequest, Task, TaskOptions, Vm, VmPatch, VmSpec } from '@pallas/protocol';
+import { IdParam, PowerRequest, Task, TaskOptions, Vm, VmDeploy, VmPatch, VmSpec } from '@pallas/protocol';
 import type { App, RouteContext } from '../context.js';
 
 const VmParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }), vmId: Type.String({ minLength: 1, maxLength: 128 }) });
@@ -30,6 +30,23 @@ export async function vmRoutes(app: App, ctx: RouteContext): Promise<void> {
   }, async (req, reply) => {
     req.audit = { target: { kind: 'device', id: req.params.id }, detail: { vm: req.body.name } };
     return reply.status(202).send(audited(req, await ctx.tasks.create(req.params.id, { kind: 'vm.create', spec: req.body }, { ...req.query, createdBy: req.user!.username })));
+  });
+
+  app.post('/devices/:id/vms/deploy', {
+    schema: {
+      tags: ['vms'],
+      summary: 'Deploy a VM (powered off) from an OVA on the device: returns the task',
+      description: '`source.path` is a file on the device, read by its agent; `name` defaults to the OVF\'s virtual system name.',
+      params: IdParam,
+      querystring: TaskOptions,
+      body: VmDeploy,
+      response: { 202: Task },
+    },
+    onRequest: operator,
+    config: { auditAction: 'vm.deploy' },
+  }, async (req, reply) => {
+    req.audit = { target: { kind: 'device', id: req.params.id }, detail: { ...(req.body.name === undefined ? {} : { vm: req.body.name }), source: req.body.source } };
+    return reply.status(202).send(audited(req, await ctx.tasks.create(req.params.id, { kind: 'vm.deploy', ...req.body }, { ...req.query, createdBy: req.user!.username })));
   });
 
   app.post('/devices/:id/vms/:vmId/power', {
