@@ -36,6 +36,17 @@ export const EnrollResponse = Type.Object(
       { additionalProperties: false },
     ),
     statusIntervalSec: Type.Integer({ minimum: 1 }),
+    /**
+     * The manager's Ed25519 artifact-manifest signing key (SubjectPublicKeyInfo PEM) and its
+     * id. The agent pins it and refuses any artifact whose manifest it does not verify.
+     * Optional: managers before artifacts did not send it.
+     */
+    signingKey: Type.Optional(
+      Type.Object(
+        { algorithm: Type.Literal('ed25519'), keyId: Type.String(), publicKeyPem: Type.String() },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

@@ -25,6 +25,8 @@ const toToken = (r: TokenRow): EnrollmentToken => ({
 export interface EnrollmentSettings {
   keepaliveSec: number;
   statusIntervalSec: number;
+  /** The artifact-manifest signing key handed to devices so they can pin it. */
+  signingKey?: EnrollResponse['signingKey'];
 }
 
 /**
@@ -123,6 +125,7 @@ export class EnrollmentService {
       deviceId: req.deviceId,
       mqtt: { url: mqttUrl, clientId: req.deviceId, username: req.deviceId, password: secret, keepaliveSec: this.#settings.keepaliveSec },
       statusIntervalSec: this.#settings.statusIntervalSec,
+      ...(this.#settings.signingKey ? { signingKey: this.#settings.signingKey } : {}),
     };
   }
 }

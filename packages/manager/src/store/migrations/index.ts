@@ -2,6 +2,7 @@ import type { Migration, MigrationProvider } from 'kysely';
 import { initial } from './001-initial.js';
 import { tasks } from './002-tasks.js';
 import { auditApiTokens } from './003-audit-api-tokens.js';
+import { artifacts } from './005-artifacts.js';
 
 /**
  * Migrations are compiled into the program (no folder scan at run time), listed in order.
@@ -11,6 +12,7 @@ const migrations: Record<string, Migration> = {
   '001-initial': initial,
   '002-tasks': tasks,
   '003-audit-api-tokens': auditApiTokens,
+  '005-artifacts': artifacts,
 };
 
 export const migrationProvider: MigrationProvider = {
