@@ -38,7 +38,7 @@ const options = {
 
 const started = new Date();
 const scenarios = values.scenario === 'all' ? ['fleet', 'tasks', 'downloads'] : values.scenario!.split(',');
-console.log(`Pallas benchmark: ${scenarios.join(', ')} with ${options.devices} devices on ${process.platform}/${process.arch}, Node ${process.version}`);
+console.log(`Pallas benchmark: ${scenarios.join(', ')}${scenarios.some((s) => s !== 'downloads') ? ` with ${options.devices} devices` : ''} on ${process.platform}/${process.arch}, Node ${process.version}`);
 const dir = join(fileURLToPath(new URL('.', import.meta.url)), 'results');
 mkdirSync(dir, { recursive: true });
 for (const scenario of scenarios) {

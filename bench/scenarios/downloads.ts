@@ -9,7 +9,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, openSync, writeSync, closeSync, writeFileSync, statSync } from 'node:fs';
+import { chmodSync, createReadStream, existsSync, mkdirSync, openSync, writeSync, closeSync, writeFileSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -126,6 +126,10 @@ export async function runDownloads(o: DownloadsOptions): Promise<{ rows: Row[]; 
   const size = o.sizeMiB * MiB;
   const file = join(www, 'artifact.bin');
   makeFile(file, size);
+  // nginx started as root serves as `nobody`: let it reach the file in our 0700 temp dir.
+  chmodSync(dir.path, 0o755);
+  chmodSync(www, 0o755);
+  chmodSync(file, 0o644);
   const manager = await startManagerProcess({ dataDir: join(dir.path, 'manager'), args: ['--log-level', 'warn'] });
   let nginx: Awaited<ReturnType<typeof startNginx>> | undefined;
   const rows: Row[] = [];

@@ -81,7 +81,7 @@ after(async () => {
 });
 
 describe('a 1 GiB artifact', () => {
-  it('uploads with pallas artifacts upload and downloads by signed URL with the manager under 200 MB RSS', async () => {
+  it('uploads with pallas artifacts upload and downloads by signed URL with the manager under 200 MB RSS', async (t) => {
     const file = join(files, 'big.ova');
     // Sparse: no GiB of test data on disk, and the manager still reads and writes every byte.
     writeFileSync(file, randomBytes(1024 * 1024));
@@ -114,6 +114,7 @@ describe('a 1 GiB artifact', () => {
     }
     const downPeak = downRss.stop();
     assert.equal(n, GiB);
+    t.diagnostic(`manager peak RSS: upload ${(upPeak / 2 ** 20).toFixed(0)} MiB, download ${(downPeak / 2 ** 20).toFixed(0)} MiB`);
     assert.equal(hash.digest('hex'), expected);
     assert.ok(downPeak < RSS_LIMIT, `manager RSS during download peaked at ${(downPeak / 2 ** 20).toFixed(0)} MiB`);
 
