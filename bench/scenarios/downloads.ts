@@ -9,7 +9,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, createReadStream, existsSync, mkdirSync, openSync, writeSync, closeSync, writeFileSync, statSync } from 'node:fs';
+import { chmodSync, createReadStream, existsSync, readFileSync, mkdirSync, openSync, writeSync, closeSync, writeFileSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -36,6 +36,25 @@ function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
+}
+
+/** CPU time (user + system, seconds) of a process and its direct children (nginx's worker). */
+function cpuSeconds(pid: number): number {
+  const ticks = (p: number): number => {
+    try {
+      const fields = readFileSync(`/proc/${p}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+      return Number(fields[11]) + Number(fields[12]);
+    } catch {
+      return 0;
+    }
+  };
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    /* no children file */
+  }
+  return [pid, ...children].reduce((sum, p) => sum + ticks(p), 0) / 100;
 }
 
 /** One curl download to /dev/null; seconds taken (from curl's own timer). */
@@ -152,14 +171,21 @@ export async function runDownloads(o: DownloadsOptions): Promise<{ rows: Row[]; 
     download(managerUrl, size);
     if (nginxUrl) download(nginxUrl, size);
 
-    const results = { manager: [] as number[], nginx: [] as number[], managerCut: [] as number[], nginxCut: [] as number[] };
+    const results = { manager: [] as number[], nginx: [] as number[], managerCut: [] as number[], nginxCut: [] as number[], managerCpuPerGiB: [] as number[], nginxCpuPerGiB: [] as number[] };
+    /** A download's throughput, and the server's CPU seconds per GiB served (steadier than MiB/s on a busy machine). */
+    const measured = (pid: number, url: string, cutBytes: number | undefined, into: number[]): number => {
+      const before = cpuSeconds(pid);
+      const rate = download(url, size, cutBytes);
+      if (!cutBytes) into.push((cpuSeconds(pid) - before) / (size / 1024 ** 3));
+      return rate;
+    };
     let peakRss = rssBytes(manager.pid);
     const sampler = setInterval(() => { peakRss = Math.max(peakRss, rssBytes(manager.pid)); }, 100);
     // curl runs synchronously, so sample from a second look after each run too.
     for (let i = 0; i < o.rounds; i++) {
-      results.manager.push(download(managerUrl, size));
+      results.manager.push(measured(manager.pid, managerUrl, undefined, results.managerCpuPerGiB));
       peakRss = Math.max(peakRss, rssBytes(manager.pid));
-      if (nginxUrl) results.nginx.push(download(nginxUrl, size));
+      if (nginxUrl) results.nginx.push(measured(nginx!.child.pid!, nginxUrl, undefined, results.nginxCpuPerGiB));
       results.managerCut.push(download(managerUrl, size, cut));
       if (nginxUrl) results.nginxCut.push(download(nginxUrl, size, cut));
     }
@@ -177,6 +203,11 @@ export async function runDownloads(o: DownloadsOptions): Promise<{ rows: Row[]; 
       value: med(results.managerCut), unit: 'MiB/s',
       ...(nginxUrl ? { baseline: { name: 'nginx', value: med(results.nginxCut) } } : {}),
       target: 'ratio ≥ 0.8',
+    });
+    rows.push({
+      metric: 'server CPU per GiB served (one request)',
+      value: med(results.managerCpuPerGiB), unit: 's',
+      ...(nginxUrl ? { baseline: { name: 'nginx', value: med(results.nginxCpuPerGiB) } } : {}),
     });
     rows.push({ metric: 'manager peak RSS while serving (sampled between runs)', value: peakRss / MiB, unit: 'MiB', target: '< 200 MiB' });
   } finally {

@@ -65,7 +65,7 @@ export class LocalFolderStore implements ArtifactStore {
   async open(id: string, range?: ByteRange): Promise<Readable | undefined> {
     const path = this.#path(id);
     // Open first, so a missing file is an answer here rather than an error mid-response.
-    const stream = createReadStream(path, { ...(range ? { start: range.start, end: range.end } : {}), highWaterMark: 256 * 1024 });
+    const stream = createReadStream(path, { ...(range ? { start: range.start, end: range.end } : {}), highWaterMark: 1024 * 1024 });
     return new Promise((resolve, reject) => {
       stream.once('open', () => resolve(stream));
       stream.once('error', (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? resolve(undefined) : reject(err)));
