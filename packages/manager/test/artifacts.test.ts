@@ -110,6 +110,15 @@ describe('artifacts', () => {
       result_vm: null, late_result: null, retry_of: null, attempt: 1, created_by: 'admin', created_at: now, sent_at: null, started_at: null,
       finished_at: null, deadline_at: new Date(Date.now() + 3_600_000).toISOString(), updated_at: now,
     }).execute();
+    // The URL the task hands its agent: relative, signed for the task's device.
+    const forTask = await manager.services.artifacts.downloadUrlForTask(taskId, artifactId, 600);
+    assert.match(forTask.url, new RegExp(`^/dl/${artifactId}\\?device=${deviceId}&exp=\\d+&sig=`));
+    const got = await fetch(`${base}${forTask.url}`);
+    assert.equal(got.status, 200);
+    assert.equal((await got.arrayBuffer()).byteLength, 1000);
+    const other = (await upload(randomBytes(10), 'not-in-task')).body as SignedArtifact;
+    await assert.rejects(manager.services.artifacts.downloadUrlForTask(taskId, other.id, 600), /does not use artifact/);
+
     const refused = await admin.delete(`/api/v1/artifacts/${artifactId}`);
     assert.equal(refused.status, 409);
     assert.match(refused.body.error.message, new RegExp(`used by task ${taskId}`));

@@ -162,17 +162,28 @@ export class ArtifactsService {
   }
 
   /**
-   * A URL only `deviceId` may download `artifactId` with, until `ttlSec` from now. The agent
-   * side of a task that uses an artifact gets one of these (docs/artifacts.md).
+   * A URL only `deviceId` may download `artifactId` with, until `ttlSec` from now. With a
+   * `baseUrl` it is absolute; without, it is the path and query (`/dl/…?device=&exp=&sig=`),
+   * which the agent resolves against the manager URL it already uses (docs/artifacts.md).
    */
-  async downloadUrlFor(artifactId: string, deviceId: string, baseUrl: string, ttlSec: number): Promise<DownloadUrl> {
+  async downloadUrlFor(artifactId: string, deviceId: string, ttlSec: number, baseUrl?: string): Promise<DownloadUrl> {
     await this.get(artifactId);
     const exp = Math.floor(this.#now() / 1000) + ttlSec;
-    const url = new URL(`${baseUrl.replace(/\/+$/, '')}/dl/${encodeURIComponent(artifactId)}`);
-    url.searchParams.set('device', deviceId);
-    url.searchParams.set('exp', String(exp));
-    url.searchParams.set('sig', this.#urls.sign(artifactId, deviceId, exp));
-    return { url: url.toString(), expiresAt: new Date(exp * 1000).toISOString() };
+    const query = new URLSearchParams({ device: deviceId, exp: String(exp), sig: this.#urls.sign(artifactId, deviceId, exp) });
+    const path = `/dl/${encodeURIComponent(artifactId)}?${query.toString()}`;
+    return { url: baseUrl ? `${baseUrl.replace(/\/+$/, '')}${path}` : path, expiresAt: new Date(exp * 1000).toISOString() };
+  }
+
+  /**
+   * The download URL a task hands its agent: signed for the task's device, and only for an
+   * artifact the task's operation names (so a URL cannot be minted through a task for
+   * something else). Relative: the agent joins it to its manager URL.
+   */
+  async downloadUrlForTask(taskId: string, artifactId: string, ttlSec: number): Promise<DownloadUrl> {
+    const task = await this.#db.selectFrom('tasks').select(['device_id', 'operation']).where('id', '=', taskId).executeTakeFirst();
+    if (!task) throw notFound('task', taskId);
+    if (!task.operation.includes(`"${artifactId}"`)) throw new AppError('conflict', `task ${taskId} does not use artifact ${artifactId}`);
+    return this.downloadUrlFor(artifactId, task.device_id, ttlSec);
   }
 
   /** Checks a device download URL; throws a 403 that says what is wrong. */

@@ -103,7 +103,7 @@ export async function artifactRoutes(app: App, ctx: RouteContext): Promise<void>
   }, async (req, reply) => {
     req.audit = { target: { kind: 'artifact', id: req.params.id }, detail: { deviceId: req.body.deviceId } };
     const base = `${req.protocol}://${req.host}`;
-    const made = await ctx.artifacts.downloadUrlFor(req.params.id, req.body.deviceId, base, req.body.ttlSec ?? ctx.downloadUrlTtlSec);
+    const made = await ctx.artifacts.downloadUrlFor(req.params.id, req.body.deviceId, req.body.ttlSec ?? ctx.downloadUrlTtlSec, base);
     return reply.status(201).send(made);
   });
 
