@@ -18,6 +18,7 @@ import { verifyManifest } from '../src/services/artifacts/manager-keys.js';
 import { newTaskId } from '../src/services/tasks/task-id.js';
 import { parseRange } from '../src/transport/http/range.js';
 import { enroll } from './support.js';
+import { PG_URL, postgresTarget } from './store-targets.js';
 
 let dir: ReturnType<typeof tempDir>;
 let manager: RunningManager;
@@ -183,5 +184,47 @@ describe('artifacts', () => {
     const res = await admin.post('/api/v1/artifacts?kind=patch&name=json&version=1', { a: 1 });
     assert.equal(res.status, 415);
     assert.match(res.body.error.message, /application\/octet-stream/);
+  });
+});
+
+describe('artifacts on PostgreSQL', { skip: PG_URL ? false : 'PALLAS_TEST_PG_URL is not set' }, () => {
+  it('stores, lists (sizes as numbers), refuses a delete in use and deletes', async () => {
+    const target = await postgresTarget(PG_URL!);
+    const pgDir = tempDir('pallas-artifacts-pg-');
+    const pgManager = await startManager(loadConfig([
+      '--data-dir', pgDir.path, '--database-url', target.url, '--http-port', '0', '--mqtt-port', '0', '--http-host', '127.0.0.1',
+      '--mqtt-host', '127.0.0.1', '--log-level', 'silent', '--admin-password', ADMIN_PASSWORD,
+    ], {}));
+    try {
+      const pgBase = `http://127.0.0.1:${pgManager.ports.http}`;
+      const pgAdmin = await new Api(pgBase).login('admin', ADMIN_PASSWORD);
+      const bytes = randomBytes(70_000);
+      const res = await fetch(`${pgBase}/api/v1/artifacts?kind=agent&name=pallas-agent&version=0.2.0`, {
+        method: 'POST', headers: { authorization: `Bearer ${pgAdmin.token}`, 'content-type': 'application/octet-stream' }, body: bytes,
+      });
+      assert.equal(res.status, 201);
+      const a = (await res.json()) as SignedArtifact;
+      const list = (await pgAdmin.get('/api/v1/artifacts?kind=agent')).body;
+      assert.equal(list.total, 1);
+      assert.strictEqual(list.items[0].size, 70_000);
+      const shown = (await pgAdmin.get<SignedArtifact>(`/api/v1/artifacts/${a.id}`)).body;
+      assert.ok(verifyManifest(shown.manifest, shown.signature, pgManager.services.artifacts.signingKey.publicKeyPem));
+
+      const { deviceId } = await enroll(new Api(pgBase), await createEnrollmentToken(pgAdmin), 'pg-device');
+      const now = new Date().toISOString();
+      await pgManager.store.write.insertInto('tasks').values({
+        id: newTaskId(), device_id: deviceId, kind: 'agent.update', operation: JSON.stringify({ kind: 'agent.update', artifactId: a.id }),
+        vm_id: null, state: 'running', progress_pct: 0, progress_message: null, cancel_requested: 0, error_code: null, error_message: null,
+        result_vm: null, late_result: null, retry_of: null, attempt: 1, created_by: 'admin', created_at: now, sent_at: now, started_at: now,
+        finished_at: null, deadline_at: new Date(Date.now() + 3_600_000).toISOString(), updated_at: now,
+      }).execute();
+      assert.equal((await pgAdmin.delete(`/api/v1/artifacts/${a.id}`)).status, 409);
+      await pgManager.store.write.updateTable('tasks').set({ state: 'failed', finished_at: now }).execute();
+      assert.equal((await pgAdmin.delete(`/api/v1/artifacts/${a.id}`)).status, 204);
+    } finally {
+      await pgManager.stop();
+      pgDir.cleanup();
+      await target.dispose();
+    }
   });
 });
