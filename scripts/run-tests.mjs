@@ -30,7 +30,7 @@ if (selected.length === 0) {
 }
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000', ...selected.sort()],
+  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=600000', ...selected.sort()],
   { stdio: 'inherit' },
 );
 process.exit(result.status ?? 1);

@@ -20,6 +20,8 @@ export interface AgentOptions {
   manager?: string;
   /** Enrollment token. Needed only while the device has no credential, and with `reEnroll`. */
   token?: string;
+  /** PEM of the manager's CA, pinned from the first call (`--ca`); the enrollment response's CA replaces it for MQTT. */
+  ca?: string;
   /**
    * An operator's explicit ask to enroll again: discard the stored credential and the retired
    * marker and enroll afresh with `token`, keeping the device id. Without it a retired device
@@ -91,6 +93,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   #state: AgentState = 'idle';
   #identity: DeviceIdentity | undefined;
   #credential: EnrollResponse | undefined;
+  /** A rotated password found on disk at start: tried first, the stored one is the fallback. */
+  #resumedPassword: string | undefined;
   #link: Link | undefined;
   #reporter: StatusReporter | undefined;
   #journal: TaskJournal | undefined;
@@ -154,6 +158,7 @@ export class Agent extends EventEmitter<AgentEvents> {
         }
         credential = await this.#stateDir.readCredential(deviceId);
         if (!credential) this.#requireEnrollmentConfig();
+        else this.#resumedPassword = await this.#stateDir.readNextPassword();
       }
       await this.#startTasks();
     } catch (err) {
@@ -236,6 +241,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       backoff: this.#opts.enrollBackoff,
       signal: this.#abort.signal,
       gate: this.#opts.enrollGate,
+      ...(this.#opts.ca ? { ca: this.#opts.ca } : {}),
       onRetry,
     });
     if (TERMINAL.has(this.#state)) return;
@@ -273,9 +279,13 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (TERMINAL.has(this.#state)) return;
     this.#credential = credential;
     this.#state = 'connecting';
+    const resumed = this.#resumedPassword;
+    this.#resumedPassword = undefined;
     const link = new Link({
       deviceId: credential.deviceId,
-      mqtt: credential.mqtt,
+      mqtt: resumed ? { ...credential.mqtt, password: resumed } : credential.mqtt,
+      ca: credential.caCertificate ?? this.#opts.ca,
+      fallbackPassword: resumed ? credential.mqtt.password : undefined,
       logger: this.#log,
       backoff: this.#opts.linkBackoff,
       stableAfterMs: this.#opts.stableAfterMs,
@@ -304,6 +314,8 @@ export class Agent extends EventEmitter<AgentEvents> {
     link.on('task', (command) => tasks.handle(command));
     link.on('task-ack', (ack) => tasks.ack(ack));
     link.on('credential-rejected', (err) => void this.#onCredentialRejected(err));
+    link.on('credential-confirmed', (password) => void this.#commitRotation(password));
+    link.on('rotation-failed', () => void this.#stateDir.clearNextPassword().catch(() => {}));
     this.#link = link;
     this.#reporter = reporter;
     link.start();
@@ -314,10 +326,42 @@ export class Agent extends EventEmitter<AgentEvents> {
       case 'decommission':
         void this.#decommission(message.reason);
         return;
+      case 'rotate-credential':
+        void this.#rotate(message.password);
+        return;
       default: {
-        const unhandled: never = message.type;
-        this.#log.warn({ type: unhandled }, 'unknown control message');
+        const unhandled: never = message;
+        this.#log.warn({ type: (unhandled as { type: string }).type }, 'unknown control message');
       }
+    }
+  }
+
+  /**
+   * Credential rotation, device side (docs/security.md): the new password goes to disk first
+   * (credential.next.json), then the link reconnects with it. Only once the broker accepted it
+   * does it replace the stored credential; if refused, the link keeps the old one.
+   */
+  async #rotate(password: string): Promise<void> {
+    try {
+      await this.#stateDir.writeNextPassword(password);
+    } catch (err) {
+      this.#log.error({ err: describeError(err) }, 'cannot store the rotated credential; keeping the current one');
+      return;
+    }
+    this.#link?.rotate(password);
+  }
+
+  async #commitRotation(password: string): Promise<void> {
+    const current = this.#credential;
+    if (!current || current.mqtt.password === password) return;
+    const next = { ...current, mqtt: { ...current.mqtt, password } };
+    try {
+      await this.#stateDir.writeCredential(next);
+      await this.#stateDir.clearNextPassword();
+      this.#credential = next;
+      this.#log.info('rotated credential confirmed and stored');
+    } catch (err) {
+      this.#log.error({ err: describeError(err) }, 'cannot store the rotated credential');
     }
   }
 

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PALLAS_VERSION } from '@pallas/protocol';
 import { pino } from 'pino';
@@ -30,9 +31,14 @@ async function main(): Promise<number> {
   const logger = pino({ name: 'pallas-agent', level: config.logLevel });
   // The sim host keeps its VMs beside the agent's state, so they outlive a restart as a real host's do.
   // The qemu driver's VM folders default to <stateDir>/qemu (resolved in the config).
-  const options = config.driver === 'sim' ? { stateFile: join(config.stateDir, 'sim-host.json'), ...config.sim } : config.driver === 'qemu' ? config.qemu : {};
+  const options =
+    config.driver === 'sim'
+      ? { stateFile: join(config.stateDir, 'sim-host.json'), ...config.sim }
+      : config.driver === 'qemu'
+        ? config.qemu
+        : { ...config.esxi, warn: (message: string) => logger.warn(message) };
   const driver = await createDriver(config.driver, options);
-  const agent = new Agent({ stateDir: config.stateDir, driver, manager: config.manager, token: config.token, reEnroll: config.reEnroll, logger });
+  const agent = new Agent({ stateDir: config.stateDir, driver, manager: config.manager, token: config.token, ...(config.ca ? { ca: readFileSync(config.ca, 'utf8') } : {}), reEnroll: config.reEnroll, logger });
 
   const exitCode = new Promise<number>((resolve) => {
     agent.on('decommissioned', (reason) => {

@@ -68,7 +68,7 @@ describe('agent configuration', () => {
     ['bad url', ['--manager', 'ftp://x'], {}, /http/],
     ['bad level', ['--log-level', 'loud'], {}, /log level/],
     ['unknown driver', [], { PALLAS_DRIVER: 'vbox' }, /valid drivers: sim, qemu, esxi/],
-    ['driver not built', ['--driver', 'esxi'], {}, /not available yet/],
+    ['esxi without its section', ['--driver', 'esxi'], {}, /needs an "esxi" section/],
   ];
   for (const [name, argv, env, message] of bad) {
     it(`rejects ${name} as a config error`, async () => {

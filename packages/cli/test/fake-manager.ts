@@ -40,6 +40,8 @@ export function device(over: Partial<Device> & { id: string; name: string }): De
   return {
     tags: [],
     presence: 'online',
+    status: 'active',
+    flags: [],
     lastSeenAt: new Date(Date.now() - 12_000).toISOString(),
     enrolledAt: '2025-01-01T00:00:00.000Z',
     facts: {

@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { createServer as createPlainServer, type RequestListener, type Server as PlainServer } from 'node:http';
 import { pino, type Logger } from 'pino';
 import { parseDeviceTopic } from '@pallas/protocol';
 import { EmbeddedBroker } from './broker/embedded/aedes-broker.js';
@@ -27,6 +28,8 @@ import { TaskReports } from './services/tasks/task-reports.js';
 import { TasksService } from './services/tasks/tasks-service.js';
 import { UsersService } from './services/users/users-service.js';
 import { openStore, type Store } from './store/store.js';
+import { loadTls, type TlsMaterial } from './security/tls.js';
+import { CloneDetector } from './services/devices/clone-detector.js';
 import { requireRole } from './transport/http/auth.js';
 import type { App } from './transport/http/context.js';
 import { createHttpServer } from './transport/http/server.js';
@@ -35,7 +38,9 @@ import { DeviceRouter } from './transport/mqtt/device-router.js';
 
 export interface RunningManager {
   config: ManagerConfig;
-  ports: { http: number; mqtt: number };
+  /** Plain listeners are null when off (production mode without an explicit port). */
+  ports: { http: number | null; https: number; mqtt: number | null; mqtts: number };
+  tls: TlsMaterial;
   /** Set when this start created the first admin with a generated password. */
   generatedAdminPassword?: string;
   store: Store;
@@ -85,16 +90,31 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     stops.push(async () => clearInterval(auditPruneTimer));
     const throttle = new LoginThrottle({ maxAccountFailures: config.loginMaxFailures, maxAddressFailures: config.loginAddressMaxFailures });
 
+    const tls = await loadTls({
+      dataDir: config.dataDir, certFile: config.tlsCert, keyFile: config.tlsKey, caFile: config.tlsCa,
+      extraNames: config.tlsHostnames?.split(','),
+    });
     const credentials = new DeviceCredentials(store);
     const broker: Broker = new EmbeddedBroker({
       host: config.mqttHost,
-      port: config.mqttPort,
+      port: config.mqttPort ?? null,
+      tls: { port: config.mqttsPort, key: tls.key, cert: tls.cert },
       maxMessageBytes: config.maxMessageBytes,
+      messageRate: { perSec: config.deviceMessageRate, burst: config.deviceMessageRate * 10 },
+      connectRate: { perSec: config.mqttConnectRate, burst: config.mqttConnectRate * 10, includeLoopback: config.mqttConnectRateLoopback },
       authenticator: credentials,
       logger: logger.child({ component: 'broker' }),
     });
+    // A device over its message rate would log every dropped message: log it once per 10 s.
+    const rateLogged = new Map<string, number>();
     broker.on('rejected', (reason, clientId, detail) => {
       metrics.mqttRejected.inc({ reason });
+      if (reason === 'rate_limited' && clientId) {
+        const now = Date.now();
+        if (now - (rateLogged.get(clientId) ?? 0) < 10_000) return;
+        if (rateLogged.size > 10_000) rateLogged.clear();
+        rateLogged.set(clientId, now);
+      }
       logger.warn({ reason, client: clientId, detail }, 'mqtt client refused');
     });
     broker.on('published', (topic) => {
@@ -140,9 +160,29 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     const enrollment = new EnrollmentService({
       store,
       credentials,
-      settings: { keepaliveSec: config.keepaliveSec, statusIntervalSec: config.statusIntervalSec, signingKey: artifacts.signingKey },
+      settings: {
+        keepaliveSec: config.keepaliveSec, statusIntervalSec: config.statusIntervalSec,
+        requireApproval: config.requireApproval, caCertificate: tls.ca, signingKey: artifacts.signingKey,
+      },
       logger,
     });
+    // The one place where device security events reach the audit log (clone suspicion and a
+    // rotation confirmed by the device; operator actions are audited by the HTTP layer).
+    const auditDevice = (action: string, deviceId: string, detail: Record<string, unknown>, outcome: 'ok' | 'denied' = 'ok') =>
+      void audit.record({ actor: { kind: 'device', id: deviceId }, action, target: { kind: 'device', id: deviceId }, outcome, ip: broker.addressOf(deviceId) ?? undefined, detail });
+    credentials.onRotated = (id) => {
+      logger.info({ device: id }, 'device confirmed its rotated credential');
+      auditDevice('device.credential-rotated', id, {});
+    };
+    const clones = new CloneDetector({
+      onSuspected: (id, why) => {
+        metrics.mqttRejected.inc({ reason: 'clone_suspected' });
+        logger.warn({ device: id, why }, 'device credential may be in use in two places');
+        auditDevice('device.clone-suspected', id, { why }, 'denied');
+        devices.addFlag(id, 'credential_clone_suspected').catch((err: unknown) => logger.error({ err, device: id }, 'could not flag device'));
+      },
+    });
+    broker.on('takeover', (id, previous, address) => clones.takeover(id, previous, address));
 
     // The embedded broker starts empty, so nobody is connected yet whatever the store says.
     await devices.markAllOffline();
@@ -154,7 +194,10 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     await new DeviceRouter({ broker, status, activity, tasks: reports, metrics, logger }).start();
     sweep.start();
     stops.push(() => sweep.stop());
-    const mqttPort = broker.ports.mqtt!;
+    const mqttPort = broker.ports.mqtt;
+    const mqttsPort = broker.ports.mqtts!;
+    const bracket = (h: string) => (h.includes(':') ? `[${h}]` : h);
+    let plainHandler: RequestListener | undefined;
 
     const http = await createHttpServer(
       {
@@ -162,18 +205,32 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
         fleet: new FleetSummaryService({ store }),
         downloadUrlTtlSec: config.downloadUrlTtlSec,
         guard: (minimum) => requireRole({ sessions, apiTokens }, minimum),
-        mqttUrlFor: (hostname) => config.mqttPublicUrl ?? `mqtt://${hostname.includes(':') ? `[${hostname}]` : hostname}:${mqttPort}`,
+        // A device that enrolled over HTTPS gets MQTT over TLS; one that enrolled over plain
+        // HTTP (development, or TLS ended by a proxy in front) gets the plain port if it is on.
+        mqttUrlFor: (hostname, secure) =>
+          config.mqttPublicUrl ?? (secure || mqttPort === null ? `mqtts://${bracket(hostname)}:${mqttsPort}` : `mqtt://${bracket(hostname)}:${mqttPort}`),
       },
-      { logger, maxBodyBytes: config.maxBodyBytes },
+      { logger, maxBodyBytes: config.maxBodyBytes, tls: { key: tls.key, cert: tls.cert }, onHandler: (h) => { plainHandler = h; } },
     );
-    await http.listen({ port: config.httpPort, host: config.httpHost });
+    await http.listen({ port: config.httpsPort, host: config.httpHost });
     stops.push(() => http.close());
-    const httpPort = (http.server.address() as AddressInfo).port;
+    const httpsPort = (http.server.address() as AddressInfo).port;
+    let httpPort: number | null = null;
+    if (config.httpPort !== undefined) {
+      // Plain HTTP serves the same routes (the handler Fastify built) for a TLS-terminating proxy.
+      const plain: PlainServer = createPlainServer(plainHandler!);
+      await new Promise<void>((resolve, reject) => {
+        plain.once('error', reject);
+        plain.listen(config.httpPort, config.httpHost, () => resolve());
+      });
+      stops.push(() => new Promise<void>((resolve) => { plain.closeAllConnections(); plain.close(() => resolve()); }));
+      httpPort = (plain.address() as AddressInfo).port;
+    }
 
-    const ports = { http: httpPort, mqtt: mqttPort };
+    const ports = { http: httpPort, https: httpsPort, mqtt: mqttPort, mqtts: mqttsPort };
     writeFileSync(join(config.dataDir, 'ports.json'), `${JSON.stringify(ports, null, 2)}\n`);
     return {
-      config, ports, store, broker, http, metrics, logger, stop, events,
+      config, ports, tls, store, broker, http, metrics, logger, stop, events,
       services: { users, sessions, devices, enrollment, tasks, audit, apiTokens, artifacts },
       ...(bootstrap.generatedPassword ? { generatedAdminPassword: bootstrap.generatedPassword } : {}),
     };

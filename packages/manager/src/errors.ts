@@ -12,6 +12,7 @@ export const ERROR_STATUS = {
   not_found: 404,
   conflict: 409,
   device_id_conflict: 409,
+  device_state_conflict: 409,
   task_final: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,

@@ -34,13 +34,17 @@ try {
   process.exit(1);
 }
 
-const base = `http://${config.httpHost === '0.0.0.0' || config.httpHost === '::' ? '127.0.0.1' : config.httpHost}:${manager.ports.http}`;
+const host = config.httpHost === '0.0.0.0' || config.httpHost === '::' ? '127.0.0.1' : config.httpHost;
+const { ports } = manager;
+const base = ports.http !== null ? `http://${host}:${ports.http}` : `https://${host}:${ports.https}`;
 const lines = [
   '',
-  `Pallas manager ${PALLAS_VERSION} is running`,
+  `Pallas manager ${PALLAS_VERSION} is running${config.production ? ' (production mode)' : ''}`,
   `  Console:    ${base}/   (the web console; log in as admin)`,
   `  API:        ${base}/api/v1   (OpenAPI: ${base}/api/v1/openapi.json)`,
-  `  MQTT:       port ${manager.ports.mqtt}`,
+  `  HTTPS:      port ${ports.https}${ports.http !== null ? `; plain HTTP: port ${ports.http}` : ''}`,
+  `  MQTT:       TLS port ${ports.mqtts}${ports.mqtt !== null ? `; plain: port ${ports.mqtt}` : ''}`,
+  `  TLS:        ${manager.tls.source === 'generated' ? `own CA ${config.dataDir}/tls/ca.crt (agents pin it: pallas-agent --ca)` : `certificate ${config.tlsCert}`}`,
   `  Data dir:   ${config.dataDir}   (ports in ports.json)`,
 ];
 const password = manager.generatedAdminPassword ?? config.adminPassword;

@@ -37,7 +37,7 @@ async function upload(bytes: Buffer, name: string, version = '1.0'): Promise<{ s
 before(async () => {
   dir = tempDir('pallas-artifacts-');
   manager = await startManager(loadConfig([
-    '--data-dir', dir.path, '--http-port', '0', '--mqtt-port', '0', '--http-host', '127.0.0.1', '--mqtt-host', '127.0.0.1',
+    '--data-dir', dir.path, '--http-port', '0', '--mqtt-port', '0', '--https-port', '0', '--mqtts-port', '0', '--http-host', '127.0.0.1', '--mqtt-host', '127.0.0.1',
     '--log-level', 'silent', '--admin-password', ADMIN_PASSWORD, '--max-artifact-bytes', String(4 * 1024 * 1024),
   ], {}));
   base = `http://127.0.0.1:${manager.ports.http}`;
@@ -192,7 +192,7 @@ describe('artifacts on PostgreSQL', { skip: PG_URL ? false : 'PALLAS_TEST_PG_URL
     const target = await postgresTarget(PG_URL!);
     const pgDir = tempDir('pallas-artifacts-pg-');
     const pgManager = await startManager(loadConfig([
-      '--data-dir', pgDir.path, '--database-url', target.url, '--http-port', '0', '--mqtt-port', '0', '--http-host', '127.0.0.1',
+      '--data-dir', pgDir.path, '--database-url', target.url, '--http-port', '0', '--mqtt-port', '0', '--https-port', '0', '--mqtts-port', '0', '--http-host', '127.0.0.1',
       '--mqtt-host', '127.0.0.1', '--log-level', 'silent', '--admin-password', ADMIN_PASSWORD,
     ], {}));
     try {

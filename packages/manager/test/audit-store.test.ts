@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { AuditService } from '../src/services/audit/audit-service.js';
 import { openStore, type Store } from '../src/store/store.js';
+import { UNAUTHENTICATED_PER_MINUTE, UnauthenticatedBudget } from '../src/transport/http/audit-hook.js';
 import { PG_URL, postgresTarget, sqliteTarget, type StoreTarget } from './store-targets.js';
 
 function auditSuite(makeTarget: () => Promise<StoreTarget>) {
@@ -91,3 +92,16 @@ function auditSuite(makeTarget: () => Promise<StoreTarget>) {
 describe('audit log on SQLite', () => auditSuite(sqliteTarget));
 describe('audit log on PostgreSQL', { skip: PG_URL ? false : 'PALLAS_TEST_PG_URL is not set (.ci/run sets it)' }, () =>
   auditSuite(() => postgresTarget(PG_URL!)));
+
+describe('audit budget for refused anonymous calls', () => {
+  it('writes at most 60 a minute per address and reports what it left out', () => {
+    const budget = new UnauthenticatedBudget();
+    const t0 = 1_000 * 60_000;
+    let allowed = 0;
+    for (let i = 0; i < 100; i++) if (budget.take('192.0.2.1', t0 + i).allowed) allowed++;
+    assert.equal(allowed, UNAUTHENTICATED_PER_MINUTE);
+    assert.equal(budget.take('192.0.2.2', t0).allowed, true, 'other addresses are not affected');
+    assert.deepEqual(budget.take('192.0.2.1', t0 + 60_000), { allowed: true, suppressedBefore: 40 });
+    assert.deepEqual(budget.take('192.0.2.1', t0 + 60_001), { allowed: true, suppressedBefore: 0 });
+  });
+});

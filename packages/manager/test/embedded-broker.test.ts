@@ -30,7 +30,7 @@ describe('embedded broker authentication', () => {
   });
 
   it('answers a wrong credential with CONNACK 4', async () => {
-    const url = await brokerWith({ authenticate: () => Promise.resolve(false) });
+    const url = await brokerWith({ authenticate: () => Promise.resolve({ ok: false as const, reason: 'auth_failed' as const }) });
     const outcome = await tryConnect(url, creds);
     assert.equal((outcome as { code?: number }).code, 4);
   });

@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { ADMIN_PASSWORD, Api, startManagerProcess, type ManagerProcess } from '@pallas/testkit';
 import { AppError } from '../src/errors.js';
 import { LoginThrottle } from '../src/services/auth/login-throttle.js';
+import { hashPassword, verifyPassword } from '../src/security/passwords.js';
 import { expectError } from './support.js';
 
 function lockedFor(throttle: LoginThrottle, user: string, ip: string): number {
@@ -61,6 +62,21 @@ describe('login throttle policy', () => {
     const t = new LoginThrottle();
     for (let i = 0; i < 120_000; i++) t.failed(`name-${i}`, `ip-${i % 1000}`);
     assert.ok(t.size.accounts <= 50_000, `accounts: ${t.size.accounts}`);
+  });
+});
+
+describe('password hashing', () => {
+  it("uses scrypt at OWASP's parameters (N=2^17, r=8, p=1) with a random salt, and verifies", async () => {
+    const a = await hashPassword('correct horse battery');
+    const b = await hashPassword('correct horse battery');
+    const [scheme, n, r, p, salt, key] = a.split('$');
+    assert.deepEqual([scheme, n, r, p], ['scrypt', String(2 ** 17), '8', '1']);
+    assert.equal(Buffer.from(salt!, 'base64').length, 16);
+    assert.equal(Buffer.from(key!, 'base64').length, 32);
+    assert.notEqual(a, b, 'salted');
+    assert.equal(await verifyPassword('correct horse battery', a), true);
+    assert.equal(await verifyPassword('correct horse batterz', a), false);
+    assert.equal(await verifyPassword('x', 'not-a-hash'), false);
   });
 });
 

@@ -114,6 +114,18 @@ const MATRIX: Record<string, Entry> = {
   'GET /api/v1/devices': { min: 'viewer', prepare: () => ({ path: '/api/v1/devices' }) },
   'GET /api/v1/devices/:id': { min: 'viewer', prepare: () => ({ path: `/api/v1/devices/${deviceId}` }) },
   'PATCH /api/v1/devices/:id': { min: 'operator', prepare: () => ({ path: `/api/v1/devices/${deviceId}`, body: { name: `renamed-${randomUUID().slice(0, 4)}` } }) },
+  // On a manager without --require-approval every device is active: approving answers 409.
+  'POST /api/v1/devices/:id/approve': { min: 'operator', prepare: async () => ({ path: `/api/v1/devices/${await newDevice()}/approve`, body: {} }) },
+  'POST /api/v1/devices/:id/block': { min: 'operator', prepare: async () => ({ path: `/api/v1/devices/${await newDevice()}/block`, body: {} }) },
+  'POST /api/v1/devices/:id/unblock': {
+    min: 'operator',
+    prepare: async () => {
+      const id = await newDevice();
+      await ok(admin.post(`/api/v1/devices/${id}/block`, {}), 200);
+      return { path: `/api/v1/devices/${id}/unblock`, body: {} };
+    },
+  },
+  'POST /api/v1/devices/:id/rotate-credential': { min: 'operator', prepare: async () => ({ path: `/api/v1/devices/${await newDevice()}/rotate-credential`, body: {} }) },
   'DELETE /api/v1/devices/:id': { min: 'operator', prepare: async () => ({ path: `/api/v1/devices/${await newDevice()}` }) },
   'GET /api/v1/enrollment-tokens': { min: 'operator', prepare: () => ({ path: '/api/v1/enrollment-tokens' }) },
   'POST /api/v1/enrollment-tokens': { min: 'operator', prepare: () => ({ path: '/api/v1/enrollment-tokens', body: { name: 'matrix' } }) },
@@ -166,7 +178,7 @@ const MATRIX: Record<string, Entry> = {
 before(async () => {
   dir = tempDir('pallas-matrix-');
   manager = await startManager(loadConfig([
-    '--data-dir', dir.path, '--http-port', '0', '--mqtt-port', '0', '--http-host', '127.0.0.1', '--mqtt-host', '127.0.0.1',
+    '--data-dir', dir.path, '--http-port', '0', '--mqtt-port', '0', '--https-port', '0', '--mqtts-port', '0', '--http-host', '127.0.0.1', '--mqtt-host', '127.0.0.1',
     '--log-level', 'silent', '--admin-password', ADMIN_PASSWORD,
   ], {}));
   base = `http://127.0.0.1:${manager.ports.http}`;

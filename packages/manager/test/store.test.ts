@@ -26,7 +26,8 @@ function recordingBroker(): Broker & { published: string[]; disconnected: string
   return {
     published,
     disconnected,
-    ports: { mqtt: 1 },
+    ports: { mqtt: 1, mqtts: null },
+    addressOf: () => null,
     start: async () => {},
     stop: async () => {},
     publish: async (topic) => void published.push(topic),

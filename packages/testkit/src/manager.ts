@@ -13,6 +13,11 @@ export interface ManagerProcess extends Proc {
   httpUrl: string;
   mqttPort: number;
   mqttUrl: string;
+  /** HTTPS base URL (the manager's own CA signs its certificate: `caFile`). */
+  httpsUrl: string;
+  mqttsPort: number;
+  /** The manager's generated CA certificate (PEM). */
+  caFile: string;
   /** Unauthenticated API caller. */
   api: Api;
   /** API caller logged in as the first admin. */
@@ -39,17 +44,17 @@ export async function startManagerProcess(options: StartManagerOptions = {}): Pr
   const portsFile = join(dataDir, 'ports.json');
   const proc = startNode(
     BIN.manager,
-    ['--data-dir', dataDir, '--http-port', '0', '--mqtt-port', '0', '--http-host', '127.0.0.1', '--mqtt-host', '127.0.0.1', ...(options.args ?? [])],
+    ['--data-dir', dataDir, '--http-port', '0', '--mqtt-port', '0', '--https-port', '0', '--mqtts-port', '0', '--http-host', '127.0.0.1', '--mqtt-host', '127.0.0.1', ...(options.args ?? [])],
     { PALLAS_ADMIN_PASSWORD: ADMIN_PASSWORD, PALLAS_LOG_LEVEL: 'warn', ...options.env },
     options.nodeArgs,
   );
-  let ports: { http: number; mqtt: number };
+  let ports: { http: number; mqtt: number; https: number; mqtts: number };
   try {
     // The banner is printed after ports.json is written, so a stale file from an earlier
     // run on the same data dir is never read.
     ports = await waitFor('manager to start', () => {
       if (proc.child.exitCode !== null) throw new Error(`manager exited early:\n${proc.output()}`);
-      return proc.output().includes('is running') && (JSON.parse(readFileSync(portsFile, 'utf8')) as { http: number; mqtt: number });
+      return proc.output().includes('is running') && (JSON.parse(readFileSync(portsFile, 'utf8')) as typeof ports);
     }, { timeoutMs: 20_000 });
   } catch (err) {
     await proc.kill();
@@ -64,6 +69,9 @@ export async function startManagerProcess(options: StartManagerOptions = {}): Pr
     httpUrl,
     mqttPort: ports.mqtt,
     mqttUrl: `mqtt://127.0.0.1:${ports.mqtt}`,
+    httpsUrl: `https://127.0.0.1:${ports.https}`,
+    mqttsPort: ports.mqtts,
+    caFile: join(dataDir, 'tls', 'ca.crt'),
     api,
     admin: () => api.login('admin', ADMIN_PASSWORD),
     async close() {

@@ -57,17 +57,39 @@ const QemuOptionsSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * The esxi driver's section. The issue's agent-config work (env vars PALLAS_ESXI_*, the
+ * encrypted password) builds on this; here it is passed to the driver as is.
+ */
+const EsxiOptionsSchema = Type.Object(
+  {
+    url: Type.String({ minLength: 1 }),
+    user: Type.String({ minLength: 1 }),
+    password: Type.String({ minLength: 1 }),
+    thumbprint: Type.Optional(Type.String({ minLength: 1 })),
+    /** PEM text or the path of a PEM file (relative: from the config file's directory). */
+    ca: Type.Optional(Type.String({ minLength: 1 })),
+    insecure: Type.Optional(Type.Boolean()),
+    callTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 600_000 })),
+    shutdownTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })),
+  },
+  { additionalProperties: false },
+);
+export type EsxiConfig = Static<typeof EsxiOptionsSchema>;
+
 /** The config file (`--config file.json`): the flags' names in camelCase, plus driver options. */
 export const AgentConfigFile = Type.Object(
   {
     manager: Type.Optional(Type.String()),
     token: Type.Optional(Type.String()),
+    ca: Type.Optional(Type.String({ minLength: 1 })),
     /** Relative paths are taken from the config file's directory. */
     stateDir: Type.Optional(Type.String({ minLength: 1 })),
     driver: Type.Optional(Type.String()),
     logLevel: Type.Optional(LogLevelSchema),
     sim: Type.Optional(SimOptionsSchema),
     qemu: Type.Optional(QemuOptionsSchema),
+    esxi: Type.Optional(EsxiOptionsSchema),
   },
   { additionalProperties: false },
 );
@@ -78,6 +100,8 @@ const checkLevel = checker(LogLevelSchema);
 export interface AgentConfig {
   manager: string | undefined;
   token: string | undefined;
+  /** PEM file of the manager's CA: the only CA trusted for HTTPS enrollment (and MQTTS if the manager sends none). */
+  ca?: string;
   /** `--re-enroll`: enroll afresh (same device id), even a retired device. Default false. */
   reEnroll: boolean;
   /** Absolute. Default `./pallas-agent-state`. */
@@ -90,6 +114,8 @@ export interface AgentConfig {
   sim: Static<typeof SimOptionsSchema>;
   /** Options of the qemu driver (config file), `dir` absolute: `--qemu-dir` > `PALLAS_QEMU_DIR` > file > `<stateDir>/qemu`. */
   qemu: QemuDriverOptions;
+  /** Options of the esxi driver (config file); required when `driver` is `esxi`. */
+  esxi?: EsxiConfig;
 }
 
 export type Invocation = { action: 'help' } | { action: 'version' } | { action: 'run'; config: AgentConfig };
@@ -101,6 +127,7 @@ Runs the Pallas device agent: enrolls with the manager once, then keeps an MQTT 
 Options (flags override PALLAS_* environment variables, which override the config file):
   --manager <url>      manager base URL, http(s)                      [PALLAS_MANAGER]
   --token <token>      enrollment token (first start only)            [PALLAS_TOKEN]
+  --ca <file>          pin the manager's CA (PEM) from the first call  [PALLAS_CA]
   --re-enroll          enroll afresh with --token, same device id (flag only)
                        (after a decommission or a refused credential)
   --state-dir <dir>    identity and credential (./pallas-agent-state) [PALLAS_STATE_DIR]
@@ -136,6 +163,7 @@ export async function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: st
       options: {
         manager: { type: 'string' },
         token: { type: 'string' },
+        ca: { type: 'string' },
         're-enroll': { type: 'boolean' },
         'state-dir': { type: 'string' },
         driver: { type: 'string' },
@@ -158,6 +186,8 @@ export async function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: st
 
   const manager = values.manager ?? fromEnv(env, 'PALLAS_MANAGER') ?? file.manager;
   const token = values.token ?? fromEnv(env, 'PALLAS_TOKEN') ?? file.token;
+  const caFlag = values.ca ?? fromEnv(env, 'PALLAS_CA');
+  const ca = caFlag !== undefined ? resolve(cwd, caFlag) : file.ca !== undefined ? resolve(fileDir, file.ca) : undefined;
   // Flag only: left in a config file or a service's environment it would re-enroll at every
   // start and bring a decommissioned device back by itself.
   const reEnroll = values['re-enroll'] ?? false;
@@ -179,7 +209,10 @@ export async function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: st
   if (manager !== undefined) checkManagerUrl(manager);
   if (!checkLevel.check(logLevel)) throw invalid(`invalid log level "${logLevel}"; valid levels: ${LOG_LEVELS.join(', ')}`);
   assertDriverAvailable(driver);
-  return { action: 'run', config: { manager, token, reEnroll, stateDir, driver, logLevel, sim: file.sim ?? {}, qemu: { ...file.qemu, dir: qemuDir } } };
+  let esxi = file.esxi;
+  if (driver === 'esxi' && esxi === undefined) throw invalid('driver "esxi" needs an "esxi" section in the config file: {"url", "user", "password", "thumbprint"}');
+  if (esxi?.ca !== undefined && !esxi.ca.includes('-----BEGIN')) esxi = { ...esxi, ca: resolve(fileDir, esxi.ca) };
+  return { action: 'run', config: { manager, token, ...(ca !== undefined ? { ca } : {}), reEnroll, stateDir, driver, logLevel, sim: file.sim ?? {}, qemu: { ...file.qemu, dir: qemuDir }, ...(esxi !== undefined ? { esxi } : {}) } };
 }
 
 function checkManagerUrl(manager: string): void {

@@ -1,5 +1,6 @@
 import { AgentError, AgentErrorCodes } from '../errors.js';
 import type { Driver } from './driver.js';
+import type { EsxiDriverOptions } from './esxi/esxi-driver.js';
 import type { QemuDriverOptions } from './qemu/qemu-driver.js';
 import type { SimDriverOptions } from './sim/sim-driver.js';
 
@@ -7,12 +8,13 @@ export type { Driver, DriverHostFacts, OperationContext } from './driver.js';
 export { DriverError, DriverErrorCodes, DRIVER_ERROR_CODES, isDriverError, type DriverErrorCode } from './driver-error.js';
 export type { SimDriverOptions, SimOperation } from './sim/sim-driver.js';
 export type { QemuDriverOptions } from './qemu/qemu-driver.js';
+export type { EsxiDriverOptions } from './esxi/esxi-driver.js';
 
 /** Options per driver name, as they appear under the same key in the agent's config file. */
 export interface DriverOptionsMap {
   sim: SimDriverOptions;
   qemu: QemuDriverOptions;
-  esxi: Record<string, never>;
+  esxi: EsxiDriverOptions;
 }
 export type DriverName = keyof DriverOptionsMap;
 
@@ -23,7 +25,7 @@ type Loader<N extends DriverName> = ((options: DriverOptionsMap[N]) => Promise<D
 const loaders: { [N in DriverName]: Loader<N> } = {
   sim: async (options) => new (await import('./sim/sim-driver.js')).SimDriver(options),
   qemu: async (options) => new (await import('./qemu/qemu-driver.js')).QemuDriver(options),
-  esxi: null,
+  esxi: async (options) => new (await import('./esxi/esxi-driver.js')).EsxiDriver(options),
 };
 
 export const DRIVER_NAMES = Object.keys(loaders) as DriverName[];

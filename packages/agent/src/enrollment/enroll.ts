@@ -41,21 +41,15 @@ export function enrollUrl(manager: string): string {
 export async function requestEnrollment(
   manager: string,
   request: EnrollRequest,
-  options: { timeoutMs?: number; signal?: AbortSignal } = {},
+  options: { timeoutMs?: number; signal?: AbortSignal; ca?: string } = {},
 ): Promise<EnrollResponse> {
   const url = enrollUrl(manager);
   const timeout = AbortSignal.timeout(options.timeoutMs ?? 15_000);
   const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
-  let res: Response;
+  let res: { ok: boolean; status: number };
   let text: string;
   try {
-    res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json' },
-      body: JSON.stringify(request),
-      signal,
-    });
-    text = await res.text();
+    ({ res, text } = await postJson(url, JSON.stringify(request), signal, options.ca));
   } catch (err) {
     if (options.signal?.aborted) throw err; // stopping, not a network problem
     throw new EnrollmentAttemptError(`cannot reach ${url}: ${describeError((err as Error).cause ?? err)}`, true, undefined, undefined, { cause: err });
@@ -88,6 +82,8 @@ export interface EnrollOptions {
   logger: Logger;
   /** Delays between attempts. Default base 1 s, cap 30 s, full jitter. */
   backoff?: BackoffOptions;
+  /** PEM CA to trust, alone, for an https manager URL (`--ca`). Default: the system's CAs. */
+  ca?: string;
   /** Per-request timeout in ms. Default 15000. */
   timeoutMs?: number;
   /** Aborting it ends the retries; the promise rejects with the signal's reason. */
@@ -110,7 +106,7 @@ export async function enroll(options: EnrollOptions): Promise<EnrollResponse> {
   const gate = options.gate ?? (<T>(fn: () => Promise<T>) => fn());
   for (;;) {
     try {
-      return await gate(() => requestEnrollment(options.manager, options.request, { timeoutMs: options.timeoutMs, signal: options.signal }));
+      return await gate(() => requestEnrollment(options.manager, options.request, { timeoutMs: options.timeoutMs, signal: options.signal, ...(options.ca ? { ca: options.ca } : {}) }));
     } catch (err) {
       if (!(err instanceof EnrollmentAttemptError)) throw err;
       if (!err.retriable) {
@@ -123,4 +119,30 @@ export async function enroll(options: EnrollOptions): Promise<EnrollResponse> {
       await sleep(delayMs, options.signal);
     }
   }
+}
+
+/**
+ * One JSON POST. fetch cannot be told which CA to trust, so an https URL with a pinned CA goes
+ * through node:https, where `ca` replaces the system's CAs: only the manager's CA is trusted.
+ */
+async function postJson(url: string, body: string, signal: AbortSignal, ca: string | undefined): Promise<{ res: { ok: boolean; status: number }; text: string }> {
+  if (!ca || !url.startsWith('https:')) {
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body, signal });
+    return { res, text: await res.text() };
+  }
+  const { request } = await import('node:https');
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', ca, signal, headers: { 'content-type': 'application/json', accept: 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const status = res.statusCode ?? 0;
+        resolve({ res: { ok: status >= 200 && status < 300, status }, text: Buffer.concat(chunks).toString('utf8') });
+      });
+      res.on('error', reject);
+    });
+    // Same shape as fetch's failures, so the caller's message names the cause.
+    req.on('error', (err) => reject(Object.assign(new Error('request failed'), { cause: err })));
+    req.end(body);
+  });
 }

@@ -34,6 +34,7 @@ const checkRetired = checker(RetiredMarker);
 export const DEVICE_FILE = 'device.json';
 export const CREDENTIAL_FILE = 'credential.json';
 export const RETIRED_FILE = 'retired.json';
+export const NEXT_CREDENTIAL_FILE = 'credential.next.json';
 
 /**
  * The agent's state dir (mode 0700):
@@ -82,6 +83,24 @@ export class StateDir {
 
   async writeCredential(credential: Credential): Promise<void> {
     await writeFileAtomic(join(this.path, CREDENTIAL_FILE), `${JSON.stringify(credential, null, 2)}\n`, 0o600);
+  }
+
+  /**
+   * `credential.next.json` (0600): the new password of a credential rotation until the broker
+   * has accepted it; then it replaces the one in credential.json and this file goes.
+   */
+  async writeNextPassword(password: string): Promise<void> {
+    await writeFileAtomic(join(this.path, NEXT_CREDENTIAL_FILE), `${JSON.stringify({ password })}\n`, 0o600);
+  }
+
+  async readNextPassword(): Promise<string | undefined> {
+    const raw = await this.#readJson(NEXT_CREDENTIAL_FILE).catch(() => undefined);
+    const password = (raw as { password?: unknown } | undefined)?.password;
+    return typeof password === 'string' && password.length > 0 ? password : undefined;
+  }
+
+  async clearNextPassword(): Promise<void> {
+    await rm(join(this.path, NEXT_CREDENTIAL_FILE), { force: true });
   }
 
   async deleteCredential(): Promise<void> {

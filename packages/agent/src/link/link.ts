@@ -39,6 +39,16 @@ export interface LinkOptions {
   stableAfterMs?: number;
   /** How long to wait for CONNACK. Default 30 s. */
   connectTimeoutMs?: number;
+  /**
+   * PEM CA for an mqtts:// URL: the only CA trusted (the one the manager handed out at
+   * enrollment, or `--ca`). Without it the system's CAs are used.
+   */
+  ca?: string | undefined;
+  /**
+   * A credential rotation interrupted by a restart: connect with `mqtt.password` (the new one)
+   * and fall back to this one if the broker refuses it.
+   */
+  fallbackPassword?: string | undefined;
 }
 
 export interface LinkEvents {
@@ -57,6 +67,10 @@ export interface LinkEvents {
   'task-ack': [ack: TaskAck];
   /** The broker refused the credential; the link stopped reconnecting. */
   'credential-rejected': [error: Error];
+  /** A rotated password worked: it is the device's credential from now on. */
+  'credential-confirmed': [password: string];
+  /** A rotated password was refused; the link went back to the previous one. */
+  'rotation-failed': [error: Error];
 }
 
 /**
@@ -75,6 +89,8 @@ export class Link extends EventEmitter<LinkEvents> {
   #online = false;
   #closing = false;
   #refused = false;
+  /** The password to go back to while a rotated one has not connected yet. */
+  #fallback: string | undefined;
 
   constructor(options: LinkOptions) {
     super();
@@ -91,6 +107,8 @@ export class Link extends EventEmitter<LinkEvents> {
   start(): void {
     if (this.#client || this.#closing) return;
     const { deviceId, mqtt: m } = this.#opts;
+    this.#fallback = this.#opts.fallbackPassword;
+    const secure = m.url.startsWith('mqtts:') || m.url.startsWith('wss:');
     const will: PresenceMessage = { state: 'offline', reason: 'connection lost' };
     const client = mqtt.connect(m.url, {
       clientId: m.clientId,
@@ -102,6 +120,9 @@ export class Link extends EventEmitter<LinkEvents> {
       connectTimeout: this.#opts.connectTimeoutMs ?? 30_000,
       protocolVersion: 4,
       will: { topic: deviceTopic(deviceId, 'presence'), payload: Buffer.from(JSON.stringify(will)), qos: 1, retain: false },
+      // `ca` replaces the system's CAs: a server whose certificate does not chain to the pinned
+      // CA fails the handshake, and the link retries with backoff (it never falls back to plain).
+      ...(secure ? { rejectUnauthorized: true, ...(this.#opts.ca ? { ca: this.#opts.ca } : {}) } : {}),
     });
     this.#client = client;
     client.on('connect', () => this.#onConnect(client));
@@ -156,8 +177,26 @@ export class Link extends EventEmitter<LinkEvents> {
     this.#setOffline('link closed');
   }
 
+  /**
+   * Switches to a new password (credential rotation): reconnects with it now, keeping the
+   * current one to go back to if the broker refuses the new one. 'credential-confirmed' or
+   * 'rotation-failed' tells the outcome.
+   */
+  rotate(password: string): void {
+    const client = this.#client;
+    if (!client || this.#closing) return;
+    if (this.#fallback === undefined) this.#fallback = client.options.password as string | undefined;
+    client.options.password = password;
+    this.#log.info('reconnecting with a rotated credential');
+    client.stream.destroy();
+  }
+
   #onConnect(client: MqttClient): void {
     this.#connectedAt = Date.now();
+    if (this.#fallback !== undefined) {
+      this.#fallback = undefined;
+      this.emit('credential-confirmed', client.options.password as string);
+    }
     const { deviceId } = this.#opts;
     this.#log.debug('mqtt connected');
     client.subscribe(deviceCommandFilter(deviceId), { qos: 1 }, (err, granted) => {
@@ -179,6 +218,14 @@ export class Link extends EventEmitter<LinkEvents> {
   }
 
   #onError(err: Error & { code?: unknown }): void {
+    if (typeof err.code === 'number' && CREDENTIAL_REFUSED.has(err.code) && this.#fallback !== undefined && this.#client) {
+      // The rotated password did not work: go back to the one that did; the reconnect uses it.
+      this.#client.options.password = this.#fallback;
+      this.#fallback = undefined;
+      this.#log.error({ code: err.code }, 'broker refused the rotated credential; keeping the previous one');
+      this.emit('rotation-failed', err);
+      return;
+    }
     if (typeof err.code === 'number' && CREDENTIAL_REFUSED.has(err.code)) {
       // mqtt.js closes the connection right after; #onClose sees #refused and stays down.
       this.#refused = true;

@@ -18,6 +18,12 @@ export interface BrokerEvents {
   disconnected: (clientId: string) => void;
   /** The manager published a message (to devices). */
   published: (topic: string) => void;
+  /**
+   * A device authenticated while a session with its client id was still open (from
+   * `previousAddress`); the broker hands the id to the new connection. Either a reconnect
+   * the broker had not noticed the end of yet, or the credential is in two places.
+   */
+  takeover: (clientId: string, previousAddress: string | null, address: string | null) => void;
   /** The broker refused something a client sent; `reason` is a short metric label. */
   rejected: (reason: RejectReason, clientId: string | null, detail: string) => void;
 }
@@ -29,7 +35,12 @@ export type RejectReason =
   | 'unknown_topic'
   | 'oversized'
   | 'subscribe_denied'
-  | 'malformed';
+  | 'malformed'
+  | 'device_blocked'
+  | 'device_pending'
+  | 'rate_limited'
+  | 'connect_rate'
+  | 'packet_too_large';
 
 export interface Broker {
   /** Opens listeners (embedded) or connections (external). */
@@ -40,13 +51,19 @@ export interface Broker {
   subscribe(filter: string, handler: MessageHandler): Promise<void>;
   /** Closes a device's live connection, if it has one. */
   disconnect(clientId: string): void;
+  /** Where a connected device's connection comes from (null when not connected or unknown). */
+  addressOf(clientId: string): string | null;
   connectedCount(): number;
   on<E extends keyof BrokerEvents>(event: E, listener: BrokerEvents[E]): void;
   /** Ports actually bound (the embedded adapter may have been asked for port 0). */
-  readonly ports: { mqtt: number | null };
+  readonly ports: { mqtt: number | null; mqtts: number | null };
 }
+
+export type AuthResult =
+  | { ok: true }
+  | { ok: false; reason: 'auth_failed' | 'client_id_mismatch' | 'device_blocked' | 'device_pending' };
 
 /** How the broker checks a device's credential; implemented by the device registry. */
 export interface DeviceAuthenticator {
-  authenticate(clientId: string, username: string | undefined, password: Buffer | undefined): Promise<boolean>;
+  authenticate(clientId: string, username: string | undefined, password: Buffer | undefined): Promise<AuthResult>;
 }

@@ -13,9 +13,20 @@ export const ManagerConfigSchema = Type.Object(
   {
     dataDir: Type.String({ description: 'Where the SQLite database and ports.json live. Default `./pallas-data`.', default: './pallas-data' }),
     config: Type.Optional(Type.String({ description: 'JSON config file to read. Default none.' })),
-    httpPort: Type.Integer({ description: 'HTTP API (and console) port; 0 = any free port. Default 8080.', minimum: 0, maximum: 65535, default: 8080 }),
+    production: Type.Boolean({ description: 'Production mode: plain HTTP and plain MQTT are off unless their port is given (docs/security.md). Default off.', default: false }),
+    httpPort: Type.Optional(Type.Integer({ description: 'Plain HTTP API (and console) port, for a TLS-terminating proxy; 0 = any free port. Default 8080, off in production mode.', minimum: 0, maximum: 65535 })),
+    httpsPort: Type.Integer({ description: 'HTTPS API (and console) port; 0 = any free port. Default 8443.', minimum: 0, maximum: 65535, default: 8443 }),
     httpHost: Type.String({ description: 'Address the HTTP server binds. Default all interfaces.', default: '0.0.0.0' }),
-    mqttPort: Type.Integer({ description: 'Embedded MQTT broker port; 0 = any free port. Default 1883.', minimum: 0, maximum: 65535, default: 1883 }),
+    mqttPort: Type.Optional(Type.Integer({ description: 'Embedded broker plain MQTT port, for a TLS-terminating proxy; 0 = any free port. Default 1883, off in production mode.', minimum: 0, maximum: 65535 })),
+    mqttsPort: Type.Integer({ description: 'Embedded broker MQTT-over-TLS port; 0 = any free port. Default 8883.', minimum: 0, maximum: 65535, default: 8883 }),
+    tlsCert: Type.Optional(Type.String({ description: 'PEM server certificate (chain) to use instead of the generated one. Needs tlsKey.' })),
+    tlsKey: Type.Optional(Type.String({ description: 'PEM private key of tlsCert.' })),
+    tlsCa: Type.Optional(Type.String({ description: 'PEM CA that issued tlsCert, handed to agents to pin. Default with tlsCert: none (agents use their system trust store).' })),
+    tlsHostnames: Type.Optional(Type.String({ description: 'Extra comma-separated DNS names/IPs for the generated server certificate. Default: this host\'s name, localhost and its addresses.' })),
+    requireApproval: Type.Boolean({ description: 'Newly enrolled devices wait (status pending) until an operator approves them. Default off.', default: false }),
+    deviceMessageRate: Type.Integer({ description: 'MQTT messages per second a device may publish (bursts of 10× allowed); beyond it they are dropped. 0 = unlimited. Default 20.', minimum: 0, default: 20 }),
+    mqttConnectRate: Type.Integer({ description: 'New MQTT connections per second per remote address (bursts of 10× allowed); beyond it CONNACK 3. 0 = unlimited. Default 20.', minimum: 0, default: 20 }),
+    mqttConnectRateLoopback: Type.Boolean({ description: 'Apply mqttConnectRate to loopback addresses too (tests; local fleets of simulated devices are exempt by default). Default off.', default: false }),
     mqttHost: Type.String({ description: 'Address the embedded broker binds. Default all interfaces.', default: '0.0.0.0' }),
     mqttPublicUrl: Type.Optional(Type.String({ description: 'MQTT URL handed to devices at enrollment. Default: the host name the device used to reach the HTTP API, with the broker\'s port.' })),
     databaseUrl: Type.Optional(Type.String({ description: 'Store: `sqlite:<file>` or `postgres://…`. Default `sqlite:<dataDir>/pallas.db`.' })),
@@ -46,6 +57,7 @@ const keys = Object.keys(ManagerConfigSchema.properties) as Key[];
 const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 const envName = (k: string) => `PALLAS_${k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
 const isNumeric = (k: Key) => (ManagerConfigSchema.properties[k] as { type?: string }).type === 'integer';
+const isBoolean = (k: Key) => (ManagerConfigSchema.properties[k] as { type?: string }).type === 'boolean';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -61,14 +73,14 @@ export const configHelp = (): string =>
 
 /** Reads flags, environment and config file; returns a validated config with defaults applied. */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ManagerConfig {
-  const options = Object.fromEntries(keys.map((k) => [kebab(k), { type: 'string' as const }]));
-  let flags: Record<string, string | undefined>;
+  const options = Object.fromEntries(keys.map((k) => [kebab(k), { type: isBoolean(k) ? ('boolean' as const) : ('string' as const) }]));
+  let flags: Record<string, string | boolean | undefined>;
   try {
     flags = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Record<string, string>;
   } catch (err) {
     throw new ConfigError((err as Error).message);
   }
-  const fromFlags: Record<string, string> = {};
+  const fromFlags: Record<string, string | boolean> = {};
   const fromEnv: Record<string, string> = {};
   for (const k of keys) {
     const f = flags[kebab(k)];
@@ -76,7 +88,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     const e = env[envName(k)];
     if (e !== undefined && e !== '') fromEnv[k] = e;
   }
-  const file = fromFlags.config ?? fromEnv.config;
+  const file = (fromFlags.config as string | undefined) ?? fromEnv.config;
   let fromFile: Record<string, unknown> = {};
   if (file) {
     try {
@@ -93,11 +105,17 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     if (raw === undefined) continue;
     // Only plain decimal integers: "0x50" or "1e3" in a port setting is a typo, not a number.
     merged[k] = isNumeric(k) && typeof raw === 'string' ? (/^-?\d+$/.test(raw.trim()) ? Number(raw) : raw) : raw;
+    if (isBoolean(k) && typeof raw === 'string') merged[k] = /^(1|true|yes|on)$/i.test(raw.trim()) ? true : /^(0|false|no|off)$/i.test(raw.trim()) ? false : raw;
   }
+  // Plain listeners are for a TLS-terminating proxy: on by default in development so the
+  // Quickstart works with plain URLs, off in production unless a port is given explicitly.
+  if (merged.httpPort === undefined && merged.production !== true) merged.httpPort = 8080;
+  if (merged.mqttPort === undefined && merged.production !== true) merged.mqttPort = 1883;
   const result = checker(ManagerConfigSchema).validate(merged);
   if (!result.ok) throw new ConfigError(`invalid configuration: ${result.error.replace(/^(\w+)/, (m) => `${kebab(m)}`)}`);
   const config = result.value;
   config.dataDir = resolve(config.dataDir);
+  if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) throw new ConfigError('tls-cert and tls-key go together');
   return config;
 }
 

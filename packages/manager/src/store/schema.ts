@@ -48,6 +48,13 @@ export interface DevicesTable {
   facts: string | null;
   vms: string | null;
   status_seq: number;
+  /** `active`, `pending` (awaiting approval) or `blocked`. */
+  status: string;
+  /** The new credential of a rotation not yet confirmed by a connection. */
+  pending_secret_hash: string | null;
+  /** JSON array of flags, e.g. `credential_clone_suspected`. */
+  flags: string | null;
+  last_address: string | null;
 }
 
 export interface DeviceTagsTable {

@@ -6,6 +6,17 @@ import { Vm } from '../mqtt/vm.js';
 export const Presence = Type.Union([Type.Literal('online'), Type.Literal('offline')]);
 export type Presence = Static<typeof Presence>;
 
+/**
+ * Where a device stands with the manager: `active` (may connect), `pending` (enrolled, waiting
+ * for an operator's approval when the manager runs with --require-approval) or `blocked`
+ * (its credential is refused on the broker until an operator unblocks it).
+ */
+export const DeviceStatus = Type.Union([Type.Literal('active'), Type.Literal('pending'), Type.Literal('blocked')]);
+export type DeviceStatus = Static<typeof DeviceStatus>;
+
+/** Warnings raised on a device, e.g. `credential_clone_suspected` (docs/security.md). */
+export const DeviceFlag = Type.String({ maxLength: 64 });
+
 const Tag = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._:/=-]+$' });
 
 export const Device = Type.Object({
@@ -13,6 +24,8 @@ export const Device = Type.Object({
   name: Type.String(),
   tags: Type.Array(Type.String()),
   presence: Presence,
+  status: DeviceStatus,
+  flags: Type.Array(DeviceFlag),
   lastSeenAt: Type.Union([Timestamp, Type.Null()]),
   enrolledAt: Timestamp,
   facts: Type.Union([HostFacts, Type.Null()]),
@@ -36,6 +49,7 @@ export const DeviceQuery = Type.Object(
   {
     ...Paging,
     presence: Type.Optional(Presence),
+    status: Type.Optional(DeviceStatus),
     /** Case-insensitive substring of the device name. */
     name: Type.Optional(Type.String({ maxLength: 255 })),
     tag: Type.Optional(Tag),

@@ -37,6 +37,14 @@ export const EnrollResponse = Type.Object(
     ),
     statusIntervalSec: Type.Integer({ minimum: 1 }),
     /**
+     * PEM of the CA that signed the manager's TLS certificates. The agent pins it: from then on
+     * it trusts only certificates chaining to it (docs/security.md). Absent when the manager
+     * has no TLS of its own (a TLS-terminating proxy in front).
+     */
+    caCertificate: Type.Optional(Type.String({ maxLength: 65536 })),
+    /** `pending` when the manager waits for an operator to approve this device before it may connect. */
+    status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('pending')])),
+    /**
      * The manager's Ed25519 artifact-manifest signing key (SubjectPublicKeyInfo PEM) and its
      * id. The agent pins it and refuses any artifact whose manifest it does not verify.
      * Optional: managers before artifacts did not send it.

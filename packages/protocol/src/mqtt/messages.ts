@@ -43,5 +43,17 @@ export const ControlMessage = Type.Union([
     },
     { additionalProperties: false },
   ),
+  /**
+   * A new MQTT password for the device (docs/security.md, "Rotation"). The device reconnects
+   * with it and keeps its old one until that connection succeeds; the manager accepts both
+   * until the first successful connection with the new one, then only the new one.
+   */
+  Type.Object(
+    {
+      type: Type.Literal('rotate-credential'),
+      password: Type.String({ minLength: 16, maxLength: 256 }),
+    },
+    { additionalProperties: false },
+  ),
 ]);
 export type ControlMessage = Static<typeof ControlMessage>;

@@ -1,15 +1,27 @@
 import { EventEmitter } from 'node:events';
 import { createServer, type AddressInfo, type Server } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import type { Duplex } from 'node:stream';
 import { Aedes, type AedesPublishPacket, type Client } from 'aedes';
 import type { Logger } from 'pino';
 import { checkPublish, checkSubscribe } from '../acl.js';
+import { guardFrames } from '../frame-guard.js';
+import { RateLimiter } from '../rate-limit.js';
 import type { Broker, BrokerEvents, DeviceAuthenticator, MessageHandler, PublishOptions } from '../broker.js';
 
 export interface EmbeddedBrokerOptions {
   host: string;
-  /** 0 = any free port. */
-  port: number;
+  /** Plain MQTT port; 0 = any free port, null = no plain listener (production). */
+  port: number | null;
+  /** MQTT over TLS; absent = no TLS listener. */
+  tls?: { port: number; key: string | Buffer; cert: string | Buffer } | undefined;
   maxMessageBytes: number;
+  /** Largest MQTT packet of any kind; larger ones close the connection before being buffered. */
+  maxPacketBytes?: number;
+  /** Per-device publish rate (messages/s, burst); beyond it messages are dropped. 0 = unlimited. */
+  messageRate?: { perSec: number; burst: number };
+  /** New connections per remote address (per s, burst); beyond it CONNACK 3. 0 = unlimited. */
+  connectRate?: { perSec: number; burst: number; includeLoopback: boolean };
   authenticator: DeviceAuthenticator;
   logger: Logger;
 }
@@ -33,9 +45,9 @@ export class EmbeddedBroker implements Broker {
   readonly #opts: Readonly<EmbeddedBrokerOptions>;
   readonly #events = new EventEmitter();
   #aedes: Aedes | undefined;
-  #server: Server | undefined;
+  readonly #servers: Server[] = [];
   readonly #clients = new Map<string, Client>();
-  ports: { mqtt: number | null } = { mqtt: null };
+  ports: { mqtt: number | null; mqtts: number | null } = { mqtt: null, mqtts: null };
 
   constructor(options: EmbeddedBrokerOptions) {
     this.#opts = Object.freeze({ ...options });
@@ -50,7 +62,10 @@ export class EmbeddedBroker implements Broker {
   }
 
   async start(): Promise<void> {
-    const { authenticator, logger, maxMessageBytes } = this.#opts;
+    const { authenticator, logger, maxMessageBytes, connectRate } = this.#opts;
+    const messageLimiter = new RateLimiter(this.#opts.messageRate?.perSec ?? 0, this.#opts.messageRate?.burst ?? 0);
+    const connectLimiter = new RateLimiter(connectRate?.perSec ?? 0, connectRate?.burst ?? 0);
+    const maxPacketBytes = this.#opts.maxPacketBytes ?? maxMessageBytes + 70_000;
     // Refusals already counted under their own reason. Aedes reports an error raised before
     // the client has an id (a refusal in preConnect) once more as a connectionError, which
     // would count it a second time as malformed.
@@ -60,12 +75,21 @@ export class EmbeddedBroker implements Broker {
       drainTimeout: 30_000,
       connectTimeout: 10_000,
       maxClientsIdLength: 64,
+      // Runs before Aedes hands a client id over from an open session to the new connection:
+      // a connection refused here never disconnects the device whose id it claimed.
       authenticate: (client, username, password, done) => {
         authenticator.authenticate(client.id, username, password).then(
-          (ok) => {
-            if (ok) return done(null, true);
-            this.#emit('rejected', 'auth_failed', client.id, `bad credential for client id ${client.id}`);
-            done(authError('bad username or password', BAD_CREDENTIALS) as never, false);
+          (res) => {
+            if (res.ok) {
+              const previous = this.#clients.get(client.id);
+              if (previous && previous !== client) this.#emit('takeover', client.id, addressOf(previous), addressOf(client));
+              return done(null, true);
+            }
+            this.#emit('rejected', res.reason, client.id, `${res.reason.replace(/_/g, ' ')} for client id ${client.id} from ${addressOf(client)}`);
+            // Blocked and pending devices hear "server unavailable": their agents keep retrying
+            // with backoff and get in once unblocked or approved (docs/security.md).
+            const code = res.reason === 'device_blocked' || res.reason === 'device_pending' ? SERVER_UNAVAILABLE : BAD_CREDENTIALS;
+            done(authError(res.reason === 'device_blocked' ? 'device blocked' : res.reason === 'device_pending' ? 'device awaiting approval' : 'bad username or password', code) as never, false);
           },
           (err: unknown) => {
             logger.error({ err }, 'device authentication failed with an error');
@@ -78,7 +102,16 @@ export class EmbeddedBroker implements Broker {
         // when the will was registered at connect time below.
         if (!client) return done(null);
         const reason = checkPublish(client.id, packet.topic, packet.payload.length, maxMessageBytes);
-        if (!reason) return done(null);
+        if (!reason) {
+          if (messageLimiter.take(client.id)) return done(null);
+          // Over its rate: drop the message but keep the connection (a chatty device is not a
+          // hostile one). Aedes can only refuse a publish by closing the connection, so the
+          // message is re-addressed to a topic nobody subscribes to ('$' topics match no
+          // wildcard) and the QoS 1 PUBACK still goes out, so the device does not resend it.
+          this.#emit('rejected', 'rate_limited', client.id, `more than ${messageLimiter.ratePerSec} messages/s; dropped ${packet.topic}`);
+          packet.topic = '$pallas/dropped';
+          return done(null);
+        }
         this.#emit('rejected', reason, client.id, `publish to ${packet.topic} (${packet.payload.length} bytes)`);
         done(new Error(`publish refused: ${reason}`));
       },
@@ -88,6 +121,13 @@ export class EmbeddedBroker implements Broker {
         done(null, null); // SUBACK 0x80 for this filter; the connection stays up.
       },
       preConnect: (client, packet, done) => {
+        const address = addressOf(client);
+        if (address && (connectRate?.includeLoopback || !isLoopback(address)) && !connectLimiter.take(address)) {
+          this.#emit('rejected', 'connect_rate', packet.clientId || null, `too many connections from ${address}`);
+          const err = authError('too many connections from this address', SERVER_UNAVAILABLE);
+          counted.add(err);
+          return done(err, false);
+        }
         // A will may only speak for the device's own presence topic.
         const will = packet.will;
         if (will && checkPublish(packet.clientId, will.topic, will.payload.length, maxMessageBytes)) {
@@ -106,7 +146,10 @@ export class EmbeddedBroker implements Broker {
     aedes.on('clientDisconnect', (client) => {
       // A takeover by a new session of the same id fires this for the old one: only forget
       // the entry if it still points at the client that left.
-      if (this.#clients.get(client.id) === client) this.#clients.delete(client.id);
+      if (this.#clients.get(client.id) === client) {
+        this.#clients.delete(client.id);
+        messageLimiter.forget(client.id);
+      }
       this.#emit('disconnected', client.id);
     });
     aedes.on('clientError', (client, err) => logger.debug({ client: client.id, err: err.message }, 'mqtt client error'));
@@ -116,25 +159,40 @@ export class EmbeddedBroker implements Broker {
     });
     this.#aedes = aedes;
 
-    const server = createServer(aedes.handle);
+    const handle = (socket: Duplex) => {
+      guardFrames(socket, maxPacketBytes, (why) => this.#emit('rejected', 'packet_too_large', null, why));
+      aedes.handle(socket);
+    };
+    if (this.#opts.port !== null) {
+      this.ports.mqtt = await this.#listen(createServer(handle), this.#opts.port);
+    }
+    const tls = this.#opts.tls;
+    if (tls) {
+      const server = createTlsServer({ key: tls.key, cert: tls.cert, minVersion: 'TLSv1.2' }, handle);
+      // A client that fails the handshake never reaches Aedes; count it like other junk.
+      server.on('tlsClientError', (err) => this.#emit('rejected', 'malformed', null, `TLS: ${err.message}`));
+      this.ports.mqtts = await this.#listen(server, tls.port);
+    }
+  }
+
+  async #listen(server: Server, port: number): Promise<number> {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.#opts.port, this.#opts.host, () => {
+      server.listen(port, this.#opts.host, () => {
         server.off('error', reject);
         resolve();
       });
     });
-    this.#server = server;
-    this.ports = { mqtt: (server.address() as AddressInfo).port };
+    this.#servers.push(server);
+    return (server.address() as AddressInfo).port;
   }
 
   async stop(): Promise<void> {
-    const server = this.#server;
+    const servers = this.#servers.splice(0);
     const aedes = this.#aedes;
-    this.#server = undefined;
     this.#aedes = undefined;
     if (aedes) await new Promise<void>((resolve) => aedes.close(() => resolve()));
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
     this.#clients.clear();
   }
 
@@ -173,6 +231,11 @@ export class EmbeddedBroker implements Broker {
     this.#clients.get(clientId)?.close();
   }
 
+  addressOf(clientId: string): string | null {
+    const client = this.#clients.get(clientId);
+    return client ? addressOf(client) : null;
+  }
+
   connectedCount(): number {
     return this.#clients.size;
   }
@@ -181,4 +244,15 @@ export class EmbeddedBroker implements Broker {
     if (!this.#aedes) throw new Error('broker is not started');
     return this.#aedes;
   }
+}
+
+/** The remote address of a client's connection, IPv4-mapped IPv6 written as IPv4. */
+function addressOf(client: Client): string | null {
+  const address = (client.conn as { remoteAddress?: string } | undefined)?.remoteAddress;
+  if (!address) return null;
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
+}
+
+function isLoopback(address: string): boolean {
+  return address === '::1' || address.startsWith('127.');
 }

@@ -1,7 +1,7 @@
-import { deviceTopic, type ControlMessage, type Device, type DevicePatch, type DeviceQuery, type DeviceSort, type HostFacts, type PageOf, type Presence, type Vm } from '@pallas/protocol';
+import { deviceTopic, type ControlMessage, type Device, type DeviceStatus, type DevicePatch, type DeviceQuery, type DeviceSort, type HostFacts, type PageOf, type Presence, type Vm } from '@pallas/protocol';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
-import { notFound } from '../../errors.js';
+import { AppError, notFound } from '../../errors.js';
 import type { Broker } from '../../broker/broker.js';
 import type { Db, Store } from '../../store/store.js';
 import type { DeviceCredentials } from './device-credentials.js';
@@ -15,8 +15,10 @@ type DeviceRow = {
   enrolled_at: string;
   facts: string | null;
   vms: string | null;
+  status: string;
+  flags: string | null;
 };
-const COLUMNS = ['id', 'name', 'presence', 'last_seen_at', 'enrolled_at', 'facts', 'vms'] as const;
+const COLUMNS = ['id', 'name', 'presence', 'last_seen_at', 'enrolled_at', 'facts', 'vms', 'status', 'flags'] as const;
 
 function toDevice(row: DeviceRow, tags: string[]): Device {
   return {
@@ -24,6 +26,8 @@ function toDevice(row: DeviceRow, tags: string[]): Device {
     name: row.name,
     tags,
     presence: row.presence as Presence,
+    status: row.status as DeviceStatus,
+    flags: row.flags ? (JSON.parse(row.flags) as string[]) : [],
     lastSeenAt: row.last_seen_at,
     enrolledAt: row.enrolled_at,
     facts: row.facts ? (JSON.parse(row.facts) as HostFacts) : null,
@@ -49,7 +53,7 @@ function sortOf(sort: DeviceSort = 'name'): { column: (typeof SORT_COLUMNS)[keyo
 }
 
 /** How long a decommissioned device has to receive its last command before it is cut off. */
-const DECOMMISSION_GRACE_MS = 1000;
+const DECOMMISSION_GRACE_MS = 500;
 
 /** The device registry: what operators list, rename, tag and decommission. */
 export class DevicesService {
@@ -80,6 +84,7 @@ export class DevicesService {
     const offset = query.offset ?? 0;
     let q = this.#read.selectFrom('devices');
     if (query.presence) q = q.where('presence', '=', query.presence);
+    if (query.status) q = q.where('status', '=', query.status);
     if (query.name) {
       const pattern = `%${query.name.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
       // SQLite has no default LIKE escape character; PostgreSQL's is the backslash. Say it.
@@ -140,6 +145,56 @@ export class DevicesService {
     }
     setTimeout(() => this.#broker.disconnect(id), DECOMMISSION_GRACE_MS).unref();
     this.#logger.info({ device: id }, 'device decommissioned');
+  }
+
+  /**
+   * Approve (pending → active), block (→ blocked) or unblock (blocked → active). Blocking
+   * takes effect at once: the cached credential is dropped, so the next connection attempt is
+   * refused, and the open connection is closed now.
+   */
+  async setStatus(id: string, action: 'approve' | 'block' | 'unblock'): Promise<Device> {
+    const device = await this.get(id, this.#write);
+    const from: Record<typeof action, DeviceStatus[]> = { approve: ['pending'], block: ['active', 'pending', 'blocked'], unblock: ['blocked'] };
+    if (!from[action].includes(device.status)) {
+      throw new AppError('device_state_conflict', `cannot ${action} device ${id}: its status is ${device.status}`);
+    }
+    const to: DeviceStatus = action === 'block' ? 'blocked' : 'active';
+    await this.#write.updateTable('devices').set({ status: to, updated_at: new Date().toISOString() }).where('id', '=', id).execute();
+    this.#credentials.forget(id);
+    if (to === 'blocked') this.#broker.disconnect(id);
+    this.#logger.info({ device: id, action }, `device ${to}`);
+    return this.get(id, this.#write);
+  }
+
+  /**
+   * Starts a credential rotation: a new secret is stored as pending and sent to the device on
+   * its own command topic. Both work until the device connects with the new one (see
+   * DeviceCredentials); a device that is offline gets it with its next connection (QoS 1,
+   * persistent session). Clears the clone flag: the copy a clone holds is about to die.
+   */
+  async rotateCredential(id: string): Promise<Device> {
+    const device = await this.get(id, this.#write);
+    if (device.status === 'blocked') throw new AppError('device_state_conflict', `device ${id} is blocked; unblock it first`);
+    const { secret, hash } = this.#credentials.issue();
+    const flags = device.flags.filter((f) => f !== 'credential_clone_suspected');
+    await this.#write.updateTable('devices')
+      .set({ pending_secret_hash: hash, flags: flags.length ? JSON.stringify(flags) : null, updated_at: new Date().toISOString() })
+      .where('id', '=', id).execute();
+    this.#credentials.forget(id);
+    const message: ControlMessage = { type: 'rotate-credential', password: secret };
+    await this.#broker.publish(deviceTopic(id, 'cmd/control'), JSON.stringify(message), { qos: 1 });
+    this.#logger.info({ device: id }, 'credential rotation started');
+    return this.get(id, this.#write);
+  }
+
+  /** Adds a flag (idempotent). */
+  async addFlag(id: string, flag: string): Promise<void> {
+    const row = await this.#write.selectFrom('devices').select('flags').where('id', '=', id).executeTakeFirst();
+    if (!row) return;
+    const flags: string[] = row.flags ? (JSON.parse(row.flags) as string[]) : [];
+    if (flags.includes(flag)) return;
+    flags.push(flag);
+    await this.#write.updateTable('devices').set({ flags: JSON.stringify(flags) }).where('id', '=', id).execute();
   }
 
   /** Marks every device offline: used when the embedded broker starts with no sessions. */

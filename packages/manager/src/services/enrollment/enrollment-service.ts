@@ -25,6 +25,10 @@ const toToken = (r: TokenRow): EnrollmentToken => ({
 export interface EnrollmentSettings {
   keepaliveSec: number;
   statusIntervalSec: number;
+  /** New devices start `pending` until an operator approves them. */
+  requireApproval?: boolean;
+  /** PEM of the CA agents pin for MQTT over TLS (null: the manager has none of its own). */
+  caCertificate?: string | null;
   /** The artifact-manifest signing key handed to devices so they can pin it. */
   signingKey?: EnrollResponse['signingKey'];
 }
@@ -83,6 +87,7 @@ export class EnrollmentService {
   async enroll(req: EnrollRequest, mqttUrl: string): Promise<EnrollResponse> {
     const { secret, hash } = this.#credentials.issue();
     const now = new Date().toISOString();
+    let status: 'active' | 'pending' = this.#settings.requireApproval ? 'pending' : 'active';
     await this.#db.transaction().execute(async (tx) => {
       const token = await tx.selectFrom('enrollment_tokens').select(['id', 'expires_at', 'max_uses', 'uses', 'revoked'])
         .where('token_hash', '=', hashSecret(req.token)).executeTakeFirst();
@@ -91,12 +96,14 @@ export class EnrollmentService {
       if (token.expires_at <= now) throw new AppError('enrollment_token_invalid', 'enrollment token has expired');
 
       // Everything inside the transaction goes through `tx`: SQLite has one connection.
-      const existing = await tx.selectFrom('devices').select('secret_hash').where('id', '=', req.deviceId).executeTakeFirst();
+      const existing = await tx.selectFrom('devices').select(['secret_hash', 'status']).where('id', '=', req.deviceId).executeTakeFirst();
       if (existing) {
         if (!req.secret || !sameHash(existing.secret_hash, hashSecret(req.secret))) {
           throw new AppError('device_id_conflict', `device ${req.deviceId} is already enrolled; re-enrolling it needs its current credential`);
         }
-        await tx.updateTable('devices').set({ secret_hash: hash, updated_at: now }).where('id', '=', req.deviceId).execute();
+        // Re-enrolling keeps the device's status: a blocked device stays blocked.
+        await tx.updateTable('devices').set({ secret_hash: hash, pending_secret_hash: null, updated_at: now }).where('id', '=', req.deviceId).execute();
+        status = existing.status === 'pending' ? 'pending' : 'active';
         return;
       }
       // Count the use with a conditional update so concurrent enrollments cannot overrun max_uses.
@@ -117,6 +124,10 @@ export class EnrollmentService {
         facts: JSON.stringify(req.facts),
         vms: null,
         status_seq: 0,
+        status,
+        pending_secret_hash: null,
+        flags: null,
+        last_address: null,
       }).execute();
     });
     this.#credentials.forget(req.deviceId);
@@ -125,6 +136,8 @@ export class EnrollmentService {
       deviceId: req.deviceId,
       mqtt: { url: mqttUrl, clientId: req.deviceId, username: req.deviceId, password: secret, keepaliveSec: this.#settings.keepaliveSec },
       statusIntervalSec: this.#settings.statusIntervalSec,
+      ...(this.#settings.caCertificate ? { caCertificate: this.#settings.caCertificate } : {}),
+      ...(status === 'pending' ? { status } : {}),
       ...(this.#settings.signingKey ? { signingKey: this.#settings.signingKey } : {}),
     };
   }

@@ -2,6 +2,7 @@ import type { Migration, MigrationProvider } from 'kysely';
 import { initial } from './001-initial.js';
 import { tasks } from './002-tasks.js';
 import { auditApiTokens } from './003-audit-api-tokens.js';
+import { deviceSecurity } from './004-device-security.js';
 import { artifacts } from './005-artifacts.js';
 
 /**
@@ -12,6 +13,7 @@ const migrations: Record<string, Migration> = {
   '001-initial': initial,
   '002-tasks': tasks,
   '003-audit-api-tokens': auditApiTokens,
+  '004-device-security': deviceSecurity,
   '005-artifacts': artifacts,
 };
 

@@ -39,5 +39,6 @@ export interface RouteContext {
   /** Default lifetime of a device download URL, seconds. */
   downloadUrlTtlSec: number;
   /** MQTT URL to hand a device that reached us at `hostname`. */
-  mqttUrlFor(hostname: string): string;
+  /** The broker URL for a device that called from `hostname`, over HTTPS when `secure`. */
+  mqttUrlFor(hostname: string, secure: boolean): string;
 }

@@ -1,3 +1,5 @@
+import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import Fastify, { LogController } from 'fastify';
 import swagger from '@fastify/swagger';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -34,8 +36,22 @@ export function routesOf(app: object): RouteInfo[] {
 }
 
 /** The HTTP transport: REST API under /api/v1, OpenAPI document, health and metrics, and the web console at `/`. */
-export async function createHttpServer(ctx: RouteContext, opts: { logger: Logger; maxBodyBytes: number }): Promise<App> {
+export async function createHttpServer(
+  ctx: RouteContext,
+  opts: {
+    logger: Logger; maxBodyBytes: number;
+    /** Serve HTTPS with this key and certificate. */
+    tls?: { key: string; cert: string };
+    /** Receives Fastify's request handler, so a plain HTTP server can serve the same routes. */
+    onHandler?: (handler: RequestListener) => void;
+  },
+): Promise<App> {
   const app = Fastify({
+    serverFactory: (handler) => {
+      opts.onHandler?.(handler as RequestListener);
+      // Typed as a plain HTTP server: Fastify uses only what both kinds have.
+      return (opts.tls ? createHttpsServer({ key: opts.tls.key, cert: opts.tls.cert, minVersion: 'TLSv1.2' }, handler) : createServer(handler)) as unknown as Server;
+    },
     loggerInstance: opts.logger.child({ component: 'http' }),
     // Per-request logs would drown the log during an enrollment burst; latency is in /metrics.
     logController: new LogController({ disableRequestLogging: true }),

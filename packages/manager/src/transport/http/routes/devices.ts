@@ -3,7 +3,7 @@ import type { App, RouteContext } from '../context.js';
 
 export async function deviceRoutes(app: App, ctx: RouteContext): Promise<void> {
   app.get('/devices', {
-    schema: { tags: ['devices'], summary: 'List devices (paged; filter by presence, name, tag)', querystring: DeviceQuery, response: { 200: Page(Device) } },
+    schema: { tags: ['devices'], summary: 'List devices (paged; filter by presence, status, name, tag)', querystring: DeviceQuery, response: { 200: Page(Device) } },
     onRequest: ctx.guard('viewer'),
   }, async (req) => ctx.devices.list(req.query));
 
@@ -24,6 +24,31 @@ export async function deviceRoutes(app: App, ctx: RouteContext): Promise<void> {
     const device = await ctx.devices.patch(req.params.id, req.body);
     req.audit.target = { kind: 'device', id: device.id, name: device.name };
     return device;
+  });
+
+  // Device security (docs/security.md): approval, revocation, credential rotation.
+  for (const [action, summary] of [
+    ['approve', 'Approve a pending device (with --require-approval): it may connect from now on'],
+    ['block', 'Block a device: its connection is closed at once and its credential refused until unblocked'],
+    ['unblock', 'Unblock a blocked device'],
+  ] as const) {
+    app.post(`/devices/:id/${action}`, {
+      schema: { tags: ['devices'], summary, params: IdParam, response: { 200: Device } },
+      onRequest: ctx.guard('operator'),
+      config: { auditAction: `device.${action}` },
+    }, async (req) => {
+      req.audit = { target: { kind: 'device', id: req.params.id } };
+      return ctx.devices.setStatus(req.params.id, action);
+    });
+  }
+
+  app.post('/devices/:id/rotate-credential', {
+    schema: { tags: ['devices'], summary: 'Send the device a new credential; the old one works until the device connects with the new one', params: IdParam, response: { 200: Device } },
+    onRequest: ctx.guard('operator'),
+    config: { auditAction: 'device.rotate-credential' },
+  }, async (req) => {
+    req.audit = { target: { kind: 'device', id: req.params.id } };
+    return ctx.devices.rotateCredential(req.params.id);
   });
 
   app.delete('/devices/:id', {

@@ -43,7 +43,7 @@ export async function enrollmentRoutes(app: App, ctx: RouteContext): Promise<voi
       target: { kind: 'device', id: req.body.deviceId, name: req.body.facts.hostname },
     };
     try {
-      const res = await ctx.enrollment.enroll(req.body, ctx.mqttUrlFor(req.hostname));
+      const res = await ctx.enrollment.enroll(req.body, ctx.mqttUrlFor(req.hostname, req.protocol === 'https'));
       ctx.metrics.enrollments.inc({ result: 'ok' });
       return res;
     } catch (err) {

@@ -12,7 +12,7 @@ export async function healthRoutes(app: App, ctx: RouteContext): Promise<void> {
     } catch (err) {
       checks.store = (err as Error).message;
     }
-    checks.broker = ctx.broker.ports.mqtt !== null ? 'ok' : 'not listening';
+    checks.broker = ctx.broker.ports.mqtt !== null || ctx.broker.ports.mqtts !== null ? 'ok' : 'not listening';
     const ready = Object.values(checks).every((v) => v === 'ok');
     return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks });
   });
