@@ -5,6 +5,7 @@
  *
  *   npm run bench -- --devices 2000 --status-rate 10000 --status-seconds 10
  *   npm run bench -- --scenario tasks
+ *   npm run bench -- --scenario downloads --download-mib 512 --cut-mib 32
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { runFleet } from './scenarios/fleet.js';
 import { runTasks } from './scenarios/tasks.js';
+import { runDownloads } from './scenarios/downloads.js';
 import { printTable, type Row } from './lib/stats.js';
 
 const { values } = parseArgs({
@@ -21,6 +23,9 @@ const { values } = parseArgs({
     'status-seconds': { type: 'string', default: '10' },
     concurrency: { type: 'string', default: '100' },
     scenario: { type: 'string', default: 'all' },
+    'download-mib': { type: 'string', default: '512' },
+    'cut-mib': { type: 'string', default: '32' },
+    rounds: { type: 'string', default: '3' },
   },
 });
 
@@ -32,16 +37,17 @@ const options = {
 };
 
 const started = new Date();
-const scenarios = values.scenario === 'all' ? ['fleet', 'tasks'] : values.scenario!.split(',');
-console.log(`Pallas benchmark: ${scenarios.join(', ')} with ${options.devices} devices on ${process.platform}/${process.arch}, Node ${process.version}`);
+const scenarios = values.scenario === 'all' ? ['fleet', 'tasks', 'downloads'] : values.scenario!.split(',');
+console.log(`Pallas benchmark: ${scenarios.join(', ')}${scenarios.some((s) => s !== 'downloads') ? ` with ${options.devices} devices` : ''} on ${process.platform}/${process.arch}, Node ${process.version}`);
 const dir = join(fileURLToPath(new URL('.', import.meta.url)), 'results');
 mkdirSync(dir, { recursive: true });
 for (const scenario of scenarios) {
   let result: { rows: Row[]; raw: Record<string, unknown> };
   if (scenario === 'fleet') result = await runFleet(options);
   else if (scenario === 'tasks') result = await runTasks({ devices: options.devices });
-  else throw new Error(`unknown scenario ${scenario}: use fleet, tasks or all`);
-  printTable(`${scenario} (${options.devices} devices)`, result.rows);
+  else if (scenario === 'downloads') result = await runDownloads({ sizeMiB: Number(values['download-mib']), cutMiB: Number(values['cut-mib']), rounds: Number(values.rounds) });
+  else throw new Error(`unknown scenario ${scenario}: use fleet, tasks, downloads or all`);
+  printTable(scenario === 'downloads' ? scenario : `${scenario} (${options.devices} devices)`, result.rows);
   const file = join(dir, `${scenario}-${started.toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify({ scenario, startedAt: started.toISOString(), options, rows: result.rows, raw: result.raw }, null, 2)}\n`);
   console.log(`\nwrote ${file}`);

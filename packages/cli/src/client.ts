@@ -2,8 +2,18 @@
  * A typed client for the manager's REST API (/api/v1). It knows HTTP and the wire types only —
  * no printing, no config files — so tests and the benchmarks can use it directly.
  */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { Transform } from 'node:stream';
 import type {
   ApiToken,
+  Artifact,
+  ArtifactQuery,
+  SignedArtifact,
+  SigningKey,
+  UploadArtifactQuery,
   AuditEntry,
   AuditQuery,
   BulkTaskRequest,
@@ -157,6 +167,59 @@ export class PallasClient {
   }
   listAudit(q: AuditQuery = {}): Promise<PageOf<AuditEntry>> {
     return this.request('GET', '/audit', { query: { ...q } });
+  }
+
+  // --- artifacts
+  listArtifacts(q: ArtifactQuery = {}): Promise<PageOf<Artifact>> {
+    return this.request('GET', '/artifacts', { query: { ...q } });
+  }
+  getArtifact(id: string): Promise<SignedArtifact> {
+    return this.request('GET', `/artifacts/${enc(id)}`);
+  }
+  deleteArtifact(id: string): Promise<void> {
+    return this.request('DELETE', `/artifacts/${enc(id)}`);
+  }
+  signingKey(): Promise<SigningKey> {
+    return this.request('GET', '/signing-key');
+  }
+
+  /**
+   * Upload a file as an artifact. The file is streamed from disk (never read whole) with its
+   * length declared, so an oversized file is refused before it is sent; `onProgress` gets
+   * the bytes handed to the socket so far. No timeout: a multi-GB upload takes what it takes.
+   */
+  async uploadArtifact(file: string, meta: UploadArtifactQuery, onProgress?: (sent: number, total: number) => void): Promise<SignedArtifact> {
+    const { size } = await stat(file);
+    const url = this.#url('/artifacts', { ...meta });
+    const headers: Record<string, string> = { ...this.#headers('application/json'), 'content-type': 'application/octet-stream', 'content-length': String(size) };
+    let sent = 0;
+    const meter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        sent += chunk.length;
+        onProgress?.(sent, size);
+        done(null, chunk);
+      },
+    });
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = send(url, { method: 'POST', headers }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: body }));
+        res.on('error', reject);
+      });
+      req.on('error', (err) => reject(new NetworkError(this.server, err)));
+      const source = createReadStream(file, { highWaterMark: 1024 * 1024 });
+      source.on('error', (err) => {
+        req.destroy();
+        reject(err);
+      });
+      source.pipe(meter).pipe(req);
+    });
+    const fake = { ok: status >= 200 && status < 300, status, statusText: '' } as Response;
+    if (!fake.ok) throw toApiError(fake, text);
+    return JSON.parse(text) as SignedArtifact;
   }
 
   // --- VMs: reads are the manager's copy of the device's inventory; every change is a task

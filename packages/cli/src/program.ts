@@ -1,6 +1,7 @@
 /** The `pallas` command tree and the one place where errors become exit codes. */
 import { Command, CommanderError } from 'commander';
 import { PALLAS_VERSION } from '@pallas/protocol';
+import { registerArtifacts } from './commands/artifacts.js';
 import { registerApiTokens } from './commands/api-tokens.js';
 import { registerAudit } from './commands/audit.js';
 import { registerAuth } from './commands/auth.js';
@@ -13,12 +14,24 @@ import { DEFAULT_SERVER } from './config.js';
 import { describeError, ExitCode } from './errors.js';
 import type { Io } from './io.js';
 
-export function buildProgram(io: Io): Command {
+/**
+ * `--version` after a subcommand belongs to that subcommand (`artifacts upload --version 1.2`);
+ * commander would otherwise take it as the program's own anywhere on the line. So the program
+ * claims `--version` only when no subcommand name comes before it (`-V` always works).
+ */
+function versionFlagsFor(argv: readonly string[], commands: readonly string[]): string {
+  const version = argv.indexOf('--version');
+  const command = argv.findIndex((a) => commands.includes(a));
+  return version >= 0 && command >= 0 && command < version ? '-V' : '-V, --version';
+}
+const COMMANDS_WITH_VERSION_OPTION = ['artifacts', 'artifact'];
+
+export function buildProgram(io: Io, argv: readonly string[] = []): Command {
   const program = new Command('pallas');
   // Settings first: subcommands copy them from their parent when they are created.
   program
     .description('Operate a Pallas fleet: devices, their VMs and tasks, users and enrollment tokens.')
-    .version(PALLAS_VERSION, '-V, --version')
+    .version(PALLAS_VERSION, versionFlagsFor(argv, COMMANDS_WITH_VERSION_OPTION), 'output the version number')
     .option('--server <url>', `manager URL (default: $PALLAS_SERVER, the server you logged in to, or ${DEFAULT_SERVER})`)
     .option('--json', 'print machine-readable JSON on stdout')
     .configureHelp({ showGlobalOptions: true })
@@ -38,12 +51,13 @@ export function buildProgram(io: Io): Command {
   registerTokens(program, io);
   registerApiTokens(program, io);
   registerAudit(program, io);
+  registerArtifacts(program, io);
   return program;
 }
 
 /** Run one invocation (argv without node and script) and return the exit code; never throws. */
 export async function runCli(argv: readonly string[], io: Io): Promise<number> {
-  const program = buildProgram(io);
+  const program = buildProgram(io, argv);
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return ExitCode.ok;

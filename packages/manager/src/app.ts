@@ -1,5 +1,5 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { createServer as createPlainServer, type RequestListener, type Server as PlainServer } from 'node:http';
 import { pino, type Logger } from 'pino';
@@ -8,6 +8,9 @@ import { EmbeddedBroker } from './broker/embedded/aedes-broker.js';
 import type { Broker } from './broker/broker.js';
 import { databaseUrlOf, type ManagerConfig } from './config/config.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
+import { LocalFolderStore } from './artifact-store/local-folder/local-folder-store.js';
+import { ArtifactsService } from './services/artifacts/artifacts-service.js';
+import { DownloadUrlSigner, ManifestSigner } from './services/artifacts/manager-keys.js';
 import { ApiTokensService } from './services/api-tokens/api-tokens-service.js';
 import { AuditService } from './services/audit/audit-service.js';
 import { LoginThrottle } from './services/auth/login-throttle.js';
@@ -47,7 +50,7 @@ export interface RunningManager {
   logger: Logger;
   services: {
     users: UsersService; sessions: SessionsService; devices: DevicesService; enrollment: EnrollmentService; tasks: TasksService;
-    audit: AuditService; apiTokens: ApiTokensService;
+    audit: AuditService; apiTokens: ApiTokensService; artifacts: ArtifactsService;
   };
   events: EventBus;
   stop(): Promise<void>;
@@ -146,12 +149,20 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
         activity.removed(id);
       },
     });
+    const artifacts = new ArtifactsService({
+      store,
+      blobs: new LocalFolderStore(resolve(config.dataDir, config.artifactsDir ?? 'artifacts')),
+      signer: new ManifestSigner(config.dataDir),
+      urls: new DownloadUrlSigner(config.dataDir),
+      maxBytes: config.maxArtifactBytes,
+      logger: logger.child({ component: 'artifacts' }),
+    });
     const enrollment = new EnrollmentService({
       store,
       credentials,
       settings: {
         keepaliveSec: config.keepaliveSec, statusIntervalSec: config.statusIntervalSec,
-        requireApproval: config.requireApproval, caCertificate: tls.ca,
+        requireApproval: config.requireApproval, caCertificate: tls.ca, signingKey: artifacts.signingKey,
       },
       logger,
     });
@@ -190,8 +201,9 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
 
     const http = await createHttpServer(
       {
-        users, sessions, apiTokens, audit, throttle, devices, enrollment, tasks, events, broker, store, metrics,
+        users, sessions, apiTokens, audit, throttle, devices, enrollment, tasks, artifacts, events, broker, store, metrics,
         fleet: new FleetSummaryService({ store }),
+        downloadUrlTtlSec: config.downloadUrlTtlSec,
         guard: (minimum) => requireRole({ sessions, apiTokens }, minimum),
         // A device that enrolled over HTTPS gets MQTT over TLS; one that enrolled over plain
         // HTTP (development, or TLS ended by a proxy in front) gets the plain port if it is on.
@@ -219,7 +231,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     writeFileSync(join(config.dataDir, 'ports.json'), `${JSON.stringify(ports, null, 2)}\n`);
     return {
       config, ports, tls, store, broker, http, metrics, logger, stop, events,
-      services: { users, sessions, devices, enrollment, tasks, audit, apiTokens },
+      services: { users, sessions, devices, enrollment, tasks, audit, apiTokens, artifacts },
       ...(bootstrap.generatedPassword ? { generatedAdminPassword: bootstrap.generatedPassword } : {}),
     };
   } catch (err) {

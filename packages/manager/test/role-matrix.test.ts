@@ -66,6 +66,13 @@ const newUser = async (role: Role = 'viewer'): Promise<User> =>
   ok(admin.post<User>('/api/v1/users', { username: `u-${randomUUID().slice(0, 8)}`, password: 'throwaway-password', role }), 201);
 const newTask = async (): Promise<Task> =>
   ok(admin.post<Task>(`/api/v1/devices/${deviceId}/vms/vm-1/power`, { action: 'on' }), 202);
+const newArtifact = async (): Promise<string> => {
+  const res = await fetch(`${base}/api/v1/artifacts?kind=patch&name=matrix&version=${randomUUID().slice(0, 8)}`, {
+    method: 'POST', headers: { authorization: `Bearer ${admin.token}`, 'content-type': 'application/octet-stream' }, body: 'matrix bytes',
+  });
+  assert.equal(res.status, 201);
+  return ((await res.json()) as { id: string }).id;
+};
 const newDevice = async (): Promise<string> => (await enroll(new Api(base), enrollToken, `matrix-${randomUUID().slice(0, 6)}`)).deviceId;
 
 /** The matrix: every route, the least role it needs, and how to build a valid-looking request. */
@@ -153,6 +160,23 @@ const MATRIX: Record<string, Entry> = {
   },
   'GET /api/v1/events': { min: 'viewer', prepare: () => ({ path: '/api/v1/events' }) },
   'GET /api/v1/fleet/summary': { min: 'viewer', prepare: () => ({ path: '/api/v1/fleet/summary' }) },
+  'GET /api/v1/signing-key': { min: 'viewer', prepare: () => ({ path: '/api/v1/signing-key' }) },
+  // A JSON body gets 415 from an allowed caller: the role check comes first, which is the point.
+  'POST /api/v1/artifacts': { min: 'operator', prepare: () => ({ path: `/api/v1/artifacts?kind=patch&name=matrix&version=${randomUUID().slice(0, 8)}` }) },
+  'GET /api/v1/artifacts': { min: 'viewer', prepare: () => ({ path: '/api/v1/artifacts' }) },
+  'GET /api/v1/artifacts/:id': { min: 'viewer', prepare: async () => ({ path: `/api/v1/artifacts/${await newArtifact()}` }) },
+  'DELETE /api/v1/artifacts/:id': { min: 'operator', prepare: async () => ({ path: `/api/v1/artifacts/${await newArtifact()}` }) },
+  'GET /api/v1/artifacts/:id/content': { min: 'viewer', prepare: async () => ({ path: `/api/v1/artifacts/${await newArtifact()}/content` }) },
+  'POST /api/v1/artifacts/:id/download-urls': { min: 'operator', prepare: async () => ({ path: `/api/v1/artifacts/${await newArtifact()}/download-urls`, body: { deviceId } }) },
+  // The signed URL is the credential: with one, anybody gets the bytes (403 without: see test/e2e/artifacts).
+  'GET /dl/:artifactId': {
+    min: 'public',
+    prepare: async () => {
+      const made = await ok(admin.post<{ url: string }>(`/api/v1/artifacts/${await newArtifact()}/download-urls`, { deviceId }), 201);
+      const url = new URL(made.url);
+      return { path: `${url.pathname}${url.search}` };
+    },
+  },
 };
 
 before(async () => {

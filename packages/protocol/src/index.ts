@@ -13,6 +13,7 @@ export * from './api/tasks.js';
 export * from './api/fleet.js';
 export * from './api/audit.js';
 export * from './api/api-tokens.js';
+export * from './api/artifacts.js';
 
 /** Version of the Pallas programs built from this repository. */
 export const PALLAS_VERSION = '0.1.0';

@@ -123,6 +123,23 @@ export interface ApiTokensTable {
   revoked_at: string | null;
 }
 
+/** A complete artifact upload; the bytes are in the artifact store under the same id. */
+export interface ArtifactsTable {
+  /** `art_…` */
+  id: string;
+  kind: string;
+  name: string;
+  version: string;
+  /** bigint: PostgreSQL's driver returns it as a string, hence Number() at the service edge. */
+  size: number | string;
+  sha256: string;
+  /** base64 Ed25519 signature of the canonical manifest. */
+  signature: string;
+  key_id: string;
+  created_at: string;
+  created_by: string;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -132,5 +149,6 @@ export interface Database {
   tasks: TasksTable;
   audit_log: AuditLogTable;
   api_tokens: ApiTokensTable;
+  artifacts: ArtifactsTable;
 }
 

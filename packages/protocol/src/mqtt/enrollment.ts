@@ -44,6 +44,17 @@ export const EnrollResponse = Type.Object(
     caCertificate: Type.Optional(Type.String({ maxLength: 65536 })),
     /** `pending` when the manager waits for an operator to approve this device before it may connect. */
     status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('pending')])),
+    /**
+     * The manager's Ed25519 artifact-manifest signing key (SubjectPublicKeyInfo PEM) and its
+     * id. The agent pins it and refuses any artifact whose manifest it does not verify.
+     * Optional: managers before artifacts did not send it.
+     */
+    signingKey: Type.Optional(
+      Type.Object(
+        { algorithm: Type.Literal('ed25519'), keyId: Type.String(), publicKeyPem: Type.String() },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

@@ -29,6 +29,8 @@ export interface EnrollmentSettings {
   requireApproval?: boolean;
   /** PEM of the CA agents pin for MQTT over TLS (null: the manager has none of its own). */
   caCertificate?: string | null;
+  /** The artifact-manifest signing key handed to devices so they can pin it. */
+  signingKey?: EnrollResponse['signingKey'];
 }
 
 /**
@@ -136,6 +138,7 @@ export class EnrollmentService {
       statusIntervalSec: this.#settings.statusIntervalSec,
       ...(this.#settings.caCertificate ? { caCertificate: this.#settings.caCertificate } : {}),
       ...(status === 'pending' ? { status } : {}),
+      ...(this.#settings.signingKey ? { signingKey: this.#settings.signingKey } : {}),
     };
   }
 }

@@ -3,6 +3,7 @@ import { initial } from './001-initial.js';
 import { tasks } from './002-tasks.js';
 import { auditApiTokens } from './003-audit-api-tokens.js';
 import { deviceSecurity } from './004-device-security.js';
+import { artifacts } from './005-artifacts.js';
 
 /**
  * Migrations are compiled into the program (no folder scan at run time), listed in order.
@@ -13,6 +14,7 @@ const migrations: Record<string, Migration> = {
   '002-tasks': tasks,
   '003-audit-api-tokens': auditApiTokens,
   '004-device-security': deviceSecurity,
+  '005-artifacts': artifacts,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Broker } from '../../broker/broker.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { ApiTokensService } from '../../services/api-tokens/api-tokens-service.js';
+import type { ArtifactsService } from '../../services/artifacts/artifacts-service.js';
 import type { AuditService } from '../../services/audit/audit-service.js';
 import type { LoginThrottle } from '../../services/auth/login-throttle.js';
 import type { SessionsService } from '../../services/auth/sessions-service.js';
@@ -28,12 +29,15 @@ export interface RouteContext {
   devices: DevicesService;
   enrollment: EnrollmentService;
   tasks: TasksService;
+  artifacts: ArtifactsService;
   fleet: FleetSummaryService;
   events: EventBus;
   broker: Broker;
   store: Store;
   metrics: Metrics;
   guard: Guard;
+  /** Default lifetime of a device download URL, seconds. */
+  downloadUrlTtlSec: number;
   /** MQTT URL to hand a device that reached us at `hostname`. */
   /** The broker URL for a device that called from `hostname`, over HTTPS when `secure`. */
   mqttUrlFor(hostname: string, secure: boolean): string;

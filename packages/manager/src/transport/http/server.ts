@@ -9,6 +9,7 @@ import type { App, RouteContext } from './context.js';
 import { consoleRoutes } from './console.js';
 import { errorHandler } from './errors.js';
 import { registerAuditHook } from './audit-hook.js';
+import { artifactRoutes, deviceDownloadRoutes } from './routes/artifacts.js';
 import { apiTokenRoutes } from './routes/api-tokens.js';
 import { auditRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
@@ -100,6 +101,7 @@ export async function createHttpServer(
   registerAuditHook(app as unknown as App, ctx.audit, API_PREFIX);
 
   await app.register(healthRoutes, ctx);
+  await app.register(deviceDownloadRoutes, ctx);
   await app.register(async (api) => {
     api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
     await api.register(authRoutes, ctx);
@@ -112,6 +114,7 @@ export async function createHttpServer(
     await api.register(taskRoutes, ctx);
     await api.register(eventRoutes, ctx);
     await api.register(fleetRoutes, ctx);
+    await api.register(artifactRoutes, ctx);
   }, { prefix: API_PREFIX });
   await app.register(consoleRoutes);
 
