@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { checker } from '@pallas/protocol';
 import Type, { type Static, type TSchema } from 'typebox';
-import { DRIVER_ERROR_CODES, assertDriverAvailable, type DriverName, type QemuDriverOptions } from '../drivers/index.js';
+import { DRIVER_ERROR_CODES, assertDriverAvailable, type DriverName, type EsxiDriverOptions, type QemuDriverOptions } from '../drivers/index.js';
 import { AgentError, AgentErrorCodes, describeError, isAgentError } from '../errors.js';
 import { SECRET_KEY_FILE_NAME, decryptSecret, isEncryptedSecret, readKey, type KeySource } from '../secrets/index.js';
 
@@ -80,16 +80,7 @@ const EsxiOptionsSchema = Type.Object(
 );
 
 /** The esxi driver's connection, resolved: password in clear (in memory only), CA as PEM text. */
-export interface EsxiConnection {
-  url: string;
-  user: string;
-  password: string;
-  thumbprint?: string;
-  ca?: string;
-  insecure?: boolean;
-  callTimeoutMs?: number;
-  shutdownTimeoutMs?: number;
-}
+export type EsxiConnection = Omit<EsxiDriverOptions, 'warn'>;
 
 /** The config file (`--config file.json`): the flags' names in camelCase, plus driver options. */
 export const AgentConfigFile = Type.Object(
@@ -167,7 +158,8 @@ Subcommands:
                        encrypts the ESXi password read from stdin (see encrypt-secret --help)
 `;
 
-function invalid(message: string): AgentError {
+/** A `config_invalid` error: the user's configuration or command line is wrong (exit status 2). */
+export function invalid(message: string): AgentError {
   return new AgentError(AgentErrorCodes.CONFIG_INVALID, message);
 }
 
@@ -383,7 +375,8 @@ function checkManagerUrl(manager: string): void {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid(`manager URL must be http:// or https://, got "${manager}"`);
 }
 
-async function readConfigFile(path: string): Promise<AgentConfigFile> {
+/** Reads and validates an agent config file; errors are `config_invalid` and name the file. */
+export async function readConfigFile(path: string): Promise<AgentConfigFile> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');

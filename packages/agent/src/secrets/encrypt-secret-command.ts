@@ -1,9 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { AgentConfigFile, resolveKeySource } from '../config/config.js';
-import { checker } from '@pallas/protocol';
-import { AgentError, AgentErrorCodes, describeError } from '../errors.js';
+import { invalid, readConfigFile, resolveKeySource, type AgentConfigFile } from '../config/config.js';
+import { describeError } from '../errors.js';
 import { writeFileAtomic } from '../identity/atomic-file.js';
 import { readOrCreateKey } from './key-store.js';
 import { encryptSecret } from './secret-box.js';
@@ -29,12 +27,6 @@ export interface CommandIo {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
 }
-
-function invalid(message: string): AgentError {
-  return new AgentError(AgentErrorCodes.CONFIG_INVALID, message);
-}
-
-const checkFile = checker(AgentConfigFile);
 
 /** `pallas-agent encrypt-secret`. Resolves with the exit status; bad usage throws `config_invalid`. */
 export async function runEncryptSecret(argv: string[], env: NodeJS.ProcessEnv, io: CommandIo, cwd: string = process.cwd()): Promise<number> {
@@ -63,7 +55,7 @@ export async function runEncryptSecret(argv: string[], env: NodeJS.ProcessEnv, i
   if (values.write && configFlag === undefined) throw invalid('--write needs --config <file>');
   const configPath = configFlag === undefined ? undefined : resolve(cwd, configFlag);
   // Read (and check) the config before asking for the password: a typo costs no retyping.
-  const config = configPath === undefined ? undefined : await readConfig(configPath);
+  const config = configPath === undefined ? undefined : await readConfigFile(configPath);
 
   const stateDirFlag = values['state-dir'] ?? (env.PALLAS_STATE_DIR || undefined);
   const stateDir = stateDirFlag !== undefined
@@ -94,18 +86,6 @@ export async function runEncryptSecret(argv: string[], env: NodeJS.ProcessEnv, i
   await writeFileAtomic(configPath!, `${JSON.stringify(next, null, 2)}\n`, 0o600);
   io.stderr.write(`pallas-agent: wrote esxi.passwordEncrypted to ${configPath} (mode 0600)${_clear === undefined ? '' : '; removed the clear esxi.password'}\n`);
   return 0;
-}
-
-async function readConfig(path: string): Promise<AgentConfigFile> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw invalid(`cannot read config file ${path}: ${describeError(err)}`);
-  }
-  const res = checkFile.parseJson(text);
-  if (!res.ok) throw invalid(`config file ${path}: ${res.error.replace(/: schema is false$/, ': unknown setting')}`);
-  return res.value;
 }
 
 /**
