@@ -272,6 +272,9 @@ export class TaskRunner extends EventEmitter<TaskRunnerEvents> {
         return undefined;
       case 'vm.deploy':
         return this.#deploy(task, op, ctx);
+      case 'device.patch':
+      case 'agent.update':
+        throw new TaskFailure('unsupported', `this agent cannot run "${op.kind}" tasks yet`);
       default: {
         const unknown: never = op;
         throw new TaskFailure('unsupported', `this agent cannot run "${(unknown as { kind: string }).kind}" tasks`);
@@ -283,6 +286,7 @@ export class TaskRunner extends EventEmitter<TaskRunnerEvents> {
   async #deploy(task: Pending, op: Extract<TaskOperation, { kind: 'vm.deploy' }>, ctx: OperationContext): Promise<Vm> {
     const driver = this.#opts.driver;
     if (!driver.deployVm) throw new TaskFailure('unsupported', `the ${driver.kind} driver cannot deploy OVAs yet`);
+    if (op.source.kind !== 'file') throw new TaskFailure('unsupported', 'this agent cannot download artifacts yet');
     const ova = await openOva(op.source.path);
     const name = op.name ?? ova.descriptor.name;
     const existing = (await driver.listVms()).find((vm) => vm.name === name);

@@ -24,7 +24,11 @@ export function describeOperation(op: TaskOperation): string {
     case 'vm.delete':
       return `delete VM ${clean(op.vmId)}`;
     case 'vm.deploy':
-      return `deploy VM${op.name === undefined ? '' : ` '${clean(op.name)}'`} from ${clean(op.source.path)}`;
+      return `deploy VM${op.name === undefined ? '' : ` '${clean(op.name)}'`} from ${op.source.kind === 'file' ? clean(op.source.path) : `artifact ${clean(op.source.artifactId)}`}`;
+    case 'device.patch':
+      return `patch the device with artifact ${clean(op.artifactId)}`;
+    case 'agent.update':
+      return `update the agent to artifact ${clean(op.artifactId)}`;
     default:
       // A kind this CLI does not know yet (a newer manager): still say something useful.
       return (op as { kind: string }).kind;

@@ -8,7 +8,9 @@ export function describeOperation(op: TaskOperation, vmName?: string): string {
     case 'vm.power': return `${POWER_WORDS[op.action]} ${vm}`;
     case 'vm.update': return `Edit VM ${vm}`;
     case 'vm.delete': return `Delete VM ${vm}`;
-    case 'vm.deploy': return `Deploy VM ${op.name === undefined ? '' : `${op.name} `}from ${op.source.path}`;
+    case 'vm.deploy': return `Deploy VM ${op.name === undefined ? '' : `${op.name} `}from ${op.source.kind === 'file' ? op.source.path : `artifact ${op.source.artifactId}`}`;
+    case 'device.patch': return `Patch device with artifact ${op.artifactId}`;
+    case 'agent.update': return `Update agent to artifact ${op.artifactId}`;
   }
 }
 

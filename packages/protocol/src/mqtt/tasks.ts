@@ -1,4 +1,5 @@
 import Type, { type Static } from 'typebox';
+import { ArtifactManifest } from '../api/artifacts.js';
 import { PowerAction, Vm, VmName, VmPatch, VmSpec } from './vm.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -16,16 +17,22 @@ export type TaskId = Static<typeof TaskId>;
 /** A VM id as the device's hypervisor knows it (see `Vm.id`). */
 const VmId = Type.String({ minLength: 1, maxLength: 128 });
 
+/** An artifact id as the manager makes them: `art_` + lower-case letters and digits. */
+export const ArtifactId = Type.String({ minLength: 8, maxLength: 64, pattern: '^art_[0-9a-z]+$' });
+export type ArtifactId = Static<typeof ArtifactId>;
+
 /**
- * Where a `vm.deploy` takes its OVA from. `file`: a path on the device (absolute; the agent
- * reads it, the manager never sees the file). The artifacts issue (#5) adds
- * `{kind: 'artifact', id}` as a second variant.
+ * Where a `vm.deploy` takes its OVA from.
+ * - `file`: a path on the device (absolute; the agent reads it, the manager never sees the file).
+ * - `artifact`: an `ova` artifact in the manager's store, which the agent downloads (resuming
+ *   after cuts) and verifies against its signed manifest before it deploys (docs/artifacts.md).
  */
 export const DeploySource = Type.Union([
   Type.Object(
     { kind: Type.Literal('file'), path: Type.String({ minLength: 2, maxLength: 4096, pattern: '^/' }) },
     { additionalProperties: false },
   ),
+  Type.Object({ kind: Type.Literal('artifact'), artifactId: ArtifactId }, { additionalProperties: false }),
 ]);
 export type DeploySource = Static<typeof DeploySource>;
 
@@ -40,10 +47,53 @@ export const TaskOperation = Type.Union([
   Type.Object({ kind: Type.Literal('vm.update'), vmId: VmId, patch: VmPatch }, { additionalProperties: false }),
   Type.Object({ kind: Type.Literal('vm.delete'), vmId: VmId }, { additionalProperties: false }),
   Type.Object({ kind: Type.Literal('vm.deploy'), name: Type.Optional(VmName), source: DeploySource }, { additionalProperties: false }),
+  /** Applies a `patch` artifact to the device through its driver (where the hypervisor supports it). */
+  Type.Object({ kind: Type.Literal('device.patch'), artifactId: ArtifactId }, { additionalProperties: false }),
+  /**
+   * Installs an `agent` artifact as the device's agent, restarts into it, and rolls back to the
+   * running version by itself unless the new one reconnects and reports healthy within
+   * `healthySec` (default 120).
+   */
+  Type.Object(
+    { kind: Type.Literal('agent.update'), artifactId: ArtifactId, healthySec: Type.Optional(Type.Integer({ minimum: 10, maximum: 3600 })) },
+    { additionalProperties: false },
+  ),
 ]);
 export type TaskOperation = Static<typeof TaskOperation>;
 export type TaskKind = TaskOperation['kind'];
-export const TASK_KINDS = ['vm.create', 'vm.power', 'vm.update', 'vm.delete', 'vm.deploy'] as const satisfies readonly TaskKind[];
+export const TASK_KINDS = ['vm.create', 'vm.power', 'vm.update', 'vm.delete', 'vm.deploy', 'device.patch', 'agent.update'] as const satisfies readonly TaskKind[];
+
+/** The artifacts an operation uses (none for most): the manager grants each one to the device when it sends the task. */
+export function artifactIdsOf(operation: TaskOperation): string[] {
+  switch (operation.kind) {
+    case 'vm.deploy':
+      return operation.source.kind === 'artifact' ? [operation.source.artifactId] : [];
+    case 'device.patch':
+    case 'agent.update':
+      return [operation.artifactId];
+    default:
+      return [];
+  }
+}
+
+/**
+ * What the device needs to fetch one artifact a task uses: the signed manifest (checked with
+ * the key pinned at enrollment) and a download URL signed for this device, relative to the
+ * manager's URL (`dl/…`, resolved like the agent's other HTTP calls). Made fresh each time the
+ * task is sent, so a resend after a URL expired carries a new one.
+ */
+export const ArtifactGrant = Type.Object(
+  {
+    manifest: ArtifactManifest,
+    /** base64 Ed25519 signature over the canonical JSON of `manifest`. */
+    signature: Type.String({ minLength: 1, maxLength: 256 }),
+    keyId: Type.String({ minLength: 1, maxLength: 64 }),
+    url: Type.String({ minLength: 1, maxLength: 2048 }),
+    expiresAt: Type.String({ format: 'date-time' }),
+  },
+  { additionalProperties: false },
+);
+export type ArtifactGrant = Static<typeof ArtifactGrant>;
 
 /**
  * `cmd/task` (manager → device, QoS 1).
@@ -60,6 +110,8 @@ export const TaskCommand = Type.Union([
       taskId: TaskId,
       operation: TaskOperation,
       timeoutMs: Type.Integer({ minimum: 0 }),
+      /** One grant per id of `artifactIdsOf(operation)`, in that order; absent when it names none. */
+      artifacts: Type.Optional(Type.Array(ArtifactGrant, { maxItems: 16 })),
     },
     { additionalProperties: false },
   ),

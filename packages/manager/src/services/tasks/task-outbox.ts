@@ -135,11 +135,16 @@ export class TaskOutbox {
     const rows = candidates.filter((r) => r.rank <= room.get(r.device_id)!);
     if (rows.length === 0) return;
     // Marked sent before publishing: if the publish is lost, the next connect sends it again.
+    // Only the rows this update moved are published: one cancelled since the select above
+    // is no longer queued, and the device must not run it.
+    const marked = new Set<string>();
     for (let i = 0; i < rows.length; i += 500) {
-      await this.#db.updateTable('tasks').set({ state: 'sent', sent_at: now, updated_at: now })
-        .where('id', 'in', rows.slice(i, i + 500).map((r) => r.id)).where('state', '=', 'queued').execute();
+      const moved = await this.#db.updateTable('tasks').set({ state: 'sent', sent_at: now, updated_at: now })
+        .where('id', 'in', rows.slice(i, i + 500).map((r) => r.id)).where('state', '=', 'queued')
+        .returning('id').execute();
+      for (const { id } of moved) marked.add(id);
     }
-    await Promise.all(rows.map(({ rank: _rank, ...row }) => {
+    await Promise.all(rows.filter((r) => marked.has(r.id)).map(({ rank: _rank, ...row }) => {
       const sent = { ...row, state: 'sent', sent_at: now, updated_at: now };
       this.#events.emit({ type: 'task', task: toTask(sent) });
       return this.#publish(row.device_id, runCommand(sent));
