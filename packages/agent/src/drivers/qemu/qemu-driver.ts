@@ -9,6 +9,9 @@ import { KeyedLock } from './keyed-lock.js';
 import { QmpClient } from './qmp-client.js';
 import { kvmUsable, processAlive, qemuArgs, qemuVersion, removeRuntimeFiles, run, runningQemu, waitForExit, type Accel } from './qemu-process.js';
 import { VmStore, type VmPaths, type VmRecord } from './vm-store.js';
+import type { OvaPackage } from '../../ova/index.js';
+import { ovaDiskSources } from './ova-disk-source.js';
+import { makeDeployedDisks } from './ova-disks.js';
 
 export interface QemuDriverOptions {
   /** Folder of the VM folders (definitions, disks, sockets). The agent passes `<stateDir>/qemu`. Required. */
@@ -157,6 +160,69 @@ export class QemuDriver implements Driver {
         ctx.progress(100, 'created');
         return toVm(record, 'off');
       });
+    });
+  }
+
+  /**
+   * A VM from an OVA: the OVF's vCPUs and memory, its disks converted to qcow2 by qemu-img
+   * straight out of the OVA (see `ova-disk-source.ts`), stored like `createVm`'s VMs so every
+   * other operation treats it the same.
+   *
+   * The names lock is held for the checks and again for the commit, not during the conversion
+   * (minutes for a large disk: creates and renames must not wait that long); a name taken in
+   * between fails the deploy at the commit, with its disks discarded.
+   */
+  async deployVm(ova: OvaPackage, name: string, ctx: OperationContext): Promise<Vm> {
+    return this.#operate(ctx, `deploy of OVA ${ova.path}`, async (signal) => {
+      ctx.progress(0, 'checking OVA');
+      const { descriptor } = ova;
+      if (ova.disks.length === 0) throw new DriverError('invalid_spec', `OVA ${ova.path} has no disk; the qemu driver needs at least one`);
+      const capacity = ova.disks.reduce((sum, d) => sum + d.capacityBytes, 0);
+      const spec = { name, vcpus: descriptor.vcpus, memoryMB: descriptor.memoryMB, diskGB: capacity / 1e9 };
+      if (!checkSpec.check(spec)) throw new DriverError('invalid_spec', `the OVF's VM does not fit: ${checkSpec.explain(spec)}`);
+      const sources = await ovaDiskSources(ova);
+      const { id, staged, network } = await this.#locks.run('catalog', signal, async () => {
+        await this.#checkNameFree(name, undefined);
+        checkFits(name, spec.vcpus, spec.memoryMB);
+        // One NIC: on the host network named like the OVF's first network, else the default.
+        const networks = await hostNetworks();
+        const network = descriptor.networks.find((n) => networks.includes(n)) ?? networks[0]!;
+        // The disks' capacity, as createVm checks diskGB: a qcow2 may grow that far as the guest
+        // writes. (The VMDK sizes would say nothing: streamOptimized VMDKs are compressed.)
+        const { free } = await diskSpace(this.#store.dir);
+        if (free < capacity) {
+          throw new DriverError('no_space', `not enough space in ${this.#store.dir} on host ${os.hostname()} for the ${Math.ceil(capacity / 1e7) / 100} GB of disks of VM "${name}" from OVA ${ova.path} (${Math.floor(free / 1e7) / 100} GB free)`);
+        }
+        signal.throwIfAborted();
+        const id = await this.#store.allocateId();
+        return { id, staged: await this.#store.stage(id), network };
+      });
+      try {
+        const files = await makeDeployedDisks(this.#options.qemuImg, staged.dir, sources, signal, (fraction, message) => ctx.progress(5 + Math.floor(90 * fraction), message));
+        ctx.progress(95, 'registering VM');
+        const record: VmRecord = {
+          id,
+          name,
+          vcpus: spec.vcpus,
+          memoryMB: spec.memoryMB,
+          diskGB: spec.diskGB,
+          network,
+          ...(files.length > 1 ? { extraDisks: files.slice(1) } : {}),
+          createdAt: new Date().toISOString(),
+        };
+        await this.#store.write(record, staged);
+        await this.#locks.run('catalog', signal, async () => {
+          await this.#checkNameFree(name, undefined);
+          signal.throwIfAborted();
+          await this.#store.commit(staged, id);
+        });
+        ctx.progress(100, 'deployed');
+        return toVm(record, 'off');
+      } catch (err) {
+        // Also on abort: qemu-img has exited by now (the conversion settles after its exit).
+        await this.#store.discard(staged);
+        throw err;
+      }
     });
   }
 

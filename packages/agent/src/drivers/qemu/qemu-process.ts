@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { open, readFile, rm } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import type { VmPaths, VmRecord } from './vm-store.js';
 
 /**
@@ -48,6 +48,11 @@ export function qemuArgs(vm: VmRecord, paths: VmPaths, accel: Accel): string[] {
     args.push('-device', 'virtio-blk-pci,drive=disk0,bootindex=1');
     args.push('-drive', `file=${opt(image)},format=${format},snapshot=on,if=none,id=boot0`, '-device', 'virtio-blk-pci,drive=boot0,bootindex=0');
   }
+  // Further disks (OVA deploys): after the first, never booted from.
+  (vm.extraDisks ?? []).forEach((file, i) => {
+    const id = `disk${i + 1}`;
+    args.push('-drive', `file=${opt(join(paths.dir, file))},format=qcow2,if=none,id=${id}`, '-device', `virtio-blk-pci,drive=${id}`);
+  });
   args.push('-nic', vm.network === 'user' ? 'user,model=virtio-net-pci' : `bridge,br=${opt(vm.network)},model=virtio-net-pci`);
   return args;
 }

@@ -11,6 +11,7 @@ import { writeFileAtomic } from '../../identity/atomic-file.js';
  * <dir>/next-id            next VM number (ids are never reused, even after a delete)
  * <dir>/vm-7/vm.json       the definition (VmRecord)
  * <dir>/vm-7/disk.qcow2    the first disk
+ * <dir>/vm-7/disk-2.qcow2  further disks (OVA deploys with several disks; `extraDisks`)
  * <dir>/vm-7/qmp.sock      QEMU's monitor socket, while it runs
  * <dir>/vm-7/qemu.pid      QEMU's pid, while it runs
  * <dir>/.new-vm-7-…/       a VM being created (renamed to vm-7 when complete)
@@ -31,6 +32,11 @@ export interface VmRecord {
   network: string;
   /** Absolute path of an ISO (as a CD-ROM) or disk image (as a second, copy-on-write drive). */
   bootImage?: string;
+  /**
+   * Disks after `disk.qcow2`, as file names in the VM's folder (`disk-2.qcow2`, …), attached in
+   * this order. Only a VM deployed from an OVA with several disks has them.
+   */
+  extraDisks?: string[];
   /** ISO 8601; with the id's number, the creation order. */
   createdAt: string;
 }
@@ -48,6 +54,13 @@ export function vmPaths(vmDir: string): VmPaths {
 }
 
 const ID = /^vm-(\d+)$/;
+/** An extra disk's file name: a plain name in the VM's folder, never a path elsewhere. */
+const EXTRA_DISK = /^disk-\d+\.qcow2$/;
+
+/** The file name of the VM's disk number `n` (1-based): `disk.qcow2`, then `disk-2.qcow2`, … */
+export function diskFileName(n: number): string {
+  return n === 1 ? 'disk.qcow2' : `disk-${n}.qcow2`;
+}
 /** An id in a VM folder's name, also while staged or being deleted (`.new-vm-7-1a2b3c4d`). */
 const ID_IN_FOLDER = /^(?:\.(?:new|del)-)?vm-(\d+)(?:-[0-9a-f]+)?$/;
 
@@ -152,6 +165,7 @@ function isRecord(r: unknown): r is VmRecord {
     v.diskGB >= 0 &&
     typeof v.network === 'string' &&
     (v.bootImage === undefined || typeof v.bootImage === 'string') &&
+    (v.extraDisks === undefined || (Array.isArray(v.extraDisks) && v.extraDisks.every((d) => typeof d === 'string' && EXTRA_DISK.test(d)))) &&
     typeof v.createdAt === 'string'
   );
 }
