@@ -1,3 +1,4 @@
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DriverError } from '../driver-error.js';
 import type { OvaDiskSource } from './ova-disk-source.js';
@@ -50,9 +51,22 @@ export async function makeDeployedDisks(
       }
       throw err;
     }
+    // Flushed before the VM folder is renamed into place (qemu-img's default cache mode for
+    // the target need not flush): a power cut at an edge site must not leave a listed VM
+    // whose disk is half on the platters.
+    await fsyncFile(target);
     before += source.fileBytes;
     progress(before / total, `disk ${i + 1} of ${sources.length} ready`);
     files.push(file);
   }
   return files;
+}
+
+async function fsyncFile(path: string): Promise<void> {
+  const fh = await open(path, 'r+');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }
