@@ -16,7 +16,11 @@ export interface StatusReporterOptions {
   startedAt?: number;
   /** Source of randomness for the timer phase. Default Math.random. */
   random?: () => number;
-  /** How long `reportNow()` waits, gathering a burst of calls into one report. Default 100 ms. */
+  /**
+   * How long `reportNow()` waits, gathering a burst of calls into one report. Default 1 s: a
+   * device working through a window of tasks sends one inventory per second, not one per
+   * task, and a fan-out's results reach the manager ahead of the inventories.
+   */
   reportNowDelayMs?: number;
 }
 
@@ -83,7 +87,7 @@ export class StatusReporter {
     this.#soon = setTimeout(() => {
       this.#soon = undefined;
       void this.#report();
-    }, this.#opts.reportNowDelayMs ?? 100);
+    }, this.#opts.reportNowDelayMs ?? 1000);
   }
 
   /** The link went down (or the agent stops): no more reports until the next `online()`. */

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Broker } from '../../broker/broker.js';
 import type { Db, Store } from '../../store/store.js';
 import type { EventBus } from '../live/event-bus.js';
-import { ACTIVE, loadTaskRows, toTask } from './task-row.js';
+import { ACTIVE, toTask, type TaskRow } from './task-row.js';
 import type { TaskOutbox } from './task-outbox.js';
 
 interface Reported<T> {
@@ -113,7 +113,9 @@ export class TaskReports {
    */
   async #store(progress: readonly Reported<TaskProgress>[], results: readonly Reported<TaskResult>[]): Promise<Applied> {
     const now = new Date().toISOString();
-    const changed = new Set<string>();
+    // The rows as the statements left them (`returning *`), for the live stream: reading them
+    // back after the commit cost as much as storing them.
+    const changed = new Map<string, TaskRow>();
     const acks = new Map<string, string[]>();
     const finished = new Set<string>();
     let late = 0;
@@ -136,8 +138,8 @@ export class TaskReports {
           const updated = await tx.updateTable('tasks')
             .set({ state: 'running', started_at: sql<string>`coalesce(started_at, ${now})`, progress_pct: pct, progress_message: message ?? null, updated_at: now })
             .where('id', 'in', group.slice(i, i + CHUNK).map((p) => p.message.taskId)).where('state', 'in', ACTIVE)
-            .returning('id').execute();
-          for (const r of updated) changed.add(r.id);
+            .returningAll().execute();
+          for (const r of updated) changed.set(r.id, r);
         }
       }
 
@@ -174,9 +176,9 @@ export class TaskReports {
               updated_at: now,
             })
             .where('id', 'in', chunk.map((r) => r.message.taskId)).where('state', 'in', ACTIVE)
-            .returning(['id', 'device_id']).execute();
+            .returningAll().execute();
           for (const r of updated) {
-            changed.add(r.id);
+            changed.set(r.id, r);
             finished.add(r.device_id);
           }
         }
@@ -189,10 +191,10 @@ export class TaskReports {
         const l = await tx.updateTable('tasks').set({ late_result: lateResult, updated_at: now })
           .where('id', '=', res.taskId).where('device_id', '=', deviceId).where('late_result', 'is', null)
           .where('state', 'not in', ACTIVE).where('state', '!=', res.outcome)
-          .executeTakeFirst();
-        if (l.numUpdatedRows > 0n) {
+          .returningAll().executeTakeFirst();
+        if (l) {
           late++;
-          changed.add(res.taskId);
+          changed.set(res.taskId, l);
         } else if (owners.get(res.taskId)?.device_id !== deviceId) {
           this.#logger.warn({ device: deviceId, task: res.taskId }, 'result for a task that is not this device\'s; ignored');
         }
@@ -204,11 +206,7 @@ export class TaskReports {
   /** After the commit: live events, acknowledgements, and room in the windows of devices. */
   async #announce(applied: Applied): Promise<void> {
     this.#onApplied(applied);
-    try {
-      for (const row of await loadTaskRows(this.#db, [...applied.changed])) this.#events.emit({ type: 'task', task: toTask(row) });
-    } catch (err) {
-      this.#logger.warn({ err }, 'could not load changed tasks for the live stream');
-    }
+    for (const row of [...applied.changed.values()].sort((a, b) => (a.id < b.id ? -1 : 1))) this.#events.emit({ type: 'task', task: toTask(row) });
     for (const [deviceId, taskIds] of applied.acks) {
       for (let i = 0; i < taskIds.length; i += 1000) {
         const ack: TaskAck = { taskIds: taskIds.slice(i, i + 1000) };
@@ -238,7 +236,7 @@ interface Applied {
   progress: number;
   results: number;
   late: number;
-  changed: Set<string>;
+  changed: Map<string, TaskRow>;
   acks: Map<string, string[]>;
   finished: Set<string>;
 }
