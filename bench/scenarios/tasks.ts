@@ -32,7 +32,7 @@ export async function runTasks(o: TasksOptions): Promise<{ rows: Row[]; raw: Rec
   try {
     const admin = await manager.admin();
     const token = await createEnrollmentToken(admin, { maxUses: o.devices });
-    fleet = await startFleet({ manager: manager.httpUrl, token, devices: o.devices, stateDir: join(dir.path, 'fleet'), statusIntervalSec: 86400, hostStateFiles: false });
+    fleet = await startFleet({ manager: manager.httpUrl, token, devices: o.devices, stateDir: process.env.PALLAS_BENCH_FLEET_DIR ?? join(dir.path, 'fleet'), statusIntervalSec: 86400, hostStateFiles: false });
     await fleet.waitOnline(o.devices, 180_000);
     const ids = fleet.agents.map((a) => a.deviceId!);
 
@@ -89,6 +89,18 @@ export async function runTasks(o: TasksOptions): Promise<{ rows: Row[]; raw: Rec
       { metric: 'manager CPU per task', value: managerCpuMs / ids.length, unit: 'ms' },
       { metric: 'simulated fleet CPU per task', value: fleetCpuMs / ids.length, unit: 'ms' },
     );
+    if (process.env.PALLAS_BENCH_DIST) {
+      const fanIds = new Set(fan.body.taskIds as string[]);
+      const tasks: any[] = [];
+      for (let offset = 0; ; offset += 1000) {
+        const page = await admin.get(`/api/v1/tasks?limit=1000&offset=${offset}`);
+        tasks.push(...page.body.items.filter((t: any) => fanIds.has(t.id)));
+        if (page.body.items.length < 1000) break;
+      }
+      const stage = (k: string) => tasks.map((t) => Date.parse(t[k]) - t0).filter(Number.isFinite);
+      for (const k of ['createdAt', 'sentAt', 'startedAt', 'finishedAt']) console.log(k.padEnd(12), [1, 10, 50, 90, 99].map((p) => `p${p}=${Math.round(percentile(stage(k), p))}`).join(' '));
+    }
+    if (process.env.PALLAS_BENCH_DIST) console.log("latency percentiles", [1, 5, 10, 25, 50, 75, 90, 99].map((p) => `p${p}=${Math.round(percentile(latencies, p))}`).join(" "));
     raw.fanOut = { acceptedMs: accepted, managerCpuMs, fleetCpuMs, p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: Math.max(...latencies), floor: floor && { p50: percentile(floor, 50), p99: percentile(floor, 99) } };
     return { rows, raw };
   } finally {

@@ -1,9 +1,10 @@
-import { CHANNEL_QOS, deviceTopic, type TaskAck, type TaskProgress, type TaskResult } from '@pallas/protocol';
+import { CHANNEL_QOS, deviceTopic, type TaskAck, type TaskProgress, type TaskResult, type Vm } from '@pallas/protocol';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Broker } from '../../broker/broker.js';
 import type { Db, Store } from '../../store/store.js';
 import type { EventBus } from '../live/event-bus.js';
+import { applyResultsToInventory } from './inventory-from-results.js';
 import { ACTIVE, toTask, type TaskRow } from './task-row.js';
 import type { TaskOutbox } from './task-outbox.js';
 
@@ -26,6 +27,7 @@ export class TaskReports {
   readonly #logger: Logger;
   readonly #flushMs: number;
   readonly #onApplied: (counts: { progress: number; results: number; late: number }) => void;
+  readonly #onInventory: (deviceId: string, vms: Vm[]) => void;
   #progress = new Map<string, Reported<TaskProgress>>();
   #results: Reported<TaskResult>[] = [];
   #timer: NodeJS.Timeout | undefined;
@@ -35,6 +37,8 @@ export class TaskReports {
   constructor(deps: {
     store: Store; broker: Broker; outbox: TaskOutbox; events: EventBus; logger: Logger; flushMs?: number;
     onApplied?: (counts: { progress: number; results: number; late: number }) => void;
+    /** A device's VM list changed through a task's result (after the commit). */
+    onInventory?: (deviceId: string, vms: Vm[]) => void;
   }) {
     this.#db = deps.store.write;
     this.#broker = deps.broker;
@@ -43,6 +47,7 @@ export class TaskReports {
     this.#logger = deps.logger;
     this.#flushMs = deps.flushMs ?? 20;
     this.#onApplied = deps.onApplied ?? (() => {});
+    this.#onInventory = deps.onInventory ?? (() => {});
   }
 
   progress(deviceId: string, message: TaskProgress): void {
@@ -118,6 +123,8 @@ export class TaskReports {
     const changed = new Map<string, TaskRow>();
     const acks = new Map<string, string[]>();
     const finished = new Set<string>();
+    const ended: TaskRow[] = [];
+    let inventory = new Map<string, Vm[]>();
     let late = 0;
     await this.#db.transaction().execute(async (tx) => {
       // A device reports only on its own tasks: whose each task is, read once for the batch.
@@ -180,9 +187,11 @@ export class TaskReports {
           for (const r of updated) {
             changed.set(r.id, r);
             finished.add(r.device_id);
+            ended.push(r);
           }
         }
       }
+      inventory = await applyResultsToInventory(tx, ended);
 
       for (const { deviceId, message: res } of settled) {
         // Already final. The same result again (re-sent before our ack arrived) is no news; a
@@ -200,13 +209,14 @@ export class TaskReports {
         }
       }
     });
-    return { progress: progress.length, results: results.length, late, changed, acks, finished };
+    return { progress: progress.length, results: results.length, late, changed, acks, finished, inventory };
   }
 
   /** After the commit: live events, acknowledgements, and room in the windows of devices. */
   async #announce(applied: Applied): Promise<void> {
     this.#onApplied(applied);
     for (const row of [...applied.changed.values()].sort((a, b) => (a.id < b.id ? -1 : 1))) this.#events.emit({ type: 'task', task: toTask(row) });
+    for (const [deviceId, vms] of applied.inventory) this.#onInventory(deviceId, vms);
     for (const [deviceId, taskIds] of applied.acks) {
       for (let i = 0; i < taskIds.length; i += 1000) {
         const ack: TaskAck = { taskIds: taskIds.slice(i, i + 1000) };
@@ -239,4 +249,5 @@ interface Applied {
   changed: Map<string, TaskRow>;
   acks: Map<string, string[]>;
   finished: Set<string>;
+  inventory: Map<string, Vm[]>;
 }
