@@ -39,7 +39,7 @@ async function main(): Promise<number> {
         ? config.qemu
         : { ...config.esxi, warn: (message: string) => logger.warn(message) };
   const driver = await createDriver(config.driver, options);
-  const agent = new Agent({ stateDir: config.stateDir, driver, manager: config.manager, token: config.token, ...(config.ca ? { ca: readFileSync(config.ca, 'utf8') } : {}), reEnroll: config.reEnroll, logger });
+  const agent = new Agent({ stateDir: config.stateDir, driver, manager: config.manager, token: config.token, ...(config.ca ? { ca: readFileSync(config.ca, 'utf8') } : {}), reEnroll: config.reEnroll, logger, downloads: config.downloads });
 
   const exitCode = new Promise<number>((resolve) => {
     agent.on('decommissioned', (reason) => {
