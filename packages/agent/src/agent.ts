@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PALLAS_VERSION, type ControlMessage, type EnrollResponse, type HostFacts, type TaskResult } from '@pallas/protocol';
+import { type ControlMessage, type EnrollResponse, type HostFacts, type TaskResult } from '@pallas/protocol';
 import { pino, type Logger } from 'pino';
 import type { Driver } from './drivers/driver.js';
 import { isDriverError } from './drivers/driver-error.js';
@@ -9,6 +9,7 @@ import { AgentError, AgentErrorCodes, describeError } from './errors.js';
 import { StateDir, type DeviceIdentity } from './identity/state-dir.js';
 import { Link } from './link/link.js';
 import { StatusReporter } from './status/status-reporter.js';
+import { AGENT_VERSION } from './version.js';
 import { TaskJournal } from './tasks/journal.js';
 import { TaskRunner } from './tasks/task-runner.js';
 import { Backoff, type BackoffOptions } from './util/backoff.js';
@@ -463,6 +464,6 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   async #hostFacts(): Promise<HostFacts> {
     const facts = await this.#opts.driver.hostFacts();
-    return { ...facts, agentVersion: PALLAS_VERSION, agentUptimeSec: Math.floor((Date.now() - this.#startedAt) / 1000) };
+    return { ...facts, agentVersion: AGENT_VERSION, agentUptimeSec: Math.floor((Date.now() - this.#startedAt) / 1000) };
   }
 }

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PALLAS_VERSION } from '@pallas/protocol';
 import { pino } from 'pino';
 import { Agent } from './agent.js';
 import { USAGE, isConfigError, loadConfig } from './config/config.js';
 import { createDriver } from './drivers/index.js';
 import { AgentErrorCodes, describeError, isAgentError } from './errors.js';
+import { AGENT_VERSION } from './version.js';
 
 /**
  * `pallas-agent`. Exit status: 0 after a signal or a decommission, 1 on a fatal runtime
@@ -25,7 +25,7 @@ async function main(): Promise<number> {
     return 0;
   }
   if (invocation.action === 'version') {
-    process.stdout.write(`pallas-agent ${PALLAS_VERSION}\n`);
+    process.stdout.write(`pallas-agent ${AGENT_VERSION}\n`);
     return 0;
   }
   const { config } = invocation;

@@ -1,8 +1,9 @@
-import { PALLAS_VERSION, StatusMessage, checker } from '@pallas/protocol';
+import { StatusMessage, checker } from '@pallas/protocol';
 import type { Logger } from 'pino';
 import type { Driver } from '../drivers/driver.js';
 import { isDriverError } from '../drivers/driver-error.js';
 import { describeError } from '../errors.js';
+import { AGENT_VERSION } from '../version.js';
 
 const checkStatus = checker(StatusMessage);
 
@@ -48,7 +49,7 @@ export class StatusReporter {
     const message: StatusMessage = {
       seq: this.#seq,
       sentAt: new Date().toISOString(),
-      facts: { ...facts, agentVersion: PALLAS_VERSION, agentUptimeSec: Math.floor((Date.now() - this.#startedAt) / 1000) },
+      facts: { ...facts, agentVersion: AGENT_VERSION, agentUptimeSec: Math.floor((Date.now() - this.#startedAt) / 1000) },
       vms,
     };
     // Our own message failing the schema is a bug in the agent or a driver; better loud here
