@@ -9,6 +9,7 @@ import { AgentError, AgentErrorCodes, describeError } from './errors.js';
 import { StateDir, type DeviceIdentity } from './identity/state-dir.js';
 import { Link } from './link/link.js';
 import { StatusReporter } from './status/status-reporter.js';
+import type { AgentUpdater } from './update/self-updater.js';
 import { AGENT_VERSION } from './version.js';
 import { TaskJournal } from './tasks/journal.js';
 import { TaskRunner } from './tasks/task-runner.js';
@@ -45,6 +46,12 @@ export interface AgentOptions {
   enrollGate?: <T>(attempt: () => Promise<T>) => Promise<T>;
   /** While online, re-send task results the manager has not acknowledged this often. Default 30 s. */
   taskResendIntervalMs?: number;
+  /**
+   * Runs `agent.update` tasks and commits an update once this agent is healthy (online, a
+   * status report delivered): `SelfUpdater`, given by `pallas-agent` under the supervisor.
+   * Default none: `agent.update` fails `unsupported`.
+   */
+  updater?: AgentUpdater;
 }
 
 export type AgentState =
@@ -271,6 +278,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       logger: this.#log,
       onTaskEnded: () => this.#reporter?.reportNow(),
       resendIntervalMs: this.#opts.taskResendIntervalMs,
+      ...(this.#opts.updater ? { agentUpdater: this.#opts.updater } : {}),
     });
     runner.on('task-started', (taskId) => this.emit('task-started', taskId));
     runner.on('task-finished', (result) => this.emit('task-finished', result));
@@ -299,6 +307,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       intervalSec: this.#opts.statusIntervalSec ?? credential.statusIntervalSec,
       logger: this.#log,
       startedAt: this.#startedAt,
+      ...(this.#opts.updater ? { onReported: () => this.#opts.updater!.healthy() } : {}),
     });
     const tasks = this.#tasks!;
     link.on('online', () => {

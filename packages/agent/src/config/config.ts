@@ -15,7 +15,7 @@ const LogLevelSchema = Type.Union(LOG_LEVELS.map((l) => Type.Literal(l)));
 const LatencyMs = Type.Integer({ minimum: 0, maximum: 600_000 });
 const DriverErrorCodeSchema = Type.Union(DRIVER_ERROR_CODES.map((c) => Type.Literal(c)));
 function perSimOperation<S extends TSchema>(schema: S) {
-  return { createVm: Type.Optional(schema), powerVm: Type.Optional(schema), updateVm: Type.Optional(schema), deleteVm: Type.Optional(schema) };
+  return { createVm: Type.Optional(schema), powerVm: Type.Optional(schema), updateVm: Type.Optional(schema), deleteVm: Type.Optional(schema), applyPatch: Type.Optional(schema) };
 }
 
 const SimOptionsSchema = Type.Object(

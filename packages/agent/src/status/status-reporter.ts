@@ -19,6 +19,8 @@ export interface StatusReporterOptions {
   random?: () => number;
   /** How long `reportNow()` waits, gathering a burst of calls into one report. Default 100 ms. */
   reportNowDelayMs?: number;
+  /** Called after each report the broker acknowledged (self-update counts that as healthy). */
+  onReported?: () => void;
 }
 
 /**
@@ -102,6 +104,7 @@ export class StatusReporter {
       const message = await this.build();
       if (!this.#running) return;
       await this.#opts.publish(message);
+      this.#opts.onReported?.();
     } catch (err) {
       // A publish cut short by a disconnect or a stop is expected. A hypervisor that cannot be
       // reached (an ESXi host rebooting, a wrong password) skips this report: the agent stays

@@ -1,12 +1,15 @@
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import type { TaskAck, TaskCommand, TaskOperation, TaskOutcome, TaskProgress, TaskResult, Vm } from '@pallas/protocol';
+import type { ArtifactManifest, TaskAck, TaskCommand, TaskOperation, TaskOutcome, TaskProgress, TaskResult, Vm } from '@pallas/protocol';
 import type { Logger } from 'pino';
 import type { Driver, OperationContext } from '../drivers/driver.js';
 import { isDriverError } from '../drivers/driver-error.js';
 import { describeError } from '../errors.js';
 import type { TaskJournal } from './journal.js';
 import { openOva } from '../ova/ova-package.js';
+import { patchUnsupportedReason } from '../drivers/patch-support.js';
+import type { AgentUpdater } from '../update/self-updater.js';
+import { UpdateError } from '../update/update-error.js';
 
 export type TaskChannel = 'task/progress' | 'task/result';
 
@@ -26,6 +29,8 @@ export interface TaskRunnerOptions {
   resendIntervalMs?: number;
   /** At most one progress message per task this often. Default 250 ms. */
   progressIntervalMs?: number;
+  /** Runs `agent.update` (update/self-updater.ts); present only under the supervisor. Default: those tasks fail `unsupported`. */
+  agentUpdater?: AgentUpdater;
 }
 
 export interface TaskRunnerEvents {
@@ -272,14 +277,33 @@ export class TaskRunner extends EventEmitter<TaskRunnerEvents> {
         return undefined;
       case 'vm.deploy':
         return this.#deploy(task, op, ctx);
-      case 'device.patch':
-      case 'agent.update':
-        throw new TaskFailure('unsupported', `this agent cannot run "${op.kind}" tasks yet`);
+      case 'device.patch': {
+        if (!driver.applyPatch) throw new TaskFailure('unsupported', patchUnsupportedReason(driver.kind));
+        const { file, manifest } = await this.#artifactFile(op.artifactId, ctx);
+        await driver.applyPatch(file, manifest, ctx);
+        return undefined;
+      }
+      case 'agent.update': {
+        const updater = this.#opts.agentUpdater;
+        if (!updater) {
+          throw new TaskFailure('unsupported', 'this agent does not run under its supervisor (pallas-agent supervise), so nothing would start the new version or roll it back');
+        }
+        const fetch = async (): Promise<string> => (await this.#artifactFile(op.artifactId, ctx)).file;
+        await updater.update({ taskId: task.taskId, healthySec: op.healthySec ?? 120, recovering: task.recovering, fetch }).catch((err: unknown) => {
+          throw err instanceof UpdateError ? new TaskFailure(err.code, err.message) : err;
+        });
+        return undefined;
+      }
       default: {
         const unknown: never = op;
         throw new TaskFailure('unsupported', `this agent cannot run "${(unknown as { kind: string }).kind}" tasks`);
       }
     }
+  }
+
+  /** The verified local file of an artifact this task was granted (the downloader's). */
+  async #artifactFile(_artifactId: string, _ctx: OperationContext): Promise<{ file: string; manifest: ArtifactManifest }> {
+    throw new TaskFailure('unsupported', 'this agent cannot download artifacts yet');
   }
 
   /** `vm.deploy`: open the OVA on the device, then the same recovery rule as `vm.create`. */
