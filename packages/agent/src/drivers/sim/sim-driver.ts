@@ -175,9 +175,15 @@ export class SimDriver implements Driver {
     if (this.#patch?.sha256 === manifest.sha256) return; // applied already (a re-run after a crash)
     let done = 0;
     ctx.progress(0, 'reading patch');
-    for await (const chunk of createReadStream(file, { signal: ctx.signal })) {
-      done += (chunk as Buffer).length;
-      ctx.progress(Math.floor((90 * done) / Math.max(manifest.size, 1)), 'reading patch');
+    try {
+      for await (const chunk of createReadStream(file, { signal: ctx.signal })) {
+        done += (chunk as Buffer).length;
+        ctx.progress(Math.floor((90 * done) / Math.max(manifest.size, 1)), 'reading patch');
+      }
+    } catch (err) {
+      // The stream rejects with its own AbortError; the contract is the signal's reason as is.
+      if (ctx.signal.aborted) throw ctx.signal.reason;
+      throw new DriverError('invalid_spec', `cannot read patch file ${file}: ${(err as Error).message}`);
     }
     if (done !== manifest.size) throw new DriverError('invalid_spec', `patch file ${file} has ${done} bytes, its manifest says ${manifest.size}`);
     await delay(this.#latency('applyPatch'), [ctx.signal, this.#closing.signal]);
