@@ -1,6 +1,6 @@
 /** `pallas devices update-agent` and `pallas devices patch`: tasks that change the device itself. */
 import { InvalidArgumentError, type Command } from 'commander';
-import type { AgentUpdateRequest } from '@pallas/protocol';
+import { ArtifactId, checker, type AgentUpdateRequest } from '@pallas/protocol';
 import type { Context } from '../context.js';
 import type { Io } from '../io.js';
 import { clean } from '../output/table.js';
@@ -14,8 +14,10 @@ interface Flags {
   wait?: boolean;
 }
 
+const checkArtifactId = checker(ArtifactId);
+
 function artifactArg(value: string): string {
-  if (!/^art_[0-9a-z]+$/.test(value) || value.length < 8 || value.length > 64) {
+  if (!checkArtifactId.check(value)) {
     throw new InvalidArgumentError('give an artifact ID (art_…; `pallas artifacts ls` lists them)');
   }
   return value;
