@@ -41,6 +41,15 @@ after(async () => {
   dirs.cleanup();
 });
 
+/** waitFor that shows the supervisor's output (its agents' logs) when it times out. */
+async function waitOn(sup: Proc, predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  try {
+    await waitFor(predicate, timeoutMs, what);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n--- supervisor output ---\n${sup.output().slice(-6000)}`);
+  }
+}
+
 function supervise(stateDir: string): Proc {
   const p = startNode(BIN.agent, ['supervise', '--manager', fake.httpUrl, '--token', 'pet_test_token_0123456789', '--state-dir', stateDir, '--driver', 'sim'], { PALLAS_LOG_LEVEL: 'info' });
   procs.push(p);
@@ -71,35 +80,35 @@ describe('pallas-agent supervise with real agent versions', () => {
     const stateDir = join(dirs.path, 'state');
     const files = new UpdateFiles(stateDir);
     let sup = supervise(stateDir);
-    await waitFor(() => fake.enrollRequests.length === 1, 20_000, 'enrollment');
+    await waitOn(sup, () => fake.enrollRequests.length === 1, 20_000, 'enrollment');
     const id = fake.enrollRequests[0]!.deviceId;
-    await waitFor(() => presences(id).some((p) => p.state === 'online' && p.agentVersion === '0.1.0'), 20_000, 'the installed agent online');
-    assert.equal(await sup.stop(), 0, sup.output());
+    await waitOn(sup, () => presences(id).some((p) => p.state === 'online' && p.agentVersion === '0.1.0'), 20_000, 'the installed agent online');
+    assert.equal(await sup.stop(15_000), 0, sup.output());
 
     // 1. A good version: online as 0.1.1-test, committed, the task succeeded.
     await leaveInstalledUpdate(stateDir, { taskId: 'tsk_update1', from: '0.1.0', fromPath: BIN.agent, to: '0.1.1-test', bundle: goodBundle, healthySec: 60 });
     sup = supervise(stateDir);
-    await waitFor(() => results(id, 'tsk_update1').length > 0, 30_000, 'the update task result');
+    await waitOn(sup, () => results(id, 'tsk_update1').length > 0, 30_000, 'the update task result');
     assert.equal(results(id, 'tsk_update1')[0]!.outcome, 'succeeded', sup.output());
     assert.ok(presences(id).some((p) => p.state === 'online' && p.agentVersion === '0.1.1-test'));
     assert.ok(fake.messages('status', id).some((m) => (m.json as StatusMessage).facts.agentVersion === '0.1.1-test'));
     const committed = (await files.readUpdate())!;
     assert.deepEqual([committed.state, committed.from, committed.to], ['committed', '0.1.0', '0.1.1-test']);
     assert.equal((await files.readCurrent())!.version, '0.1.1-test');
-    assert.equal(await sup.stop(), 0, sup.output());
+    assert.equal(await sup.stop(15_000), 0, sup.output());
 
     // Restarted, the supervisor runs the committed version (current.json).
     const onlineBefore = presences(id).length;
     sup = supervise(stateDir);
-    await waitFor(() => presences(id).slice(onlineBefore).some((p) => p.state === 'online'), 20_000, 'online again');
+    await waitOn(sup, () => presences(id).slice(onlineBefore).some((p) => p.state === 'online'), 20_000, 'online again');
     assert.equal(presences(id).slice(onlineBefore).find((p) => p.state === 'online')!.agentVersion, '0.1.1-test');
-    assert.equal(await sup.stop(), 0, sup.output());
+    assert.equal(await sup.stop(15_000), 0, sup.output());
 
     // 2. A version that crashes on start: rolled back to 0.1.1-test, which fails the task.
     await leaveInstalledUpdate(stateDir, { taskId: 'tsk_update2', from: '0.1.1-test', fromPath: files.bundlePath('0.1.1-test'), to: '0.1.2-crash', bundle: crashBundle, healthySec: 60 });
     const mark = presences(id).length;
     sup = supervise(stateDir);
-    await waitFor(() => results(id, 'tsk_update2').length > 0, 30_000, 'the rolled-back task result');
+    await waitOn(sup, () => results(id, 'tsk_update2').length > 0, 30_000, 'the rolled-back task result');
     const failed = results(id, 'tsk_update2')[0]!;
     assert.equal(failed.outcome, 'failed');
     assert.deepEqual(failed.error, { code: 'rolled_back', message: '0.1.2-crash exited with code 1 before it reported healthy' });
@@ -108,7 +117,7 @@ describe('pallas-agent supervise with real agent versions', () => {
     assert.deepEqual([rolledBack.state, rolledBack.reason], ['rolled-back', '0.1.2-crash exited with code 1 before it reported healthy']);
     assert.equal((await files.readCurrent())!.version, '0.1.1-test');
     assert.match(sup.output(), /pallas-agent: boom/);
-    assert.equal(await sup.stop(), 0, sup.output());
+    assert.equal(await sup.stop(15_000), 0, sup.output());
   });
 
   it('an agent not under the supervisor fails agent.update as unsupported, saying why', async () => {
@@ -117,9 +126,9 @@ describe('pallas-agent supervise with real agent versions', () => {
     procs.push(p);
     await waitFor(() => fake.enrollRequests.length === 2, 20_000, 'enrollment');
     const id = fake.enrollRequests[1]!.deviceId;
-    await waitFor(() => presences(id).some((m) => m.state === 'online'), 20_000, 'online');
+    await waitOn(p, () => presences(id).some((m) => m.state === 'online'), 20_000, 'online');
     await fake.command(id, 'cmd/task', { type: 'run', taskId: 'tsk_alone1', operation: { kind: 'agent.update', artifactId: 'art_0123456789' }, timeoutMs: 60_000 });
-    await waitFor(() => results(id, 'tsk_alone1').length > 0, 20_000, 'the task result');
+    await waitOn(p, () => results(id, 'tsk_alone1').length > 0, 20_000, 'the task result');
     const r = results(id, 'tsk_alone1')[0]!;
     assert.equal(r.outcome, 'failed');
     assert.equal(r.error?.code, 'unsupported');

@@ -55,6 +55,8 @@ export class SelfUpdater implements AgentUpdater {
   readonly #log: Logger;
   #committed: { promise: Promise<void>; resolve: () => void } = deferred();
   #commitRunning: Promise<void> | undefined;
+  /** Nothing (more) to commit for this process: `healthy()` stops reading update.json. */
+  #settled = false;
 
   constructor(options: SelfUpdaterOptions) {
     this.#opts = Object.freeze({ ...options });
@@ -100,6 +102,7 @@ export class SelfUpdater implements AgentUpdater {
    * nothing to do.
    */
   healthy(): void {
+    if (this.#settled) return;
     this.#commitRunning ??= this.#commit()
       .catch((err: unknown) => this.#log.error({ err: describeError(err) }, 'could not commit the agent update; the supervisor will roll it back at the deadline'))
       .finally(() => (this.#commitRunning = undefined));
@@ -107,9 +110,13 @@ export class SelfUpdater implements AgentUpdater {
 
   async #commit(): Promise<void> {
     const record = await this.#files.readUpdate();
-    if (!record || record.to !== this.#opts.version) return;
-    if (record.state === 'committed') return this.#committed.resolve();
-    if (record.state !== 'trying') return;
+    // Only a trial of this very version, written before this process started, can need a
+    // commit: whatever else the file says now stays so for this process's life.
+    if (!record || record.to !== this.#opts.version || record.state !== 'trying') {
+      this.#settled = true;
+      if (record?.state === 'committed' && record.to === this.#opts.version) this.#committed.resolve();
+      return;
+    }
     if (Date.now() >= Date.parse(record.deadline)) {
       this.#log.warn({ deadline: record.deadline }, 'healthy only after the update deadline: leaving the rollback to the supervisor');
       return;
@@ -120,6 +127,7 @@ export class SelfUpdater implements AgentUpdater {
     await this.#files.writeCurrent({ version: record.to, path: record.toPath, since: at });
     await this.#files.writeUpdate({ ...record, state: 'committed', at });
     this.#log.info({ from: record.from, to: record.to, task: record.taskId }, 'agent update committed');
+    this.#settled = true;
     this.#committed.resolve();
   }
 
