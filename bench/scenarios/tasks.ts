@@ -8,7 +8,8 @@
  */
 import { join } from 'node:path';
 import { startFleet } from '@pallas/sim';
-import { createEnrollmentToken, startManagerProcess, tempDir } from '@pallas/testkit';
+import type { Task } from '@pallas/protocol';
+import { createEnrollmentToken, startManagerProcess, tempDir, type Api } from '@pallas/testkit';
 import { fanOutRoundTrip, mosquittoAvailable, MOSQUITTO_URL } from '../lib/mosquitto.js';
 import { metricValue } from '../lib/proc.js';
 import { absoluteNow, watchTaskOutcomes } from '../lib/task-stream-watcher.js';
@@ -89,6 +90,14 @@ export async function runTasks(o: TasksOptions): Promise<{ rows: Row[]; raw: Rec
       { metric: 'manager CPU per task', value: managerCpuMs / ids.length, unit: 'ms' },
       { metric: 'simulated fleet CPU per task', value: fleetCpuMs / ids.length, unit: 'ms' },
     );
+    // Where the time went: each stage's p50/p99 from the manager's own timestamps on the tasks
+    // (sent: marked sent by the outbox; started: the agent's first progress stored; finished:
+    // the result stored), then seen on the live stream.
+    const stages = await stageTimes(admin, new Set(fan.body.taskIds as string[]), t0);
+    stages.seen = latencies;
+    console.log('\nstages, ms after the request:');
+    for (const [stage, values] of Object.entries(stages)) console.log(`  ${stage.padEnd(9)} p1 ${Math.round(percentile(values, 1))}  p50 ${Math.round(percentile(values, 50))}  p99 ${Math.round(percentile(values, 99))}`);
+    raw.stages = Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, { p50: percentile(v, 50), p99: percentile(v, 99) }]));
     raw.fanOut = { acceptedMs: accepted, managerCpuMs, fleetCpuMs, p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: Math.max(...latencies), floor: floor && { p50: percentile(floor, 50), p99: percentile(floor, 99) } };
     return { rows, raw };
   } finally {
@@ -97,4 +106,16 @@ export async function runTasks(o: TasksOptions): Promise<{ rows: Row[]; raw: Rec
     await manager.close();
     dir.cleanup();
   }
+}
+
+/** ms from `t0` to each stage of the given tasks, read back through the REST API. */
+async function stageTimes(admin: Api, ids: Set<string>, t0: number): Promise<Record<string, number[]>> {
+  const tasks: Task[] = [];
+  for (let offset = 0; ; offset += 1000) {
+    const page = await admin.get<{ items: Task[] }>(`/api/v1/tasks?limit=1000&offset=${offset}`);
+    tasks.push(...page.body.items.filter((t) => ids.has(t.id)));
+    if (page.body.items.length < 1000) break;
+  }
+  const at = (k: 'sentAt' | 'startedAt' | 'finishedAt') => tasks.flatMap((t) => (t[k] ? [Date.parse(t[k]!) - t0] : []));
+  return { sent: at('sentAt'), started: at('startedAt'), finished: at('finishedAt') };
 }

@@ -48,7 +48,7 @@ const results = (id: string, taskId: string): TaskResult[] =>
   fake.messages('task/result', id).map((m) => m.json as TaskResult).filter((r) => r.taskId === taskId);
 
 describe('agent tasks', () => {
-  it('runs a cmd/task: progress 0, then the result, then a status report with the new inventory at once', async () => {
+  it('runs a cmd/task: progress 0, then the result, then a status report with the new inventory within the coalescing delay', async () => {
     const { agent, id } = await onlineAgent();
     await waitFor(() => fake.messages('status', id).length === 1, 5000, 'status at connect');
     const taskId = 'tsk_0000000001';
@@ -64,7 +64,7 @@ describe('agent tasks', () => {
     assert.deepEqual(result, local);
     assert.equal(result!.outcome, 'succeeded');
     // The status interval is 60 s: this report is the one the task asked for.
-    await waitFor(() => fake.messages('status', id).length === 2, 2000, 'status after the task');
+    await waitFor(() => fake.messages('status', id).length === 2, 8000, 'status after the task (gathered over 3 s)');
     const status = fake.messages('status', id)[1]!.json as StatusMessage;
     assert.ok(status.vms.some((vm) => vm.id === result!.vm!.id && vm.name === 'app-01'));
     await agent.stop();

@@ -140,6 +140,10 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
         metrics.taskReports.inc({ type: 'result' }, n.results - n.late);
         metrics.taskReports.inc({ type: 'late' }, n.late);
       },
+      onInventory: (deviceId, vms) => {
+        status.dropInventory(deviceId);
+        activity.inventory(deviceId, vms);
+      },
     });
     const sweep = new DeadlineSweep({ store, outbox, events, logger: logger.child({ component: 'tasks' }), intervalMs: config.taskSweepMs });
     const devices = new DevicesService({

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { MqttClient } from 'mqtt';
-import type { Task, TaskCommand, TaskResult, VmSpec } from '@pallas/protocol';
+import type { Task, TaskCommand, TaskResult, Vm, VmSpec } from '@pallas/protocol';
 import { Api, createEnrollmentToken, openEventStream, startManagerProcess, waitFor, type ManagerProcess } from '@pallas/testkit';
 import { PG_URL, postgresTarget, sqliteTarget, type StoreTarget } from './store-targets.js';
 import { closeClient, connect, enroll, expectError, fakeVm, type Enrolled } from './support.js';
@@ -142,6 +142,51 @@ for (const makeTarget of targets) describe(`task engine (${makeTarget === sqlite
         return seen.includes('succeeded') && seen;
       });
       assert.deepEqual([...new Set(states)], ['queued', 'sent', 'running', 'succeeded']);
+    } finally {
+      stream.close();
+    }
+  });
+
+  it('applies a succeeded task\'s VM to the device\'s inventory at once, before any status report', async () => {
+    const d = await newDevice('inventory');
+    await d.online();
+    const stream = await openEventStream(manager.httpUrl, admin.token!, `?deviceId=${d.id}`);
+    const vmsNow = async () => (await admin.get<Vm[]>(`/api/v1/devices/${d.id}/vms`)).body;
+    try {
+      // This device never sends a status report: whatever the list shows came from results.
+      const created = await createVm(d.id, 'inv-1');
+      await waitFor('run command', () => d.runs().includes(created.id));
+      const vm: Vm = { ...fakeVm('vm-inv-1', 'inv-1'), powerState: 'off' };
+      await d.result(created.id, 'succeeded', { vm });
+      await waitState(created.id, 'succeeded');
+      assert.deepEqual(await vmsNow(), [vm]);
+
+      const power = await admin.post<Task>(`/api/v1/devices/${d.id}/vms/${vm.id}/power`, { action: 'on' });
+      assert.equal(power.status, 202);
+      await waitFor('power command', () => d.runs().includes(power.body.id));
+      await d.result(power.body.id, 'succeeded', { vm: { ...vm, powerState: 'on' } });
+      await waitState(power.body.id, 'succeeded');
+      assert.deepEqual(await vmsNow(), [{ ...vm, powerState: 'on' }]);
+
+      // A failed task changes nothing.
+      const failing = await admin.post<Task>(`/api/v1/devices/${d.id}/vms/${vm.id}/power`, { action: 'reset' });
+      await waitFor('reset command', () => d.runs().includes(failing.body.id));
+      await d.result(failing.body.id, 'failed', { error: { code: 'host_error', message: 'no' } });
+      await waitState(failing.body.id, 'failed');
+      assert.deepEqual(await vmsNow(), [{ ...vm, powerState: 'on' }]);
+
+      const removed = await admin.delete<Task>(`/api/v1/devices/${d.id}/vms/${vm.id}`);
+      assert.equal(removed.status, 202, JSON.stringify(removed.body));
+      await waitFor('delete command', () => d.runs().includes(removed.body.id));
+      await d.result(removed.body.id, 'succeeded');
+      await waitState(removed.body.id, 'succeeded');
+      assert.deepEqual(await vmsNow(), []);
+
+      const lists = await waitFor('three vms events', () => {
+        const seen = stream.events.flatMap((e) => (e.type === 'vms' ? [e.vms] : []));
+        return seen.length >= 3 && seen;
+      });
+      assert.deepEqual(lists, [[vm], [{ ...vm, powerState: 'on' }], []]);
     } finally {
       stream.close();
     }

@@ -17,7 +17,13 @@ export interface StatusReporterOptions {
   startedAt?: number;
   /** Source of randomness for the timer phase. Default Math.random. */
   random?: () => number;
-  /** How long `reportNow()` waits, gathering a burst of calls into one report. Default 100 ms. */
+  /**
+   * How long `reportNow()` waits, gathering a burst of calls into one report. Default 3 s: the
+   * manager applies each task's result to its copy of the inventory at once, so this report
+   * only brings the host's totals (memory, datastores) and changes made outside Pallas up to
+   * date. Waiting lets a device working through a window of tasks send one report, not one
+   * per task, and keeps a fan-out's reports out of the way of its results.
+   */
   reportNowDelayMs?: number;
   /** Called after each report the broker acknowledged (self-update counts that as healthy). */
   onReported?: () => void;
@@ -86,7 +92,7 @@ export class StatusReporter {
     this.#soon = setTimeout(() => {
       this.#soon = undefined;
       void this.#report();
-    }, this.#opts.reportNowDelayMs ?? 100);
+    }, this.#opts.reportNowDelayMs ?? 3000);
   }
 
   /** The link went down (or the agent stops): no more reports until the next `online()`. */

@@ -26,6 +26,9 @@ export interface Plan<T> {
 const HYPERVISOR_RESERVED_MB = 1024;
 const checkVm = checker(Vm);
 
+/** A VM is flat (strings and numbers), so a spread is a full copy; structuredClone cost more than the rest of a status report. */
+const copyVm = (vm: Vm): Vm => ({ ...vm });
+
 /**
  * The sim host's state and rules (names, power states, capacity), without time: `SimDriver`
  * adds latency, progress, aborts and failures. Plans check and throw `DriverError`s; their
@@ -43,7 +46,7 @@ export class SimHost {
   constructor(init: SimHostInit) {
     const { vms, nextId, ...rest } = init;
     this.#init = rest;
-    this.#vms = structuredClone(vms);
+    this.#vms = vms.map(copyVm);
     this.#nextId = nextId;
     const diskUsed = vms.reduce((sum, vm) => sum + vm.diskGB, 0);
     this.#emptyFreeGB = init.datastores.map((d, i) => {
@@ -57,7 +60,7 @@ export class SimHost {
     const on = this.#vms.filter((vm) => vm.powerState === 'on');
     const vcpusOn = on.reduce((sum, vm) => sum + vm.vcpus, 0);
     const free = this.#freeGB();
-    return structuredClone({
+    return {
       hostname: this.#init.hostname,
       hypervisor: this.#init.hypervisor,
       model: this.#init.model,
@@ -69,12 +72,12 @@ export class SimHost {
       },
       memory: { totalMB: this.#init.memoryMB, usedMB: Math.min(this.#init.memoryMB, this.#memoryUsedMB()) },
       datastores: this.#init.datastores.map((d, i) => ({ name: d.name, capacityGB: d.capacityGB, freeGB: Math.max(0, free[i]!) })),
-      networks: this.#init.networks,
-    });
+      networks: [...this.#init.networks],
+    };
   }
 
   vms(): Vm[] {
-    return structuredClone(this.#vms);
+    return this.#vms.map(copyVm);
   }
 
   planCreate(spec: VmSpec): Plan<Vm> {
@@ -94,7 +97,7 @@ export class SimHost {
         const vm: Vm = { id: `vm-${this.#nextId++}`, name: spec.name, powerState: 'off', vcpus: spec.vcpus, memoryMB: spec.memoryMB, diskGB: spec.diskGB };
         this.#vms.push(vm);
         this.#placement.set(vm.id, best);
-        return structuredClone(vm);
+        return copyVm(vm);
       },
     };
   }
@@ -105,7 +108,7 @@ export class SimHost {
       noop,
       apply: () => {
         vm.powerState = powerState;
-        return structuredClone(vm);
+        return copyVm(vm);
       },
     });
     const refuse = (why: string): never => {
@@ -145,7 +148,7 @@ export class SimHost {
         if (patch.name !== undefined) vm.name = patch.name;
         if (patch.vcpus !== undefined) vm.vcpus = patch.vcpus;
         if (patch.memoryMB !== undefined) vm.memoryMB = patch.memoryMB;
-        return structuredClone(vm);
+        return copyVm(vm);
       },
     };
   }
@@ -166,7 +169,7 @@ export class SimHost {
 
   /** The state that outlives the process (see SimStateFile). */
   snapshot(): { vms: Vm[]; nextId: number; placement: Record<string, number> } {
-    return { vms: structuredClone(this.#vms), nextId: this.#nextId, placement: Object.fromEntries(this.#placement) };
+    return { vms: this.#vms.map(copyVm), nextId: this.#nextId, placement: Object.fromEntries(this.#placement) };
   }
 
   restore(state: { vms: Vm[]; nextId: number; placement: Record<string, number> }): void {
@@ -184,7 +187,7 @@ export class SimHost {
       if (ids.has(vm.id)) throw new TypeError(`simulated host change: duplicate VM id ${vm.id}`);
       ids.add(vm.id);
     }
-    this.#vms = structuredClone(vms);
+    this.#vms = vms.map(copyVm);
     for (const id of [...this.#placement.keys()]) if (!ids.has(id)) this.#placement.delete(id);
     for (const vm of this.#vms) {
       if (this.#placement.has(vm.id)) continue;

@@ -46,6 +46,17 @@ export class DeviceActivity {
     }
   }
 
+  /**
+   * The stored inventory changed without a status report (a task's result was applied to it):
+   * the live stream hears of it, and the next report with the same list is no news.
+   */
+  inventory(deviceId: string, vms: Vm[]): void {
+    const json = JSON.stringify(vms);
+    if (this.#inventory.get(deviceId) === json) return;
+    this.#inventory.set(deviceId, json);
+    this.#events.emit({ type: 'vms', deviceId, vms });
+  }
+
   removed(deviceId: string): void {
     this.#online.markOffline(deviceId);
     this.#inventory.delete(deviceId);

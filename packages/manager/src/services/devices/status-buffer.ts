@@ -49,6 +49,16 @@ export class StatusBuffer {
     this.#pending.set(deviceId, prev ? { ...prev, ...stripUndefined(update), messages: prev.messages + 1 } : { ...update, messages: 1 });
   }
 
+  /**
+   * The device's inventory was just stored from a task result: a VM list still buffered here
+   * came from a report sent before that result (one connection keeps order), so writing it
+   * now would bring back the old list. The rest of that report (facts, presence) still goes.
+   */
+  dropInventory(deviceId: string): void {
+    const pending = this.#pending.get(deviceId);
+    if (pending) delete pending.vms;
+  }
+
   /** Drops anything buffered for a device that no longer exists. */
   discard(deviceId: string): void {
     this.#pending.delete(deviceId);

@@ -1,10 +1,11 @@
-import { CHANNEL_QOS, deviceTopic, type TaskAck, type TaskProgress, type TaskResult } from '@pallas/protocol';
+import { CHANNEL_QOS, deviceTopic, type TaskAck, type TaskProgress, type TaskResult, type Vm } from '@pallas/protocol';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Broker } from '../../broker/broker.js';
 import type { Db, Store } from '../../store/store.js';
 import type { EventBus } from '../live/event-bus.js';
-import { ACTIVE, loadTaskRows, toTask } from './task-row.js';
+import { applyResultsToInventory } from './inventory-from-results.js';
+import { ACTIVE, toTask, type TaskRow } from './task-row.js';
 import type { TaskOutbox } from './task-outbox.js';
 
 interface Reported<T> {
@@ -26,6 +27,7 @@ export class TaskReports {
   readonly #logger: Logger;
   readonly #flushMs: number;
   readonly #onApplied: (counts: { progress: number; results: number; late: number }) => void;
+  readonly #onInventory: (deviceId: string, vms: Vm[]) => void;
   #progress = new Map<string, Reported<TaskProgress>>();
   #results: Reported<TaskResult>[] = [];
   #timer: NodeJS.Timeout | undefined;
@@ -35,6 +37,8 @@ export class TaskReports {
   constructor(deps: {
     store: Store; broker: Broker; outbox: TaskOutbox; events: EventBus; logger: Logger; flushMs?: number;
     onApplied?: (counts: { progress: number; results: number; late: number }) => void;
+    /** A device's VM list changed through a task's result (after the commit). */
+    onInventory?: (deviceId: string, vms: Vm[]) => void;
   }) {
     this.#db = deps.store.write;
     this.#broker = deps.broker;
@@ -43,6 +47,7 @@ export class TaskReports {
     this.#logger = deps.logger;
     this.#flushMs = deps.flushMs ?? 20;
     this.#onApplied = deps.onApplied ?? (() => {});
+    this.#onInventory = deps.onInventory ?? (() => {});
   }
 
   progress(deviceId: string, message: TaskProgress): void {
@@ -113,9 +118,13 @@ export class TaskReports {
    */
   async #store(progress: readonly Reported<TaskProgress>[], results: readonly Reported<TaskResult>[]): Promise<Applied> {
     const now = new Date().toISOString();
-    const changed = new Set<string>();
+    // The rows as the statements left them (`returning *`), for the live stream: reading them
+    // back after the commit cost as much as storing them.
+    const changed = new Map<string, TaskRow>();
     const acks = new Map<string, string[]>();
     const finished = new Set<string>();
+    const ended: TaskRow[] = [];
+    let inventory = new Map<string, Vm[]>();
     let late = 0;
     await this.#db.transaction().execute(async (tx) => {
       // A device reports only on its own tasks: whose each task is, read once for the batch.
@@ -136,8 +145,8 @@ export class TaskReports {
           const updated = await tx.updateTable('tasks')
             .set({ state: 'running', started_at: sql<string>`coalesce(started_at, ${now})`, progress_pct: pct, progress_message: message ?? null, updated_at: now })
             .where('id', 'in', group.slice(i, i + CHUNK).map((p) => p.message.taskId)).where('state', 'in', ACTIVE)
-            .returning('id').execute();
-          for (const r of updated) changed.add(r.id);
+            .returningAll().execute();
+          for (const r of updated) changed.set(r.id, r);
         }
       }
 
@@ -174,13 +183,15 @@ export class TaskReports {
               updated_at: now,
             })
             .where('id', 'in', chunk.map((r) => r.message.taskId)).where('state', 'in', ACTIVE)
-            .returning(['id', 'device_id']).execute();
+            .returningAll().execute();
           for (const r of updated) {
-            changed.add(r.id);
+            changed.set(r.id, r);
             finished.add(r.device_id);
+            ended.push(r);
           }
         }
       }
+      inventory = await applyResultsToInventory(tx, ended);
 
       for (const { deviceId, message: res } of settled) {
         // Already final. The same result again (re-sent before our ack arrived) is no news; a
@@ -189,26 +200,23 @@ export class TaskReports {
         const l = await tx.updateTable('tasks').set({ late_result: lateResult, updated_at: now })
           .where('id', '=', res.taskId).where('device_id', '=', deviceId).where('late_result', 'is', null)
           .where('state', 'not in', ACTIVE).where('state', '!=', res.outcome)
-          .executeTakeFirst();
-        if (l.numUpdatedRows > 0n) {
+          .returningAll().executeTakeFirst();
+        if (l) {
           late++;
-          changed.add(res.taskId);
+          changed.set(res.taskId, l);
         } else if (owners.get(res.taskId)?.device_id !== deviceId) {
           this.#logger.warn({ device: deviceId, task: res.taskId }, 'result for a task that is not this device\'s; ignored');
         }
       }
     });
-    return { progress: progress.length, results: results.length, late, changed, acks, finished };
+    return { progress: progress.length, results: results.length, late, changed, acks, finished, inventory };
   }
 
   /** After the commit: live events, acknowledgements, and room in the windows of devices. */
   async #announce(applied: Applied): Promise<void> {
     this.#onApplied(applied);
-    try {
-      for (const row of await loadTaskRows(this.#db, [...applied.changed])) this.#events.emit({ type: 'task', task: toTask(row) });
-    } catch (err) {
-      this.#logger.warn({ err }, 'could not load changed tasks for the live stream');
-    }
+    for (const row of [...applied.changed.values()].sort((a, b) => (a.id < b.id ? -1 : 1))) this.#events.emit({ type: 'task', task: toTask(row) });
+    for (const [deviceId, vms] of applied.inventory) this.#onInventory(deviceId, vms);
     for (const [deviceId, taskIds] of applied.acks) {
       for (let i = 0; i < taskIds.length; i += 1000) {
         const ack: TaskAck = { taskIds: taskIds.slice(i, i + 1000) };
@@ -238,7 +246,8 @@ interface Applied {
   progress: number;
   results: number;
   late: number;
-  changed: Set<string>;
+  changed: Map<string, TaskRow>;
   acks: Map<string, string[]>;
   finished: Set<string>;
+  inventory: Map<string, Vm[]>;
 }
