@@ -1,5 +1,5 @@
 import { copyFile, mkdir, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { describeError } from '../errors.js';
 import { probeAgentBundle } from './probe-bundle.js';
@@ -134,18 +134,22 @@ export class SelfUpdater implements AgentUpdater {
   async #install(request: AgentUpdateRequest): Promise<never> {
     const { version, entry } = this.#opts;
     const file = await request.fetch();
-    const to = await probeAgentBundle(file, this.#opts.probeTimeoutMs);
-    if (to === version) throw new UpdateError('invalid_artifact', `the artifact is pallas-agent ${to}, the version already running`);
-    const toPath = this.#files.bundlePath(to);
-    await mkdir(dirname(toPath), { recursive: true, mode: 0o700 });
-    // Copy beside, then rename: a crash mid-copy never leaves a torn bundle under the final name.
-    const tmp = `${toPath}.${process.pid}.tmp`;
+    // Node decides ESM by the extension, and the downloaded file has none: the bundle is
+    // copied beside its final place as .mjs first, checked there, then renamed into
+    // versions/<version>/ (a crash mid-copy never leaves a torn bundle under the final name).
+    const incoming = join(this.#files.dir, 'versions', `.incoming-${process.pid}.mjs`);
+    await mkdir(dirname(incoming), { recursive: true, mode: 0o700 });
+    let toPath: string;
+    let to: string;
     try {
-      await copyFile(file, tmp);
-      await rename(tmp, toPath);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
+      await copyFile(file, incoming);
+      to = await probeAgentBundle(incoming, this.#opts.probeTimeoutMs);
+      if (to === version) throw new UpdateError('invalid_artifact', `the artifact is pallas-agent ${to}, the version already running`);
+      toPath = this.#files.bundlePath(to);
+      await mkdir(dirname(toPath), { recursive: true, mode: 0o700 });
+      await rename(incoming, toPath);
+    } finally {
+      await rm(incoming, { force: true });
     }
     const now = Date.now();
     await this.#files.writeUpdate({
