@@ -56,6 +56,17 @@ async function main(): Promise<number> {
       logger.warn('restarting into the new agent version');
       resolve(RESTART_FOR_UPDATE_EXIT_CODE);
     };
+    if (updater) {
+      // A supervisor killed outright (SIGKILL, OOM) leaves this agent running; the next
+      // supervisor would start a second one on the same state dir, and the two would keep
+      // taking over each other's MQTT session. Reparented means orphaned: stop.
+      const parent = process.ppid;
+      setInterval(() => {
+        if (process.ppid === parent) return;
+        logger.error({ supervisor: parent }, 'the supervisor is gone; stopping');
+        resolve(1);
+      }, 2000).unref();
+    }
     agent.on('decommissioned', (reason) => {
       logger.warn({ reason }, 'device decommissioned; marked retired, credential deleted, exiting');
       resolve(0);

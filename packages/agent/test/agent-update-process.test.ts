@@ -136,6 +136,28 @@ describe('pallas-agent supervise with real agent versions', () => {
     await p.stop();
   });
 
+  it('an agent whose supervisor was killed outright stops by itself (no second agent on the state dir later)', async () => {
+    const stateDir = join(dirs.path, 'orphan');
+    const sup = supervise(stateDir);
+    await waitOn(sup, () => fake.enrollRequests.length === 3, 20_000, 'enrollment');
+    const id = fake.enrollRequests[2]!.deviceId;
+    await waitOn(sup, () => presences(id).some((m) => m.state === 'online'), 20_000, 'online');
+    const started = /"pid":(\d+),"msg":"agent started"/.exec(sup.output());
+    assert.ok(started, sup.output());
+    const child = Number(started[1]);
+    await sup.kill();
+    const alive = (): boolean => {
+      try {
+        process.kill(child, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await waitOn(sup, () => !alive(), 20_000, 'the orphaned agent to stop');
+    assert.ok(presences(id).some((m) => m.state === 'offline'), 'it said offline on its way out');
+  });
+
   it('supervise refuses a bad configuration with exit 2 before starting anything', async () => {
     const p = startNode(BIN.agent, ['supervise', '--driver', 'nope', '--state-dir', join(dirs.path, 'bad')]);
     procs.push(p);
