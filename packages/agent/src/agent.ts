@@ -4,6 +4,7 @@ import { type ControlMessage, type EnrollResponse, type HostFacts, type TaskResu
 import { pino, type Logger } from 'pino';
 import type { Driver } from './drivers/driver.js';
 import { isDriverError } from './drivers/driver-error.js';
+import { Downloader } from './downloads/downloader.js';
 import { enroll } from './enrollment/enroll.js';
 import { AgentError, AgentErrorCodes, describeError } from './errors.js';
 import { StateDir, type DeviceIdentity } from './identity/state-dir.js';
@@ -52,6 +53,8 @@ export interface AgentOptions {
    * Default none: `agent.update` fails `unsupported`.
    */
   updater?: AgentUpdater;
+  /** Artifact downloads: bandwidth cap, retry delays (docs/agent.md). */
+  downloads?: { maxBytesPerSec?: number; backoff?: BackoffOptions };
 }
 
 export type AgentState =
@@ -103,6 +106,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   #state: AgentState = 'idle';
   #identity: DeviceIdentity | undefined;
   #credential: EnrollResponse | undefined;
+  /** The credential read from the state dir at start: tasks resumed before the link is up download with its pinned key. */
+  #stored: EnrollResponse | undefined;
   /** A rotated password found on disk at start: tried first, the stored one is the fallback. */
   #resumedPassword: string | undefined;
   #link: Link | undefined;
@@ -167,6 +172,7 @@ export class Agent extends EventEmitter<AgentEvents> {
           );
         }
         credential = await this.#stateDir.readCredential(deviceId);
+        this.#stored = credential ?? undefined;
         if (!credential) this.#requireEnrollmentConfig();
         else this.#resumedPassword = await this.#stateDir.readNextPassword();
       }
@@ -271,9 +277,27 @@ export class Agent extends EventEmitter<AgentEvents> {
   async #startTasks(): Promise<void> {
     const journal = await TaskJournal.open({ dir: this.#stateDir.path, logger: this.#log });
     this.#journal = journal;
+    const downloads = this.#opts.downloads;
+    const fetcher = new Downloader({
+      stateDir: this.#stateDir.path,
+      logger: this.#log.child({ component: 'downloads' }),
+      // Read at each download: the credential (with the pinned key and CA) may come later.
+      trust: () => {
+        const credential = this.#credential ?? this.#stored;
+        return { manager: this.#opts.manager, ca: credential?.caCertificate ?? this.#opts.ca, signingKey: credential?.signingKey };
+      },
+      ...(downloads?.maxBytesPerSec ? { maxBytesPerSec: downloads.maxBytesPerSec } : {}),
+      ...(downloads?.backoff ? { backoff: downloads.backoff } : {}),
+    });
+    // Part files of tasks that failed and were never retried: a week is long enough to retry.
+    void fetcher.sweep(7 * 86_400_000).then(
+      (removed) => removed.length > 0 && this.#log.info({ removed }, 'removed stale partial downloads'),
+      () => {},
+    );
     const runner = new TaskRunner({
       driver: this.#opts.driver,
       journal,
+      fetcher,
       publish: (channel, message) => this.#link?.publish(channel, message) ?? Promise.reject(new Error('not connected yet')),
       logger: this.#log,
       onTaskEnded: () => this.#reporter?.reportNow(),

@@ -22,7 +22,17 @@ async function run(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<AgentCo
 describe('agent configuration', () => {
   it('has defaults', async () => {
     const c = await run([]);
-    assert.deepEqual(c, { manager: undefined, token: undefined, reEnroll: false, stateDir: '/work-cwd/pallas-agent-state', driver: 'sim', logLevel: 'info', sim: {}, qemu: { dir: '/work-cwd/pallas-agent-state/qemu' }, esxi: undefined, secretKey: { kind: 'file', path: '/work-cwd/pallas-agent-state/secret.key' } });
+    assert.deepEqual(c, { manager: undefined, token: undefined, reEnroll: false, stateDir: '/work-cwd/pallas-agent-state', driver: 'sim', logLevel: 'info', sim: {}, qemu: { dir: '/work-cwd/pallas-agent-state/qemu' }, esxi: undefined, secretKey: { kind: 'file', path: '/work-cwd/pallas-agent-state/secret.key' }, downloads: {} });
+  });
+
+  it('takes the download bandwidth cap from the flag, PALLAS_DOWNLOAD_MAX_BYTES_PER_SEC or the file, and refuses nonsense', async () => {
+    const capFile = join(dir, 'cap.json');
+    await writeFile(capFile, JSON.stringify({ downloads: { maxBytesPerSec: 1_000_000 } }));
+    assert.deepEqual((await run(['--config', capFile])).downloads, { maxBytesPerSec: 1_000_000 });
+    assert.deepEqual((await run(['--config', capFile], { PALLAS_DOWNLOAD_MAX_BYTES_PER_SEC: '2000000' })).downloads, { maxBytesPerSec: 2_000_000 });
+    assert.deepEqual((await run(['--config', capFile, '--download-max-bytes-per-sec', '3000000'], { PALLAS_DOWNLOAD_MAX_BYTES_PER_SEC: '2000000' })).downloads, { maxBytesPerSec: 3_000_000 });
+    await assert.rejects(run(['--download-max-bytes-per-sec', '4MB']), /at least 1024, got "4MB"/);
+    await assert.rejects(run(['--download-max-bytes-per-sec', '10']), /at least 1024/);
   });
 
   it('reads the config file; relative paths are from its directory', async () => {

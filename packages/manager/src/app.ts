@@ -130,8 +130,20 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     });
     const events = new EventBus();
     const online = new OnlineDevices();
-    const outbox = new TaskOutbox({ store, broker, online, events, logger: logger.child({ component: 'tasks' }) });
-    const tasks = new TasksService({ store, outbox, events, logger: logger.child({ component: 'tasks' }) });
+    const artifacts = new ArtifactsService({
+      store,
+      blobs: new LocalFolderStore(resolve(config.dataDir, config.artifactsDir ?? 'artifacts')),
+      signer: new ManifestSigner(config.dataDir),
+      urls: new DownloadUrlSigner(config.dataDir),
+      maxBytes: config.maxArtifactBytes,
+      logger: logger.child({ component: 'artifacts' }),
+    });
+    // A run that names artifacts carries their grants: signed manifest and a fresh device URL.
+    const outbox = new TaskOutbox({
+      store, broker, online, events, logger: logger.child({ component: 'tasks' }),
+      grants: (list) => artifacts.grantsFor(list, config.downloadUrlTtlSec),
+    });
+    const tasks = new TasksService({ store, outbox, events, logger: logger.child({ component: 'tasks' }), artifactKinds: (ids) => artifacts.kindsOf(ids) });
     const activity = new DeviceActivity({ online, outbox, events });
     const reports = new TaskReports({
       store, broker, outbox, events, logger: logger.child({ component: 'tasks' }),
@@ -152,14 +164,6 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
         await tasks.cancelAllForDevice(id, 'the device was decommissioned');
         activity.removed(id);
       },
-    });
-    const artifacts = new ArtifactsService({
-      store,
-      blobs: new LocalFolderStore(resolve(config.dataDir, config.artifactsDir ?? 'artifacts')),
-      signer: new ManifestSigner(config.dataDir),
-      urls: new DownloadUrlSigner(config.dataDir),
-      maxBytes: config.maxArtifactBytes,
-      logger: logger.child({ component: 'artifacts' }),
     });
     const enrollment = new EnrollmentService({
       store,

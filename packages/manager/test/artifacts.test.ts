@@ -13,7 +13,7 @@ import type { SignedArtifact, SigningKey } from '@pallas/protocol';
 import { ADMIN_PASSWORD, Api, createEnrollmentToken, tempDir, waitFor } from '@pallas/testkit';
 import { startManager, type RunningManager } from '../src/app.js';
 import { loadConfig } from '../src/config/config.js';
-import { canonicalJson } from '../src/services/artifacts/canonical-json.js';
+import { canonicalJson } from '@pallas/protocol';
 import { verifyManifest } from '../src/services/artifacts/manager-keys.js';
 import { newTaskId } from '../src/services/tasks/task-id.js';
 import { parseRange } from '../src/transport/http/range.js';

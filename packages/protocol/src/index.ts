@@ -1,5 +1,6 @@
 export * from './topics.js';
 export * from './validate.js';
+export * from './canonical-json.js';
 export * from './mqtt/host-facts.js';
 export * from './mqtt/vm.js';
 export * from './mqtt/messages.js';

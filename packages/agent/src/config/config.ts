@@ -79,6 +79,16 @@ const EsxiOptionsSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** Artifact downloads (docs/agent.md). */
+const DownloadsSchema = Type.Object(
+  {
+    /** Bandwidth cap of artifact downloads, bytes per second. Default: none. */
+    maxBytesPerSec: Type.Optional(Type.Integer({ minimum: 1024 })),
+  },
+  { additionalProperties: false },
+);
+export type DownloadsConfig = Static<typeof DownloadsSchema>;
+
 /** The esxi driver's connection, resolved: password in clear (in memory only), CA as PEM text. */
 export type EsxiConnection = Omit<EsxiDriverOptions, 'warn'>;
 
@@ -95,6 +105,7 @@ export const AgentConfigFile = Type.Object(
     sim: Type.Optional(SimOptionsSchema),
     qemu: Type.Optional(QemuOptionsSchema),
     esxi: Type.Optional(EsxiOptionsSchema),
+    downloads: Type.Optional(DownloadsSchema),
   },
   { additionalProperties: false },
 );
@@ -123,6 +134,8 @@ export interface AgentConfig {
   esxi: EsxiConnection | undefined;
   /** Where the key of encrypted config secrets is: `--secret-key-file` > `PALLAS_SECRET_KEY` > `PALLAS_SECRET_KEY_FILE` > `<stateDir>/secret.key`. */
   secretKey: KeySource;
+  /** Artifact downloads: `--download-max-bytes-per-sec` > `PALLAS_DOWNLOAD_MAX_BYTES_PER_SEC` > file `downloads`. */
+  downloads: DownloadsConfig;
 }
 
 export type Invocation = { action: 'help' } | { action: 'version' } | { action: 'run'; config: AgentConfig };
@@ -149,6 +162,8 @@ Options (flags override PALLAS_* environment variables, which override the confi
   --esxi-insecure      esxi driver: no certificate check (labs only)  [PALLAS_ESXI_INSECURE=1]
   --secret-key-file <file>  key of encrypted config secrets           [PALLAS_SECRET_KEY_FILE]
                        (<state-dir>/secret.key; or the key itself in  [PALLAS_SECRET_KEY])
+  --download-max-bytes-per-sec <n>  cap on artifact downloads (none)
+                                                   [PALLAS_DOWNLOAD_MAX_BYTES_PER_SEC]
   --log-level <level>  fatal|error|warn|info|debug|trace|silent (info) [PALLAS_LOG_LEVEL]
   --help               show this help
   --version            show the version
@@ -196,6 +211,7 @@ export async function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: st
         'esxi-ca': { type: 'string' },
         'esxi-insecure': { type: 'boolean' },
         'secret-key-file': { type: 'string' },
+        'download-max-bytes-per-sec': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -233,6 +249,14 @@ export async function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: st
   const logLevel = values['log-level'] ?? fromEnv(env, 'PALLAS_LOG_LEVEL') ?? file.logLevel ?? 'info';
 
   if (manager !== undefined) checkManagerUrl(manager);
+  const capText = values['download-max-bytes-per-sec'] ?? fromEnv(env, 'PALLAS_DOWNLOAD_MAX_BYTES_PER_SEC');
+  let maxBytesPerSec = file.downloads?.maxBytesPerSec;
+  if (capText !== undefined) {
+    maxBytesPerSec = /^\d+$/.test(capText) ? Number(capText) : NaN;
+    if (!Number.isSafeInteger(maxBytesPerSec) || maxBytesPerSec < 1024) {
+      throw invalid(`download bandwidth cap must be a whole number of bytes per second, at least 1024, got "${capText}"`);
+    }
+  }
   if (!checkLevel.check(logLevel)) throw invalid(`invalid log level "${logLevel}"; valid levels: ${LOG_LEVELS.join(', ')}`);
   const secretKey = resolveKeySource(values['secret-key-file'], env, stateDir, cwd);
   // Resolved (and the password decrypted) before the driver check, so that a bad esxi section
@@ -255,7 +279,8 @@ export async function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: st
   assertDriverAvailable(driver);
   return {
     action: 'run',
-    config: { manager, token, ...(ca !== undefined ? { ca } : {}), reEnroll, stateDir, driver, logLevel, sim: file.sim ?? {}, qemu: { ...file.qemu, dir: qemuDir }, esxi, secretKey },
+    config: { manager, token, ...(ca !== undefined ? { ca } : {}), reEnroll, stateDir, driver, logLevel, sim: file.sim ?? {}, qemu: { ...file.qemu, dir: qemuDir }, esxi, secretKey,
+      downloads: maxBytesPerSec === undefined ? {} : { maxBytesPerSec } },
   };
 }
 

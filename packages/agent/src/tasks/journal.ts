@@ -1,6 +1,6 @@
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TaskId, TaskOperation, TaskResult, checker } from '@pallas/protocol';
+import { ArtifactGrant, TaskId, TaskOperation, TaskResult, checker } from '@pallas/protocol';
 import type { Logger } from 'pino';
 import Type, { type Static } from 'typebox';
 import { AgentError, AgentErrorCodes, describeError } from '../errors.js';
@@ -23,7 +23,11 @@ interface LazyBatch {
  * and only the wall clock does (see docs/agent.md, "Tasks").
  */
 const JournalRecord = Type.Union([
-  Type.Object({ type: Type.Literal('start'), taskId: TaskId, operation: TaskOperation, deadlineAt: Type.Number(), at: Type.Number() }),
+  Type.Object({
+    type: Type.Literal('start'), taskId: TaskId, operation: TaskOperation, deadlineAt: Type.Number(), at: Type.Number(),
+    /** The task's artifact grants, so a task resumed after a restart can still download. */
+    artifacts: Type.Optional(Type.Array(ArtifactGrant)),
+  }),
   Type.Object({ type: Type.Literal('result'), taskId: TaskId, result: TaskResult }),
   Type.Object({ type: Type.Literal('acked'), taskId: TaskId, at: Type.Number() }),
 ]);
@@ -37,6 +41,8 @@ export interface JournalEntry {
   /** Wall-clock epoch ms. */
   readonly deadlineAt: number;
   readonly startedAt: number;
+  /** The grants the task came with (tasks that use artifacts). */
+  readonly artifacts?: ArtifactGrant[];
   result?: TaskResult;
   /** When the manager's ack was journaled; the entry is a tombstone from then on. */
   ackedAt?: number;
@@ -114,11 +120,12 @@ export class TaskJournal {
     return [...this.#entries.values()].filter((e) => !e.result);
   }
 
-  recordStart(taskId: string, operation: TaskOperation, deadlineAt: number): Promise<void> {
+  recordStart(taskId: string, operation: TaskOperation, deadlineAt: number, artifacts?: ArtifactGrant[]): Promise<void> {
     if (this.#entries.has(taskId)) return Promise.reject(new Error(`task ${taskId} is already in the journal`));
     const at = this.#now();
-    this.#entries.set(taskId, { taskId, operation, deadlineAt, startedAt: at });
-    return this.#append({ type: 'start', taskId, operation, deadlineAt, at }, true);
+    const grants = artifacts && artifacts.length > 0 ? { artifacts } : {};
+    this.#entries.set(taskId, { taskId, operation, deadlineAt, startedAt: at, ...grants });
+    return this.#append({ type: 'start', taskId, operation, deadlineAt, at, ...grants }, true);
   }
 
   recordResult(result: TaskResult): Promise<void> {
@@ -183,7 +190,10 @@ export class TaskJournal {
     const entry = this.#entries.get(record.taskId);
     switch (record.type) {
       case 'start':
-        this.#entries.set(record.taskId, { taskId: record.taskId, operation: record.operation, deadlineAt: record.deadlineAt, startedAt: record.at });
+        this.#entries.set(record.taskId, {
+          taskId: record.taskId, operation: record.operation, deadlineAt: record.deadlineAt, startedAt: record.at,
+          ...(record.artifacts ? { artifacts: record.artifacts } : {}),
+        });
         return;
       case 'result':
         if (entry) entry.result = record.result;
@@ -250,7 +260,9 @@ export class TaskJournal {
         this.#entries.delete(taskId);
         continue;
       }
-      lines.push(JSON.stringify({ type: 'start', taskId, operation: e.operation, deadlineAt: e.deadlineAt, at: e.startedAt } satisfies JournalRecord));
+      // A finished task's grants are of no more use (and their URLs expire): only open ones keep them.
+      const grants = !e.result && e.artifacts ? { artifacts: e.artifacts } : {};
+      lines.push(JSON.stringify({ type: 'start', taskId, operation: e.operation, deadlineAt: e.deadlineAt, at: e.startedAt, ...grants } satisfies JournalRecord));
       if (e.result) lines.push(JSON.stringify({ type: 'result', taskId, result: e.result } satisfies JournalRecord));
       if (e.ackedAt !== undefined) lines.push(JSON.stringify({ type: 'acked', taskId, at: e.ackedAt } satisfies JournalRecord));
     }

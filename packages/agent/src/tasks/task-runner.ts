@@ -1,9 +1,11 @@
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import type { ArtifactManifest, TaskAck, TaskCommand, TaskOperation, TaskOutcome, TaskProgress, TaskResult, Vm } from '@pallas/protocol';
+import type { ArtifactGrant, ArtifactKind, TaskAck, TaskCommand, TaskOperation, TaskOutcome, TaskProgress, TaskResult, Vm } from '@pallas/protocol';
 import type { Logger } from 'pino';
 import type { Driver, OperationContext } from '../drivers/driver.js';
 import { isDriverError } from '../drivers/driver-error.js';
+import { ArtifactError } from '../downloads/artifact-error.js';
+import type { ArtifactFetcher } from '../downloads/artifact-fetcher.js';
 import { describeError } from '../errors.js';
 import type { TaskJournal } from './journal.js';
 import { openOva } from '../ova/ova-package.js';
@@ -23,6 +25,8 @@ export interface TaskRunnerOptions {
    */
   publish: (channel: TaskChannel, message: TaskProgress | TaskResult) => Promise<void>;
   logger: Logger;
+  /** Gets the artifacts tasks use (the downloader). Without it such tasks fail as `unsupported`. */
+  fetcher?: ArtifactFetcher;
   /** Called when a task has ended, to report the inventory at once (`StatusReporter.reportNow`). */
   onTaskEnded?: () => void;
   /** While online, re-send unacknowledged results this often. Default 30 s. */
@@ -50,6 +54,8 @@ interface Pending {
   deadlineAt: number;
   /** Resumed after a restart: `start` is journaled already, and the operation may have taken effect. */
   recovering: boolean;
+  /** The grants of the artifacts the operation names; a duplicate `run` replaces them (fresh URLs). */
+  artifacts: ArtifactGrant[];
 }
 
 /** A failure the agent itself names (not the driver's). */
@@ -99,7 +105,7 @@ export class TaskRunner extends EventEmitter<TaskRunnerEvents> {
       // The one place a wall clock decides: the deadline was stored as epoch ms before the
       // restart. A clock set back or forward meanwhile moves it by as much.
       const left = e.deadlineAt - Date.now();
-      this.#queue.push({ taskId: e.taskId, operation: e.operation, deadline: performance.now() + left, deadlineAt: e.deadlineAt, recovering: true });
+      this.#queue.push({ taskId: e.taskId, operation: e.operation, deadline: performance.now() + left, deadlineAt: e.deadlineAt, recovering: true, artifacts: e.artifacts ?? [] });
       this.#log.warn({ task: e.taskId, kind: e.operation.kind }, 'resuming a task interrupted by a restart');
     }
     void this.#pump();
@@ -152,7 +158,10 @@ export class TaskRunner extends EventEmitter<TaskRunnerEvents> {
 
   #onRun(command: Extract<TaskCommand, { type: 'run' }>): void {
     const { taskId } = command;
-    if (this.#current?.taskId === taskId || this.#queue.some((p) => p.taskId === taskId)) {
+    const pending = this.#current?.taskId === taskId ? this.#current : this.#queue.find((p) => p.taskId === taskId);
+    if (pending) {
+      // Sent again (a reconnect): its grants are fresh, the ones held may have expired.
+      if (command.artifacts?.length) pending.artifacts = command.artifacts;
       this.#log.debug({ task: taskId }, 'duplicate run of a queued or running task ignored');
       return;
     }
@@ -164,7 +173,10 @@ export class TaskRunner extends EventEmitter<TaskRunnerEvents> {
     }
     if (known) return; // journaled and unfinished: only while stopping
     const now = performance.now();
-    this.#queue.push({ taskId, operation: command.operation, deadline: now + command.timeoutMs, deadlineAt: Date.now() + command.timeoutMs, recovering: false });
+    this.#queue.push({
+      taskId, operation: command.operation, deadline: now + command.timeoutMs, deadlineAt: Date.now() + command.timeoutMs, recovering: false,
+      artifacts: command.artifacts ?? [],
+    });
     void this.#pump();
   }
 
@@ -206,7 +218,7 @@ export class TaskRunner extends EventEmitter<TaskRunnerEvents> {
     try {
       if (!task.recovering) {
         try {
-          await this.#journal.recordStart(task.taskId, task.operation, task.deadlineAt);
+          await this.#journal.recordStart(task.taskId, task.operation, task.deadlineAt, task.artifacts);
         } catch (err) {
           this.#log.error({ task: task.taskId, err: describeError(err) }, 'cannot journal the task start; not running it');
           return await this.#finish(task, this.#result(task.taskId, 'failed', { error: { code: 'internal', message: `cannot write the task journal: ${describeError(err)}` } }));
@@ -225,6 +237,7 @@ export class TaskRunner extends EventEmitter<TaskRunnerEvents> {
         result = this.#failure(task, err, signal);
       } finally {
         progress.stop();
+        await this.#releaseArtifacts(task);
       }
       if (this.#stopped) {
         this.#log.info({ task: task.taskId }, 'agent stopping: task left unfinished in the journal; it resumes at the next start');
@@ -279,8 +292,10 @@ export class TaskRunner extends EventEmitter<TaskRunnerEvents> {
         return this.#deploy(task, op, ctx);
       case 'device.patch': {
         if (!driver.applyPatch) throw new TaskFailure('unsupported', patchUnsupportedReason(driver.kind));
-        const { file, manifest } = await this.#artifactFile(op.artifactId, ctx);
-        await driver.applyPatch(file, manifest, ctx);
+        // Download 0–50 %, apply 50–100 %.
+        const file = await this.#artifact(task, op.artifactId, scaled(ctx, 0, 50), 'patch');
+        const { manifest } = task.artifacts.find((g) => g.manifest.id === op.artifactId)!;
+        await driver.applyPatch(file, manifest, scaled(ctx, 50, 100));
         return undefined;
       }
       case 'agent.update': {
@@ -288,7 +303,7 @@ export class TaskRunner extends EventEmitter<TaskRunnerEvents> {
         if (!updater) {
           throw new TaskFailure('unsupported', 'this agent does not run under its supervisor (pallas-agent supervise), so nothing would start the new version or roll it back');
         }
-        const fetch = async (): Promise<string> => (await this.#artifactFile(op.artifactId, ctx)).file;
+        const fetch = (): Promise<string> => this.#artifact(task, op.artifactId, ctx, 'agent');
         await updater.update({ taskId: task.taskId, healthySec: op.healthySec ?? 120, recovering: task.recovering, fetch }).catch((err: unknown) => {
           throw err instanceof UpdateError ? new TaskFailure(err.code, err.message) : err;
         });
@@ -301,17 +316,15 @@ export class TaskRunner extends EventEmitter<TaskRunnerEvents> {
     }
   }
 
-  /** The verified local file of an artifact this task was granted (the downloader's). */
-  async #artifactFile(_artifactId: string, _ctx: OperationContext): Promise<{ file: string; manifest: ArtifactManifest }> {
-    throw new TaskFailure('unsupported', 'this agent cannot download artifacts yet');
-  }
-
   /** `vm.deploy`: open the OVA on the device, then the same recovery rule as `vm.create`. */
   async #deploy(task: Pending, op: Extract<TaskOperation, { kind: 'vm.deploy' }>, ctx: OperationContext): Promise<Vm> {
     const driver = this.#opts.driver;
     if (!driver.deployVm) throw new TaskFailure('unsupported', `the ${driver.kind} driver cannot deploy OVAs yet`);
-    if (op.source.kind !== 'file') throw new TaskFailure('unsupported', 'this agent cannot download artifacts yet');
-    const ova = await openOva(op.source.path);
+    // From an artifact: download 0–50 %, deploy 50–100 %. From a file: deploy 0–100 %.
+    const fromArtifact = op.source.kind === 'artifact';
+    const path = op.source.kind === 'file' ? op.source.path : await this.#artifact(task, op.source.artifactId, scaled(ctx, 0, 50), 'ova');
+    if (fromArtifact) ctx = scaled(ctx, 50, 100);
+    const ova = await openOva(path);
     const name = op.name ?? ova.descriptor.name;
     const existing = (await driver.listVms()).find((vm) => vm.name === name);
     if (existing && task.recovering) {
@@ -329,9 +342,40 @@ export class TaskRunner extends EventEmitter<TaskRunnerEvents> {
     }
   }
 
+  /**
+   * The verified local file of an artifact the task names, downloaded (or resumed) through the
+   * fetcher with the grant the task came with. `kind`, when given, is the kind the operation
+   * needs (the manager checks it too; a device never trusts that alone). Progress goes to
+   * `ctx` as 0–100 of the bytes: scale it (`scaled`) to leave room for what follows.
+   */
+  async #artifact(task: Pending, artifactId: string, ctx: OperationContext, kind?: ArtifactKind): Promise<string> {
+    if (!this.#opts.fetcher) throw new TaskFailure('unsupported', 'this agent cannot download artifacts');
+    const grant = task.artifacts.find((g) => g.manifest.id === artifactId);
+    if (!grant) throw new ArtifactError('artifact_not_found', `the task names artifact ${artifactId} but came without a grant for it (the artifact may have been deleted); retry the task`);
+    if (kind && grant.manifest.kind !== kind) throw new ArtifactError('artifact_invalid', `artifact ${artifactId} is a ${grant.manifest.kind} artifact; ${task.operation.kind} needs ${kind}`);
+    // The URL is read at each attempt from the task's latest grant: a resend after a reconnect
+    // brings a fresh one, and a download whose URL expired goes on with it.
+    const live: ArtifactGrant = { ...grant, get url() { return (task.artifacts.find((g) => g.manifest.id === artifactId) ?? grant).url; } };
+    return this.#opts.fetcher.fetch(live, ctx);
+  }
+
+  /**
+   * The task is over: its artifacts' files may go (an OVA once deployed is not needed), unless
+   * a queued task names the same artifact and would download it again.
+   */
+  async #releaseArtifacts(task: Pending): Promise<void> {
+    const fetcher = this.#opts.fetcher;
+    if (!fetcher || this.#stopped) return;
+    for (const grant of task.artifacts) {
+      const id = grant.manifest.id;
+      if (this.#queue.some((p) => p.artifacts.some((g) => g.manifest.id === id))) continue;
+      await fetcher.release(id).catch((err: unknown) => this.#log.warn({ task: task.taskId, artifact: id, err: describeError(err) }, 'could not remove a downloaded artifact'));
+    }
+  }
+
   #failure(task: Pending, err: unknown, signal: AbortSignal): TaskResult {
     if (signal.aborted && err === signal.reason && err instanceof TaskAborted) return this.#result(task.taskId, err.outcome);
-    if (isDriverError(err) || err instanceof TaskFailure) {
+    if (isDriverError(err) || err instanceof TaskFailure || err instanceof ArtifactError) {
       return this.#result(task.taskId, 'failed', { error: { code: err.code, message: err.message.slice(0, 2048) } });
     }
     this.#log.error({ task: task.taskId, err: describeError(err) }, 'task failed on an unexpected error');
@@ -341,7 +385,7 @@ export class TaskRunner extends EventEmitter<TaskRunnerEvents> {
   /** Journals the result (and the start, for a task that never ran), then publishes it. */
   async #finish(task: Pending, result: TaskResult): Promise<void> {
     try {
-      if (!this.#journal.get(task.taskId)) await this.#journal.recordStart(task.taskId, task.operation, task.deadlineAt);
+      if (!this.#journal.get(task.taskId)) await this.#journal.recordStart(task.taskId, task.operation, task.deadlineAt, task.artifacts);
       if (this.#stopped) return;
       await this.#journal.recordResult(result);
     } catch (err) {
@@ -408,6 +452,11 @@ export class TaskRunner extends EventEmitter<TaskRunnerEvents> {
       },
     };
   }
+}
+
+/** A context whose progress 0–100 lands in `from`–`to` of the task's: steps of one task share the bar. */
+function scaled(ctx: OperationContext, from: number, to: number): OperationContext {
+  return { ...ctx, progress: (pct, message) => ctx.progress(from + ((to - from) * Math.min(100, Math.max(0, pct))) / 100, message) };
 }
 
 /** Node fires a setTimeout longer than this (24.8 days) at once; task deadlines reach 30 days. */

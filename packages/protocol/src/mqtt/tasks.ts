@@ -17,8 +17,11 @@ export type TaskId = Static<typeof TaskId>;
 /** A VM id as the device's hypervisor knows it (see `Vm.id`). */
 const VmId = Type.String({ minLength: 1, maxLength: 128 });
 
-/** An artifact id as the manager makes them: `art_` + lower-case letters and digits. */
-export const ArtifactId = Type.String({ minLength: 8, maxLength: 64, pattern: '^art_[0-9a-z]+$' });
+/**
+ * An artifact id as the manager makes them: `art_` + base64url characters (16 of them today).
+ * Safe in file names on the device, where the agent keeps `<id>.part`.
+ */
+export const ArtifactId = Type.String({ minLength: 8, maxLength: 64, pattern: '^art_[0-9A-Za-z_-]+$' });
 export type ArtifactId = Static<typeof ArtifactId>;
 
 /**

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import {
-  ACTIVE_TASK_STATES, type Artifact, type ArtifactManifest, type ArtifactQuery, type DownloadUrl, type PageOf, type SignedArtifact,
+  ACTIVE_TASK_STATES, type Artifact, type ArtifactGrant, type ArtifactKind, type ArtifactManifest, type ArtifactQuery, type DownloadUrl, type PageOf, type SignedArtifact,
   type SigningKey, type UploadArtifactQuery,
 } from '@pallas/protocol';
 import type { Logger } from 'pino';
@@ -184,6 +184,45 @@ export class ArtifactsService {
     if (!task) throw notFound('task', taskId);
     if (!task.operation.includes(`"${artifactId}"`)) throw new AppError('conflict', `task ${taskId} does not use artifact ${artifactId}`);
     return this.downloadUrlFor(artifactId, task.device_id, ttlSec);
+  }
+
+  /**
+   * The grants of many tasks at once, for the task outbox: one query for every artifact the
+   * tasks name, then a download URL signed for each task's device, valid `ttlSec`. A task whose
+   * artifact no longer exists gets no grant for it (the agent fails it, naming the id).
+   */
+  async grantsFor(tasks: ReadonlyArray<{ taskId: string; deviceId: string; artifactIds: readonly string[] }>, ttlSec: number): Promise<Map<string, ArtifactGrant[]>> {
+    const ids = [...new Set(tasks.flatMap((t) => t.artifactIds))];
+    const grants = new Map<string, ArtifactGrant[]>();
+    if (ids.length === 0) return grants;
+    const rows = new Map<string, ArtifactsTable>();
+    for (let i = 0; i < ids.length; i += 500) {
+      for (const r of await this.#db.selectFrom('artifacts').selectAll().where('id', 'in', ids.slice(i, i + 500)).execute()) rows.set(r.id, r);
+    }
+    const exp = Math.floor(this.#now() / 1000) + ttlSec;
+    const expiresAt = new Date(exp * 1000).toISOString();
+    for (const t of tasks) {
+      const list: ArtifactGrant[] = [];
+      for (const id of t.artifactIds) {
+        const row = rows.get(id);
+        if (!row) continue;
+        const query = new URLSearchParams({ device: t.deviceId, exp: String(exp), sig: this.#urls.sign(id, t.deviceId, exp) });
+        list.push({ manifest: manifestOf(toArtifact(row)), signature: row.signature, keyId: row.key_id, url: `/dl/${encodeURIComponent(id)}?${query.toString()}`, expiresAt });
+      }
+      grants.set(t.taskId, list);
+    }
+    return grants;
+  }
+
+  /** The kinds of the artifacts that exist among `ids` (one query per 500 ids). */
+  async kindsOf(ids: readonly string[]): Promise<Map<string, ArtifactKind>> {
+    const kinds = new Map<string, ArtifactKind>();
+    const unique = [...new Set(ids)];
+    for (let i = 0; i < unique.length; i += 500) {
+      const rows = await this.#db.selectFrom('artifacts').select(['id', 'kind']).where('id', 'in', unique.slice(i, i + 500)).execute();
+      for (const r of rows) kinds.set(r.id, r.kind as ArtifactKind);
+    }
+    return kinds;
   }
 
   /** Checks a device download URL; throws a 403 that says what is wrong. */

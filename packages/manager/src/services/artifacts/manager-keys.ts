@@ -2,7 +2,7 @@ import { createHash, createHmac, createPrivateKey, createPublicKey, generateKeyP
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ArtifactManifest, SigningKey } from '@pallas/protocol';
-import { canonicalJson } from './canonical-json.js';
+import { canonicalJson } from '@pallas/protocol';
 
 const SIGNING_KEY_FILE = 'signing-key.pem';
 const URL_SECRET_FILE = 'download-url.key';

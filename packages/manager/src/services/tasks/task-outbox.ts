@@ -1,4 +1,4 @@
-import { CHANNEL_QOS, deviceTopic, type TaskCommand, type TaskOperation } from '@pallas/protocol';
+import { CHANNEL_QOS, artifactIdsOf, deviceTopic, type ArtifactGrant, type TaskCommand, type TaskOperation } from '@pallas/protocol';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Broker } from '../../broker/broker.js';
@@ -9,6 +9,13 @@ import { IN_FLIGHT, toTask, type TaskRow } from './task-row.js';
 
 /** How many tasks a device may have sent or running at once. */
 export const DEFAULT_WINDOW = 16;
+
+/**
+ * Grants for the artifacts of many tasks at once (signed manifest and a fresh download URL for
+ * each task's device), keyed by task id. The artifacts service provides it; the outbox only
+ * knows that a `run` naming artifacts must carry them.
+ */
+export type ArtifactGrants = (tasks: ReadonlyArray<{ taskId: string; deviceId: string; artifactIds: readonly string[] }>) => Promise<Map<string, ArtifactGrant[]>>;
 
 /** Devices handled per delivery round: bounds one round's queries and bound parameters. */
 const ROUND_DEVICES = 500;
@@ -32,6 +39,7 @@ export class TaskOutbox {
   readonly #events: EventBus;
   readonly #logger: Logger;
   readonly #window: number;
+  readonly #grants: ArtifactGrants | undefined;
   /** Devices to fill the window of, and devices that (re)connected, waiting for a round. */
   readonly #toPump = new Set<string>();
   readonly #toResend = new Set<string>();
@@ -40,13 +48,14 @@ export class TaskOutbox {
   #resolveWaiting: () => void = () => {};
   #running = false;
 
-  constructor(deps: { store: Store; broker: Broker; online: OnlineDevices; events: EventBus; logger: Logger; window?: number }) {
+  constructor(deps: { store: Store; broker: Broker; online: OnlineDevices; events: EventBus; logger: Logger; window?: number; grants?: ArtifactGrants }) {
     this.#db = deps.store.write;
     this.#broker = deps.broker;
     this.#online = deps.online;
     this.#events = deps.events;
     this.#logger = deps.logger;
     this.#window = deps.window ?? DEFAULT_WINDOW;
+    this.#grants = deps.grants;
   }
 
   /** Sends the device as many queued tasks as its window has room for, if it is online. */
@@ -110,8 +119,9 @@ export class TaskOutbox {
     if (resend.length > 0) {
       const rows = await this.#db.selectFrom('tasks').selectAll()
         .where('device_id', 'in', resend).where('state', 'in', IN_FLIGHT).orderBy('id').execute();
+      const commands = await this.#runCommands(rows);
       for (const row of rows) {
-        await this.#publish(row.device_id, runCommand(row));
+        await this.#publish(row.device_id, commands.get(row.id)!);
         if (row.cancel_requested === 1) await this.#publish(row.device_id, { type: 'cancel', taskId: row.id });
       }
     }
@@ -144,11 +154,36 @@ export class TaskOutbox {
         .returning('id').execute();
       for (const { id } of moved) marked.add(id);
     }
-    await Promise.all(rows.filter((r) => marked.has(r.id)).map(({ rank: _rank, ...row }) => {
-      const sent = { ...row, state: 'sent', sent_at: now, updated_at: now };
-      this.#events.emit({ type: 'task', task: toTask(sent) });
-      return this.#publish(row.device_id, runCommand(sent));
+    const sent = rows.filter((r) => marked.has(r.id)).map(({ rank: _rank, ...row }) => ({ ...row, state: 'sent', sent_at: now, updated_at: now }));
+    const commands = await this.#runCommands(sent);
+    await Promise.all(sent.map((row) => {
+      this.#events.emit({ type: 'task', task: toTask(row) });
+      return this.#publish(row.device_id, commands.get(row.id)!);
     }));
+  }
+
+  /**
+   * The `run` commands of a round's rows. Those whose operation names artifacts carry grants,
+   * made in one batch for the round and fresh for each send: a resend after a reconnect gets a
+   * new URL, so an expired one is never handed out again.
+   */
+  async #runCommands(rows: readonly TaskRow[]): Promise<Map<string, TaskCommand>> {
+    const commands = new Map<string, TaskCommand & { type: 'run' }>();
+    const needing: { taskId: string; deviceId: string; artifactIds: string[] }[] = [];
+    for (const row of rows) {
+      const command = runCommand(row);
+      commands.set(row.id, command);
+      const artifactIds = artifactIdsOf(command.operation);
+      if (artifactIds.length > 0) needing.push({ taskId: row.id, deviceId: row.device_id, artifactIds });
+    }
+    if (needing.length > 0 && this.#grants) {
+      const grants = await this.#grants(needing);
+      for (const { taskId } of needing) {
+        const list = grants.get(taskId);
+        if (list && list.length > 0) commands.get(taskId)!.artifacts = list;
+      }
+    }
+    return commands;
   }
 
   async #publish(deviceId: string, command: TaskCommand): Promise<void> {
@@ -160,7 +195,7 @@ export class TaskOutbox {
   }
 }
 
-function runCommand(row: TaskRow): TaskCommand {
+function runCommand(row: TaskRow): TaskCommand & { type: 'run' } {
   return {
     type: 'run',
     taskId: row.id,

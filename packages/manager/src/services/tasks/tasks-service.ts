@@ -1,5 +1,5 @@
 import {
-  TASK_TIMEOUT_DEFAULT_SEC, type BulkTaskRequest, type BulkTaskResponse, type PageOf, type Task, type TaskOperation,
+  TASK_TIMEOUT_DEFAULT_SEC, artifactIdsOf, type ArtifactKind, type BulkTaskRequest, type BulkTaskResponse, type PageOf, type Task, type TaskOperation,
   type TaskQuery,
 } from '@pallas/protocol';
 import type { Logger } from 'pino';
@@ -18,6 +18,9 @@ export interface CreateOptions {
 
 const RETRYABLE = new Set(['failed', 'cancelled', 'timed_out']);
 
+/** The kind of artifact each operation that names one needs. */
+const NEEDED_KIND: Partial<Record<TaskOperation['kind'], ArtifactKind>> = { 'vm.deploy': 'ova', 'device.patch': 'patch', 'agent.update': 'agent' };
+
 /** The task API: create (one device or many), list, get, cancel, retry. */
 export class TasksService {
   readonly #write: Db;
@@ -25,19 +28,44 @@ export class TasksService {
   readonly #outbox: TaskOutbox;
   readonly #events: EventBus;
   readonly #logger: Logger;
+  readonly #artifactKinds: ((ids: readonly string[]) => Promise<Map<string, ArtifactKind>>) | undefined;
 
-  constructor(deps: { store: Store; outbox: TaskOutbox; events: EventBus; logger: Logger }) {
+  constructor(deps: {
+    store: Store; outbox: TaskOutbox; events: EventBus; logger: Logger;
+    /** The kinds of the artifacts that exist among these ids (the artifacts service). */
+    artifactKinds?: (ids: readonly string[]) => Promise<Map<string, ArtifactKind>>;
+  }) {
     this.#write = deps.store.write;
     this.#read = deps.store.read;
     this.#outbox = deps.outbox;
     this.#events = deps.events;
     this.#logger = deps.logger;
+    this.#artifactKinds = deps.artifactKinds;
+  }
+
+  /**
+   * An operation naming an artifact is refused before it becomes a task when the artifact does
+   * not exist or is of the wrong kind (400 either way: the body is wrong, not the URL).
+   */
+  async #checkArtifacts(operation: TaskOperation): Promise<void> {
+    const ids = artifactIdsOf(operation);
+    if (ids.length === 0 || !this.#artifactKinds) return;
+    const kinds = await this.#artifactKinds(ids);
+    const needed = NEEDED_KIND[operation.kind];
+    for (const id of ids) {
+      const kind = kinds.get(id);
+      if (!kind) throw new AppError('invalid_request', `artifact ${id} does not exist; upload it first (pallas artifacts upload) or check the id (pallas artifacts ls)`);
+      if (needed && kind !== needed) {
+        throw new AppError('invalid_request', `artifact ${id} is a ${kind} artifact; ${operation.kind} needs a ${needed} artifact`);
+      }
+    }
   }
 
   /** Queues one task for one device and starts delivering it; resolves with the queued task. */
   async create(deviceId: string, operation: TaskOperation, options: CreateOptions, extra: { retryOf?: string; attempt?: number } = {}): Promise<Task> {
     const device = await this.#write.selectFrom('devices').select('id').where('id', '=', deviceId).executeTakeFirst();
     if (!device) throw notFound('device', deviceId);
+    await this.#checkArtifacts(operation);
     const row = newRow(deviceId, operation, options, new Date(), extra);
     await this.#write.insertInto('tasks').values(row).execute();
     const task = toTask(row);
@@ -51,6 +79,7 @@ export class TasksService {
     if ((request.deviceIds === undefined) === (request.tag === undefined)) {
       throw new AppError('invalid_request', 'body: give exactly one of deviceIds or tag');
     }
+    await this.#checkArtifacts(request.operation);
     let deviceIds: string[];
     if (request.deviceIds) {
       const known = new Set<string>();
