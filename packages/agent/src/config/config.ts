@@ -169,6 +169,9 @@ Options (flags override PALLAS_* environment variables, which override the confi
   --version            show the version
 
 Subcommands:
+  pallas-agent supervise [options]
+                       runs the agent under its supervisor: restarts, self-update and
+                       rollback (docs/agent-update.md); takes the options above
   pallas-agent encrypt-secret [--config <file> --write] [--secret-key-file <file>]
                        encrypts the ESXi password read from stdin (see encrypt-secret --help)
 `;
