@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PALLAS_VERSION, type ControlMessage, type EnrollResponse, type HostFacts, type TaskResult } from '@pallas/protocol';
+import { type ControlMessage, type EnrollResponse, type HostFacts, type TaskResult } from '@pallas/protocol';
 import { pino, type Logger } from 'pino';
 import type { Driver } from './drivers/driver.js';
 import { isDriverError } from './drivers/driver-error.js';
@@ -10,6 +10,8 @@ import { AgentError, AgentErrorCodes, describeError } from './errors.js';
 import { StateDir, type DeviceIdentity } from './identity/state-dir.js';
 import { Link } from './link/link.js';
 import { StatusReporter } from './status/status-reporter.js';
+import type { AgentUpdater } from './update/self-updater.js';
+import { AGENT_VERSION } from './version.js';
 import { TaskJournal } from './tasks/journal.js';
 import { TaskRunner } from './tasks/task-runner.js';
 import { Backoff, type BackoffOptions } from './util/backoff.js';
@@ -45,6 +47,12 @@ export interface AgentOptions {
   enrollGate?: <T>(attempt: () => Promise<T>) => Promise<T>;
   /** While online, re-send task results the manager has not acknowledged this often. Default 30 s. */
   taskResendIntervalMs?: number;
+  /**
+   * Runs `agent.update` tasks and commits an update once this agent is healthy (online, a
+   * status report delivered): `SelfUpdater`, given by `pallas-agent` under the supervisor.
+   * Default none: `agent.update` fails `unsupported`.
+   */
+  updater?: AgentUpdater;
   /** Artifact downloads: bandwidth cap, retry delays (docs/agent.md). */
   downloads?: { maxBytesPerSec?: number; backoff?: BackoffOptions };
 }
@@ -294,6 +302,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       logger: this.#log,
       onTaskEnded: () => this.#reporter?.reportNow(),
       resendIntervalMs: this.#opts.taskResendIntervalMs,
+      ...(this.#opts.updater ? { agentUpdater: this.#opts.updater } : {}),
     });
     runner.on('task-started', (taskId) => this.emit('task-started', taskId));
     runner.on('task-finished', (result) => this.emit('task-finished', result));
@@ -322,6 +331,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       intervalSec: this.#opts.statusIntervalSec ?? credential.statusIntervalSec,
       logger: this.#log,
       startedAt: this.#startedAt,
+      ...(this.#opts.updater ? { onReported: () => this.#opts.updater!.healthy() } : {}),
     });
     const tasks = this.#tasks!;
     link.on('online', () => {
@@ -487,6 +497,6 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   async #hostFacts(): Promise<HostFacts> {
     const facts = await this.#opts.driver.hostFacts();
-    return { ...facts, agentVersion: PALLAS_VERSION, agentUptimeSec: Math.floor((Date.now() - this.#startedAt) / 1000) };
+    return { ...facts, agentVersion: AGENT_VERSION, agentUptimeSec: Math.floor((Date.now() - this.#startedAt) / 1000) };
   }
 }

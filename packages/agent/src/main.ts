@@ -1,18 +1,22 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PALLAS_VERSION } from '@pallas/protocol';
 import { pino } from 'pino';
 import { Agent } from './agent.js';
 import { USAGE, isConfigError, loadConfig } from './config/config.js';
 import { createDriver } from './drivers/index.js';
 import { AgentErrorCodes, describeError, isAgentError } from './errors.js';
+import { SelfUpdater } from './update/self-updater.js';
+import { ENTRY_ENV, RESTART_FOR_UPDATE_EXIT_CODE, SUPERVISED_ENV } from './update/update-files.js';
+import { AGENT_VERSION } from './version.js';
 
 /**
  * `pallas-agent`. Exit status: 0 after a signal or a decommission, 1 on a fatal runtime
- * error (credential refused, device retired, enrollment refused), 2 on bad configuration. The agent opens no listening socket: every connection is outbound.
+ * error (credential refused, device retired, enrollment refused), 2 on bad configuration,
+ * 10 to ask the supervisor to restart into an installed update (`pallas-agent supervise`). The agent opens no listening socket: every connection is outbound.
  */
 async function main(): Promise<number> {
   if (process.argv[2] === 'encrypt-secret') return encryptSecret(process.argv.slice(3));
+  if (process.argv[2] === 'supervise') return supervise(process.argv.slice(3));
   let invocation;
   try {
     invocation = await loadConfig(process.argv.slice(2), process.env);
@@ -25,7 +29,7 @@ async function main(): Promise<number> {
     return 0;
   }
   if (invocation.action === 'version') {
-    process.stdout.write(`pallas-agent ${PALLAS_VERSION}\n`);
+    process.stdout.write(`pallas-agent ${AGENT_VERSION}\n`);
     return 0;
   }
   const { config } = invocation;
@@ -39,9 +43,30 @@ async function main(): Promise<number> {
         ? config.qemu
         : { ...config.esxi, warn: (message: string) => logger.warn(message) };
   const driver = await createDriver(config.driver, options);
-  const agent = new Agent({ stateDir: config.stateDir, driver, manager: config.manager, token: config.token, ...(config.ca ? { ca: readFileSync(config.ca, 'utf8') } : {}), reEnroll: config.reEnroll, logger, downloads: config.downloads });
+  let restartForUpdate: () => void = () => {};
+  // Only under the supervisor can the agent update itself: someone must start the new version
+  // and roll it back. Run alone, an agent.update task fails `unsupported` and says so.
+  const updater = process.env[SUPERVISED_ENV] === '1'
+    ? new SelfUpdater({ stateDir: config.stateDir, version: AGENT_VERSION, entry: process.env[ENTRY_ENV] || process.argv[1]!, logger, requestRestart: () => restartForUpdate() })
+    : undefined;
+  const agent = new Agent({ stateDir: config.stateDir, driver, manager: config.manager, token: config.token, ...(config.ca ? { ca: readFileSync(config.ca, 'utf8') } : {}), reEnroll: config.reEnroll, logger, downloads: config.downloads, ...(updater ? { updater } : {}) });
 
   const exitCode = new Promise<number>((resolve) => {
+    restartForUpdate = () => {
+      logger.warn('restarting into the new agent version');
+      resolve(RESTART_FOR_UPDATE_EXIT_CODE);
+    };
+    if (updater) {
+      // A supervisor killed outright (SIGKILL, OOM) leaves this agent running; the next
+      // supervisor would start a second one on the same state dir, and the two would keep
+      // taking over each other's MQTT session. Reparented means orphaned: stop.
+      const parent = process.ppid;
+      setInterval(() => {
+        if (process.ppid === parent) return;
+        logger.error({ supervisor: parent }, 'the supervisor is gone; stopping');
+        resolve(1);
+      }, 2000).unref();
+    }
     agent.on('decommissioned', (reason) => {
       logger.warn({ reason }, 'device decommissioned; marked retired, credential deleted, exiting');
       resolve(0);
@@ -75,6 +100,16 @@ async function main(): Promise<number> {
   const code = await exitCode;
   await agent.stop();
   return code;
+}
+
+async function supervise(argv: string[]): Promise<number> {
+  try {
+    const { runSupervise } = await import('./update/supervise-command.js');
+    return await runSupervise(argv, process.env, process.argv[1]!);
+  } catch (err) {
+    process.stderr.write(`pallas-agent supervise: ${describeError(err)}\n`);
+    return isConfigError(err) ? 2 : 1;
+  }
 }
 
 async function encryptSecret(argv: string[]): Promise<number> {

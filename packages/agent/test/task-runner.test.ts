@@ -419,3 +419,43 @@ describe('task runner: vm.deploy', () => {
     assert.equal(called, false);
   });
 });
+
+describe('task runner: device.patch and agent.update', () => {
+  it('fails device.patch with unsupported, saying why, on a driver that cannot patch (qemu, esxi)', async () => {
+    const sim = new SimDriver({ seed: 3, latencyMs: 0 });
+    const h = await harness({ sim, driver: { ...withSim(sim), kind: 'qemu' } });
+    h.run(tid(951), { kind: 'device.patch', artifactId: 'art_0123456789' });
+    const result = await h.finished(tid(951));
+    assert.equal(result.outcome, 'failed');
+    assert.equal(result.error?.code, 'unsupported');
+    assert.match(result.error!.message, /qemu driver cannot patch its host: QEMU's host is the Linux machine/);
+  });
+
+  it('fails agent.update with unsupported when the agent has no updater (not under the supervisor)', async () => {
+    const h = await harness();
+    h.run(tid(952), { kind: 'agent.update', artifactId: 'art_0123456789' });
+    const result = await h.finished(tid(952));
+    assert.deepEqual([result.outcome, result.error?.code], ['failed', 'unsupported']);
+    assert.match(result.error!.message, /pallas-agent supervise/);
+  });
+
+  it('hands agent.update to the updater and maps its refusal to the task error', async () => {
+    const requests: Array<{ taskId: string; healthySec: number; recovering: boolean }> = [];
+    const { UpdateError } = await import('../src/update/update-error.js');
+    const h = await harness({
+      runner: {
+        agentUpdater: {
+          update: async (r) => {
+            requests.push({ taskId: r.taskId, healthySec: r.healthySec, recovering: r.recovering });
+            throw new UpdateError('rolled_back', '9.9.9 exited with code 1 before it reported healthy');
+          },
+          healthy: () => {},
+        },
+      },
+    });
+    h.run(tid(953), { kind: 'agent.update', artifactId: 'art_0123456789', healthySec: 30 });
+    const result = await h.finished(tid(953));
+    assert.deepEqual(requests, [{ taskId: tid(953), healthySec: 30, recovering: false }]);
+    assert.deepEqual(result.error, { code: 'rolled_back', message: '9.9.9 exited with code 1 before it reported healthy' });
+  });
+});

@@ -8,6 +8,8 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { Transform } from 'node:stream';
 import type {
+  AgentUpdateRequest,
+  DevicePatchRequest,
   ApiToken,
   Artifact,
   ArtifactQuery,
@@ -231,6 +233,12 @@ export class PallasClient {
   }
   deployVm(deviceId: string, request: VmDeploy, opts: TaskOptions = {}): Promise<Task> {
     return this.request('POST', `/devices/${enc(deviceId)}/vms/deploy`, { body: request, query: { ...opts } });
+  }
+  updateAgent(deviceId: string, request: AgentUpdateRequest, opts: TaskOptions = {}): Promise<Task> {
+    return this.request('POST', `/devices/${enc(deviceId)}/agent-update`, { body: request, query: { ...opts } });
+  }
+  patchDevice(deviceId: string, request: DevicePatchRequest, opts: TaskOptions = {}): Promise<Task> {
+    return this.request('POST', `/devices/${enc(deviceId)}/patch`, { body: request, query: { ...opts } });
   }
   powerVm(deviceId: string, vmId: string, action: PowerAction, opts: TaskOptions = {}): Promise<Task> {
     return this.request('POST', `/devices/${enc(deviceId)}/vms/${enc(vmId)}/power`, { body: { action }, query: { ...opts } });

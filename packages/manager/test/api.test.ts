@@ -449,6 +449,10 @@ describe('OpenAPI, health and metrics', () => {
       assert.ok(res.body.paths[path], `OpenAPI has ${path}`);
     }
     assert.ok(res.body.paths['/api/v1/users'].post, 'POST /users is documented');
+    for (const path of ['/api/v1/devices/{id}/agent-update', '/api/v1/devices/{id}/patch']) {
+      assert.ok(res.body.paths[path]?.post?.requestBody, `OpenAPI documents POST ${path} with its body`);
+      assert.ok(res.body.paths[path].post.responses['202'], `POST ${path} answers 202 with the task`);
+    }
   });
 
   it('answers health and readiness probes', async () => {

@@ -48,6 +48,8 @@ function validBodies(): Record<string, Record<string, unknown>> {
     'POST /api/v1/devices/{id}/vms': { name: 'fuzz-vm', vcpus: 1, memoryMB: 256, diskGB: 1 },
     'POST /api/v1/devices/{id}/vms/{vmId}/power': { action: 'on' },
     'PATCH /api/v1/devices/{id}/vms/{vmId}': { name: 'renamed', vcpus: 2 },
+    'POST /api/v1/devices/{id}/agent-update': { artifactId: 'art_fuzz0agent', healthySec: 60 },
+    'POST /api/v1/devices/{id}/patch': { artifactId: 'art_fuzz0patch' },
     'POST /api/v1/tasks': { operation: { kind: 'vm.power', vmId: 'vm-1', action: 'off' }, deviceIds: [ids.device] },
     'POST /api/v1/auth/login': { username: 'fuzz-victim', password: 'wrong-password' },
     'POST /api/v1/enroll': { token: 'pet_0123456789abcdef', deviceId: '00000000-0000-4000-8000-000000000000', facts: fakeFacts('fuzz-host') },

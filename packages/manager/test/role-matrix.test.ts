@@ -143,6 +143,8 @@ const MATRIX: Record<string, Entry> = {
     min: 'operator',
     prepare: () => ({ path: `/api/v1/devices/${deviceId}/vms/deploy`, body: { source: { kind: 'file', path: '/data/matrix.ova' } } }),
   },
+  'POST /api/v1/devices/:id/agent-update': { min: 'operator', prepare: () => ({ path: `/api/v1/devices/${deviceId}/agent-update`, body: { artifactId: 'art_matrix0agent', healthySec: 30 } }) },
+  'POST /api/v1/devices/:id/patch': { min: 'operator', prepare: () => ({ path: `/api/v1/devices/${deviceId}/patch`, body: { artifactId: 'art_matrix0patch' } }) },
   'POST /api/v1/devices/:id/vms/:vmId/power': { min: 'operator', prepare: () => ({ path: `/api/v1/devices/${deviceId}/vms/vm-1/power`, body: { action: 'off' } }) },
   'PATCH /api/v1/devices/:id/vms/:vmId': { min: 'operator', prepare: () => ({ path: `/api/v1/devices/${deviceId}/vms/vm-1`, body: { name: 'renamed' } }) },
   'DELETE /api/v1/devices/:id/vms/:vmId': { min: 'operator', prepare: () => ({ path: `/api/v1/devices/${deviceId}/vms/vm-1` }) },

@@ -15,7 +15,7 @@ const LogLevelSchema = Type.Union(LOG_LEVELS.map((l) => Type.Literal(l)));
 const LatencyMs = Type.Integer({ minimum: 0, maximum: 600_000 });
 const DriverErrorCodeSchema = Type.Union(DRIVER_ERROR_CODES.map((c) => Type.Literal(c)));
 function perSimOperation<S extends TSchema>(schema: S) {
-  return { createVm: Type.Optional(schema), powerVm: Type.Optional(schema), updateVm: Type.Optional(schema), deleteVm: Type.Optional(schema) };
+  return { createVm: Type.Optional(schema), powerVm: Type.Optional(schema), updateVm: Type.Optional(schema), deleteVm: Type.Optional(schema), applyPatch: Type.Optional(schema) };
 }
 
 const SimOptionsSchema = Type.Object(
@@ -169,6 +169,9 @@ Options (flags override PALLAS_* environment variables, which override the confi
   --version            show the version
 
 Subcommands:
+  pallas-agent supervise [options]
+                       runs the agent under its supervisor: restarts, self-update and
+                       rollback (docs/agent-update.md); takes the options above
   pallas-agent encrypt-secret [--config <file> --write] [--secret-key-file <file>]
                        encrypts the ESXi password read from stdin (see encrypt-secret --help)
 `;

@@ -1,5 +1,5 @@
 import type { OvaPackage } from '../ova/ova-package.js';
-import type { HostFacts, HypervisorKind, PowerAction, Vm, VmPatch, VmSpec } from '@pallas/protocol';
+import type { ArtifactManifest, HostFacts, HypervisorKind, PowerAction, Vm, VmPatch, VmSpec } from '@pallas/protocol';
 
 /** Host facts as a driver knows them; the agent adds its own version and uptime. */
 export type DriverHostFacts = Omit<HostFacts, 'agentVersion' | 'agentUptimeSec'>;
@@ -41,8 +41,8 @@ export interface OperationContext {
  * (power on a VM that is on); operations whose target is gone fail with `not_found` (delete a
  * deleted VM) and the runner, which journals what it did, decides what that means.
  *
- * Deploying from an OVA, snapshots and host patching join later, as optional methods or
- * `supports…()` checks, so that the type says what a driver can do.
+ * Deploying from an OVA and host patching are optional methods, and snapshots will be, so
+ * that the type says what a driver can do.
  */
 export interface Driver {
   readonly kind: HypervisorKind;
@@ -104,6 +104,18 @@ export interface Driver {
    * Not idempotent by itself; the task runner checks `listVms` for the name, as for create.
    */
   deployVm?(ova: OvaPackage, name: string, ctx: OperationContext): Promise<Vm>;
+  /**
+   * Optional: applies a `patch` artifact to the host itself (the hypervisor, not a VM).
+   * `file` is the verified local file (size, SHA-256 and signature checked against
+   * `manifest`); the driver reads it, reports progress, and resolves once the patch is in
+   * effect, so that the next `hostFacts()` shows it (`hypervisor.build`). Idempotent: applying
+   * the patch the host already has succeeds (the task runner re-runs it after a crash).
+   * A driver without it cannot patch its host (the task fails `unsupported`, with
+   * `patchUnsupportedReason`'s words).
+   * - `invalid_spec`: the file is not a patch this host accepts (the message says why).
+   * - `invalid_state`: the host cannot take the patch now (VMs running that it would stop).
+   */
+  applyPatch?(file: string, manifest: ArtifactManifest, ctx: OperationContext): Promise<void>;
   /**
    * Releases connections and timers. Idempotent; the driver is unusable afterwards (calls
    * reject with `unavailable`); operations still running reject with `unavailable`.

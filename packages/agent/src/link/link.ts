@@ -3,7 +3,6 @@ import mqtt, { type IClientPublishOptions, type MqttClient } from 'mqtt';
 import {
   CHANNEL_QOS,
   ControlMessage,
-  PALLAS_VERSION,
   TaskAck,
   TaskCommand,
   checker,
@@ -14,6 +13,7 @@ import {
   type PresenceMessage,
   type UpstreamChannel,
 } from '@pallas/protocol';
+import { AGENT_VERSION } from '../version.js';
 import type { Logger } from 'pino';
 import { describeError } from '../errors.js';
 import { Backoff, type BackoffOptions } from '../util/backoff.js';
@@ -211,7 +211,7 @@ export class Link extends EventEmitter<LinkEvents> {
         client.stream.destroy();
         return;
       }
-      const online: PresenceMessage = { state: 'online', at: new Date().toISOString(), agentVersion: PALLAS_VERSION };
+      const online: PresenceMessage = { state: 'online', at: new Date().toISOString(), agentVersion: AGENT_VERSION };
       this.publish('presence', online).catch((e: unknown) =>
         this.#log.debug({ err: describeError(e) }, 'online presence not acknowledged'),
       );

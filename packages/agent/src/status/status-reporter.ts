@@ -1,8 +1,9 @@
-import { PALLAS_VERSION, StatusMessage, checker } from '@pallas/protocol';
+import { StatusMessage, checker } from '@pallas/protocol';
 import type { Logger } from 'pino';
 import type { Driver } from '../drivers/driver.js';
 import { isDriverError } from '../drivers/driver-error.js';
 import { describeError } from '../errors.js';
+import { AGENT_VERSION } from '../version.js';
 
 const checkStatus = checker(StatusMessage);
 
@@ -24,6 +25,8 @@ export interface StatusReporterOptions {
    * per task, and keeps a fan-out's reports out of the way of its results.
    */
   reportNowDelayMs?: number;
+  /** Called after each report the broker acknowledged (self-update counts that as healthy). */
+  onReported?: () => void;
 }
 
 /**
@@ -54,7 +57,7 @@ export class StatusReporter {
     const message: StatusMessage = {
       seq: this.#seq,
       sentAt: new Date().toISOString(),
-      facts: { ...facts, agentVersion: PALLAS_VERSION, agentUptimeSec: Math.floor((Date.now() - this.#startedAt) / 1000) },
+      facts: { ...facts, agentVersion: AGENT_VERSION, agentUptimeSec: Math.floor((Date.now() - this.#startedAt) / 1000) },
       vms,
     };
     // Our own message failing the schema is a bug in the agent or a driver; better loud here
@@ -107,6 +110,7 @@ export class StatusReporter {
       const message = await this.build();
       if (!this.#running) return;
       await this.#opts.publish(message);
+      this.#opts.onReported?.();
     } catch (err) {
       // A publish cut short by a disconnect or a stop is expected. A hypervisor that cannot be
       // reached (an ESXi host rebooting, a wrong password) skips this report: the agent stays

@@ -9,6 +9,9 @@ import type { ArtifactFetcher } from '../downloads/artifact-fetcher.js';
 import { describeError } from '../errors.js';
 import type { TaskJournal } from './journal.js';
 import { openOva } from '../ova/ova-package.js';
+import { patchUnsupportedReason } from '../drivers/patch-support.js';
+import type { AgentUpdater } from '../update/self-updater.js';
+import { UpdateError } from '../update/update-error.js';
 
 export type TaskChannel = 'task/progress' | 'task/result';
 
@@ -30,6 +33,8 @@ export interface TaskRunnerOptions {
   resendIntervalMs?: number;
   /** At most one progress message per task this often. Default 250 ms. */
   progressIntervalMs?: number;
+  /** Runs `agent.update` (update/self-updater.ts); present only under the supervisor. Default: those tasks fail `unsupported`. */
+  agentUpdater?: AgentUpdater;
 }
 
 export interface TaskRunnerEvents {
@@ -285,9 +290,25 @@ export class TaskRunner extends EventEmitter<TaskRunnerEvents> {
         return undefined;
       case 'vm.deploy':
         return this.#deploy(task, op, ctx);
-      case 'device.patch':
-      case 'agent.update':
-        throw new TaskFailure('unsupported', `this agent cannot run "${op.kind}" tasks yet`);
+      case 'device.patch': {
+        if (!driver.applyPatch) throw new TaskFailure('unsupported', patchUnsupportedReason(driver.kind));
+        // Download 0–50 %, apply 50–100 %.
+        const file = await this.#artifact(task, op.artifactId, scaled(ctx, 0, 50), 'patch');
+        const { manifest } = task.artifacts.find((g) => g.manifest.id === op.artifactId)!;
+        await driver.applyPatch(file, manifest, scaled(ctx, 50, 100));
+        return undefined;
+      }
+      case 'agent.update': {
+        const updater = this.#opts.agentUpdater;
+        if (!updater) {
+          throw new TaskFailure('unsupported', 'this agent does not run under its supervisor (pallas-agent supervise), so nothing would start the new version or roll it back');
+        }
+        const fetch = (): Promise<string> => this.#artifact(task, op.artifactId, ctx, 'agent');
+        await updater.update({ taskId: task.taskId, healthySec: op.healthySec ?? 120, recovering: task.recovering, fetch }).catch((err: unknown) => {
+          throw err instanceof UpdateError ? new TaskFailure(err.code, err.message) : err;
+        });
+        return undefined;
+      }
       default: {
         const unknown: never = op;
         throw new TaskFailure('unsupported', `this agent cannot run "${(unknown as { kind: string }).kind}" tasks`);

@@ -9,6 +9,7 @@ import { formatDuration, formatGB, formatMB, formatRelative, formatTimestamp } f
 import { clean, formatFields, formatTable } from '../output/table.js';
 import { confirm, isInteractive } from '../prompt.js';
 import { intArg, plural, withContext } from './common.js';
+import { registerDeviceUpdates } from './device-updates.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -267,4 +268,6 @@ export function registerDevices(program: Command, io: Io): void {
         ctx.emit({ id: device.id, name: device.name, decommissioned: true }, () => `Decommissioned device ${label}.`);
       }),
     );
+
+  registerDeviceUpdates(devices, io);
 }

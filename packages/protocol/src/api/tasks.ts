@@ -2,7 +2,7 @@ import Type, { type Static } from 'typebox';
 import { Paging, Timestamp } from './common.js';
 import { Presence } from './devices.js';
 import { PowerAction, Vm } from '../mqtt/vm.js';
-import { TaskError, TaskOperation, TaskOutcome } from '../mqtt/tasks.js';
+import { ArtifactId, TaskError, TaskOperation, TaskOutcome } from '../mqtt/tasks.js';
 
 /**
  * `queued` (waiting in the device's outbox) → `sent` (published to the device) → `running`
@@ -84,6 +84,21 @@ export type TaskOptions = Static<typeof TaskOptions>;
 
 export const PowerRequest = Type.Object({ action: PowerAction }, { additionalProperties: false });
 export type PowerRequest = Static<typeof PowerRequest>;
+
+/** `POST /devices/{id}/agent-update`: the `agent.update` operation's fields. */
+export const AgentUpdateRequest = Type.Object(
+  {
+    artifactId: ArtifactId,
+    /** Seconds the new version has to reconnect and report healthy before it is rolled back. Default 120. */
+    healthySec: Type.Optional(Type.Integer({ minimum: 10, maximum: 3600 })),
+  },
+  { additionalProperties: false },
+);
+export type AgentUpdateRequest = Static<typeof AgentUpdateRequest>;
+
+/** `POST /devices/{id}/patch`: the `device.patch` operation's fields. */
+export const DevicePatchRequest = Type.Object({ artifactId: ArtifactId }, { additionalProperties: false });
+export type DevicePatchRequest = Static<typeof DevicePatchRequest>;
 
 /** `POST /tasks`: one operation on many devices (a list of ids, or every device with a tag). */
 export const BulkTaskRequest = Type.Object(

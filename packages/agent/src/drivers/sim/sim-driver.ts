@@ -1,13 +1,14 @@
-import { PowerAction, VmPatch, VmSpec, checker, type PowerState, type Vm } from '@pallas/protocol';
+import { createReadStream } from 'node:fs';
+import { PowerAction, VmPatch, VmSpec, checker, type ArtifactManifest, type PowerState, type Vm } from '@pallas/protocol';
 import type { OvaPackage } from '../../ova/ova-package.js';
 import type { Driver, DriverHostFacts, OperationContext } from '../driver.js';
 import { DriverError, type DriverErrorCode } from '../driver-error.js';
 import { SimHost, type Plan } from './sim-host.js';
-import { SimStateFile, type SimSnapshot } from './sim-state-file.js';
+import { SimStateFile, type SimPatch, type SimSnapshot } from './sim-state-file.js';
 import { intBetween, pick, seededRandom } from './random.js';
 
 /** The sim driver's operations, as named in `latencyMs` and `failOn`. */
-export type SimOperation = 'createVm' | 'powerVm' | 'updateVm' | 'deleteVm';
+export type SimOperation = 'createVm' | 'powerVm' | 'updateVm' | 'deleteVm' | 'applyPatch';
 
 export interface SimDriverOptions {
   /** Default `sim-{seed, 4 digits}`. */
@@ -58,6 +59,7 @@ const STEPS: Record<SimOperation, string[]> = {
   powerVm: ['sending power request', 'waiting for the VM', 'waiting for the VM', 'done'],
   updateVm: ['checking patch', 'reconfiguring VM', 'reconfiguring VM', 'reconfigured'],
   deleteVm: ['unregistering VM', 'deleting disks', 'deleting disks', 'deleted'],
+  applyPatch: ['reading patch', 'installing', 'installing', 'patched'],
 };
 
 /**
@@ -80,6 +82,7 @@ export class SimDriver implements Driver {
   readonly #file: SimStateFile | undefined;
   #loaded: Promise<void> | undefined;
   #history: SimSnapshot['history'] = [];
+  #patch: SimPatch | undefined;
 
   constructor(options: SimDriverOptions = {}) {
     const { failRate = 0 } = options;
@@ -142,18 +145,53 @@ export class SimDriver implements Driver {
   #restore(saved: SimSnapshot): void {
     this.#host.restore(saved);
     this.#history = saved.history ?? [];
+    this.#patch = saved.patch;
   }
 
   async #save(change?: { op: SimOperation; vmId: string }): Promise<void> {
     if (!this.#file) return;
     if (change) this.#history = [...this.#history.slice(-999), { ...change, at: new Date().toISOString() }];
-    await this.#file.save({ ...this.#host.snapshot(), history: this.#history });
+    await this.#file.save({ ...this.#host.snapshot(), history: this.#history, ...(this.#patch ? { patch: this.#patch } : {}) });
   }
 
   async hostFacts(): Promise<DriverHostFacts> {
     this.#assertOpen();
     await this.#sync();
-    return { ...this.#host.facts(), uptimeSec: Math.floor((Date.now() - this.#bootedAt) / 1000) };
+    const facts = this.#host.facts();
+    if (this.#patch) facts.hypervisor = { ...facts.hypervisor, build: `${this.#patch.name} ${this.#patch.version}`.slice(0, 64) };
+    return { ...facts, uptimeSec: Math.floor((Date.now() - this.#bootedAt) / 1000) };
+  }
+
+  /**
+   * Reads the patch file through (progress 0–90 % follows the bytes, as an upload to a real
+   * host would), waits `latencyMs`, then makes the patch's `name version` the host's build,
+   * kept in the state file. The sim accepts any content; it checks only that the file is the
+   * size the manifest says and that the artifact is a patch.
+   */
+  async applyPatch(file: string, manifest: ArtifactManifest, ctx: OperationContext): Promise<void> {
+    this.#assertOpen();
+    await this.#sync();
+    if (manifest.kind !== 'patch') throw new DriverError('invalid_spec', `artifact ${manifest.id} is a${manifest.kind === 'ova' ? 'n' : ''} ${manifest.kind}, not a patch`);
+    if (this.#patch?.sha256 === manifest.sha256) return; // applied already (a re-run after a crash)
+    let done = 0;
+    ctx.progress(0, 'reading patch');
+    try {
+      for await (const chunk of createReadStream(file, { signal: ctx.signal })) {
+        done += (chunk as Buffer).length;
+        ctx.progress(Math.floor((90 * done) / Math.max(manifest.size, 1)), 'reading patch');
+      }
+    } catch (err) {
+      // The stream rejects with its own AbortError; the contract is the signal's reason as is.
+      if (ctx.signal.aborted) throw ctx.signal.reason;
+      throw new DriverError('invalid_spec', `cannot read patch file ${file}: ${(err as Error).message}`);
+    }
+    if (done !== manifest.size) throw new DriverError('invalid_spec', `patch file ${file} has ${done} bytes, its manifest says ${manifest.size}`);
+    await delay(this.#latency('applyPatch'), [ctx.signal, this.#closing.signal]);
+    const injected = this.#injectedFailure('applyPatch');
+    if (injected) throw injected;
+    this.#patch = { artifactId: manifest.id, name: manifest.name, version: manifest.version, sha256: manifest.sha256, at: new Date().toISOString() };
+    await this.#save();
+    ctx.progress(100, `patched to ${manifest.name} ${manifest.version}`);
   }
 
   async listVms(): Promise<Vm[]> {

@@ -10,6 +10,16 @@ export interface SimSnapshot {
   placement: Record<string, number>;
   /** The last 1,000 changes made through the driver, oldest first. */
   history: Array<{ op: string; vmId: string; at: string }>;
+  /** The last patch applied to the host (`applyPatch`); its name and version are the reported build. Absent: none. */
+  patch?: SimPatch;
+}
+
+export interface SimPatch {
+  artifactId: string;
+  name: string;
+  version: string;
+  sha256: string;
+  at: string;
 }
 
 /**

@@ -14,6 +14,7 @@ import { apiTokenRoutes } from './routes/api-tokens.js';
 import { auditRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
 import { deviceRoutes } from './routes/devices.js';
+import { deviceUpdateRoutes } from './routes/device-updates.js';
 import { enrollmentRoutes } from './routes/enrollment.js';
 import { eventRoutes } from './routes/events.js';
 import { fleetRoutes } from './routes/fleet.js';
@@ -111,6 +112,7 @@ export async function createHttpServer(
     await api.register(deviceRoutes, ctx);
     await api.register(enrollmentRoutes, ctx);
     await api.register(vmRoutes, ctx);
+    await api.register(deviceUpdateRoutes, ctx);
     await api.register(taskRoutes, ctx);
     await api.register(eventRoutes, ctx);
     await api.register(fleetRoutes, ctx);
