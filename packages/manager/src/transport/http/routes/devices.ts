@@ -3,7 +3,7 @@ import type { App, RouteContext } from '../context.js';
 
 export async function deviceRoutes(app: App, ctx: RouteContext): Promise<void> {
   app.get('/devices', {
-    schema: { tags: ['devices'], summary: 'List devices (paged; filter by presence, status, name, tag)', querystring: DeviceQuery, response: { 200: Page(Device) } },
+    schema: { tags: ['devices'], summary: 'List devices (paged; filter by presence, status, name, tag, hypervisor)', querystring: DeviceQuery, response: { 200: Page(Device) } },
     onRequest: ctx.guard('viewer'),
   }, async (req) => ctx.devices.list(req.query));
 
