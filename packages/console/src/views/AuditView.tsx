@@ -94,7 +94,7 @@ export function AuditView() {
                   <td title={formatDateTime(e.at)}>{timeAgo(e.at)}</td>
                   <td><span className="muted">{e.actor.kind} </span>{e.actor.name ?? e.actor.id ?? ''}</td>
                   <td className="mono">{e.action}</td>
-                  <td><AuditTarget target={e.target} /></td>
+                  <td className="target"><AuditTarget target={e.target} /></td>
                   <td><OutcomeBadge outcome={e.outcome} /></td>
                   <td className="secondary mono">{e.ip ?? ''}</td>
                 </tr>

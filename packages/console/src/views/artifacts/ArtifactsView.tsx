@@ -40,7 +40,7 @@ export function ArtifactsView() {
     <div className="view">
       <header className="view-head">
         <h1>Artifacts</h1>
-        {data && <span className="muted">{formatCount(data.total)}{query.kind ? ` of kind ${query.kind}` : ''}</span>}
+        {data && <span className="muted">{formatCount(data.total)} {data.total === 1 ? 'artifact' : 'artifacts'}{query.kind ? ` of kind ${query.kind}` : ''}</span>}
         <div className="spacer" />
         {canOperate && !uploading && <button type="button" className="button primary" onClick={() => { setUploaded(null); setUploading(true); }}>Upload artifact</button>}
       </header>
@@ -61,7 +61,7 @@ export function ArtifactsView() {
       <ErrorNote error={list.error} onRetry={list.reload} />
       {data && (data.items.length === 0 ? <p className="empty">No artifacts{query.kind ? ' of this kind' : ''} yet.{canOperate ? ' Upload one with the button above.' : ''}</p> : (
         <div className="table-wrap">
-          <table className="table stack">
+          <table className="table stack artifact-table">
             <thead>
               <tr><th>Name</th><th>Kind</th><th className="num">Size</th><th className="secondary">SHA-256</th><th className="secondary">Uploaded</th>{canOperate && <th />}</tr>
             </thead>
