@@ -38,7 +38,10 @@ export async function deviceRoutes(app: App, ctx: RouteContext): Promise<void> {
       config: { auditAction: `device.${action}` },
     }, async (req) => {
       req.audit = { target: { kind: 'device', id: req.params.id } };
-      return ctx.devices.setStatus(req.params.id, action);
+      const device = await ctx.devices.setStatus(req.params.id, action);
+      // The name too, so the audit log reads "blocked edge-berlin", not a bare id.
+      req.audit.target = { kind: 'device', id: device.id, name: device.name };
+      return device;
     });
   }
 
@@ -48,7 +51,9 @@ export async function deviceRoutes(app: App, ctx: RouteContext): Promise<void> {
     config: { auditAction: 'device.rotate-credential' },
   }, async (req) => {
     req.audit = { target: { kind: 'device', id: req.params.id } };
-    return ctx.devices.rotateCredential(req.params.id);
+    const device = await ctx.devices.rotateCredential(req.params.id);
+    req.audit.target = { kind: 'device', id: device.id, name: device.name };
+    return device;
   });
 
   app.delete('/devices/:id', {
