@@ -165,7 +165,7 @@ describe('web console: device security, artifacts, audit', () => {
     await page.fill('dialog input[name=deploy-name]', 'from-ova');
     await snap(page, '16-deploy-dialog');
     await page.click('dialog button:has-text("Deploy")');
-    await page.waitForSelector('[data-pending-task]:has-text("from-ova") .task-status-text:has-text("offline")');
+    await page.waitForSelector('[data-pending-task]:has-text("from-ova") .task-status-text:has-text("device blocked")');
     deployTask = await waitFor('the deploy task', async () => (await admin.get<PageOf<Task>>(`/api/v1/tasks?deviceId=${deviceId}`)).body.items.find((t) => t.kind === 'vm.deploy'));
     const op = deployTask.operation;
     assert.ok(op.kind === 'vm.deploy' && op.name === 'from-ova' && op.source.kind === 'artifact', JSON.stringify(op));
@@ -224,6 +224,9 @@ describe('web console: device security, artifacts, audit', () => {
     });
     await page.fill('input[name=audit-actor]', 'admin');
     await page.waitForSelector('tbody tr[data-action="device.block"]');
+    // The target is named, and links to the device's page.
+    assert.equal(await page.textContent('tbody tr[data-action="device.block"] td.target a'), DEVICE_NAME);
+    assert.equal(await page.getAttribute('tbody tr[data-action="device.block"] td.target a', 'href'), `/devices/${deviceId}`);
     await snap(page, '19-audit');
     await page.fill('input[name=audit-actor]', 'nobody-by-this-name');
     await page.waitForSelector('text=No entries match.');

@@ -57,6 +57,8 @@ describe('console: wording', () => {
   it('says where a waiting task is, and why', () => {
     const task = { state: 'queued', cancelRequested: false, progress: { pct: 0, message: null }, error: null } as unknown as Task;
     assert.equal(taskStatusText(task, 'offline'), 'Queued — device offline, will run when it reconnects');
+    assert.equal(taskStatusText(task, 'offline', 'blocked'), 'Queued — device blocked, runs once it is unblocked and reconnects');
+    assert.equal(taskStatusText(task, 'offline', 'pending'), 'Queued — device waiting for approval, runs once it is approved and connects');
     assert.equal(taskStatusText({ ...task, state: 'sent' }), 'Sent to device, waiting for it to start');
     assert.equal(taskStatusText({ ...task, state: 'running', cancelRequested: true }), 'Cancel requested — waiting for the device to answer');
   });

@@ -80,7 +80,7 @@ export function DeviceDetailView({ deviceId }: { deviceId: string }) {
               <Link to={`/tasks?deviceId=${d.id}`}>All tasks of this device</Link>
             </div>
             <ErrorNote error={tasks.error} onRetry={tasks.reload} />
-            {tasks.data && <TaskTable tasks={tasks.data} presence={d.presence} />}
+            {tasks.data && <TaskTable tasks={tasks.data} presence={d.presence} status={d.status} />}
           </section>
           {isAdmin && <DeviceEvents deviceId={d.id} reloadKey={`${actionsDone} ${tasks.data?.length ?? 0}`} />}
         </>

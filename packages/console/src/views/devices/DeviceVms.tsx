@@ -54,7 +54,7 @@ export function DeviceVms({ device, tasks, onTask }: { device: Device; tasks: Ta
       {creating.map((t) => (
         <div key={t.id} className="pending-row" data-pending-task={t.id}>
           <strong>{t.operation.kind === 'vm.create' ? t.operation.spec.name : t.operation.kind === 'vm.deploy' ? (t.operation.name ?? 'VM from OVA') : ''}</strong>
-          <TaskProgress task={t} presence={device.presence} />
+          <TaskProgress task={t} presence={device.presence} status={device.status} />
         </div>
       ))}
       {device.vms.length === 0 && creating.length === 0 ? <p className="empty">No virtual machines on this device.</p> : (
@@ -78,7 +78,7 @@ export function DeviceVms({ device, tasks, onTask }: { device: Device; tasks: Ta
                     <td className="secondary num">{formatMB(vm.memoryMB)}</td>
                     <td className="secondary num">{formatGB(vm.diskGB)}</td>
                     <td className="actions full">
-                      {task ? <TaskProgress task={task} presence={device.presence} /> : canOperate ? (
+                      {task ? <TaskProgress task={task} presence={device.presence} status={device.status} /> : canOperate ? (
                         <div className="button-group">
                           {ACTIONS[vm.powerState].map((a) => (
                             <button key={a.action} type="button" className="button small" onClick={() => void power(vm, a.action)}>{a.label}</button>
