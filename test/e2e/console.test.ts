@@ -7,65 +7,16 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it, type TestContext } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { createLimiter } from '@pallas/sim';
 import {
-  ADMIN_PASSWORD, REPO_ROOT, createEnrollmentToken, sampleHostFacts, startAgentProcess, startManagerProcess, tempDir, waitFor,
+  ADMIN_PASSWORD, createEnrollmentToken, sampleHostFacts, startAgentProcess, startManagerProcess, tempDir,
   type Api, type ManagerProcess, type Proc,
 } from '@pallas/testkit';
-
-const CHROMIUM = process.env.PALLAS_CHROMIUM ?? '/usr/bin/chromium';
-// Without the networking flags Chromium keeps calling home, which this machine refuses.
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const SCREENSHOTS = join(REPO_ROOT, 'test-results', 'screenshots');
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 390, height: 844 };
-
-/** A browser page that records every console error and page error, for the test to fail on. */
-interface WatchedPage {
-  page: Page;
-  context: BrowserContext;
-  errors: string[];
-}
-
-async function openPage(browser: Browser): Promise<WatchedPage> {
-  const context = await browser.newContext({ viewport: DESKTOP });
-  const page = await context.newPage();
-  const errors: string[] = [];
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') errors.push(`console: ${msg.text()}`);
-  });
-  page.on('pageerror', (err) => errors.push(`page error: ${err.message}`));
-  page.setDefaultTimeout(15_000);
-  return { page, context, errors };
-}
-
-async function logIn(page: Page, baseUrl: string, username: string, password: string): Promise<void> {
-  await page.goto(`${baseUrl}/`);
-  await page.fill('input[name=username]', username);
-  await page.fill('input[name=password]', password);
-  await page.click('button[type=submit]');
-  await page.waitForSelector('[data-testid=user-name]');
-}
-
-/** Screenshots of the current view at desktop and phone size. */
-async function snap(page: Page, name: string): Promise<void> {
-  mkdirSync(SCREENSHOTS, { recursive: true });
-  await page.screenshot({ path: join(SCREENSHOTS, `${name}-1280x800.png`), fullPage: true });
-  await page.setViewportSize(PHONE);
-  await page.waitForTimeout(100); // let the layout settle
-  await page.screenshot({ path: join(SCREENSHOTS, `${name}-390x844.png`), fullPage: true });
-  await page.setViewportSize(DESKTOP);
-}
-
-/** Navigates with the app's own menu (no reload: the live stream stays open). */
-async function openSection(page: Page, label: string): Promise<void> {
-  await page.click(`nav.sidenav >> text="${label}"`);
-}
+import { launchChromium, logIn, openPage, openSection, snap, type WatchedPage } from './support/console-browser.js';
 
 describe('web console', () => {
   let manager: ManagerProcess;
@@ -87,7 +38,7 @@ describe('web console', () => {
     manager = await startManagerProcess({ args: ['--keepalive-sec', '5', '--status-interval-sec', '30'] });
     admin = await manager.admin();
     token = await createEnrollmentToken(admin, { maxUses: 10 });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    browser = await launchChromium();
     main = await watched();
   });
   afterEach(() => {
@@ -258,7 +209,7 @@ describe('web console', () => {
     const { page } = viewer;
     await logIn(page, manager.httpUrl, 'vera', 'viewer-password');
     const menu = await page.locator('nav.sidenav a').allTextContents();
-    assert.deepEqual(menu, ['Overview', 'Devices', 'Tasks']);
+    assert.deepEqual(menu, ['Overview', 'Devices', 'Tasks', 'Artifacts', 'API tokens']);
     await openSection(page, 'Devices');
     await page.click('tbody tr a.row-link >> nth=0');
     await page.waitForSelector('[data-testid=device-title]');
@@ -300,7 +251,7 @@ describe('web console with 10,000 devices', () => {
       if (res.status !== 200) throw new Error(`enroll ${name}: ${res.status} ${await res.text()}`);
     })));
     enrollMs = Date.now() - started;
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    browser = await launchChromium();
     watchedPage = await openPage(browser);
   });
   after(async () => {

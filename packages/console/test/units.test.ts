@@ -4,7 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { VmSpec, type Task } from '@pallas/protocol';
+import { ARTIFACT_KINDS as PROTOCOL_KINDS, VmSpec, type Task } from '@pallas/protocol';
+import { ARTIFACT_KINDS } from '../src/lib/artifact-kinds.js';
+import { formatBytes } from '../src/lib/format.js';
+import { uploadErrorText } from '../src/lib/upload-error.js';
 import { agentCommand } from '../src/lib/agent-command.js';
 import { taskStatusText } from '../src/lib/task-text.js';
 import { VM_LIMITS, validateVm } from '../src/lib/vm-limits.js';
@@ -54,7 +57,28 @@ describe('console: wording', () => {
   it('says where a waiting task is, and why', () => {
     const task = { state: 'queued', cancelRequested: false, progress: { pct: 0, message: null }, error: null } as unknown as Task;
     assert.equal(taskStatusText(task, 'offline'), 'Queued — device offline, will run when it reconnects');
+    assert.equal(taskStatusText(task, 'offline', 'blocked'), 'Queued — device blocked, runs once it is unblocked and reconnects');
+    assert.equal(taskStatusText(task, 'offline', 'pending'), 'Queued — device waiting for approval, runs once it is approved and connects');
     assert.equal(taskStatusText({ ...task, state: 'sent' }), 'Sent to device, waiting for it to start');
     assert.equal(taskStatusText({ ...task, state: 'running', cancelRequested: true }), 'Cancel requested — waiting for the device to answer');
+  });
+});
+
+describe('console: artifacts', () => {
+  it('knows the protocol\'s artifact kinds', () => {
+    assert.deepEqual([...ARTIFACT_KINDS], [...PROTOCOL_KINDS]);
+  });
+  it('writes sizes in binary units', () => {
+    assert.equal(formatBytes(512), '512 B');
+    assert.equal(formatBytes(1536), '1.50 KiB');
+    assert.equal(formatBytes(3 * 1024 ** 3), '3.00 GiB');
+    assert.equal(formatBytes(150 * 1024 ** 2), '150 MiB');
+  });
+  it('keeps the manager\'s message for a refused upload, and says something readable without one', () => {
+    const e409 = uploadErrorText(409, 'Conflict', JSON.stringify({ error: { code: 'conflict', message: 'artifact ova x 1 already exists' } }));
+    assert.equal(e409.message, 'artifact ova x 1 already exists');
+    assert.equal(e409.code, 'conflict');
+    assert.match(uploadErrorText(413, 'Payload Too Large', '<html>nginx</html>').message, /larger than the manager accepts/);
+    assert.match(uploadErrorText(502, 'Bad Gateway', '').message, /502 Bad Gateway/);
   });
 });

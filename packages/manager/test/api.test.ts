@@ -365,6 +365,13 @@ describe('devices', () => {
     assert.equal((await byName(`${prefix}-gamma`)).total, 0);
   });
 
+  it('filters by hypervisor kind', async () => {
+    const q = `name=${encodeURIComponent(prefix)}`;
+    assert.deepEqual(ids((await viewer.get<PageOf<Device>>(`/api/v1/devices?${q}&hypervisor=sim`)).body), idsOf(0, 1, 2));
+    assert.equal((await viewer.get<PageOf<Device>>(`/api/v1/devices?${q}&hypervisor=esxi`)).body.total, 0);
+    expectError(await viewer.get('/api/v1/devices?hypervisor=vmware'), 400, 'invalid_request', 'hypervisor');
+  });
+
   it('tags and renames a device, and filters by tag', async () => {
     const target = devices[1]!.deviceId;
     const tagged = await operator.patch<Device>(`/api/v1/devices/${target}`, { tags: [tag, 'rack:7'] });

@@ -186,9 +186,10 @@ describe('revocation', () => {
     const list = await admin.get<{ items: Device[] }>('/api/v1/devices?status=blocked');
     assert.equal(list.body.items.some((d) => d.id === C.deviceId), false);
     // Both operator actions are in the audit log, with the operator as actor.
-    const audit = await admin.get<{ items: Array<{ action: string; actor: { name?: string }; target?: { id: string } }> }>(`/api/v1/audit?target=${C.deviceId}`);
+    const audit = await admin.get<{ items: Array<{ action: string; actor: { name?: string }; target?: { id: string; name?: string } }> }>(`/api/v1/audit?target=${C.deviceId}`);
+    const name = (await admin.get<Device>(`/api/v1/devices/${C.deviceId}`)).body.name;
     for (const action of ['device.block', 'device.unblock']) {
-      assert.ok(audit.body.items.some((e) => e.action === action && e.actor.name === 'admin'), `${action} audited: ${JSON.stringify(audit.body.items)}`);
+      assert.ok(audit.body.items.some((e) => e.action === action && e.actor.name === 'admin' && e.target?.name === name), `${action} audited with the device's name: ${JSON.stringify(audit.body.items)}`);
     }
   });
 

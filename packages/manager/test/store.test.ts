@@ -145,7 +145,7 @@ function storeSuite(makeTarget: () => Promise<StoreTarget>) {
     assert.equal(results.filter((r) => r.status === 'fulfilled').length, 3);
   });
 
-  it('lists devices with paging, name, tag and presence filters', async () => {
+  it('lists devices with paging, name, tag, hypervisor and presence filters', async () => {
     const token = await enrollment.createToken('admin', { maxUses: 10 });
     const ids: string[] = [];
     for (const name of ['shop-berlin', 'shop-paris', 'tower-17', 'Ship_Alpha']) {
@@ -155,6 +155,8 @@ function storeSuite(makeTarget: () => Promise<StoreTarget>) {
     }
     const shops = await devices.list({ name: 'SHOP', limit: 10 });
     assert.deepEqual(shops.items.map((d) => d.name), ['shop-berlin', 'shop-paris']);
+    assert.deepEqual((await devices.list({ name: 'SHOP', hypervisor: 'sim' })).items.map((d) => d.name), ['shop-berlin', 'shop-paris']);
+    assert.equal((await devices.list({ name: 'SHOP', hypervisor: 'esxi' })).total, 0);
     // LIKE wildcards in the search text are taken literally.
     assert.deepEqual((await devices.list({ name: 'p_a' })).items.map((d) => d.name), ['Ship_Alpha']);
     const page = await devices.list({ limit: 2, offset: 1 });

@@ -1,6 +1,7 @@
 import type {
-  CreatedEnrollmentToken, CreateEnrollmentToken, CreateUser, Device, DevicePatch, DeviceQuery, EnrollmentToken,
-  FleetSummary, LoginResponse, PageOf, PowerAction, Task, TaskQuery, UpdateUser, User, Vm, VmPatch, VmSpec,
+  ApiToken, Artifact, ArtifactQuery, AuditEntry, AuditQuery, CreateApiToken, CreatedApiToken, CreatedEnrollmentToken,
+  CreateEnrollmentToken, CreateUser, Device, DevicePatch, DeviceQuery, EnrollmentToken, FleetSummary, LoginResponse,
+  PageOf, PowerAction, Task, TaskQuery, UpdateUser, User, Vm, VmDeploy, VmPatch, VmSpec,
 } from '@pallas/protocol';
 import { queryString, request } from './client.js';
 
@@ -26,10 +27,14 @@ export const devicesApi = {
   get: (deviceId: string) => request<Device>('GET', `/devices/${id(deviceId)}`),
   patch: (deviceId: string, patch: DevicePatch) => request<Device>('PATCH', `/devices/${id(deviceId)}`, patch),
   decommission: (deviceId: string) => request<void>('DELETE', `/devices/${id(deviceId)}`),
+  /** Device security (docs/security.md): approve a pending device, block, unblock. */
+  setStatus: (deviceId: string, action: 'approve' | 'block' | 'unblock') => request<Device>('POST', `/devices/${id(deviceId)}/${action}`),
+  rotateCredential: (deviceId: string) => request<Device>('POST', `/devices/${id(deviceId)}/rotate-credential`),
 };
 
 export const vmsApi = {
   create: (deviceId: string, spec: VmSpec) => request<Task>('POST', `/devices/${id(deviceId)}/vms`, spec),
+  deploy: (deviceId: string, body: VmDeploy) => request<Task>('POST', `/devices/${id(deviceId)}/vms/deploy`, body),
   power: (deviceId: string, vmId: string, action: PowerAction) =>
     request<Task>('POST', `/devices/${id(deviceId)}/vms/${id(vmId)}/power`, { action }),
   update: (deviceId: string, vmId: string, patch: VmPatch) => request<Task>('PATCH', `/devices/${id(deviceId)}/vms/${id(vmId)}`, patch),
@@ -55,6 +60,24 @@ export const tokensApi = {
   list: () => request<PageOf<EnrollmentToken>>('GET', '/enrollment-tokens?limit=1000'),
   create: (body: CreateEnrollmentToken) => request<CreatedEnrollmentToken>('POST', '/enrollment-tokens', body),
   revoke: (tokenId: string) => request<void>('DELETE', `/enrollment-tokens/${id(tokenId)}`),
+};
+
+export const artifactsApi = {
+  list: (query: ArtifactQuery, signal?: AbortSignal) =>
+    request<PageOf<Artifact>>('GET', `/artifacts${queryString({ ...query })}`, undefined, signal ? { signal } : {}),
+  remove: (artifactId: string) => request<void>('DELETE', `/artifacts/${id(artifactId)}`),
+  // Upload is not here: it streams with XMLHttpRequest for its progress events (lib/upload.ts).
+};
+
+export const auditApi = {
+  list: (query: AuditQuery, signal?: AbortSignal) =>
+    request<PageOf<AuditEntry>>('GET', `/audit${queryString({ ...query })}`, undefined, signal ? { signal } : {}),
+};
+
+export const apiTokensApi = {
+  list: () => request<PageOf<ApiToken>>('GET', '/api-tokens?limit=1000'),
+  create: (body: CreateApiToken) => request<CreatedApiToken>('POST', '/api-tokens', body),
+  revoke: (tokenId: string) => request<void>('DELETE', `/api-tokens/${id(tokenId)}`),
 };
 
 export type { Vm };

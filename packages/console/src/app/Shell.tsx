@@ -1,4 +1,4 @@
-import type { ReactNode } from 'react';
+import { useEffect, useRef, type ReactNode } from 'react';
 import { roleAtLeast, useAuth } from '../auth/AuthProvider.js';
 import { RoleBadge } from '../components/Badges.js';
 import { useLiveState } from '../live/LiveProvider.js';
@@ -12,6 +12,14 @@ export function Shell({ children }: { children: ReactNode }) {
   const { user, logout } = useAuth();
   const { path } = useLocation();
   const live = useLiveState();
+  const nav = useRef<HTMLElement>(null);
+  // On a phone the menu is one scrolling line: keep the current section in view.
+  useEffect(() => {
+    const reveal = () => nav.current?.querySelector('a.active')?.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+    reveal();
+    window.addEventListener('resize', reveal); // a phone turned, a window narrowed
+    return () => window.removeEventListener('resize', reveal);
+  }, [path]);
   const active = (to: string) => (to === '/' ? path === '/' : path === to || path.startsWith(`${to}/`));
   return (
     <div className="shell">
@@ -24,7 +32,7 @@ export function Shell({ children }: { children: ReactNode }) {
           <button type="button" className="button small" onClick={() => void logout()}>Log out</button>
         </div>
       </header>
-      <nav className="sidenav" aria-label="Sections">
+      <nav className="sidenav" aria-label="Sections" ref={nav}>
         {NAV.filter((item) => roleAtLeast(user?.role, item.role)).map((item) => (
           <Link key={item.to} to={item.to} className={active(item.to) ? 'active' : undefined} aria-current={active(item.to) ? 'page' : undefined}>
             {item.label}

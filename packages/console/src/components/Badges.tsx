@@ -1,4 +1,4 @@
-import type { PowerState, Presence, TaskState } from '@pallas/protocol';
+import type { DeviceStatus, PowerState, Presence, TaskState } from '@pallas/protocol';
 import { TASK_STATE_LABEL } from '../lib/task-text.js';
 
 export function PresenceBadge({ presence }: { presence: Presence }) {
@@ -15,4 +15,12 @@ export function TaskStateBadge({ state }: { state: TaskState }) {
 
 export function RoleBadge({ role }: { role: string }) {
   return <span className={`badge role-${role}`}>{role}</span>;
+}
+
+const STATUS_TEXT: Record<DeviceStatus, string> = { active: 'active', pending: 'pending approval', blocked: 'blocked' };
+
+/** A device's standing with the manager; `active` is the normal case and shows nothing. */
+export function DeviceStatusBadge({ status }: { status: DeviceStatus }) {
+  if (status === 'active') return null;
+  return <span className={`badge status-${status}`} data-status={status}>{STATUS_TEXT[status]}</span>;
 }

@@ -58,8 +58,10 @@ export function Dialog({ title, children, submitLabel, danger, canSubmit = true,
  * A confirmation for something that cannot be undone. With `typeToConfirm`, the button stays
  * disabled until that exact text (the device's name) is typed, so a slip cannot do it.
  */
-export function ConfirmDialog({ title, message, confirmLabel, typeToConfirm, onConfirm, onClose }: {
+export function ConfirmDialog({ title, message, confirmLabel, typeToConfirm, danger = true, onConfirm, onClose }: {
   title: string;
+  /** Off for confirmations of something that is not destructive (approve, unblock). */
+  danger?: boolean;
   message: ReactNode;
   confirmLabel: string;
   typeToConfirm?: string;
@@ -68,7 +70,7 @@ export function ConfirmDialog({ title, message, confirmLabel, typeToConfirm, onC
 }) {
   const [typed, setTyped] = useState('');
   return (
-    <Dialog title={title} submitLabel={confirmLabel} danger canSubmit={typeToConfirm === undefined || typed === typeToConfirm} onSubmit={onConfirm} onClose={onClose}>
+    <Dialog title={title} submitLabel={confirmLabel} danger={danger} canSubmit={typeToConfirm === undefined || typed === typeToConfirm} onSubmit={onConfirm} onClose={onClose}>
       <p>{message}</p>
       {typeToConfirm !== undefined && (
         <label className="field">

@@ -1,8 +1,8 @@
-import type { Presence, Task } from '@pallas/protocol';
+import type { DeviceStatus, Presence, Task } from '@pallas/protocol';
 import { isFinal, taskStatusText } from '../lib/task-text.js';
 
 /** A task's progress bar with its status in words ("sent to device, waiting"). */
-export function TaskProgress({ task, presence }: { task: Task; presence?: Presence }) {
+export function TaskProgress({ task, presence, status }: { task: Task; presence?: Presence; status?: DeviceStatus }) {
   const pct = task.state === 'succeeded' ? 100 : task.progress.pct;
   const waiting = task.state === 'queued' || task.state === 'sent';
   return (
@@ -10,7 +10,7 @@ export function TaskProgress({ task, presence }: { task: Task; presence?: Presen
       <div className={`progress-track task-${task.state}${waiting ? ' waiting' : ''}`} role="progressbar" aria-valuenow={pct} aria-valuemin={0} aria-valuemax={100}>
         {!isFinal(task) || task.state === 'succeeded' ? <div className="progress-fill" style={{ width: `${pct}%` }} /> : null}
       </div>
-      <div className="task-status-text">{taskStatusText(task, presence)}</div>
+      <div className="task-status-text">{taskStatusText(task, presence, status)}</div>
     </div>
   );
 }

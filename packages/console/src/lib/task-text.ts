@@ -1,4 +1,4 @@
-import type { Presence, Task, TaskOperation } from '@pallas/protocol';
+import type { DeviceStatus, Presence, Task, TaskOperation } from '@pallas/protocol';
 
 /** "Create VM web-1", "Power off vm-3" — what a task does, in words. */
 export function describeOperation(op: TaskOperation, vmName?: string): string {
@@ -22,12 +22,14 @@ export function isFinal(task: Task): boolean {
 
 /**
  * Where a task is, said plainly: the operator should never have to guess whether something is
- * happening, waiting for a device, or over. `presence` is the device's, when known.
+ * happening, waiting for a device, or over. `presence` and `status` are the device's, when known.
  */
-export function taskStatusText(task: Task, presence?: Presence): string {
+export function taskStatusText(task: Task, presence?: Presence, status?: DeviceStatus): string {
   if (task.cancelRequested && !isFinal(task)) return 'Cancel requested — waiting for the device to answer';
   switch (task.state) {
     case 'queued':
+      if (status === 'blocked') return 'Queued — device blocked, runs once it is unblocked and reconnects';
+      if (status === 'pending') return 'Queued — device waiting for approval, runs once it is approved and connects';
       if (presence === 'offline') return 'Queued — device offline, will run when it reconnects';
       if (presence === 'online') return 'Queued — waiting for the device to take it';
       return 'Queued — sent when the device is online and free';

@@ -1,5 +1,5 @@
 import type { FleetBucket } from '@pallas/protocol';
-import { fleetApi } from '../api/endpoints.js';
+import { devicesApi, fleetApi } from '../api/endpoints.js';
 import { Link } from '../app/router.js';
 import { ErrorNote } from '../components/ErrorNote.js';
 import { useResource } from '../hooks/useResource.js';
@@ -40,7 +40,11 @@ function Breakdown({ title, buckets, total, unknown }: { title: string; buckets:
 
 /** The fleet at a glance, kept current by the live stream (at most one reload a second). */
 export function OverviewView() {
-  const summary = useResource((signal) => fleetApi.summary(signal), []);
+  // The fleet summary has no pending count; the device list's total for status=pending is it.
+  const summary = useResource(async (signal) => {
+    const [fleet, pending] = await Promise.all([fleetApi.summary(signal), devicesApi.list({ status: 'pending', limit: 1 }, signal)]);
+    return { ...fleet, pending: pending.total };
+  }, []);
   const reloadSoon = useThrottled(summary.reload, 1000);
   useLiveEvents(reloadSoon);
   const s = summary.data;
@@ -54,6 +58,7 @@ export function OverviewView() {
             <Stat label="devices" value={s.devices.total} to="/devices" />
             <Stat label="online" value={s.devices.online} tone="good" to="/devices?presence=online" />
             <Stat label="offline" value={s.devices.offline} tone={s.devices.offline > 0 ? 'warn' : ''} to="/devices?presence=offline" />
+            <Stat label="pending approval" value={s.pending} tone={s.pending > 0 ? 'warn' : ''} to="/devices?status=pending" />
           </section>
           <section className="stats" aria-label="Tasks">
             <Stat label="tasks running" value={s.tasks.running} to="/tasks?state=running" />

@@ -1,6 +1,6 @@
 import Type, { type Static } from 'typebox';
 import { Paging, Timestamp } from './common.js';
-import { HostFacts } from '../mqtt/host-facts.js';
+import { HostFacts, HypervisorKind } from '../mqtt/host-facts.js';
 import { Vm } from '../mqtt/vm.js';
 
 export const Presence = Type.Union([Type.Literal('online'), Type.Literal('offline')]);
@@ -53,6 +53,8 @@ export const DeviceQuery = Type.Object(
     /** Case-insensitive substring of the device name. */
     name: Type.Optional(Type.String({ maxLength: 255 })),
     tag: Type.Optional(Tag),
+    /** The hypervisor kind its host facts report (devices that reported none never match). */
+    hypervisor: Type.Optional(HypervisorKind),
     sort: Type.Optional(DeviceSort),
   },
   { additionalProperties: false },

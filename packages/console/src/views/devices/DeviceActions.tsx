@@ -7,12 +7,15 @@ import { Field } from '../../components/Field.js';
 
 const TAG = /^[A-Za-z0-9._:/=-]{1,64}$/;
 
+type Open = 'rename' | 'tags' | 'decommission' | 'approve' | 'block' | 'unblock' | 'rotate' | null;
+
 /**
- * An operator's actions on a device. Approving a pending device and rotating or revoking its
- * credential belong here too, once the manager has those APIs (security issue).
+ * An operator's actions on a device: rename, tags, and the security actions of
+ * docs/security.md (approve a pending device, block and unblock, rotate its credential,
+ * decommission). Each security action asks first, naming the device.
  */
 export function DeviceActions({ device, onChanged }: { device: Device; onChanged(device: Device): void }) {
-  const [open, setOpen] = useState<'rename' | 'tags' | 'decommission' | null>(null);
+  const [open, setOpen] = useState<Open>(null);
   const [name, setName] = useState(device.name);
   const [tags, setTags] = useState(device.tags.join(' '));
   const tagList = tags.split(/[\s,]+/).filter(Boolean);
@@ -21,7 +24,32 @@ export function DeviceActions({ device, onChanged }: { device: Device; onChanged
     <div className="button-group">
       <button type="button" className="button" onClick={() => { setName(device.name); setOpen('rename'); }}>Rename</button>
       <button type="button" className="button" onClick={() => { setTags(device.tags.join(' ')); setOpen('tags'); }}>Edit tags</button>
+      {device.status === 'pending' && <button type="button" className="button primary" onClick={() => setOpen('approve')}>Approve</button>}
+      {device.status === 'active' && <button type="button" className="button" onClick={() => setOpen('rotate')}>Rotate credential</button>}
+      {device.status === 'blocked'
+        ? <button type="button" className="button" onClick={() => setOpen('unblock')}>Unblock</button>
+        : <button type="button" className="button danger-text" onClick={() => setOpen('block')}>Block</button>}
       <button type="button" className="button danger-text" onClick={() => setOpen('decommission')}>Decommission</button>
+      {open === 'approve' && (
+        <ConfirmDialog title={`Approve ${device.name}?`} confirmLabel="Approve device" danger={false} onClose={() => setOpen(null)}
+          message={<>The device <strong>{device.name}</strong> may connect from now on and take tasks. Its agent retries by itself and comes online within about a minute.</>}
+          onConfirm={async () => onChanged(await devicesApi.setStatus(device.id, 'approve'))} />
+      )}
+      {open === 'block' && (
+        <ConfirmDialog title={`Block ${device.name}?`} confirmLabel="Block device" onClose={() => setOpen(null)}
+          message={<>The connection of <strong>{device.name}</strong> is closed at once and its credential is refused until someone unblocks it. Its VMs keep running; tasks for it wait in its queue.</>}
+          onConfirm={async () => onChanged(await devicesApi.setStatus(device.id, 'block'))} />
+      )}
+      {open === 'unblock' && (
+        <ConfirmDialog title={`Unblock ${device.name}?`} confirmLabel="Unblock device" danger={false} onClose={() => setOpen(null)}
+          message={<>The device <strong>{device.name}</strong> may connect again; its agent comes back by itself within about a minute.</>}
+          onConfirm={async () => onChanged(await devicesApi.setStatus(device.id, 'unblock'))} />
+      )}
+      {open === 'rotate' && (
+        <ConfirmDialog title={`Rotate the credential of ${device.name}?`} confirmLabel="Rotate credential" danger={false} onClose={() => setOpen(null)}
+          message={<>The manager sends <strong>{device.name}</strong> a new secret. The old one keeps working until the device connects with the new one; if the device is offline, that happens when it reconnects.</>}
+          onConfirm={async () => onChanged(await devicesApi.rotateCredential(device.id))} />
+      )}
       {open === 'rename' && (
         <Dialog title="Rename device" submitLabel="Rename" canSubmit={name.trim().length > 0 && name.trim() !== device.name} onClose={() => setOpen(null)}
           onSubmit={async () => onChanged(await devicesApi.patch(device.id, { name: name.trim() }))}>

@@ -1,13 +1,15 @@
-import type { Device, Task } from '@pallas/protocol';
+import { useRef, useState } from 'react';
+import type { Device, Presence, Task } from '@pallas/protocol';
 import { devicesApi, tasksApi } from '../../api/endpoints.js';
 import { Link } from '../../app/router.js';
 import { useCan } from '../../auth/AuthProvider.js';
-import { PresenceBadge } from '../../components/Badges.js';
+import { DeviceStatusBadge, PresenceBadge } from '../../components/Badges.js';
 import { ErrorNote } from '../../components/ErrorNote.js';
 import { useResource } from '../../hooks/useResource.js';
 import { useLiveEvents } from '../../live/LiveProvider.js';
 import { TaskTable, upsertTask } from '../tasks/TaskTable.js';
 import { DeviceActions } from './DeviceActions.js';
+import { DeviceEvents } from './DeviceEvents.js';
 import { DeviceFacts } from './DeviceFacts.js';
 import { DeviceVms } from './DeviceVms.js';
 
@@ -16,9 +18,13 @@ const RECENT_TASKS = 20;
 /** One device: host, resources, VMs and its recent tasks, all kept live by the event stream. */
 export function DeviceDetailView({ deviceId }: { deviceId: string }) {
   const canOperate = useCan('operator');
+  const isAdmin = useCan('admin');
   const device = useResource(() => devicesApi.get(deviceId), [deviceId]);
   const tasks = useResource(async (signal) => (await tasksApi.list({ deviceId, limit: RECENT_TASKS }, signal)).items, [deviceId]);
 
+  // Counts the actions done on this page, so the recent events follow them.
+  const [actionsDone, setActionsDone] = useState(0);
+  const live = useRef<{ presence: Presence; lastSeenAt: string } | null>(null);
   const addTask = (task: Task) => tasks.set((list) => upsertTask(list ?? [], task, true, RECENT_TASKS));
   useLiveEvents((m) => {
     if (m.type === 'reset') {
@@ -29,6 +35,7 @@ export function DeviceDetailView({ deviceId }: { deviceId: string }) {
     } else if (m.type === 'vms' && m.deviceId === deviceId) {
       device.set((d) => d && { ...d, vms: m.vms });
     } else if (m.type === 'device' && m.device.id === deviceId) {
+      live.current = { presence: m.device.presence, lastSeenAt: m.device.lastSeenAt ?? '' };
       if (m.device.removed) device.reload(); // shows "not found"
       // A device that (re)connects may have new facts; read them again.
       else device.set((d) => d && { ...d, presence: m.device.presence, lastSeenAt: m.device.lastSeenAt });
@@ -36,7 +43,11 @@ export function DeviceDetailView({ deviceId }: { deviceId: string }) {
     }
   });
 
-  const d: Device | undefined = device.data;
+  // The store learns of presence a moment after the live stream (status buffer): a reload right
+  // after an `online` event can still say offline. The newer of the two wins.
+  const d: Device | undefined = device.data && live.current && (device.data.lastSeenAt ?? '') < live.current.lastSeenAt
+    ? { ...device.data, presence: live.current.presence, lastSeenAt: live.current.lastSeenAt }
+    : device.data;
   return (
     <div className="view">
       <nav className="breadcrumb"><Link to="/devices">Devices</Link> /</nav>
@@ -46,11 +57,19 @@ export function DeviceDetailView({ deviceId }: { deviceId: string }) {
           <header className="view-head">
             <h1 data-testid="device-title">{d.name}</h1>
             <PresenceBadge presence={d.presence} />
+            <DeviceStatusBadge status={d.status} />
+            {d.flags.map((f) => <span key={f} className="badge status-blocked" title="See docs/security.md">{f.replace(/_/g, ' ')}</span>)}
             {d.tags.map((t) => <span key={t} className="tag">{t}</span>)}
             <div className="spacer" />
-            {canOperate && <DeviceActions device={d} onChanged={(changed) => device.set(() => changed)} />}
+            {canOperate && <DeviceActions device={d} onChanged={(changed) => { device.set(() => changed); setActionsDone((n) => n + 1); }} />}
           </header>
-          {d.presence === 'offline' && (
+          {d.status === 'pending' && (
+            <div className="notice" data-testid="pending-notice">This device enrolled and waits for approval: it cannot connect until an operator approves it.</div>
+          )}
+          {d.status === 'blocked' && (
+            <div className="notice bad">This device is blocked: the manager refuses its credential until it is unblocked. Tasks for it wait in its queue.</div>
+          )}
+          {d.presence === 'offline' && d.status === 'active' && (
             <div className="notice">This device is offline. Changes are queued and run when it reconnects (unless they time out first).</div>
           )}
           <DeviceFacts device={d} />
@@ -61,8 +80,9 @@ export function DeviceDetailView({ deviceId }: { deviceId: string }) {
               <Link to={`/tasks?deviceId=${d.id}`}>All tasks of this device</Link>
             </div>
             <ErrorNote error={tasks.error} onRetry={tasks.reload} />
-            {tasks.data && <TaskTable tasks={tasks.data} presence={d.presence} />}
+            {tasks.data && <TaskTable tasks={tasks.data} presence={d.presence} status={d.status} />}
           </section>
+          {isAdmin && <DeviceEvents deviceId={d.id} reloadKey={`${actionsDone} ${tasks.data?.length ?? 0}`} />}
         </>
       )}
       {!d && device.loading && <p className="muted">Loading…</p>}

@@ -8,9 +8,9 @@ import { ConfirmDialog } from '../../components/Dialog.js';
 import { TaskProgress } from '../../components/TaskProgress.js';
 import { formatGB, formatMB } from '../../lib/format.js';
 import { isFinal } from '../../lib/task-text.js';
-import { CreateVmDialog, EditVmDialog } from './VmDialogs.js';
+import { CreateVmDialog, DeployVmDialog, EditVmDialog } from './VmDialogs.js';
 
-type Open = { kind: 'create' } | { kind: 'edit'; vm: Vm } | { kind: 'delete'; vm: Vm } | null;
+type Open = { kind: 'create' } | { kind: 'deploy' } | { kind: 'edit'; vm: Vm } | { kind: 'delete'; vm: Vm } | null;
 
 /** Power actions that make sense from each state (a running VM is not "powered on" again). */
 const ACTIONS: Record<Vm['powerState'], Array<{ action: PowerAction; label: string }>> = {
@@ -28,7 +28,7 @@ export function DeviceVms({ device, tasks, onTask }: { device: Device; tasks: Ta
   const [open, setOpen] = useState<Open>(null);
   const [error, setError] = useState<string | null>(null);
   const activeFor = (vmId: string) => tasks.find((t) => t.vmId === vmId && !isFinal(t));
-  const creating = tasks.filter((t) => t.kind === 'vm.create' && !isFinal(t));
+  const creating = tasks.filter((t) => (t.kind === 'vm.create' || t.kind === 'vm.deploy') && !isFinal(t));
 
   const power = async (vm: Vm, action: PowerAction) => {
     setError(null);
@@ -43,13 +43,18 @@ export function DeviceVms({ device, tasks, onTask }: { device: Device; tasks: Ta
     <section className="panel" aria-label="Virtual machines">
       <div className="panel-head">
         <h2>Virtual machines</h2>
-        {canOperate && <button type="button" className="button primary" onClick={() => setOpen({ kind: 'create' })}>Create VM</button>}
+        {canOperate && (
+          <div className="button-group">
+            <button type="button" className="button" onClick={() => setOpen({ kind: 'deploy' })}>Deploy from OVA</button>
+            <button type="button" className="button primary" onClick={() => setOpen({ kind: 'create' })}>Create VM</button>
+          </div>
+        )}
       </div>
       {error && <div className="error-note" role="alert">{error}</div>}
       {creating.map((t) => (
         <div key={t.id} className="pending-row" data-pending-task={t.id}>
-          <strong>{t.operation.kind === 'vm.create' ? t.operation.spec.name : ''}</strong>
-          <TaskProgress task={t} presence={device.presence} />
+          <strong>{t.operation.kind === 'vm.create' ? t.operation.spec.name : t.operation.kind === 'vm.deploy' ? (t.operation.name ?? 'VM from OVA') : ''}</strong>
+          <TaskProgress task={t} presence={device.presence} status={device.status} />
         </div>
       ))}
       {device.vms.length === 0 && creating.length === 0 ? <p className="empty">No virtual machines on this device.</p> : (
@@ -73,7 +78,7 @@ export function DeviceVms({ device, tasks, onTask }: { device: Device; tasks: Ta
                     <td className="secondary num">{formatMB(vm.memoryMB)}</td>
                     <td className="secondary num">{formatGB(vm.diskGB)}</td>
                     <td className="actions full">
-                      {task ? <TaskProgress task={task} presence={device.presence} /> : canOperate ? (
+                      {task ? <TaskProgress task={task} presence={device.presence} status={device.status} /> : canOperate ? (
                         <div className="button-group">
                           {ACTIONS[vm.powerState].map((a) => (
                             <button key={a.action} type="button" className="button small" onClick={() => void power(vm, a.action)}>{a.label}</button>
@@ -92,6 +97,7 @@ export function DeviceVms({ device, tasks, onTask }: { device: Device; tasks: Ta
         </div>
       )}
       {open?.kind === 'create' && <CreateVmDialog deviceId={device.id} onCreated={onTask} onClose={() => setOpen(null)} />}
+      {open?.kind === 'deploy' && <DeployVmDialog deviceId={device.id} onDeployed={onTask} onClose={() => setOpen(null)} />}
       {open?.kind === 'edit' && <EditVmDialog deviceId={device.id} vm={open.vm} onSent={onTask} onClose={() => setOpen(null)} />}
       {open?.kind === 'delete' && (
         <ConfirmDialog title={`Delete ${open.vm.name}?`} confirmLabel="Delete VM"

@@ -1,8 +1,8 @@
 import { useEffect, useState } from 'react';
-import type { Device, DeviceQuery, DeviceSort, PageOf, Presence } from '@pallas/protocol';
+import type { Device, DeviceQuery, DeviceSort, DeviceStatus, HypervisorKind, PageOf, Presence } from '@pallas/protocol';
 import { devicesApi } from '../../api/endpoints.js';
 import { Link, setQuery, useLocation } from '../../app/router.js';
-import { PresenceBadge } from '../../components/Badges.js';
+import { DeviceStatusBadge, PresenceBadge } from '../../components/Badges.js';
 import { ErrorNote } from '../../components/ErrorNote.js';
 import { Pager } from '../../components/Pager.js';
 import { useDebounced, useThrottled } from '../../hooks/timing.js';
@@ -23,18 +23,29 @@ const SORTS: Array<{ value: DeviceSort; label: string }> = [
   { value: 'presence', label: 'Offline first' },
 ];
 
+const HYPERVISORS: HypervisorKind[] = ['sim', 'qemu', 'esxi'];
+const STATUSES: DeviceStatus[] = ['active', 'pending', 'blocked'];
+
 /** The filters live in the URL, so a filtered list can be reloaded, bookmarked and shared. */
 function queryFrom(search: URLSearchParams): DeviceQuery {
   const presence = search.get('presence');
   const sort = search.get('sort');
+  const status = search.get('status');
+  const hypervisor = search.get('hypervisor');
   return {
     limit: PAGE_SIZE,
     offset: Math.max(0, Number(search.get('offset')) || 0),
     ...(search.get('q') ? { name: search.get('q')! } : {}),
     ...(presence === 'online' || presence === 'offline' ? { presence: presence as Presence } : {}),
+    ...(STATUSES.includes(status as DeviceStatus) ? { status: status as DeviceStatus } : {}),
     ...(search.get('tag') ? { tag: search.get('tag')! } : {}),
+    ...(HYPERVISORS.includes(hypervisor as HypervisorKind) ? { hypervisor: hypervisor as HypervisorKind } : {}),
     ...(SORTS.some((s) => s.value === sort) ? { sort: sort as DeviceSort } : {}),
   };
+}
+
+function filtered(q: DeviceQuery): boolean {
+  return !!(q.name || q.presence || q.status || q.tag || q.hypervisor);
 }
 
 /**
@@ -86,14 +97,24 @@ export function DevicesView() {
     <div className="view">
       <header className="view-head">
         <h1>Devices</h1>
-        {data && <span className="muted">{data.page.total.toLocaleString('en')} {query.name || query.presence || query.tag ? 'matching' : 'in the fleet'}</span>}
+        {data && <span className="muted">{data.page.total.toLocaleString('en')} {filtered(query) ? 'matching' : 'in the fleet'}</span>}
       </header>
       <div className="toolbar" role="search">
         <input type="search" name="search" placeholder="Search by name" aria-label="Search devices by name" value={text} onChange={(e) => setText(e.target.value)} />
-        <select aria-label="Presence" value={query.presence ?? ''} onChange={(e) => setQuery({ presence: e.target.value, offset: undefined })}>
+        <select aria-label="Presence" name="presence" value={query.presence ?? ''} onChange={(e) => setQuery({ presence: e.target.value, offset: undefined })}>
           <option value="">Online and offline</option>
           <option value="online">Online</option>
           <option value="offline">Offline</option>
+        </select>
+        <select aria-label="Status" name="status" value={query.status ?? ''} onChange={(e) => setQuery({ status: e.target.value, offset: undefined })}>
+          <option value="">Any status</option>
+          <option value="pending">Pending approval</option>
+          <option value="blocked">Blocked</option>
+          <option value="active">Active</option>
+        </select>
+        <select aria-label="Hypervisor" name="hypervisor" value={query.hypervisor ?? ''} onChange={(e) => setQuery({ hypervisor: e.target.value, offset: undefined })}>
+          <option value="">Any hypervisor</option>
+          {HYPERVISORS.map((h) => <option key={h} value={h}>{h}</option>)}
         </select>
         <input name="tag" placeholder="Tag" aria-label="Filter by tag" value={tagText} onChange={(e) => setTagText(e.target.value)} />
         <select aria-label="Sort" value={query.sort ?? 'name'} onChange={(e) => setQuery({ sort: e.target.value === 'name' ? undefined : e.target.value, offset: undefined })}>
@@ -119,7 +140,7 @@ export function DevicesView() {
               {data.page.items.map((d) => (
                 <tr key={d.id} data-device-id={d.id}>
                   <td><Link to={`/devices/${d.id}`} className="row-link">{d.name}</Link></td>
-                  <td><PresenceBadge presence={d.presence} /></td>
+                  <td><PresenceBadge presence={d.presence} /> <DeviceStatusBadge status={d.status} /></td>
                   <td className="secondary">{d.facts ? `${d.facts.hypervisor.kind} ${d.facts.hypervisor.version}` : '—'}</td>
                   <td className="secondary">{d.facts?.agentVersion ?? '—'}</td>
                   <td className="num">{d.vms.length}</td>
@@ -129,7 +150,7 @@ export function DevicesView() {
               ))}
             </tbody>
           </table>
-          {data.page.items.length === 0 && <p className="empty">No device matches. {query.name || query.tag || query.presence ? 'Change the filters above.' : 'Enroll one from the Enrollment page.'}</p>}
+          {data.page.items.length === 0 && <p className="empty">No device matches. {filtered(query) ? 'Change the filters above.' : 'Enroll one from the Enrollment page.'}</p>}
         </div>
       )}
       {data && <Pager offset={data.page.offset} limit={data.page.limit} total={data.page.total} onChange={(offset) => setQuery({ offset: offset || undefined })} />}

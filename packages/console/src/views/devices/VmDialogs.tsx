@@ -1,8 +1,11 @@
 import { useState } from 'react';
 import type { Task, Vm, VmPatch } from '@pallas/protocol';
-import { vmsApi } from '../../api/endpoints.js';
+import { artifactsApi, vmsApi } from '../../api/endpoints.js';
 import { Dialog } from '../../components/Dialog.js';
+import { ErrorNote } from '../../components/ErrorNote.js';
 import { Field } from '../../components/Field.js';
+import { useResource } from '../../hooks/useResource.js';
+import { formatBytes } from '../../lib/format.js';
 import { VM_LIMITS, validateVm, type VmFormValues } from '../../lib/vm-limits.js';
 
 /** Create a VM (it is created powered off). Checked here with the manager's own limits. */
@@ -61,6 +64,38 @@ export function EditVmDialog({ deviceId, vm, onSent, onClose }: { deviceId: stri
         <Field label="Memory (MiB)" name="vm-memory" type="number" step={64} disabled={!resizable} value={values.memoryMB} onChange={change('memoryMB')} error={errors.memoryMB} />
       </div>
       {!resizable && <p className="muted small">Power the VM off to change its vCPUs or memory.</p>}
+    </Dialog>
+  );
+}
+
+/**
+ * Deploy a VM from an OVA artifact: the device's agent downloads it from the manager (checking
+ * size and SHA-256) and imports it, powered off. The name defaults to the OVF's own.
+ */
+export function DeployVmDialog({ deviceId, onDeployed, onClose }: { deviceId: string; onDeployed(task: Task): void; onClose(): void }) {
+  const ovas = useResource((signal) => artifactsApi.list({ kind: 'ova', limit: 500 }, signal), []);
+  const [artifactId, setArtifactId] = useState('');
+  const [name, setName] = useState('');
+  const nameError = name && (name.length > VM_LIMITS.name.maxLength || !new RegExp(VM_LIMITS.name.pattern).test(name))
+    ? 'Letters, digits, dot, dash, underscore; up to 80 characters' : undefined;
+  const items = ovas.data?.items ?? [];
+  const chosen = artifactId || items[0]?.id || '';
+  return (
+    <Dialog title="Deploy a VM from an OVA" submitLabel="Deploy" canSubmit={!!chosen && !nameError} onClose={onClose}
+      onSubmit={async () => onDeployed(await vmsApi.deploy(deviceId, { source: { kind: 'artifact', artifactId: chosen }, ...(name ? { name } : {}) }))}>
+      <ErrorNote error={ovas.error} onRetry={ovas.reload} />
+      {ovas.data && items.length === 0 && <p className="notice">There is no OVA artifact yet. Upload one on the Artifacts page first.</p>}
+      {items.length > 0 && (
+        <label className="field">
+          <span>OVA artifact</span>
+          <select name="deploy-artifact" value={chosen} onChange={(e) => setArtifactId(e.target.value)}>
+            {items.map((a) => <option key={a.id} value={a.id}>{a.name} {a.version} ({formatBytes(a.size)})</option>)}
+          </select>
+        </label>
+      )}
+      <Field label="VM name (optional)" name="deploy-name" value={name} onChange={(e) => setName(e.target.value)} error={nameError}
+        maxLength={VM_LIMITS.name.maxLength} hint="Empty: the name in the OVA" />
+      <p className="muted small">The device downloads the OVA from this manager and checks its hash, then creates the VM powered off. If the device is offline, the request waits in its queue.</p>
     </Dialog>
   );
 }

@@ -79,7 +79,7 @@ export function TaskDetailView({ taskId }: { taskId: string }) {
           </header>
           {actionError && <div className="error-note" role="alert">{actionError}</div>}
           <section className="panel">
-            <TaskProgress task={t} {...(device.data ? { presence: device.data.presence } : {})} />
+            <TaskProgress task={t} {...(device.data ? { presence: device.data.presence, status: device.data.status } : {})} />
             {t.error && (
               <div className="error-note task-error" role="status"><strong>{t.error.code}</strong>: {t.error.message}</div>
             )}

@@ -1,4 +1,4 @@
-import type { Presence, Task } from '@pallas/protocol';
+import type { DeviceStatus, Presence, Task } from '@pallas/protocol';
 import { Link } from '../../app/router.js';
 import { TaskStateBadge } from '../../components/Badges.js';
 import { TaskProgress } from '../../components/TaskProgress.js';
@@ -6,10 +6,11 @@ import { timeAgo } from '../../lib/format.js';
 import { describeOperation } from '../../lib/task-text.js';
 
 /** Tasks with their state and live progress; used by the tasks view and a device's page. */
-export function TaskTable({ tasks, showDevice, presence, deviceNames = {} }: {
+export function TaskTable({ tasks, showDevice, presence, status, deviceNames = {} }: {
   tasks: Task[];
   showDevice?: boolean;
   presence?: Presence;
+  status?: DeviceStatus;
   deviceNames?: Record<string, string>;
 }) {
   if (tasks.length === 0) return <p className="empty">No tasks.</p>;
@@ -31,7 +32,7 @@ export function TaskTable({ tasks, showDevice, presence, deviceNames = {} }: {
               <td><Link to={`/tasks/${t.id}`} className="row-link">{describeOperation(t.operation, t.vm?.name)}</Link></td>
               {showDevice && <td className="secondary"><Link to={`/devices/${t.deviceId}`}>{deviceNames[t.deviceId] ?? `${t.deviceId.slice(0, 8)}…`}</Link></td>}
               <td><TaskStateBadge state={t.state} /></td>
-              <td className="progress-col full"><TaskProgress task={t} {...(presence ? { presence } : {})} /></td>
+              <td className="progress-col full"><TaskProgress task={t} {...(presence ? { presence } : {})} {...(status ? { status } : {})} /></td>
               <td className="secondary" title={t.createdAt}>{timeAgo(t.createdAt)} by {t.createdBy}</td>
             </tr>
           ))}

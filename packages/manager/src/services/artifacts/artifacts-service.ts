@@ -12,7 +12,9 @@ import type { Db, Store } from '../../store/store.js';
 import type { DownloadUrlSigner, ManifestSigner } from './manager-keys.js';
 
 export const ARTIFACT_ID_PREFIX = 'art';
-const newArtifactId = () => `${ARTIFACT_ID_PREFIX}_${randomBytes(12).toString('base64url')}`;
+// Lower-case hex: task operations name artifacts by id, and the protocol's ArtifactId allows
+// only `art_[0-9a-z]+` (base64url ids, with capitals, - and _, failed POST …/vms/deploy).
+const newArtifactId = () => `${ARTIFACT_ID_PREFIX}_${randomBytes(12).toString('hex')}`;
 
 function toArtifact(r: ArtifactsTable): Artifact {
   return {

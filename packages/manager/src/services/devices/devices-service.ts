@@ -85,6 +85,7 @@ export class DevicesService {
     let q = this.#read.selectFrom('devices');
     if (query.presence) q = q.where('presence', '=', query.presence);
     if (query.status) q = q.where('status', '=', query.status);
+    if (query.hypervisor) q = q.where('hypervisor_kind', '=', query.hypervisor);
     if (query.name) {
       const pattern = `%${query.name.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
       // SQLite has no default LIKE escape character; PostgreSQL's is the backslash. Say it.

@@ -3,7 +3,7 @@ import type { App, RouteContext } from '../context.js';
 
 export async function deviceRoutes(app: App, ctx: RouteContext): Promise<void> {
   app.get('/devices', {
-    schema: { tags: ['devices'], summary: 'List devices (paged; filter by presence, status, name, tag)', querystring: DeviceQuery, response: { 200: Page(Device) } },
+    schema: { tags: ['devices'], summary: 'List devices (paged; filter by presence, status, name, tag, hypervisor)', querystring: DeviceQuery, response: { 200: Page(Device) } },
     onRequest: ctx.guard('viewer'),
   }, async (req) => ctx.devices.list(req.query));
 
@@ -38,7 +38,10 @@ export async function deviceRoutes(app: App, ctx: RouteContext): Promise<void> {
       config: { auditAction: `device.${action}` },
     }, async (req) => {
       req.audit = { target: { kind: 'device', id: req.params.id } };
-      return ctx.devices.setStatus(req.params.id, action);
+      const device = await ctx.devices.setStatus(req.params.id, action);
+      // The name too, so the audit log reads "blocked edge-berlin", not a bare id.
+      req.audit.target = { kind: 'device', id: device.id, name: device.name };
+      return device;
     });
   }
 
@@ -48,7 +51,9 @@ export async function deviceRoutes(app: App, ctx: RouteContext): Promise<void> {
     config: { auditAction: 'device.rotate-credential' },
   }, async (req) => {
     req.audit = { target: { kind: 'device', id: req.params.id } };
-    return ctx.devices.rotateCredential(req.params.id);
+    const device = await ctx.devices.rotateCredential(req.params.id);
+    req.audit.target = { kind: 'device', id: device.id, name: device.name };
+    return device;
   });
 
   app.delete('/devices/:id', {

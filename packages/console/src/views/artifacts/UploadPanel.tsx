@@ -1,0 +1,112 @@
+import { useRef, useState, type FormEvent } from 'react';
+import type { ArtifactKind, SignedArtifact } from '@pallas/protocol';
+import { ErrorNote } from '../../components/ErrorNote.js';
+import { Field } from '../../components/Field.js';
+import { ARTIFACT_KINDS } from '../../lib/artifact-kinds.js';
+import { formatBytes } from '../../lib/format.js';
+import { uploadArtifact, type Upload, type UploadProgress } from '../../lib/upload.js';
+
+/** The manager's rule for names and versions (protocol `UploadArtifactQuery`). */
+const LABEL = /^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$/;
+const LABEL_HINT = 'Letters, digits and . _ + ~ - (not first), up to 128 characters';
+
+/** `ubuntu-22.04.ova` → name `ubuntu-22.04`, cleaned up to what the manager accepts. */
+function nameFromFile(fileName: string): string {
+  return fileName.replace(/\.[A-Za-z0-9]+$/, '').replace(/[^A-Za-z0-9._+~-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 128);
+}
+
+function kindFromFile(fileName: string): ArtifactKind {
+  return /\.ova$/i.test(fileName) ? 'ova' : 'patch';
+}
+
+/** Bytes sent, percentage and rate, with an estimate of the time left. */
+function ProgressLine({ progress }: { progress: UploadProgress }) {
+  const pct = progress.total > 0 ? (progress.sent / progress.total) * 100 : 0;
+  const left = progress.rate > 0 ? Math.ceil((progress.total - progress.sent) / progress.rate) : undefined;
+  return (
+    <div className="upload-progress">
+      <div className="progress-track" role="progressbar" aria-label="Upload progress" aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round(pct)}>
+        <div className="progress-fill" style={{ width: `${pct}%` }} />
+      </div>
+      <span className="task-status-text" data-testid="upload-progress-text">
+        {formatBytes(progress.sent)} of {formatBytes(progress.total)} · {Math.floor(pct)} %
+        {progress.rate > 0 && <> · {formatBytes(progress.rate)}/s{left !== undefined && left > 0 ? ` · about ${left} s left` : ''}</>}
+        {progress.sent >= progress.total && progress.total > 0 && ' · the manager is checking the hash…'}
+      </span>
+    </div>
+  );
+}
+
+/**
+ * Upload a file as an artifact: choose it, say what it is, watch it go. The file streams from
+ * disk (a multi-GB OVA is fine); Cancel aborts and the manager keeps nothing of a cut upload.
+ */
+export function UploadPanel({ onUploaded, onClose }: { onUploaded(artifact: SignedArtifact): void; onClose(): void }) {
+  const [file, setFile] = useState<File | null>(null);
+  const [kind, setKind] = useState<ArtifactKind>('ova');
+  const [name, setName] = useState('');
+  const [version, setVersion] = useState('1');
+  const [progress, setProgress] = useState<UploadProgress | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const upload = useRef<Upload | null>(null);
+  const busy = progress !== null;
+  const nameError = name && !LABEL.test(name) ? LABEL_HINT : undefined;
+  const versionError = version && !LABEL.test(version) ? LABEL_HINT : undefined;
+  const ready = !!file && !!name && !!version && !nameError && !versionError && !busy;
+
+  const start = async (e: FormEvent) => {
+    e.preventDefault();
+    if (!ready || !file) return;
+    setError(null);
+    setProgress({ sent: 0, total: file.size, rate: 0 });
+    const current = uploadArtifact(file, { kind, name, version }, setProgress);
+    upload.current = current;
+    try {
+      const created = await current.done;
+      onUploaded(created);
+    } catch (err) {
+      setError(err);
+    } finally {
+      upload.current = null;
+      setProgress(null);
+    }
+  };
+
+  return (
+    <section className="panel" aria-label="Upload an artifact">
+      <form onSubmit={(e) => void start(e)} noValidate>
+        <h2>Upload an artifact</h2>
+        <label className="field">
+          <span>File</span>
+          <input type="file" name="artifact-file" disabled={busy} onChange={(e) => {
+            const chosen = e.target.files?.[0] ?? null;
+            setFile(chosen);
+            if (chosen) {
+              setName(nameFromFile(chosen.name));
+              setKind(kindFromFile(chosen.name));
+            }
+          }} />
+          {file && <small className="muted">{formatBytes(file.size)}</small>}
+        </label>
+        <div className="field-row">
+          <label className="field">
+            <span>Kind</span>
+            <select name="artifact-kind" value={kind} disabled={busy} onChange={(e) => setKind(e.target.value as ArtifactKind)}>
+              {ARTIFACT_KINDS.map((k) => <option key={k} value={k}>{k}</option>)}
+            </select>
+          </label>
+          <Field label="Name" name="artifact-name" value={name} disabled={busy} maxLength={128} onChange={(e) => setName(e.target.value)} error={nameError} />
+          <Field label="Version" name="artifact-version" value={version} disabled={busy} maxLength={128} onChange={(e) => setVersion(e.target.value)} error={versionError} />
+        </div>
+        {progress && <ProgressLine progress={progress} />}
+        <ErrorNote error={error} />
+        <div className="dialog-actions">
+          {busy
+            ? <button type="button" className="button" onClick={() => upload.current?.abort()}>Cancel upload</button>
+            : <button type="button" className="button" onClick={onClose}>Close</button>}
+          <button type="submit" className="button primary" disabled={!ready}>{busy ? 'Uploading…' : 'Upload'}</button>
+        </div>
+      </form>
+    </section>
+  );
+}

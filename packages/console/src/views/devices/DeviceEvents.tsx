@@ -1,0 +1,38 @@
+import { auditApi } from '../../api/endpoints.js';
+import { Link } from '../../app/router.js';
+import { ErrorNote } from '../../components/ErrorNote.js';
+import { useResource } from '../../hooks/useResource.js';
+import { formatDateTime, timeAgo } from '../../lib/format.js';
+import { OutcomeBadge } from '../AuditView.js';
+
+const RECENT = 10;
+
+/**
+ * What was done to this device lately, from the audit log filtered by target (admins only: the
+ * manager keeps the audit log from other roles). `reloadKey` changes when the page did
+ * something to the device, so the list follows.
+ */
+export function DeviceEvents({ deviceId, reloadKey }: { deviceId: string; reloadKey: unknown }) {
+  const events = useResource((signal) => auditApi.list({ target: deviceId, limit: RECENT }, signal), [deviceId, reloadKey]);
+  return (
+    <section className="panel" aria-label="Recent events">
+      <div className="panel-head">
+        <h2>Recent events</h2>
+        <Link to={`/audit?target=${encodeURIComponent(deviceId)}`}>All in the audit log</Link>
+      </div>
+      <ErrorNote error={events.error} onRetry={events.reload} />
+      {events.data && (events.data.items.length === 0 ? <p className="empty">Nothing recorded for this device yet.</p> : (
+        <ul className="event-list">
+          {events.data.items.map((e) => (
+            <li key={e.id} data-action={e.action}>
+              <span className="mono">{e.action}</span>
+              <span className="muted">by {e.actor.name ?? e.actor.id ?? e.actor.kind}</span>
+              <OutcomeBadge outcome={e.outcome} />
+              <span className="muted event-time" title={formatDateTime(e.at)}>{timeAgo(e.at)}</span>
+            </li>
+          ))}
+        </ul>
+      ))}
+    </section>
+  );
+}
