@@ -12,8 +12,8 @@ import type { Db, Store } from '../../store/store.js';
 import type { DownloadUrlSigner, ManifestSigner } from './manager-keys.js';
 
 export const ARTIFACT_ID_PREFIX = 'art';
-// Lower-case hex: task operations name artifacts by id, and the protocol's ArtifactId allows
-// only `art_[0-9a-z]+` (base64url ids, with capitals, - and _, failed POST …/vms/deploy).
+// Lower-case hex: ids end up in file names on devices and are read out over the phone; the
+// protocol's ArtifactId also accepts the base64url ids managers made before.
 const newArtifactId = () => `${ARTIFACT_ID_PREFIX}_${randomBytes(12).toString('hex')}`;
 
 function toArtifact(r: ArtifactsTable): Artifact {
