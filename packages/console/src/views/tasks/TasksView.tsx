@@ -10,7 +10,7 @@ import { TaskTable, upsertTask } from './TaskTable.js';
 
 const PAGE_SIZE = 50;
 const STATES = Object.keys(TASK_STATE_LABEL) as TaskState[];
-const KINDS = ['vm.create', 'vm.power', 'vm.update', 'vm.delete', 'vm.deploy'];
+const KINDS = ['vm.create', 'vm.power', 'vm.update', 'vm.delete', 'vm.deploy', 'device.patch', 'agent.update'];
 
 function queryFrom(search: URLSearchParams): TaskQuery {
   const state = search.get('state') as TaskState | null;
