@@ -8,7 +8,7 @@
  * a tampered signature fail the task with the reason and deploy nothing.
  */
 import assert from 'node:assert/strict';
-import { createReadStream, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { request } from 'node:http';
 import { createServer, connect, type Server, type Socket } from 'node:net';
@@ -22,6 +22,8 @@ import {
 import { buildOva, ovaSkipReason } from '../../packages/agent/test/support/ova-builder.js';
 
 const MiB = 2 ** 20;
+/** Random MiB in the OVA's disk: 260 by default (≥ 256 MiB on the wire); PALLAS_E2E_ARTIFACT_MIB=1024 for the 1 GiB figure. */
+const DATA_MIB = Number(process.env.PALLAS_E2E_ARTIFACT_MIB ?? 260);
 const CUT_EVERY = 4 * MiB;
 /**
  * The agent's RSS limit while it downloads (issue #5, acceptance 1), in MiB: the agent idles at
@@ -184,7 +186,7 @@ describe('vm.deploy from an OVA artifact through a cutting proxy (sim agent)', {
     const https = new URL(manager.httpsUrl);
     proxy = new CuttingProxy({ host: https.hostname, port: Number(https.port) }, CUT_EVERY);
     proxyUrl = `https://127.0.0.1:${await proxy.listen()}`;
-    const { path } = await buildOva(dirs.path, { name: 'big-appliance', vcpus: 2, memoryMB: 768, diskMiB: 300, dataMiB: 260 });
+    const { path } = await buildOva(dirs.path, { name: 'big-appliance', vcpus: 2, memoryMB: 768, diskMiB: DATA_MIB + 40, dataMiB: DATA_MIB });
     big = await upload(path, 'ova', 'big-appliance', '1.0');
     assert.ok(big.size >= 256 * MiB, `the OVA is ${big.size} bytes`);
     const token = await createEnrollmentToken(admin, { maxUses: 5 });
@@ -200,7 +202,7 @@ describe('vm.deploy from an OVA artifact through a cutting proxy (sim agent)', {
     dirs.cleanup();
   });
 
-  it('deploys from the artifact although the link is cut every 4 MiB: bytes < 1.05 × size, agent RSS < 100 MB', async (t) => {
+  it('deploys from the artifact although the link is cut every 4 MiB: bytes < 1.05 × size, agent RSS < 100 MiB while downloading', async (t) => {
     const before = proxy.toClient;
     const cutsBefore = proxy.cuts;
     const idle = rssOf(agent.pid);
@@ -224,5 +226,95 @@ describe('vm.deploy from an OVA artifact through a cutting proxy (sim agent)', {
     assert.deepEqual(readdirSync(downloads), []);
     // Progress said bytes and rate.
     assert.match(agent.output(), /artifact downloaded and verified/);
+  });
+
+  it('resumes after the agent is killed mid-download: the part file is kept and bytes stay under 1.05 × size + one cut', async (t) => {
+    const before = proxy.toClient;
+    proxy.holdAfter(Math.floor(big.size * 0.4));
+    const queued = await deploy({ name: 'after-kill', source: { kind: 'artifact', artifactId: big.id } });
+    await waitFor('download held at 40 %', () => partSize(big.id) >= big.size * 0.3, { timeoutMs: 120_000, intervalMs: 50 });
+    await agent.kill();
+    const kept = partSize(big.id);
+    assert.ok(kept > 0 && kept < big.size, `part file kept across the kill (${kept} bytes)`);
+    proxy.release();
+    agent = startAgent();
+    const done = await final(queued.id);
+    assert.equal(done.state, 'succeeded', `${JSON.stringify(done.error)}\n${agent.output().slice(-3000)}`);
+    assert.equal(done.vm?.name, 'after-kill');
+    assert.match(agent.output(), /resuming an artifact download/);
+    const bytes = proxy.toClient - before;
+    t.diagnostic(`killed with ${kept} bytes on disk; through the proxy ${bytes} bytes in all (${(bytes / big.size).toFixed(4)} × size)`);
+    assert.ok(bytes < 1.05 * big.size + CUT_EVERY, `bytes through the proxy ${bytes} < 1.05 × size + one cut`);
+    assert.deepEqual(readdirSync(downloads), []);
+  });
+
+  it('cancel mid-download: the task is cancelled and no part file is left', async () => {
+    proxy.holdAfter(Math.floor(big.size * 0.2));
+    const queued = await deploy({ name: 'never', source: { kind: 'artifact', artifactId: big.id } });
+    await waitFor('download under way', () => partSize(big.id) >= big.size * 0.1, { timeoutMs: 120_000, intervalMs: 50 });
+    const res = await admin.post<Task>(`/api/v1/tasks/${queued.id}/cancel`, {});
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    const done = await final(queued.id, 60_000);
+    proxy.release();
+    assert.equal(done.state, 'cancelled', JSON.stringify(done));
+    assert.equal(partSize(big.id), -1, 'no part file left');
+    assert.deepEqual(readdirSync(downloads), []);
+    assert.ok(!(await vms()).some((v) => v.name === 'never'));
+  });
+
+  it('a byte flipped in the stored file: the agent refuses it, the task fails with the reason, no VM, no file left', async () => {
+    const { path } = await buildOva(dirs.path, { name: 'flipped', diskMiB: 16, dataMiB: 2 });
+    const art = await upload(path, 'ova', 'flipped', '1.0');
+    const stored = join(manager.dataDir, 'artifacts', art.id);
+    const fh = await open(stored, 'r+');
+    const at = Math.floor(art.size / 2);
+    const one = Buffer.alloc(1);
+    await fh.read(one, 0, 1, at);
+    one[0] = one[0]! ^ 0xff;
+    await fh.write(one, 0, 1, at);
+    await fh.close();
+    const done = await final((await deploy({ source: { kind: 'artifact', artifactId: art.id } })).id);
+    assert.equal(done.state, 'failed');
+    assert.equal(done.error?.code, 'artifact_invalid');
+    assert.match(done.error!.message, new RegExp(`${art.id}: SHA-256 of the download is [0-9a-f]{64}, the signed manifest says ${art.sha256}`));
+    assert.ok(!(await vms()).some((v) => v.name === 'flipped'));
+    assert.deepEqual(readdirSync(downloads), []);
+  });
+
+  it('a tampered signature: refused before any byte, the task fails with the reason, no VM', async () => {
+    const { path } = await buildOva(dirs.path, { name: 'tampered', diskMiB: 16, dataMiB: 2 });
+    const art = await upload(path, 'ova', 'tampered', '1.0');
+    const sig = Buffer.from(art.signature, 'base64');
+    sig[0] = sig[0]! ^ 0x01;
+    const db = new Database(join(manager.dataDir, 'pallas.db'));
+    try {
+      db.pragma('busy_timeout = 5000');
+      db.prepare('update artifacts set signature = ? where id = ?').run(sig.toString('base64'), art.id);
+    } finally {
+      db.close();
+    }
+    const before = proxy.toClient;
+    const done = await final((await deploy({ source: { kind: 'artifact', artifactId: art.id } })).id);
+    assert.equal(done.state, 'failed');
+    assert.equal(done.error?.code, 'artifact_invalid');
+    assert.match(done.error!.message, new RegExp(`manifest signature of artifact ${art.id} does not verify with the pinned key`));
+    assert.ok(proxy.toClient - before < 64 * 1024, 'nothing downloaded');
+    assert.ok(!(await vms()).some((v) => v.name === 'tampered'));
+    assert.deepEqual(readdirSync(downloads), []);
+  });
+
+  it('refuses a task naming an artifact that does not exist or is of the wrong kind (400), single and bulk', async () => {
+    const missing = await admin.post(`/api/v1/devices/${deviceId}/vms/deploy`, { source: { kind: 'artifact', artifactId: 'art_doesNotExist1' } });
+    assert.equal(missing.status, 400);
+    assert.match(missing.body.error.message, /artifact art_doesNotExist1 does not exist/);
+    const patchFile = join(dirs.path, 'hotfix.bin');
+    writeFileSync(patchFile, 'not an ova');
+    const patch = await upload(patchFile, 'patch', 'hotfix', '1');
+    const wrong = await admin.post(`/api/v1/devices/${deviceId}/vms/deploy`, { source: { kind: 'artifact', artifactId: patch.id } });
+    assert.equal(wrong.status, 400);
+    assert.match(wrong.body.error.message, new RegExp(`artifact ${patch.id} is of kind "patch"; vm.deploy needs kind "ova"`));
+    const bulk = await admin.post('/api/v1/tasks', { deviceIds: [deviceId], operation: { kind: 'device.patch', artifactId: big.id } });
+    assert.equal(bulk.status, 400);
+    assert.match(bulk.body.error.message, new RegExp(`artifact ${big.id} is of kind "ova"; device.patch needs kind "patch"`));
   });
 });

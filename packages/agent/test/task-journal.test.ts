@@ -3,7 +3,7 @@ import { appendFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { TaskOperation, TaskResult } from '@pallas/protocol';
+import type { ArtifactGrant, TaskOperation, TaskResult } from '@pallas/protocol';
 import { pino } from 'pino';
 import { JOURNAL_FILE, TaskJournal, type TaskJournalOptions } from '../src/tasks/journal.js';
 
@@ -59,6 +59,28 @@ describe('task journal', () => {
     const again = await open();
     check(again);
     await again.close();
+  });
+
+  it('keeps a task\'s artifact grants with its start, across a reopen and a compaction (open tasks only)', async () => {
+    const grant: ArtifactGrant = {
+      manifest: { id: 'art_x1234567', kind: 'ova', name: 'fw', version: '1', size: 10, sha256: 'a'.repeat(64) },
+      signature: 'c2ln', keyId: 'k1', url: '/dl/art_x1234567?device=d&exp=1&sig=s', expiresAt: new Date(0).toISOString(),
+    };
+    const deploy: TaskOperation = { kind: 'vm.deploy', source: { kind: 'artifact', artifactId: 'art_x1234567' } };
+    const { journal, open } = await fresh({ compactAfter: 3 });
+    await journal.recordStart(id(1), deploy, 1000, [grant]);
+    await journal.recordStart(id(2), deploy, 1000, [grant]);
+    await journal.recordStart(id(3), op, 1000);
+    await journal.close();
+    const again = await open();
+    assert.deepEqual(again.get(id(1))?.artifacts, [grant]);
+    assert.equal(again.get(id(3))?.artifacts, undefined);
+    await again.recordResult(result(2)); // past compactAfter: rewritten
+    await again.close();
+    const compacted = await open();
+    assert.deepEqual(compacted.get(id(1))?.artifacts, [grant], 'an open task keeps its grants');
+    assert.equal(compacted.get(id(2))?.artifacts, undefined, 'a finished one does not need them');
+    await compacted.close();
   });
 
   it('ignores a torn last line and cuts it off before appending', async () => {

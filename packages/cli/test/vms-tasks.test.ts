@@ -93,6 +93,20 @@ test('vms deploy sends the OVA path on the device (and --name); a relative path 
   assert.equal(mgr.log.length, n);
 });
 
+test('vms deploy --artifact sends the artifact source; exactly one of --ova and --artifact', async () => {
+  const r = await run(['vms', 'deploy', 'edge-1', '--artifact', 'art_Ab-9_x'], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(mgr.log.at(-1)?.body, { source: { kind: 'artifact', artifactId: 'art_Ab-9_x' } });
+  assert.match(r.stdout, /deploy VM from artifact art_Ab-9_x on device 'edge-1'/);
+  const n = mgr.log.length;
+  for (const bad of [[], ['--ova', '/x.ova', '--artifact', 'art_a1'], ['--artifact', 'ubuntu']]) {
+    const b = await run(['vms', 'deploy', 'edge-1', ...bad], { env });
+    assert.equal(b.code, 2, bad.join(' '));
+    assert.match(b.stderr, bad.length === 2 ? /artifact id/ : /exactly one of --ova <path on the device> or --artifact <id>/);
+  }
+  assert.equal(mgr.log.length, n);
+});
+
 test('vms create: bad values are usage errors before any request', async () => {
   const base = ['vms', 'create', DEV, '--vcpus', '1', '--memory', '64', '--disk', '1'];
   for (const bad of [['--name', ' lead'], ['--name', 'a/b'], ['--name', 'ok', '--timeout', 'soon'], ['--name', 'ok', '--timeout', '31d']]) {

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { MqttClient } from 'mqtt';
-import type { Task, TaskCommand, TaskResult, Vm, VmSpec } from '@pallas/protocol';
+import type { SignedArtifact, Task, TaskCommand, TaskResult, Vm, VmSpec } from '@pallas/protocol';
 import { Api, createEnrollmentToken, openEventStream, startManagerProcess, waitFor, type ManagerProcess } from '@pallas/testkit';
 import { PG_URL, postgresTarget, sqliteTarget, type StoreTarget } from './store-targets.js';
 import { closeClient, connect, enroll, expectError, fakeVm, type Enrolled } from './support.js';
@@ -338,5 +338,38 @@ for (const makeTarget of targets) describe(`task engine (${makeTarget === sqlite
     const gone = await task(res.body.taskIds[1]!);
     assert.equal(gone.state, 'cancelled');
     assert.equal(gone.error?.code, 'device_removed');
+  });
+
+  it('grants the artifacts a run names: signed manifest and a device URL, fresh at each send; none for other tasks', async () => {
+    const bytes = Buffer.from('an OVA, as far as the outbox can tell');
+    const up = await fetch(`${manager.httpUrl}/api/v1/artifacts?kind=ova&name=outbox-${Date.now()}&version=1`, {
+      method: 'POST', headers: { authorization: `Bearer ${admin.token!}`, 'content-type': 'application/octet-stream' }, body: bytes,
+    });
+    assert.equal(up.status, 201);
+    const art = (await up.json()) as SignedArtifact;
+    const d = await newDevice('grants');
+    await d.online();
+    const plain = await createVm(d.id, 'no-artifact');
+    const res = await admin.post<Task>(`/api/v1/devices/${d.id}/vms/deploy`, { source: { kind: 'artifact', artifactId: art.id } });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    const runOf = (taskId: string, nth = 0) => d.commands.filter((c): c is Extract<TaskCommand, { type: 'run' }> => c.type === 'run' && c.taskId === taskId)[nth];
+    await waitFor('deploy sent', () => runOf(res.body.id));
+    assert.equal(runOf(plain.id)!.artifacts, undefined);
+    const [g] = runOf(res.body.id)!.artifacts!;
+    assert.deepEqual(g!.manifest, art.manifest);
+    assert.equal(g!.signature, art.signature);
+    assert.equal(g!.keyId, art.keyId);
+    assert.match(g!.url, new RegExp(`^/dl/${art.id}\\?device=${d.id}&exp=\\d+&sig=`));
+    const dl = await fetch(`${manager.httpUrl}${g!.url}`);
+    assert.equal(dl.status, 200);
+    assert.deepEqual(Buffer.from(await dl.arrayBuffer()), bytes);
+    // Sent again after a reconnect: a new URL (a later expiry).
+    await new Promise((r) => setTimeout(r, 1100));
+    await d.offline();
+    await d.online();
+    await waitFor('deploy sent again', () => runOf(res.body.id, 1));
+    const again = runOf(res.body.id, 1)!.artifacts![0]!;
+    assert.notEqual(again.url, g!.url);
+    assert.ok(Date.parse(again.expiresAt) > Date.parse(g!.expiresAt));
   });
 });

@@ -16,6 +16,8 @@ export interface ArtifactFetcher {
    * `ctx.progress` (0–100 of the bytes). Rejects with `ctx.signal.reason` when aborted, and with
    * an `ArtifactError` (code, message) when the artifact cannot be had or is not what the
    * manifest says. The file stays until `release` (several tasks may use one artifact).
+   * `grant.url` is read again at each attempt: the task runner hands a grant whose URL follows
+   * the task's latest `run` (a fresh URL after a resend).
    */
   fetch(grant: ArtifactGrant, ctx: OperationContext): Promise<string>;
   /** The task that used the artifact is over (for any outcome): partial and verified files may go. */

@@ -213,7 +213,8 @@ export class TaskRunner extends EventEmitter<TaskRunnerEvents> {
     // One controller for both ways to stop (not AbortSignal.any + AbortSignal.timeout: a
     // 30-day deadline overflows setTimeout, which then fires at once).
     const abort = new AbortController();
-    this.#current = { ...task, abort };
+    // The same object as `task`: a resend's fresh grants (#onRun) reach the running operation.
+    this.#current = Object.assign(task, { abort });
     const clearDeadline = timerAt(task.deadline, () => abort.abort(new TaskAborted('timed_out')));
     try {
       if (!task.recovering) {

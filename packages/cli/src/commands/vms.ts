@@ -53,8 +53,14 @@ interface TaskFlags {
 }
 
 interface DeployOptions extends TaskFlags {
-  ova: string;
+  ova?: string;
+  artifact?: string;
   name?: string;
+}
+
+function artifactIdArg(value: string): string {
+  if (!/^art_[0-9A-Za-z_-]+$/.test(value)) throw new InvalidArgumentError('expected an artifact id (art_…; see pallas artifacts ls)');
+  return value;
 }
 
 function ovaPathArg(value: string): string {
@@ -128,15 +134,17 @@ export function registerVms(program: Command, io: Io): void {
   taskFlags(
     vms
       .command('deploy')
-      .description("deploy a VM (powered off) from an OVA file on the device")
+      .description('deploy a VM (powered off) from an OVA: a file on the device, or an ova artifact the agent downloads')
       .argument('<device>', 'device ID or exact name')
-      .requiredOption('--ova <path>', 'absolute path of the OVA on the device (the agent reads it there)', ovaPathArg)
+      .option('--ova <path>', 'absolute path of the OVA on the device (the agent reads it there)', ovaPathArg)
+      .option('--artifact <id>', 'an ova artifact uploaded with pallas artifacts upload (the agent downloads and verifies it)', artifactIdArg)
       .option('--name <name>', "VM name (default: the OVF's virtual system name)", vmNameArg),
   ).action(
     withContext(io, async (ctx: Context, ref: string, opts: DeployOptions) => {
+      if ((opts.ova === undefined) === (opts.artifact === undefined)) throw new UsageError('give exactly one of --ova <path on the device> or --artifact <id>');
       const client = await ctx.client();
       const device = await resolveDevice(client, ref);
-      const request: VmDeploy = { source: { kind: 'file', path: opts.ova } };
+      const request: VmDeploy = { source: opts.ova !== undefined ? { kind: 'file', path: opts.ova } : { kind: 'artifact', artifactId: opts.artifact! } };
       if (opts.name !== undefined) request.name = opts.name;
       const task = await client.deployVm(device.id, request, { timeoutSec: opts.timeout });
       await reportTask(ctx, client, task, { wait: opts.wait, target: deviceLabel(device) });

@@ -56,7 +56,7 @@ export class TasksService {
       const kind = kinds.get(id);
       if (!kind) throw new AppError('invalid_request', `artifact ${id} does not exist; upload it first (pallas artifacts upload) or check the id (pallas artifacts ls)`);
       if (needed && kind !== needed) {
-        throw new AppError('invalid_request', `artifact ${id} is a ${kind} artifact; ${operation.kind} needs a ${needed} artifact`);
+        throw new AppError('invalid_request', `artifact ${id} is of kind "${kind}"; ${operation.kind} needs kind "${needed}"`);
       }
     }
   }
