@@ -21,3 +21,4 @@ export { AgentError, AgentErrorCodes, isAgentError, describeError, type AgentErr
 export { StateDir, type DeviceIdentity, type Credential } from './identity/index.js';
 export { TaskJournal, TaskRunner, JOURNAL_FILE, type JournalEntry, type TaskJournalOptions, type TaskRunnerOptions, type TaskRunnerEvents, type TaskChannel } from './tasks/index.js';
 export { Backoff, fullJitterDelay, backoffCeiling, sleep, type BackoffOptions } from './util/backoff.js';
+export { AGENT_NODE_FLAGS } from './update/supervisor.js';

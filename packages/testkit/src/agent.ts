@@ -7,13 +7,18 @@ export interface StartAgentOptions {
   stateDir: string;
   args?: string[];
   env?: NodeJS.ProcessEnv;
+  /** The agent program to run; default the installed one (`bin/pallas-agent.js`), e.g. a bundle. */
+  entry?: string;
+  /** Flags for node itself (before the script). */
+  nodeArgs?: string[];
 }
 
 /** Starts `pallas-agent` with the sim driver as a real process. */
 export function startAgentProcess(o: StartAgentOptions): Proc {
   return startNode(
-    BIN.agent,
+    o.entry ?? BIN.agent,
     ['--manager', o.managerUrl, '--state-dir', o.stateDir, '--driver', 'sim', ...(o.token ? ['--token', o.token] : []), ...(o.args ?? [])],
     { PALLAS_LOG_LEVEL: 'info', ...o.env },
+    o.nodeArgs ?? [],
   );
 }
