@@ -88,9 +88,11 @@ describe('esxi: encrypted config and OVA deploy, against vcsim', { skip: vcsimSk
       done = await run(await admin.post<Task>(`/api/v1/devices/${deviceId}/vms/deploy`, { source: { kind: 'file', path: ova } }));
       assert.equal(done.state, 'succeeded', JSON.stringify(done.error));
       const running = stream.events.flatMap((e) => (e.type === 'task' && e.task.id === done.id && e.task.state === 'running' ? [e.task.progress] : []));
-      // The runner coalesces reports (one per 250 ms), so a fast upload may show only its
-      // planning steps here; the driver-level test (driver-esxi-deploy.test.ts) sees each one.
-      assert.ok(running.some((p) => p.pct > 0 && p.pct < 100), `progress while running: ${JSON.stringify(running)}`);
+      // The runner coalesces reports (one per 250 ms), so a fast upload may show only its first
+      // planning step ("reading the host", 0 %) here: what this shows is that the driver's own
+      // reports reach the live stream. The driver-level test (driver-esxi-deploy.test.ts) sees
+      // each upload step.
+      assert.ok(running.some((p) => p.message), `progress while running: ${JSON.stringify(running)}`);
     } finally {
       stream.close();
     }
