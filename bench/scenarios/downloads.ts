@@ -57,23 +57,28 @@ function cpuSeconds(pid: number): number {
   return [pid, ...children].reduce((sum, p) => sum + ticks(p), 0) / 100;
 }
 
-/** One curl download to /dev/null; seconds taken (from curl's own timer). */
-function curlOnce(url: string, range?: string): number {
-  const r = spawnSync(CURL!, ['-sS', '-f', '-o', '/dev/null', '-w', '%{time_total} %{size_download}', ...(range ? ['-r', range] : []), url], { encoding: 'utf8' });
+/** One curl download to /dev/null; seconds taken (from curl's own timer). `ca`: trust this CA for HTTPS. */
+function curlOnce(url: string, range?: string, ca?: string): number {
+  const r = spawnSync(CURL!, ['-sS', '-f', '-o', '/dev/null', '-w', '%{time_total} %{size_download}', ...(ca ? ['--cacert', ca] : []), ...(range ? ['-r', range] : []), url], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`curl ${url}: ${r.stderr}`);
   return Number(r.stdout.split(' ')[0]);
 }
 
 /** Whole file, or in `cut`-sized pieces each on a new connection; MB/s (MiB/s). */
-function download(url: string, size: number, cut?: number): number {
+function download(url: string, size: number, cut?: number, ca?: string): number {
   let seconds = 0;
-  if (!cut) seconds = curlOnce(url);
-  else for (let start = 0; start < size; start += cut) seconds += curlOnce(url, `${start}-${Math.min(size, start + cut) - 1}`);
+  if (!cut) seconds = curlOnce(url, undefined, ca);
+  else for (let start = 0; start < size; start += cut) seconds += curlOnce(url, `${start}-${Math.min(size, start + cut) - 1}`, ca);
   return size / MiB / seconds;
 }
 
-async function startNginx(dir: string, root: string): Promise<{ url: string; child: ChildProcess; stop(): Promise<void> }> {
+/**
+ * nginx on two ports: plain HTTP and HTTPS with the manager's own certificate (the same key
+ * and chain, so both servers do the same TLS work).
+ */
+async function startNginx(dir: string, root: string, tls: { cert: string; key: string }): Promise<{ url: string; httpsUrl: string; child: ChildProcess; stop(): Promise<void> }> {
   const port = await freePort();
+  const tlsPort = await freePort();
   const conf = join(dir, 'nginx.conf');
   for (const d of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi', 'logs']) mkdirSync(join(dir, d), { recursive: true });
   // Debian's stock settings for static files (sendfile, tcp_nopush), one worker like the manager's one thread.
@@ -93,6 +98,7 @@ http {
   uwsgi_temp_path ${join(dir, 'uwsgi')};
   scgi_temp_path ${join(dir, 'scgi')};
   server { listen 127.0.0.1:${port}; root ${root}; }
+  server { listen 127.0.0.1:${tlsPort} ssl; ssl_certificate ${tls.cert}; ssl_certificate_key ${tls.key}; root ${root}; }
 }
 `);
   const child = spawn(NGINX!, ['-p', dir, '-c', conf, '-e', 'stderr'], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -104,6 +110,7 @@ http {
   }, { timeoutMs: 10_000 });
   return {
     url: `http://127.0.0.1:${port}`,
+    httpsUrl: `https://127.0.0.1:${tlsPort}`,
     child,
     stop: () => new Promise<void>((resolve) => {
       if (child.exitCode !== null) return resolve();
@@ -149,7 +156,8 @@ export async function runDownloads(o: DownloadsOptions): Promise<{ rows: Row[]; 
   chmodSync(dir.path, 0o755);
   chmodSync(www, 0o755);
   chmodSync(file, 0o644);
-  const manager = await startManagerProcess({ dataDir: join(dir.path, 'manager'), args: ['--log-level', 'warn'] });
+  const dataDir = join(dir.path, 'manager');
+  const manager = await startManagerProcess({ dataDir, args: ['--log-level', 'warn'], ...(process.env.PALLAS_BENCH_PROFILE ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${process.env.PALLAS_BENCH_PROFILE}`] } : {}) });
   let nginx: Awaited<ReturnType<typeof startNginx>> | undefined;
   const rows: Row[] = [];
   const raw: Record<string, unknown> = { ...o };
@@ -163,15 +171,23 @@ export async function runDownloads(o: DownloadsOptions): Promise<{ rows: Row[]; 
       raw.nginx = 'skipped: nginx is not installed (apt-get install nginx)';
       console.log(`downloads: ${raw.nginx}; measuring the manager alone`);
     } else {
-      nginx = await startNginx(join(dir.path, 'nginx'), www);
+      const tlsDir = join(dataDir, 'tls');
+      nginx = await startNginx(join(dir.path, 'nginx'), www, { cert: join(tlsDir, 'server.crt'), key: join(tlsDir, 'server.key') });
     }
     const nginxUrl = nginx ? `${nginx.url}/artifact.bin` : undefined;
+    const managerTlsUrl = managerUrl.replace(manager.httpUrl, manager.httpsUrl);
+    const nginxTlsUrl = nginx ? `${nginx.httpsUrl}/artifact.bin` : undefined;
 
     // Warm-up: the file into the page cache, both servers' code paths hot.
     download(managerUrl, size);
     if (nginxUrl) download(nginxUrl, size);
+    download(managerTlsUrl, size, undefined, manager.caFile);
+    if (nginxTlsUrl) download(nginxTlsUrl, size, undefined, manager.caFile);
 
-    const results = { manager: [] as number[], nginx: [] as number[], managerCut: [] as number[], nginxCut: [] as number[], managerCpuPerGiB: [] as number[], nginxCpuPerGiB: [] as number[] };
+    const results = {
+      manager: [] as number[], nginx: [] as number[], managerCut: [] as number[], nginxCut: [] as number[], managerCpuPerGiB: [] as number[], nginxCpuPerGiB: [] as number[],
+      managerTls: [] as number[], nginxTls: [] as number[], managerTlsCut: [] as number[], nginxTlsCut: [] as number[],
+    };
     /** A download's throughput, and the server's CPU seconds per GiB served (steadier than MiB/s on a busy machine). */
     const measured = (pid: number, url: string, cutBytes: number | undefined, into: number[]): number => {
       const before = cpuSeconds(pid);
@@ -188,24 +204,42 @@ export async function runDownloads(o: DownloadsOptions): Promise<{ rows: Row[]; 
       if (nginxUrl) results.nginx.push(measured(nginx!.child.pid!, nginxUrl, undefined, results.nginxCpuPerGiB));
       results.managerCut.push(download(managerUrl, size, cut));
       if (nginxUrl) results.nginxCut.push(download(nginxUrl, size, cut));
+      results.managerTls.push(download(managerTlsUrl, size, undefined, manager.caFile));
+      if (nginxTlsUrl) results.nginxTls.push(download(nginxTlsUrl, size, undefined, manager.caFile));
+      results.managerTlsCut.push(download(managerTlsUrl, size, cut, manager.caFile));
+      if (nginxTlsUrl) results.nginxTlsCut.push(download(nginxTlsUrl, size, cut, manager.caFile));
     }
     clearInterval(sampler);
     raw.results = results;
     const med = (xs: number[]) => percentile(xs, 50);
+    // HTTPS first: it is how devices download (docs/artifacts.md); plain HTTP after it, where
+    // nginx hands the file to the kernel with sendfile and a Node server cannot.
     rows.push({
-      metric: `download ${o.sizeMiB} MiB, one request`,
+      metric: `HTTPS: download ${o.sizeMiB} MiB, one request`,
+      value: med(results.managerTls), unit: 'MiB/s',
+      ...(nginxTlsUrl ? { baseline: { name: 'nginx', value: med(results.nginxTls) } } : {}),
+      target: 'ratio ≥ 0.8',
+    });
+    rows.push({
+      metric: `HTTPS: cut every ${o.cutMiB} MiB, resumed with Range`,
+      value: med(results.managerTlsCut), unit: 'MiB/s',
+      ...(nginxTlsUrl ? { baseline: { name: 'nginx', value: med(results.nginxTlsCut) } } : {}),
+      target: 'ratio ≥ 0.8',
+    });
+    rows.push({
+      metric: `HTTP: download ${o.sizeMiB} MiB, one request`,
       value: med(results.manager), unit: 'MiB/s',
       ...(nginxUrl ? { baseline: { name: 'nginx', value: med(results.nginx) } } : {}),
       target: 'ratio ≥ 0.8',
     });
     rows.push({
-      metric: `download ${o.sizeMiB} MiB, cut every ${o.cutMiB} MiB, resumed with Range`,
+      metric: `HTTP: cut every ${o.cutMiB} MiB, resumed with Range`,
       value: med(results.managerCut), unit: 'MiB/s',
       ...(nginxUrl ? { baseline: { name: 'nginx', value: med(results.nginxCut) } } : {}),
       target: 'ratio ≥ 0.8',
     });
     rows.push({
-      metric: 'server CPU per GiB served (one request)',
+      metric: 'HTTP: server CPU per GiB served (one request)',
       value: med(results.managerCpuPerGiB), unit: 's',
       ...(nginxUrl ? { baseline: { name: 'nginx', value: med(results.nginxCpuPerGiB) } } : {}),
     });
