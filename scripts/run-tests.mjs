@@ -28,9 +28,20 @@ if (selected.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
-const result = spawnSync(
-  process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=600000', ...selected.sort()],
-  { stdio: 'inherit' },
-);
-process.exit(result.status ?? 1);
+// Files that time something against a limit in a real browser (issue #7: first render < 1 s,
+// search < 300 ms at 10,000 devices) run after the others, alone, so that the figure is the
+// console's and not whatever test happens to share the two cores with it.
+const ALONE = ['test/e2e/console.test.ts'];
+const alone = selected.filter((f) => ALONE.some((a) => f.endsWith(a)));
+const together = selected.filter((f) => !alone.includes(f));
+let status = 0;
+for (const [batch, concurrency] of [[together, 2], [alone, 1]]) {
+  if (batch.length === 0) continue;
+  const result = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=600000', ...batch.sort()],
+    { stdio: 'inherit' },
+  );
+  if (result.status !== 0) status = result.status ?? 1;
+}
+process.exit(status);
