@@ -90,7 +90,7 @@ describe('pallas-agent supervise with real agent versions', () => {
     sup = supervise(stateDir);
     await waitOn(sup, () => results(id, 'tsk_update1').length > 0, 30_000, 'the update task result');
     assert.equal(results(id, 'tsk_update1')[0]!.outcome, 'succeeded', sup.output());
-    assert.ok(presences(id).some((p) => p.state === 'online' && p.agentVersion === '0.1.1-test'));
+    await waitOn(sup, () => presences(id).some((p) => p.state === 'online' && p.agentVersion === '0.1.1-test'), 20_000, 'online as 0.1.1-test');
     assert.ok(fake.messages('status', id).some((m) => (m.json as StatusMessage).facts.agentVersion === '0.1.1-test'));
     const committed = (await files.readUpdate())!;
     assert.deepEqual([committed.state, committed.from, committed.to], ['committed', '0.1.0', '0.1.1-test']);
@@ -112,7 +112,9 @@ describe('pallas-agent supervise with real agent versions', () => {
     const failed = results(id, 'tsk_update2')[0]!;
     assert.equal(failed.outcome, 'failed');
     assert.deepEqual(failed.error, { code: 'rolled_back', message: '0.1.2-crash exited with code 1 before it reported healthy' });
-    assert.ok(presences(id).slice(mark).some((p) => p.state === 'online' && p.agentVersion === '0.1.1-test'), 'back online on the previous version');
+    // The result, resumed from the journal before the link was up, may leave in the queued
+    // burst at connect ahead of the presence message: wait for that too.
+    await waitOn(sup, () => presences(id).slice(mark).some((p) => p.state === 'online' && p.agentVersion === '0.1.1-test'), 20_000, 'back online on the previous version');
     const rolledBack = (await files.readUpdate())!;
     assert.deepEqual([rolledBack.state, rolledBack.reason], ['rolled-back', '0.1.2-crash exited with code 1 before it reported healthy']);
     assert.equal((await files.readCurrent())!.version, '0.1.1-test');
