@@ -171,9 +171,14 @@ export class ArtifactsService {
   async downloadUrlFor(artifactId: string, deviceId: string, ttlSec: number, baseUrl?: string): Promise<DownloadUrl> {
     await this.get(artifactId);
     const exp = Math.floor(this.#now() / 1000) + ttlSec;
-    const query = new URLSearchParams({ device: deviceId, exp: String(exp), sig: this.#urls.sign(artifactId, deviceId, exp) });
-    const path = `/dl/${encodeURIComponent(artifactId)}?${query.toString()}`;
+    const path = this.#devicePath(artifactId, deviceId, exp);
     return { url: baseUrl ? `${baseUrl.replace(/\/+$/, '')}${path}` : path, expiresAt: new Date(exp * 1000).toISOString() };
+  }
+
+  /** `/dl/<id>?device=&exp=&sig=`: the path of a device download URL, signed until `exp` (unix seconds). */
+  #devicePath(artifactId: string, deviceId: string, exp: number): string {
+    const query = new URLSearchParams({ device: deviceId, exp: String(exp), sig: this.#urls.sign(artifactId, deviceId, exp) });
+    return `/dl/${encodeURIComponent(artifactId)}?${query.toString()}`;
   }
 
   /**
@@ -208,8 +213,7 @@ export class ArtifactsService {
       for (const id of t.artifactIds) {
         const row = rows.get(id);
         if (!row) continue;
-        const query = new URLSearchParams({ device: t.deviceId, exp: String(exp), sig: this.#urls.sign(id, t.deviceId, exp) });
-        list.push({ manifest: manifestOf(toArtifact(row)), signature: row.signature, keyId: row.key_id, url: `/dl/${encodeURIComponent(id)}?${query.toString()}`, expiresAt });
+        list.push({ manifest: manifestOf(toArtifact(row)), signature: row.signature, keyId: row.key_id, url: this.#devicePath(id, t.deviceId, exp), expiresAt });
       }
       grants.set(t.taskId, list);
     }

@@ -122,7 +122,6 @@ export class TaskReports {
     // back after the commit cost as much as storing them.
     const changed = new Map<string, TaskRow>();
     const acks = new Map<string, string[]>();
-    const finished = new Set<string>();
     const ended: TaskRow[] = [];
     let inventory = new Map<string, Vm[]>();
     let late = 0;
@@ -186,7 +185,6 @@ export class TaskReports {
             .returningAll().execute();
           for (const r of updated) {
             changed.set(r.id, r);
-            finished.add(r.device_id);
             ended.push(r);
           }
         }
@@ -209,7 +207,7 @@ export class TaskReports {
         }
       }
     });
-    return { progress: progress.length, results: results.length, late, changed, acks, finished, inventory };
+    return { progress: progress.length, results: results.length, late, changed, acks, finished: new Set(ended.map((r) => r.device_id)), inventory };
   }
 
   /** After the commit: live events, acknowledgements, and room in the windows of devices. */
