@@ -186,7 +186,12 @@ export class SimDriver implements Driver {
       throw new DriverError('invalid_spec', `cannot read patch file ${file}: ${(err as Error).message}`);
     }
     if (done !== manifest.size) throw new DriverError('invalid_spec', `patch file ${file} has ${done} bytes, its manifest says ${manifest.size}`);
-    await delay(this.#latency('applyPatch'), [ctx.signal, this.#closing.signal]);
+    const wait = waits([ctx.signal, this.#closing.signal]);
+    try {
+      await wait.sleep(this.#latency('applyPatch'));
+    } finally {
+      wait.dispose();
+    }
     const injected = this.#injectedFailure('applyPatch');
     if (injected) throw injected;
     this.#patch = { artifactId: manifest.id, name: manifest.name, version: manifest.version, sha256: manifest.sha256, at: new Date().toISOString() };
@@ -291,15 +296,19 @@ export class SimDriver implements Driver {
     if (first.noop) return first.apply();
     // Not AbortSignal.any: on Node 20 its signals stay tied to the long-lived `#closing` one,
     // which would grow with every operation of a load run.
-    const signals = [ctx.signal, this.#closing.signal];
+    const wait = waits([ctx.signal, this.#closing.signal]);
     const injected = this.#injectedFailure(op);
     const steps = STEPS[op];
     const stepMs = this.#latency(op) / steps.length;
-    for (let i = 0; i < steps.length - 1; i++) {
-      await delay(stepMs, signals);
-      ctx.progress(Math.round(((i + 1) * 100) / steps.length), steps[i]);
+    try {
+      for (let i = 0; i < steps.length - 1; i++) {
+        await wait.sleep(stepMs);
+        ctx.progress(Math.round(((i + 1) * 100) / steps.length), steps[i]);
+      }
+      await wait.sleep(stepMs);
+    } finally {
+      wait.dispose();
     }
-    await delay(stepMs, signals);
     // The last step is the change itself: an injected failure strikes just before it.
     if (injected) throw injected;
     const result = plan().apply();
@@ -322,23 +331,35 @@ export class SimDriver implements Driver {
   }
 }
 
-/** Waits `ms` (0 still yields to the event loop); rejects with the reason of the first signal to abort. */
-function delay(ms: number, signals: AbortSignal[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const aborted = signals.find((s) => s.aborted);
-    if (aborted) return reject(aborted.reason);
-    const done = (): void => {
-      clearTimeout(timer);
+/**
+ * `ms` waits (0 still yields to the event loop) that reject with the reason of the first of
+ * `signals` to abort. One set of listeners serves all the waits of an operation: a fan-out has
+ * thousands of operations waiting at once, and a listener added and removed per wait was a
+ * tenth of the simulated fleet's work. `dispose` when the operation is over.
+ */
+function waits(signals: readonly AbortSignal[]): { sleep: (ms: number) => Promise<void>; dispose: () => void } {
+  let pending: { timer: NodeJS.Timeout; reject: (reason: unknown) => void } | undefined;
+  const onAbort = (event: Event): void => {
+    if (!pending) return;
+    clearTimeout(pending.timer);
+    pending.reject((event.target as AbortSignal).reason);
+    pending = undefined;
+  };
+  for (const s of signals) s.addEventListener('abort', onAbort);
+  return {
+    sleep: (ms) => new Promise<void>((resolve, reject) => {
+      const aborted = signals.find((s) => s.aborted);
+      if (aborted) return reject(aborted.reason);
+      const timer = setTimeout(() => {
+        pending = undefined;
+        resolve();
+      }, ms);
+      pending = { timer, reject };
+    }),
+    dispose: () => {
+      if (pending) clearTimeout(pending.timer);
+      pending = undefined;
       for (const s of signals) s.removeEventListener('abort', onAbort);
-    };
-    const onAbort = (event: Event): void => {
-      done();
-      reject((event.target as AbortSignal).reason);
-    };
-    const timer = setTimeout(() => {
-      done();
-      resolve();
-    }, ms);
-    for (const s of signals) s.addEventListener('abort', onAbort);
-  });
+    },
+  };
 }
