@@ -44,7 +44,7 @@ mkdirSync(dir, { recursive: true });
 for (const scenario of scenarios) {
   let result: { rows: Row[]; raw: Record<string, unknown> };
   if (scenario === 'fleet') result = await runFleet(options);
-  else if (scenario === 'tasks') result = await runTasks({ devices: options.devices });
+  else if (scenario === 'tasks') result = await runTasks({ devices: options.devices, rounds: Number(values.rounds) });
   else if (scenario === 'downloads') result = await runDownloads({ sizeMiB: Number(values['download-mib']), cutMiB: Number(values['cut-mib']), rounds: Number(values.rounds) });
   else throw new Error(`unknown scenario ${scenario}: use fleet, tasks, downloads or all`);
   printTable(scenario === 'downloads' ? scenario : `${scenario} (${options.devices} devices)`, result.rows);
