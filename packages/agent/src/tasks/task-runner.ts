@@ -38,7 +38,7 @@ export interface TaskRunnerOptions {
 }
 
 export interface TaskRunnerEvents {
-  /** The task is journaled and its first progress (pct 0) is on its way. */
+  /** The task is journaled (its first progress, pct 0, went out as it began). */
   'task-started': [taskId: string];
   /** The task ended; its result is journaled and being published. */
   'task-finished': [result: TaskResult];
@@ -216,18 +216,23 @@ export class TaskRunner extends EventEmitter<TaskRunnerEvents> {
     // The same object as `task`: a resend's fresh grants (#onRun) reach the running operation.
     this.#current = Object.assign(task, { abort });
     const clearDeadline = timerAt(task.deadline, () => abort.abort(new TaskAborted('timed_out')));
+    // pct 0 goes out before the journal's fsync, not after: nothing has been done yet, and
+    // should the agent die before the record is on disk, the manager re-sends the task (it is
+    // `running` there) after the reconnect and it runs then, once. Sent in the turn of the
+    // event loop that brought the command, it shares a TCP write with the command's PUBACK.
+    const progress = this.#progress(task.taskId);
     try {
       if (!task.recovering) {
         try {
           await this.#journal.recordStart(task.taskId, task.operation, task.deadlineAt, task.artifacts);
         } catch (err) {
+          progress.stop();
           this.#log.error({ task: task.taskId, err: describeError(err) }, 'cannot journal the task start; not running it');
           return await this.#finish(task, this.#result(task.taskId, 'failed', { error: { code: 'internal', message: `cannot write the task journal: ${describeError(err)}` } }));
         }
       }
-      if (this.#stopped) return;
+      if (this.#stopped) return progress.stop();
       this.#log.info({ task: task.taskId, kind: task.operation.kind, recovering: task.recovering }, 'task started');
-      const progress = this.#progress(task.taskId);
       this.emit('task-started', task.taskId);
       const { signal } = abort;
       let result: TaskResult;
