@@ -4,7 +4,7 @@
  * in the same run, so results compare across machines as ratios.
  *
  *   npm run bench -- --devices 2000 --status-rate 10000 --status-seconds 10
- *   npm run bench -- --scenario tasks
+ *   npm run bench -- --scenario tasks --rounds 5 --fleet-dir /var/tmp
  *   npm run bench -- --scenario downloads --download-mib 512 --cut-mib 32
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -26,6 +26,7 @@ const { values } = parseArgs({
     'download-mib': { type: 'string', default: '512' },
     'cut-mib': { type: 'string', default: '32' },
     rounds: { type: 'string', default: '3' },
+    'fleet-dir': { type: 'string' },
   },
 });
 
@@ -44,7 +45,7 @@ mkdirSync(dir, { recursive: true });
 for (const scenario of scenarios) {
   let result: { rows: Row[]; raw: Record<string, unknown> };
   if (scenario === 'fleet') result = await runFleet(options);
-  else if (scenario === 'tasks') result = await runTasks({ devices: options.devices, rounds: Number(values.rounds) });
+  else if (scenario === 'tasks') result = await runTasks({ devices: options.devices, rounds: Number(values.rounds), ...(values['fleet-dir'] ? { fleetDir: values['fleet-dir'] } : {}) });
   else if (scenario === 'downloads') result = await runDownloads({ sizeMiB: Number(values['download-mib']), cutMiB: Number(values['cut-mib']), rounds: Number(values.rounds) });
   else throw new Error(`unknown scenario ${scenario}: use fleet, tasks, downloads or all`);
   printTable(scenario === 'downloads' ? scenario : `${scenario} (${options.devices} devices)`, result.rows);
