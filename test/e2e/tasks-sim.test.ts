@@ -165,6 +165,9 @@ describe('tasks on the sim driver, end to end', () => {
     const { proc, stateDir } = startAgent('agent-crash', { latencyMs: { createVm: 3000 } });
     const id = await online(stateDir);
     const t = await accepted(await admin.post(`/api/v1/devices/${id}/vms`, { name: 'survivor', vcpus: 1, memoryMB: 256, diskGB: 1 }));
+    // `running` comes from the agent's first progress, sent while the task's journal record is
+    // synced: the kill lands after that record (the restart resumes the task) or, rarely, before
+    // it (the manager re-sends the running task and it runs then). Once, either way.
     await waitFor('running', async () => (await task(t.id)).state === 'running');
     await proc.kill();
     agents.push(startAgentProcess({ managerUrl: manager.httpUrl, stateDir, args: ['--config', join(dirs.path, 'agent-crash.json')] }));

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -43,8 +44,12 @@ describe('task runner across kill -9', () => {
     const taskId = 'tsk_00000000crash';
     const run = { type: 'run', taskId, operation: { kind: 'vm.create', spec: { name: 'app-crash', vcpus: 1, memoryMB: 512, diskGB: 8 } }, timeoutMs: 60_000 };
     await fake.command(id, 'cmd/task', run);
-    // Progress 0 goes out after the journal's start is on disk.
+    // Progress 0 goes out as the task starts, while its journal record is being synced; this
+    // case kills the agent once the record is there (before it, the manager's resend runs the
+    // task: tasks-sim's agent crash test covers either order end to end).
     await waitFor(() => fake.messages('task/progress', id).some((m) => (m.json as TaskProgress).taskId === taskId), 10_000, 'task started');
+    const journalPath = join(stateDir, 'tasks.journal');
+    await waitFor(() => existsSync(journalPath) && readFileSync(journalPath, 'utf8').includes('"start"'), 10_000, 'start journaled');
     assert.equal(await first.kill(), 'SIGKILL');
     const journal = (await readFile(join(stateDir, 'tasks.journal'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { type: string });
     assert.deepEqual(journal.map((r) => r.type), ['start']);
