@@ -8,7 +8,7 @@
  * Baseline: the same fan-out as bare MQTT request/reply through Mosquitto, which is the floor
  * that any broker round trip sets.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { startFleet } from '@pallas/sim';
 import type { Task } from '@pallas/protocol';
@@ -35,9 +35,7 @@ export interface TasksOptions {
  */
 function fleetStateDir(parent: string | undefined): { path: string; cleanup: () => void } {
   const base = parent ?? (existsSync('/dev/shm') ? '/dev/shm' : undefined);
-  if (!base) return tempDir('pallas-bench-fleet-');
-  const path = mkdtempSync(join(base, 'pallas-bench-fleet-'));
-  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+  return base ? tempDir('pallas-bench-fleet-', base) : tempDir('pallas-bench-fleet-');
 }
 
 /**
@@ -85,8 +83,10 @@ export async function runTasks(o: TasksOptions): Promise<{ rows: Row[]; raw: Rec
       else early.set(outcome.taskId, outcome);
     });
 
+    // CPU each side spends: the manager's from its own metrics, the simulated fleet's (this
+    // process: N agents) from cpuUsage.
+    const managerCpu = async () => metricValue(await (await fetch(`${manager.httpUrl}/metrics`)).text(), 'pallas_process_cpu_seconds_total');
     const fanOut = async (name: string): Promise<Round> => {
-      const managerCpu = async () => metricValue(await (await fetch(`${manager.httpUrl}/metrics`)).text(), 'pallas_process_cpu_seconds_total');
       const managerCpu0 = await managerCpu();
       const fleetCpu0 = process.cpuUsage();
       const latencies: number[] = [];
