@@ -1,7 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
-import { tempDir } from '@pallas/testkit';
+import { TEST_PG_URL, createTestDatabase, tempDir } from '@pallas/testkit';
 
 /**
  * The databases the store suite runs on: SQLite always, PostgreSQL when
@@ -19,31 +16,8 @@ export async function sqliteTarget(): Promise<StoreTarget> {
 }
 
 export async function postgresTarget(baseUrl: string): Promise<StoreTarget> {
-  const dbName = `pallas_test_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: baseUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${dbName}`);
-  await admin.end();
-  const url = new URL(baseUrl);
-  url.pathname = `/${dbName}`;
-  return {
-    name: 'postgres',
-    url: url.toString(),
-    async dispose() {
-      const c = new pg.Client({ connectionString: baseUrl });
-      await c.connect();
-      // pg's Pool.end() resolves before its sockets are closed; terminating them with
-      // DROP … FORCE would then surface as an uncaught error in the closing clients.
-      // Wait for the sessions to go away by themselves first.
-      for (let i = 0; i < 50; i++) {
-        const { rows } = await c.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [dbName]);
-        if (rows[0].n === 0) break;
-        await sleep(100);
-      }
-      await c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-      await c.end();
-    },
-  };
+  const db = await createTestDatabase(baseUrl);
+  return { name: 'postgres', url: db.url, dispose: () => db.drop() };
 }
 
-export const PG_URL = process.env.PALLAS_TEST_PG_URL;
+export const PG_URL = TEST_PG_URL;

@@ -8,3 +8,4 @@ export * from './wait.js';
 export * from './sockets.js';
 export * from './facts.js';
 export * from './events.js';
+export * from './postgres.js';

@@ -1,0 +1,52 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+
+/** The PostgreSQL server tests create their databases on (CI sets it; see `.ci/run`). */
+export const TEST_PG_URL = process.env.PALLAS_TEST_PG_URL;
+
+export interface TestDatabase {
+  /** Connection URL of the new, empty database. */
+  url: string;
+  name: string;
+  /** Drops the database once its sessions have gone. */
+  drop(): Promise<void>;
+}
+
+/**
+ * Creates a fresh database with a random name on the server at `serverUrl`, so that test files
+ * running side by side (and several checkouts on one machine) never share one.
+ */
+export async function createTestDatabase(serverUrl: string, prefix = 'pallas_test'): Promise<TestDatabase> {
+  const name = `${prefix}_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    name,
+    async drop() {
+      const c = new pg.Client({ connectionString: serverUrl });
+      await c.connect();
+      try {
+        // pg's Pool.end() resolves before its sockets are closed; terminating them with
+        // DROP … FORCE would then surface as an uncaught error in the closing clients.
+        // Wait for the sessions to go away by themselves first.
+        for (let i = 0; i < 50; i++) {
+          const { rows } = await c.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [name]);
+          if (rows[0]!.n === 0) break;
+          await sleep(100);
+        }
+        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
