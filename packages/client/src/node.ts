@@ -6,12 +6,20 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rename, rm, stat } from 'node:fs/promises';
-import { Readable, Writable } from 'node:stream';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { Transform, Writable } from 'node:stream';
 import type { RouteQuery, RouteResult } from '@pallas/protocol/routes';
 import type { PallasClient } from './client.js';
+import { PallasApiError, PallasNetworkError } from './errors.js';
 import type { Progress } from './transfer.js';
 
-/** Uploads the file at `path` as an artifact; `onProgress` gets the bytes handed to the network. */
+/**
+ * Uploads the file at `path` as an artifact; `onProgress` gets the bytes handed to the network.
+ * Over node:http rather than fetch: when the manager refuses an upload before reading it (too
+ * large, a name already taken) it answers and closes, and fetch reports only the broken pipe,
+ * where node:http still hands over the answer with its error code.
+ */
 export async function uploadFile(
   client: PallasClient,
   path: string,
@@ -19,8 +27,40 @@ export async function uploadFile(
   opts: { onProgress?: Progress; signal?: AbortSignal } = {},
 ): Promise<RouteResult<'uploadArtifact'>> {
   const { size } = await stat(path);
-  const body = Readable.toWeb(createReadStream(path, { highWaterMark: 1024 * 1024 })) as ReadableStream<Uint8Array>;
-  return client.upload(meta, body, { size, ...opts });
+  const url = new URL(client.url('uploadArtifact', undefined, meta));
+  const headers: Record<string, string> = { accept: 'application/json', 'content-type': 'application/octet-stream', 'content-length': String(size) };
+  client.authorize('POST', headers);
+  let sent = 0;
+  const meter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      sent += chunk.length;
+      opts.onProgress?.(sent, size);
+      done(null, chunk);
+    },
+  });
+  const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  const answer = await new Promise<{ status: number; statusText: string; text: string }>((resolve, reject) => {
+    const req = send(url, { method: 'POST', headers, ...(opts.signal ? { signal: opts.signal } : {}) }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', text }));
+      res.on('error', reject);
+    });
+    req.on('error', (err) => {
+      if (opts.signal?.aborted) return reject(opts.signal.reason);
+      // A refusal arrives as the manager closes: the write may fail first, the answer just after.
+      setTimeout(() => reject(new PallasNetworkError(client.server, err)), 1000).unref();
+    });
+    const source = createReadStream(path, { highWaterMark: 1024 * 1024 });
+    source.on('error', (err) => {
+      req.destroy();
+      reject(err);
+    });
+    source.pipe(meter).pipe(req);
+  });
+  if (answer.status < 200 || answer.status >= 300) throw PallasApiError.from(answer.status, answer.statusText, answer.text);
+  return JSON.parse(answer.text) as RouteResult<'uploadArtifact'>;
 }
 
 /**
