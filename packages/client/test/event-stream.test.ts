@@ -43,22 +43,23 @@ async function take(stream: AsyncIterable<LiveMessage>, n: number): Promise<Live
 }
 
 describe('client: live event stream', () => {
-  it('parses events split anywhere, CRLF across chunks included, and skips comments and unknown types', async () => {
+  it('parses events split anywhere (CRLF and UTF-8 characters across chunks), and skips comments and unknown types', async () => {
     const text = `retry: 10\r\n: connected\r\n\r\nid: k3f9a2-1\r\nevent: task\r\ndata: ${JSON.stringify(task('t1'))}\r\n\r\n`
       + 'event: hologram\ndata: {}\n\n'
       + `id: k3f9a2-2\nevent: task\ndata: ${JSON.stringify(task('t2', 'succeeded'), null, 2).replaceAll('\n', '\ndata: ')}\n\n`;
+    const bytes = Buffer.from(text.replace('"t1"', '"t1-é"'));
     handler = (_req, res) => {
       sse(res);
-      // One character per write, so every line ending is split from its neighbours.
+      // One byte per write: every line ending is split from its neighbours, and the two bytes of é from each other.
       let i = 0;
       const next = (): void => {
-        if (i < text.length) res.write(text[i++]!, () => setImmediate(next));
+        if (i < bytes.length) res.write(bytes.subarray(i, ++i), () => setImmediate(next));
       };
       next();
     };
     const stream = new PallasClient({ server: url, token: 't' }).events({}, fast);
     const got = await take(stream, 2);
-    assert.deepEqual(got.map((m) => m.type === 'task' && [m.task.id, m.task.state]), [['t1', 'running'], ['t2', 'succeeded']]);
+    assert.deepEqual(got.map((m) => m.type === 'task' && [m.task.id, m.task.state]), [['t1-é', 'running'], ['t2', 'succeeded']]);
     assert.equal(stream.lastEventId, 'k3f9a2-2');
     stream.close();
   });

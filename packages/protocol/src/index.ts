@@ -16,8 +16,6 @@ export * from './api/audit.js';
 export * from './api/api-tokens.js';
 export * from './api/artifacts.js';
 
-/** Version of the Pallas programs built from this repository. */
-export const PALLAS_VERSION = '0.1.0';
 export * from './constants.js';
 export * from './units.js';
 export * from './routes/index.js';

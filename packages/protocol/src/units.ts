@@ -9,9 +9,11 @@
 const BINARY = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
 const DECIMAL = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
 
-/** A whole number as it is, 100 and more rounded, anything else with one decimal. */
+/** 100 and more rounded, anything less to one decimal, which is left off when it is 0: "512", "1.5", "2". */
 function amount(v: number): string {
-  return v >= 100 || Number.isInteger(v) ? String(Math.round(v)) : v.toFixed(1);
+  if (v >= 100) return String(Math.round(v));
+  const tenths = Math.round(v * 10) / 10;
+  return Number.isInteger(tenths) ? String(tenths) : tenths.toFixed(1);
 }
 
 function scaled(n: number, base: number, units: readonly string[]): string {
