@@ -33,7 +33,7 @@ export class PallasNetworkError extends Error {
   override readonly name = 'PallasNetworkError';
   readonly server: string;
   constructor(server: string, cause: unknown) {
-    super(`could not reach the Pallas manager at ${server || 'this page\'s origin'} (${describeCause(cause)})`, { cause });
+    super(`could not reach the Pallas manager${server ? ` at ${server}` : ''} (${describeCause(cause)})`, { cause });
     this.server = server;
   }
 }

@@ -91,8 +91,8 @@ function xhrUpload(client: PallasClient, xhr: Xhr, url: string, file: Blob, opts
     };
     // The manager closes the connection when it refuses an upload before reading it (too
     // large, a name already taken), and the browser may then see only a network error.
-    xhr.onerror = () => reject(new PallasNetworkError(client.server, new Error('the upload was cut off: the manager closed the connection (over its size limit?) or could not be reached')));
-    xhr.onabort = () => reject(new DOMException('upload cancelled', 'AbortError'));
+    xhr.onerror = () => reject(new PallasNetworkError(client.server, new Error('the upload was cut off: the manager closed the connection or could not be reached; a very large file may be over its size limit, maxArtifactBytes')));
+    xhr.onabort = () => reject(new DOMException('upload cancelled; the manager keeps nothing of a cut upload', 'AbortError'));
     opts.signal?.addEventListener('abort', () => xhr.abort(), { once: true });
     xhr.send(file);
   });
