@@ -11,11 +11,6 @@ const ID2 = '22222222-2222-4222-8222-222222222222';
 const ID3 = '33333333-3333-4333-8333-333333333333';
 
 let mgr: FakeManager;
-/** The last call the fake manager saw: which route, with which params and query. */
-const last = () => {
-  const l = mgr.log.at(-1);
-  return l && { route: l.route, params: l.params, query: l.query };
-};
 let env: Record<string, string>;
 
 before(async () => {
@@ -88,7 +83,7 @@ test('devices ls: table, footer, filters and --json', async () => {
 
   const f = await run(['devices', 'ls', '--presence', 'offline', '--tag', 'x', '--name', 'lyon', '--limit', '2', '--offset', '1'], { env });
   assert.equal(f.code, 0, f.stderr);
-  assert.deepEqual(last(), { route: 'listDevices', params: {}, query: 'presence=offline&name=lyon&tag=x&limit=2&offset=1' });
+  assert.deepEqual(mgr.lastCall(), { route: 'listDevices', params: {}, query: 'presence=offline&name=lyon&tag=x&limit=2&offset=1' });
 
   const j = await run(['devices', 'ls', '--limit', '3', '--json'], { env });
   const page = JSON.parse(j.stdout) as { items: unknown[]; total: number };
@@ -199,7 +194,7 @@ test('logout revokes the session and forgets the token', async () => {
   await login();
   const r = await run(['logout'], { env });
   assert.equal(r.code, 0, r.stderr);
-  assert.deepEqual(last(), { route: 'logout', params: {}, query: '' });
+  assert.deepEqual(mgr.lastCall(), { route: 'logout', params: {}, query: '' });
   const saved = JSON.parse(await readFile(join(env.PALLAS_CONFIG_DIR!, 'config.json'), 'utf8')) as Record<string, unknown>;
   assert.deepEqual(saved, { server: mgr.url, username: 'admin' });
   assert.equal((await run(['whoami'], { env })).code, 1);

@@ -20,6 +20,8 @@ export interface FakeManager {
   log: { route: RouteName | undefined; params: Record<string, string>; query: string; auth: string | undefined; body: unknown; lastEventId?: string | undefined }[];
   /** Whether `route` was called (with these params, when given). */
   called(route: RouteName, params?: Record<string, string>): boolean;
+  /** The last call: which route, with which params and query. */
+  lastCall(): { route: RouteName | undefined; params: Record<string, string>; query: string } | undefined;
   /** The live stream: off answers 404 (an older manager); `retry:` sent on connect. */
   sse: { enabled: boolean; retryMs: number };
   /** Events published so far, with their ids (replayed after `Last-Event-ID`). */
@@ -326,6 +328,10 @@ export async function startFakeManager(): Promise<FakeManager> {
     publish,
     dropStreams,
     openStreams: () => streams.size,
+    lastCall: () => {
+      const l = state.log.at(-1);
+      return l && { route: l.route, params: l.params, query: l.query };
+    },
     called: (route: RouteName, params: Record<string, string> = {}) =>
       state.log.some((l) => l.route === route && Object.entries(params).every(([k, v]) => l.params[k] === v)),
     async play(id: string, steps: Partial<Task>[], everyMs = 5): Promise<void> {

@@ -10,11 +10,6 @@ const DEV = '11111111-1111-4111-8111-111111111111';
 const ANSI = /\x1b|\r/;
 
 let mgr: FakeManager;
-/** The last call the fake manager saw: which route, with which params and query. */
-const last = () => {
-  const l = mgr.log.at(-1);
-  return l && { route: l.route, params: l.params, query: l.query };
-};
 let env: Record<string, string>;
 
 before(async () => {
@@ -72,7 +67,7 @@ test('vms create without --wait prints the task and how to follow it; --json pri
   const r = await run(['vms', 'create', 'edge-1', '--name', 'web 1', '--vcpus', '2', '--memory', '1024', '--disk', '10.5', '--network', 'lan', '--timeout', '2h'], { env });
   assert.equal(r.code, 0, r.stderr);
   const t = mgr.tasks[0]!;
-  assert.deepEqual(last(), { route: 'createVm', params: { id: DEV }, query: 'timeoutSec=7200' });
+  assert.deepEqual(mgr.lastCall(), { route: 'createVm', params: { id: DEV }, query: 'timeoutSec=7200' });
   assert.deepEqual(mgr.log.at(-1)?.body, { name: 'web 1', vcpus: 2, memoryMB: 1024, diskGB: 10.5, network: 'lan' });
   assert.equal(
     r.stdout,
@@ -88,7 +83,7 @@ test('vms deploy sends the OVA path on the device (and --name); a relative path 
   const r = await run(['vms', 'deploy', 'edge-1', '--ova', '/data/ova/fw.ova', '--name', 'edge-fw'], { env });
   assert.equal(r.code, 0, r.stderr);
   const t = mgr.tasks[0]!;
-  assert.deepEqual(last(), { route: 'deployVm', params: { id: DEV }, query: '' });
+  assert.deepEqual(mgr.lastCall(), { route: 'deployVm', params: { id: DEV }, query: '' });
   assert.deepEqual(mgr.log.at(-1)?.body, { source: { kind: 'file', path: '/data/ova/fw.ova' }, name: 'edge-fw' });
   assert.equal(r.stdout, `Task ${t.id} queued: deploy VM 'edge-fw' from /data/ova/fw.ova on device 'edge-1'.\nFollow it with: pallas tasks watch ${t.id}\n`);
   const n = mgr.log.length;
@@ -217,7 +212,7 @@ test('tasks ls: filters (device by name), table, footer and --json', async () =>
   const b = seedTask({ operation: { kind: 'vm.delete', vmId: 'vm-2' }, kind: 'vm.delete', vmId: 'vm-2', state: 'succeeded' });
   const r = await run(['tasks', 'ls', '--device', 'edge-1', '--state', 'running', '--kind', 'vm.power', '--vm', 'vm-1', '--limit', '10'], { env });
   assert.equal(r.code, 0, r.stderr);
-  assert.deepEqual(last(), { route: 'listTasks', params: {}, query: `deviceId=${DEV}&vmId=vm-1&state=running&kind=vm.power&limit=10` });
+  assert.deepEqual(mgr.lastCall(), { route: 'listTasks', params: {}, query: `deviceId=${DEV}&vmId=vm-1&state=running&kind=vm.power&limit=10` });
   const lines = r.stdout.trimEnd().split('\n');
   assert.match(lines[0]!, /^ID +KIND +DEVICE +VM +STATE +PROGRESS +CREATED +BY$/);
   assert.match(lines[1]!, new RegExp(`^${a.id} +vm.power +${DEV} +vm-1 +running \\(cancelling\\) +30% working +just now +admin$`));
@@ -284,7 +279,7 @@ test('vms power, update and rm: VM by name or ID, confirmation for rm, nothing-t
 
   const u = await run(['vms', 'update', DEV, 'vm-2', '--vcpus', '8', '--memory', '4096', '--timeout', '10m'], { env });
   assert.equal(u.code, 0, u.stderr);
-  assert.deepEqual(last(), { route: 'updateVm', params: { id: DEV, vmId: 'vm-2' }, query: 'timeoutSec=600' });
+  assert.deepEqual(mgr.lastCall(), { route: 'updateVm', params: { id: DEV, vmId: 'vm-2' }, query: 'timeoutSec=600' });
   assert.deepEqual(mgr.log.at(-1)?.body, { vcpus: 8, memoryMB: 4096 });
   assert.match(u.stdout, /queued: update VM vm-2: 8 vCPUs, memory 4 GiB on device 'edge-1'\./);
   assert.equal((await run(['vms', 'update', DEV, 'vm-2'], { env })).code, 2);
@@ -294,7 +289,7 @@ test('vms power, update and rm: VM by name or ID, confirmation for rm, nothing-t
   assert.equal(refused.stderr, `pallas: refusing to delete VM 'db' (vm-2) on device 'edge-1' without confirmation: pass --yes\n`);
   const rm = await run(['vms', 'rm', DEV, 'db', '--yes'], { env });
   assert.equal(rm.code, 0, rm.stderr);
-  assert.deepEqual(last(), { route: 'deleteVm', params: { id: DEV, vmId: 'vm-2' }, query: '' });
+  assert.deepEqual(mgr.lastCall(), { route: 'deleteVm', params: { id: DEV, vmId: 'vm-2' }, query: '' });
 });
 
 async function waitFor(cond: () => boolean, ms = 2000): Promise<void> {
