@@ -3,7 +3,7 @@
  * and output that honours `--json`. Built lazily so `pallas --help` never reads the config.
  */
 import { PallasClient } from '@pallas/client';
-import { PALLAS_VERSION } from '@pallas/protocol/constants';
+import { PALLAS_VERSION } from '@pallas/protocol';
 import { configPath, loadConfig, resolveServer, resolveToken, type SavedConfig, type Source } from './config.js';
 import { CliError } from './errors.js';
 import type { Io } from './io.js';

@@ -4,9 +4,6 @@
 // the same numbers (`@pallas/protocol/constants` keeps TypeBox out of the browser bundle).
 // ---------------------------------------------------------------------------------------------
 
-/** Version of the Pallas programs built from this repository. */
-export const PALLAS_VERSION = '0.1.0';
-
 /**
  * What a VM spec or patch may ask for (the `VmSpec`/`VmPatch` schemas are built from this).
  * The narrowest limits that all three hypervisors (ESXi, QEMU, sim) honour:
