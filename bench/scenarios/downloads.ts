@@ -9,10 +9,10 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, createReadStream, existsSync, readFileSync, mkdirSync, openSync, writeSync, closeSync, writeFileSync, statSync } from 'node:fs';
-import { request } from 'node:http';
+import { chmodSync, existsSync, readFileSync, mkdirSync, openSync, writeSync, closeSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { uploadFile } from '@pallas/client/node';
 import { startManagerProcess, tempDir, waitFor } from '@pallas/testkit';
 import { rssBytes } from '../lib/proc.js';
 import { percentile, type Row } from '../lib/stats.js';
@@ -128,22 +128,6 @@ function makeFile(path: string, size: number): void {
   closeSync(fd);
 }
 
-async function uploadArtifact(base: string, token: string, file: string): Promise<string> {
-  const size = statSync(file).size;
-  return new Promise((resolve, reject) => {
-    const req = request(`${base}/api/v1/artifacts?kind=ova&name=bench&version=1`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream', 'content-length': String(size) },
-    }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => (res.statusCode === 201 ? resolve((JSON.parse(body) as { id: string }).id) : reject(new Error(`upload: ${res.statusCode} ${body}`))));
-    });
-    req.on('error', reject);
-    createReadStream(file).pipe(req);
-  });
-}
-
 export async function runDownloads(o: DownloadsOptions): Promise<{ rows: Row[]; raw: Record<string, unknown> }> {
   if (!CURL) throw new Error('the downloads scenario needs curl (apt-get install curl)');
   const dir = tempDir('pallas-bench-downloads-');
@@ -162,10 +146,9 @@ export async function runDownloads(o: DownloadsOptions): Promise<{ rows: Row[]; 
   const rows: Row[] = [];
   const raw: Record<string, unknown> = { ...o };
   try {
-    const admin = await manager.admin();
-    const id = await uploadArtifact(manager.httpUrl, admin.token!, file);
-    const made = await admin.post(`/api/v1/artifacts/${id}/download-urls`, { deviceId: 'bench-device' });
-    const managerUrl = made.body.url as string;
+    const admin = await manager.client();
+    const { id } = await uploadFile(admin, file, { kind: 'ova', name: 'bench', version: '1' });
+    const managerUrl = (await admin.call('createDownloadUrl', { params: { id }, body: { deviceId: 'bench-device' } })).url;
     const cut = o.cutMiB * MiB;
     if (!NGINX) {
       raw.nginx = 'skipped: nginx is not installed (apt-get install nginx)';

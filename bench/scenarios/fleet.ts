@@ -12,7 +12,8 @@ import { connectAsync, type MqttClient } from 'mqtt';
 import { createDriver } from '@pallas/agent';
 import { PALLAS_VERSION, deviceTopic, type EnrollResponse, type StatusMessage } from '@pallas/protocol';
 import { createLimiter, deviceDirName, startFleet } from '@pallas/sim';
-import { createEnrollmentToken, startManagerProcess, tempDir, type Api } from '@pallas/testkit';
+import { PallasClient } from '@pallas/client';
+import { startManagerProcess, tempDir } from '@pallas/testkit';
 import { closeAll, connectMany, mosquittoAvailable, mosquittoPid, MOSQUITTO_URL, publishAtRate } from '../lib/mosquitto.js';
 import { metricValue, rssBytes } from '../lib/proc.js';
 import { percentile, type Row } from '../lib/stats.js';
@@ -61,8 +62,8 @@ async function openDeviceSessions(url: string, creds: EnrollResponse[], payloads
   })));
 }
 
-async function scrape(api: Api): Promise<string> {
-  return (await fetch(`${api.baseUrl}/metrics`)).text();
+async function scrape(managerUrl: string): Promise<string> {
+  return (await fetch(`${managerUrl}/metrics`)).text();
 }
 
 async function statusPayloads(n: number): Promise<string[]> {
@@ -94,8 +95,8 @@ export async function runFleet(o: FleetOptions): Promise<{ rows: Row[]; raw: Rec
   const rows: Row[] = [];
   const haveMosquitto = await mosquittoAvailable();
   try {
-    const admin = await manager.admin();
-    const token = await createEnrollmentToken(admin, { maxUses: 2 * o.devices });
+    const admin = await manager.client();
+    const { token } = await admin.call('createEnrollmentToken', { body: { maxUses: 2 * o.devices } });
 
     // --- 1. Enrollment ------------------------------------------------------------
     const payloads0 = await statusPayloads(1);
@@ -127,11 +128,9 @@ export async function runFleet(o: FleetOptions): Promise<{ rows: Row[]; raw: Rec
     // the manager can take when the devices' own work is not on the same two cores.
     const facts = JSON.parse(payloads0[0]!).facts;
     t0 = performance.now();
+    const device = new PallasClient({ server: manager.httpUrl });
     await Promise.all(Array.from({ length: o.devices }, () => limiter(async () => {
-      const res = await fetch(`${manager.httpUrl}/api/v1/enroll`, {
-        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, deviceId: randomUUID(), facts }),
-      });
-      if (res.status !== 200) throw new Error(`enroll failed: ${res.status} ${await res.text()}`);
+      await device.call('enroll', { body: { token, deviceId: randomUUID(), facts } });
     })));
     const apiOnly = o.devices / ((performance.now() - t0) / 1000);
     rows.push({ metric: 'enroll API alone/s (no agent work)', value: apiOnly, unit: '/s', baseline: { name: 'GET /healthz', value: healthz }, target: '≥ 500/s' });
@@ -185,18 +184,18 @@ export async function runFleet(o: FleetOptions): Promise<{ rows: Row[]; raw: Rec
     });
     raw.memory = { rssHalfBytes: rssHalf, rssFullBytes: rssFull, perDeviceBytes: rssPerDevice };
 
-    const before = metricValue(await scrape(manager.api), 'pallas_status_messages_persisted_total');
+    const before = metricValue(await scrape(manager.httpUrl), 'pallas_status_messages_persisted_total');
     t0 = performance.now();
     const offered = await publishAtRate(devices, (i) => deviceTopic(creds[i]!.deviceId, 'status'), (i) => payloads[i]!, o.statusRate, o.statusSeconds);
     let persisted = 0;
     for (let tries = 0; tries < 100; tries++) {
-      persisted = metricValue(await scrape(manager.api), 'pallas_status_messages_persisted_total') - before;
+      persisted = metricValue(await scrape(manager.httpUrl), 'pallas_status_messages_persisted_total') - before;
       if (persisted >= offered) break;
       await sleep(100);
     }
     const ingestSec = (performance.now() - t0) / 1000;
-    const rows_ = metricValue(await scrape(manager.api), 'pallas_status_rows_written_total');
-    const rejected = metricValue(await scrape(manager.api), 'pallas_mqtt_rejected_total');
+    const rows_ = metricValue(await scrape(manager.httpUrl), 'pallas_status_rows_written_total');
+    const rejected = metricValue(await scrape(manager.httpUrl), 'pallas_mqtt_rejected_total');
     await closeAll(devices);
 
     let mosquittoDelivered: number | undefined;

@@ -12,7 +12,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { startFleet } from '@pallas/sim';
 import type { Task } from '@pallas/protocol';
-import { createEnrollmentToken, startManagerProcess, tempDir, type Api } from '@pallas/testkit';
+import type { PallasClient } from '@pallas/client';
+import { startManagerProcess, tempDir } from '@pallas/testkit';
 import { fanOutRoundTrip, mosquittoAvailable, MOSQUITTO_URL } from '../lib/mosquitto.js';
 import { metricValue } from '../lib/proc.js';
 import { absoluteNow, watchTaskOutcomes, type TaskOutcome } from '../lib/task-stream-watcher.js';
@@ -66,8 +67,8 @@ export async function runTasks(o: TasksOptions): Promise<{ rows: Row[]; raw: Rec
   let fleet: Awaited<ReturnType<typeof startFleet>> | undefined;
   let watcher: Awaited<ReturnType<typeof watchTaskOutcomes>> | undefined;
   try {
-    const admin = await manager.admin();
-    const token = await createEnrollmentToken(admin, { maxUses: o.devices });
+    const admin = await manager.client();
+    const { token } = await admin.call('createEnrollmentToken', { body: { maxUses: o.devices } });
     fleet = await startFleet({ manager: manager.httpUrl, token, devices: o.devices, stateDir: fleetDir.path, statusIntervalSec: 86400, hostStateFiles: false });
     await fleet.waitOnline(o.devices, 180_000);
     const ids = fleet.agents.map((a) => a.deviceId!);
@@ -95,10 +96,8 @@ export async function runTasks(o: TasksOptions): Promise<{ rows: Row[]; raw: Rec
       const done = new Promise<void>((resolve) => { allDone = resolve; });
       early.clear();
       const t0 = absoluteNow();
-      const res = await admin.post('/api/v1/tasks', { operation: { kind: 'vm.create', spec: { name, vcpus: 1, memoryMB: 64, diskGB: 1 } }, deviceIds: ids });
+      const { taskIds } = await admin.call('createBulkTask', { body: { operation: { kind: 'vm.create', spec: { name, vcpus: 1, memoryMB: 64, diskGB: 1 } }, deviceIds: ids } });
       const acceptedMs = absoluteNow() - t0;
-      if (res.status !== 202) throw new Error(`fan-out ${name}: ${res.status} ${JSON.stringify(res.body)}`);
-      const taskIds = res.body.taskIds as string[];
       const record = (outcome: TaskOutcome): void => {
         waiting.delete(outcome.taskId);
         if (outcome.state === 'succeeded') latencies.push(outcome.at - t0);
@@ -177,13 +176,8 @@ export async function runTasks(o: TasksOptions): Promise<{ rows: Row[]; raw: Rec
 }
 
 /** ms from `t0` to each stage of the given tasks, read back through the REST API. */
-async function stageTimes(admin: Api, ids: Set<string>, t0: number): Promise<Record<'sent' | 'started' | 'finished', number[]>> {
-  const tasks: Task[] = [];
-  for (let offset = 0; ; offset += 1000) {
-    const page = await admin.get<{ items: Task[] }>(`/api/v1/tasks?limit=1000&offset=${offset}`);
-    tasks.push(...page.body.items.filter((t) => ids.has(t.id)));
-    if (page.body.items.length < 1000) break;
-  }
+async function stageTimes(admin: PallasClient, ids: Set<string>, t0: number): Promise<Record<'sent' | 'started' | 'finished', number[]>> {
+  const tasks: Task[] = (await admin.all('listTasks')).filter((t) => ids.has(t.id));
   const at = (k: 'sentAt' | 'startedAt' | 'finishedAt') => tasks.flatMap((t) => (t[k] ? [Date.parse(t[k]!) - t0] : []));
   return { sent: at('sentAt'), started: at('startedAt'), finished: at('finishedAt') };
 }

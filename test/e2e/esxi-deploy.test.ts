@@ -82,7 +82,7 @@ describe('esxi: encrypted config and OVA deploy, against vcsim', { skip: vcsimSk
   it('deploys an OVA through REST: the VM on the host has the OVF\'s CPU and memory; upload progress was reported', async () => {
     assert.ok(deviceId, 'enrolled by the previous test');
     const { path: ova } = await buildOva(dirs.path, { name: 'esxi-appliance', vcpus: 2, memoryMB: 512, diskMiB: 64, dataMiB: 24 });
-    const stream = await openEventStream(manager.httpUrl, admin.token!, `?deviceId=${deviceId}`);
+    const stream = await openEventStream(manager.httpUrl, admin.token!, { deviceId });
     let done: Task;
     try {
       done = await run(await admin.post<Task>(`/api/v1/devices/${deviceId}/vms/deploy`, { source: { kind: 'file', path: ova } }));

@@ -69,7 +69,7 @@ describe('tasks on the sim driver, end to end', () => {
   it('creates, powers on and off, updates and deletes a VM; each task walks its states on the live stream', async () => {
     const { stateDir } = startAgent('lifecycle');
     const id = await online(stateDir);
-    const stream = await openEventStream(manager.httpUrl, admin.token!, `?deviceId=${id}`);
+    const stream = await openEventStream(manager.httpUrl, admin.token!, { deviceId: id });
     try {
       const create = await accepted(await admin.post(`/api/v1/devices/${id}/vms`, { name: 'web-1', vcpus: 1, memoryMB: 512, diskGB: 2 }));
       const created = await final(create.id);

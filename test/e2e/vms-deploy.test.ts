@@ -49,7 +49,7 @@ describe('vm.deploy from an OVA on the device (sim driver)', { skip: ovaSkipReas
     agents.push(startAgentProcess({ managerUrl: manager.httpUrl, stateDir, token, args: ['--config', config] }));
     const id = await waitFor('device id', () => existsSync(join(stateDir, 'device.json')) && deviceIdIn(stateDir));
     await waitFor('device online', async () => (await admin.get(`/api/v1/devices/${id}`)).body?.presence === 'online');
-    const stream = await openEventStream(manager.httpUrl, admin.token!, `?deviceId=${id}`);
+    const stream = await openEventStream(manager.httpUrl, admin.token!, { deviceId: id });
     try {
       const res = await admin.post<Task>(`/api/v1/devices/${id}/vms/deploy`, { source: { kind: 'file', path: ova } });
       assert.equal(res.status, 202, JSON.stringify(res.body));

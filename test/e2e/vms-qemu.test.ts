@@ -89,7 +89,7 @@ describe('VM lifecycle on the qemu driver, end to end', {
   };
 
   it('through REST: create, on, off, update, on, shutdown, delete, each task on the live stream, QEMU checked from outside', async () => {
-    const stream = await openEventStream(manager.httpUrl, admin.token!, `?deviceId=${deviceId}`);
+    const stream = await openEventStream(manager.httpUrl, admin.token!, { deviceId });
     try {
       const vms = `/api/v1/devices/${deviceId}/vms`;
       // The boot sector answers the ACPI power button, so `shutdown` can be checked for real.

@@ -7,8 +7,6 @@ export const AgentErrorCodes = {
   CONFIG_INVALID: 'config_invalid',
   /** `--driver` names no driver at all. */
   DRIVER_UNKNOWN: 'driver_unknown',
-  /** `--driver` names a driver that exists in the design but is not built yet. */
-  DRIVER_NOT_AVAILABLE: 'driver_not_available',
   /** The state dir holds a file the agent cannot use (corrupt JSON, foreign device id). */
   STATE_INVALID: 'state_invalid',
   /** No credential yet, and no manager URL or token to enroll with. */

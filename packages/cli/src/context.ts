@@ -2,10 +2,13 @@
  * What every command needs for one invocation: the resolved server and token, an API client,
  * and output that honours `--json`. Built lazily so `pallas --help` never reads the config.
  */
-import { PallasClient } from './client.js';
+import { PallasClient } from '@pallas/client';
+import { PALLAS_VERSION } from '@pallas/protocol';
 import { configPath, loadConfig, resolveServer, resolveToken, type SavedConfig, type Source } from './config.js';
 import { CliError } from './errors.js';
 import type { Io } from './io.js';
+
+const USER_AGENT = `pallas-cli/${PALLAS_VERSION}`;
 
 export interface GlobalOptions {
   server?: string;
@@ -40,12 +43,12 @@ export class Context {
     const { server } = await this.server();
     const token = resolveToken(server, this.io.env, await this.saved());
     if (!token) throw new CliError(`not logged in to ${server}: run \`pallas login\``);
-    return new PallasClient({ server, token });
+    return new PallasClient({ server, token, userAgent: USER_AGENT });
   }
 
   /** A client without a token, for `login`. */
   async anonymousClient(): Promise<PallasClient> {
-    return new PallasClient({ server: (await this.server()).server });
+    return new PallasClient({ server: (await this.server()).server, userAgent: USER_AGENT });
   }
 
   /** The command's result: JSON on stdout with --json, else the human rendering. */

@@ -1,9 +1,5 @@
-/** Library entry: the REST client and helpers, for tests and the benchmarks. */
-export { PallasClient, MAX_PAGE, type ClientOptions, type EventQuery, type PageQuery, type StreamedEvent } from './client.js';
-export { EventStream, type EventStreamOptions } from './event-stream.js';
-export { SseParser, type SseMessage } from './sse.js';
-export { watchTask, isFinal, type WatchOptions } from './watch.js';
-export { ApiRequestError, CliError, ExitCode, NetworkError, UsageError, describeError } from './errors.js';
+/** Library entry of the CLI: running it in-process (tests) and its config handling. The REST client is @pallas/client. */
+export { CliError, ExitCode, UsageError, describeError } from './errors.js';
 export {
   DEFAULT_SERVER,
   configDir,
@@ -14,7 +10,6 @@ export {
   resolveToken,
   type SavedConfig,
 } from './config.js';
-export { parseDuration } from './duration.js';
 export { formatTable } from './output/table.js';
 export { runCli, buildProgram } from './program.js';
 export type { Io } from './io.js';

@@ -51,7 +51,7 @@ test('bin/pallas.js: tasks watch through a pipe prints plain lines and exits 3 o
   mgr.tasks.push(t);
   mgr.onTaskCreated = undefined;
   const watching = pallas(['tasks', 'watch', t.id], env);
-  while (mgr.openStreams() === 0 || !mgr.log.some((l) => l.line === `GET /api/v1/tasks/${t.id}`)) await new Promise((r) => setTimeout(r, 10));
+  while (mgr.openStreams() === 0 || !mgr.called('getTask', { id: t.id })) await new Promise((r) => setTimeout(r, 10));
   await mgr.play(t.id, [{ progress: { pct: 50, message: 'removing disks' } }, { state: 'failed', error: { code: 'host_error', message: 'disk busy' } }]);
   const r = await watching;
   assert.equal(r.code, 3, r.stderr);

@@ -1,10 +1,13 @@
 /**
- * A tiny in-memory stand-in for the manager's REST API, enough to drive the CLI in tests.
- * It follows the protocol's shapes; the real manager is covered by the end-to-end tests.
+ * A tiny in-memory stand-in for the manager, enough to drive the CLI through task lifecycles
+ * the tests script (a failure, a late result, a stream that drops). Its routes are the
+ * protocol's route table, matched by name, so it cannot drift from the API; the real manager
+ * is covered by the end-to-end tests.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Device, EnrollmentToken, LiveEvent, Task, TaskOperation, User, Vm } from '@pallas/protocol';
+import { API_PREFIX, ROUTES, ROUTE_NAMES, type Device, type EnrollmentToken, type LiveEvent, type RouteName, type Task, type TaskOperation, type User } from '@pallas/protocol';
+import { sampleHostFacts } from '@pallas/testkit';
 
 export interface FakeManager {
   url: string;
@@ -13,8 +16,12 @@ export interface FakeManager {
   tokens: EnrollmentToken[];
   /** Tasks, oldest first (listed newest first, like the manager). */
   tasks: Task[];
-  /** Requests seen, as "METHOD /path?query" plus the Authorization header. */
-  log: { line: string; auth: string | undefined; body: unknown; lastEventId?: string | undefined }[];
+  /** Requests seen: the route called (by its name in the table), its params and query, the Authorization header. */
+  log: { route: RouteName | undefined; params: Record<string, string>; query: string; auth: string | undefined; body: unknown; lastEventId?: string | undefined }[];
+  /** Whether `route` was called (with these params, when given). */
+  called(route: RouteName, params?: Record<string, string>): boolean;
+  /** The last call: which route, with which params and query. */
+  lastCall(): { route: RouteName | undefined; params: Record<string, string>; query: string } | undefined;
   /** The live stream: off answers 404 (an older manager); `retry:` sent on connect. */
   sse: { enabled: boolean; retryMs: number };
   /** Events published so far, with their ids (replayed after `Last-Event-ID`). */
@@ -44,17 +51,7 @@ export function device(over: Partial<Device> & { id: string; name: string }): De
     flags: [],
     lastSeenAt: new Date(Date.now() - 12_000).toISOString(),
     enrolledAt: '2025-01-01T00:00:00.000Z',
-    facts: {
-      hostname: `${over.name}.local`,
-      hypervisor: { kind: 'sim', version: '1.0' },
-      cpu: { model: 'Sim CPU', cores: 4 },
-      memory: { totalMB: 8192, usedMB: 1024 },
-      datastores: [{ name: 'ds1', capacityGB: 100, freeGB: 40 }],
-      networks: ['VM Network'],
-      agentVersion: '0.1.0',
-      uptimeSec: 90_000,
-      agentUptimeSec: 3_700,
-    },
+    facts: sampleHostFacts(`${over.name}.local`),
     vms: [],
     ...over,
   };
@@ -89,6 +86,26 @@ export function task(over: Partial<Task> & { deviceId: string; operation: TaskOp
 }
 
 const FINAL = ['succeeded', 'failed', 'cancelled', 'timed_out'];
+
+/** The table's routes as patterns, literal segments before parameters (`vms/deploy` before `vms/:vmId`). */
+const PATTERNS = ROUTE_NAMES
+  .map((name) => {
+    const names: string[] = [];
+    const source = ROUTES[name].path.replace(/:([A-Za-z]+)/g, (_, n: string) => {
+      names.push(n);
+      return '([^/]+)';
+    });
+    return { name, method: ROUTES[name].method as string, re: new RegExp(`^${API_PREFIX}${source}$`), names };
+  })
+  .sort((a, b) => a.names.length - b.names.length);
+
+function matchRoute(method: string, pathname: string): { name: RouteName; params: Record<string, string> } | undefined {
+  for (const p of PATTERNS) {
+    const m = p.method === method ? p.re.exec(pathname) : null;
+    if (m) return { name: p.name, params: Object.fromEntries(p.names.map((n, i) => [n, decodeURIComponent(m[i + 1]!)])) };
+  }
+  return undefined;
+}
 
 export async function startFakeManager(): Promise<FakeManager> {
   const streams = new Set<{ res: ServerResponse; wants: (e: LiveEvent) => boolean }>();
@@ -148,143 +165,152 @@ export async function startFakeManager(): Promise<FakeManager> {
     for await (const chunk of req) text += String(chunk);
     const body: unknown = text ? JSON.parse(text) : undefined;
     const lastEventId = req.headers['last-event-id'] as string | undefined;
-    state.log.push({ line: `${req.method} ${u.pathname}${u.search}`, auth: req.headers.authorization, body, lastEventId });
-    const path = u.pathname.replace(/^\/api\/v1/, '');
-    const m = (re: RegExp) => re.exec(path);
+    const route = matchRoute(req.method ?? 'GET', u.pathname);
+    state.log.push({ route: route?.name, params: route?.params ?? {}, query: u.search.slice(1), auth: req.headers.authorization, body, lastEventId });
+    if (!route) return fail(res, 404, 'not_found', `no route ${req.method} ${u.pathname}`);
+    const { name, params } = route;
+    if (ROUTES[name].role !== 'public' && req.headers.authorization !== `Bearer ${VALID_TOKEN}`) return fail(res, 401, 'unauthorized', 'invalid token');
+    const deviceAt = (): number => state.devices.findIndex((x) => x.id === params.id);
+    const taskOf = (): Task | undefined => state.tasks.find((x) => x.id === params.id);
 
-    if (req.method === 'POST' && path === '/auth/login') {
-      const { username, password } = body as { username: string; password: string };
-      const user = state.users.find((x) => x.username === username && x.password === password);
-      if (!user) return fail(res, 401, 'invalid_credentials', 'invalid username or password');
-      return send(res, 200, { token: VALID_TOKEN, expiresAt: '2030-01-01T00:00:00.000Z', user: publicUser(user) });
-    }
-    if (req.headers.authorization !== `Bearer ${VALID_TOKEN}`) return fail(res, 401, 'unauthorized', 'invalid token');
-    if (req.method === 'POST' && path === '/auth/logout') return send(res, 204);
-    if (req.method === 'GET' && path === '/auth/me') return send(res, 200, publicUser(state.users[0]!));
-
-    if (req.method === 'GET' && path === '/devices') {
-      const name = u.searchParams.get('name')?.toLowerCase();
-      const tag = u.searchParams.get('tag');
-      const presence = u.searchParams.get('presence');
-      const items = state.devices.filter(
-        (d) => (!name || d.name.toLowerCase().includes(name)) && (!tag || d.tags.includes(tag)) && (!presence || d.presence === presence),
-      );
-      return send(res, 200, page(items, u));
-    }
-    let g = m(/^\/devices\/([^/]+)$/);
-    if (g) {
-      const i = state.devices.findIndex((d) => d.id === decodeURIComponent(g![1]!));
-      if (i < 0) return fail(res, 404, 'not_found', 'device not found');
-      if (req.method === 'GET') return send(res, 200, state.devices[i]);
-      if (req.method === 'PATCH') {
-        state.devices[i] = { ...state.devices[i]!, ...(body as object) };
-        return send(res, 200, state.devices[i]);
+    switch (name) {
+      case 'login': {
+        const { username, password } = body as { username: string; password: string };
+        const user = state.users.find((x) => x.username === username && x.password === password);
+        if (!user) return fail(res, 401, 'invalid_credentials', 'invalid username or password');
+        return send(res, 200, { token: VALID_TOKEN, expiresAt: '2030-01-01T00:00:00.000Z', user: publicUser(user) });
       }
-      if (req.method === 'DELETE') {
+      case 'logout':
+        return send(res, 204);
+      case 'me':
+        return send(res, 200, publicUser(state.users[0]!));
+
+      case 'listDevices': {
+        const name = u.searchParams.get('name')?.toLowerCase();
+        const tag = u.searchParams.get('tag');
+        const presence = u.searchParams.get('presence');
+        const items = state.devices.filter(
+          (d) => (!name || d.name.toLowerCase().includes(name)) && (!tag || d.tags.includes(tag)) && (!presence || d.presence === presence),
+        );
+        return send(res, 200, page(items, u));
+      }
+      case 'getDevice':
+      case 'updateDevice':
+      case 'decommissionDevice': {
+        const i = deviceAt();
+        if (i < 0) return fail(res, 404, 'not_found', 'device not found');
+        if (name === 'getDevice') return send(res, 200, state.devices[i]);
+        if (name === 'updateDevice') {
+          state.devices[i] = { ...state.devices[i]!, ...(body as object) };
+          return send(res, 200, state.devices[i]);
+        }
         state.devices.splice(i, 1);
         return send(res, 204);
       }
-    }
-    g = m(/^\/devices\/([^/]+)\/vms(?:\/([^/]+)(\/power)?)?$/);
-    if (g) {
-      const d = state.devices.find((x) => x.id === decodeURIComponent(g![1]!));
-      if (!d) return fail(res, 404, 'not_found', 'device not found');
-      const vmId = g[2] === undefined ? undefined : decodeURIComponent(g[2]);
-      if (vmId === undefined && req.method === 'GET') return send(res, 200, d.vms);
-      if (vmId === undefined && req.method === 'POST') return send(res, 202, createTask(d.id, { kind: 'vm.create', spec: body as never }, u));
-      if (vmId === 'deploy' && !g[3] && req.method === 'POST') return send(res, 202, createTask(d.id, { kind: 'vm.deploy', ...(body as object) } as never, u));
-      if (vmId !== undefined && g[3] && req.method === 'POST') {
-        return send(res, 202, createTask(d.id, { kind: 'vm.power', vmId, action: (body as { action: never }).action }, u));
+      case 'listVms':
+      case 'createVm':
+      case 'deployVm':
+      case 'powerVm':
+      case 'updateVm':
+      case 'deleteVm': {
+        const d = state.devices[deviceAt()];
+        if (!d) return fail(res, 404, 'not_found', 'device not found');
+        const vmId = params.vmId!;
+        switch (name) {
+          case 'listVms': return send(res, 200, d.vms);
+          case 'createVm': return send(res, 202, createTask(d.id, { kind: 'vm.create', spec: body as never }, u));
+          case 'deployVm': return send(res, 202, createTask(d.id, { kind: 'vm.deploy', ...(body as object) } as never, u));
+          case 'powerVm': return send(res, 202, createTask(d.id, { kind: 'vm.power', vmId, action: (body as { action: never }).action }, u));
+          case 'updateVm': return send(res, 202, createTask(d.id, { kind: 'vm.update', vmId, patch: body as never }, u));
+          default: return send(res, 202, createTask(d.id, { kind: 'vm.delete', vmId }, u));
+        }
       }
-      if (vmId !== undefined && !g[3] && req.method === 'PATCH') return send(res, 202, createTask(d.id, { kind: 'vm.update', vmId, patch: body as never }, u));
-      if (vmId !== undefined && !g[3] && req.method === 'DELETE') return send(res, 202, createTask(d.id, { kind: 'vm.delete', vmId }, u));
-    }
-    if (req.method === 'GET' && path === '/tasks') {
-      const q = (k: string) => u.searchParams.get(k);
-      const items = state.tasks
-        .filter((t) => (!q('deviceId') || t.deviceId === q('deviceId')) && (!q('vmId') || t.vmId === q('vmId')))
-        .filter((t) => (!q('state') || t.state === q('state')) && (!q('kind') || t.kind === q('kind')))
-        .reverse();
-      return send(res, 200, page(items, u));
-    }
-    g = m(/^\/tasks\/([^/]+)(\/cancel|\/retry)?$/);
-    if (g) {
-      const t = state.tasks.find((x) => x.id === decodeURIComponent(g![1]!));
-      if (!t) return fail(res, 404, 'not_found', 'task not found');
-      if (req.method === 'GET' && !g[2]) return send(res, 200, t);
-      if (req.method === 'POST' && g[2] === '/cancel') {
-        if (FINAL.includes(t.state)) return fail(res, 409, 'task_final', `task ${t.id} is already ${t.state}`);
-        const patch: Partial<Task> =
-          t.state === 'queued' ? { state: 'cancelled', finishedAt: new Date().toISOString() } : { cancelRequested: true };
-        return send(res, 202, updateTask(t.id, patch));
+      case 'listTasks': {
+        const q = (k: string) => u.searchParams.get(k);
+        const items = state.tasks
+          .filter((t) => (!q('deviceId') || t.deviceId === q('deviceId')) && (!q('vmId') || t.vmId === q('vmId')))
+          .filter((t) => (!q('state') || t.state === q('state')) && (!q('kind') || t.kind === q('kind')))
+          .reverse();
+        return send(res, 200, page(items, u));
       }
-      if (req.method === 'POST' && g[2] === '/retry') {
-        if (!['failed', 'cancelled', 'timed_out'].includes(t.state)) return fail(res, 409, 'task_not_retryable', `task ${t.id} is ${t.state}`);
+      case 'getTask':
+      case 'cancelTask':
+      case 'retryTask': {
+        const t = taskOf();
+        if (!t) return fail(res, 404, 'not_found', 'task not found');
+        if (name === 'getTask') return send(res, 200, t);
+        if (name === 'cancelTask') {
+          if (FINAL.includes(t.state)) return fail(res, 409, 'task_final', `task ${t.id} is already ${t.state}`);
+          const patch: Partial<Task> =
+            t.state === 'queued' ? { state: 'cancelled', finishedAt: new Date().toISOString() } : { cancelRequested: true };
+          return send(res, 202, updateTask(t.id, patch));
+        }
+        if (!['failed', 'cancelled', 'timed_out'].includes(t.state)) return fail(res, 409, 'conflict', `task ${t.id} is ${t.state}`);
         return send(res, 201, createTask(t.deviceId, t.operation, u, { retryOf: t.retryOf ?? t.id, attempt: t.attempt + 1 }));
       }
-    }
-    if (req.method === 'GET' && path === '/events') {
-      if (!state.sse.enabled) return fail(res, 404, 'not_found', `no route GET ${path}`);
-      const taskId = u.searchParams.get('taskId');
-      const deviceId = u.searchParams.get('deviceId');
-      const wants = (e: LiveEvent): boolean => {
-        if (taskId) return e.type === 'task' && e.task.id === taskId;
-        if (!deviceId) return true;
-        return e.type === 'task' ? e.task.deviceId === deviceId : e.type === 'vms' ? e.deviceId === deviceId : e.device.id === deviceId;
-      };
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
-      res.write(`retry: ${state.sse.retryMs}\n: connected\n\n`);
-      const last = Number(req.headers['last-event-id']);
-      if (Number.isInteger(last)) for (const e of state.events) if (e.id > last && wants(e.event)) res.write(frame(e.id, e.event));
-      const s = { res, wants };
-      streams.add(s);
-      res.on('close', () => streams.delete(s));
-      return;
-    }
-    if (req.method === 'GET' && path === '/users') return send(res, 200, page(state.users.map(publicUser), u));
-    if (req.method === 'POST' && path === '/users') {
-      const b = body as { username: string; password: string; role: User['role'] };
-      const user = { id: `u${state.users.length + 1}`, createdAt: new Date().toISOString(), ...b };
-      state.users.push(user);
-      return send(res, 201, publicUser(user));
-    }
-    g = m(/^\/users\/([^/]+)$/);
-    if (g) {
-      const i = state.users.findIndex((x) => x.id === g![1]);
-      if (i < 0) return fail(res, 404, 'not_found', 'user not found');
-      if (req.method === 'PATCH') {
-        state.users[i] = { ...state.users[i]!, ...(body as object) };
-        return send(res, 200, publicUser(state.users[i]!));
+      case 'followEvents': {
+        if (!state.sse.enabled) return fail(res, 404, 'not_found', `no route GET ${u.pathname}`);
+        const taskId = u.searchParams.get('taskId');
+        const deviceId = u.searchParams.get('deviceId');
+        const wants = (e: LiveEvent): boolean => {
+          if (taskId) return e.type === 'task' && e.task.id === taskId;
+          if (!deviceId) return true;
+          return e.type === 'task' ? e.task.deviceId === deviceId : e.type === 'vms' ? e.deviceId === deviceId : e.device.id === deviceId;
+        };
+        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
+        res.write(`retry: ${state.sse.retryMs}\n: connected\n\n`);
+        const last = Number(req.headers['last-event-id']);
+        if (Number.isInteger(last)) for (const e of state.events) if (e.id > last && wants(e.event)) res.write(frame(e.id, e.event));
+        const s = { res, wants };
+        streams.add(s);
+        res.on('close', () => streams.delete(s));
+        return;
       }
-      if (req.method === 'DELETE') {
+      case 'listUsers':
+        return send(res, 200, page(state.users.map(publicUser), u));
+      case 'createUser': {
+        const b = body as { username: string; password: string; role: User['role'] };
+        const user = { id: `u${state.users.length + 1}`, createdAt: new Date().toISOString(), ...b };
+        state.users.push(user);
+        return send(res, 201, publicUser(user));
+      }
+      case 'updateUser':
+      case 'deleteUser': {
+        const i = state.users.findIndex((x) => x.id === params.id);
+        if (i < 0) return fail(res, 404, 'not_found', 'user not found');
+        if (name === 'updateUser') {
+          state.users[i] = { ...state.users[i]!, ...(body as object) };
+          return send(res, 200, publicUser(state.users[i]!));
+        }
         state.users.splice(i, 1);
         return send(res, 204);
       }
+      case 'listEnrollmentTokens':
+        return send(res, 200, page(state.tokens, u));
+      case 'createEnrollmentToken': {
+        const b = body as { name?: string; ttlSec?: number; maxUses?: number };
+        const t: EnrollmentToken = {
+          id: `t${state.tokens.length + 1}`,
+          name: b.name ?? '',
+          expiresAt: new Date(Date.now() + (b.ttlSec ?? 86400) * 1000).toISOString(),
+          maxUses: b.maxUses ?? 1,
+          uses: 0,
+          revoked: false,
+          createdAt: new Date().toISOString(),
+          createdBy: 'admin',
+        };
+        state.tokens.push(t);
+        return send(res, 201, { ...t, token: 'enr-secret-xyz' });
+      }
+      case 'revokeEnrollmentToken': {
+        const t = state.tokens.find((x) => x.id === params.id);
+        if (!t) return fail(res, 404, 'not_found', 'enrollment token not found');
+        t.revoked = true;
+        return send(res, 204);
+      }
+      default:
+        return fail(res, 404, 'not_found', `the fake manager does not serve ${name}`);
     }
-    if (req.method === 'GET' && path === '/enrollment-tokens') return send(res, 200, page(state.tokens, u));
-    if (req.method === 'POST' && path === '/enrollment-tokens') {
-      const b = body as { name?: string; ttlSec?: number; maxUses?: number };
-      const t: EnrollmentToken = {
-        id: `t${state.tokens.length + 1}`,
-        name: b.name ?? '',
-        expiresAt: new Date(Date.now() + (b.ttlSec ?? 86400) * 1000).toISOString(),
-        maxUses: b.maxUses ?? 1,
-        uses: 0,
-        revoked: false,
-        createdAt: new Date().toISOString(),
-        createdBy: 'admin',
-      };
-      state.tokens.push(t);
-      return send(res, 201, { ...t, token: 'enr-secret-xyz' });
-    }
-    g = m(/^\/enrollment-tokens\/([^/]+)$/);
-    if (g && req.method === 'DELETE') {
-      const t = state.tokens.find((x) => x.id === g![1]);
-      if (!t) return fail(res, 404, 'not_found', 'enrollment token not found');
-      t.revoked = true;
-      return send(res, 204);
-    }
-    return fail(res, 404, 'not_found', `no route ${req.method} ${path}`);
   };
 
   const server: Server = createServer((req, res) => {
@@ -302,6 +328,12 @@ export async function startFakeManager(): Promise<FakeManager> {
     publish,
     dropStreams,
     openStreams: () => streams.size,
+    lastCall: () => {
+      const l = state.log.at(-1);
+      return l && { route: l.route, params: l.params, query: l.query };
+    },
+    called: (route: RouteName, params: Record<string, string> = {}) =>
+      state.log.some((l) => l.route === route && Object.entries(params).every(([k, v]) => l.params[k] === v)),
     async play(id: string, steps: Partial<Task>[], everyMs = 5): Promise<void> {
       for (const step of steps) {
         await new Promise((r) => setTimeout(r, everyMs));

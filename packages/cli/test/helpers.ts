@@ -26,6 +26,8 @@ export async function run(
     tty?: { columns: number };
     /** Press Ctrl-C when this resolves. */
     interrupt?: Promise<unknown>;
+    /** Told of everything written to stdout so far, after each write. */
+    onStdout?: (stdout: string) => void;
   } = {},
 ): Promise<RunResult> {
   let stdout = '';
@@ -35,7 +37,7 @@ export async function run(
     for (const h of handlers) h();
   });
   const io: Io = {
-    stdout: { write: (s: string) => (stdout += s), isTTY: opts.tty !== undefined, columns: opts.tty?.columns },
+    stdout: { write: (s: string) => { stdout += s; opts.onStdout?.(stdout); }, isTTY: opts.tty !== undefined, columns: opts.tty?.columns },
     stderr: { write: (s: string) => (stderr += s) },
     stdin: Readable.from(opts.stdin === undefined ? [] : [opts.stdin]),
     env: opts.env ?? {},

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatDuration, formatMB, formatRelative } from '../src/output/format.js';
+import { formatRelative } from '../src/output/format.js';
 import { clean, formatFields, formatTable } from '../src/output/table.js';
 
 test('formatTable aligns columns and leaves no trailing blanks', () => {
@@ -34,13 +34,4 @@ test('formatRelative', () => {
   assert.equal(formatRelative('2025-06-02T11:00:00Z', now), 'in 23h');
   assert.equal(formatRelative('2025-06-01T12:00:02Z', now), 'just now', 'small clock skew');
   assert.equal(formatRelative(null, now), 'never');
-});
-
-test('formatDuration and formatMB', () => {
-  assert.equal(formatDuration(42), '42s');
-  assert.equal(formatDuration(725), '12m 5s');
-  assert.equal(formatDuration(3 * 3600 + 12 * 60), '3h 12m');
-  assert.equal(formatDuration(5 * 86400 + 3 * 3600 + 59), '5d 3h');
-  assert.equal(formatMB(512), '512 MiB');
-  assert.equal(formatMB(8192), '8.0 GiB');
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatBytes, TransferProgress, transferLine } from '../src/output/transfer-progress.js';
+import { TransferProgress, transferLine } from '../src/output/transfer-progress.js';
 
 function sink(isTTY: boolean) {
   const writes: string[] = [];
@@ -8,15 +8,9 @@ function sink(isTTY: boolean) {
 }
 
 describe('transfer progress', () => {
-  it('formats sizes in binary units', () => {
-    assert.equal(formatBytes(512), '512 B');
-    assert.equal(formatBytes(1536), '1.5 KiB');
-    assert.equal(formatBytes(1024 ** 3), '1.0 GiB');
-  });
-
   it('shows percent, bytes and rate', () => {
-    assert.equal(transferLine(512 * 1024 ** 2, 1024 ** 3, 2000, false), '50%  512.0 MiB / 1.0 GiB  256.0 MiB/s');
-    assert.match(transferLine(1024 ** 3, 1024 ** 3, 1000, true), /^\[#{24}\] 100%  1\.0 GiB \/ 1\.0 GiB  1\.0 GiB\/s$/);
+    assert.equal(transferLine(512 * 1024 ** 2, 1024 ** 3, 2000, false), '50%  512 MiB / 1 GiB  256 MiB/s');
+    assert.match(transferLine(1024 ** 3, 1024 ** 3, 1000, true), /^\[#{24}\] 100%  1 GiB \/ 1 GiB  1 GiB\/s$/);
   });
 
   it('redraws one line on a terminal, at most every 100 ms, and always the last update', () => {

@@ -35,7 +35,7 @@ beforeEach(async () => {
 function createSucceeds(t: Task): void {
   // Play only once the CLI has subscribed and read the task, so that every step reaches it as an
   // event (a slow start would otherwise see a later state in its first GET: right, but not this test).
-  void waitFor(() => mgr.openStreams() === 1 && mgr.log.some((l) => l.line === `GET /api/v1/tasks/${t.id}`)).then(() => mgr.play(t.id, [
+  void waitFor(() => mgr.openStreams() === 1 && mgr.called('getTask', { id: t.id })).then(() => mgr.play(t.id, [
     { state: 'sent', sentAt: new Date().toISOString() },
     { state: 'running', startedAt: new Date().toISOString() },
     { progress: { pct: 40, message: 'copying disk' } },
@@ -57,7 +57,7 @@ test('vms ls: table and --json; a device by name', async () => {
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.trimEnd().split('\n');
   assert.match(lines[0]!, /^ID +NAME +POWER +VCPUS +MEMORY +DISK +GUEST OS$/);
-  assert.match(lines[1]!, /^vm-1 +router +on +2 +2\.0 GiB +20\.0 GiB +Debian 12$/);
+  assert.match(lines[1]!, /^vm-1 +router +on +2 +2 GiB +20 GB +Debian 12$/);
   assert.equal(lines.at(-1), '2 VMs');
   const j = await run(['vms', 'ls', DEV, '--json'], { env });
   assert.deepEqual((JSON.parse(j.stdout) as { id: string }[]).map((v) => v.id), ['vm-1', 'vm-2']);
@@ -67,11 +67,11 @@ test('vms create without --wait prints the task and how to follow it; --json pri
   const r = await run(['vms', 'create', 'edge-1', '--name', 'web 1', '--vcpus', '2', '--memory', '1024', '--disk', '10.5', '--network', 'lan', '--timeout', '2h'], { env });
   assert.equal(r.code, 0, r.stderr);
   const t = mgr.tasks[0]!;
-  assert.equal(mgr.log.at(-1)?.line, `POST /api/v1/devices/${DEV}/vms?timeoutSec=7200`);
+  assert.deepEqual(mgr.lastCall(), { route: 'createVm', params: { id: DEV }, query: 'timeoutSec=7200' });
   assert.deepEqual(mgr.log.at(-1)?.body, { name: 'web 1', vcpus: 2, memoryMB: 1024, diskGB: 10.5, network: 'lan' });
   assert.equal(
     r.stdout,
-    `Task ${t.id} queued: create VM 'web 1' (2 vCPUs, 1.0 GiB, 10.5 GiB disk) on device 'edge-1'.\nFollow it with: pallas tasks watch ${t.id}\n`,
+    `Task ${t.id} queued: create VM 'web 1' (2 vCPUs, 1 GiB, 10.5 GB disk) on device 'edge-1'.\nFollow it with: pallas tasks watch ${t.id}\n`,
   );
   const j = await run(['vms', 'create', DEV, '--name', 'x', '--vcpus', '1', '--memory', '64', '--disk', '1', '--json'], { env });
   const created = JSON.parse(j.stdout) as Task;
@@ -83,7 +83,7 @@ test('vms deploy sends the OVA path on the device (and --name); a relative path 
   const r = await run(['vms', 'deploy', 'edge-1', '--ova', '/data/ova/fw.ova', '--name', 'edge-fw'], { env });
   assert.equal(r.code, 0, r.stderr);
   const t = mgr.tasks[0]!;
-  assert.equal(mgr.log.at(-1)?.line, `POST /api/v1/devices/${DEV}/vms/deploy`);
+  assert.deepEqual(mgr.lastCall(), { route: 'deployVm', params: { id: DEV }, query: '' });
   assert.deepEqual(mgr.log.at(-1)?.body, { source: { kind: 'file', path: '/data/ova/fw.ova' }, name: 'edge-fw' });
   assert.equal(r.stdout, `Task ${t.id} queued: deploy VM 'edge-fw' from /data/ova/fw.ova on device 'edge-1'.\nFollow it with: pallas tasks watch ${t.id}\n`);
   const n = mgr.log.length;
@@ -127,19 +127,19 @@ test('vms create --wait (not a terminal): a plain line per change, no escape cod
   assert.equal(
     r.stdout,
     [
-      `Task ${id} queued: create VM 'web-1' (2 vCPUs, 2.0 GiB, 20.0 GiB disk) on device 'edge-1'.`,
+      `Task ${id} queued: create VM 'web-1' (2 vCPUs, 2 GiB, 20 GB disk) on device 'edge-1'.`,
       'queued',
       'sent',
       'running 0%',
       'running 40%  copying disk',
       'running 90%  registering',
       'succeeded 100%',
-      `Task ${id} succeeded: create VM 'web-1' (2 vCPUs, 2.0 GiB, 20.0 GiB disk). VM ID: vm-3.`,
+      `Task ${id} succeeded: create VM 'web-1' (2 vCPUs, 2 GiB, 20 GB disk). VM ID: vm-3.`,
       '',
     ].join('\n'),
   );
   assert.doesNotMatch(r.stdout + r.stderr, ANSI);
-  assert.ok(mgr.log.some((l) => l.line === `GET /api/v1/events?taskId=${id}`), 'it used the live stream');
+  assert.ok(mgr.log.some((l) => l.route === 'followEvents' && l.query === `taskId=${id}`), 'it used the live stream');
 });
 
 test('vms create --wait on a terminal redraws one line with a bar, then ends it', async () => {
@@ -156,7 +156,7 @@ test('vms create --wait on a terminal redraws one line with a bar, then ends it'
 test('tasks watch: exit 3/4/5 with the error on failed/cancelled/timed_out; the message is printed', async () => {
   const failing = seedTask({ state: 'running', progress: { pct: 10, message: 'powering off' } });
   const p = run(['tasks', 'watch', failing.id], { env });
-  await waitFor(() => mgr.openStreams() === 1 && mgr.log.some((l) => l.line === `GET /api/v1/tasks/${failing.id}`));
+  await waitFor(() => mgr.openStreams() === 1 && mgr.called('getTask', { id: failing.id }));
   mgr.updateTask(failing.id, { state: 'failed', error: { code: 'invalid_state', message: 'VM vm-1 is\x1b[31m locked' } });
   const r = await p;
   assert.equal(r.code, 3);
@@ -181,7 +181,7 @@ test('tasks watch: exit 3/4/5 with the error on failed/cancelled/timed_out; the 
 test('tasks watch --json: only the final task on stdout; the exit code still tells', async () => {
   const t = seedTask({ state: 'sent' });
   const p = run(['tasks', 'watch', t.id, '--json'], { env });
-  await waitFor(() => mgr.log.some((l) => l.line === `GET /api/v1/tasks/${t.id}`));
+  await waitFor(() => mgr.called('getTask', { id: t.id }));
   await mgr.play(t.id, [{ state: 'running' }, { state: 'failed', error: { code: 'no_space', message: 'datastore ds1 is full' } }]);
   const r = await p;
   assert.equal(r.code, 3);
@@ -195,8 +195,10 @@ test('tasks watch falls back to polling without a stream, and Ctrl-C stops watch
   mgr.sse.enabled = false;
   const t = seedTask({ state: 'queued' });
   let press!: () => void;
-  const p = run(['tasks', 'watch', t.id], { env, interrupt: new Promise<void>((res) => (press = res)) });
-  await waitFor(() => mgr.log.some((l) => l.line === `GET /api/v1/tasks/${t.id}`));
+  let printed = '';
+  const p = run(['tasks', 'watch', t.id], { env, interrupt: new Promise<void>((res) => (press = res)), onStdout: (out) => (printed = out) });
+  // Pressed once the task was read and shown (polling has begun).
+  await waitFor(() => printed === 'queued\n');
   press();
   const r = await p;
   assert.equal(r.code, 130);
@@ -210,7 +212,7 @@ test('tasks ls: filters (device by name), table, footer and --json', async () =>
   const b = seedTask({ operation: { kind: 'vm.delete', vmId: 'vm-2' }, kind: 'vm.delete', vmId: 'vm-2', state: 'succeeded' });
   const r = await run(['tasks', 'ls', '--device', 'edge-1', '--state', 'running', '--kind', 'vm.power', '--vm', 'vm-1', '--limit', '10'], { env });
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(mgr.log.at(-1)?.line, `GET /api/v1/tasks?deviceId=${DEV}&vmId=vm-1&state=running&kind=vm.power&limit=10`);
+  assert.deepEqual(mgr.lastCall(), { route: 'listTasks', params: {}, query: `deviceId=${DEV}&vmId=vm-1&state=running&kind=vm.power&limit=10` });
   const lines = r.stdout.trimEnd().split('\n');
   assert.match(lines[0]!, /^ID +KIND +DEVICE +VM +STATE +PROGRESS +CREATED +BY$/);
   assert.match(lines[1]!, new RegExp(`^${a.id} +vm.power +${DEV} +vm-1 +running \\(cancelling\\) +30% working +just now +admin$`));
@@ -277,9 +279,9 @@ test('vms power, update and rm: VM by name or ID, confirmation for rm, nothing-t
 
   const u = await run(['vms', 'update', DEV, 'vm-2', '--vcpus', '8', '--memory', '4096', '--timeout', '10m'], { env });
   assert.equal(u.code, 0, u.stderr);
-  assert.equal(mgr.log.at(-1)?.line, `PATCH /api/v1/devices/${DEV}/vms/vm-2?timeoutSec=600`);
+  assert.deepEqual(mgr.lastCall(), { route: 'updateVm', params: { id: DEV, vmId: 'vm-2' }, query: 'timeoutSec=600' });
   assert.deepEqual(mgr.log.at(-1)?.body, { vcpus: 8, memoryMB: 4096 });
-  assert.match(u.stdout, /queued: update VM vm-2: 8 vCPUs, memory 4\.0 GiB on device 'edge-1'\./);
+  assert.match(u.stdout, /queued: update VM vm-2: 8 vCPUs, memory 4 GiB on device 'edge-1'\./);
   assert.equal((await run(['vms', 'update', DEV, 'vm-2'], { env })).code, 2);
 
   const refused = await run(['vms', 'rm', DEV, 'db'], { env });
@@ -287,7 +289,7 @@ test('vms power, update and rm: VM by name or ID, confirmation for rm, nothing-t
   assert.equal(refused.stderr, `pallas: refusing to delete VM 'db' (vm-2) on device 'edge-1' without confirmation: pass --yes\n`);
   const rm = await run(['vms', 'rm', DEV, 'db', '--yes'], { env });
   assert.equal(rm.code, 0, rm.stderr);
-  assert.equal(mgr.log.at(-1)?.line, `DELETE /api/v1/devices/${DEV}/vms/vm-2`);
+  assert.deepEqual(mgr.lastCall(), { route: 'deleteVm', params: { id: DEV, vmId: 'vm-2' }, query: '' });
 });
 
 async function waitFor(cond: () => boolean, ms = 2000): Promise<void> {

@@ -1,26 +1,12 @@
+import { API_ERROR_STATUS, type ApiErrorCode } from '@pallas/protocol';
+
 /**
- * One registry of the errors the manager reports to callers. Each code has a fixed HTTP
- * status; the message says what was wrong in words an operator can act on.
+ * The errors the manager reports to callers: the protocol's registry of codes (clients branch
+ * on the same list), each with a fixed HTTP status; the message says what was wrong in words
+ * an operator can act on.
  */
-export const ERROR_STATUS = {
-  invalid_request: 400,
-  invalid_json: 400,
-  unauthorized: 401,
-  invalid_credentials: 401,
-  enrollment_token_invalid: 401,
-  forbidden: 403,
-  not_found: 404,
-  conflict: 409,
-  device_id_conflict: 409,
-  device_state_conflict: 409,
-  task_final: 409,
-  payload_too_large: 413,
-  unsupported_media_type: 415,
-  too_many_requests: 429,
-  internal: 500,
-  unavailable: 503,
-} as const;
-export type ErrorCode = keyof typeof ERROR_STATUS;
+export const ERROR_STATUS = API_ERROR_STATUS;
+export type ErrorCode = ApiErrorCode;
 
 export class AppError extends Error {
   readonly code: ErrorCode;

@@ -106,7 +106,7 @@ for (const makeTarget of targets) describe(`task engine (${makeTarget === sqlite
   it('walks queued → sent → running → succeeded, acknowledges the result, and streams every step', async () => {
     const d = await newDevice('happy');
     await d.online();
-    const stream = await openEventStream(manager.httpUrl, admin.token!, `?deviceId=${d.id}`);
+    const stream = await openEventStream(manager.httpUrl, admin.token!, { deviceId: d.id });
     try {
       const created = await createVm(d.id, 'web-1');
       assert.equal(created.state, 'queued');
@@ -150,7 +150,7 @@ for (const makeTarget of targets) describe(`task engine (${makeTarget === sqlite
   it('applies a succeeded task\'s VM to the device\'s inventory at once, before any status report', async () => {
     const d = await newDevice('inventory');
     await d.online();
-    const stream = await openEventStream(manager.httpUrl, admin.token!, `?deviceId=${d.id}`);
+    const stream = await openEventStream(manager.httpUrl, admin.token!, { deviceId: d.id });
     const vmsNow = async () => (await admin.get<Vm[]>(`/api/v1/devices/${d.id}/vms`)).body;
     try {
       // This device never sends a status report: whatever the list shows came from results.

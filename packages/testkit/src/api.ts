@@ -1,4 +1,10 @@
-/** A bare REST caller for tests: returns status and parsed body, never throws on 4xx/5xx. */
+import { PallasClient } from '@pallas/client';
+
+/**
+ * A bare HTTP caller for tests that check what the manager answers to any request, hostile
+ * ones included: the test gives the path; it returns the status and parsed body and never
+ * throws on 4xx/5xx. Everything else goes through @pallas/client (`ManagerProcess.client()`).
+ */
 export interface ApiResponse<T = any> {
   status: number;
   body: T;
@@ -35,8 +41,7 @@ export class Api {
 
   /** Logs in and returns a new Api carrying the session token. */
   async login(username: string, password: string): Promise<Api> {
-    const res = await this.request<{ token: string }>('POST', '/api/v1/auth/login', { username, password });
-    if (res.status !== 200) throw new Error(`login as ${username} failed: ${res.status} ${JSON.stringify(res.body)}`);
-    return new Api(this.baseUrl, res.body.token);
+    const client = await PallasClient.login({ server: this.baseUrl, username, password });
+    return new Api(this.baseUrl, client.token);
   }
 }

@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
+import type { CreateEnrollmentToken } from '@pallas/protocol';
 import { join } from 'node:path';
+import { PallasClient } from '@pallas/client';
 import { Api } from './api.js';
 import { BIN } from './paths.js';
 import { startNode, type Proc } from './process.js';
@@ -22,6 +24,8 @@ export interface ManagerProcess extends Proc {
   api: Api;
   /** API caller logged in as the first admin. */
   admin(): Promise<Api>;
+  /** A @pallas/client logged in as the first admin. */
+  client(): Promise<PallasClient>;
   /** Stops the process and removes the data dir (unless it was given). */
   close(): Promise<void>;
 }
@@ -74,6 +78,7 @@ export async function startManagerProcess(options: StartManagerOptions = {}): Pr
     caFile: join(dataDir, 'tls', 'ca.crt'),
     api,
     admin: () => api.login('admin', ADMIN_PASSWORD),
+    client: () => PallasClient.login({ server: httpUrl, username: 'admin', password: ADMIN_PASSWORD }),
     async close() {
       await proc.stop();
       tmp?.cleanup();
@@ -82,8 +87,7 @@ export async function startManagerProcess(options: StartManagerOptions = {}): Pr
 }
 
 /** Creates an enrollment token through the API and returns its secret. */
-export async function createEnrollmentToken(admin: Api, body: Record<string, unknown> = { maxUses: 100 }): Promise<string> {
-  const res = await admin.post('/api/v1/enrollment-tokens', body);
-  if (res.status !== 201) throw new Error(`token creation failed: ${res.status} ${JSON.stringify(res.body)}`);
-  return res.body.token as string;
+export async function createEnrollmentToken(admin: Api, body: CreateEnrollmentToken = { maxUses: 100 }): Promise<string> {
+  const client = new PallasClient({ server: admin.baseUrl, token: admin.token });
+  return (await client.call('createEnrollmentToken', { body })).token;
 }

@@ -422,7 +422,6 @@ export function isConfigError(err: unknown): boolean {
   return (
     isAgentError(err, AgentErrorCodes.CONFIG_INVALID) ||
     isAgentError(err, AgentErrorCodes.DRIVER_UNKNOWN) ||
-    isAgentError(err, AgentErrorCodes.DRIVER_NOT_AVAILABLE) ||
     isAgentError(err, AgentErrorCodes.ENROLLMENT_NOT_CONFIGURED)
   );
 }

@@ -11,7 +11,7 @@ import { describeError } from '../errors.js';
 import { Backoff, sleep, type BackoffOptions } from '../util/backoff.js';
 import { ArtifactError } from './artifact-error.js';
 import type { ArtifactFetcher } from './artifact-fetcher.js';
-import { formatBytes, formatRate } from './human-units.js';
+import { formatBytes, formatRate } from '@pallas/protocol/units';
 import { checkGrant } from './manifest-check.js';
 
 /** The folder under the state dir where downloads live. */

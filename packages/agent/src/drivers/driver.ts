@@ -28,9 +28,9 @@ export interface OperationContext {
 /**
  * The hypervisor port: everything the agent asks of the machine it manages goes through it.
  *
- * Adapters live in a folder each (`sim/`, later `qemu/` and `esxi/`), keep their state
- * private and open connections lazily (the first call, not the constructor). Every adapter
- * runs the contract suite in `packages/agent/test/driver-contract.ts`.
+ * Adapters live in a folder each (`sim/`, `qemu/`, `esxi/`), keep their state private and
+ * open connections lazily (the first call, not the constructor). Every adapter runs the
+ * contract suite in `packages/agent/test/driver-contract.ts`.
  *
  * Errors: operations reject with a `DriverError` whose `code` comes from `DriverErrorCodes`
  * (`not_found`, `invalid_state`, `invalid_spec`, `no_space`, `unavailable`, `host_error`), or
@@ -41,8 +41,8 @@ export interface OperationContext {
  * (power on a VM that is on); operations whose target is gone fail with `not_found` (delete a
  * deleted VM) and the runner, which journals what it did, decides what that means.
  *
- * Deploying from an OVA and host patching are optional methods, and snapshots will be, so
- * that the type says what a driver can do.
+ * Deploying from an OVA and host patching are optional methods, so that the type says what a
+ * driver can do (`qemu` and `esxi` have no host patching).
  */
 export interface Driver {
   readonly kind: HypervisorKind;

@@ -18,10 +18,10 @@ export interface DriverOptionsMap {
 }
 export type DriverName = keyof DriverOptionsMap;
 
-type Loader<N extends DriverName> = ((options: DriverOptionsMap[N]) => Promise<Driver>) | null;
+type Loader<N extends DriverName> = (options: DriverOptionsMap[N]) => Promise<Driver>;
 
 // Lazy imports: a device running the sim driver never loads a SOAP client, and the other way
-// round. `null` marks a driver that is part of the design but not built yet.
+// round.
 const loaders: { [N in DriverName]: Loader<N> } = {
   sim: async (options) => new (await import('./sim/sim-driver.js')).SimDriver(options),
   qemu: async (options) => new (await import('./qemu/qemu-driver.js')).QemuDriver(options),
@@ -39,13 +39,6 @@ export function assertDriverAvailable(name: string): asserts name is DriverName 
   if (!isDriverName(name)) {
     throw new AgentError(AgentErrorCodes.DRIVER_UNKNOWN, `unknown driver "${name}"; valid drivers: ${DRIVER_NAMES.join(', ')}`);
   }
-  if (loaders[name] === null) {
-    const ready = DRIVER_NAMES.filter((n) => loaders[n] !== null);
-    throw new AgentError(
-      AgentErrorCodes.DRIVER_NOT_AVAILABLE,
-      `driver "${name}" is not available yet; available drivers: ${ready.join(', ')} (valid names: ${DRIVER_NAMES.join(', ')})`,
-    );
-  }
 }
 
 export async function createDriver<N extends DriverName>(name: N, options?: DriverOptionsMap[N]): Promise<Driver>;
@@ -53,5 +46,5 @@ export async function createDriver(name: string, options?: unknown): Promise<Dri
 export async function createDriver(name: string, options: unknown = {}): Promise<Driver> {
   assertDriverAvailable(name);
   const load = loaders[name] as Loader<DriverName>;
-  return load!(options as never);
+  return load(options as never);
 }

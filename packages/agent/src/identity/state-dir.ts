@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { EnrollResponse, checker } from '@pallas/protocol';
 import Type, { type Static } from 'typebox';
 import { AgentError, AgentErrorCodes, describeError } from '../errors.js';
-import { writeFileAtomic } from './atomic-file.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
 
 /** `device.json`: who this device is. Written once; never changes for a state dir. */
 export const DeviceIdentity = Type.Object({

@@ -1,7 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { open } from 'node:fs/promises';
-import { DriverError } from '../drivers/driver-error.js';
 import { OvfError, parseOvf, type OvfDescriptor, type OvfDisk } from './ovf.js';
 import { TarError, indexTar, type TarEntry } from './tar-index.js';
 
@@ -30,13 +29,25 @@ export interface OvaPackage {
   openFile(href: string, signal?: AbortSignal): Readable;
 }
 
-function bad(path: string, message: string, cause?: unknown): DriverError {
-  return new DriverError('invalid_spec', `OVA ${path}: ${message}`, cause === undefined ? undefined : { cause });
+/**
+ * An OVA the agent cannot deploy: the message names the file and what is wrong with it. A
+ * task fails with its `code`, `invalid_spec`, as for any spec the device cannot honour.
+ */
+export class OvaError extends Error {
+  override readonly name = 'OvaError';
+  readonly code = 'invalid_spec';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+function bad(path: string, message: string, cause?: unknown): OvaError {
+  return new OvaError(`OVA ${path}: ${message}`, cause === undefined ? undefined : { cause });
 }
 
 /**
  * Opens an OVA (a tar: the .ovf descriptor, optionally a .mf manifest, the disk files).
- * Everything wrong with it is a `DriverError` `invalid_spec` naming the file and the problem.
+ * Everything wrong with it is an `OvaError` naming the file and the problem.
  */
 export async function openOva(path: string): Promise<OvaPackage> {
   let fh;

@@ -2,7 +2,7 @@ import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { invalid, readConfigFile, resolveKeySource, type AgentConfigFile } from '../config/config.js';
 import { describeError } from '../errors.js';
-import { writeFileAtomic } from '../identity/atomic-file.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
 import { readOrCreateKey } from './key-store.js';
 import { encryptSecret } from './secret-box.js';
 

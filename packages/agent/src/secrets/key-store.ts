@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { writeFileAtomic } from '../identity/atomic-file.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
 import { SecretError } from './secret-box.js';
 
 /**

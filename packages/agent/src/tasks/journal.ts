@@ -5,7 +5,7 @@ import { ArtifactGrant, TaskId, TaskOperation, TaskResult, checker } from '@pall
 import type { Logger } from 'pino';
 import Type, { type Static } from 'typebox';
 import { AgentError, AgentErrorCodes, describeError } from '../errors.js';
-import { writeFileAtomic } from '../identity/atomic-file.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
 
 export const JOURNAL_FILE = 'tasks.journal';
 

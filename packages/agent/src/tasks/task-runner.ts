@@ -8,7 +8,7 @@ import { ArtifactError } from '../downloads/artifact-error.js';
 import type { ArtifactFetcher } from '../downloads/artifact-fetcher.js';
 import { describeError } from '../errors.js';
 import type { TaskJournal } from './journal.js';
-import { openOva } from '../ova/ova-package.js';
+import { OvaError, openOva } from '../ova/ova-package.js';
 import { patchUnsupportedReason } from '../drivers/patch-support.js';
 import type { AgentUpdater } from '../update/self-updater.js';
 import { UpdateError } from '../update/update-error.js';
@@ -381,7 +381,7 @@ export class TaskRunner extends EventEmitter<TaskRunnerEvents> {
 
   #failure(task: Pending, err: unknown, signal: AbortSignal): TaskResult {
     if (signal.aborted && err === signal.reason && err instanceof TaskAborted) return this.#result(task.taskId, err.outcome);
-    if (isDriverError(err) || err instanceof TaskFailure || err instanceof ArtifactError) {
+    if (isDriverError(err) || err instanceof TaskFailure || err instanceof ArtifactError || err instanceof OvaError) {
       return this.#result(task.taskId, 'failed', { error: { code: err.code, message: err.message.slice(0, 2048) } });
     }
     this.#log.error({ task: task.taskId, err: describeError(err) }, 'task failed on an unexpected error');

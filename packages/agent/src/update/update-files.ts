@@ -2,7 +2,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { checker } from '@pallas/protocol';
 import Type, { type Static } from 'typebox';
-import { writeFileAtomic } from '../identity/atomic-file.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
 
 /**
  * The files self-update keeps under `<state-dir>/agent/` (docs/agent-update.md):

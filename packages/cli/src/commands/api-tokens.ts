@@ -4,7 +4,7 @@ import type { ApiToken, CreateApiToken, Role } from '@pallas/protocol';
 import type { Io } from '../io.js';
 import { formatRelative } from '../output/format.js';
 import { clean, formatTable } from '../output/table.js';
-import { intArg, plural, withContext } from './common.js';
+import { fetchAll, intArg, plural, withContext } from './common.js';
 
 const ROLES: Role[] = ['viewer', 'operator', 'admin'];
 
@@ -27,7 +27,7 @@ export function registerApiTokens(program: Command, io: Io): void {
       withContext(io, async (ctx, name: string, role: Role | undefined, opts: { expiresInDays?: number }) => {
         const client = await ctx.client();
         const body: CreateApiToken = { name, ...(role ? { role } : {}), ...(opts.expiresInDays ? { expiresInDays: opts.expiresInDays } : {}) };
-        const created = await client.createApiToken(body);
+        const created = await client.call('createApiToken', { body });
         ctx.emit(created, () =>
           [
             `Created API token ${created.id} '${clean(created.name)}' (${created.role}), ` +
@@ -50,7 +50,7 @@ export function registerApiTokens(program: Command, io: Io): void {
     .action(
       withContext(io, async (ctx, opts: { all?: boolean }) => {
         const client = await ctx.client();
-        const page = await client.all((q) => client.listApiTokens({ ...q, ...(opts.all ? { all: true } : {}) }));
+        const page = await fetchAll(client, 'listApiTokens', { query: opts.all ? { all: true } : {} });
         const now = ctx.io.now();
         ctx.emit(page, () =>
           [
@@ -75,7 +75,7 @@ export function registerApiTokens(program: Command, io: Io): void {
     .action(
       withContext(io, async (ctx, id: string) => {
         const client = await ctx.client();
-        await client.revokeApiToken(id);
+        await client.call('revokeApiToken', { params: { id } });
         ctx.emit({ id, revoked: true }, () => `Revoked API token ${id}.`);
       }),
     );

@@ -5,8 +5,10 @@ import { ARTIFACT_KINDS, type ArtifactKind } from '@pallas/protocol';
 import type { Io } from '../io.js';
 import { formatRelative } from '../output/format.js';
 import { clean, formatTable } from '../output/table.js';
-import { formatBytes, TransferProgress } from '../output/transfer-progress.js';
-import { plural, withContext } from './common.js';
+import { uploadFile } from '@pallas/client/node';
+import { formatBytes } from '@pallas/protocol/units';
+import { TransferProgress } from '../output/transfer-progress.js';
+import { fetchAll, plural, withContext } from './common.js';
 
 export function registerArtifacts(program: Command, io: Io): void {
   const artifacts = program.command('artifacts').alias('artifact').description('manage artifacts: OVA images, patch bundles, agent versions');
@@ -24,7 +26,7 @@ export function registerArtifacts(program: Command, io: Io): void {
         const progress = ctx.json ? undefined : new TransferProgress(ctx.io.stdout, ctx.io.env, ctx.io.now);
         let created;
         try {
-          created = await client.uploadArtifact(file, { kind: opts.kind, name: opts.name, version: opts.version }, (sent, total) => progress?.update(sent, total));
+          created = await uploadFile(client, file, { kind: opts.kind, name: opts.name, version: opts.version }, { onProgress: (sent, total) => progress?.update(sent, total) });
         } finally {
           progress?.done();
         }
@@ -46,7 +48,7 @@ export function registerArtifacts(program: Command, io: Io): void {
     .action(
       withContext(io, async (ctx, opts: { kind?: ArtifactKind; name?: string }) => {
         const client = await ctx.client();
-        const page = await client.all((q) => client.listArtifacts({ ...q, ...(opts.kind ? { kind: opts.kind } : {}), ...(opts.name ? { name: opts.name } : {}) }));
+        const page = await fetchAll(client, 'listArtifacts', { query: { ...(opts.kind ? { kind: opts.kind } : {}), ...(opts.name ? { name: opts.name } : {}) } });
         const now = ctx.io.now();
         ctx.emit(page, () =>
           [
@@ -67,7 +69,7 @@ export function registerArtifacts(program: Command, io: Io): void {
     .action(
       withContext(io, async (ctx, id: string) => {
         const client = await ctx.client();
-        const a = await client.getArtifact(id);
+        const a = await client.call('getArtifact', { params: { id } });
         ctx.emit(a, () =>
           [
             `ID:        ${a.id}`,
@@ -92,7 +94,7 @@ export function registerArtifacts(program: Command, io: Io): void {
     .action(
       withContext(io, async (ctx, id: string) => {
         const client = await ctx.client();
-        await client.deleteArtifact(id);
+        await client.call('deleteArtifact', { params: { id } });
         ctx.emit({ id, deleted: true }, () => `Deleted artifact ${id}.`);
       }),
     );

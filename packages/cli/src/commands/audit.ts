@@ -1,7 +1,7 @@
 /** `pallas audit`: who did what, when, from where (admin). */
 import { type Command, InvalidArgumentError } from 'commander';
 import type { AuditEntry, AuditQuery } from '@pallas/protocol';
-import { parseDuration } from '../duration.js';
+import { parseDuration } from '@pallas/protocol/units';
 import type { Io } from '../io.js';
 import { formatTimestamp } from '../output/format.js';
 import { formatTable } from '../output/table.js';
@@ -43,7 +43,7 @@ export function registerAudit(program: Command, io: Io): void {
         for (const k of ['actor', 'action', 'target', 'since', 'until', 'limit'] as const) {
           if (opts[k] !== undefined) (q as Record<string, unknown>)[k] = opts[k];
         }
-        const page = await client.listAudit(q);
+        const page = await client.call('listAudit', { query: q });
         ctx.emit(page, () =>
           [
             formatTable(

@@ -1,7 +1,8 @@
 /** `pallas login`, `logout`, `whoami`: the session saved in the config file. */
 import type { Command } from 'commander';
 import { resolveToken, saveConfig } from '../config.js';
-import { ApiRequestError, CliError, NetworkError, UsageError } from '../errors.js';
+import { PallasApiError, PallasNetworkError } from '@pallas/client';
+import { CliError, UsageError } from '../errors.js';
 import type { Io } from '../io.js';
 import { formatTimestamp } from '../output/format.js';
 import { ask, isInteractive, readSecret } from '../prompt.js';
@@ -32,7 +33,7 @@ export function registerAuth(program: Command, io: Io): void {
           res = await client.login(username, password);
         } catch (err) {
           // Here a 401 means wrong credentials, not an expired session: show the server's words.
-          if (err instanceof ApiRequestError && err.status === 401) throw new CliError(`login failed: ${err.message}`);
+          if (err instanceof PallasApiError && err.status === 401) throw new CliError(`login failed: ${err.message}`);
           throw err;
         }
         await saveConfig(ctx.configPath, { server, token: res.token, username: res.user.username, expiresAt: res.expiresAt });
@@ -56,20 +57,21 @@ export function registerAuth(program: Command, io: Io): void {
           ctx.emit({ server, loggedOut: false }, () => `Not logged in to ${server}.`);
           return;
         }
+        const token = client.token;
         let serverError: unknown;
         try {
           await client.logout();
         } catch (err) {
           // 401: the session was already gone, which is what logout wants anyway.
-          if (!(err instanceof ApiRequestError && err.status === 401)) serverError = err;
+          if (!(err instanceof PallasApiError && err.status === 401)) serverError = err;
         }
         // Forget the token locally even when the server was unreachable: the operator asked to
         // log out, and the saved token is the part we control.
-        if (saved.token && resolveToken(server, {}, saved) === client.token) {
+        if (saved.token && resolveToken(server, {}, saved) === token) {
           const { token: _drop, expiresAt: _exp, ...rest } = saved;
           await saveConfig(ctx.configPath, rest);
         }
-        if (serverError instanceof NetworkError) {
+        if (serverError instanceof PallasNetworkError) {
           throw new CliError(`${serverError.message}: the saved token was removed, but the session stays valid on the server until it expires`);
         }
         if (serverError) throw serverError;
@@ -83,7 +85,7 @@ export function registerAuth(program: Command, io: Io): void {
     .action(
       withContext(io, async (ctx) => {
         const client = await ctx.client();
-        const user = await client.me();
+        const user = await client.call('me');
         ctx.emit({ server: client.server, user }, () => `${user.username} (${user.role}) on ${client.server}`);
       }),
     );

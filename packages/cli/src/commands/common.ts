@@ -1,5 +1,8 @@
 /** Helpers shared by the command groups: action wiring and option parsers. */
 import { type Command, InvalidArgumentError } from 'commander';
+import type { CallInput, PallasClient } from '@pallas/client';
+import type { PageOf } from '@pallas/protocol';
+import type { PagedRouteName, PageItem } from '@pallas/protocol/routes';
 import { Context, type GlobalOptions } from '../context.js';
 import type { Io } from '../io.js';
 
@@ -33,4 +36,10 @@ export function shellQuote(s: string): string {
 /** Pluralize a count: "1 device", "3 devices". */
 export function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** Every item of a paged listing as one page (what `--json` prints for a whole listing). */
+export async function fetchAll<R extends PagedRouteName>(client: PallasClient, name: R, input?: CallInput<R>, pageSize?: number): Promise<PageOf<PageItem<R>>> {
+  const items = await client.all(name, input, pageSize);
+  return { items, total: items.length, limit: Math.max(1, items.length), offset: 0 };
 }

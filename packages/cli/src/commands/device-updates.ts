@@ -5,8 +5,8 @@ import type { Context } from '../context.js';
 import type { Io } from '../io.js';
 import { clean } from '../output/table.js';
 import { intArg, withContext } from './common.js';
-import { resolveDevice } from './devices.js';
-import { reportTask, timeoutArg } from './tasks.js';
+import { resolveDevice } from './resolve.js';
+import { reportTask, timeoutArg } from './task-report.js';
 
 interface Flags {
   artifact: string;
@@ -45,7 +45,7 @@ export function registerDeviceUpdates(devices: Command, io: Io): void {
         const device = await resolveDevice(client, ref);
         const request: AgentUpdateRequest = { artifactId: opts.artifact };
         if (opts.healthySec !== undefined) request.healthySec = opts.healthySec;
-        const task = await client.updateAgent(device.id, request, { timeoutSec: opts.timeout });
+        const task = await client.call('updateAgent', { params: { id: device.id }, body: request, query: { timeoutSec: opts.timeout } });
         await reportTask(ctx, client, task, { wait: opts.wait, target: `device '${clean(device.name)}'` });
       }),
     );
@@ -54,7 +54,7 @@ export function registerDeviceUpdates(devices: Command, io: Io): void {
     withContext(io, async (ctx: Context, ref: string, opts: Flags) => {
       const client = await ctx.client();
       const device = await resolveDevice(client, ref);
-      const task = await client.patchDevice(device.id, { artifactId: opts.artifact }, { timeoutSec: opts.timeout });
+      const task = await client.call('patchDeviceHost', { params: { id: device.id }, body: { artifactId: opts.artifact }, query: { timeoutSec: opts.timeout } });
       await reportTask(ctx, client, task, { wait: opts.wait, target: `device '${clean(device.name)}'` });
     }),
   );

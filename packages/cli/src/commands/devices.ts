@@ -1,42 +1,17 @@
 /** `pallas devices …`: list, inspect, rename, tag and decommission devices. */
 import { type Command, Option } from 'commander';
-import type { Device, DeviceQuery, DeviceStatus, Presence } from '@pallas/protocol';
-import { MAX_PAGE, type PallasClient } from '../client.js';
+import { PAGE_LIMITS, type Device, type DeviceQuery, type DeviceStatus, type Presence } from '@pallas/protocol';
+import { formatDuration, formatGB, formatMiB } from '@pallas/protocol/units';
 import type { Context } from '../context.js';
-import { ApiRequestError, CliError, UsageError } from '../errors.js';
+import { CliError, UsageError } from '../errors.js';
 import type { Io } from '../io.js';
-import { formatDuration, formatGB, formatMB, formatRelative, formatTimestamp } from '../output/format.js';
+import { formatRelative, formatTimestamp } from '../output/format.js';
 import { clean, formatFields, formatTable } from '../output/table.js';
+import { vmTable } from '../output/tasks.js';
 import { confirm, isInteractive } from '../prompt.js';
-import { intArg, plural, withContext } from './common.js';
+import { fetchAll, intArg, plural, withContext } from './common.js';
 import { registerDeviceUpdates } from './device-updates.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/**
- * A device by full UUID or exact name. Names are not unique, so a name must match exactly one
- * device; the API's `name` filter is a case-insensitive substring, hence the exact re-check.
- */
-export async function resolveDevice(client: PallasClient, ref: string): Promise<Device> {
-  if (UUID.test(ref)) {
-    try {
-      return await client.getDevice(ref.toLowerCase());
-    } catch (err) {
-      if (!(err instanceof ApiRequestError && err.status === 404)) throw err;
-      // fall through: someone may have named a device after a UUID
-    }
-  }
-  const found = await client.all((q) => client.listDevices({ ...q, name: ref }));
-  const exact = found.items.filter((d) => d.name === ref);
-  if (exact.length === 1 && exact[0]) return exact[0];
-  if (exact.length > 1) {
-    const ids = exact.slice(0, 5).map((d) => d.id).join(', ');
-    throw new CliError(`${exact.length} devices are named '${clean(ref)}': use an ID (${ids}${exact.length > 5 ? ', …' : ''})`);
-  }
-  const similar = found.items.slice(0, 3).map((d) => `'${clean(d.name)}'`);
-  const hint = similar.length > 0 ? ` (similar: ${similar.join(', ')})` : '';
-  throw new CliError(`no device with ID or name '${clean(ref)}'${hint}`);
-}
+import { resolveDevice } from './resolve.js';
 
 function hypervisor(d: Device): string {
   return d.facts ? `${d.facts.hypervisor.kind} ${d.facts.hypervisor.version}`.trim() : '-';
@@ -68,8 +43,8 @@ function deviceDetails(d: Device, now: number): string {
     : undefined;
   const memory = f
     ? f.memory.usedMB !== undefined
-      ? `${formatMB(f.memory.usedMB)} used of ${formatMB(f.memory.totalMB)}`
-      : formatMB(f.memory.totalMB)
+      ? `${formatMiB(f.memory.usedMB)} used of ${formatMiB(f.memory.totalMB)}`
+      : formatMiB(f.memory.totalMB)
     : undefined;
   const lines = [
     formatFields([
@@ -103,14 +78,7 @@ function deviceDetails(d: Device, now: number): string {
   }
   lines.push('', d.vms.length > 0 ? `Virtual machines (${d.vms.length}):` : 'Virtual machines: none');
   if (d.vms.length > 0) {
-    lines.push(
-      indent(
-        formatTable(
-          ['ID', 'NAME', 'POWER', 'VCPUS', 'MEMORY', 'DISK', 'GUEST OS'],
-          d.vms.map((vm) => [vm.id, vm.name, vm.powerState, vm.vcpus, formatMB(vm.memoryMB), formatGB(vm.diskGB), vm.guestOs]),
-        ),
-      ),
-    );
+    lines.push(indent(vmTable(d.vms)));
   }
   return lines.join('\n');
 }
@@ -139,8 +107,8 @@ async function ls(ctx: Context, opts: LsOptions): Promise<void> {
   const presence = opts.presence === 'pending' ? undefined : opts.presence;
   const filter: DeviceQuery = { presence, status, name: opts.name, tag: opts.tag };
   const page = opts.all
-    ? await client.all((q) => client.listDevices({ ...filter, ...q }), opts.limit ?? MAX_PAGE)
-    : await client.listDevices({ ...filter, limit: opts.limit, offset: opts.offset });
+    ? await fetchAll(client, 'listDevices', { query: filter }, opts.limit)
+    : await client.call('listDevices', { query: { ...filter, limit: opts.limit, offset: opts.offset } });
   const now = ctx.io.now();
   ctx.emit(page, () => {
     const shownTo = page.offset + page.items.length;
@@ -181,7 +149,7 @@ export function registerDevices(program: Command, io: Io): void {
     .addOption(new Option('--status <status>', 'only active, pending (awaiting approval) or blocked devices').choices(['active', 'pending', 'blocked']))
     .option('--name <substring>', 'only devices whose name contains this (case-insensitive)')
     .option('--tag <tag>', 'only devices with this tag')
-    .option('--limit <n>', 'page size (server default 50; with --all, the page size used)', intArg(1, MAX_PAGE))
+    .option('--limit <n>', 'page size (server default 50; with --all, the page size used)', intArg(1, PAGE_LIMITS.max))
     .option('--offset <n>', 'skip this many devices', intArg(0))
     .option('--all', 'fetch every page')
     .action(withContext(io, ls));
@@ -206,7 +174,7 @@ export function registerDevices(program: Command, io: Io): void {
       withContext(io, async (ctx, ref: string, name: string) => {
         const client = await ctx.client();
         const device = await resolveDevice(client, ref);
-        const updated = await client.updateDevice(device.id, { name });
+        const updated = await client.call('updateDevice', { params: { id: device.id }, body: { name } });
         ctx.emit(updated, () => `Renamed device '${clean(device.name)}' to '${clean(updated.name)}' (${updated.id}).`);
       }),
     );
@@ -223,16 +191,16 @@ export function registerDevices(program: Command, io: Io): void {
       withContext(io, async (ctx, ref: string, tags: string[], opts: TagOptions) => {
         const client = await ctx.client();
         const device = await resolveDevice(client, ref);
-        const updated = await client.updateDevice(device.id, { tags: newTags(device.tags, tags, opts) });
+        const updated = await client.call('updateDevice', { params: { id: device.id }, body: { tags: newTags(device.tags, tags, opts) } });
         ctx.emit(updated, () => `Device '${clean(updated.name)}' tags: ${updated.tags.length > 0 ? updated.tags.map(clean).join(', ') : '(none)'}`);
       }),
     );
 
-  for (const [name, action, description, done] of [
-    ['approve', 'approve', 'approve a pending device (manager started with --require-approval)', 'Approved'],
-    ['block', 'block', 'block a device: disconnect it now and refuse its credential until unblocked', 'Blocked'],
-    ['unblock', 'unblock', 'unblock a blocked device', 'Unblocked'],
-    ['rotate', 'rotate-credential', 'send a device a new credential (the old one works until the device connects with the new one)', 'Started credential rotation for'],
+  for (const [name, route, description, done] of [
+    ['approve', 'approveDevice', 'approve a pending device (manager started with --require-approval)', 'Approved'],
+    ['block', 'blockDevice', 'block a device: disconnect it now and refuse its credential until unblocked', 'Blocked'],
+    ['unblock', 'unblockDevice', 'unblock a blocked device', 'Unblocked'],
+    ['rotate', 'rotateDeviceCredential', 'send a device a new credential (the old one works until the device connects with the new one)', 'Started credential rotation for'],
   ] as const) {
     devices
       .command(name)
@@ -242,7 +210,7 @@ export function registerDevices(program: Command, io: Io): void {
         withContext(io, async (ctx, ref: string) => {
           const client = await ctx.client();
           const device = await resolveDevice(client, ref);
-          const updated = await client.deviceAction(device.id, action);
+          const updated = await client.call(route, { params: { id: device.id } });
           ctx.emit(updated, () => `${done} device '${clean(updated.name)}' (${updated.id}); status ${updated.status}.`);
         }),
       );
@@ -264,7 +232,7 @@ export function registerDevices(program: Command, io: Io): void {
           const ok = await confirm(ctx.io, `Decommission device ${label}? It will be removed from the fleet.`);
           if (!ok) throw new CliError('aborted: nothing was changed');
         }
-        await client.deleteDevice(device.id);
+        await client.call('decommissionDevice', { params: { id: device.id } });
         ctx.emit({ id: device.id, name: device.name, decommissioned: true }, () => `Decommissioned device ${label}.`);
       }),
     );

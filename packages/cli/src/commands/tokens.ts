@@ -1,11 +1,11 @@
 /** `pallas tokens …`: enrollment tokens, with which new devices register themselves. */
 import { type Command, InvalidArgumentError } from 'commander';
 import type { CreateEnrollmentToken, EnrollmentToken } from '@pallas/protocol';
-import { parseDuration } from '../duration.js';
+import { parseDuration } from '@pallas/protocol/units';
 import type { Io } from '../io.js';
 import { formatRelative } from '../output/format.js';
 import { clean, formatTable } from '../output/table.js';
-import { intArg, plural, shellQuote, withContext } from './common.js';
+import { fetchAll, intArg, plural, shellQuote, withContext } from './common.js';
 
 /** Where the agent keeps its identity; the same path the agent documents as its default. */
 const AGENT_STATE_DIR = '/var/lib/pallas-agent';
@@ -45,7 +45,7 @@ export function registerTokens(program: Command, io: Io): void {
       withContext(io, async (ctx, opts: { name?: string; ttl?: number; maxUses?: number }) => {
         const client = await ctx.client();
         const body: CreateEnrollmentToken = { name: opts.name, ttlSec: opts.ttl, maxUses: opts.maxUses };
-        const created = await client.createEnrollmentToken(body);
+        const created = await client.call('createEnrollmentToken', { body });
         const command = agentCommand(client.server, created.token);
         ctx.emit({ ...created, agentCommand: command }, () =>
           [
@@ -73,7 +73,7 @@ export function registerTokens(program: Command, io: Io): void {
     .action(
       withContext(io, async (ctx) => {
         const client = await ctx.client();
-        const page = await client.all((q) => client.listEnrollmentTokens(q));
+        const page = await fetchAll(client, 'listEnrollmentTokens');
         const now = ctx.io.now();
         ctx.emit(page, () =>
           [
@@ -95,7 +95,7 @@ export function registerTokens(program: Command, io: Io): void {
     .action(
       withContext(io, async (ctx, id: string) => {
         const client = await ctx.client();
-        await client.revokeEnrollmentToken(id);
+        await client.call('revokeEnrollmentToken', { params: { id } });
         ctx.emit({ id, revoked: true }, () => `Revoked enrollment token ${id}.`);
       }),
     );

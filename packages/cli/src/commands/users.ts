@@ -1,20 +1,20 @@
 /** `pallas users …`: manage operator accounts (the API allows this to admins only). */
 import { Argument, type Command, Option } from 'commander';
 import type { Role, User } from '@pallas/protocol';
-import type { PallasClient } from '../client.js';
+import type { PallasClient } from '@pallas/client';
 import type { Context } from '../context.js';
 import { CliError } from '../errors.js';
 import type { Io } from '../io.js';
 import { formatTimestamp } from '../output/format.js';
 import { clean, formatTable } from '../output/table.js';
 import { isInteractive, readSecret } from '../prompt.js';
-import { plural, withContext } from './common.js';
+import { fetchAll, plural, withContext } from './common.js';
 
 const ROLES: Role[] = ['admin', 'operator', 'viewer'];
 
 /** A user by ID or username. Accounts are few, so one listing beats guessing which one it is. */
 export async function resolveUser(client: PallasClient, ref: string): Promise<User> {
-  const { items } = await client.all((q) => client.listUsers(q));
+  const items = await client.all('listUsers');
   const user = items.find((u) => u.id === ref) ?? items.find((u) => u.username === ref);
   if (!user) throw new CliError(`no user with ID or username '${clean(ref)}'`);
   return user;
@@ -44,7 +44,7 @@ export function registerUsers(program: Command, io: Io): void {
     .action(
       withContext(io, async (ctx) => {
         const client = await ctx.client();
-        const page = await client.all((q) => client.listUsers(q));
+        const page = await fetchAll(client, 'listUsers');
         ctx.emit(page, () =>
           [
             formatTable(
@@ -67,7 +67,7 @@ export function registerUsers(program: Command, io: Io): void {
       withContext(io, async (ctx, username: string, opts: { role: Role; password?: string }) => {
         const client = await ctx.client();
         const password = await newPassword(ctx, opts.password, username);
-        const user = await client.createUser({ username, password, role: opts.role });
+        const user = await client.call('createUser', { body: { username, password, role: opts.role } });
         ctx.emit(user, () => `Created user ${clean(user.username)} (${user.role}), ID ${user.id}.`);
       }),
     );
@@ -81,7 +81,7 @@ export function registerUsers(program: Command, io: Io): void {
       withContext(io, async (ctx, ref: string) => {
         const client = await ctx.client();
         const user = await resolveUser(client, ref);
-        await client.deleteUser(user.id);
+        await client.call('deleteUser', { params: { id: user.id } });
         ctx.emit({ id: user.id, username: user.username, deleted: true }, () => `Deleted user ${clean(user.username)}.`);
       }),
     );
@@ -95,13 +95,13 @@ export function registerUsers(program: Command, io: Io): void {
     .action(
       withContext(io, async (ctx, ref: string, opts: { password?: string; currentPassword?: string }) => {
         const client = await ctx.client();
-        const me = await client.me();
+        const me = await client.call('me');
         // Non-admins can only reach themselves, and cannot list users to resolve a name.
         const user = ref === me.id || ref === me.username ? me : await resolveUser(client, ref);
         const self = user.id === me.id;
         const currentPassword = self ? opts.currentPassword ?? await readSecret(ctx.io, 'Current password: ') : undefined;
         const password = await newPassword(ctx, opts.password, user.username);
-        const updated = await client.updateUser(user.id, { password, ...(currentPassword !== undefined ? { currentPassword } : {}) });
+        const updated = await client.call('updateUser', { params: { id: user.id }, body: { password, ...(currentPassword !== undefined ? { currentPassword } : {}) } });
         ctx.emit(updated, () => `Password changed for ${clean(updated.username)}.`);
       }),
     );
@@ -115,7 +115,7 @@ export function registerUsers(program: Command, io: Io): void {
       withContext(io, async (ctx, ref: string, role: Role) => {
         const client = await ctx.client();
         const user = await resolveUser(client, ref);
-        const updated = await client.updateUser(user.id, { role });
+        const updated = await client.call('updateUser', { params: { id: user.id }, body: { role } });
         ctx.emit(updated, () => `${clean(updated.username)} is now ${updated.role}.`);
       }),
     );

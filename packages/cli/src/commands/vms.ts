@@ -1,7 +1,6 @@
 /** `pallas vms …`: a device's virtual machines. Every change is a task the device runs. */
 import { Argument, type Command, InvalidArgumentError } from 'commander';
-import { type Checker, checker, type Device, type PowerAction, type Vm, VmName, type VmDeploy, type VmPatch, type VmSpec } from '@pallas/protocol';
-import type { PallasClient } from '../client.js';
+import { VM_LIMITS, type PowerAction, type VmDeploy, type VmPatch, type VmSpec } from '@pallas/protocol';
 import type { Context } from '../context.js';
 import { CliError, UsageError } from '../errors.js';
 import type { Io } from '../io.js';
@@ -9,42 +8,27 @@ import { clean } from '../output/table.js';
 import { vmTable } from '../output/tasks.js';
 import { confirm, isInteractive } from '../prompt.js';
 import { intArg, plural, withContext } from './common.js';
-import { resolveDevice } from './devices.js';
-import { reportTask, timeoutArg } from './tasks.js';
+import { deviceLabel, resolveDevice, resolveVm } from './resolve.js';
+import { reportTask, timeoutArg } from './task-report.js';
 
 const POWER_ACTIONS: PowerAction[] = ['on', 'off', 'reset', 'shutdown'];
-let vmName: Checker<typeof VmName> | undefined;
+const { name: NAME, vcpus: VCPUS, memoryMB: MEMORY, diskGB: DISK } = VM_LIMITS;
+const VM_NAME = new RegExp(NAME.pattern);
+const NAME_RULE = `${NAME.minLength}-${NAME.maxLength} characters: letters, digits, . _ - and inner spaces`;
 
 /** The protocol's own rule, checked here too so a bad name is a usage error before anything is sent. */
 function vmNameArg(value: string): string {
-  vmName ??= checker(VmName); // compiled on first use: most commands never need it
-  if (!vmName.check(value)) {
-    throw new InvalidArgumentError('1-80 characters: letters, digits, . _ - and inner spaces');
-  }
+  if (value.length < NAME.minLength || value.length > NAME.maxLength || !VM_NAME.test(value)) throw new InvalidArgumentError(NAME_RULE);
   return value;
 }
 
-/** A decimal number of GB: more than 0 and at most 65,536 (the protocol's VmSpec bounds). */
+/** A decimal number of GB within the protocol's VmSpec bounds. */
 function diskArg(value: string): number {
   const n = Number(value);
-  if (!/^\d+(\.\d+)?$/.test(value.trim()) || !(n > 0) || n > 65_536) throw new InvalidArgumentError('expected a size in GB, more than 0 and at most 65536');
+  if (!/^\d+(\.\d+)?$/.test(value.trim()) || !(n > DISK.exclusiveMinimum) || n > DISK.maximum) {
+    throw new InvalidArgumentError(`expected a size in GB, more than ${DISK.exclusiveMinimum} and at most ${DISK.maximum}`);
+  }
   return n;
-}
-
-const deviceLabel = (d: Device): string => `device '${clean(d.name)}'`;
-
-/**
- * A VM by ID or exact name, from the manager's copy of the device's inventory. Names need not
- * be unique on a host, so a name must match exactly one VM.
- */
-export async function resolveVm(client: PallasClient, device: Device, ref: string): Promise<Vm> {
-  const vms = await client.listVms(device.id);
-  const byId = vms.find((vm) => vm.id === ref);
-  if (byId) return byId;
-  const named = vms.filter((vm) => vm.name === ref);
-  if (named.length === 1 && named[0]) return named[0];
-  if (named.length > 1) throw new CliError(`${named.length} VMs on ${deviceLabel(device)} are named '${clean(ref)}': use an ID (${named.map((v) => v.id).join(', ')})`);
-  throw new CliError(`no VM with ID or name '${clean(ref)}' on ${deviceLabel(device)} (\`pallas vms ls ${device.id}\` lists them)`);
 }
 
 interface TaskFlags {
@@ -103,7 +87,7 @@ export function registerVms(program: Command, io: Io): void {
       withContext(io, async (ctx: Context, ref: string) => {
         const client = await ctx.client();
         const device = await resolveDevice(client, ref);
-        const list = await client.listVms(device.id);
+        const list = await client.call('listVms', { params: { id: device.id } });
         ctx.emit(list, () => (list.length > 0 ? `${vmTable(list)}\n${plural(list.length, 'VM')}` : `No VMs on ${deviceLabel(device)}.`));
       }),
     );
@@ -113,10 +97,10 @@ export function registerVms(program: Command, io: Io): void {
       .command('create')
       .description('create a VM (powered off)')
       .argument('<device>', 'device ID or exact name')
-      .requiredOption('--name <name>', 'VM name: 1-80 characters, letters, digits, . _ - and inner spaces', vmNameArg)
-      .requiredOption('--vcpus <n>', 'virtual CPUs (1-128)', intArg(1, 128))
-      .requiredOption('--memory <MB>', 'memory in MiB (64-1048576)', intArg(64, 1_048_576))
-      .requiredOption('--disk <GB>', 'size of the first disk in GB', diskArg)
+      .requiredOption('--name <name>', `VM name: ${NAME_RULE}`, vmNameArg)
+      .requiredOption('--vcpus <n>', `virtual CPUs (${VCPUS.minimum}-${VCPUS.maximum})`, intArg(VCPUS.minimum, VCPUS.maximum))
+      .requiredOption('--memory <MiB>', `memory in MiB (${MEMORY.minimum}-${MEMORY.maximum})`, intArg(MEMORY.minimum, MEMORY.maximum))
+      .requiredOption('--disk <GB>', 'size of the first disk in decimal GB', diskArg)
       .option('--network <name>', 'network (port group, bridge) of the first NIC (default: the host\'s first)')
       .option('--boot-image <path>', 'ISO or disk image to boot from (default: none)'),
   ).action(
@@ -126,7 +110,7 @@ export function registerVms(program: Command, io: Io): void {
       const spec: VmSpec = { name: opts.name, vcpus: opts.vcpus, memoryMB: opts.memory, diskGB: opts.disk };
       if (opts.network !== undefined) spec.network = opts.network;
       if (opts.bootImage !== undefined) spec.bootImage = opts.bootImage;
-      const task = await client.createVm(device.id, spec, { timeoutSec: opts.timeout });
+      const task = await client.call('createVm', { params: { id: device.id }, body: spec, query: { timeoutSec: opts.timeout } });
       await reportTask(ctx, client, task, { wait: opts.wait, target: deviceLabel(device) });
     }),
   );
@@ -146,7 +130,7 @@ export function registerVms(program: Command, io: Io): void {
       const device = await resolveDevice(client, ref);
       const request: VmDeploy = { source: opts.ova !== undefined ? { kind: 'file', path: opts.ova } : { kind: 'artifact', artifactId: opts.artifact! } };
       if (opts.name !== undefined) request.name = opts.name;
-      const task = await client.deployVm(device.id, request, { timeoutSec: opts.timeout });
+      const task = await client.call('deployVm', { params: { id: device.id }, body: request, query: { timeoutSec: opts.timeout } });
       await reportTask(ctx, client, task, { wait: opts.wait, target: deviceLabel(device) });
     }),
   );
@@ -163,7 +147,7 @@ export function registerVms(program: Command, io: Io): void {
       const client = await ctx.client();
       const device = await resolveDevice(client, ref);
       const vm = await resolveVm(client, device, vmRef);
-      const task = await client.powerVm(device.id, vm.id, action, { timeoutSec: opts.timeout });
+      const task = await client.call('powerVm', { params: { id: device.id, vmId: vm.id }, body: { action }, query: { timeoutSec: opts.timeout } });
       await reportTask(ctx, client, task, { wait: opts.wait, target: deviceLabel(device) });
     }),
   );
@@ -175,8 +159,8 @@ export function registerVms(program: Command, io: Io): void {
       .argument('<device>', 'device ID or exact name')
       .argument('<vm>', 'VM ID or exact name')
       .option('--name <name>', 'new name', vmNameArg)
-      .option('--vcpus <n>', 'virtual CPUs (1-128)', intArg(1, 128))
-      .option('--memory <MB>', 'memory in MiB (64-1048576)', intArg(64, 1_048_576)),
+      .option('--vcpus <n>', `virtual CPUs (${VCPUS.minimum}-${VCPUS.maximum})`, intArg(VCPUS.minimum, VCPUS.maximum))
+      .option('--memory <MiB>', `memory in MiB (${MEMORY.minimum}-${MEMORY.maximum})`, intArg(MEMORY.minimum, MEMORY.maximum)),
   ).action(
     withContext(io, async (ctx: Context, ref: string, vmRef: string, opts: UpdateOptions) => {
       const patch: VmPatch = {};
@@ -187,7 +171,7 @@ export function registerVms(program: Command, io: Io): void {
       const client = await ctx.client();
       const device = await resolveDevice(client, ref);
       const vm = await resolveVm(client, device, vmRef);
-      const task = await client.updateVm(device.id, vm.id, patch, { timeoutSec: opts.timeout });
+      const task = await client.call('updateVm', { params: { id: device.id, vmId: vm.id }, body: patch, query: { timeoutSec: opts.timeout } });
       await reportTask(ctx, client, task, { wait: opts.wait, target: deviceLabel(device) });
     }),
   );
@@ -210,7 +194,7 @@ export function registerVms(program: Command, io: Io): void {
         if (!isInteractive(ctx.io)) throw new UsageError(`refusing to delete ${label} without confirmation: pass --yes`);
         if (!(await confirm(ctx.io, `Delete ${label} and its disks?`))) throw new CliError('aborted: nothing was changed');
       }
-      const task = await client.deleteVm(device.id, vm.id, { timeoutSec: opts.timeout });
+      const task = await client.call('deleteVm', { params: { id: device.id, vmId: vm.id }, query: { timeoutSec: opts.timeout } });
       await reportTask(ctx, client, task, { wait: opts.wait, target: deviceLabel(device) });
     }),
   );

@@ -1,6 +1,7 @@
 /** Human renderings of tasks and VMs: tables, the detail view with its timeline, one-line summaries. */
-import type { Task, TaskOperation, Vm } from '@pallas/protocol';
-import { formatGB, formatMB, formatRelative, formatTimestamp } from './format.js';
+import { explainTaskError, type Task, type TaskOperation, type Vm } from '@pallas/protocol';
+import { formatGB, formatMiB } from '@pallas/protocol/units';
+import { formatRelative, formatTimestamp } from './format.js';
 import { clean, type Cell, formatFields, formatTable } from './table.js';
 
 const POWER_VERB: Record<string, string> = { on: 'power on', off: 'power off', reset: 'reset', shutdown: 'shut down' };
@@ -9,7 +10,7 @@ const POWER_VERB: Record<string, string> = { on: 'power on', off: 'power off', r
 export function describeOperation(op: TaskOperation): string {
   switch (op.kind) {
     case 'vm.create':
-      return `create VM '${clean(op.spec.name)}' (${op.spec.vcpus} vCPU${op.spec.vcpus === 1 ? '' : 's'}, ${formatMB(op.spec.memoryMB)}, ${formatGB(op.spec.diskGB)} disk)`;
+      return `create VM '${clean(op.spec.name)}' (${op.spec.vcpus} vCPU${op.spec.vcpus === 1 ? '' : 's'}, ${formatMiB(op.spec.memoryMB)}, ${formatGB(op.spec.diskGB)} disk)`;
     case 'vm.power':
       return `${POWER_VERB[op.action] ?? `power ${op.action}`} VM ${clean(op.vmId)}`;
     case 'vm.update': {
@@ -17,7 +18,7 @@ export function describeOperation(op: TaskOperation): string {
       const parts = [
         p.name !== undefined ? `name '${clean(p.name)}'` : '',
         p.vcpus !== undefined ? `${p.vcpus} vCPUs` : '',
-        p.memoryMB !== undefined ? `memory ${formatMB(p.memoryMB)}` : '',
+        p.memoryMB !== undefined ? `memory ${formatMiB(p.memoryMB)}` : '',
       ].filter(Boolean);
       return `update VM ${clean(op.vmId)}: ${parts.join(', ')}`;
     }
@@ -56,7 +57,7 @@ export function taskTable(tasks: readonly Task[], now: number): string {
 export function vmTable(vms: readonly Vm[]): string {
   return formatTable(
     ['ID', 'NAME', 'POWER', 'VCPUS', 'MEMORY', 'DISK', 'GUEST OS'],
-    vms.map((vm) => [vm.id, vm.name, vm.powerState, vm.vcpus, formatMB(vm.memoryMB), formatGB(vm.diskGB), vm.guestOs]),
+    vms.map((vm) => [vm.id, vm.name, vm.powerState, vm.vcpus, formatMiB(vm.memoryMB), formatGB(vm.diskGB), vm.guestOs]),
   );
 }
 
@@ -76,6 +77,8 @@ export function taskDetails(t: Task, now: number): string {
     ['State', stateCell(t)],
     ['Progress', t.state === 'queued' || t.state === 'sent' ? undefined : progressCell(t)],
     ['Error', t.error ? `${t.error.code}: ${t.error.message}` : undefined],
+    // What the code means, for codes this version knows (the message says what happened).
+    ['Meaning', t.error ? explainTaskError(t.error.code) : undefined],
     ['Attempt', t.retryOf ? `${t.attempt} (retry of ${t.retryOf})` : t.attempt > 1 ? t.attempt : undefined],
     ['Created by', t.createdBy],
     ['Deadline', `${formatTimestamp(t.deadlineAt)} (${formatRelative(t.deadlineAt, now)})`],

@@ -3,24 +3,13 @@
  * rate and percentage. Elsewhere: a plain line every 10% (and at the end), so a CI log gets
  * a handful of lines instead of thousands.
  */
+import { formatBytes } from '@pallas/protocol/units';
 import type { ProgressOut } from './progress.js';
 
 const BAR_WIDTH = 24;
 const REDRAW = '\r\x1b[2K';
 /** Redraw at most this often: a gigabit upload calls back thousands of times a second. */
 const TTY_INTERVAL_MS = 100;
-
-/** 1536 → "1.5 KiB"; binary units, one decimal. */
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${n} B` : `${v.toFixed(1)} ${units[u]}`;
-}
 
 export function transferLine(done: number, total: number, elapsedMs: number, withBar: boolean): string {
   const pct = total > 0 ? Math.floor((done / total) * 100) : 100;

@@ -1,7 +1,6 @@
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
 import type { Role, User } from '@pallas/protocol';
-import { setUnauthorizedHandler } from '../api/client.js';
-import { authApi } from '../api/endpoints.js';
+import { api, setUnauthorizedHandler } from '../api/client.js';
 import { clearSession, loadSession, saveSession } from './session.js';
 
 interface AuthContext {
@@ -39,7 +38,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   }, [expire]);
 
   const login = useCallback(async (username: string, password: string) => {
-    const res = await authApi.login(username, password);
+    const res = await api.login(username, password);
     saveSession({ expiresAt: res.expiresAt, user: res.user });
     setNotice(null);
     setUser(res.user);
@@ -47,7 +46,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
 
   const logout = useCallback(async () => {
     try {
-      await authApi.logout();
+      await api.logout();
     } finally {
       clearSession();
       setUser(null);

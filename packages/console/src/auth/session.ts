@@ -6,7 +6,7 @@ import type { User } from '@pallas/protocol';
  * browser sends it with every same-origin request. What this module keeps in sessionStorage
  * is only who is logged in and until when, to draw the page; the manager decides.
  * State-changing requests carry the session's CSRF token, which the manager also puts in the
- * readable `pallas_csrf` cookie, in `x-csrf-token`.
+ * readable `pallas_csrf` cookie, in `x-csrf-token` (the client does that: api/client.ts).
  */
 export interface Session {
   expiresAt: string;
@@ -14,7 +14,6 @@ export interface Session {
 }
 
 const KEY = 'pallas.session';
-const CSRF_COOKIE = 'pallas_csrf';
 
 export function loadSession(): Session | null {
   try {
@@ -33,18 +32,4 @@ export function saveSession(session: Session): void {
 
 export function clearSession(): void {
   sessionStorage.removeItem(KEY);
-}
-
-function csrfToken(): string | undefined {
-  for (const part of document.cookie.split(';')) {
-    const [name, ...rest] = part.trim().split('=');
-    if (name === CSRF_COOKIE) return decodeURIComponent(rest.join('='));
-  }
-  return undefined;
-}
-
-/** Headers that go with every request: the CSRF token (the cookie itself is sent by the browser). */
-export function authHeaders(): Record<string, string> {
-  const csrf = csrfToken();
-  return csrf ? { 'x-csrf-token': csrf } : {};
 }

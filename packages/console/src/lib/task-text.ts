@@ -1,3 +1,4 @@
+import { isFinalTaskState } from '@pallas/protocol/constants';
 import type { DeviceStatus, Presence, Task, TaskOperation } from '@pallas/protocol';
 
 /** "Create VM web-1", "Power off vm-3" — what a task does, in words. */
@@ -17,7 +18,7 @@ export function describeOperation(op: TaskOperation, vmName?: string): string {
 const POWER_WORDS = { on: 'Power on', off: 'Power off', reset: 'Reset', shutdown: 'Shut down' } as const;
 
 export function isFinal(task: Task): boolean {
-  return task.state === 'succeeded' || task.state === 'failed' || task.state === 'cancelled' || task.state === 'timed_out';
+  return isFinalTaskState(task.state);
 }
 
 /**

@@ -1,9 +1,9 @@
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
-import type { LiveEvent } from '@pallas/protocol';
-import { openEventStream, type StreamState } from './event-stream.js';
+import { PallasApiError, type LiveMessage, type StreamState } from '@pallas/client';
+import { api } from '../api/client.js';
 
 /** What a view hears: a live event, or `reset` (events were lost: reload what is shown). */
-export type LiveMessage = LiveEvent | { type: 'reset' };
+export type { LiveMessage };
 type Listener = (message: LiveMessage) => void;
 
 interface LiveContext {
@@ -24,12 +24,16 @@ export function LiveProvider({ children, onUnauthorized }: { children: ReactNode
     const broadcast = (message: LiveMessage) => {
       for (const listener of listeners.current) listener(message);
     };
-    const stream = openEventStream({
-      onEvent: broadcast,
-      onReset: () => broadcast({ type: 'reset' }),
-      onState: setState,
-      onUnauthorized: () => unauthorized.current(),
-    });
+    // It never gives up while the page is open: a manager restart or a network cut heals by
+    // itself, and the stream resumes where it left off (or says reset).
+    const stream = api.events({}, { maxReconnects: Infinity, onState: setState });
+    void (async () => {
+      try {
+        for await (const message of stream) broadcast(message);
+      } catch (err) {
+        if (err instanceof PallasApiError && err.status === 401) unauthorized.current();
+      }
+    })();
     return () => stream.close();
   }, []);
 

@@ -1,6 +1,7 @@
+import { PAGE_LIMITS } from '@pallas/protocol/constants';
 import { useState } from 'react';
 import type { ApiToken, CreatedApiToken, Role } from '@pallas/protocol';
-import { apiTokensApi } from '../api/endpoints.js';
+import { api } from '../api/client.js';
 import { roleAtLeast, useAuth } from '../auth/AuthProvider.js';
 import { RoleBadge } from '../components/Badges.js';
 import { CopyButton } from '../components/CopyButton.js';
@@ -24,7 +25,7 @@ function CreateApiTokenDialog({ myRole, onCreated, onClose }: { myRole: Role; on
   const [days, setDays] = useState(90);
   return (
     <Dialog title="Create an API token" submitLabel="Create token" canSubmit={name.trim().length > 0} onClose={onClose}
-      onSubmit={async () => onCreated(await apiTokensApi.create({ name: name.trim(), role, ...(days ? { expiresInDays: days } : {}) }))}>
+      onSubmit={async () => onCreated(await api.call('createApiToken', { body: { name: name.trim(), role, ...(days ? { expiresInDays: days } : {}) } }))}>
       <Field label="Name" name="api-token-name" value={name} maxLength={128} onChange={(e) => setName(e.target.value)} autoFocus hint="What uses it, e.g. nightly backup script" />
       <div className="field-row">
         <label className="field">
@@ -53,7 +54,7 @@ function tokenState(t: ApiToken): { text: string; tone: string } {
 /** Your own API tokens for scripts and the CLI: create (the secret is shown once), list, revoke. */
 export function ApiTokensView() {
   const { user } = useAuth();
-  const tokens = useResource(() => apiTokensApi.list(), []);
+  const tokens = useResource((signal) => api.call('listApiTokens', { query: { limit: PAGE_LIMITS.max }, signal }), []);
   const [creating, setCreating] = useState(false);
   const [created, setCreated] = useState<CreatedApiToken | null>(null);
   const [revoking, setRevoking] = useState<ApiToken | null>(null);
@@ -103,7 +104,7 @@ export function ApiTokensView() {
       {revoking && (
         <ConfirmDialog title={`Revoke ${revoking.name}?`} confirmLabel="Revoke token" onClose={() => setRevoking(null)}
           message={<>Anything using <strong>{revoking.name}</strong> is refused from now on. This cannot be undone.</>}
-          onConfirm={async () => { await apiTokensApi.revoke(revoking.id); tokens.reload(); }} />
+          onConfirm={async () => { await api.call('revokeApiToken', { params: { id: revoking.id } }); tokens.reload(); }} />
       )}
     </div>
   );

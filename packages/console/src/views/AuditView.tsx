@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import type { AuditEntry, AuditOutcome, AuditQuery } from '@pallas/protocol';
-import { auditApi } from '../api/endpoints.js';
+import { api } from '../api/client.js';
 import { Link, setQuery, useLocation } from '../app/router.js';
 import { ErrorNote } from '../components/ErrorNote.js';
 import { Pager } from '../components/Pager.js';
@@ -61,7 +61,7 @@ export function AuditView() {
   const [action, setAction] = useUrlText('action', search);
   const [target, setTarget] = useUrlText('target', search);
   const query = queryFrom(search);
-  const page = useResource((signal) => auditApi.list(query, signal), [JSON.stringify(query)]);
+  const page = useResource((signal) => api.call('listAudit', { query, signal }), [JSON.stringify(query)]);
   const actionError = action.trim() && !ACTION.test(action.trim()) ? 'An action such as user.create, or a prefix such as device.' : undefined;
   const data = page.data;
   return (

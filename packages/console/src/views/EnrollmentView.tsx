@@ -1,6 +1,7 @@
+import { PAGE_LIMITS } from '@pallas/protocol/constants';
 import { useState } from 'react';
 import type { CreatedEnrollmentToken, EnrollmentToken } from '@pallas/protocol';
-import { tokensApi } from '../api/endpoints.js';
+import { api } from '../api/client.js';
 import { ConfirmDialog, Dialog } from '../components/Dialog.js';
 import { CopyButton } from '../components/CopyButton.js';
 import { ErrorNote } from '../components/ErrorNote.js';
@@ -31,7 +32,7 @@ function CreateTokenDialog({ onCreated, onClose }: { onCreated(t: CreatedEnrollm
   const usesError = Number.isInteger(uses) && uses >= 1 && uses <= 1_000_000 ? undefined : 'A whole number from 1 to 1,000,000';
   return (
     <Dialog title="Create an enrollment token" submitLabel="Create token" canSubmit={!usesError} onClose={onClose}
-      onSubmit={async () => onCreated(await tokensApi.create({ ...(name.trim() ? { name: name.trim() } : {}), ttlSec, maxUses: uses }))}>
+      onSubmit={async () => onCreated(await api.call('createEnrollmentToken', { body: { ...(name.trim() ? { name: name.trim() } : {}), ttlSec, maxUses: uses } }))}>
       <Field label="Name (optional)" name="token-name" value={name} maxLength={255} onChange={(e) => setName(e.target.value)} hint="Where it is for, e.g. shop rollout week 12" autoFocus />
       <div className="field-row">
         <label className="field">
@@ -65,7 +66,7 @@ function NewTokenNotice({ token, onDone }: { token: CreatedEnrollmentToken; onDo
 
 /** Enrollment tokens: create (with the agent command), list, revoke. Operators and admins. */
 export function EnrollmentView() {
-  const tokens = useResource(() => tokensApi.list(), []);
+  const tokens = useResource((signal) => api.call('listEnrollmentTokens', { query: { limit: PAGE_LIMITS.max }, signal }), []);
   const [creating, setCreating] = useState(false);
   const [created, setCreated] = useState<CreatedEnrollmentToken | null>(null);
   const [revoking, setRevoking] = useState<EnrollmentToken | null>(null);
@@ -104,7 +105,7 @@ export function EnrollmentView() {
       {revoking && (
         <ConfirmDialog title="Revoke this token?" confirmLabel="Revoke" onClose={() => setRevoking(null)}
           message={<>No device can enroll with <strong>{revoking.name || 'this token'}</strong> any more. Devices already enrolled keep working.</>}
-          onConfirm={async () => { await tokensApi.revoke(revoking.id); tokens.reload(); }} />
+          onConfirm={async () => { await api.call('revokeEnrollmentToken', { params: { id: revoking.id } }); tokens.reload(); }} />
       )}
     </div>
   );

@@ -1,5 +1,5 @@
 import type { FleetBucket } from '@pallas/protocol';
-import { devicesApi, fleetApi } from '../api/endpoints.js';
+import { api } from '../api/client.js';
 import { Link } from '../app/router.js';
 import { ErrorNote } from '../components/ErrorNote.js';
 import { useResource } from '../hooks/useResource.js';
@@ -42,7 +42,7 @@ function Breakdown({ title, buckets, total, unknown }: { title: string; buckets:
 export function OverviewView() {
   // The fleet summary has no pending count; the device list's total for status=pending is it.
   const summary = useResource(async (signal) => {
-    const [fleet, pending] = await Promise.all([fleetApi.summary(signal), devicesApi.list({ status: 'pending', limit: 1 }, signal)]);
+    const [fleet, pending] = await Promise.all([api.call('fleetSummary', { signal }), api.call('listDevices', { query: { status: 'pending', limit: 1 }, signal })]);
     return { ...fleet, pending: pending.total };
   }, []);
   const reloadSoon = useThrottled(summary.reload, 1000);

@@ -1,6 +1,7 @@
+import { PAGE_LIMITS } from '@pallas/protocol/constants';
 import { useState } from 'react';
 import type { Role, User } from '@pallas/protocol';
-import { usersApi } from '../api/endpoints.js';
+import { api } from '../api/client.js';
 import { useAuth } from '../auth/AuthProvider.js';
 import { RoleBadge } from '../components/Badges.js';
 import { ConfirmDialog, Dialog } from '../components/Dialog.js';
@@ -38,7 +39,7 @@ function CreateUserDialog({ onClose, onCreated }: { onClose(): void; onCreated()
   return (
     <Dialog title="Create a user" submitLabel="Create user" onClose={onClose}
       canSubmit={!!username && password.length >= MIN_PASSWORD && !nameError}
-      onSubmit={async () => { await usersApi.create({ username, password, role }); onCreated(); }}>
+      onSubmit={async () => { await api.call('createUser', { body: { username, password, role } }); onCreated(); }}>
       <Field label="User name" name="new-username" value={username} onChange={(e) => setUsername(e.target.value)} error={nameError} autoComplete="off" autoFocus />
       <Field label="Password" name="new-password" type="password" value={password} onChange={(e) => setPassword(e.target.value)} error={passwordError} autoComplete="new-password" />
       <RoleSelect value={role} onChange={setRole} />
@@ -57,10 +58,13 @@ function EditUserDialog({ user, onClose, onSaved }: { user: User; onClose(): voi
   return (
     <Dialog title={`Edit ${user.username}`} submitLabel="Save" onClose={onClose} canSubmit={changed && !passwordError}
       onSubmit={async () => {
-        await usersApi.update(user.id, {
-          ...(role !== user.role ? { role } : {}),
-          ...(password ? { password } : {}),
-          ...(password && self ? { currentPassword } : {}),
+        await api.call('updateUser', {
+          params: { id: user.id },
+          body: {
+            ...(role !== user.role ? { role } : {}),
+            ...(password ? { password } : {}),
+            ...(password && self ? { currentPassword } : {}),
+          },
         });
         onSaved();
       }}>
@@ -78,7 +82,7 @@ function EditUserDialog({ user, onClose, onSaved }: { user: User; onClose(): voi
 /** Users and their roles (admins only; the manager refuses everyone else anyway). */
 export function UsersView() {
   const { user: me } = useAuth();
-  const users = useResource(() => usersApi.list(), []);
+  const users = useResource((signal) => api.call('listUsers', { query: { limit: PAGE_LIMITS.max }, signal }), []);
   const [open, setOpen] = useState<{ kind: 'create' } | { kind: 'edit' | 'delete'; user: User } | null>(null);
   const close = () => setOpen(null);
   return (
@@ -116,7 +120,7 @@ export function UsersView() {
       {open?.kind === 'delete' && (
         <ConfirmDialog title={`Delete ${open.user.username}?`} confirmLabel="Delete user" onClose={close}
           message={<>The user <strong>{open.user.username}</strong> is removed and logged out everywhere.</>}
-          onConfirm={async () => { await usersApi.remove(open.user.id); users.reload(); }} />
+          onConfirm={async () => { await api.call('deleteUser', { params: { id: open.user.id } }); users.reload(); }} />
       )}
     </div>
   );

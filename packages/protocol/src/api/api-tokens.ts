@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox';
-import { Timestamp } from './common.js';
+import { Page, Timestamp } from './common.js';
 import { Role } from './users.js';
 
 /** A named token for automation (`Authorization: Bearer pat_…`); its secret is never listed. */
@@ -15,6 +15,7 @@ export const ApiToken = Type.Object({
   revokedAt: Type.Optional(Timestamp),
 });
 export type ApiToken = Static<typeof ApiToken>;
+export const ApiTokenPage = Page(ApiToken);
 
 export const CreateApiToken = Type.Object(
   {

@@ -1,10 +1,12 @@
 import Type, { type Static } from 'typebox';
-import { Paging, Timestamp } from './common.js';
+import { ARTIFACT_KINDS } from '../constants.js';
+import { Page, Paging, Timestamp } from './common.js';
 
 /** What an artifact is for: a VM image, a patch bundle for the device, or a new agent version. */
 export const ArtifactKind = Type.Union([Type.Literal('ova'), Type.Literal('patch'), Type.Literal('agent')]);
 export type ArtifactKind = Static<typeof ArtifactKind>;
-export const ARTIFACT_KINDS = ['ova', 'patch', 'agent'] as const satisfies readonly ArtifactKind[];
+// The plain list (constants.ts) and the schema name the same kinds.
+ARTIFACT_KINDS satisfies readonly ArtifactKind[];
 
 /** Names and versions end up in file names on devices and in logs: printable, no path separators. */
 const Label = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._+~-]*$' });
@@ -39,6 +41,7 @@ export const Artifact = Type.Object({
   createdBy: Type.String(),
 });
 export type Artifact = Static<typeof Artifact>;
+export const ArtifactPage = Page(Artifact);
 
 /** `GET /artifacts/{id}`: the artifact, its manifest and the manager's Ed25519 signature over it. */
 export const SignedArtifact = Type.Intersect([

@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox';
-import { Paging, Timestamp } from './common.js';
+import { Page, Paging, Timestamp } from './common.js';
 
 export const AuditActorKind = Type.Union([Type.Literal('user'), Type.Literal('device'), Type.Literal('token'), Type.Literal('anonymous')]);
 export type AuditActorKind = Static<typeof AuditActorKind>;
@@ -28,6 +28,7 @@ export const AuditEntry = Type.Object({
   detail: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
 });
 export type AuditEntry = Static<typeof AuditEntry>;
+export const AuditPage = Page(AuditEntry);
 
 export const AuditQuery = Type.Object(
   {

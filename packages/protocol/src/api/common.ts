@@ -1,4 +1,5 @@
 import Type, { type Static, type TSchema } from 'typebox';
+import { PAGE_LIMITS } from '../constants.js';
 
 /** Every REST error has this shape, with the matching HTTP status. */
 export const ApiError = Type.Object(
@@ -15,9 +16,12 @@ export type ApiError = Static<typeof ApiError>;
 export const Timestamp = Type.String({ format: 'date-time' });
 
 export const Paging = {
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: PAGE_LIMITS.max, default: PAGE_LIMITS.default })),
   offset: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
 };
+/** The query of a listing that has no filters, only paging. */
+export const PageQuery = Type.Object(Paging, { additionalProperties: false });
+export type PageQuery = Static<typeof PageQuery>;
 
 export function Page<T extends TSchema>(item: T) {
   return Type.Object({

@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox';
-import { Paging, Timestamp } from './common.js';
+import { Page, Paging, Timestamp } from './common.js';
 import { HostFacts, HypervisorKind } from '../mqtt/host-facts.js';
 import { Vm } from '../mqtt/vm.js';
 
@@ -32,6 +32,13 @@ export const Device = Type.Object({
   vms: Type.Array(Vm),
 });
 export type Device = Static<typeof Device>;
+export const DevicePage = Page(Device);
+
+/** `GET /devices/{id}/vms`: the device's last reported inventory. */
+export const VmList = Type.Array(Vm);
+
+/** The path of one VM of one device. */
+export const VmParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }), vmId: Type.String({ minLength: 1, maxLength: 128 }) });
 
 /**
  * Orders of the device list: a field, descending with a leading `-`. Ties are broken by id,

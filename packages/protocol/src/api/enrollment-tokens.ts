@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox';
-import { Timestamp } from './common.js';
+import { Page, Timestamp } from './common.js';
 
 export const EnrollmentToken = Type.Object({
   id: Type.String(),
@@ -12,6 +12,7 @@ export const EnrollmentToken = Type.Object({
   createdBy: Type.String(),
 });
 export type EnrollmentToken = Static<typeof EnrollmentToken>;
+export const EnrollmentTokenPage = Page(EnrollmentToken);
 
 export const CreateEnrollmentToken = Type.Object(
   {

@@ -1,5 +1,6 @@
 import Type, { type Static } from 'typebox';
-import { Paging, Timestamp } from './common.js';
+import { FINAL_TASK_STATES, TASK_STATES, TASK_TIMEOUT_MAX_SEC } from '../constants.js';
+import { Page, Paging, Timestamp } from './common.js';
 import { Presence } from './devices.js';
 import { PowerAction, Vm } from '../mqtt/vm.js';
 import { ArtifactId, TaskError, TaskOperation, TaskOutcome } from '../mqtt/tasks.js';
@@ -19,8 +20,8 @@ export const TaskState = Type.Union([
   Type.Literal('timed_out'),
 ]);
 export type TaskState = Static<typeof TaskState>;
-export const FINAL_TASK_STATES = ['succeeded', 'failed', 'cancelled', 'timed_out'] as const satisfies readonly TaskState[];
-export const ACTIVE_TASK_STATES = ['queued', 'sent', 'running'] as const satisfies readonly TaskState[];
+TASK_STATES satisfies readonly TaskState[];
+FINAL_TASK_STATES satisfies readonly TaskState[];
 
 export const Task = Type.Object({
   id: Type.String(),
@@ -55,6 +56,7 @@ export const Task = Type.Object({
   ]),
 });
 export type Task = Static<typeof Task>;
+export const TaskPage = Page(Task);
 
 export const TaskQuery = Type.Object(
   {
@@ -68,9 +70,6 @@ export const TaskQuery = Type.Object(
 );
 export type TaskQuery = Static<typeof TaskQuery>;
 
-/** Default and bounds of a task's deadline, counted from its creation (queue time included). */
-export const TASK_TIMEOUT_DEFAULT_SEC = 24 * 3600;
-export const TASK_TIMEOUT_MAX_SEC = 30 * 24 * 3600;
 
 /** Query options of every call that creates a task. */
 export const TaskOptions = Type.Object(
@@ -120,7 +119,9 @@ export type BulkTaskResponse = Static<typeof BulkTaskResponse>;
 
 /**
  * `GET /api/v1/events` (server-sent events). The SSE `event:` field is the `type`; `data:` is
- * the JSON below; `id:` lets a client resume with `Last-Event-ID` after a short disconnect.
+ * the JSON below. `id:` is an opaque string (do not parse or compare it): a client that
+ * reconnects sends the last one it saw back as `Last-Event-ID`, and gets what it missed, or a
+ * `reset` event when the manager cannot replay that far (reload whatever is shown).
  * - `task`: a task changed (created, sent, progress, final, cancel requested).
  * - `device`: a device's presence changed, or it was enrolled or decommissioned.
  * - `vms`: a device's VM inventory changed.
@@ -132,6 +133,16 @@ export const DeviceEvent = Type.Object({
   removed: Type.Optional(Type.Boolean()),
 });
 export type DeviceEvent = Static<typeof DeviceEvent>;
+
+/** `GET /events` filters: one task's events, or one device's (tasks, presence and VMs). */
+export const EventsQuery = Type.Object(
+  {
+    deviceId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    taskId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  },
+  { additionalProperties: false },
+);
+export type EventsQuery = Static<typeof EventsQuery>;
 
 export type LiveEvent =
   | { type: 'task'; task: Task }

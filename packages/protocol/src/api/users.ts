@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox';
-import { Timestamp } from './common.js';
+import { Page, Timestamp } from './common.js';
 
 export const Role = Type.Union([Type.Literal('admin'), Type.Literal('operator'), Type.Literal('viewer')]);
 export type Role = Static<typeof Role>;
@@ -16,6 +16,7 @@ export const User = Type.Object({
   createdAt: Timestamp,
 });
 export type User = Static<typeof User>;
+export const UserPage = Page(User);
 
 export const CreateUser = Type.Object(
   { username: Username, password: Password, role: Role },

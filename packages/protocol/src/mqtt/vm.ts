@@ -1,4 +1,5 @@
 import Type, { type Static } from 'typebox';
+import { VM_LIMITS } from '../constants.js';
 
 export const PowerState = Type.Union([Type.Literal('on'), Type.Literal('off'), Type.Literal('suspended')]);
 export type PowerState = Static<typeof PowerState>;
@@ -31,17 +32,13 @@ export type Vm = Static<typeof Vm>;
  * set is safe as a QEMU `-name`, a file name on a datastore and in a URL path segment.
  * (Names of VMs made outside Pallas are only bounded by `Vm.name`, 255 characters.)
  */
-export const VmName = Type.String({
-  minLength: 1,
-  maxLength: 80,
-  pattern: '^[A-Za-z0-9._-]([A-Za-z0-9._ -]*[A-Za-z0-9._-])?$',
-});
+export const VmName = Type.String({ ...VM_LIMITS.name });
 export type VmName = Static<typeof VmName>;
 
 /** Virtual CPUs: 1–128 (ESXi 7's per-VM limit on the hardware versions edge hosts run). */
-export const VmVcpus = Type.Integer({ minimum: 1, maximum: 128 });
+export const VmVcpus = Type.Integer({ ...VM_LIMITS.vcpus });
 /** Memory in MiB: 64 MiB to 1 TiB. */
-export const VmMemoryMB = Type.Integer({ minimum: 64, maximum: 1_048_576 });
+export const VmMemoryMB = Type.Integer({ ...VM_LIMITS.memoryMB });
 
 /** What to create: the VM's shape. Deploying from an OVA takes its shape from the OVA instead. */
 export const VmSpec = Type.Object(
@@ -50,7 +47,7 @@ export const VmSpec = Type.Object(
     vcpus: VmVcpus,
     memoryMB: VmMemoryMB,
     /** Size of the first disk in GB (decimal), more than 0 and at most 65,536 (64 TB). */
-    diskGB: Type.Number({ exclusiveMinimum: 0, maximum: 65_536 }),
+    diskGB: Type.Number({ ...VM_LIMITS.diskGB }),
     /** Network (port group, bridge) for the first NIC; default: the host's first network. */
     network: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
     /** Image to boot from (ISO or disk image path/URL the driver understands); default: none. */

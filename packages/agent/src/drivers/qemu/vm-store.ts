@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../../identity/atomic-file.js';
+import { writeFileAtomic } from '../../util/atomic-file.js';
 
 /**
  * The qemu driver's directory: the only place VM definitions live, so that a restarted agent

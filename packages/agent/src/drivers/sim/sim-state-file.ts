@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import type { Vm } from '@pallas/protocol';
-import { writeFileAtomic } from '../../identity/atomic-file.js';
+import { writeFileAtomic } from '../../util/atomic-file.js';
 
 /** What a sim host keeps on disk: its VMs and, for tests and demos, what was done to them. */
 export interface SimSnapshot {

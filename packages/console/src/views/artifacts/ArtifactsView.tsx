@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import type { Artifact, ArtifactKind, ArtifactQuery } from '@pallas/protocol';
-import { artifactsApi } from '../../api/endpoints.js';
+import { api } from '../../api/client.js';
 import { setQuery, useLocation } from '../../app/router.js';
 import { useCan } from '../../auth/AuthProvider.js';
 import { CopyButton } from '../../components/CopyButton.js';
@@ -8,8 +8,10 @@ import { ConfirmDialog } from '../../components/Dialog.js';
 import { ErrorNote } from '../../components/ErrorNote.js';
 import { Pager } from '../../components/Pager.js';
 import { useResource } from '../../hooks/useResource.js';
-import { ARTIFACT_KIND_TEXT, ARTIFACT_KINDS } from '../../lib/artifact-kinds.js';
-import { formatBytes, formatCount, formatDateTime, timeAgo } from '../../lib/format.js';
+import { ARTIFACT_KINDS } from '@pallas/protocol/constants';
+import { ARTIFACT_KIND_TEXT } from '../../lib/artifact-text.js';
+import { formatBytes } from '@pallas/protocol/units';
+import { formatCount, formatDateTime, timeAgo } from '../../lib/format.js';
 import { UploadPanel } from './UploadPanel.js';
 
 const PAGE_SIZE = 50;
@@ -31,7 +33,7 @@ export function ArtifactsView() {
   const canOperate = useCan('operator');
   const { query: search } = useLocation();
   const query = queryFrom(search);
-  const list = useResource((signal) => artifactsApi.list(query, signal), [JSON.stringify(query)]);
+  const list = useResource((signal) => api.call('listArtifacts', { query, signal }), [JSON.stringify(query)]);
   const [uploading, setUploading] = useState(false);
   const [uploaded, setUploaded] = useState<Artifact | null>(null);
   const [deleting, setDeleting] = useState<Artifact | null>(null);
@@ -97,7 +99,7 @@ export function ArtifactsView() {
       {deleting && (
         <ConfirmDialog title={`Delete ${deleting.name} ${deleting.version}?`} confirmLabel="Delete artifact" onClose={() => setDeleting(null)}
           message={<>The file is deleted from the manager. Devices that already have it keep their copy; tasks can no longer use it. The manager refuses while an unfinished task uses it.</>}
-          onConfirm={async () => { await artifactsApi.remove(deleting.id); setUploaded(null); list.reload(); }} />
+          onConfirm={async () => { await api.call('deleteArtifact', { params: { id: deleting.id } }); setUploaded(null); list.reload(); }} />
       )}
     </div>
   );

@@ -2,9 +2,32 @@ import { useRef, useState, type FormEvent } from 'react';
 import type { ArtifactKind, SignedArtifact } from '@pallas/protocol';
 import { ErrorNote } from '../../components/ErrorNote.js';
 import { Field } from '../../components/Field.js';
-import { ARTIFACT_KINDS } from '../../lib/artifact-kinds.js';
-import { formatBytes } from '../../lib/format.js';
-import { uploadArtifact, type Upload, type UploadProgress } from '../../lib/upload.js';
+import { ARTIFACT_KINDS } from '@pallas/protocol/constants';
+import { formatBytes } from '@pallas/protocol/units';
+import { api } from '../../api/client.js';
+
+interface UploadProgress {
+  sent: number;
+  total: number;
+  /** Bytes a second over the last few seconds (0 until there is a measurement). */
+  rate: number;
+}
+
+/** How far back the rate looks: long enough to be steady, short enough to follow changes. */
+const RATE_WINDOW_MS = 3000;
+
+/** Turns the client's byte counts into progress with a rate over the last few seconds. */
+function rateMeter(onProgress: (p: UploadProgress) => void): (sent: number, total: number) => void {
+  const samples: Array<{ at: number; sent: number }> = [];
+  return (sent, total) => {
+    const now = performance.now();
+    samples.push({ at: now, sent });
+    while (samples.length > 2 && now - samples[0]!.at > RATE_WINDOW_MS) samples.shift();
+    const first = samples[0]!;
+    const rate = now - first.at > 200 ? ((sent - first.sent) * 1000) / (now - first.at) : 0;
+    onProgress({ sent, total, rate });
+  };
+}
 
 /** The manager's rule for names and versions (protocol `UploadArtifactQuery`). */
 const LABEL = /^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$/;
@@ -48,7 +71,7 @@ export function UploadPanel({ onUploaded, onClose }: { onUploaded(artifact: Sign
   const [version, setVersion] = useState('1');
   const [progress, setProgress] = useState<UploadProgress | null>(null);
   const [error, setError] = useState<unknown>(null);
-  const upload = useRef<Upload | null>(null);
+  const upload = useRef<AbortController | null>(null);
   const busy = progress !== null;
   const nameError = name && !LABEL.test(name) ? LABEL_HINT : undefined;
   const versionError = version && !LABEL.test(version) ? LABEL_HINT : undefined;
@@ -59,10 +82,11 @@ export function UploadPanel({ onUploaded, onClose }: { onUploaded(artifact: Sign
     if (!ready || !file) return;
     setError(null);
     setProgress({ sent: 0, total: file.size, rate: 0 });
-    const current = uploadArtifact(file, { kind, name, version }, setProgress);
+    const current = new AbortController();
     upload.current = current;
     try {
-      const created = await current.done;
+      // The File streams from disk (XMLHttpRequest under the client, for its progress events).
+      const created = await api.upload({ kind, name, version }, file, { onProgress: rateMeter(setProgress), signal: current.signal });
       onUploaded(created);
     } catch (err) {
       setError(err);

@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import type { Device } from '@pallas/protocol';
-import { devicesApi } from '../../api/endpoints.js';
+import { api } from '../../api/client.js';
 import { navigate } from '../../app/router.js';
 import { ConfirmDialog, Dialog } from '../../components/Dialog.js';
 import { Field } from '../../components/Field.js';
@@ -33,32 +33,32 @@ export function DeviceActions({ device, onChanged }: { device: Device; onChanged
       {open === 'approve' && (
         <ConfirmDialog title={`Approve ${device.name}?`} confirmLabel="Approve device" danger={false} onClose={() => setOpen(null)}
           message={<>The device <strong>{device.name}</strong> may connect from now on and take tasks. Its agent retries by itself and comes online within about a minute.</>}
-          onConfirm={async () => onChanged(await devicesApi.setStatus(device.id, 'approve'))} />
+          onConfirm={async () => onChanged(await api.call('approveDevice', { params: { id: device.id } }))} />
       )}
       {open === 'block' && (
         <ConfirmDialog title={`Block ${device.name}?`} confirmLabel="Block device" onClose={() => setOpen(null)}
           message={<>The connection of <strong>{device.name}</strong> is closed at once and its credential is refused until someone unblocks it. Its VMs keep running; tasks for it wait in its queue.</>}
-          onConfirm={async () => onChanged(await devicesApi.setStatus(device.id, 'block'))} />
+          onConfirm={async () => onChanged(await api.call('blockDevice', { params: { id: device.id } }))} />
       )}
       {open === 'unblock' && (
         <ConfirmDialog title={`Unblock ${device.name}?`} confirmLabel="Unblock device" danger={false} onClose={() => setOpen(null)}
           message={<>The device <strong>{device.name}</strong> may connect again; its agent comes back by itself within about a minute.</>}
-          onConfirm={async () => onChanged(await devicesApi.setStatus(device.id, 'unblock'))} />
+          onConfirm={async () => onChanged(await api.call('unblockDevice', { params: { id: device.id } }))} />
       )}
       {open === 'rotate' && (
         <ConfirmDialog title={`Rotate the credential of ${device.name}?`} confirmLabel="Rotate credential" danger={false} onClose={() => setOpen(null)}
           message={<>The manager sends <strong>{device.name}</strong> a new secret. The old one keeps working until the device connects with the new one; if the device is offline, that happens when it reconnects.</>}
-          onConfirm={async () => onChanged(await devicesApi.rotateCredential(device.id))} />
+          onConfirm={async () => onChanged(await api.call('rotateDeviceCredential', { params: { id: device.id } }))} />
       )}
       {open === 'rename' && (
         <Dialog title="Rename device" submitLabel="Rename" canSubmit={name.trim().length > 0 && name.trim() !== device.name} onClose={() => setOpen(null)}
-          onSubmit={async () => onChanged(await devicesApi.patch(device.id, { name: name.trim() }))}>
+          onSubmit={async () => onChanged(await api.call('updateDevice', { params: { id: device.id }, body: { name: name.trim() } }))}>
           <Field label="Name" name="device-name" value={name} maxLength={255} onChange={(e) => setName(e.target.value)} autoFocus />
         </Dialog>
       )}
       {open === 'tags' && (
         <Dialog title="Tags" submitLabel="Save tags" canSubmit={!badTag} onClose={() => setOpen(null)}
-          onSubmit={async () => onChanged(await devicesApi.patch(device.id, { tags: [...new Set(tagList)] }))}>
+          onSubmit={async () => onChanged(await api.call('updateDevice', { params: { id: device.id }, body: { tags: [...new Set(tagList)] } }))}>
           <Field label="Tags, separated by spaces" name="device-tags" value={tags} onChange={(e) => setTags(e.target.value)} autoFocus
             error={badTag ? `"${badTag}": letters, digits and . _ : / = - only, up to 64 characters` : undefined}
             hint="For example site=berlin role:edge. Bulk tasks can target a tag." />
@@ -68,7 +68,7 @@ export function DeviceActions({ device, onChanged }: { device: Device; onChanged
         <ConfirmDialog title={`Decommission ${device.name}?`} confirmLabel="Decommission" typeToConfirm={device.name} onClose={() => setOpen(null)}
           message={<>The device's credential stops working at once, its agent is told to stop, and its queued tasks are cancelled. Bringing it back needs a new enrollment token on the device.</>}
           onConfirm={async () => {
-            await devicesApi.decommission(device.id);
+            await api.call('decommissionDevice', { params: { id: device.id } });
             navigate('/devices');
           }} />
       )}

@@ -1,6 +1,6 @@
 import { useRef, useState } from 'react';
 import type { Device, Presence, Task } from '@pallas/protocol';
-import { devicesApi, tasksApi } from '../../api/endpoints.js';
+import { api } from '../../api/client.js';
 import { Link } from '../../app/router.js';
 import { useCan } from '../../auth/AuthProvider.js';
 import { DeviceStatusBadge, PresenceBadge } from '../../components/Badges.js';
@@ -19,8 +19,8 @@ const RECENT_TASKS = 20;
 export function DeviceDetailView({ deviceId }: { deviceId: string }) {
   const canOperate = useCan('operator');
   const isAdmin = useCan('admin');
-  const device = useResource(() => devicesApi.get(deviceId), [deviceId]);
-  const tasks = useResource(async (signal) => (await tasksApi.list({ deviceId, limit: RECENT_TASKS }, signal)).items, [deviceId]);
+  const device = useResource((signal) => api.call('getDevice', { params: { id: deviceId }, signal }), [deviceId]);
+  const tasks = useResource(async (signal) => (await api.call('listTasks', { query: { deviceId, limit: RECENT_TASKS }, signal })).items, [deviceId]);
 
   // Counts the actions done on this page, so the recent events follow them.
   const [actionsDone, setActionsDone] = useState(0);

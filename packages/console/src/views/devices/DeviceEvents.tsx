@@ -1,4 +1,4 @@
-import { auditApi } from '../../api/endpoints.js';
+import { api } from '../../api/client.js';
 import { Link } from '../../app/router.js';
 import { ErrorNote } from '../../components/ErrorNote.js';
 import { useResource } from '../../hooks/useResource.js';
@@ -13,7 +13,7 @@ const RECENT = 10;
  * something to the device, so the list follows.
  */
 export function DeviceEvents({ deviceId, reloadKey }: { deviceId: string; reloadKey: unknown }) {
-  const events = useResource((signal) => auditApi.list({ target: deviceId, limit: RECENT }, signal), [deviceId, reloadKey]);
+  const events = useResource((signal) => api.call('listAudit', { query: { target: deviceId, limit: RECENT }, signal }), [deviceId, reloadKey]);
   return (
     <section className="panel" aria-label="Recent events">
       <div className="panel-head">

@@ -1,6 +1,7 @@
 import type { Device } from '@pallas/protocol';
 import { Meter } from '../../components/Meter.js';
-import { formatDateTime, formatDuration, formatGB, formatMB, timeAgo } from '../../lib/format.js';
+import { formatDuration, formatGB, formatMiB } from '@pallas/protocol/units';
+import { formatDateTime, timeAgo } from '../../lib/format.js';
 
 /** What the host says about itself, and its CPU, memory and datastores as bars. */
 export function DeviceFacts({ device }: { device: Device }) {
@@ -32,7 +33,7 @@ export function DeviceFacts({ device }: { device: Device }) {
         <h2>Resources</h2>
         {f.cpu.usagePct !== undefined && <Meter label="CPU" used={f.cpu.usagePct} total={100} detail={`${f.cpu.usagePct.toFixed(0)}% of ${f.cpu.cores} cores`} />}
         {f.memory.usedMB !== undefined && (
-          <Meter label="Memory" used={f.memory.usedMB} total={f.memory.totalMB} detail={`${formatMB(f.memory.usedMB)} of ${formatMB(f.memory.totalMB)}`} />
+          <Meter label="Memory" used={f.memory.usedMB} total={f.memory.totalMB} detail={`${formatMiB(f.memory.usedMB)} of ${formatMiB(f.memory.totalMB)}`} />
         )}
         {f.datastores.map((ds) => (
           <Meter key={ds.name} label={`Datastore ${ds.name}`} used={ds.capacityGB - ds.freeGB} total={ds.capacityGB}

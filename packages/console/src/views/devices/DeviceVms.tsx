@@ -1,12 +1,11 @@
 import { useState } from 'react';
 import type { Device, PowerAction, Task, Vm } from '@pallas/protocol';
-import { messageOf } from '../../api/client.js';
-import { vmsApi } from '../../api/endpoints.js';
+import { api, messageOf } from '../../api/client.js';
 import { useCan } from '../../auth/AuthProvider.js';
 import { PowerBadge } from '../../components/Badges.js';
 import { ConfirmDialog } from '../../components/Dialog.js';
 import { TaskProgress } from '../../components/TaskProgress.js';
-import { formatGB, formatMB } from '../../lib/format.js';
+import { formatGB, formatMiB } from '@pallas/protocol/units';
 import { isFinal } from '../../lib/task-text.js';
 import { CreateVmDialog, DeployVmDialog, EditVmDialog } from './VmDialogs.js';
 
@@ -33,7 +32,7 @@ export function DeviceVms({ device, tasks, onTask }: { device: Device; tasks: Ta
   const power = async (vm: Vm, action: PowerAction) => {
     setError(null);
     try {
-      onTask(await vmsApi.power(device.id, vm.id, action));
+      onTask(await api.call('powerVm', { params: { id: device.id, vmId: vm.id }, body: { action } }));
     } catch (err) {
       setError(`${vm.name}: ${messageOf(err)}`);
     }
@@ -71,11 +70,11 @@ export function DeviceVms({ device, tasks, onTask }: { device: Device; tasks: Ta
                     <td>
                       <span className="vm-name">{vm.name}</span>
                       {vm.guestOs && <small className="muted block">{vm.guestOs}</small>}
-                      <small className="muted mobile-only">{vm.vcpus} vCPU · {formatMB(vm.memoryMB)} · {formatGB(vm.diskGB)}</small>
+                      <small className="muted mobile-only">{vm.vcpus} vCPU · {formatMiB(vm.memoryMB)} · {formatGB(vm.diskGB)}</small>
                     </td>
                     <td><PowerBadge state={vm.powerState} /></td>
                     <td className="secondary num">{vm.vcpus}</td>
-                    <td className="secondary num">{formatMB(vm.memoryMB)}</td>
+                    <td className="secondary num">{formatMiB(vm.memoryMB)}</td>
                     <td className="secondary num">{formatGB(vm.diskGB)}</td>
                     <td className="actions full">
                       {task ? <TaskProgress task={task} presence={device.presence} status={device.status} /> : canOperate ? (
@@ -102,7 +101,7 @@ export function DeviceVms({ device, tasks, onTask }: { device: Device; tasks: Ta
       {open?.kind === 'delete' && (
         <ConfirmDialog title={`Delete ${open.vm.name}?`} confirmLabel="Delete VM"
           message={<>The VM <strong>{open.vm.name}</strong> and its disks are deleted from <strong>{device.name}</strong>. This cannot be undone.</>}
-          onConfirm={async () => onTask(await vmsApi.remove(device.id, open.vm.id))} onClose={() => setOpen(null)} />
+          onConfirm={async () => onTask(await api.call('deleteVm', { params: { id: device.id, vmId: open.vm.id } }))} onClose={() => setOpen(null)} />
       )}
     </section>
   );

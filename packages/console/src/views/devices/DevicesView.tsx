@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import type { Device, DeviceQuery, DeviceSort, DeviceStatus, HypervisorKind, PageOf, Presence } from '@pallas/protocol';
-import { devicesApi } from '../../api/endpoints.js';
+import { api } from '../../api/client.js';
 import { Link, setQuery, useLocation } from '../../app/router.js';
 import { DeviceStatusBadge, PresenceBadge } from '../../components/Badges.js';
 import { ErrorNote } from '../../components/ErrorNote.js';
@@ -73,7 +73,7 @@ export function DevicesView() {
   const query = queryFrom(search);
   const key = JSON.stringify(query);
   const page = useResource<{ query: DeviceQuery; page: PageOf<Device> }>(
-    async (signal) => ({ query, page: await devicesApi.list(query, signal) }),
+    async (signal) => ({ query, page: await api.call('listDevices', { query, signal }) }),
     [key],
   );
 

@@ -1,12 +1,13 @@
 import { useState } from 'react';
 import type { Task, Vm, VmPatch } from '@pallas/protocol';
-import { artifactsApi, vmsApi } from '../../api/endpoints.js';
+import { api } from '../../api/client.js';
 import { Dialog } from '../../components/Dialog.js';
 import { ErrorNote } from '../../components/ErrorNote.js';
 import { Field } from '../../components/Field.js';
 import { useResource } from '../../hooks/useResource.js';
-import { formatBytes } from '../../lib/format.js';
-import { VM_LIMITS, validateVm, type VmFormValues } from '../../lib/vm-limits.js';
+import { formatBytes } from '@pallas/protocol/units';
+import { VM_LIMITS } from '@pallas/protocol/constants';
+import { validateVm, type VmFormValues } from '../../lib/vm-form.js';
 
 /** Create a VM (it is created powered off). Checked here with the manager's own limits. */
 export function CreateVmDialog({ deviceId, onCreated, onClose }: { deviceId: string; onCreated(task: Task): void; onClose(): void }) {
@@ -23,8 +24,9 @@ export function CreateVmDialog({ deviceId, onCreated, onClose }: { deviceId: str
       onSubmit={async () => {
         setTouched(true);
         if (Object.keys(errors).length > 0) throw new Error('Fix the fields marked above.');
-        const task = await vmsApi.create(deviceId, {
-          name: values.name, vcpus: Number(values.vcpus), memoryMB: Number(values.memoryMB), diskGB: Number(values.diskGB),
+        const task = await api.call('createVm', {
+          params: { id: deviceId },
+          body: { name: values.name, vcpus: Number(values.vcpus), memoryMB: Number(values.memoryMB), diskGB: Number(values.diskGB) },
         });
         onCreated(task);
       }}
@@ -57,7 +59,7 @@ export function EditVmDialog({ deviceId, vm, onSent, onClose }: { deviceId: stri
   const changed = Object.keys(patch).length > 0;
   return (
     <Dialog title={`Edit ${vm.name}`} submitLabel="Save changes" canSubmit={changed && Object.keys(errors).length === 0} onClose={onClose}
-      onSubmit={async () => onSent(await vmsApi.update(deviceId, vm.id, patch))}>
+      onSubmit={async () => onSent(await api.call('updateVm', { params: { id: deviceId, vmId: vm.id }, body: patch }))}>
       <Field label="Name" name="vm-name" value={values.name} onChange={change('name')} error={errors.name} maxLength={VM_LIMITS.name.maxLength} />
       <div className="field-row">
         <Field label="vCPUs" name="vm-vcpus" type="number" disabled={!resizable} value={values.vcpus} onChange={change('vcpus')} error={errors.vcpus} />
@@ -73,7 +75,7 @@ export function EditVmDialog({ deviceId, vm, onSent, onClose }: { deviceId: stri
  * size and SHA-256) and imports it, powered off. The name defaults to the OVF's own.
  */
 export function DeployVmDialog({ deviceId, onDeployed, onClose }: { deviceId: string; onDeployed(task: Task): void; onClose(): void }) {
-  const ovas = useResource((signal) => artifactsApi.list({ kind: 'ova', limit: 500 }, signal), []);
+  const ovas = useResource((signal) => api.call('listArtifacts', { query: { kind: 'ova', limit: 500 }, signal }), []);
   const [artifactId, setArtifactId] = useState('');
   const [name, setName] = useState('');
   const nameError = name && (name.length > VM_LIMITS.name.maxLength || !new RegExp(VM_LIMITS.name.pattern).test(name))
@@ -82,7 +84,7 @@ export function DeployVmDialog({ deviceId, onDeployed, onClose }: { deviceId: st
   const chosen = artifactId || items[0]?.id || '';
   return (
     <Dialog title="Deploy a VM from an OVA" submitLabel="Deploy" canSubmit={!!chosen && !nameError} onClose={onClose}
-      onSubmit={async () => onDeployed(await vmsApi.deploy(deviceId, { source: { kind: 'artifact', artifactId: chosen }, ...(name ? { name } : {}) }))}>
+      onSubmit={async () => onDeployed(await api.call('deployVm', { params: { id: deviceId }, body: { source: { kind: 'artifact', artifactId: chosen }, ...(name ? { name } : {}) } }))}>
       <ErrorNote error={ovas.error} onRetry={ovas.reload} />
       {ovas.data && items.length === 0 && <p className="notice">There is no OVA artifact yet. Upload one on the Artifacts page first.</p>}
       {items.length > 0 && (

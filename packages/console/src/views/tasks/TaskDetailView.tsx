@@ -1,7 +1,6 @@
 import { useState } from 'react';
 import type { Task } from '@pallas/protocol';
-import { messageOf } from '../../api/client.js';
-import { devicesApi, tasksApi } from '../../api/endpoints.js';
+import { api, messageOf } from '../../api/client.js';
 import { Link, navigate } from '../../app/router.js';
 import { useCan } from '../../auth/AuthProvider.js';
 import { TaskStateBadge } from '../../components/Badges.js';
@@ -10,6 +9,7 @@ import { TaskProgress } from '../../components/TaskProgress.js';
 import { useResource } from '../../hooks/useResource.js';
 import { formatDateTime } from '../../lib/format.js';
 import { describeOperation, isFinal } from '../../lib/task-text.js';
+import { explainTaskError } from '@pallas/protocol/constants';
 import { useLiveEvents } from '../../live/LiveProvider.js';
 
 const RETRYABLE = new Set(['failed', 'cancelled', 'timed_out']);
@@ -37,9 +37,9 @@ function Timeline({ task }: { task: Task }) {
 /** One task: what it does, where it is, its timeline and error; cancel or retry it. */
 export function TaskDetailView({ taskId }: { taskId: string }) {
   const canOperate = useCan('operator');
-  const task = useResource(() => tasksApi.get(taskId), [taskId]);
+  const task = useResource((signal) => api.call('getTask', { params: { id: taskId }, signal }), [taskId]);
   const deviceId = task.data?.deviceId;
-  const device = useResource(async () => (deviceId ? devicesApi.get(deviceId) : undefined), [deviceId]);
+  const device = useResource(async () => (deviceId ? api.call('getDevice', { params: { id: deviceId } }) : undefined), [deviceId]);
   const [actionError, setActionError] = useState<string | null>(null);
 
   useLiveEvents((m) => {
@@ -71,17 +71,17 @@ export function TaskDetailView({ taskId }: { taskId: string }) {
             <TaskStateBadge state={t.state} />
             <div className="spacer" />
             {canOperate && !isFinal(t) && !t.cancelRequested && (
-              <button type="button" className="button" onClick={() => void act(() => tasksApi.cancel(t.id))}>Cancel task</button>
+              <button type="button" className="button" onClick={() => void act(() => api.call('cancelTask', { params: { id: t.id } }))}>Cancel task</button>
             )}
             {canOperate && RETRYABLE.has(t.state) && (
-              <button type="button" className="button primary" onClick={() => void act(() => tasksApi.retry(t.id), (n) => navigate(`/tasks/${n.id}`))}>Retry</button>
+              <button type="button" className="button primary" onClick={() => void act(() => api.call('retryTask', { params: { id: t.id } }), (n) => navigate(`/tasks/${n.id}`))}>Retry</button>
             )}
           </header>
           {actionError && <div className="error-note" role="alert">{actionError}</div>}
           <section className="panel">
             <TaskProgress task={t} {...(device.data ? { presence: device.data.presence, status: device.data.status } : {})} />
             {t.error && (
-              <div className="error-note task-error" role="status"><strong>{t.error.code}</strong>: {t.error.message}</div>
+              <div className="error-note task-error" role="status" title={explainTaskError(t.error.code)}><strong>{t.error.code}</strong>: {t.error.message}</div>
             )}
             {t.lateResult && (
               <p className="muted">A result arrived after the task was final ({t.lateResult.outcome}, {formatDateTime(t.lateResult.at)}); it was recorded but changed nothing.</p>

@@ -1,5 +1,5 @@
 import type { PageOf, Task, TaskQuery, TaskState } from '@pallas/protocol';
-import { tasksApi } from '../../api/endpoints.js';
+import { api } from '../../api/client.js';
 import { setQuery, useLocation } from '../../app/router.js';
 import { ErrorNote } from '../../components/ErrorNote.js';
 import { Pager } from '../../components/Pager.js';
@@ -31,7 +31,7 @@ function matches(task: Task, q: TaskQuery): boolean {
 export function TasksView() {
   const { query: search } = useLocation();
   const query = queryFrom(search);
-  const page = useResource<PageOf<Task>>((signal) => tasksApi.list(query, signal), [JSON.stringify(query)]);
+  const page = useResource<PageOf<Task>>((signal) => api.call('listTasks', { query, signal }), [JSON.stringify(query)]);
 
   useLiveEvents((m) => {
     if (m.type === 'reset') return page.reload();

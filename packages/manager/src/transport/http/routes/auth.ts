@@ -1,17 +1,10 @@
-import { LoginRequest, LoginResponse, User } from '@pallas/protocol';
 import { AppError } from '../../../errors.js';
 import { clearSessionCookies, setSessionCookies } from '../cookies.js';
 import type { App, RouteContext } from '../context.js';
+import { serve } from '../serve.js';
 
 export async function authRoutes(app: App, ctx: RouteContext): Promise<void> {
-  app.post('/auth/login', {
-    schema: {
-      tags: ['auth'],
-      summary: 'Log in; returns a bearer token, or with `cookie: true` (the console) sets an HttpOnly session cookie instead',
-      body: LoginRequest,
-      response: { 200: LoginResponse },
-    },
-  }, async (req, reply) => {
+  serve(app, ctx, 'login', async (req, reply) => {
     const { username, password, cookie } = req.body;
     req.audit = { actor: { kind: 'anonymous', name: username }, target: { kind: 'user', id: username, name: username } };
     try {
@@ -43,19 +36,12 @@ export async function authRoutes(app: App, ctx: RouteContext): Promise<void> {
     return { expiresAt: res.expiresAt, user: res.user, csrfToken };
   });
 
-  app.post('/auth/logout', {
-    schema: { tags: ['auth'], summary: 'End this session (and clear the console cookie)' },
-    onRequest: ctx.guard('viewer'),
-    config: { auditAction: 'logout' },
-  }, async (req, reply) => {
+  serve(app, ctx, 'logout', async (req, reply) => {
     if (req.credential === 'api-token') throw new AppError('invalid_request', 'an API token is not a session: revoke it with DELETE /api/v1/api-tokens/:id');
     await ctx.sessions.logout(req.bearer!);
     if (req.credential === 'cookie') clearSessionCookies(req, reply);
     return reply.status(204).send();
   });
 
-  app.get('/auth/me', {
-    schema: { tags: ['auth'], summary: 'The logged-in user (with the role this credential acts with)', response: { 200: User } },
-    onRequest: ctx.guard('viewer'),
-  }, async (req) => req.user!);
+  serve(app, ctx, 'me', async (req) => req.user!);
 }

@@ -1,16 +1,8 @@
 import type { ServerResponse } from 'node:http';
-import Type from 'typebox';
 import type { LiveEvent } from '@pallas/protocol';
 import type { NumberedEvent } from '../../../services/live/event-bus.js';
 import type { App, RouteContext } from '../context.js';
-
-const EventsQuery = Type.Object(
-  {
-    deviceId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-    taskId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-  },
-  { additionalProperties: false },
-);
+import { serve } from '../serve.js';
 
 const KEEPALIVE_MS = 15_000;
 /** A client that stops reading is cut off rather than buffered without limit. */
@@ -28,10 +20,7 @@ export async function eventRoutes(app: App, ctx: RouteContext): Promise<void> {
     for (const res of open) res.end();
   });
 
-  app.get('/events', {
-    schema: { tags: ['events'], summary: 'Live stream (server-sent events) of task, device and VM changes', querystring: EventsQuery },
-    onRequest: ctx.guard('viewer'),
-  }, async (req, reply) => {
+  serve(app, ctx, 'followEvents', async (req, reply) => {
     const { deviceId, taskId } = req.query;
     const wanted = (e: LiveEvent): boolean => {
       if (taskId) return e.type === 'task' && e.task.id === taskId;

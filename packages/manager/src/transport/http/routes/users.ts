@@ -1,49 +1,27 @@
-import Type from 'typebox';
-import { CreateUser, IdParam, Page, Paging, UpdateUser, User } from '@pallas/protocol';
 import { AppError } from '../../../errors.js';
 import type { App, RouteContext } from '../context.js';
+import { serve } from '../serve.js';
 
 /**
  * Users. Admins manage everyone; any user may read themselves and change their own password
  * (giving the current one), but never their own role.
  */
 export async function userRoutes(app: App, ctx: RouteContext): Promise<void> {
-  const admin = ctx.guard('admin');
-  const anyone = ctx.guard('viewer');
+  serve(app, ctx, 'listUsers', async (req) => ctx.users.list(req.query.limit, req.query.offset));
 
-  app.get('/users', {
-    schema: { tags: ['users'], summary: 'List users (admin)', querystring: Type.Object(Paging, { additionalProperties: false }), response: { 200: Page(User) } },
-    onRequest: admin,
-  }, async (req) => ctx.users.list(req.query.limit, req.query.offset));
-
-  app.post('/users', {
-    schema: { tags: ['users'], summary: 'Create a user (admin)', body: CreateUser, response: { 201: User } },
-    onRequest: admin,
-    config: { auditAction: 'user.create' },
-  }, async (req, reply) => {
+  serve(app, ctx, 'createUser', async (req) => {
     req.audit = { target: { kind: 'user', id: req.body.username, name: req.body.username }, detail: { role: req.body.role } };
     const user = await ctx.users.create(req.body);
     req.audit.target = { kind: 'user', id: user.id, name: user.username };
-    return reply.status(201).send(user);
+    return user;
   });
 
-  app.get('/users/:id', {
-    schema: { tags: ['users'], summary: 'Get a user (admin, or yourself)', params: IdParam, response: { 200: User } },
-    onRequest: anyone,
-  }, async (req) => {
+  serve(app, ctx, 'getUser', async (req) => {
     if (req.user!.role !== 'admin' && req.params.id !== req.user!.id) throw new AppError('forbidden', 'only admins may see other users');
     return ctx.users.get(req.params.id);
   });
 
-  app.patch('/users/:id', {
-    schema: {
-      tags: ['users'],
-      summary: 'Change role or password (admin); change your own password (anyone, with currentPassword)',
-      params: IdParam, body: UpdateUser, response: { 200: User },
-    },
-    onRequest: anyone,
-    config: { auditAction: 'user.update' },
-  }, async (req) => {
+  serve(app, ctx, 'updateUser', async (req) => {
     const caller = req.user!;
     req.audit = { target: { kind: 'user', id: req.params.id }, detail: { fields: Object.keys(req.body).filter((k) => k !== 'currentPassword') } };
     if (caller.role !== 'admin') {
@@ -67,15 +45,10 @@ export async function userRoutes(app: App, ctx: RouteContext): Promise<void> {
     return user;
   });
 
-  app.delete('/users/:id', {
-    schema: { tags: ['users'], summary: 'Delete a user and their sessions and API tokens (admin)', params: IdParam },
-    onRequest: admin,
-    config: { auditAction: 'user.delete' },
-  }, async (req, reply) => {
+  serve(app, ctx, 'deleteUser', async (req) => {
     req.audit = { target: { kind: 'user', id: req.params.id } };
     const user = await ctx.users.get(req.params.id);
     req.audit.target = { kind: 'user', id: user.id, name: user.username };
     await ctx.users.remove(req.params.id);
-    return reply.status(204).send();
   });
 }

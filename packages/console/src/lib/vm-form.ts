@@ -1,17 +1,6 @@
-/**
- * The limits of a VM spec, the same as the protocol's `VmSpec` schema
- * (packages/protocol/src/mqtt/vm.ts), which the manager enforces. They are repeated here so the
- * console's bundle does not carry the schema library; packages/console/test checks that both
- * agree.
- */
-export const VM_LIMITS = {
-  name: { minLength: 1, maxLength: 80, pattern: '^[A-Za-z0-9._-]([A-Za-z0-9._ -]*[A-Za-z0-9._-])?$' },
-  vcpus: { minimum: 1, maximum: 128 },
-  memoryMB: { minimum: 64, maximum: 1_048_576 },
-  /** More than 0 (exclusive), at most 65,536 GB. */
-  diskGB: { exclusiveMinimum: 0, maximum: 65_536 },
-} as const;
+import { VM_LIMITS } from '@pallas/protocol/constants';
 
+/** The create and edit forms' checks, with the protocol's own VM limits (the manager enforces the same). */
 const NAME = new RegExp(VM_LIMITS.name.pattern);
 
 export interface VmFormValues {

@@ -1,0 +1,36 @@
+/**
+ * The console's pure modules, run in Node: the VM form's checks, the agent command (which must
+ * equal the CLI's) and the task wording.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Task } from '@pallas/protocol';
+import { agentCommand } from '../src/lib/agent-command.js';
+import { taskStatusText } from '../src/lib/task-text.js';
+import { validateVm } from '../src/lib/vm-form.js';
+
+describe('console: VM form', () => {
+  it('names every field that is out of bounds', () => {
+    assert.deepEqual(validateVm({ name: 'web-1', vcpus: '2', memoryMB: '2048', diskGB: '20' }), {});
+    const errors = validateVm({ name: ' bad', vcpus: '0', memoryMB: '32', diskGB: '0' });
+    assert.deepEqual(Object.keys(errors).sort(), ['diskGB', 'memoryMB', 'name', 'vcpus']);
+    assert.match(errors.vcpus!, /between 1 and 128/);
+  });
+});
+
+describe('console: wording', () => {
+  it('prints the agent command the CLI prints', () => {
+    assert.equal(agentCommand('http://10.0.0.5:8080', 'pet_abc-DEF_1'),
+      'npx pallas-agent --manager http://10.0.0.5:8080 --token pet_abc-DEF_1 --state-dir /var/lib/pallas-agent');
+    assert.equal(agentCommand('http://x', "it's"), "npx pallas-agent --manager http://x --token 'it'\\''s' --state-dir /var/lib/pallas-agent");
+  });
+
+  it('says where a waiting task is, and why', () => {
+    const task = { state: 'queued', cancelRequested: false, progress: { pct: 0, message: null }, error: null } as unknown as Task;
+    assert.equal(taskStatusText(task, 'offline'), 'Queued — device offline, will run when it reconnects');
+    assert.equal(taskStatusText(task, 'offline', 'blocked'), 'Queued — device blocked, runs once it is unblocked and reconnects');
+    assert.equal(taskStatusText(task, 'offline', 'pending'), 'Queued — device waiting for approval, runs once it is approved and connects');
+    assert.equal(taskStatusText({ ...task, state: 'sent' }), 'Sent to device, waiting for it to start');
+    assert.equal(taskStatusText({ ...task, state: 'running', cancelRequested: true }), 'Cancel requested — waiting for the device to answer');
+  });
+});

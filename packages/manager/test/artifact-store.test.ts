@@ -1,0 +1,29 @@
+/** The local-folder artifact store: the port's contract suite, and what is its own (leftovers of a crash). */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { tempDir } from '@pallas/testkit';
+import { LocalFolderStore } from '../src/artifact-store/local-folder/local-folder-store.js';
+import { artifactStoreContract } from './artifact-store-contract.js';
+
+artifactStoreContract('local-folder', async () => {
+  const dir = tempDir('pallas-artifact-store-');
+  return { store: new LocalFolderStore(dir.path), cleanup: async () => dir.cleanup() };
+});
+
+describe('local-folder artifact store', () => {
+  it('removes the leftovers of uploads a crash cut, and keeps complete objects', () => {
+    const dir = tempDir('pallas-artifact-store-');
+    try {
+      mkdirSync(join(dir.path, '.incoming'), { recursive: true });
+      writeFileSync(join(dir.path, '.incoming', 'art_x.abc123'), 'half an upload');
+      writeFileSync(join(dir.path, 'art_done'), 'complete');
+      new LocalFolderStore(dir.path);
+      assert.deepEqual(readdirSync(join(dir.path, '.incoming')), []);
+      assert.ok(existsSync(join(dir.path, 'art_done')));
+    } finally {
+      dir.cleanup();
+    }
+  });
+});

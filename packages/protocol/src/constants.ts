@@ -1,0 +1,104 @@
+// ---------------------------------------------------------------------------------------------
+// Limits and codes of the contract as plain values, without the schema library: the schemas
+// are built from them, and the CLI and the web console check input and explain results with
+// the same numbers (`@pallas/protocol/constants` keeps TypeBox out of the browser bundle).
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * What a VM spec or patch may ask for (the `VmSpec`/`VmPatch` schemas are built from this).
+ * The narrowest limits that all three hypervisors (ESXi, QEMU, sim) honour:
+ * - `name`: 80 characters is ESXi's display-name limit; the character set is safe as a QEMU
+ *   `-name`, a file name on a datastore and a URL path segment.
+ * - `vcpus`: 128 is ESXi 7's per-VM limit on the hardware versions edge hosts run.
+ * - `memoryMB`: MiB, 64 MiB to 1 TiB.
+ * - `diskGB`: decimal GB, more than 0 and at most 65,536 (64 TB).
+ */
+export const VM_LIMITS = {
+  name: { minLength: 1, maxLength: 80, pattern: '^[A-Za-z0-9._-]([A-Za-z0-9._ -]*[A-Za-z0-9._-])?$' },
+  vcpus: { minimum: 1, maximum: 128 },
+  memoryMB: { minimum: 64, maximum: 1_048_576 },
+  diskGB: { exclusiveMinimum: 0, maximum: 65_536 },
+} as const;
+
+/** Paged listings: `limit` defaults to 50 and is at most 1000. */
+export const PAGE_LIMITS = { default: 50, max: 1000 } as const;
+
+/** Default and bounds of a task's deadline, counted from its creation (queue time included). */
+export const TASK_TIMEOUT_DEFAULT_SEC = 24 * 3600;
+export const TASK_TIMEOUT_MAX_SEC = 30 * 24 * 3600;
+
+/** Roles, least to most: each may do everything the one before it may. */
+export const ROLES = ['viewer', 'operator', 'admin'] as const;
+
+export const TASK_STATES = ['queued', 'sent', 'running', 'succeeded', 'failed', 'cancelled', 'timed_out'] as const;
+export const FINAL_TASK_STATES = ['succeeded', 'failed', 'cancelled', 'timed_out'] as const;
+export const ACTIVE_TASK_STATES = ['queued', 'sent', 'running'] as const;
+
+/** Whether a task in this state will change no more. */
+export function isFinalTaskState(state: string): state is (typeof FINAL_TASK_STATES)[number] {
+  return (FINAL_TASK_STATES as readonly string[]).includes(state);
+}
+
+export const ARTIFACT_KINDS = ['ova', 'patch', 'agent'] as const;
+
+/**
+ * The codes a failed, cancelled or timed-out task carries in `error.code`, and what each means
+ * for the operator. The agent fails tasks with the driver, download and update codes; the
+ * manager sets `timed_out`, `cancelled` and `device_removed` itself. A newer agent may send a
+ * code missing here: callers show the message, which always says what happened.
+ */
+export const TASK_ERROR_CODES = {
+  // The hypervisor driver's (docs/drivers.md).
+  not_found: 'no such VM on the device (never existed, or deleted meanwhile)',
+  invalid_state: "the VM's power state forbids it (e.g. changing vCPUs of a running VM)",
+  invalid_spec: 'the spec does not fit this host (a duplicate name, or too large)',
+  no_space: 'not enough datastore space or free memory on the device',
+  unavailable: 'the hypervisor could not be reached; retrying later may work',
+  host_error: 'the hypervisor failed the operation for a reason of its own',
+  // The agent's.
+  unsupported: "this device's driver or agent cannot do it",
+  internal: 'the agent failed unexpectedly; its log says more',
+  // Artifact downloads (docs/artifacts.md).
+  artifact_untrusted: "the agent has no pinned signing key (it enrolled before artifacts)",
+  artifact_invalid: 'the artifact does not match its signed manifest, or is of the wrong kind',
+  artifact_forbidden: 'the manager refused the download URL (expired, or not for this device)',
+  artifact_not_found: 'the artifact is gone from the manager',
+  artifact_unavailable: 'the artifact could not be downloaded',
+  // Agent self-update (docs/agent-update.md).
+  invalid_artifact: 'the agent bundle is not usable',
+  rolled_back: 'the new agent version did not report healthy in time and was rolled back',
+  // The manager's.
+  timed_out: "the task's deadline passed before the device reported a result",
+  cancelled: 'cancelled before the device started it',
+  device_removed: 'the device was decommissioned',
+} as const;
+export type TaskErrorCode = keyof typeof TASK_ERROR_CODES;
+
+/** What a task error code means, or undefined for a code this version does not know. */
+export function explainTaskError(code: string): string | undefined {
+  return Object.hasOwn(TASK_ERROR_CODES, code) ? TASK_ERROR_CODES[code as TaskErrorCode] : undefined;
+}
+
+/**
+ * The codes of REST errors (`{error: {code, message}}`), each with its HTTP status. The
+ * manager raises only these; clients branch on the code, never on the message.
+ */
+export const API_ERROR_STATUS = {
+  invalid_request: 400,
+  invalid_json: 400,
+  unauthorized: 401,
+  invalid_credentials: 401,
+  enrollment_token_invalid: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  device_id_conflict: 409,
+  device_state_conflict: 409,
+  task_final: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  too_many_requests: 429,
+  internal: 500,
+  unavailable: 503,
+} as const;
+export type ApiErrorCode = keyof typeof API_ERROR_STATUS;
