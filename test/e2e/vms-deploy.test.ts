@@ -9,14 +9,14 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Task, Vm } from '@pallas/protocol';
 import {
-  createEnrollmentToken, openEventStream, startAgentProcess, startManagerProcess, tempDir, waitFor,
+  createEnrollmentToken, openEventStream, skipUnless, startAgentProcess, startManagerProcess, tempDir, waitFor,
   type Api, type ManagerProcess, type Proc,
 } from '@pallas/testkit';
 import { buildOva, ovaSkipReason } from '../../packages/agent/test/support/ova-builder.js';
 
 const deviceIdIn = (stateDir: string): string => (JSON.parse(readFileSync(join(stateDir, 'device.json'), 'utf8')) as { deviceId: string }).deviceId;
 
-describe('vm.deploy from an OVA on the device (sim driver)', { skip: ovaSkipReason }, () => {
+describe('vm.deploy from an OVA on the device (sim driver)', { skip: skipUnless(ovaSkipReason) }, () => {
   let manager: ManagerProcess;
   let admin: Api;
   let token: string;

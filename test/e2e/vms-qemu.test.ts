@@ -5,7 +5,8 @@
  * /proc/<pid>/cmdline for the VM's folder, its QMP socket spoken to with raw `net` code
  * (`query-status`), its `-m`/`-smp` on the command line, and its disk with `qemu-img info`.
  *
- * Skipped when QEMU is missing (CI installs it: .ci/run). Every QEMU the test started is
+ * Needs QEMU: skipped without it on a partial run, failed under CI and npm test (testkit's
+ * `skipUnless`). Every QEMU the test started is
  * killed in `after`. KVM when /dev/kvm works, else TCG (`PALLAS_TEST_QEMU_ACCEL=tcg` forces it);
  * the guests are blank or a boot sector, so TCG costs little.
  */
@@ -17,17 +18,17 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Task, TaskState, Vm } from '@pallas/protocol';
 import {
-  ADMIN_PASSWORD, createEnrollmentToken, openEventStream, startAgentProcess, startManagerProcess, tempDir, waitFor,
+  ADMIN_PASSWORD, createEnrollmentToken, openEventStream, skipUnless, startAgentProcess, startManagerProcess, tempDir, waitFor,
   type Api, type EventStream, type ManagerProcess, type Proc,
 } from '@pallas/testkit';
+import { qemuSkipReason } from '../../packages/agent/test/support/qemu-outside.js';
 import { pallas } from './support/cli.js';
 
 const QEMU = 'qemu-system-x86_64';
-const missing = [QEMU, 'qemu-img'].filter((bin) => spawnSync(bin, ['--version']).status !== 0);
 const accel = (process.env.PALLAS_TEST_QEMU_ACCEL || 'auto') as 'auto' | 'kvm' | 'tcg';
 
 describe('VM lifecycle on the qemu driver, end to end', {
-  skip: missing.length > 0 && `${missing.join(' and ')} not found (apt-get install qemu-system-x86 qemu-utils)`,
+  skip: skipUnless(qemuSkipReason),
   timeout: 180_000,
 }, () => {
   let manager: ManagerProcess;
@@ -184,7 +185,10 @@ async function assertRunning(folder: string, spec: { memoryMB: number; vcpus: nu
   assert.equal(pids.length, 1, `one QEMU for ${folder}: ${pids.join(', ')}`);
   const pid = pids[0]!;
   const pidFile = join(folder, 'qemu.pid');
-  if (existsSync(pidFile)) assert.equal(Number(readFileSync(pidFile, 'utf8')), pid, 'the pid file names the QEMU found in /proc');
+  // QEMU runs with -daemonize -pidfile: its parent exits (and the driver reports the VM on)
+  // only after the pid file is written, so a running VM always has one.
+  assert.ok(existsSync(pidFile), `${pidFile} exists while the VM runs`);
+  assert.equal(Number(readFileSync(pidFile, 'utf8')), pid, 'the pid file names the QEMU found in /proc');
   const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
   const arg = (flag: string) => argv[argv.indexOf(flag) + 1];
   assert.equal(arg('-m'), `${spec.memoryMB}M`, `-m in ${argv.join(' ')}`);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -86,16 +87,27 @@ describe('agent tasks', () => {
     await waitFor(() => results(id, taskId).length > before, 5000, 'result re-sent after reconnect');
     const afterReconnect = results(id, taskId).length;
     await waitFor(() => results(id, taskId).length > afterReconnect, 2000, 'periodic re-send');
+    // A second task, never acknowledged, is the control: each of its re-sends proves a re-send
+    // round ran, so "nothing for the acknowledged one" is checked over real rounds, not a sleep.
+    const control = 'tsk_0000000012';
+    const controlDone = once(agent, 'task-finished');
+    await fake.command(id, 'cmd/task', { type: 'run', taskId: control, operation: { kind: 'vm.power', vmId: 'vm-101', action: 'on' }, timeoutMs: 60_000 });
+    await controlDone;
     await fake.command(id, 'cmd/task-ack', { taskIds: [taskId] });
-    await new Promise((r) => setTimeout(r, 200));
+    const journal = join(root, `dev-${n}`, 'tasks.journal');
+    const ackJournaled = () => readFileSync(journal, 'utf8').split('\n').filter(Boolean)
+      .some((l) => { const r = JSON.parse(l) as { type: string; taskId?: string }; return r.type === 'acked' && r.taskId === taskId; });
+    await waitFor(ackJournaled, 5000, 'the ack journaled');
     const acked = results(id, taskId).length;
-    await new Promise((r) => setTimeout(r, 500));
+    const rounds = results(id, control).length;
+    await waitFor(() => results(id, control).length >= rounds + 2, 5000, 'two re-send rounds after the ack');
     assert.equal(results(id, taskId).length, acked, 'no re-send after the ack');
-    // Not after a reconnect either.
+    // Not after a reconnect either: the control's re-send on reconnect is the barrier.
     await fake.stopMqtt();
     await fake.startMqtt();
+    const online = results(id, control).length;
     await once(agent, 'online');
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor(() => results(id, control).length > online, 5000, 'the control re-sent after the reconnect');
     assert.equal(results(id, taskId).length, acked);
     assert.ok(results(id, taskId).every((r) => r.outcome === 'succeeded' && r.finishedAt === results(id, taskId)[0]!.finishedAt), 'the same result each time');
     await agent.stop();

@@ -48,6 +48,6 @@ describe('backoff', () => {
     const p = sleep(10_000, ac.signal);
     ac.abort(new Error('stop'));
     await assert.rejects(p, /stop/);
-    assert.ok(Date.now() - started < 1000);
+    assert.ok(Date.now() - started < 5000, 'aborted, not slept out (10 s)');
   });
 });

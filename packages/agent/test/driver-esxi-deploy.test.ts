@@ -3,7 +3,8 @@
  * makes is recorded (the task runner would coalesce them), and the VM is checked with the
  * independent govmomi query tool.
  *
- * Skips when Go/govmomi (vcsim) or qemu-img (the test OVA's VMDK) is missing.
+ * Needs Go/govmomi (vcsim) and qemu-img (the test OVA's VMDK): skipped without them on a
+ * partial run, failed under CI and npm test (testkit's `skipUnless`).
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -13,10 +14,11 @@ import { after, before, describe, it } from 'node:test';
 import { EsxiDriver } from '../src/drivers/esxi/esxi-driver.js';
 import { openOva } from '../src/ova/index.js';
 import { recordingContext, rejectsWithCode } from './driver-contract.js';
+import { skipUnless } from '@pallas/testkit';
 import { buildOva, ovaSkipReason } from './support/ova-builder.js';
 import { Vcsim, vcsimSkipReason } from './support/vcsim/vcsim.js';
 
-describe('esxi driver: deployVm against vcsim', { skip: vcsimSkipReason ?? ovaSkipReason, timeout: 600_000 }, () => {
+describe('esxi driver: deployVm against vcsim', { skip: skipUnless(vcsimSkipReason, ovaSkipReason), timeout: 600_000 }, () => {
   let sim: Vcsim;
   let dir: string;
   let driver: EsxiDriver;

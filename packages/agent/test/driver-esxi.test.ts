@@ -4,7 +4,8 @@
  * SOAP client), and the host's faults: wrong password, host unreachable then back, no space,
  * a certificate that does not match the pinned thumbprint.
  *
- * Skips when Go or govmomi's sources are missing (CI installs both, see .ci/run).
+ * Needs Go and govmomi's sources: skipped without them on a partial run, failed under CI and
+ * npm test (testkit's `skipUnless`).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -12,13 +13,16 @@ import { HostFacts, PALLAS_VERSION, checker } from '@pallas/protocol';
 import { EsxiDriver, type EsxiDriverOptions } from '../src/drivers/esxi/esxi-driver.js';
 import { createDriver } from '../src/drivers/index.js';
 import { driverContract, recordingContext, rejectsWithCode } from './driver-contract.js';
+import fc from 'fast-check';
+import { FUZZ_SEED, anyText, skipUnless } from '@pallas/testkit';
 import { Vcsim, vcsimSkipReason } from './support/vcsim/vcsim.js';
 
 const checkFacts = checker(HostFacts);
 const ctx = () => recordingContext();
 
-if (vcsimSkipReason !== undefined) {
-  it('esxi driver against vcsim', { skip: vcsimSkipReason }, () => undefined);
+const skip = skipUnless(vcsimSkipReason);
+if (skip) {
+  it('esxi driver against vcsim', { skip }, () => undefined);
 } else {
   let sim: Vcsim;
   const options = (extra: Partial<EsxiDriverOptions> = {}): EsxiDriverOptions => ({
@@ -82,6 +86,32 @@ if (vcsimSkipReason !== undefined) {
         assert.ok((await d.listVms()).some((v) => v.id === made.id && v.name === 'renamed-outside'));
         await sim.query('destroy', 'renamed-outside');
         assert.ok(!(await d.listVms()).some((v) => v.id === made.id));
+      } finally {
+        await d.close();
+      }
+    });
+
+    it('reads names given on the host exactly, whatever their characters (vcsim writes some as character references)', async () => {
+      const d = new EsxiDriver(options());
+      try {
+        const made = await d.createVm({ name: 'unicode-names', vcpus: 1, memoryMB: 128, diskGB: 1 }, ctx());
+        let current = 'unicode-names';
+        // Hand-picked edges, then full-Unicode text with control characters (those XML can carry:
+        // govmomi, like any XML writer, cannot send the others).
+        const notXml = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+        const names = [
+          'tab\there', 'line\nbreak', 'cr\rhere', 'ünïcødé ✓ 😀', `a&b<c>"d'`, '&#x9; literally', ' spaced ', '007',
+          // The query tool finds a VM by inventory path, where / and \ separate and * ? [ are globs.
+          ...fc.sample(anyText(40).filter((n) => n.trim() !== '' && !notXml.test(n) && !/[/\\*?[]/.test(n)), { numRuns: 15, seed: FUZZ_SEED }),
+        ];
+        for (const name of names) {
+          await sim.query('rename', current, name);
+          current = name;
+          const listed = (await d.listVms()).find((v) => v.id === made.id);
+          assert.equal(listed?.name, name, `renamed on the host to ${JSON.stringify(name)}`);
+        }
+        await sim.query('rename', current, 'unicode-names');
+        await d.deleteVm(made.id, ctx());
       } finally {
         await d.close();
       }

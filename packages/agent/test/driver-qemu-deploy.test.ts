@@ -5,7 +5,8 @@
  * power-on the QEMU process's /proc/<pid>/cmdline. Every QEMU started under the test's folder
  * is killed in `after`.
  *
- * QEMU is required (CI installs it: .ci/run): missing, the test fails, it does not skip.
+ * Needs QEMU, qemu-img and tar: skipped without them on a partial run, failed under CI and
+ * npm test (testkit's `skipUnless`).
  */
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
@@ -19,12 +20,12 @@ import { QemuDriver } from '../src/drivers/qemu/qemu-driver.js';
 import { openOva } from '../src/ova/index.js';
 import { recordingContext, rejectsWithCode } from './driver-contract.js';
 import { buildOva, ovfXml } from './support/ova-builder.js';
-import { argAfter, killQemusUnder, processesOf, qemusMentioning } from './support/qemu-outside.js';
+import { skipUnless } from '@pallas/testkit';
+import { argAfter, killQemusUnder, processesOf, qemuSkipReason, qemusMentioning } from './support/qemu-outside.js';
 
 const run = promisify(execFile);
 const MiB = 2 ** 20;
 const accel = (process.env.PALLAS_TEST_QEMU_ACCEL || 'auto') as 'auto' | 'kvm' | 'tcg';
-const missing = ['qemu-system-x86_64', 'qemu-img', 'tar'].filter((bin) => spawnSync(bin, ['--version']).status !== 0);
 const vcpus = Math.min(2, os.cpus().length);
 
 async function qemuImgInfo(file: string): Promise<{ format: string; 'virtual-size': number }> {
@@ -62,13 +63,7 @@ async function ovaWithDisk(dir: string, name: string, diskFile: string, capacity
   }
 }
 
-describe('qemu driver: deployVm', { timeout: 300_000 }, () => {
-  if (missing.length > 0) {
-    it('needs QEMU, qemu-img and tar installed', () => {
-      assert.fail(`${missing.join(', ')} not found: apt-get install qemu-system-x86 qemu-utils tar (.ci/run does)`);
-    });
-    return;
-  }
+describe('qemu driver: deployVm', { timeout: 300_000, skip: skipUnless(qemuSkipReason) }, () => {
   let root: string;
   let ovas: string;
   let vmDir: string;

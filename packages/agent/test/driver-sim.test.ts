@@ -107,7 +107,7 @@ describe('sim driver operations', () => {
   });
 
   it('takes latencyMs per operation, in four progress steps; no-ops answer at once', async () => {
-    const d = new SimDriver({ vmCount: 0, latencyMs: { createVm: 120, powerVm: 1000 } });
+    const d = new SimDriver({ vmCount: 0, latencyMs: { createVm: 120, powerVm: 10_000 } });
     const c = ctx();
     let t = performance.now();
     const vm = await d.createVm(spec('slow'), c);
@@ -116,7 +116,8 @@ describe('sim driver operations', () => {
     assert.ok(c.calls.every((p) => typeof p.message === 'string' && p.message.length > 0));
     t = performance.now();
     await d.powerVm(vm.id, 'off', ctx());
-    assert.ok(performance.now() - t < 500, 'powering off a VM that is off waits for nothing');
+    // Far below the 10 s a real power-off would wait: a bound on behaviour, not on speed.
+    assert.ok(performance.now() - t < 5000, 'powering off a VM that is off waits for nothing');
   });
 
   it('rejects with a deadline signal reason and changes nothing; close fails running operations', async () => {

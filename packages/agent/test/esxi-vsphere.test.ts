@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { FUZZ_SEED, anyText } from '@pallas/testkit';
 import { readMethodFault, readSoapFault } from '../src/drivers/esxi/vsphere/faults.js';
 import { driverCodeOf, moRef, normalizeThumbprint, text, toXml } from '../src/drivers/esxi/vsphere/index.js';
 import { envelope, parseXml } from '../src/drivers/esxi/vsphere/xml.js';
@@ -28,15 +29,28 @@ describe('vSphere XML', () => {
     );
   });
 
-  it('reads back any string it wrote, unchanged (names are never parsed as numbers)', () => {
+  it('reads back any string it wrote, exactly, over all of Unicode; refuses what XML cannot carry (names are never parsed as numbers)', () => {
+    // What XML 1.0 cannot carry, even escaped; everything else must round-trip, CR included.
+    const notXml = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+    const edge = fc.constantFrom('&amp;', '&nbsp;', '&#13;', '&#x9;', ']]>', '<![CDATA[x]]>', '<!--', "'\"", ' lead', 'trail ', '\r\n', '007');
+    let refused = 0;
     fc.assert(
-      fc.property(fc.string(), (s) => {
-        const doc = parseXml(envelope('Echo', toXml('name', s)));
+      fc.property(fc.oneof(anyText(80), edge, fc.tuple(anyText(20), edge, anyText(20)).map((p) => p.join(''))), (s) => {
+        if (notXml.test(s)) {
+          refused++;
+          assert.throws(() => toXml('name', s), /text for the vSphere API has U\+[0-9A-F]{4,} at position \d+, which XML cannot carry/);
+          return;
+        }
+        const xml = envelope('Echo', toXml('name', s));
+        assert.doesNotMatch(xml, notXml, 'the document holds only characters XML allows');
+        assert.doesNotMatch(xml, /\r/, 'no literal CR (a parser would turn it into LF)');
+        const doc = parseXml(xml);
         const body = (doc.Envelope as Record<string, Record<string, unknown>>).Body!;
-        assert.equal(text(body.Echo, 'name') ?? '', s.replace(/\r\n?/g, '\n'));
+        assert.equal(text(body.Echo, 'name') ?? '', s);
       }),
-      { numRuns: 200 },
+      { numRuns: 1000, seed: FUZZ_SEED },
     );
+    assert.ok(refused > 0, 'the generator reached characters XML cannot carry');
     const doc = parseXml(envelope('Echo', toXml('name', '007')));
     assert.equal(text((doc.Envelope as Record<string, Record<string, unknown>>).Body!.Echo, 'name'), '007');
   });

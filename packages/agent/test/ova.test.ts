@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { skipUnless } from '@pallas/testkit';
 import { SimDriver } from '../src/drivers/sim/sim-driver.js';
 import { OvaError, openOva, parseOvf, unitBytes } from '../src/ova/index.js';
 import { recordingContext, rejectsWithCode } from './driver-contract.js';
@@ -57,7 +58,7 @@ describe('OVF descriptor', () => {
   });
 });
 
-describe('OVA package', { skip: ovaSkipReason }, () => {
+describe('OVA package', { skip: skipUnless(ovaSkipReason) }, () => {
   let ova: { path: string; vmdkBytes: number };
   before(async () => {
     ova = await buildOva(dir, { name: 'tiny', vcpus: 2, memoryMB: 512, diskMiB: 16, dataMiB: 2 });

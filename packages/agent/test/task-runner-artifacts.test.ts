@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ArtifactGrant, TaskOperation, TaskProgress, TaskResult } from '@pallas/protocol';
+import { skipUnless } from '@pallas/testkit';
 import { pino } from 'pino';
 import type { ArtifactFetcher } from '../src/downloads/artifact-fetcher.js';
 import type { OperationContext } from '../src/drivers/driver.js';
@@ -71,7 +72,7 @@ async function setup(dir: string, fetcher: ArtifactFetcher | undefined) {
   return { runner, journal, sent, finished, stop };
 }
 
-describe('task runner: artifacts', { skip: ovaSkipReason }, () => {
+describe('task runner: artifacts', { skip: skipUnless(ovaSkipReason) }, () => {
   it('deploys from an artifact: fetch with the grant, download 0–50 % and deploy 50–100 %, release after', async () => {
     const fetcher = new FakeFetcher(async (_g, ctx) => {
       ctx.progress(50, 'downloading appliance-1: half');

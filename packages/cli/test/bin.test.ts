@@ -5,10 +5,13 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { device, type FakeManager, startFakeManager, task } from './fake-manager.js';
+import { skipUnless } from '@pallas/testkit';
 import { tempDir } from './helpers.js';
 
 const bin = fileURLToPath(new URL('../bin/pallas.js', import.meta.url));
 const built = existsSync(fileURLToPath(new URL('../dist/main.js', import.meta.url)));
+// npm test builds first; a partial run without a build skips (testkit's rule, docs/testing.md).
+const skip = skipUnless(built ? undefined : 'packages/cli/dist not built (run `npx tsc -b`)');
 
 function pallas(args: string[], env: Record<string, string>, stdin = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -30,7 +33,7 @@ before(async () => {
 });
 after(() => mgr.close());
 
-test('bin/pallas.js: login from stdin, list as JSON, exit codes', { skip: built ? false : 'packages/cli/dist not built (run `npx tsc -b`)' }, async () => {
+test('bin/pallas.js: login from stdin, list as JSON, exit codes', { skip }, async () => {
   const env = { PALLAS_CONFIG_DIR: await tempDir(), PALLAS_SERVER: mgr.url };
   const login = await pallas(['login', '-u', 'admin'], env, 'secret-pw\n');
   assert.equal(login.code, 0, login.stderr);
@@ -45,7 +48,7 @@ test('bin/pallas.js: login from stdin, list as JSON, exit codes', { skip: built 
   assert.doesNotMatch(rm.stderr, /\n\s+at /, 'no stack trace');
 });
 
-test('bin/pallas.js: tasks watch through a pipe prints plain lines and exits 3 on failure', { skip: built ? false : 'packages/cli/dist not built (run `npx tsc -b`)' }, async () => {
+test('bin/pallas.js: tasks watch through a pipe prints plain lines and exits 3 on failure', { skip }, async () => {
   const env = { PALLAS_CONFIG_DIR: await tempDir(), PALLAS_SERVER: mgr.url, PALLAS_TOKEN: 'sess-123' };
   const t = task({ deviceId: '11111111-1111-4111-8111-111111111111', operation: { kind: 'vm.delete', vmId: 'vm-9' }, state: 'running' });
   mgr.tasks.push(t);

@@ -18,7 +18,7 @@ import { verifyManifest } from '../src/services/artifacts/manager-keys.js';
 import { newTaskId } from '../src/services/tasks/task-id.js';
 import { parseRange } from '../src/transport/http/range.js';
 import { enroll } from './support.js';
-import { PG_URL, postgresTarget } from './store-targets.js';
+import { PG_URL, pgSkip, postgresTarget } from './store-targets.js';
 
 let dir: ReturnType<typeof tempDir>;
 let manager: RunningManager;
@@ -187,7 +187,7 @@ describe('artifacts', () => {
   });
 });
 
-describe('artifacts on PostgreSQL', { skip: PG_URL ? false : 'PALLAS_TEST_PG_URL is not set' }, () => {
+describe('artifacts on PostgreSQL', { skip: pgSkip() }, () => {
   it('stores, lists (sizes as numbers), refuses a delete in use and deletes', async () => {
     const target = await postgresTarget(PG_URL!);
     const pgDir = tempDir('pallas-artifacts-pg-');

@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { AuditService } from '../src/services/audit/audit-service.js';
 import { openStore, type Store } from '../src/store/store.js';
 import { UNAUTHENTICATED_PER_MINUTE, UnauthenticatedBudget } from '../src/transport/http/audit-hook.js';
-import { PG_URL, postgresTarget, sqliteTarget, type StoreTarget } from './store-targets.js';
+import { PG_URL, pgSkip, postgresTarget, sqliteTarget, type StoreTarget } from './store-targets.js';
 
 function auditSuite(makeTarget: () => Promise<StoreTarget>) {
   let target: StoreTarget;
@@ -90,7 +90,7 @@ function auditSuite(makeTarget: () => Promise<StoreTarget>) {
 }
 
 describe('audit log on SQLite', () => auditSuite(sqliteTarget));
-describe('audit log on PostgreSQL', { skip: PG_URL ? false : 'PALLAS_TEST_PG_URL is not set (.ci/run sets it)' }, () =>
+describe('audit log on PostgreSQL', { skip: pgSkip() }, () =>
   auditSuite(() => postgresTarget(PG_URL!)));
 
 describe('audit budget for refused anonymous calls', () => {

@@ -6,21 +6,19 @@
  * approval and credential rotation.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import Database from 'better-sqlite3';
 import type { MqttClient } from 'mqtt';
 import type { Device } from '@pallas/protocol';
 import {
-  Api, createEnrollmentToken, startAgentProcess, startManagerProcess, tempDir, waitFor, type ManagerProcess, type Proc,
+  Api, TOOLS, createEnrollmentToken, missingToolsReason, skipUnless, startAgentProcess, startManagerProcess, tempDir, waitFor, type ManagerProcess, type Proc,
 } from '@pallas/testkit';
-import { closeClient, connect, enroll, expectError, fakeFacts, rejectedByReason, statusMessage, tryConnect, type Enrolled } from './support.js';
+import { closeClient, connect, enroll, expectError, fakeFacts, rejectedByReason, statusMessage, tryConnect, withStore, type Enrolled } from './support.js';
 
-const haveMosquitto = spawnSync('mosquitto_sub', ['--help']).error === undefined;
-const skip = haveMosquitto ? false : 'mosquitto-clients not installed (apt-get install mosquitto-clients)';
+const skip = skipUnless(missingToolsReason([TOOLS.mosquittoSub, TOOLS.mosquittoPub]));
 
 let manager: ManagerProcess;
 let admin: Api;
@@ -40,6 +38,22 @@ function mosquitto(tool: 'mosquitto_sub' | 'mosquitto_pub', args: string[]): Pro
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, out: `${stdout}${stderr}` });
     });
   });
+}
+/** mosquitto_sub running in the background: its output so far, and a stop that waits for it to exit. */
+function watchMosquittoSub(args: string[]): { output(): string; stop(): Promise<void> } {
+  // stdbuf: on a pipe mosquitto_sub would hold its lines until it exits; each must show as it comes.
+  const child = spawn('stdbuf', ['-oL', 'mosquitto_sub', '-h', '127.0.0.1', '-p', String(manager.mqttPort), '-V', 'mqttv311', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    output: () => out,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
 const asA = ['-i', '', '-u', '', '-P', ''];
 function credsArgs(clientId: string, username: string, password: string): string[] {
@@ -90,11 +104,23 @@ describe('mosquitto clients holding device A\'s credential', { skip }, () => {
     const W = await enroll(manager.api, token, 'witness');
     const w = await connect(manager.mqttUrl, W.creds);
     open.push(w);
-    const sub = mosquitto('mosquitto_sub', [...asA, '-t', '#', '-t', '+/#', '-t', topic(W.deviceId, 'status'), '-t', topic(A.deviceId, 'cmd/#'), '-v', '-W', '4', '-q', '1']);
-    await new Promise((r) => setTimeout(r, 1000));
-    for (let i = 1; i <= 5; i++) await w.publishAsync(topic(W.deviceId, 'status'), JSON.stringify(statusMessage(i, fakeFacts('witness'))), { qos: 1 });
-    const res = await sub;
-    assert.doesNotMatch(res.out, new RegExp(W.deviceId), res.out);
+    // Barriers, not sleeps: the SUBACK (-d prints it) proves the subscriptions were decided
+    // before W publishes; a command the manager then sends to A's own topic, which A may
+    // receive, proves that whatever the broker routed to this client before it has arrived.
+    const sub = watchMosquittoSub([...asA, '-t', '#', '-t', '+/#', '-t', topic(W.deviceId, 'status'), '-t', topic(A.deviceId, 'cmd/#'), '-v', '-d', '-q', '1']);
+    try {
+      await waitFor('SUBACK', () => /Subscribed \(mid: \d+\): 128, 128, 128, 1/.test(sub.output()), { timeoutMs: 10_000 });
+      for (let i = 1; i <= 5; i++) await w.publishAsync(topic(W.deviceId, 'status'), JSON.stringify(statusMessage(i, fakeFacts('witness', { uptimeSec: i }))), { qos: 1 });
+      await waitFor('W\'s reports stored', async () => (await device(W.deviceId)).facts?.uptimeSec === 5, { timeoutMs: 5000 });
+      assert.equal((await admin.post(`/api/v1/devices/${A.deviceId}/rotate-credential`, {})).status, 200);
+      await waitFor('the probe on A\'s command topic', () => sub.output().includes('"rotate-credential"'), { timeoutMs: 10_000 });
+    } finally {
+      await sub.stop();
+    }
+    // W's id may show only in the SUBSCRIBE lines this client wrote itself.
+    const received = sub.output().split('\n').filter((l) => !/ sending SUBSCRIBE /.test(l));
+    assert.deepEqual(received.filter((l) => l.includes(W.deviceId)), [], sub.output());
+    assert.ok(received.some((l) => / received PUBLISH .*cmd\/control/.test(l)), 'the probe arrived (positive control)');
   });
 
   it('cannot publish as B: the manager never sees it', async () => {
@@ -164,7 +190,7 @@ describe('message rate', () => {
 });
 
 describe('revocation', () => {
-  it('block cuts the device off within 1 s and refuses reconnects until unblocked', async () => {
+  it('block cuts the device off at once and refuses reconnects until unblocked', async () => {
     const C = await enroll(manager.api, token, 'device-c');
     const client = await connect(manager.mqttUrl, C.creds);
     const closed = new Promise<number>((resolve) => client.once('close', () => resolve(Date.now())));
@@ -174,7 +200,9 @@ describe('revocation', () => {
     assert.equal(res.body.status, 'blocked');
     const ms = (await closed) - t0;
     console.log(`# blocked device disconnected after ${ms} ms`);
-    assert.ok(ms < 1000, `disconnected after ${ms} ms`);
+    // Cut off by the manager, not left to time out: a lost connection is noticed only after
+    // 1.5 × the keepalive (30 s here). The speed itself is not a test's business (docs/testing.md).
+    assert.ok(ms < 10_000, `disconnected after ${ms} ms`);
     await closeClient(client);
     const again = await tryConnect(manager.mqttUrl, C.creds);
     assert.equal(again.ok, false);
@@ -193,7 +221,7 @@ describe('revocation', () => {
     }
   });
 
-  it('delete cuts the device off within 1 s and refuses reconnects', async () => {
+  it('delete cuts the device off at once and refuses reconnects', async () => {
     const D = await enroll(manager.api, token, 'device-d');
     const client = await connect(manager.mqttUrl, D.creds);
     const closed = new Promise<number>((resolve) => client.once('close', () => resolve(Date.now())));
@@ -201,7 +229,9 @@ describe('revocation', () => {
     assert.equal((await admin.delete(`/api/v1/devices/${D.deviceId}`)).status, 204);
     const ms = (await closed) - t0;
     console.log(`# deleted device disconnected after ${ms} ms`);
-    assert.ok(ms < 1000, `disconnected after ${ms} ms`);
+    // Cut off by the manager, not left to time out: a lost connection is noticed only after
+    // 1.5 × the keepalive (30 s here). The speed itself is not a test's business (docs/testing.md).
+    assert.ok(ms < 10_000, `disconnected after ${ms} ms`);
     await closeClient(client);
     const again = await tryConnect(manager.mqttUrl, D.creds);
     assert.equal(again.ok, false);
@@ -222,12 +252,8 @@ describe('enrollment tokens', () => {
     const hours = (Date.parse(created.body.expiresAt) - Date.now()) / 3_600_000;
     assert.ok(hours > 23.9 && hours <= 24, `default lifetime ${hours} h`);
     // Move its expiry into the past in the store (the shortest lifetime the API allows is 60 s).
-    const db = new Database(join(manager.dataDir, 'pallas.db'));
-    try {
-      db.prepare('update enrollment_tokens set expires_at = ? where id = ?').run(new Date(Date.now() - 1000).toISOString(), created.body.id);
-    } finally {
-      db.close();
-    }
+    await withStore(manager.databaseUrl, (db) => db.updateTable('enrollment_tokens')
+      .set({ expires_at: new Date(Date.now() - 1000).toISOString() }).where('id', '=', created.body.id).execute());
     const res = await manager.api.post('/api/v1/enroll', { token: created.body.token, deviceId: randomUUID(), facts: fakeFacts('late') });
     expectError(res, 401, 'enrollment_token_invalid', 'expired');
   });

@@ -1,4 +1,4 @@
-import { TEST_PG_URL, createTestDatabase, tempDir } from '@pallas/testkit';
+import { TEST_PG_URL, createTestDatabase, pgSkipReason, skipUnless, tempDir } from '@pallas/testkit';
 
 /**
  * The databases the store suite runs on: SQLite always, PostgreSQL when
@@ -21,3 +21,6 @@ export async function postgresTarget(baseUrl: string): Promise<StoreTarget> {
 }
 
 export const PG_URL = TEST_PG_URL;
+
+/** `skip` for a PostgreSQL block: skipped without a server on a partial run, failed under CI and npm test. */
+export const pgSkip = (): false | string => skipUnless(pgSkipReason);

@@ -13,7 +13,7 @@ import { EnrollmentService } from '../src/services/enrollment/enrollment-service
 import { UsersService } from '../src/services/users/users-service.js';
 import { openStore, type Store } from '../src/store/store.js';
 import { sampleHostFacts } from '@pallas/testkit';
-import { PG_URL, postgresTarget, sqliteTarget, type StoreTarget } from './store-targets.js';
+import { PG_URL, pgSkip, postgresTarget, sqliteTarget, type StoreTarget } from './store-targets.js';
 
 const logger = pino({ level: 'silent' });
 
@@ -217,5 +217,5 @@ function storeSuite(makeTarget: () => Promise<StoreTarget>) {
 
 describe('store on SQLite', () => storeSuite(sqliteTarget));
 
-describe('store on PostgreSQL', { skip: PG_URL ? false : 'PALLAS_TEST_PG_URL is not set (.ci/run sets it)' }, () =>
+describe('store on PostgreSQL', { skip: pgSkip() }, () =>
   storeSuite(() => postgresTarget(PG_URL!)));

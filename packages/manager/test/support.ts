@@ -7,6 +7,21 @@ import { randomUUID } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { sampleHostFacts, type Api, type ApiResponse } from '@pallas/testkit';
 import type { EnrollResponse, HostFacts, StatusMessage, Vm } from '@pallas/protocol';
+import { openStore, type Db } from '../src/store/store.js';
+
+/**
+ * Runs `fn` on a running manager's own database (`ManagerProcess.databaseUrl`: its SQLite file
+ * or its PostgreSQL database), for the few tests that change what the API cannot (an expiry in
+ * the past, a tampered signature). Opened beside the manager and closed after.
+ */
+export async function withStore<T>(databaseUrl: string, fn: (db: Db) => Promise<T>): Promise<T> {
+  const store = await openStore(databaseUrl);
+  try {
+    return await fn(store.write);
+  } finally {
+    await store.close();
+  }
+}
 
 /** Host facts for hand-enrolled test devices (one definition, in the testkit). */
 export const fakeFacts = sampleHostFacts;

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import type { MqttClient } from 'mqtt';
 import type { SignedArtifact, Task, TaskCommand, TaskResult, Vm, VmSpec } from '@pallas/protocol';
 import { Api, createEnrollmentToken, openEventStream, startManagerProcess, waitFor, type ManagerProcess } from '@pallas/testkit';
-import { PG_URL, postgresTarget, sqliteTarget, type StoreTarget } from './store-targets.js';
+import { PG_URL, pgSkip, postgresTarget, sqliteTarget, type StoreTarget } from './store-targets.js';
 import { closeClient, connect, enroll, expectError, fakeVm, type Enrolled } from './support.js';
 
 const topic = (id: string, channel: string) => `pallas/v1/d/${id}/${channel}`;
@@ -84,15 +84,19 @@ async function task(id: string): Promise<Task> {
 const waitState = (id: string, state: Task['state']) =>
   waitFor(`task ${id} to be ${state}`, async () => ((await task(id)).state === state ? task(id) : false));
 
-// The engine's queries run on both stores: SQLite always, PostgreSQL where CI provides it.
-const targets: Array<() => Promise<StoreTarget>> = [sqliteTarget, ...(PG_URL ? [() => postgresTarget(PG_URL!)] : [])];
+// The engine's queries run on both stores: SQLite always, PostgreSQL too (skipped only on a
+// partial run without a server; npm test and CI provide one).
+const targets: Array<[string, () => Promise<StoreTarget>, false | string]> = [
+  ['sqlite', sqliteTarget, false],
+  ['postgres', () => postgresTarget(PG_URL!), pgSkip()],
+];
 
-for (const makeTarget of targets) describe(`task engine (${makeTarget === sqliteTarget ? 'sqlite' : 'postgres'})`, () => {
+for (const [name, makeTarget, skip] of targets) describe(`task engine (${name})`, { skip }, () => {
   let target: StoreTarget;
 
   before(async () => {
     target = await makeTarget();
-    manager = await startManagerProcess({ args: ['--task-sweep-ms', '100', '--database-url', target.url] });
+    manager = await startManagerProcess({ args: ['--task-sweep-ms', '100'], database: { url: target.url } });
     admin = await manager.admin();
     token = await createEnrollmentToken(admin, { name: 'tasks', maxUses: 50 });
   });

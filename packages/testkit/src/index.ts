@@ -9,3 +9,7 @@ export * from './sockets.js';
 export * from './facts.js';
 export * from './events.js';
 export * from './postgres.js';
+export * from './database.js';
+export * from './requirements.js';
+export * from './fuzz.js';
+export * from './sse-cases.js';

@@ -3,6 +3,7 @@ import type { CreateEnrollmentToken } from '@pallas/protocol';
 import { join } from 'node:path';
 import { PallasClient } from '@pallas/client';
 import { Api } from './api.js';
+import { managerDatabase, type DatabaseChoice, type TestDatabaseKind } from './database.js';
 import { BIN } from './paths.js';
 import { startNode, type Proc } from './process.js';
 import { tempDir } from './temp.js';
@@ -22,11 +23,15 @@ export interface ManagerProcess extends Proc {
   caFile: string;
   /** Unauthenticated API caller. */
   api: Api;
+  /** The store it runs on: `sqlite` or `postgres` (see `StartManagerOptions.database`). */
+  databaseKind: TestDatabaseKind;
+  /** Its database URL: pass `{ url }` as `database` to restart a manager on the same data. */
+  databaseUrl: string;
   /** API caller logged in as the first admin. */
   admin(): Promise<Api>;
   /** A @pallas/client logged in as the first admin. */
   client(): Promise<PallasClient>;
-  /** Stops the process and removes the data dir (unless it was given). */
+  /** Stops the process and removes the data dir (unless it was given) and a PostgreSQL database it made. */
   close(): Promise<void>;
 }
 
@@ -36,6 +41,12 @@ export interface StartManagerOptions {
   env?: NodeJS.ProcessEnv;
   /** Options for node itself, e.g. `--cpu-prof`. */
   nodeArgs?: string[];
+  /**
+   * The store: `sqlite` (the default file in the data dir), `postgres` (a fresh database on
+   * PALLAS_TEST_PG_URL's server, dropped by `close`) or `{ url }` (an existing one, kept).
+   * Default: PALLAS_TEST_DATABASE, else `sqlite` (the runner's PostgreSQL pass sets it).
+   */
+  database?: DatabaseChoice;
 }
 
 /**
@@ -46,9 +57,10 @@ export async function startManagerProcess(options: StartManagerOptions = {}): Pr
   const tmp = options.dataDir ? undefined : tempDir('pallas-manager-');
   const dataDir = options.dataDir ?? tmp!.path;
   const portsFile = join(dataDir, 'ports.json');
+  const database = await managerDatabase(options.database, dataDir);
   const proc = startNode(
     BIN.manager,
-    ['--data-dir', dataDir, '--http-port', '0', '--mqtt-port', '0', '--https-port', '0', '--mqtts-port', '0', '--http-host', '127.0.0.1', '--mqtt-host', '127.0.0.1', ...(options.args ?? [])],
+    ['--data-dir', dataDir, '--http-port', '0', '--mqtt-port', '0', '--https-port', '0', '--mqtts-port', '0', '--http-host', '127.0.0.1', '--mqtt-host', '127.0.0.1', ...database.args, ...(options.args ?? [])],
     { PALLAS_ADMIN_PASSWORD: ADMIN_PASSWORD, PALLAS_LOG_LEVEL: 'warn', ...options.env },
     options.nodeArgs,
   );
@@ -62,6 +74,7 @@ export async function startManagerProcess(options: StartManagerOptions = {}): Pr
     }, { timeoutMs: 60_000 }); // a first start makes the manager's CA; a loaded CI machine needs the margin
   } catch (err) {
     await proc.kill();
+    await database.dispose();
     tmp?.cleanup();
     throw err;
   }
@@ -77,10 +90,13 @@ export async function startManagerProcess(options: StartManagerOptions = {}): Pr
     mqttsPort: ports.mqtts,
     caFile: join(dataDir, 'tls', 'ca.crt'),
     api,
+    databaseKind: database.kind,
+    databaseUrl: database.url,
     admin: () => api.login('admin', ADMIN_PASSWORD),
     client: () => PallasClient.login({ server: httpUrl, username: 'admin', password: ADMIN_PASSWORD }),
     async close() {
       await proc.stop();
+      await database.dispose();
       tmp?.cleanup();
     },
   };

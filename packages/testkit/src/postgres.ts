@@ -5,6 +5,11 @@ import pg from 'pg';
 /** The PostgreSQL server tests create their databases on (CI sets it; see `.ci/run`). */
 export const TEST_PG_URL = process.env.PALLAS_TEST_PG_URL;
 
+/** Why PostgreSQL tests cannot run here, or undefined (for `skipUnless`). */
+export const pgSkipReason: string | undefined = TEST_PG_URL
+  ? undefined
+  : 'PALLAS_TEST_PG_URL is not set (npm test sets it to postgres://postgres@127.0.0.1:5432/postgres)';
+
 export interface TestDatabase {
   /** Connection URL of the new, empty database. */
   url: string;

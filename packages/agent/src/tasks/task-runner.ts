@@ -12,6 +12,7 @@ import { OvaError, openOva } from '../ova/ova-package.js';
 import { patchUnsupportedReason } from '../drivers/patch-support.js';
 import type { AgentUpdater } from '../update/self-updater.js';
 import { UpdateError } from '../update/update-error.js';
+import { testHold } from '../util/test-hold.js';
 
 export type TaskChannel = 'task/progress' | 'task/result';
 
@@ -238,6 +239,9 @@ export class TaskRunner extends EventEmitter<TaskRunnerEvents> {
       let result: TaskResult;
       try {
         const vm = await this.#execute(task, { signal, progress: progress.update });
+        // Crash tests stop here: the hypervisor acted, the result is not journaled (docs/testing.md).
+        const held = testHold('agent.task-acted', { taskId: task.taskId, kind: task.operation.kind, recovering: task.recovering });
+        if (held) await held;
         result = this.#result(task.taskId, 'succeeded', vm ? { vm } : {});
       } catch (err) {
         result = this.#failure(task, err, signal);

@@ -3,18 +3,18 @@
  * disk) and a streamOptimized VMDK made by `qemu-img convert` from a raw file, packed with tar
  * in OVA order (descriptor first).
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { TOOLS, missingToolsReason } from '@pallas/testkit';
 
 const run = promisify(execFile);
 
-/** Why OVAs cannot be built here, or undefined. */
-export const ovaSkipReason: string | undefined =
-  spawnSync('qemu-img', ['--version']).status !== 0 ? 'qemu-img not installed (apt-get install qemu-utils)' : spawnSync('tar', ['--version']).status !== 0 ? 'tar not installed' : undefined;
+/** Why OVAs cannot be built here, or undefined (for testkit's `skipUnless`). */
+export const ovaSkipReason: string | undefined = missingToolsReason([TOOLS.qemuImg, TOOLS.tar]);
 
 export interface OvaOptions {
   name?: string;

@@ -4,8 +4,12 @@
  * test started (they daemonize, so they outlive the agent that started them).
  */
 import { readFileSync, readdirSync } from 'node:fs';
+import { TOOLS, missingToolsReason } from '@pallas/testkit';
 
 export const QEMU = 'qemu-system-x86_64';
+
+/** What is missing to run VMs and build OVAs here, or undefined (for testkit's `skipUnless`). */
+export const qemuSkipReason: string | undefined = missingToolsReason([TOOLS.qemu, TOOLS.qemuImg, TOOLS.tar]);
 
 /** The command line of every live `qemu-system-*` process that mentions `text`, by pid. */
 export function qemusMentioning(text: string): Map<number, string[]> {

@@ -5,7 +5,8 @@
  * Both are built from Debian's packages (golang-go, golang-github-vmware-govmomi-dev) in GOPATH
  * mode, once per version of their sources, into ~/.cache/pallas/vcsim-<hash>/ (outside the
  * repo; concurrent test files build into a temp dir and rename, the first one wins).
- * `vcsimSkipReason` says why a test must skip when Go or govmomi is missing.
+ * `vcsimSkipReason` says what is missing when Go or govmomi is; tests pass it to testkit's
+ * `skipUnless`, which skips on a partial run and fails under CI and npm test.
  */
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -16,6 +17,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { TOOLS as REQUIRED, missingPathReason, missingToolsReason } from '@pallas/testkit';
 
 const run = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
@@ -24,11 +26,8 @@ const GOVMOMI = join(GOPATH, 'src/github.com/vmware/govmomi/simulator');
 const TOOLS = ['launcher', 'query'] as const;
 
 /** Why vcsim tests cannot run here, or undefined when they can. */
-export const vcsimSkipReason: string | undefined = (() => {
-  if (spawnSync('go', ['version']).status !== 0) return 'go not installed (apt-get install golang-go; .ci/run does)';
-  if (!existsSync(GOVMOMI)) return `govmomi sources missing at ${GOVMOMI} (apt-get install golang-github-vmware-govmomi-dev; .ci/run does)`;
-  return undefined;
-})();
+export const vcsimSkipReason: string | undefined =
+  missingToolsReason([REQUIRED.go]) ?? missingPathReason(GOVMOMI, 'golang-github-vmware-govmomi-dev');
 
 export interface VcsimTools {
   launcher: string;

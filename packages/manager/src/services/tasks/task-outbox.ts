@@ -5,6 +5,7 @@ import type { Broker } from '../../broker/broker.js';
 import type { Db, Store } from '../../store/store.js';
 import type { OnlineDevices } from '../devices/online-devices.js';
 import type { EventBus } from '../live/event-bus.js';
+import { testHold } from '../../test-hold.js';
 import { IN_FLIGHT, toTask, type TaskRow } from './task-row.js';
 
 /** How many tasks a device may have sent or running at once. */
@@ -155,6 +156,9 @@ export class TaskOutbox {
       for (const { id } of moved) marked.add(id);
     }
     const sent = rows.filter((r) => marked.has(r.id)).map(({ rank: _rank, ...row }) => ({ ...row, state: 'sent', sent_at: now, updated_at: now }));
+    // Crash tests stop here: marked sent, not yet published (docs/testing.md).
+    const held = testHold('manager.task-sent', { taskIds: [...marked] });
+    if (held) await held;
     const commands = await this.#runCommands(sent);
     await Promise.all(sent.map((row) => {
       this.#events.emit({ type: 'task', task: toTask(row) });

@@ -2,6 +2,9 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { AppError } from '../../errors.js';
 
+/** PostgreSQL's SQLSTATE for a character the database encoding cannot hold (a NUL in UTF-8 text). */
+const PG_CHARACTER_NOT_IN_REPERTOIRE = '22021';
+
 type ValidationIssue = { instancePath?: string; schemaPath?: string; message?: string; params?: Record<string, unknown> };
 
 /** "body.vcpus: must be >= 1" — names the field an operator has to fix. */
@@ -35,6 +38,12 @@ export function errorHandler(logger: Logger, maxBodyBytes?: number) {
       status = 400;
       code = 'invalid_request';
       message = describeValidation(error.validationContext, error.validation as ValidationIssue[]);
+    } else if ((error as { code?: unknown }).code === PG_CHARACTER_NOT_IN_REPERTOIRE) {
+      // PostgreSQL refuses text holding U+0000 (SQLite stores it): the client's text, not a
+      // server fault. Found by the REST fuzzer's PostgreSQL pass (GET /users/%00 was a 500).
+      status = 400;
+      code = 'invalid_request';
+      message = 'text with a NUL character (U+0000) is not accepted';
     } else if ('code' in error && typeof error.statusCode === 'number' && error.statusCode < 500) {
       status = error.statusCode;
       switch (error.code) {

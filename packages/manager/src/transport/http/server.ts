@@ -1,6 +1,6 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import Fastify, { LogController } from 'fastify';
+import Fastify, { LogController, type FastifyReply } from 'fastify';
 import swagger from '@fastify/swagger';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { PALLAS_VERSION } from '@pallas/protocol';
@@ -63,6 +63,16 @@ export async function createHttpServer(
     // the audit log and login throttling) and whether it came over HTTPS (X-Forwarded-Proto,
     // which decides the cookie's Secure flag). Anyone else's headers are ignored.
     trustProxy: opts.trustProxy ? opts.trustProxy.split(',').map((s) => s.trim()).filter(Boolean) : false,
+    // Errors Fastify raises before routing (a malformed %-escape, a path parameter longer than
+    // its router allows) get the API's error shape too; Fastify's own body has other keys and
+    // echoes the path. Found by the REST fuzzer.
+    frameworkErrors: (error, _request, reply) => {
+      const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      // Before routing there is no route schema: the reply is a plain one.
+      void (reply as unknown as FastifyReply).status(tooLong ? 414 : 400).send({
+        error: { code: 'invalid_request', message: tooLong ? 'a path parameter is too long' : 'the URL is not valid (a malformed %-escape)' },
+      });
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
   const routes: RouteInfo[] = [];
   registered.set(app, routes);

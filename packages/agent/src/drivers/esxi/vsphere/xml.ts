@@ -9,10 +9,27 @@ export interface MoRef {
 /** A parsed XML element: child elements by local name, attributes as `@_name`, text as `#text`. */
 export type XmlNode = { [key: string]: unknown };
 
+/**
+ * What XML 1.0 cannot carry at all, not even as a character reference: C0 controls other than
+ * tab, LF and CR, U+FFFE and U+FFFF, and unpaired surrogates (no UTF-8 for them).
+ */
+const NOT_XML = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * Text for an element or attribute. CR is written as `&#13;`: a parser turns a literal CR (and
+ * CR LF) into LF, so a name or password with one would reach the host changed. Characters XML
+ * cannot carry are refused here, with their position, rather than sent to a host that answers
+ * with a parse fault.
+ */
 export function escapeXml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
+  const bad = NOT_XML.exec(text);
+  if (bad) {
+    const code = bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+    throw new Error(`text for the vSphere API has U+${code} at position ${bad.index}, which XML cannot carry`);
+  }
+  return text.replace(/[&<>"'\r]/g, (c) => ESCAPES[c]!);
 }
-const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;', '\r': '&#13;' };
 
 /**
  * Builds the inner XML of a request body. Values: a string/number/boolean is escaped text; a
@@ -69,7 +86,9 @@ export function envelope(method: string, bodyXml: string): string {
 }
 
 // Namespace prefixes dropped (`xsi:type` becomes `@_type`), text kept as text: the caller knows
-// which fields are numbers, and a VM named "007" must stay a string.
+// which fields are numbers, and a VM named "007" must stay a string. Character references are
+// decoded (`htmlEntities`): hosts write some characters that way (govmomi's vcsim writes a tab
+// in a VM's name as `&#x9;`), and without it the name would read back with the reference in it.
 const parser = new XMLParser({
   ignoreAttributes: false,
   attributeNamePrefix: '@_',
@@ -78,6 +97,7 @@ const parser = new XMLParser({
   parseAttributeValue: false,
   trimValues: false,
   processEntities: true,
+  htmlEntities: true,
 });
 
 export function parseXml(xml: string): XmlNode {
