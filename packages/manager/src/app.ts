@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { createServer as createPlainServer, type RequestListener, type Server as PlainServer } from 'node:http';
 import { pino, type Logger } from 'pino';
-import { parseDeviceTopic } from '@pallas/protocol';
+import { PALLAS_VERSION, parseDeviceTopic } from '@pallas/protocol';
 import { EmbeddedBroker } from './broker/embedded/aedes-broker.js';
 import type { Broker } from './broker/broker.js';
 import { databaseUrlOf, type ManagerConfig } from './config/config.js';
@@ -34,6 +34,11 @@ import { requireRole } from './transport/http/auth.js';
 import type { App } from './transport/http/context.js';
 import { createHttpServer } from './transport/http/server.js';
 import { FleetSummaryService } from './services/fleet/fleet-summary-service.js';
+import { ExclusiveJob } from './services/cluster/exclusive-job.js';
+import { Leases } from './services/cluster/leases.js';
+import { ManagerInstances, newInstanceId } from './services/cluster/manager-instances.js';
+import { ClusterRelay } from './services/live/cluster-relay.js';
+import { StrandedTasks } from './services/tasks/stranded-tasks.js';
 import { DeviceRouter } from './transport/mqtt/device-router.js';
 
 export interface RunningManager {
@@ -84,10 +89,15 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       });
       if (n > 0) logger.info({ deleted: n, retentionDays: config.auditRetentionDays }, 'pruned the audit log');
     };
-    await pruneAudit();
-    const auditPruneTimer = setInterval(() => void pruneAudit(), 86_400_000);
-    auditPruneTimer.unref();
-    stops.push(async () => clearInterval(auditPruneTimer));
+    // Work that runs once across managers sharing the database holds a lease (docs/scale-out.md).
+    const instanceId = newInstanceId();
+    const leases = new Leases(store, instanceId);
+    const startJob = async (job: ExclusiveJob) => {
+      await job.start();
+      stops.push(() => job.stop());
+      await job.tick();
+    };
+    await startJob(new ExclusiveJob({ name: 'audit-prune', leases, run: pruneAudit, intervalMs: 3_600_000, ttlMs: 600_000, logger }));
     const throttle = new LoginThrottle({ maxAccountFailures: config.loginMaxFailures, maxAddressFailures: config.loginAddressMaxFailures });
 
     const tls = await loadTls({
@@ -128,13 +138,14 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       metrics.statusPersisted.inc(messages);
       metrics.statusRowsWritten.inc(rows);
     });
-    const events = new EventBus();
+    const events = new EventBus(10_000, instanceId);
     const online = new OnlineDevices();
+    const urls = new DownloadUrlSigner(config.dataDir);
     const artifacts = new ArtifactsService({
       store,
       blobs: new LocalFolderStore(resolve(config.dataDir, config.artifactsDir ?? 'artifacts')),
       signer: new ManifestSigner(config.dataDir),
-      urls: new DownloadUrlSigner(config.dataDir),
+      urls,
       maxBytes: config.maxArtifactBytes,
       logger: logger.child({ component: 'artifacts' }),
     });
@@ -142,6 +153,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     const outbox = new TaskOutbox({
       store, broker, online, events, logger: logger.child({ component: 'tasks' }),
       grants: (list) => artifacts.grantsFor(list, config.downloadUrlTtlSec),
+      instanceId,
     });
     const tasks = new TasksService({ store, outbox, events, logger: logger.child({ component: 'tasks' }), artifactKinds: (ids) => artifacts.kindsOf(ids) });
     const activity = new DeviceActivity({ online, outbox, events });
@@ -157,7 +169,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
         activity.inventory(deviceId, vms);
       },
     });
-    const sweep = new DeadlineSweep({ store, outbox, events, logger: logger.child({ component: 'tasks' }), intervalMs: config.taskSweepMs });
+    const sweep = new DeadlineSweep({ store, outbox, events, logger: logger.child({ component: 'tasks' }) });
     const devices = new DevicesService({
       store, broker, credentials, status, logger,
       onDecommissioned: async (id) => {
@@ -200,8 +212,20 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     stops.push(() => status.stop());
     stops.push(() => reports.stop());
     await new DeviceRouter({ broker, status, activity, tasks: reports, metrics, logger }).start();
-    sweep.start();
-    stops.push(() => sweep.stop());
+    const instances = new ManagerInstances({
+      id: instanceId, store, logger, version: PALLAS_VERSION, url: null, broker: broker.kind,
+      keysFingerprint: `${artifacts.signingKey.keyId}:${urls.fingerprint}`,
+    });
+    await instances.start();
+    stops.push(() => instances.stop());
+    if (store.dialect === 'postgres') {
+      const relay = new ClusterRelay({ databaseUrl: databaseUrlOf(config), store, bus: events, instanceId, logger: logger.child({ component: 'cluster' }) });
+      await relay.start();
+      stops.push(() => relay.stop());
+    }
+    await startJob(new ExclusiveJob({ name: 'task-deadlines', leases, run: () => sweep.sweep(), intervalMs: config.taskSweepMs, logger }));
+    const stranded = new StrandedTasks({ store, instances, outbox, online, logger: logger.child({ component: 'tasks' }) });
+    await startJob(new ExclusiveJob({ name: 'stranded-tasks', leases, run: () => stranded.sweep(), intervalMs: 1_000, logger }));
     const mqttPort = broker.ports.mqtt;
     const mqttsPort = broker.ports.mqtts!;
     const bracket = (h: string) => (h.includes(':') ? `[${h}]` : h);

@@ -6,23 +6,46 @@ import { EventBus } from '../src/services/live/event-bus.js';
 const ev = (i: number) => ({ type: 'device', device: { id: `d${i}` } }) as unknown as LiveEvent;
 
 test('event bus: numbers events, replays what is still kept, says when some are gone', () => {
-  const bus = new EventBus(4);
-  const seen: number[] = [];
+  const bus = new EventBus(4, 'e1');
+  const seen: string[] = [];
   const unsubscribe = bus.subscribe((e) => seen.push(e.id));
   for (let i = 1; i <= 3; i++) bus.emit(ev(i));
-  assert.deepEqual(seen, [1, 2, 3]);
-  assert.deepEqual(bus.since(0)?.map((e) => e.id), [1, 2, 3]);
-  assert.deepEqual(bus.since(2)?.map((e) => e.id), [3]);
-  assert.deepEqual(bus.since(3), []);
-  assert.deepEqual(bus.since(99), []);
+  assert.deepEqual(seen, ['e1.1', 'e1.2', 'e1.3']);
+  assert.deepEqual(bus.since('e1.0')?.map((e) => e.id), ['e1.1', 'e1.2', 'e1.3']);
+  assert.deepEqual(bus.since('e1.2')?.map((e) => e.id), ['e1.3']);
+  assert.deepEqual(bus.since('e1.3'), []);
+  assert.equal(bus.since('e1.99'), null, 'an id from the future is from an earlier life of this epoch: reload');
 
   // Past capacity the oldest fall out of the ring.
   for (let i = 4; i <= 10; i++) bus.emit(ev(i));
-  assert.deepEqual(bus.since(6)?.map((e) => e.id), [7, 8, 9, 10]);
-  assert.equal(bus.since(5), null, 'event 6 is gone: the client must reload');
-  assert.equal(bus.since(0), null);
+  assert.deepEqual(bus.since('e1.6')?.map((e) => e.id), ['e1.7', 'e1.8', 'e1.9', 'e1.10']);
+  assert.equal(bus.since('e1.5'), null, 'event 6 is gone: the client must reload');
+  assert.equal(bus.since('e1.0'), null);
   unsubscribe();
   bus.emit(ev(11));
   assert.equal(seen.length, 10, 'no delivery after unsubscribe');
   assert.equal(bus.listenerCount, 0);
+});
+
+test('event bus: an id of another epoch (another manager, or before a restart) means reload', () => {
+  const bus = new EventBus(4, 'aaaa');
+  bus.emit(ev(1));
+  assert.equal(bus.since('bbbb.1'), null);
+  assert.equal(bus.since('1'), null);
+  assert.equal(bus.since('aaaa.x'), null);
+  assert.equal(bus.since(''), null);
+});
+
+test('event bus: relays what is emitted here, not what was delivered from elsewhere', () => {
+  const bus = new EventBus(8, 'e');
+  const relayed: LiveEvent[] = [];
+  const seen: string[] = [];
+  bus.relay = (e) => relayed.push(e);
+  bus.subscribe((e) => seen.push(e.id));
+  bus.emit(ev(1));
+  bus.deliver(ev(2));
+  bus.deliver({ type: 'reset' });
+  assert.equal(relayed.length, 1);
+  assert.deepEqual(seen, ['e.1', 'e.2', 'e.3'], 'delivered events are numbered and kept like our own');
+  assert.deepEqual(bus.since('e.1')?.map((e) => e.event.type), ['device', 'reset']);
 });

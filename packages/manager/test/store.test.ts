@@ -26,6 +26,7 @@ function recordingBroker(): Broker & { published: string[]; disconnected: string
   return {
     published,
     disconnected,
+    kind: 'embedded',
     ports: { mqtt: 1, mqtts: null },
     addressOf: () => null,
     start: async () => {},

@@ -43,6 +43,8 @@ export type RejectReason =
   | 'packet_too_large';
 
 export interface Broker {
+  /** `embedded`: Aedes in this process; `external`: an MQTT broker all managers share. */
+  readonly kind: 'embedded' | 'external';
   /** Opens listeners (embedded) or connections (external). */
   start(): Promise<void>;
   stop(): Promise<void>;

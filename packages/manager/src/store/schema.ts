@@ -86,6 +86,8 @@ export interface TasksTable {
   created_by: string;
   created_at: string;
   sent_at: string | null;
+  /** The manager instance that published the task last (several managers: docs/scale-out.md). */
+  sent_by: string | null;
   started_at: string | null;
   finished_at: string | null;
   deadline_at: string;
@@ -140,6 +142,34 @@ export interface ArtifactsTable {
   created_by: string;
 }
 
+/** A running manager (docs/scale-out.md); times are ms by the database's clock. */
+export interface ManagerInstancesTable {
+  id: string;
+  hostname: string;
+  pid: number;
+  version: string;
+  url: string | null;
+  broker: string;
+  keys_fingerprint: string;
+  /** bigint: PostgreSQL's driver returns it as a string. */
+  started_ms: number | string;
+  heartbeat_ms: number | string;
+}
+
+/** A named claim on periodic work, held until `expires_ms` unless renewed. */
+export interface LeasesTable {
+  name: string;
+  holder: string;
+  expires_ms: number | string;
+}
+
+/** A live event too large for a NOTIFY, parked for the other managers to read. */
+export interface RelayedEventsTable {
+  id: string;
+  payload: string;
+  created_ms: number | string;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -150,5 +180,8 @@ export interface Database {
   audit_log: AuditLogTable;
   api_tokens: ApiTokensTable;
   artifacts: ArtifactsTable;
+  manager_instances: ManagerInstancesTable;
+  leases: LeasesTable;
+  relayed_events: RelayedEventsTable;
 }
 

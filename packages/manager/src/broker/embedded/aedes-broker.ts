@@ -42,6 +42,7 @@ function authError(message: string, returnCode: number): Error & { returnCode: n
  * subscribes in-process (no loopback client), so its handlers see every message once.
  */
 export class EmbeddedBroker implements Broker {
+  readonly kind = 'embedded' as const;
   readonly #opts: Readonly<EmbeddedBrokerOptions>;
   readonly #events = new EventEmitter();
   #aedes: Aedes | undefined;

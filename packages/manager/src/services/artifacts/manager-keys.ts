@@ -71,6 +71,14 @@ export class DownloadUrlSigner {
     this.#secret = Buffer.from(loadOrCreate(join(dataDir, URL_SECRET_FILE), () => randomBytes(32).toString('base64url')).trim(), 'base64url');
   }
 
+  /**
+   * Names the secret without revealing it: managers sharing a database compare theirs, since
+   * a URL signed by one must pass on all (docs/scale-out.md).
+   */
+  get fingerprint(): string {
+    return createHmac('sha256', this.#secret).update('pallas url-signing key fingerprint').digest('hex').slice(0, 16);
+  }
+
   #mac(artifactId: string, deviceId: string, exp: number): Buffer {
     return createHmac('sha256', this.#secret).update(`${artifactId}\n${deviceId}\n${exp}`).digest();
   }

@@ -1,8 +1,13 @@
+import { randomBytes } from 'node:crypto';
 import type { LiveEvent } from '@pallas/protocol';
 
+/** An event as it goes out, or `reset`: events may have been lost, clients reload their lists. */
+export type BusMessage = LiveEvent | { type: 'reset' };
+
 export interface NumberedEvent {
-  id: number;
-  event: LiveEvent;
+  /** `<epoch>.<seq>`: the epoch names this bus (this manager process), so an id from another is never mistaken for one of ours. */
+  id: string;
+  event: BusMessage;
 }
 
 export type LiveListener = (e: NumberedEvent) => void;
@@ -11,36 +16,59 @@ export type LiveListener = (e: NumberedEvent) => void;
  * The live events the console and `pallas tasks watch` follow (GET /api/v1/events). Events
  * are numbered and the last `capacity` are kept, so a client that lost its stream for a moment
  * resumes with `Last-Event-ID` instead of reloading everything.
+ *
+ * With several managers (docs/scale-out.md) each has its own bus: `emit` is for events caused
+ * here and is also handed to `relay` (which tells the other managers); `deliver` is for events
+ * another manager relayed, which are numbered and kept here like our own. A client that
+ * reconnects to another manager presents an id of another epoch and gets `reset`.
  */
 export class EventBus {
+  readonly epoch: string;
   readonly #capacity: number;
-  /** A ring: slot `id % capacity` holds event `id` (dropping the oldest is O(1)). */
+  /** A ring: slot `seq % capacity` holds event `seq` (dropping the oldest is O(1)). */
   readonly #ring: Array<NumberedEvent | undefined>;
   readonly #listeners = new Set<LiveListener>();
   #next = 1;
+  /** Set by the cluster relay; told of every event caused on this manager. */
+  relay: ((event: LiveEvent) => void) | undefined;
 
-  constructor(capacity = 10_000) {
+  constructor(capacity = 10_000, epoch = randomBytes(4).toString('hex')) {
     this.#capacity = capacity;
     this.#ring = new Array<NumberedEvent | undefined>(capacity);
+    this.epoch = epoch;
   }
 
+  /** An event caused on this manager. */
   emit(event: LiveEvent): void {
-    const numbered = { id: this.#next++, event };
-    this.#ring[numbered.id % this.#capacity] = numbered;
+    this.deliver(event);
+    this.relay?.(event);
+  }
+
+  /** An event to give to this manager's listeners only (relayed from another, or a `reset`). */
+  deliver(event: BusMessage): void {
+    const seq = this.#next++;
+    const numbered = { id: `${this.epoch}.${seq}`, event };
+    this.#ring[seq % this.#capacity] = numbered;
     for (const listener of this.#listeners) listener(numbered);
   }
 
   /**
-   * Events after `lastId` still in the buffer, or null when some of them are gone (the caller
-   * must then reload its lists).
+   * Events after `lastId` still in the buffer, or null when some of them may be gone: the id
+   * is of another epoch (another manager, or before a restart), or too old (the caller must
+   * then tell the client to reload its lists).
    */
-  since(lastId: number): NumberedEvent[] | null {
+  since(lastId: string): NumberedEvent[] | null {
+    const dot = lastId.lastIndexOf('.');
+    const seqText = lastId.slice(dot + 1);
+    if (dot < 0 || lastId.slice(0, dot) !== this.epoch || !/^\d{1,15}$/.test(seqText)) return null;
+    const lastSeq = Number(seqText);
     const last = this.#next - 1;
-    if (lastId >= last) return [];
+    if (lastSeq > last) return null;
+    if (lastSeq === last) return [];
     const oldest = Math.max(1, last - this.#capacity + 1);
-    if (lastId + 1 < oldest) return null;
+    if (lastSeq + 1 < oldest) return null;
     const out: NumberedEvent[] = [];
-    for (let id = lastId + 1; id <= last; id++) out.push(this.#ring[id % this.#capacity]!);
+    for (let seq = lastSeq + 1; seq <= last; seq++) out.push(this.#ring[seq % this.#capacity]!);
     return out;
   }
 

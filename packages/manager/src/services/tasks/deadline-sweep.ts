@@ -9,36 +9,19 @@ import type { TaskOutbox } from './task-outbox.js';
  * device, sent and never started, or running and never finished. Tasks the device holds are
  * also cancelled there (the agent stops at its own copy of the deadline anyway; the cancel
  * covers a device whose clock runs slow). A result that arrives later is kept as `lateResult`.
+ * Runs as an exclusive job (app.ts): on one manager at a time.
  */
 export class DeadlineSweep {
   readonly #db: Db;
   readonly #outbox: TaskOutbox;
   readonly #events: EventBus;
   readonly #logger: Logger;
-  readonly #intervalMs: number;
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<void> | undefined;
 
-  constructor(deps: { store: Store; outbox: TaskOutbox; events: EventBus; logger: Logger; intervalMs?: number }) {
+  constructor(deps: { store: Store; outbox: TaskOutbox; events: EventBus; logger: Logger }) {
     this.#db = deps.store.write;
     this.#outbox = deps.outbox;
     this.#events = deps.events;
     this.#logger = deps.logger;
-    this.#intervalMs = deps.intervalMs ?? 1000;
-  }
-
-  start(): void {
-    this.#timer = setInterval(() => {
-      this.#running ??= this.sweep().then(() => {}, (err: unknown) => this.#logger.error({ err }, 'deadline sweep failed')).finally(() => {
-        this.#running = undefined;
-      });
-    }, this.#intervalMs);
-    this.#timer.unref();
-  }
-
-  async stop(): Promise<void> {
-    clearInterval(this.#timer);
-    await this.#running;
   }
 
   /** One pass; returns how many tasks it timed out. */

@@ -41,6 +41,8 @@ export class TaskOutbox {
   readonly #logger: Logger;
   readonly #window: number;
   readonly #grants: ArtifactGrants | undefined;
+  /** This manager's id, written in `sent_by` of what it sends (several managers: docs/scale-out.md). */
+  readonly #instanceId: string | null;
   /** Devices to fill the window of, and devices that (re)connected, waiting for a round. */
   readonly #toPump = new Set<string>();
   readonly #toResend = new Set<string>();
@@ -49,7 +51,9 @@ export class TaskOutbox {
   #resolveWaiting: () => void = () => {};
   #running = false;
 
-  constructor(deps: { store: Store; broker: Broker; online: OnlineDevices; events: EventBus; logger: Logger; window?: number; grants?: ArtifactGrants }) {
+  constructor(deps: {
+    store: Store; broker: Broker; online: OnlineDevices; events: EventBus; logger: Logger; window?: number; grants?: ArtifactGrants; instanceId?: string;
+  }) {
     this.#db = deps.store.write;
     this.#broker = deps.broker;
     this.#online = deps.online;
@@ -57,6 +61,7 @@ export class TaskOutbox {
     this.#logger = deps.logger;
     this.#window = deps.window ?? DEFAULT_WINDOW;
     this.#grants = deps.grants;
+    this.#instanceId = deps.instanceId ?? null;
   }
 
   /** Sends the device as many queued tasks as its window has room for, if it is online. */
@@ -150,12 +155,12 @@ export class TaskOutbox {
     // is no longer queued, and the device must not run it.
     const marked = new Set<string>();
     for (let i = 0; i < rows.length; i += 500) {
-      const moved = await this.#db.updateTable('tasks').set({ state: 'sent', sent_at: now, updated_at: now })
+      const moved = await this.#db.updateTable('tasks').set({ state: 'sent', sent_at: now, sent_by: this.#instanceId, updated_at: now })
         .where('id', 'in', rows.slice(i, i + 500).map((r) => r.id)).where('state', '=', 'queued')
         .returning('id').execute();
       for (const { id } of moved) marked.add(id);
     }
-    const sent = rows.filter((r) => marked.has(r.id)).map(({ rank: _rank, ...row }) => ({ ...row, state: 'sent', sent_at: now, updated_at: now }));
+    const sent = rows.filter((r) => marked.has(r.id)).map(({ rank: _rank, ...row }) => ({ ...row, state: 'sent', sent_at: now, sent_by: this.#instanceId, updated_at: now }));
     // Crash tests stop here: marked sent, not yet published (docs/testing.md).
     const held = testHold('manager.task-sent', { taskIds: [...marked] });
     if (held) await held;

@@ -207,6 +207,7 @@ function newRow(deviceId: string, operation: TaskOperation, options: CreateOptio
     created_by: options.createdBy,
     created_at: at,
     sent_at: null,
+    sent_by: null,
     started_at: null,
     finished_at: null,
     deadline_at: new Date(now.getTime() + timeoutSec * 1000).toISOString(),

@@ -1,6 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { LiveEvent } from '@pallas/protocol';
-import type { NumberedEvent } from '../../../services/live/event-bus.js';
+import type { BusMessage, NumberedEvent } from '../../../services/live/event-bus.js';
 import type { App, RouteContext } from '../context.js';
 import { serve } from '../serve.js';
 
@@ -22,7 +21,8 @@ export async function eventRoutes(app: App, ctx: RouteContext): Promise<void> {
 
   serve(app, ctx, 'followEvents', async (req, reply) => {
     const { deviceId, taskId } = req.query;
-    const wanted = (e: LiveEvent): boolean => {
+    const wanted = (e: BusMessage): boolean => {
+      if (e.type === 'reset') return true;
       if (taskId) return e.type === 'task' && e.task.id === taskId;
       if (!deviceId) return true;
       switch (e.type) {
@@ -59,8 +59,8 @@ export async function eventRoutes(app: App, ctx: RouteContext): Promise<void> {
       pending.push(`id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
     };
     res.write('retry: 2000\n: connected\n\n');
-    const lastId = Number(req.headers['last-event-id']);
-    if (Number.isInteger(lastId) && lastId >= 0) {
+    const lastId = req.headers['last-event-id'];
+    if (typeof lastId === 'string' && lastId !== '') {
       const missed = ctx.events.since(lastId);
       if (missed === null) res.write('event: reset\ndata: {"type":"reset"}\n\n');
       else for (const e of missed) send(e);

@@ -1,0 +1,136 @@
+/**
+ * What several managers sharing one database coordinate through (docs/scale-out.md), on both
+ * store dialects: leases held by one holder at a time, manager heartbeats and dead managers,
+ * the stranded-task sweep's claims, and (PostgreSQL) live events relayed between managers.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
+import type { LiveEvent } from '@pallas/protocol';
+import { waitFor } from '@pallas/testkit';
+import { ExclusiveJob } from '../src/services/cluster/exclusive-job.js';
+import { Leases } from '../src/services/cluster/leases.js';
+import { ClusterKeyMismatch, ManagerInstances } from '../src/services/cluster/manager-instances.js';
+import { EventBus } from '../src/services/live/event-bus.js';
+import { ClusterRelay } from '../src/services/live/cluster-relay.js';
+import { openStore, type Store } from '../src/store/store.js';
+import { PG_URL, pgSkip, postgresTarget, sqliteTarget, type StoreTarget } from './store-targets.js';
+
+const silent = pino({ level: 'silent' });
+
+function clusterSuite(makeTarget: () => Promise<StoreTarget>) {
+  let target: StoreTarget;
+  let store: Store;
+
+  before(async () => {
+    target = await makeTarget();
+    store = await openStore(target.url);
+    await store.migrate();
+  });
+  after(async () => {
+    await store?.close();
+    await target?.dispose();
+  });
+
+  it('a lease has one holder until it expires or is released; its holder renews it', async () => {
+    const a = new Leases(store, 'm-a');
+    const b = new Leases(store, 'm-b');
+    assert.equal(await a.acquire('job', 400), true);
+    assert.equal(await b.acquire('job', 400), false, 'held by a');
+    assert.equal(await a.acquire('job', 400), true, 'the holder renews');
+    assert.deepEqual((await b.holders()).map((h) => [h.name, h.holder]), [['job', 'm-a']]);
+    await waitFor('b takes the expired lease', () => b.acquire('job', 60_000), { timeoutMs: 5_000, intervalMs: 100 });
+    assert.equal(await a.acquire('job', 400), false, 'a lost it once it expired');
+    await b.release('job');
+    assert.equal(await a.acquire('job', 400), true, 'released: free at once');
+    await a.release('job');
+  });
+
+  it('two holders racing for a free lease: exactly one wins, every time', async () => {
+    for (let round = 0; round < 20; round++) {
+      const name = `race-${round}`;
+      const wins = await Promise.all(['m-1', 'm-2', 'm-3', 'm-4'].map((h) => new Leases(store, h).acquire(name, 10_000)));
+      assert.equal(wins.filter(Boolean).length, 1, `round ${round}: ${wins}`);
+    }
+  });
+
+  it('an exclusive job runs on the lease holder only, and moves when the holder stops', async () => {
+    const runs: string[] = [];
+    const job = (holder: string) => new ExclusiveJob({
+      name: 'sweep', leases: new Leases(store, holder), run: async () => { runs.push(holder); }, intervalMs: 50, ttlMs: 1_000, logger: silent,
+    });
+    const a = job('m-a');
+    const b = job('m-b');
+    await a.tick();
+    await b.tick();
+    await a.tick();
+    await b.tick();
+    assert.deepEqual(runs, ['m-a', 'm-a']);
+    assert.equal(a.held, true);
+    assert.equal(b.held, false);
+    await a.stop(); // a clean stop releases the lease
+    await b.tick();
+    assert.equal(b.held, true);
+    assert.equal(runs.at(-1), 'm-b');
+    await b.stop();
+  });
+
+  it('managers heartbeat; one that stops beating is dead; a manager with other signing keys may not join', async () => {
+    const a = new ManagerInstances({ id: 'm-hb-a', store, logger: silent, version: '1', url: null, broker: 'external', keysFingerprint: 'k1' });
+    await a.start();
+    const alive = (await a.list()).find((m) => m.id === 'm-hb-a');
+    assert.equal(alive?.alive, true);
+    const stranger = new ManagerInstances({ id: 'm-hb-x', store, logger: silent, version: '1', url: null, broker: 'external', keysFingerprint: 'k2' });
+    await assert.rejects(stranger.start(), ClusterKeyMismatch);
+    // A manager killed with SIGKILL leaves its row; without heartbeats it turns dead.
+    const killed = new ManagerInstances({ id: 'm-hb-b', store, logger: silent, version: '1', url: null, broker: 'external', keysFingerprint: 'k1' });
+    await killed.start();
+    await killed.stop(); // removes the row: put one back the way a killed manager leaves it
+    await store.write.insertInto('manager_instances').values({
+      id: 'm-hb-b', hostname: 'h', pid: 1, version: '1', url: null, broker: 'external', keys_fingerprint: 'k1', started_ms: 0, heartbeat_ms: 0,
+    }).execute();
+    assert.deepEqual(await a.deadIds(), ['m-hb-b']);
+    assert.equal((await a.list()).find((m) => m.id === 'm-hb-b')?.alive, false);
+    await a.stop();
+    assert.equal((await a.list()).some((m) => m.id === 'm-hb-a'), false, 'a clean stop removes the row');
+    await store.write.deleteFrom('manager_instances').execute();
+  });
+}
+
+describe('cluster coordination on SQLite', () => clusterSuite(sqliteTarget));
+describe('cluster coordination on PostgreSQL', { skip: pgSkip() }, () => {
+  clusterSuite(() => postgresTarget(PG_URL!));
+
+  it('live events emitted on one manager reach the others, in order, large ones included', async () => {
+    const target = await postgresTarget(PG_URL!);
+    const store = await openStore(target.url);
+    await store.migrate();
+    const buses = [new EventBus(5_000, 'a'), new EventBus(5_000, 'b'), new EventBus(5_000, 'c')];
+    const relays = buses.map((bus, i) => new ClusterRelay({ databaseUrl: target.url, store, bus, instanceId: `m-${i}`, logger: silent }));
+    try {
+      for (const r of relays) await r.start();
+      const seenOnC: LiveEvent[] = [];
+      buses[2]!.subscribe((e) => { if (e.event.type !== 'reset') seenOnC.push(e.event); });
+      const seenOnA: LiveEvent[] = [];
+      buses[0]!.subscribe((e) => { if (e.event.type !== 'reset') seenOnA.push(e.event); });
+      const ev = (i: number, vms = 0): LiveEvent => ({
+        type: 'vms', deviceId: `d${i}`,
+        vms: Array.from({ length: vms }, (_, k) => ({ id: `vm-${k}`, name: `vm-${k}-${'x'.repeat(40)}` })) as never,
+      });
+      // A fan-out's worth in one turn, and one event larger than a NOTIFY payload may be.
+      for (let i = 0; i < 2_000; i++) buses[0]!.emit(ev(i));
+      buses[1]!.emit(ev(9_999, 400));
+      await waitFor('C hears all 2,001 events', () => seenOnC.length === 2_001, { timeoutMs: 15_000 });
+      const fromA = seenOnC.filter((e) => e.type === 'vms' && e.deviceId !== 'd9999');
+      assert.deepEqual(fromA.map((e) => (e as { deviceId: string }).deviceId), Array.from({ length: 2_000 }, (_, i) => `d${i}`), 'in order');
+      const big = seenOnC.find((e) => e.type === 'vms' && e.deviceId === 'd9999') as { vms: unknown[] };
+      assert.equal(big.vms.length, 400);
+      assert.equal(seenOnA.length, 2_001, 'A hears B, and its own events once (not echoed back)');
+      assert.ok(buses[2]!.since(`c.1`)!.length >= 2_000, 'relayed events are numbered and replayable on C');
+    } finally {
+      for (const r of relays) await r.stop();
+      await store.close();
+      await target.dispose();
+    }
+  });
+});
