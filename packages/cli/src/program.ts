@@ -4,6 +4,7 @@ import { PALLAS_VERSION } from '@pallas/protocol';
 import { registerArtifacts } from './commands/artifacts.js';
 import { registerApiTokens } from './commands/api-tokens.js';
 import { registerAudit } from './commands/audit.js';
+import { registerCluster } from './commands/cluster.js';
 import { registerAuth } from './commands/auth.js';
 import { registerDevices } from './commands/devices.js';
 import { registerTasks } from './commands/tasks.js';
@@ -52,6 +53,7 @@ export function buildProgram(io: Io, argv: readonly string[] = []): Command {
   registerApiTokens(program, io);
   registerAudit(program, io);
   registerArtifacts(program, io);
+  registerCluster(program, io);
   return program;
 }
 

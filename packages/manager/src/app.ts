@@ -34,6 +34,7 @@ import { requireRole } from './transport/http/auth.js';
 import type { App } from './transport/http/context.js';
 import { createHttpServer } from './transport/http/server.js';
 import { FleetSummaryService } from './services/fleet/fleet-summary-service.js';
+import { ClusterStatusService } from './services/cluster/cluster-status.js';
 import { ExclusiveJob } from './services/cluster/exclusive-job.js';
 import { Leases } from './services/cluster/leases.js';
 import { ManagerInstances, newInstanceId } from './services/cluster/manager-instances.js';
@@ -235,6 +236,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       {
         users, sessions, apiTokens, audit, throttle, devices, enrollment, tasks, artifacts, events, broker, store, metrics,
         fleet: new FleetSummaryService({ store }),
+        cluster: new ClusterStatusService({ store, instances, leases, brokerKind: broker.kind, brokerHealth: () => ({ ok: true }) }),
         downloadUrlTtlSec: config.downloadUrlTtlSec,
         guard: (minimum) => requireRole({ sessions, apiTokens }, minimum),
         // A device that enrolled over HTTPS gets MQTT over TLS; one that enrolled over plain

@@ -159,6 +159,7 @@ const MATRIX: Record<RouteName, Entry> = {
   },
   followEvents: { prepare: () => ({}) },
   fleetSummary: { prepare: () => ({}) },
+  clusterStatus: { prepare: () => ({}) },
   signingKey: { prepare: () => ({}) },
   // A JSON body gets 415 from an allowed caller: the role check comes first, which is the point.
   uploadArtifact: { prepare: () => ({ query: `?kind=patch&name=matrix&version=${randomUUID().slice(0, 8)}` }) },

@@ -205,6 +205,11 @@ export const ROUTES = {
     method: 'GET', path: '/fleet/summary', role: 'viewer', tag: 'fleet',
     summary: 'Device counts by presence, hypervisor and agent version; task counts by state', status: 200, response: 'FleetSummary',
   },
+  clusterStatus: {
+    method: 'GET', path: '/cluster', role: 'operator', tag: 'fleet',
+    summary: 'The managers sharing this database (alive or not), the broker, and which manager runs each job that must run once (docs/scale-out.md)',
+    status: 200, response: 'ClusterStatus',
+  },
 
   // --- artifacts
   signingKey: {

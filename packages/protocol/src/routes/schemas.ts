@@ -12,6 +12,7 @@ export * from '../api/devices.js';
 export * from '../api/enrollment-tokens.js';
 export * from '../api/tasks.js';
 export * from '../api/fleet.js';
+export * from '../api/cluster.js';
 export * from '../api/artifacts.js';
 export { Vm, VmSpec, VmPatch } from '../mqtt/vm.js';
 export { VmDeploy } from '../mqtt/tasks.js';

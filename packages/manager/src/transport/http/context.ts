@@ -13,6 +13,7 @@ import type { EnrollmentService } from '../../services/enrollment/enrollment-ser
 import type { UsersService } from '../../services/users/users-service.js';
 import type { EventBus } from '../../services/live/event-bus.js';
 import type { FleetSummaryService } from '../../services/fleet/fleet-summary-service.js';
+import type { ClusterStatusService } from '../../services/cluster/cluster-status.js';
 import type { TasksService } from '../../services/tasks/tasks-service.js';
 import type { Store } from '../../store/store.js';
 import type { Guard } from './auth.js';
@@ -31,6 +32,7 @@ export interface RouteContext {
   tasks: TasksService;
   artifacts: ArtifactsService;
   fleet: FleetSummaryService;
+  cluster: ClusterStatusService;
   events: EventBus;
   broker: Broker;
   store: Store;

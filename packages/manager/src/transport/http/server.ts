@@ -18,6 +18,7 @@ import { deviceUpdateRoutes } from './routes/device-updates.js';
 import { enrollmentRoutes } from './routes/enrollment.js';
 import { eventRoutes } from './routes/events.js';
 import { fleetRoutes } from './routes/fleet.js';
+import { clusterRoutes } from './routes/cluster.js';
 import { healthRoutes } from './routes/health.js';
 import { taskRoutes } from './routes/tasks.js';
 import { userRoutes } from './routes/users.js';
@@ -126,6 +127,7 @@ export async function createHttpServer(
     await api.register(taskRoutes, ctx);
     await api.register(eventRoutes, ctx);
     await api.register(fleetRoutes, ctx);
+    await api.register(clusterRoutes, ctx);
     await api.register(artifactRoutes, ctx);
   }, { prefix: API_PREFIX });
   await app.register(consoleRoutes);
