@@ -13,3 +13,5 @@ export * from './database.js';
 export * from './requirements.js';
 export * from './fuzz.js';
 export * from './sse-cases.js';
+export * from './ports.js';
+export * from './nginx.js';

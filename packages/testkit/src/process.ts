@@ -14,7 +14,12 @@ export interface Proc {
 
 /** Starts a Node program of the repository as a real child process. */
 export function startNode(script: string, args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Proc {
-  const child = spawn(process.execPath, [...nodeArgs, script, ...args], {
+  return startProgram(process.execPath, [...nodeArgs, script, ...args], env);
+}
+
+/** Starts any program (nginx, mosquitto, …) as a real child process, its output kept. */
+export function startProgram(file: string, args: string[], env: NodeJS.ProcessEnv = {}): Proc {
+  const child = spawn(file, args, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,0 +1,85 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO_ROOT } from './paths.js';
+import { freePort, isListening } from './ports.js';
+import { startProgram, type Proc } from './process.js';
+import { tempDir } from './temp.js';
+import { waitFor } from './wait.js';
+
+export interface Nginx {
+  /** HTTPS through the load balancer (the config operators use: deploy/nginx/pallas.conf). */
+  httpsUrl: string;
+  /** Plain HTTP on the same proxy rules, for test clients that do not want TLS. */
+  httpUrl: string;
+  proc: Proc;
+  /** Points the upstream at these `host:port`s and reloads nginx without dropping connections. */
+  setUpstreams(upstreams: string[]): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Debian's nginx on free ports with `deploy/nginx/pallas.conf`, its three marked places
+ * filled in: the managers' addresses, a certificate, and the listen port. A plain HTTP server
+ * with the same location is added for tests.
+ */
+export async function startNginx(opts: { upstreams: string[]; certFile: string; keyFile: string }): Promise<Nginx> {
+  const dir = tempDir('pallas-nginx-');
+  for (const sub of ['logs', 'temp']) mkdirSync(join(dir.path, sub), { recursive: true });
+  const httpsPort = await freePort();
+  const httpPort = await freePort();
+  const template = readFileSync(join(REPO_ROOT, 'deploy', 'nginx', 'pallas.conf'), 'utf8');
+  const write = (upstreams: string[]) => {
+    let site = template
+      .replace(/upstream pallas_managers \{[\s\S]*?keepalive/, `upstream pallas_managers {\n${upstreams.map((u) => `    server ${u} max_fails=1 fail_timeout=2s;\n`).join('')}    keepalive`)
+      .replace('listen 443 ssl;', `listen 127.0.0.1:${httpsPort} ssl;`)
+      .replace('/etc/pallas/tls/server.crt', opts.certFile)
+      .replace('/etc/pallas/tls/server.key', opts.keyFile);
+    // The same location once more on plain HTTP.
+    const location = site.slice(site.indexOf('    location / {'), site.lastIndexOf('}'));
+    site += `\nserver {\n    listen 127.0.0.1:${httpPort};\n    client_max_body_size 0;\n    proxy_request_buffering off;\n${location}}\n`;
+    const temp = join(dir.path, 'temp');
+    writeFileSync(join(dir.path, 'nginx.conf'), [
+      'worker_processes 1;',
+      'daemon off;',
+      `pid ${join(dir.path, 'nginx.pid')};`,
+      `error_log ${join(dir.path, 'logs', 'error.log')} warn;`,
+      // As root nginx would switch its workers to nobody, who cannot read the temp folders.
+      ...(process.getuid?.() === 0 ? ['user root;'] : []),
+      'events { worker_connections 4096; }',
+      'http {',
+      `  access_log off;`,
+      ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${join(temp, t)};`),
+      site,
+      '}',
+    ].join('\n'));
+  };
+  write(opts.upstreams);
+  const proc = startProgram('/usr/sbin/nginx', ['-p', dir.path, '-c', join(dir.path, 'nginx.conf')]);
+  await waitFor('nginx to listen', async () => {
+    if (proc.child.exitCode !== null) throw new Error(`nginx exited:\n${proc.output()}\n${safeRead(join(dir.path, 'logs', 'error.log'))}`);
+    return (await isListening(httpPort)) && (await isListening(httpsPort));
+  }, { timeoutMs: 15_000 });
+  return {
+    httpsUrl: `https://127.0.0.1:${httpsPort}`,
+    httpUrl: `http://127.0.0.1:${httpPort}`,
+    proc,
+    async setUpstreams(upstreams) {
+      write(upstreams);
+      proc.child.kill('SIGHUP');
+      // The old workers finish their requests and go; give the new ones a moment to take over.
+      await new Promise((r) => setTimeout(r, 300));
+    },
+    async stop() {
+      await proc.stop(3_000);
+      dir.cleanup();
+    },
+  };
+}
+
+function safeRead(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
