@@ -13,3 +13,4 @@ export * from './database.js';
 export * from './requirements.js';
 export * from './fuzz.js';
 export * from './sse-cases.js';
+export * from './mosquitto.js';

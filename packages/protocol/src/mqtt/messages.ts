@@ -16,6 +16,12 @@ export const PresenceMessage = Type.Object(
     at: Type.Optional(Timestamp),
     agentVersion: Type.Optional(Type.String({ maxLength: 64 })),
     reason: Type.Optional(Type.String({ maxLength: 255 })),
+    /**
+     * The MQTT username the agent logged in with. On an external broker a device has two
+     * usernames while a credential rotation is in progress (`<id>` and `<id>.b`); this tells
+     * the manager which one is live, so it can delete the other.
+     */
+    username: Type.Optional(Type.String({ maxLength: 64 })),
   },
   { additionalProperties: false },
 );
