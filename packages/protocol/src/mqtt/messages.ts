@@ -58,6 +58,11 @@ export const ControlMessage = Type.Union([
     {
       type: Type.Literal('rotate-credential'),
       password: Type.String({ minLength: 16, maxLength: 256 }),
+      /**
+       * The MQTT username that goes with the new password (external broker: the new credential
+       * is a second broker client). Absent: the username does not change.
+       */
+      username: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     },
     { additionalProperties: false },
   ),
