@@ -7,9 +7,13 @@ import type { BrokerAccounts } from './accounts.js';
  * MQTT broker shared by several managers, receiving device messages through shared
  * subscriptions.
  */
+/**
+ * Nothing the manager publishes is retained (there is no option for it): a retained command
+ * would reach a device again at every subscribe, and retained messages on device topics are
+ * what Mosquitto 2.0.11's shared subscriptions replay wrongly (docs/scale-out.md).
+ */
 export interface PublishOptions {
   qos: 0 | 1;
-  retain?: boolean;
 }
 
 export type MessageHandler = (topic: string, payload: Buffer) => void;

@@ -207,7 +207,7 @@ export class EmbeddedBroker implements Broker {
     const aedes = this.#requireStarted();
     return new Promise((resolve, reject) => {
       aedes.publish(
-        { cmd: 'publish', topic, payload: Buffer.from(payload), qos: options.qos, retain: options.retain ?? false, dup: false },
+        { cmd: 'publish', topic, payload: Buffer.from(payload), qos: options.qos, retain: false, dup: false },
         (err) => {
           if (err) return reject(err);
           this.#emit('published', topic);

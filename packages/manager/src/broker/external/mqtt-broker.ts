@@ -165,7 +165,7 @@ export class ExternalBroker implements Broker {
 
   async publish(topic: string, payload: string | Buffer, options: PublishOptions): Promise<void> {
     const client = this.#requireConnected();
-    // Never retained, whatever the caller asks: see the class comment.
+    // Never retained: see the class comment.
     await client.publishAsync(topic, payload, { qos: options.qos, retain: false });
     this.#events.emit('published', topic);
   }
