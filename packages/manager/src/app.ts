@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { createServer as createPlainServer, type RequestListener, type Server as PlainServer } from 'node:http';
 import { pino, type Logger } from 'pino';
 import { PALLAS_VERSION, parseDeviceTopic } from '@pallas/protocol';
-import { EmbeddedBroker } from './broker/embedded/aedes-broker.js';
+import { createBroker, publicBrokerUrl } from './broker/create-broker.js';
+import { DeviceBrokerAccounts } from './services/devices/device-broker-accounts.js';
 import type { Broker } from './broker/broker.js';
 import { databaseUrlOf, type ManagerConfig } from './config/config.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
@@ -45,7 +46,7 @@ import { DeviceRouter } from './transport/mqtt/device-router.js';
 export interface RunningManager {
   config: ManagerConfig;
   /** Plain listeners are null when off (production mode without an explicit port). */
-  ports: { http: number | null; https: number; mqtt: number | null; mqtts: number };
+  ports: { http: number | null; https: number; mqtt: number | null; mqtts: number | null };
   tls: TlsMaterial;
   /** Set when this start created the first admin with a generated password. */
   generatedAdminPassword?: string;
@@ -106,16 +107,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       extraNames: config.tlsHostnames?.split(','),
     });
     const credentials = new DeviceCredentials(store);
-    const broker: Broker = new EmbeddedBroker({
-      host: config.mqttHost,
-      port: config.mqttPort ?? null,
-      tls: { port: config.mqttsPort, key: tls.key, cert: tls.cert },
-      maxMessageBytes: config.maxMessageBytes,
-      messageRate: { perSec: config.deviceMessageRate, burst: config.deviceMessageRate * 10 },
-      connectRate: { perSec: config.mqttConnectRate, burst: config.mqttConnectRate * 10, includeLoopback: config.mqttConnectRateLoopback },
-      authenticator: credentials,
-      logger: logger.child({ component: 'broker' }),
-    });
+    const broker = createBroker(config, { tls, authenticator: credentials, logger });
     // A device over its message rate would log every dropped message: log it once per 10 s.
     const rateLogged = new Map<string, number>();
     broker.on('rejected', (reason, clientId, detail) => {
@@ -132,8 +124,10 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       const channel = parseDeviceTopic(topic)?.channel;
       if (channel) metrics.mqttMessagesOut.inc({ channel });
     });
-    broker.on('connected', () => metrics.devicesConnected.set(broker.connectedCount()));
-    broker.on('disconnected', () => metrics.devicesConnected.set(broker.connectedCount()));
+    broker.on('connected', () => metrics.devicesConnected.set(broker.connectedCount() ?? 0));
+    broker.on('disconnected', () => metrics.devicesConnected.set(broker.connectedCount() ?? 0));
+    // An external broker keeps device credentials itself: its clients follow the registry.
+    const brokerAccounts = broker.accounts ? new DeviceBrokerAccounts({ store, accounts: broker.accounts, logger: logger.child({ component: 'broker-accounts' }) }) : undefined;
 
     const status = new StatusBuffer(store, config.statusFlushMs, logger, (messages, rows) => {
       metrics.statusPersisted.inc(messages);
@@ -172,7 +166,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     });
     const sweep = new DeadlineSweep({ store, outbox, events, logger: logger.child({ component: 'tasks' }) });
     const devices = new DevicesService({
-      store, broker, credentials, status, logger,
+      store, broker, credentials, status, logger, brokerAccounts,
       onDecommissioned: async (id) => {
         await tasks.cancelAllForDevice(id, 'the device was decommissioned');
         activity.removed(id);
@@ -181,6 +175,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     const enrollment = new EnrollmentService({
       store,
       credentials,
+      brokerAccounts,
       settings: {
         keepaliveSec: config.keepaliveSec, statusIntervalSec: config.statusIntervalSec,
         requireApproval: config.requireApproval, caCertificate: tls.ca, signingKey: artifacts.signingKey,
@@ -195,6 +190,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       logger.info({ device: id }, 'device confirmed its rotated credential');
       auditDevice('device.credential-rotated', id, {});
     };
+    if (brokerAccounts) brokerAccounts.onRotated = credentials.onRotated;
     const clones = new CloneDetector({
       onSuspected: (id, why) => {
         metrics.mqttRejected.inc({ reason: 'clone_suspected' });
@@ -206,13 +202,18 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     broker.on('takeover', (id, previous, address) => clones.takeover(id, previous, address));
 
     // The embedded broker starts empty, so nobody is connected yet whatever the store says.
-    await devices.markAllOffline();
+    // (An external broker keeps its sessions across a manager's restart: nothing to mark.)
+    if (broker.kind === 'embedded') await devices.markAllOffline();
     await broker.start();
     stops.push(() => broker.stop());
+    await brokerAccounts?.reconcile();
     status.start();
     stops.push(() => status.stop());
     stops.push(() => reports.stop());
-    await new DeviceRouter({ broker, status, activity, tasks: reports, metrics, logger }).start();
+    await new DeviceRouter({
+      broker, status, activity, tasks: reports, metrics, logger,
+      onUsername: (id, username) => void brokerAccounts?.seen(id, username).catch((err: unknown) => logger.error({ err, device: id }, 'could not confirm a rotated broker credential')),
+    }).start();
     const instances = new ManagerInstances({
       id: instanceId, store, logger, version: PALLAS_VERSION, url: null, broker: broker.kind,
       keysFingerprint: `${artifacts.signingKey.keyId}:${urls.fingerprint}`,
@@ -228,7 +229,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     const stranded = new StrandedTasks({ store, instances, outbox, online, logger: logger.child({ component: 'tasks' }) });
     await startJob(new ExclusiveJob({ name: 'stranded-tasks', leases, run: () => stranded.sweep(), intervalMs: 1_000, logger }));
     const mqttPort = broker.ports.mqtt;
-    const mqttsPort = broker.ports.mqtts!;
+    const mqttsPort = broker.ports.mqtts;
     const bracket = (h: string) => (h.includes(':') ? `[${h}]` : h);
     let plainHandler: RequestListener | undefined;
 
@@ -236,13 +237,13 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       {
         users, sessions, apiTokens, audit, throttle, devices, enrollment, tasks, artifacts, events, broker, store, metrics,
         fleet: new FleetSummaryService({ store }),
-        cluster: new ClusterStatusService({ store, instances, leases, brokerKind: broker.kind, brokerHealth: () => ({ ok: true }) }),
+        cluster: new ClusterStatusService({ store, instances, leases, brokerKind: broker.kind, brokerHealth: () => broker.health() }),
         downloadUrlTtlSec: config.downloadUrlTtlSec,
         guard: (minimum) => requireRole({ sessions, apiTokens }, minimum),
         // A device that enrolled over HTTPS gets MQTT over TLS; one that enrolled over plain
         // HTTP (development, or TLS ended by a proxy in front) gets the plain port if it is on.
         mqttUrlFor: (hostname, secure) =>
-          config.mqttPublicUrl ?? (secure || mqttPort === null ? `mqtts://${bracket(hostname)}:${mqttsPort}` : `mqtt://${bracket(hostname)}:${mqttPort}`),
+          config.mqttPublicUrl ?? (config.brokerUrl ? publicBrokerUrl(config.brokerUrl) : undefined) ?? (secure || mqttPort === null ? `mqtts://${bracket(hostname)}:${mqttsPort}` : `mqtt://${bracket(hostname)}:${mqttPort}`),
       },
       { logger, maxBodyBytes: config.maxBodyBytes, trustProxy: config.trustProxy, tls: { key: tls.key, cert: tls.cert }, onHandler: (h) => { plainHandler = h; } },
     );

@@ -138,6 +138,7 @@ const MATRIX: Record<RouteName, Entry> = {
     prepare: async () => ({ params: { id: (await ok(admin.post<{ id: string }>(at('createEnrollmentToken'), {}), 201)).id } }),
   },
   enroll: { prepare: () => ({ body: { token: 'x'.repeat(20) } }) },
+  enrollStatus: { prepare: () => ({ body: { deviceId: randomUUID(), secret: 'not-a-secret' } }) },
   listVms: { prepare: () => ({ params: { id: deviceId } }) },
   createVm: { prepare: () => ({ params: { id: deviceId }, body: { name: 'matrix-vm', vcpus: 1, memoryMB: 256, diskGB: 1 } }) },
   deployVm: { prepare: () => ({ params: { id: deviceId }, body: { source: { kind: 'file', path: '/data/matrix.ova' } } }) },
@@ -205,6 +206,8 @@ const ANSWERS: Partial<Record<RouteName | (typeof INFRA_ROUTES)[number], Answer>
   approveDevice: { status: 409, code: 'device_state_conflict' },
   // The body lacks deviceId and facts: the validator answers, before any token lookup.
   enroll: { status: 400, code: 'invalid_request' },
+  // No such device: the credential check answers for any caller.
+  enrollStatus: { status: 401, code: 'credential_invalid' },
   // The artifacts do not exist: the task service answers after the role check passed.
   updateAgent: { status: 400, code: 'invalid_request' },
   patchDeviceHost: { status: 400, code: 'invalid_request' },

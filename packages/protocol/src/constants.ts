@@ -89,6 +89,8 @@ export const API_ERROR_STATUS = {
   unauthorized: 401,
   invalid_credentials: 401,
   enrollment_token_invalid: 401,
+  /** POST /enroll/status: the device's credential is not (or no longer) valid; the agent gives it up. */
+  credential_invalid: 401,
   forbidden: 403,
   not_found: 404,
   conflict: 409,

@@ -15,3 +15,4 @@ export * from './fuzz.js';
 export * from './sse-cases.js';
 export * from './ports.js';
 export * from './nginx.js';
+export * from './mosquitto.js';

@@ -1,12 +1,19 @@
+import type { BrokerAccounts } from './accounts.js';
+
 /**
  * The broker port. The manager talks to devices only through this: publish a command,
  * receive what devices publish, see who is connected, cut a device off. The embedded
- * adapter runs Aedes in-process; an external adapter (an MQTT 5 cluster with shared
- * subscriptions) implements the same interface.
+ * adapter runs Aedes in-process; the external adapter (broker/external/) is a client of an
+ * MQTT broker shared by several managers, receiving device messages through shared
+ * subscriptions.
+ */
+/**
+ * Nothing the manager publishes is retained (there is no option for it): a retained command
+ * would reach a device again at every subscribe, and retained messages on device topics are
+ * what Mosquitto 2.0.11's shared subscriptions replay wrongly (docs/scale-out.md).
  */
 export interface PublishOptions {
   qos: 0 | 1;
-  retain?: boolean;
 }
 
 export type MessageHandler = (topic: string, payload: Buffer) => void;
@@ -26,6 +33,28 @@ export interface BrokerEvents {
   takeover: (clientId: string, previousAddress: string | null, address: string | null) => void;
   /** The broker refused something a client sent; `reason` is a short metric label. */
   rejected: (reason: RejectReason, clientId: string | null, detail: string) => void;
+  /**
+   * The manager's own link to an external broker came back after an outage (never emitted by
+   * the embedded broker). Device messages published meanwhile may have been lost for this
+   * manager, and devices may have come and gone unseen: listeners re-check what they rely on.
+   */
+  relinked: () => void;
+}
+
+export interface SubscribeOptions {
+  /**
+   * Every manager receives each matching message (a plain subscription), instead of exactly
+   * one manager of the group (a shared subscription, the default on an external broker).
+   * Presence needs this: each manager keeps its own in-memory view of who is online.
+   * The embedded broker has one manager and ignores it. Default: false.
+   */
+  everyManager?: boolean;
+}
+
+export interface BrokerHealth {
+  ok: boolean;
+  /** Why not ok, or what is worth knowing (e.g. "reconnecting to mqtts://broker:8883"). */
+  detail?: string;
 }
 
 export type RejectReason =
@@ -43,19 +72,29 @@ export type RejectReason =
   | 'packet_too_large';
 
 export interface Broker {
-  /** `embedded`: Aedes in this process; `external`: an MQTT broker all managers share. */
+  /** `embedded`: Aedes inside this manager; `external`: a broker shared by several managers. */
   readonly kind: 'embedded' | 'external';
   /** Opens listeners (embedded) or connections (external). */
   start(): Promise<void>;
   stop(): Promise<void>;
   publish(topic: string, payload: string | Buffer, options: PublishOptions): Promise<void>;
-  /** Receives every device message matching `filter` (MQTT wildcards allowed). */
-  subscribe(filter: string, handler: MessageHandler): Promise<void>;
-  /** Closes a device's live connection, if it has one. */
+  /** Receives device messages matching `filter` (MQTT wildcards allowed); see SubscribeOptions. */
+  subscribe(filter: string, handler: MessageHandler, options?: SubscribeOptions): Promise<void>;
+  /**
+   * Closes a device's live connection, if it has one. The external broker can only do this
+   * through its accounts (disabling the device's client), so it is a no-op there.
+   */
   disconnect(clientId: string): void;
   /** Where a connected device's connection comes from (null when not connected or unknown). */
   addressOf(clientId: string): string | null;
-  connectedCount(): number;
+  /** Devices connected right now; null when this manager cannot know (external broker). */
+  connectedCount(): number | null;
+  health(): BrokerHealth;
+  /**
+   * Device credentials kept by the broker itself (external broker). Absent: the broker asks
+   * the manager (`DeviceAuthenticator`), as the embedded one does.
+   */
+  readonly accounts?: BrokerAccounts;
   on<E extends keyof BrokerEvents>(event: E, listener: BrokerEvents[E]): void;
   /** Ports actually bound (the embedded adapter may have been asked for port 0). */
   readonly ports: { mqtt: number | null; mqtts: number | null };

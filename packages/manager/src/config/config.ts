@@ -29,6 +29,9 @@ export const ManagerConfigSchema = Type.Object(
     mqttConnectRateLoopback: Type.Boolean({ description: 'Apply mqttConnectRate to loopback addresses too (tests; local fleets of simulated devices are exempt by default). Default off.', default: false }),
     mqttHost: Type.String({ description: 'Address the embedded broker binds. Default all interfaces.', default: '0.0.0.0' }),
     mqttPublicUrl: Type.Optional(Type.String({ description: 'MQTT URL handed to devices at enrollment. Default: the host name the device used to reach the HTTP API, with the broker\'s port.' })),
+    brokerUrl: Type.Optional(Type.String({ description: 'External MQTT broker shared by several managers, with the managers\' credentials (`mqtts://pallas-manager:pass@broker:8883`); when set no embedded broker starts and devices get their credentials in the broker\'s dynamic-security plugin (docs/scale-out.md). Default none (embedded broker).' })),
+    brokerCa: Type.Optional(Type.String({ description: 'PEM file of the CA that signed the external broker\'s certificate. Default: the system\'s CAs.' })),
+    brokerShareGroup: Type.String({ description: 'Shared-subscription group of the managers on the external broker (`$share/<group>/…`). Default `pallas`.', default: 'pallas', pattern: '^[^/+#]+$' }),
     databaseUrl: Type.Optional(Type.String({ description: 'Store: `sqlite:<file>` or `postgres://…`. Default `sqlite:<dataDir>/pallas.db`.' })),
     databaseReadUrl: Type.Optional(Type.String({ description: 'Optional read replica (PostgreSQL) for queries; writes always go to databaseUrl.' })),
     adminPassword: Type.Optional(Type.String({ description: 'First admin\'s password, used only when no user exists yet. Default: generated and printed once. At least 12 characters.', minLength: 12 })),
@@ -117,6 +120,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const config = result.value;
   config.dataDir = resolve(config.dataDir);
   if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) throw new ConfigError('tls-cert and tls-key go together');
+  if (config.brokerUrl !== undefined && !/^mqtts?:\/\//.test(config.brokerUrl)) throw new ConfigError('broker-url must be an mqtt:// or mqtts:// URL');
   return config;
 }
 

@@ -52,6 +52,10 @@ export interface DevicesTable {
   status: string;
   /** The new credential of a rotation not yet confirmed by a connection. */
   pending_secret_hash: string | null;
+  /** External broker only: the device's live broker username; null = the device id (008). */
+  mqtt_username: string | null;
+  /** External broker only: the username of a rotation's new credential, until confirmed (008). */
+  pending_mqtt_username: string | null;
   /** JSON array of flags, e.g. `credential_clone_suspected`. */
   flags: string | null;
   last_address: string | null;

@@ -59,3 +59,30 @@ export const EnrollResponse = Type.Object(
   { additionalProperties: false },
 );
 export type EnrollResponse = Static<typeof EnrollResponse>;
+
+/**
+ * `POST /api/v1/enroll/status` — an agent whose broker login was refused asks whether its
+ * credential is still good, proving it holds it. On an external broker the manager re-creates
+ * the device's broker client from the secret it was given (the broker may have lost it);
+ * docs/security.md "External broker".
+ */
+export const EnrollStatusRequest = Type.Object(
+  {
+    deviceId: Type.String({ format: 'uuid' }),
+    secret: Type.String({ minLength: 1, maxLength: 256 }),
+  },
+  { additionalProperties: false },
+);
+export type EnrollStatusRequest = Static<typeof EnrollStatusRequest>;
+
+/**
+ * `retry`: the credential is good and the device active, log in again now. `pending` /
+ * `blocked`: good, but the device may not connect yet; keep retrying with backoff. A
+ * credential that is not good is answered 401 `credential_invalid`, the one answer after which
+ * the agent gives its credential up.
+ */
+export const EnrollStatusResponse = Type.Object(
+  { state: Type.Union([Type.Literal('retry'), Type.Literal('pending'), Type.Literal('blocked')]) },
+  { additionalProperties: false },
+);
+export type EnrollStatusResponse = Static<typeof EnrollStatusResponse>;

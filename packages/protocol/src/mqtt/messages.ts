@@ -16,6 +16,12 @@ export const PresenceMessage = Type.Object(
     at: Type.Optional(Timestamp),
     agentVersion: Type.Optional(Type.String({ maxLength: 64 })),
     reason: Type.Optional(Type.String({ maxLength: 255 })),
+    /**
+     * The MQTT username the agent logged in with. On an external broker a device has two
+     * usernames while a credential rotation is in progress (`<id>` and `<id>.b`); this tells
+     * the manager which one is live, so it can delete the other.
+     */
+    username: Type.Optional(Type.String({ maxLength: 64 })),
   },
   { additionalProperties: false },
 );
@@ -52,6 +58,11 @@ export const ControlMessage = Type.Union([
     {
       type: Type.Literal('rotate-credential'),
       password: Type.String({ minLength: 16, maxLength: 256 }),
+      /**
+       * The MQTT username that goes with the new password (external broker: the new credential
+       * is a second broker client). Absent: the username does not change.
+       */
+      username: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     },
     { additionalProperties: false },
   ),

@@ -145,6 +145,13 @@ export const ROUTES = {
     method: 'POST', path: '/enroll', role: 'public', tag: 'enrollment',
     summary: 'Enroll a device with an enrollment token (agents call this)', body: 'EnrollRequest', status: 200, response: 'EnrollResponse',
   },
+  enrollStatus: {
+    // Agents call it when the broker refused their credential, authenticated by the secret in the body.
+    method: 'POST', path: '/enroll/status', role: 'public', tag: 'enrollment',
+    summary: 'Whether an enrolled device\'s credential is still good (agents call this when the broker refuses them)',
+    description: 'On an external broker the manager re-creates the device\'s broker client from the proven secret. 401 `credential_invalid`: the credential is gone for good.',
+    body: 'EnrollStatusRequest', status: 200, response: 'EnrollStatusResponse',
+  },
 
   // --- VMs: reads are the manager's copy of the device's inventory; every change is a task
   listVms: {

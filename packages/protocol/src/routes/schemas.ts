@@ -16,4 +16,4 @@ export * from '../api/cluster.js';
 export * from '../api/artifacts.js';
 export { Vm, VmSpec, VmPatch } from '../mqtt/vm.js';
 export { VmDeploy } from '../mqtt/tasks.js';
-export { EnrollRequest, EnrollResponse } from '../mqtt/enrollment.js';
+export { EnrollRequest, EnrollResponse, EnrollStatusRequest, EnrollStatusResponse } from '../mqtt/enrollment.js';

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { checkPublish, checkSubscribe } from '../acl.js';
 import { guardFrames } from '../frame-guard.js';
 import { RateLimiter } from '../rate-limit.js';
-import type { Broker, BrokerEvents, DeviceAuthenticator, MessageHandler, PublishOptions } from '../broker.js';
+import type { Broker, BrokerEvents, BrokerHealth, DeviceAuthenticator, MessageHandler, PublishOptions } from '../broker.js';
 
 export interface EmbeddedBrokerOptions {
   host: string;
@@ -42,7 +42,7 @@ function authError(message: string, returnCode: number): Error & { returnCode: n
  * subscribes in-process (no loopback client), so its handlers see every message once.
  */
 export class EmbeddedBroker implements Broker {
-  readonly kind = 'embedded' as const;
+  readonly kind = 'embedded';
   readonly #opts: Readonly<EmbeddedBrokerOptions>;
   readonly #events = new EventEmitter();
   #aedes: Aedes | undefined;
@@ -207,7 +207,7 @@ export class EmbeddedBroker implements Broker {
     const aedes = this.#requireStarted();
     return new Promise((resolve, reject) => {
       aedes.publish(
-        { cmd: 'publish', topic, payload: Buffer.from(payload), qos: options.qos, retain: options.retain ?? false, dup: false },
+        { cmd: 'publish', topic, payload: Buffer.from(payload), qos: options.qos, retain: false, dup: false },
         (err) => {
           if (err) return reject(err);
           this.#emit('published', topic);
@@ -217,6 +217,7 @@ export class EmbeddedBroker implements Broker {
     });
   }
 
+  /** One manager: every subscription reaches every (the one) manager, so options do not matter. */
   subscribe(filter: string, handler: MessageHandler): Promise<void> {
     const aedes = this.#requireStarted();
     return new Promise((resolve) => {
@@ -245,6 +246,12 @@ export class EmbeddedBroker implements Broker {
 
   connectedCount(): number {
     return this.#clients.size;
+  }
+
+  health(): BrokerHealth {
+    if (!this.#aedes) return { ok: false, detail: 'not started' };
+    if (this.ports.mqtt === null && this.ports.mqtts === null) return { ok: false, detail: 'not listening' };
+    return { ok: true };
   }
 
   #requireStarted(): Aedes {

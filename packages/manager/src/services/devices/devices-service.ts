@@ -5,6 +5,7 @@ import { AppError, notFound } from '../../errors.js';
 import type { Broker } from '../../broker/broker.js';
 import type { Db, Store } from '../../store/store.js';
 import type { DeviceCredentials } from './device-credentials.js';
+import type { DeviceBrokerAccounts } from './device-broker-accounts.js';
 import type { StatusBuffer } from './status-buffer.js';
 
 type DeviceRow = {
@@ -64,8 +65,11 @@ export class DevicesService {
   readonly #status: StatusBuffer;
   readonly #logger: Logger;
   readonly #onDecommissioned: (id: string) => Promise<void>;
+  readonly #brokerAccounts: DeviceBrokerAccounts | undefined;
 
   constructor(deps: {
+    /** External broker: device clients follow block, approve, rotation and decommission. */
+    brokerAccounts?: DeviceBrokerAccounts | undefined;
     store: Store; broker: Broker; credentials: DeviceCredentials; status: StatusBuffer; logger: Logger;
     /** What else must happen when a device goes (its tasks end, the live stream hears of it). */
     onDecommissioned?: (id: string) => Promise<void>;
@@ -77,6 +81,7 @@ export class DevicesService {
     this.#status = deps.status;
     this.#logger = deps.logger;
     this.#onDecommissioned = deps.onDecommissioned ?? (async () => {});
+    this.#brokerAccounts = deps.brokerAccounts;
   }
 
   async list(query: DeviceQuery): Promise<PageOf<Device>> {
@@ -144,7 +149,11 @@ export class DevicesService {
     } catch (err) {
       this.#logger.warn({ err, device: id }, 'could not send decommission command');
     }
-    setTimeout(() => this.#broker.disconnect(id), DECOMMISSION_GRACE_MS).unref();
+    setTimeout(() => {
+      this.#broker.disconnect(id);
+      // On an external broker, deleting the clients is what cuts the device off.
+      this.#brokerAccounts?.removed(id).catch((err: unknown) => this.#logger.error({ err, device: id }, 'could not delete the device\'s broker clients; the next reconciliation will'));
+    }, DECOMMISSION_GRACE_MS).unref();
     this.#logger.info({ device: id }, 'device decommissioned');
   }
 
@@ -163,6 +172,8 @@ export class DevicesService {
     await this.#write.updateTable('devices').set({ status: to, updated_at: new Date().toISOString() }).where('id', '=', id).execute();
     this.#credentials.forget(id);
     if (to === 'blocked') this.#broker.disconnect(id);
+    // External broker: disabling the client refuses new logins and drops the live connection.
+    await this.#brokerAccounts?.statusChanged(id, to);
     this.#logger.info({ device: id, action }, `device ${to}`);
     return this.get(id, this.#write);
   }
@@ -182,7 +193,10 @@ export class DevicesService {
       .set({ pending_secret_hash: hash, flags: flags.length ? JSON.stringify(flags) : null, updated_at: new Date().toISOString() })
       .where('id', '=', id).execute();
     this.#credentials.forget(id);
-    const message: ControlMessage = { type: 'rotate-credential', password: secret };
+    // External broker: the new secret gets its own client (the other username slot), so the
+    // old one keeps working until the device is seen on the new one.
+    const username = await this.#brokerAccounts?.rotationStarted(id, secret);
+    const message: ControlMessage = { type: 'rotate-credential', password: secret, ...(username ? { username } : {}) };
     await this.#broker.publish(deviceTopic(id, 'cmd/control'), JSON.stringify(message), { qos: 1 });
     this.#logger.info({ device: id }, 'credential rotation started');
     return this.get(id, this.#write);

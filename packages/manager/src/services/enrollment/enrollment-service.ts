@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { CreateEnrollmentToken, CreatedEnrollmentToken, EnrollRequest, EnrollResponse, EnrollmentToken, PageOf } from '@pallas/protocol';
+import type { CreateEnrollmentToken, CreatedEnrollmentToken, EnrollRequest, EnrollResponse, EnrollStatusRequest, EnrollStatusResponse, EnrollmentToken, PageOf } from '@pallas/protocol';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { AppError, notFound } from '../../errors.js';
 import { hashSecret, newSecret, sameHash } from '../../security/secrets.js';
 import type { Db, Store } from '../../store/store.js';
 import type { DeviceCredentials } from '../devices/device-credentials.js';
+import type { DeviceBrokerAccounts } from '../devices/device-broker-accounts.js';
 
 type TokenRow = {
   id: string; name: string; expires_at: string; max_uses: number; uses: number; revoked: number; created_at: string; created_by: string;
@@ -42,9 +43,15 @@ export class EnrollmentService {
   readonly #credentials: DeviceCredentials;
   readonly #settings: EnrollmentSettings;
   readonly #logger: Logger;
+  readonly #brokerAccounts: DeviceBrokerAccounts | undefined;
 
-  constructor(deps: { store: Store; credentials: DeviceCredentials; settings: EnrollmentSettings; logger: Logger }) {
+  constructor(deps: {
+    store: Store; credentials: DeviceCredentials; settings: EnrollmentSettings; logger: Logger;
+    /** External broker: the device's broker client is made with its new secret. */
+    brokerAccounts?: DeviceBrokerAccounts | undefined;
+  }) {
     this.#db = deps.store.write;
+    this.#brokerAccounts = deps.brokerAccounts;
     this.#credentials = deps.credentials;
     this.#settings = deps.settings;
     this.#logger = deps.logger;
@@ -104,6 +111,7 @@ export class EnrollmentService {
         // Re-enrolling keeps the device's status: a blocked device stays blocked.
         await tx.updateTable('devices').set({ secret_hash: hash, pending_secret_hash: null, updated_at: now }).where('id', '=', req.deviceId).execute();
         status = existing.status === 'pending' ? 'pending' : 'active';
+        await this.#brokerAccounts?.enrolled(tx, req.deviceId, secret, existing.status as 'active' | 'pending' | 'blocked');
         return;
       }
       // Count the use with a conditional update so concurrent enrollments cannot overrun max_uses.
@@ -128,7 +136,10 @@ export class EnrollmentService {
         pending_secret_hash: null,
         flags: null,
         last_address: null,
+        mqtt_username: null,
+        pending_mqtt_username: null,
       }).execute();
+      await this.#brokerAccounts?.enrolled(tx, req.deviceId, secret, status);
     });
     this.#credentials.forget(req.deviceId);
     this.#logger.info({ device: req.deviceId, hostname: req.facts.hostname }, 'device enrolled');
@@ -140,5 +151,24 @@ export class EnrollmentService {
       ...(status === 'pending' ? { status } : {}),
       ...(this.#settings.signingKey ? { signingKey: this.#settings.signingKey } : {}),
     };
+  }
+
+  /**
+   * A device the broker refused asks whether its credential is still good (POST
+   * /enroll/status). Only a holder of the device's current or pending secret gets an answer
+   * other than `credential_invalid`; on an external broker its broker client is made again.
+   */
+  async status(req: EnrollStatusRequest): Promise<EnrollStatusResponse> {
+    if (this.#brokerAccounts) {
+      const outcome = await this.#brokerAccounts.repair(req.deviceId, req.secret);
+      if (outcome === 'credential_invalid') throw new AppError('credential_invalid', 'this credential is not valid for this device');
+      return { state: outcome };
+    }
+    const row = await this.#db.selectFrom('devices').select(['status', 'secret_hash', 'pending_secret_hash']).where('id', '=', req.deviceId).executeTakeFirst();
+    const given = hashSecret(req.secret);
+    if (!row || !(sameHash(row.secret_hash, given) || (row.pending_secret_hash !== null && sameHash(row.pending_secret_hash, given)))) {
+      throw new AppError('credential_invalid', 'this credential is not valid for this device');
+    }
+    return { state: row.status === 'active' ? 'retry' : (row.status as 'pending' | 'blocked') };
   }
 }

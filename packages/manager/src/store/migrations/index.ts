@@ -5,6 +5,7 @@ import { auditApiTokens } from './003-audit-api-tokens.js';
 import { deviceSecurity } from './004-device-security.js';
 import { artifacts } from './005-artifacts.js';
 import { cluster } from './007-cluster.js';
+import { brokerAccounts } from './008-broker-accounts.js';
 
 /**
  * Migrations are compiled into the program (no folder scan at run time), listed in order.
@@ -17,6 +18,8 @@ const migrations: Record<string, Migration> = {
   '004-device-security': deviceSecurity,
   '005-artifacts': artifacts,
   '007-cluster': cluster,
+  // 006 and 007 are taken by work merged separately.
+  '008-broker-accounts': brokerAccounts,
 };
 
 export const migrationProvider: MigrationProvider = {

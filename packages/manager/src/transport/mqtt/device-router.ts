@@ -28,7 +28,14 @@ export class DeviceRouter {
   readonly #metrics: Metrics;
   readonly #logger: Logger;
 
-  constructor(deps: { broker: Broker; status: StatusBuffer; activity: DeviceActivity; tasks: TaskReports; metrics: Metrics; logger: Logger }) {
+  /** Told which broker username a device logged in with (its presence says; external broker). */
+  readonly #onUsername: ((deviceId: string, username: string) => void) | undefined;
+
+  constructor(deps: {
+    broker: Broker; status: StatusBuffer; activity: DeviceActivity; tasks: TaskReports; metrics: Metrics; logger: Logger;
+    onUsername?: (deviceId: string, username: string) => void;
+  }) {
+    this.#onUsername = deps.onUsername;
     this.#broker = deps.broker;
     this.#status = deps.status;
     this.#activity = deps.activity;
@@ -39,7 +46,8 @@ export class DeviceRouter {
 
   async start(): Promise<void> {
     for (const channel of ['presence', 'status', 'task/progress', 'task/result'] as const) {
-      await this.#broker.subscribe(upstreamFilter(channel), (t, p) => this.#handle(channel, t, p));
+      // Presence reaches every manager: each keeps its own view of who is online.
+      await this.#broker.subscribe(upstreamFilter(channel), (t, p) => this.#handle(channel, t, p), { everyManager: channel === 'presence' });
     }
   }
 
@@ -60,6 +68,7 @@ export class DeviceRouter {
         this.#metrics.mqttMessagesIn.inc({ channel });
         this.#status.offer(deviceId, { presence: msg.value.state, lastSeenAt: now });
         this.#activity.presence(deviceId, msg.value.state, now);
+        if (msg.value.state === 'online' && msg.value.username) this.#onUsername?.(deviceId, msg.value.username);
         return;
       }
       case 'status': {

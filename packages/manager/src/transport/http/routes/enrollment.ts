@@ -32,4 +32,10 @@ export async function enrollmentRoutes(app: App, ctx: RouteContext): Promise<voi
       throw err;
     }
   });
+
+  // Called by agents the broker refused, authenticated by the device secret in the body.
+  serve(app, ctx, 'enrollStatus', async (req) => {
+    req.audit = { action: 'device.enroll-status', actor: { kind: 'device', id: req.body.deviceId }, target: { kind: 'device', id: req.body.deviceId } };
+    return ctx.enrollment.status(req.body);
+  });
 }

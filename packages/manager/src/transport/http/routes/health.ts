@@ -12,13 +12,16 @@ export async function healthRoutes(app: App, ctx: RouteContext): Promise<void> {
     } catch (err) {
       checks.store = (err as Error).message;
     }
-    checks.broker = ctx.broker.ports.mqtt !== null || ctx.broker.ports.mqtts !== null ? 'ok' : 'not listening';
+    const broker = ctx.broker.health();
+    checks.broker = broker.ok ? 'ok' : (broker.detail ?? 'not ok');
     const ready = Object.values(checks).every((v) => v === 'ok');
     return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks });
   });
 
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
-    ctx.metrics.devicesConnected.set(ctx.broker.connectedCount());
+    // An external broker's connections are not this manager's to count: the gauge stays unset.
+    const connected = ctx.broker.connectedCount();
+    if (connected !== null) ctx.metrics.devicesConnected.set(connected);
     return reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
   });
 }

@@ -1,0 +1,229 @@
+import { EventEmitter } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import type { BrokerAccounts } from '../accounts.js';
+import type { Broker, BrokerEvents, BrokerHealth, MessageHandler, PublishOptions, SubscribeOptions } from '../broker.js';
+import { sharedFilter, topicMatches } from './topic-match.js';
+
+export interface ExternalBrokerOptions {
+  /** `mqtt://` or `mqtts://`, with the manager's own credentials: `mqtts://user:pass@host:8883`. */
+  url: string;
+  /** PEM of the CA that signed the broker's certificate; absent = the system's CAs. */
+  ca?: string | Buffer | undefined;
+  /** The shared-subscription group every manager of the cluster joins. Default: `pallas`. */
+  shareGroup?: string;
+  /** First reconnect delay; doubles on each failed attempt up to `maxReconnectMs`. Default: 500 ms. */
+  minReconnectMs?: number;
+  /** Default: 10 s. */
+  maxReconnectMs?: number;
+  /** How long `start()` waits for the first connection before it fails. Default: 30 s. */
+  startTimeoutMs?: number;
+  /** Builds the device-accounts adapter over this connection (e.g. Mosquitto's dynamic security). */
+  accounts?: (link: ControlLink) => BrokerAccounts;
+  logger: Logger;
+}
+
+/** What an accounts adapter needs from the manager's broker connection. */
+export interface ControlLink {
+  publish(topic: string, payload: string): Promise<void>;
+  /** A plain (not shared) subscription: control responses go to the manager that asked. */
+  subscribe(filter: string, handler: MessageHandler): Promise<void>;
+}
+
+interface Subscription {
+  filter: string;
+  /** What is sent to the broker: the filter, or its `$share/<group>/` form. */
+  wireFilter: string;
+  handler: MessageHandler;
+}
+
+/**
+ * The manager as a client of an external MQTT broker shared by several managers.
+ *
+ * Why clean sessions and nothing retained: Mosquitto 2.0.11 (Debian's) does not restore the
+ * `$share` subscriptions of a persistent session and sends retained messages to a new shared
+ * subscriber. This client always connects with clean start and a session that expires at
+ * disconnect, so there is never a stored session to restore: after every reconnect it
+ * subscribes again itself (`#resubscribe`). It never publishes with the retain flag, and the
+ * broker is configured with `retain_available false` (deploy/mosquitto/mosquitto.conf), so
+ * no device can leave a retained message on a device topic either: nothing retained exists
+ * for a shared subscribe to replay. What a clean session costs: messages published while this
+ * manager is cut off are not kept for it; the other managers of the group receive device
+ * messages meanwhile (a shared subscription delivers only to connected members), and this
+ * manager emits `relinked` on its return so its services re-check what they hold in memory.
+ *
+ * Devices' connections are the broker's, not this manager's: it cannot count or address them
+ * (`connectedCount()` and `addressOf()` return null) and cuts a device off through its
+ * accounts (disabling its client), not with `disconnect()`.
+ */
+export class ExternalBroker implements Broker {
+  readonly kind = 'external';
+  readonly ports = { mqtt: null, mqtts: null };
+  readonly accounts?: BrokerAccounts;
+  readonly #opts: Readonly<ExternalBrokerOptions>;
+  readonly #events = new EventEmitter();
+  readonly #subscriptions: Subscription[] = [];
+  #client: MqttClient | undefined;
+  #connected = false;
+  #everConnected = false;
+  #lastError: string | undefined;
+  #delayMs: number;
+
+  constructor(options: ExternalBrokerOptions) {
+    this.#opts = Object.freeze({ ...options });
+    this.#delayMs = options.minReconnectMs ?? 500;
+    if (options.accounts) {
+      this.accounts = options.accounts({
+        publish: (topic, payload) => this.publish(topic, payload, { qos: 1 }),
+        subscribe: (filter, handler) => this.subscribe(filter, handler, { everyManager: true }),
+      });
+    }
+  }
+
+  on<E extends keyof BrokerEvents>(event: E, listener: BrokerEvents[E]): void {
+    this.#events.on(event, listener);
+  }
+
+  async start(): Promise<void> {
+    const url = new URL(this.#opts.url);
+    const secure = url.protocol === 'mqtts:';
+    const options: IClientOptions = {
+      // A fresh id per process: two managers must never take over each other's connection.
+      clientId: `pallas-manager-${randomBytes(6).toString('hex')}`,
+      username: decodeURIComponent(url.username) || undefined,
+      password: decodeURIComponent(url.password) || undefined,
+      protocolVersion: 5,
+      clean: true,
+      properties: { sessionExpiryInterval: 0 },
+      // Subscriptions are made again by #resubscribe after every connect (see the class comment).
+      resubscribe: false,
+      reconnectPeriod: this.#delayMs,
+      connectTimeout: 10_000,
+      keepalive: 30,
+      ...(process.env.DEBUG ? {} : { log: () => {} }),
+      ...(secure ? { rejectUnauthorized: true, ...(this.#opts.ca ? { ca: this.#opts.ca } : {}) } : {}),
+    };
+    const target = `${url.protocol}//${url.host}`;
+    const client = mqtt.connect(`${url.protocol}//${url.host}`, options);
+    this.#client = client;
+    client.on('message', (topic, payload) => this.#dispatch(topic, payload));
+    client.on('error', (err) => {
+      this.#lastError = err.message;
+      this.#opts.logger.warn({ err: err.message, broker: target }, 'external broker connection error');
+    });
+    client.on('close', () => {
+      if (this.#connected) this.#opts.logger.warn({ broker: target }, 'lost the connection to the external broker; reconnecting');
+      this.#connected = false;
+      // Back off: mqtt.js reads reconnectPeriod each time it schedules the next attempt.
+      client.options.reconnectPeriod = this.#delayMs;
+      this.#delayMs = Math.min(this.#delayMs * 2, this.#opts.maxReconnectMs ?? 10_000);
+    });
+    client.on('connect', () => {
+      this.#connected = true;
+      this.#lastError = undefined;
+      this.#delayMs = this.#opts.minReconnectMs ?? 500;
+      client.options.reconnectPeriod = this.#delayMs;
+      if (!this.#everConnected) {
+        this.#everConnected = true;
+        return;
+      }
+      this.#opts.logger.info({ broker: target }, 'reconnected to the external broker');
+      this.#resubscribe().then(
+        () => this.#events.emit('relinked'),
+        (err: unknown) => this.#opts.logger.error({ err }, 'could not subscribe again after reconnecting; device messages may not reach this manager'),
+      );
+    });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`could not connect to the external broker ${target} within ${this.#opts.startTimeoutMs ?? 30_000} ms: ${this.#lastError ?? 'no answer'}`));
+      }, this.#opts.startTimeoutMs ?? 30_000);
+      const onConnect = () => { cleanup(); resolve(); };
+      // Refused credentials will not get better by retrying: fail the start at once.
+      const onError = (err: Error & { code?: number }) => {
+        if (err.code === 4 || err.code === 5 || err.code === 134 || err.code === 135) {
+          cleanup();
+          reject(new Error(`the external broker ${target} refused the manager's credentials: ${err.message}`));
+        }
+      };
+      const cleanup = () => { clearTimeout(timer); client.off('connect', onConnect); client.off('error', onError); };
+      client.on('connect', onConnect);
+      client.on('error', onError);
+    }).catch(async (err: unknown) => {
+      await this.stop();
+      throw err;
+    });
+  }
+
+  async stop(): Promise<void> {
+    const client = this.#client;
+    this.#client = undefined;
+    this.#connected = false;
+    if (client) await client.endAsync(true).catch(() => {});
+  }
+
+  async publish(topic: string, payload: string | Buffer, options: PublishOptions): Promise<void> {
+    const client = this.#requireConnected();
+    // Never retained: see the class comment.
+    await client.publishAsync(topic, payload, { qos: options.qos, retain: false });
+    this.#events.emit('published', topic);
+  }
+
+  async subscribe(filter: string, handler: MessageHandler, options: SubscribeOptions = {}): Promise<void> {
+    const group = this.#opts.shareGroup ?? 'pallas';
+    const sub: Subscription = { filter, handler, wireFilter: options.everyManager ? filter : sharedFilter(group, filter) };
+    if (!this.#client) throw new Error('broker is not started');
+    this.#subscriptions.push(sub);
+    // While the link is down it is made by #resubscribe on the next connect.
+    if (this.#connected) await this.#subscribeOne(this.#client, sub);
+  }
+
+  async #subscribeOne(client: MqttClient, sub: Subscription): Promise<void> {
+    const granted = await client.subscribeAsync(sub.wireFilter, { qos: 1 });
+    const refused = granted.find((g) => g.qos >= 0x80);
+    if (refused) throw new Error(`the external broker refused the subscription to ${sub.wireFilter} (reason ${refused.qos})`);
+  }
+
+  async #resubscribe(): Promise<void> {
+    const client = this.#client;
+    if (!client) return;
+    for (const sub of this.#subscriptions) await this.#subscribeOne(client, sub);
+  }
+
+  #dispatch(topic: string, payload: Buffer): void {
+    for (const sub of this.#subscriptions) {
+      if (!topicMatches(sub.filter, topic)) continue;
+      try {
+        sub.handler(topic, payload);
+      } catch (err) {
+        this.#opts.logger.error({ err, topic }, 'a handler of a broker message failed');
+      }
+    }
+  }
+
+  /** Not possible from a client: the device is cut off through `accounts.disable`. */
+  disconnect(_clientId: string): void {}
+
+  addressOf(_clientId: string): string | null {
+    return null;
+  }
+
+  connectedCount(): null {
+    return null;
+  }
+
+  health(): BrokerHealth {
+    if (!this.#client) return { ok: false, detail: 'not started' };
+    if (!this.#connected) return { ok: false, detail: `not connected to the external broker${this.#lastError ? `: ${this.#lastError}` : ''}` };
+    return { ok: true };
+  }
+
+  #requireConnected(): MqttClient {
+    if (!this.#client) throw new Error('broker is not started');
+    // mqtt.js would queue the message until the link returns; the callers (task outbox,
+    // device commands) have their own re-send paths, so an outage is reported at once.
+    if (!this.#connected) throw new Error('not connected to the external broker');
+    return this.#client;
+  }
+}

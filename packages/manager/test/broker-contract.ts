@@ -1,0 +1,168 @@
+/**
+ * The broker port's contract (issue 17 point 4): one suite every adapter runs, with real MQTT
+ * clients as devices over real sockets. `broker-embedded.test.ts` and `broker-external.test.ts`
+ * call it with their factory.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import mqtt, { type MqttClient } from 'mqtt';
+import { deviceCommandFilter, deviceTopic, upstreamFilter } from '@pallas/protocol';
+import { waitFor } from '@pallas/testkit';
+import type { Broker } from '../src/broker/broker.js';
+
+export interface DeviceLogin {
+  clientId: string;
+  username: string;
+  password: string;
+}
+
+export interface BrokerFixture {
+  /** A started manager-side broker adapter; several may run at once on an external broker. */
+  manager(): Promise<Broker>;
+  /** Where devices connect. */
+  deviceUrl: string;
+  /** Makes a device that may log in, and returns its login. */
+  device(deviceId: string): Promise<DeviceLogin>;
+  /** Cuts a device off through what the adapter offers (disconnect, or disabling its account). */
+  kick(broker: Broker, deviceId: string, login: DeviceLogin): Promise<void>;
+  /** Restarts the broker (external only; see BrokerAbilities). */
+  restartBroker?: () => Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+/** What the adapter can be asked (known before the fixture starts, so no test is skipped). */
+export interface BrokerAbilities {
+  /** Several managers share device messages (a shared subscription); false: one manager only. */
+  multipleManagers: boolean;
+  /** The broker is a process of its own that can restart under the managers. */
+  restartable: boolean;
+}
+
+async function connectDevice(url: string, login: DeviceLogin): Promise<MqttClient> {
+  const client = mqtt.connect(url, { ...login, clean: true, reconnectPeriod: 0, protocolVersion: 4, connectTimeout: 5000 });
+  await new Promise<void>((resolve, reject) => {
+    client.once('connect', () => resolve());
+    client.once('error', reject);
+    client.once('close', () => reject(new Error('closed before CONNACK')));
+  });
+  return client;
+}
+
+const itWhen = (condition: boolean) => (condition ? it : (_name: string, _fn: () => Promise<void>) => undefined);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function brokerContract(name: string, abilities: BrokerAbilities, makeFixture: () => Promise<BrokerFixture>): void {
+  describe(`broker contract: ${name}`, () => {
+    let fx: BrokerFixture;
+    const devices: MqttClient[] = [];
+    const managers: Broker[] = [];
+    const manager = async () => {
+      const b = await fx.manager();
+      managers.push(b);
+      return b;
+    };
+    const device = async (id: string = randomUUID()) => {
+      const login = await fx.device(id);
+      const client = await connectDevice(fx.deviceUrl, login);
+      devices.push(client);
+      return { id, login, client };
+    };
+
+    before(async () => {
+      fx = await makeFixture();
+    });
+    after(async () => {
+      for (const d of devices) await d.endAsync(true).catch(() => {});
+      for (const m of managers) await m.stop().catch(() => {});
+      await fx.cleanup();
+    });
+
+    it('is healthy once started, and says what it can count', async () => {
+      const broker = await manager();
+      assert.deepEqual(broker.health(), { ok: true });
+      if (broker.kind === 'embedded') assert.equal(typeof broker.connectedCount(), 'number');
+      else assert.equal(broker.connectedCount(), null);
+    });
+
+    it('delivers device messages to the manager and commands to the device', async () => {
+      const broker = await manager();
+      const got: Array<[string, string]> = [];
+      await broker.subscribe(upstreamFilter('status'), (topic, payload) => got.push([topic, payload.toString()]));
+      const { id, client } = await device();
+      await client.publishAsync(deviceTopic(id, 'status'), '{"hello":1}', { qos: 1 });
+      await waitFor('status at the manager', () => got.length === 1);
+      assert.deepEqual(got, [[deviceTopic(id, 'status'), '{"hello":1}']]);
+
+      const commands: string[] = [];
+      client.on('message', (_t, p) => commands.push(p.toString()));
+      await client.subscribeAsync(deviceCommandFilter(id), { qos: 1 });
+      const published: string[] = [];
+      broker.on('published', (topic) => published.push(topic));
+      await broker.publish(deviceTopic(id, 'cmd/control'), '{"cmd":1}', { qos: 1 });
+      await waitFor('command at the device', () => commands.length === 1);
+      assert.deepEqual(commands, ['{"cmd":1}']);
+      assert.ok(published.includes(deviceTopic(id, 'cmd/control')));
+    });
+
+    it('never retains what the manager publishes', async () => {
+      const broker = await manager();
+      const { id, client } = await device();
+      // A command sent before the device subscribed is not kept for a later subscriber.
+      await broker.publish(deviceTopic(id, 'cmd/control'), 'retained?', { qos: 1 });
+      const seen: string[] = [];
+      client.on('message', (_t, p) => seen.push(p.toString()));
+      await client.subscribeAsync(deviceCommandFilter(id), { qos: 1 });
+      await sleep(300);
+      assert.deepEqual(seen, []);
+    });
+
+    // Cases an adapter cannot be asked are not registered (a skipped test fails a strict run).
+    itWhen(abilities.multipleManagers)('hands each device message to exactly one manager by default, and to every manager with everyManager', async () => {
+      const [m1, m2] = [await manager(), await manager()];
+      const shared: string[][] = [[], []];
+      const every: string[][] = [[], []];
+      for (const [i, m] of [m1, m2].entries()) {
+        await m.subscribe(upstreamFilter('task/result'), (_t, p) => shared[i]!.push(p.toString()));
+        await m.subscribe(upstreamFilter('presence'), (_t, p) => every[i]!.push(p.toString()), { everyManager: true });
+      }
+      const { id, client } = await device();
+      const n = 40;
+      for (let k = 0; k < n; k++) {
+        await client.publishAsync(deviceTopic(id, 'task/result'), `r${k}`, { qos: 1 });
+        await client.publishAsync(deviceTopic(id, 'presence'), `p${k}`, { qos: 1 });
+      }
+      await waitFor('every message somewhere', () => shared[0]!.length + shared[1]!.length >= n && every[0]!.length >= n && every[1]!.length >= n);
+      await sleep(300); // a duplicate would arrive by now
+      const all = [...shared[0]!, ...shared[1]!].sort();
+      assert.deepEqual(all, Array.from({ length: n }, (_, k) => `r${k}`).sort(), 'each shared message exactly once across the managers');
+      assert.ok(shared[0]!.length > 0 && shared[1]!.length > 0, `both managers took a share (${shared[0]!.length}/${shared[1]!.length})`);
+      for (const list of every) assert.deepEqual(list, Array.from({ length: n }, (_, k) => `p${k}`), 'everyManager: all, in order');
+    });
+
+    it('cuts a device off', async () => {
+      const broker = await manager();
+      const { id, login, client } = await device();
+      const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+      const started = Date.now();
+      await fx.kick(broker, id, login);
+      await closed;
+      assert.ok(Date.now() - started < 1000, `closed within 1 s (${Date.now() - started} ms)`);
+    });
+
+    itWhen(abilities.restartable)('comes back after the broker restarts: subscriptions made again, relinked said', async () => {
+      const broker = await manager();
+      const got: string[] = [];
+      await broker.subscribe(upstreamFilter('status'), (_t, p) => got.push(p.toString()));
+      let relinked = 0;
+      broker.on('relinked', () => relinked++);
+      await fx.restartBroker!();
+      await waitFor('relinked', () => relinked === 1, { timeoutMs: 20_000 });
+      assert.deepEqual(broker.health(), { ok: true });
+      const { id, client } = await device();
+      await client.publishAsync(deviceTopic(id, 'status'), 'after', { qos: 1 });
+      await waitFor('status after the restart', () => got.includes('after'));
+      await broker.publish(deviceTopic(id, 'cmd/control'), 'x', { qos: 1 });
+    });
+  });
+}
