@@ -27,6 +27,7 @@ function recordingBroker(): Broker & { published: string[]; disconnected: string
     published,
     disconnected,
     kind: 'embedded',
+    health: () => ({ ok: true }),
     ports: { mqtt: 1, mqtts: null },
     addressOf: () => null,
     start: async () => {},

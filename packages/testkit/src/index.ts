@@ -16,3 +16,4 @@ export * from './sse-cases.js';
 export * from './ports.js';
 export * from './nginx.js';
 export * from './mosquitto.js';
+export * from './cluster.js';

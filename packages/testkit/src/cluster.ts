@@ -1,0 +1,129 @@
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PallasClient } from '@pallas/client';
+import { Api } from './api.js';
+import { TEST_PG_URL, createTestDatabase } from './postgres.js';
+import { ADMIN_PASSWORD, startManagerProcess, type ManagerProcess } from './manager.js';
+import { startMosquitto, type RunningMosquitto } from './mosquitto.js';
+import { startNginx, type Nginx } from './nginx.js';
+import { tempDir } from './temp.js';
+
+/**
+ * The files every manager of a cluster must share (docs/scale-out.md): the key that signs
+ * artifact manifests, the secret that signs download URLs, and the TLS material (one CA, so
+ * that what a device pinned at enrollment holds whichever manager answers).
+ */
+export const CLUSTER_KEY_FILES = ['signing-key.pem', 'download-url.key', 'tls'];
+
+export interface Cluster {
+  broker: RunningMosquitto;
+  nginx: Nginx;
+  /** Every manager started so far, by index; a killed one stays until restarted. */
+  managers: ManagerProcess[];
+  databaseUrl: string;
+  /** The shared artifact store folder (a shared mount in production). */
+  artifactsDir: string;
+  /** The load balancer's plain HTTP URL (what test clients use) and its HTTPS URL. */
+  url: string;
+  httpsUrl: string;
+  /** The CA agents pin (HTTPS through nginx). */
+  caFile: string;
+  api: Api;
+  admin(): Promise<Api>;
+  client(server?: string): Promise<PallasClient>;
+  /** SIGKILL of one manager (it stays in `managers`, dead). */
+  kill(index: number): Promise<void>;
+  /** Starts manager `index` again on its data dir and database; nginx sends it traffic again. */
+  restart(index: number): Promise<ManagerProcess>;
+  close(): Promise<void>;
+}
+
+/**
+ * Several real manager processes on one fresh PostgreSQL database and one Mosquitto, behind
+ * nginx: the topology of docs/scale-out.md on one machine, for tests, the benchmark and
+ * `npm run cluster`.
+ */
+export async function startCluster(opts: { managers?: number; pgUrl?: string; managerArgs?: string[] } = {}): Promise<Cluster> {
+  const count = opts.managers ?? 3;
+  const pgUrl = opts.pgUrl ?? TEST_PG_URL;
+  if (!pgUrl) throw new Error('a cluster needs PostgreSQL: set PALLAS_TEST_PG_URL');
+  const root = tempDir('pallas-cluster-');
+  const artifactsDir = join(root.path, 'artifacts');
+  mkdirSync(artifactsDir, { recursive: true });
+  const db = await createTestDatabase(pgUrl);
+  const broker = await startMosquitto();
+  const managers: ManagerProcess[] = [];
+  let nginx: Nginx | undefined;
+  const args = [
+    '--broker-url', broker.managerUrl,
+    '--mqtt-public-url', broker.url,
+    '--artifacts-dir', artifactsDir,
+    '--trust-proxy', '127.0.0.1',
+    ...(opts.managerArgs ?? []),
+  ];
+  const dataDirOf = (i: number) => join(root.path, `manager-${i + 1}`);
+  const start = async (i: number) => {
+    const m = await startManagerProcess({ dataDir: dataDirOf(i), database: { url: db.url }, args });
+    managers[i] = m;
+    return m;
+  };
+  try {
+    // The first manager makes the keys and the CA; the others start with copies of them.
+    const first = await start(0);
+    for (let i = 1; i < count; i++) {
+      mkdirSync(dataDirOf(i), { recursive: true, mode: 0o700 });
+      for (const f of CLUSTER_KEY_FILES) cpSync(join(first.dataDir, f), join(dataDirOf(i), f), { recursive: true });
+    }
+    await Promise.all(Array.from({ length: count - 1 }, (_, k) => start(k + 1)));
+    nginx = await startNginx({
+      upstreams: managers.map((m) => new URL(m.httpUrl).host),
+      certFile: join(first.dataDir, 'tls', 'server.crt'),
+      keyFile: join(first.dataDir, 'tls', 'server.key'),
+    });
+  } catch (err) {
+    await Promise.all(managers.map((m) => m.kill()));
+    await nginx?.stop();
+    await broker.cleanup();
+    await db.drop();
+    root.cleanup();
+    throw err;
+  }
+  const lb = nginx;
+  const api = new Api(lb.httpUrl);
+  const upstreams = () => managers.filter((m) => m.child.exitCode === null && m.child.signalCode === null).map((m) => new URL(m.httpUrl).host);
+  const cluster: Cluster = {
+    broker, nginx: lb, managers, databaseUrl: db.url, artifactsDir,
+    url: lb.httpUrl, httpsUrl: lb.httpsUrl, caFile: join(managers[0]!.dataDir, 'tls', 'ca.crt'), api,
+    admin: () => api.login('admin', ADMIN_PASSWORD),
+    client: (server = lb.httpUrl) => PallasClient.login({ server, username: 'admin', password: ADMIN_PASSWORD }),
+    async kill(index) {
+      await managers[index]!.kill();
+    },
+    async restart(index) {
+      const m = await start(index);
+      // Its plain HTTP port is new: nginx is told.
+      await lb.setUpstreams(upstreams());
+      return m;
+    },
+    async close() {
+      await lb.stop();
+      await Promise.all(managers.map((m) => m.stop()));
+      await broker.cleanup();
+      await db.drop();
+      root.cleanup();
+    },
+  };
+  writeFileSync(join(root.path, 'cluster.json'), JSON.stringify(describeCluster(cluster), null, 2));
+  return cluster;
+}
+
+/** What `cluster.json` says: every process's pid and URL. */
+export function describeCluster(c: Cluster) {
+  return {
+    loadBalancer: { pid: c.nginx.proc.pid, url: c.url, httpsUrl: c.httpsUrl },
+    managers: c.managers.map((m) => ({ pid: m.pid, url: m.httpUrl, dataDir: m.dataDir })),
+    broker: { pid: c.broker.pid(), url: c.broker.url },
+    database: { url: c.databaseUrl },
+    artifactsDir: c.artifactsDir,
+  };
+}
