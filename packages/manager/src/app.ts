@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { createServer as createPlainServer, type RequestListener, type Server as PlainServer } from 'node:http';
+import type { RequestListener } from 'node:http';
 import { pino, type Logger } from 'pino';
 import { parseDeviceTopic } from '@pallas/protocol';
 import { EmbeddedBroker } from './broker/embedded/aedes-broker.js';
@@ -12,6 +12,7 @@ import { LocalFolderStore } from './artifact-store/local-folder/local-folder-sto
 import { ArtifactsService } from './services/artifacts/artifacts-service.js';
 import { DownloadUrlSigner, ManifestSigner } from './services/artifacts/manager-keys.js';
 import { ApiTokensService } from './services/api-tokens/api-tokens-service.js';
+import { AuditPruner } from './services/audit/audit-pruner.js';
 import { AuditService } from './services/audit/audit-service.js';
 import { LoginThrottle } from './services/auth/login-throttle.js';
 import { SessionsService } from './services/auth/sessions-service.js';
@@ -19,6 +20,7 @@ import { DeviceCredentials } from './services/devices/device-credentials.js';
 import { DevicesService } from './services/devices/devices-service.js';
 import { StatusBuffer } from './services/devices/status-buffer.js';
 import { DeviceActivity } from './services/devices/device-activity.js';
+import { DeviceInventory } from './services/devices/device-inventory.js';
 import { OnlineDevices } from './services/devices/online-devices.js';
 import { EnrollmentService } from './services/enrollment/enrollment-service.js';
 import { EventBus } from './services/live/event-bus.js';
@@ -35,6 +37,8 @@ import type { App } from './transport/http/context.js';
 import { createHttpServer } from './transport/http/server.js';
 import { FleetSummaryService } from './services/fleet/fleet-summary-service.js';
 import { DeviceRouter } from './transport/mqtt/device-router.js';
+import { PlainHttpServer } from './transport/http/plain-server.js';
+import { Services } from './lifecycle.js';
 
 export interface RunningManager {
   config: ManagerConfig;
@@ -57,19 +61,19 @@ export interface RunningManager {
 }
 
 /**
- * The composition root: opens the store, starts the broker, wires the services and the
- * two transports, and returns a handle that stops them in reverse order.
+ * The composition root: builds the graph of services and the two transports, registers those
+ * with a lifecycle in one list (start order), starts them and returns a handle that stops them
+ * in reverse order.
  */
 export async function startManager(config: ManagerConfig, logger: Logger = pino({ level: config.logLevel })): Promise<RunningManager> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const metrics = createMetrics();
   const store = await openStore(databaseUrlOf(config), config.databaseReadUrl);
-  const stops: Array<() => Promise<void>> = [() => store.close()];
-  const stop = async () => {
-    for (const s of stops.reverse()) await s().catch((err: unknown) => logger.error({ err }, 'error while stopping'));
-  };
+  const services = new Services(logger);
+  services.add({ name: 'store', start: () => store.migrate(), stop: () => store.close() });
+  const stop = () => services.stop();
   try {
-    await store.migrate();
+    await services.start(); // the store, migrated: the services below read it while they are built
 
     const users = new UsersService(store);
     const bootstrap = await users.bootstrapAdmin(config.adminPassword);
@@ -77,17 +81,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     await sessions.prune();
     const apiTokens = new ApiTokensService(store);
     const audit = new AuditService({ store, logger: logger.child({ component: 'audit' }), onWriteError: () => metrics.auditWriteErrors.inc() });
-    const pruneAudit = async () => {
-      const n = await audit.prune(config.auditRetentionDays).catch((err: unknown) => {
-        logger.error({ err }, 'audit log pruning failed');
-        return 0;
-      });
-      if (n > 0) logger.info({ deleted: n, retentionDays: config.auditRetentionDays }, 'pruned the audit log');
-    };
-    await pruneAudit();
-    const auditPruneTimer = setInterval(() => void pruneAudit(), 86_400_000);
-    auditPruneTimer.unref();
-    stops.push(async () => clearInterval(auditPruneTimer));
+    const auditPruner = new AuditPruner({ audit, retentionDays: config.auditRetentionDays, logger });
     const throttle = new LoginThrottle({ maxAccountFailures: config.loginMaxFailures, maxAddressFailures: config.loginAddressMaxFailures });
 
     const tls = await loadTls({
@@ -130,6 +124,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     });
     const events = new EventBus();
     const online = new OnlineDevices();
+    const inventory = new DeviceInventory({ store, events, logger: logger.child({ component: 'inventory' }), flushMs: config.statusFlushMs });
     const artifacts = new ArtifactsService({
       store,
       blobs: new LocalFolderStore(resolve(config.dataDir, config.artifactsDir ?? 'artifacts')),
@@ -146,15 +141,11 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     const tasks = new TasksService({ store, outbox, events, logger: logger.child({ component: 'tasks' }), artifactKinds: (ids) => artifacts.kindsOf(ids) });
     const activity = new DeviceActivity({ online, outbox, events });
     const reports = new TaskReports({
-      store, broker, outbox, events, logger: logger.child({ component: 'tasks' }),
+      store, broker, outbox, events, inventory, logger: logger.child({ component: 'tasks' }),
       onApplied: (n) => {
         metrics.taskReports.inc({ type: 'progress' }, n.progress);
         metrics.taskReports.inc({ type: 'result' }, n.results - n.late);
         metrics.taskReports.inc({ type: 'late' }, n.late);
-      },
-      onInventory: (deviceId, vms) => {
-        status.dropInventory(deviceId);
-        activity.inventory(deviceId, vms);
       },
     });
     const sweep = new DeadlineSweep({ store, outbox, events, logger: logger.child({ component: 'tasks' }), intervalMs: config.taskSweepMs });
@@ -163,6 +154,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       onDecommissioned: async (id) => {
         await tasks.cancelAllForDevice(id, 'the device was decommissioned');
         activity.removed(id);
+        inventory.removed(id);
       },
     });
     const enrollment = new EnrollmentService({
@@ -192,18 +184,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     });
     broker.on('takeover', (id, previous, address) => clones.takeover(id, previous, address));
 
-    // The embedded broker starts empty, so nobody is connected yet whatever the store says.
-    await devices.markAllOffline();
-    await broker.start();
-    stops.push(() => broker.stop());
-    status.start();
-    stops.push(() => status.stop());
-    stops.push(() => reports.stop());
-    await new DeviceRouter({ broker, status, activity, tasks: reports, metrics, logger }).start();
-    sweep.start();
-    stops.push(() => sweep.stop());
-    const mqttPort = broker.ports.mqtt;
-    const mqttsPort = broker.ports.mqtts!;
+    const router = new DeviceRouter({ broker, status, activity, inventory, tasks: reports, metrics, logger });
     const bracket = (h: string) => (h.includes(':') ? `[${h}]` : h);
     let plainHandler: RequestListener | undefined;
 
@@ -215,27 +196,35 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
         guard: (minimum) => requireRole({ sessions, apiTokens }, minimum),
         // A device that enrolled over HTTPS gets MQTT over TLS; one that enrolled over plain
         // HTTP (development, or TLS ended by a proxy in front) gets the plain port if it is on.
-        mqttUrlFor: (hostname, secure) =>
-          config.mqttPublicUrl ?? (secure || mqttPort === null ? `mqtts://${bracket(hostname)}:${mqttsPort}` : `mqtt://${bracket(hostname)}:${mqttPort}`),
+        // The ports are read when asked: they are known once the broker has started.
+        mqttUrlFor: (hostname, secure) => {
+          const { mqtt, mqtts } = broker.ports;
+          return config.mqttPublicUrl ?? (secure || mqtt === null ? `mqtts://${bracket(hostname)}:${mqtts!}` : `mqtt://${bracket(hostname)}:${mqtt}`);
+        },
       },
       { logger, maxBodyBytes: config.maxBodyBytes, trustProxy: config.trustProxy, tls: { key: tls.key, cert: tls.cert }, onHandler: (h) => { plainHandler = h; } },
     );
-    await http.listen({ port: config.httpsPort, host: config.httpHost });
-    stops.push(() => http.close());
-    const httpsPort = (http.server.address() as AddressInfo).port;
-    let httpPort: number | null = null;
-    if (config.httpPort !== undefined) {
-      // Plain HTTP serves the same routes (the handler Fastify built) for a TLS-terminating proxy.
-      const plain: PlainServer = createPlainServer(plainHandler!);
-      await new Promise<void>((resolve, reject) => {
-        plain.once('error', reject);
-        plain.listen(config.httpPort, config.httpHost, () => resolve());
-      });
-      stops.push(() => new Promise<void>((resolve) => { plain.closeAllConnections(); plain.close(() => resolve()); }));
-      httpPort = (plain.address() as AddressInfo).port;
-    }
+    // Plain HTTP serves the same routes (the handler Fastify built) for a TLS-terminating proxy.
+    const plain = config.httpPort === undefined ? null : new PlainHttpServer(plainHandler!, config.httpPort, config.httpHost);
 
-    const ports = { http: httpPort, https: httpsPort, mqtt: mqttPort, mqtts: mqttsPort };
+    // The embedded broker starts empty, so nobody is connected yet whatever the store says.
+    await devices.markAllOffline();
+    services.add(
+      auditPruner,
+      { name: 'broker', start: () => broker.start(), stop: () => broker.stop() },
+      status,
+      inventory,
+      reports,
+      router,
+      sweep,
+      { name: 'https', start: async () => void await http.listen({ port: config.httpsPort, host: config.httpHost }), stop: () => http.close() },
+      ...(plain ? [plain] : []),
+    );
+    await services.start();
+
+    const ports = {
+      http: plain?.port ?? null, https: (http.server.address() as AddressInfo).port, mqtt: broker.ports.mqtt, mqtts: broker.ports.mqtts!,
+    };
     writeFileSync(join(config.dataDir, 'ports.json'), `${JSON.stringify(ports, null, 2)}\n`);
     return {
       config, ports, tls, store, broker, http, metrics, logger, stop, events,

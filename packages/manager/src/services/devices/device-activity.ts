@@ -1,19 +1,17 @@
-import type { Presence, Vm } from '@pallas/protocol';
+import type { Presence } from '@pallas/protocol';
 import type { EventBus } from '../live/event-bus.js';
 import type { TaskOutbox } from '../tasks/task-outbox.js';
 import type { OnlineDevices } from './online-devices.js';
 
 /**
  * Turns what devices report into what the rest of the manager reacts to at once: a device that
- * comes online gets its pending tasks, and the live stream hears of presence and inventory
- * changes (the store catches up through the status buffer a moment later).
+ * comes online gets its pending tasks, and the live stream hears of presence changes (the
+ * store catches up through the status buffer a moment later). The VM list is DeviceInventory's.
  */
 export class DeviceActivity {
   readonly #online: OnlineDevices;
   readonly #outbox: TaskOutbox;
   readonly #events: EventBus;
-  /** Last inventory seen per device, as JSON, to emit `vms` only on a change. */
-  readonly #inventory = new Map<string, string>();
 
   constructor(deps: { online: OnlineDevices; outbox: TaskOutbox; events: EventBus }) {
     this.#online = deps.online;
@@ -32,34 +30,17 @@ export class DeviceActivity {
     }
   }
 
-  status(deviceId: string, vms: Vm[], at: string): void {
+  status(deviceId: string, at: string): void {
     // A status from a device we did not know was online (its presence was lost, or the manager
     // restarted under an external broker) counts as coming online.
     if (this.#online.markOnline(deviceId)) {
       void this.#outbox.deviceOnline(deviceId);
       this.#events.emit({ type: 'device', device: { id: deviceId, presence: 'online', lastSeenAt: at } });
     }
-    const json = JSON.stringify(vms);
-    if (this.#inventory.get(deviceId) !== json) {
-      this.#inventory.set(deviceId, json);
-      this.#events.emit({ type: 'vms', deviceId, vms });
-    }
-  }
-
-  /**
-   * The stored inventory changed without a status report (a task's result was applied to it):
-   * the live stream hears of it, and the next report with the same list is no news.
-   */
-  inventory(deviceId: string, vms: Vm[]): void {
-    const json = JSON.stringify(vms);
-    if (this.#inventory.get(deviceId) === json) return;
-    this.#inventory.set(deviceId, json);
-    this.#events.emit({ type: 'vms', deviceId, vms });
   }
 
   removed(deviceId: string): void {
     this.#online.markOffline(deviceId);
-    this.#inventory.delete(deviceId);
     this.#events.emit({ type: 'device', device: { id: deviceId, presence: 'offline', lastSeenAt: null, removed: true } });
   }
 }

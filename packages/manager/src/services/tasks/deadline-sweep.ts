@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Service } from '../../lifecycle.js';
 import type { Db, Store } from '../../store/store.js';
 import type { EventBus } from '../live/event-bus.js';
 import { ACTIVE, loadTaskRows, toTask } from './task-row.js';
@@ -10,7 +11,8 @@ import type { TaskOutbox } from './task-outbox.js';
  * also cancelled there (the agent stops at its own copy of the deadline anyway; the cancel
  * covers a device whose clock runs slow). A result that arrives later is kept as `lateResult`.
  */
-export class DeadlineSweep {
+export class DeadlineSweep implements Service {
+  readonly name = 'task deadline sweep';
   readonly #db: Db;
   readonly #outbox: TaskOutbox;
   readonly #events: EventBus;
@@ -27,7 +29,7 @@ export class DeadlineSweep {
     this.#intervalMs = deps.intervalMs ?? 1000;
   }
 
-  start(): void {
+  async start(): Promise<void> {
     this.#timer = setInterval(() => {
       this.#running ??= this.sweep().then(() => {}, (err: unknown) => this.#logger.error({ err }, 'deadline sweep failed')).finally(() => {
         this.#running = undefined;

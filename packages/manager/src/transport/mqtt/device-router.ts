@@ -3,8 +3,10 @@ import {
 } from '@pallas/protocol';
 import type { Logger } from 'pino';
 import type { Broker, RejectReason } from '../../broker/broker.js';
+import type { Service } from '../../lifecycle.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { DeviceActivity } from '../../services/devices/device-activity.js';
+import type { DeviceInventory } from '../../services/devices/device-inventory.js';
 import type { StatusBuffer } from '../../services/devices/status-buffer.js';
 import type { TaskReports } from '../../services/tasks/task-reports.js';
 
@@ -20,27 +22,39 @@ const result = checker(TaskResult);
  * topics; the router checks the topic shape again because an external broker may be
  * configured less strictly.
  */
-export class DeviceRouter {
+export class DeviceRouter implements Service {
+  readonly name = 'device router';
   readonly #broker: Broker;
   readonly #status: StatusBuffer;
   readonly #activity: DeviceActivity;
+  readonly #inventory: DeviceInventory;
   readonly #tasks: TaskReports;
   readonly #metrics: Metrics;
   readonly #logger: Logger;
+  #stopped = false;
 
-  constructor(deps: { broker: Broker; status: StatusBuffer; activity: DeviceActivity; tasks: TaskReports; metrics: Metrics; logger: Logger }) {
+  constructor(deps: {
+    broker: Broker; status: StatusBuffer; activity: DeviceActivity; inventory: DeviceInventory; tasks: TaskReports; metrics: Metrics; logger: Logger;
+  }) {
     this.#broker = deps.broker;
     this.#status = deps.status;
     this.#activity = deps.activity;
+    this.#inventory = deps.inventory;
     this.#tasks = deps.tasks;
     this.#metrics = deps.metrics;
     this.#logger = deps.logger;
   }
 
   async start(): Promise<void> {
+    this.#stopped = false;
     for (const channel of ['presence', 'status', 'task/progress', 'task/result'] as const) {
       await this.#broker.subscribe(upstreamFilter(channel), (t, p) => this.#handle(channel, t, p));
     }
+  }
+
+  /** The broker port cannot unsubscribe; its own stop ends the subscriptions. Until then, drop. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
   }
 
   #reject(reason: RejectReason, topic: string, detail: string): void {
@@ -49,6 +63,7 @@ export class DeviceRouter {
   }
 
   #handle(channel: UpstreamChannel, topic: string, payload: Buffer): void {
+    if (this.#stopped) return;
     const parsed = parseDeviceTopic(topic);
     if (!parsed || parsed.channel !== channel) return this.#reject('unknown_topic', topic, 'unexpected topic shape');
     const { deviceId } = parsed;
@@ -67,8 +82,9 @@ export class DeviceRouter {
         if (!msg.ok) return this.#reject('malformed', topic, msg.error);
         this.#metrics.mqttMessagesIn.inc({ channel });
         const { facts, vms, seq } = msg.value;
-        this.#status.offer(deviceId, { presence: 'online', lastSeenAt: now, facts, vms, seq });
-        this.#activity.status(deviceId, vms, now);
+        this.#status.offer(deviceId, { presence: 'online', lastSeenAt: now, facts, seq });
+        this.#activity.status(deviceId, now);
+        this.#inventory.reported(deviceId, vms);
         return;
       }
       case 'task/progress': {
