@@ -30,6 +30,7 @@ const RUN_BOTH_STORES_THEMSELVES = [
   'packages/manager/test/artifacts.test.ts',
   'packages/manager/test/migration-fixtures.test.ts',
   'packages/manager/test/cluster-store.test.ts',
+  'packages/manager/test/device-inventory.test.ts',
 ];
 
 const args = process.argv.slice(2);

@@ -1,11 +1,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { createServer as createPlainServer, type RequestListener, type Server as PlainServer } from 'node:http';
+import type { RequestListener } from 'node:http';
 import { pino, type Logger } from 'pino';
 import { PALLAS_VERSION, parseDeviceTopic } from '@pallas/protocol';
 import { createBroker, publicBrokerUrl } from './broker/create-broker.js';
-import { DeviceBrokerAccounts } from './services/devices/device-broker-accounts.js';
 import type { Broker } from './broker/broker.js';
 import { databaseUrlOf, type ManagerConfig } from './config/config.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
@@ -13,6 +12,7 @@ import { LocalFolderStore } from './artifact-store/local-folder/local-folder-sto
 import { ArtifactsService } from './services/artifacts/artifacts-service.js';
 import { DownloadUrlSigner, ManifestSigner } from './services/artifacts/manager-keys.js';
 import { ApiTokensService } from './services/api-tokens/api-tokens-service.js';
+import { AuditPruner } from './services/audit/audit-pruner.js';
 import { AuditService } from './services/audit/audit-service.js';
 import { LoginThrottle } from './services/auth/login-throttle.js';
 import { SessionsService } from './services/auth/sessions-service.js';
@@ -20,6 +20,8 @@ import { DeviceCredentials } from './services/devices/device-credentials.js';
 import { DevicesService } from './services/devices/devices-service.js';
 import { StatusBuffer } from './services/devices/status-buffer.js';
 import { DeviceActivity } from './services/devices/device-activity.js';
+import { DeviceBrokerAccounts } from './services/devices/device-broker-accounts.js';
+import { DeviceInventory } from './services/devices/device-inventory.js';
 import { OnlineDevices } from './services/devices/online-devices.js';
 import { EnrollmentService } from './services/enrollment/enrollment-service.js';
 import { EventBus } from './services/live/event-bus.js';
@@ -35,18 +37,20 @@ import { requireRole } from './transport/http/auth.js';
 import type { App } from './transport/http/context.js';
 import { createHttpServer } from './transport/http/server.js';
 import { FleetSummaryService } from './services/fleet/fleet-summary-service.js';
+import { DeviceRouter } from './transport/mqtt/device-router.js';
+import { PlainHttpServer } from './transport/http/plain-server.js';
+import { Services } from './lifecycle.js';
 import { ClusterStatusService } from './services/cluster/cluster-status.js';
 import { ExclusiveJob } from './services/cluster/exclusive-job.js';
 import { Leases } from './services/cluster/leases.js';
 import { ManagerInstances, newInstanceId } from './services/cluster/manager-instances.js';
 import { ClusterRelay } from './services/live/cluster-relay.js';
 import { StrandedTasks } from './services/tasks/stranded-tasks.js';
-import { DeviceRouter } from './transport/mqtt/device-router.js';
 
 export interface RunningManager {
   config: ManagerConfig;
   /** Plain listeners are null when off (production mode without an explicit port). */
-  ports: { http: number | null; https: number; mqtt: number | null; mqtts: number | null };
+  ports: { http: number | null; https: number; mqtt: number | null; mqtts: number };
   tls: TlsMaterial;
   /** Set when this start created the first admin with a generated password. */
   generatedAdminPassword?: string;
@@ -64,19 +68,19 @@ export interface RunningManager {
 }
 
 /**
- * The composition root: opens the store, starts the broker, wires the services and the
- * two transports, and returns a handle that stops them in reverse order.
+ * The composition root: builds the graph of services and the two transports, registers those
+ * with a lifecycle in one list (start order), starts them and returns a handle that stops them
+ * in reverse order.
  */
 export async function startManager(config: ManagerConfig, logger: Logger = pino({ level: config.logLevel })): Promise<RunningManager> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const metrics = createMetrics();
   const store = await openStore(databaseUrlOf(config), config.databaseReadUrl);
-  const stops: Array<() => Promise<void>> = [() => store.close()];
-  const stop = async () => {
-    for (const s of stops.reverse()) await s().catch((err: unknown) => logger.error({ err }, 'error while stopping'));
-  };
+  const services = new Services(logger);
+  services.add({ name: 'store', start: () => store.migrate(), stop: () => store.close() });
+  const stop = () => services.stop();
   try {
-    await store.migrate();
+    await services.start(); // the store, migrated: the services below read it while they are built
 
     const users = new UsersService(store);
     const bootstrap = await users.bootstrapAdmin(config.adminPassword);
@@ -84,22 +88,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     await sessions.prune();
     const apiTokens = new ApiTokensService(store);
     const audit = new AuditService({ store, logger: logger.child({ component: 'audit' }), onWriteError: () => metrics.auditWriteErrors.inc() });
-    const pruneAudit = async () => {
-      const n = await audit.prune(config.auditRetentionDays).catch((err: unknown) => {
-        logger.error({ err }, 'audit log pruning failed');
-        return 0;
-      });
-      if (n > 0) logger.info({ deleted: n, retentionDays: config.auditRetentionDays }, 'pruned the audit log');
-    };
-    // Work that runs once across managers sharing the database holds a lease (docs/scale-out.md).
-    const instanceId = newInstanceId();
-    const leases = new Leases(store, instanceId);
-    const startJob = async (job: ExclusiveJob) => {
-      await job.start();
-      stops.push(() => job.stop());
-      await job.tick();
-    };
-    await startJob(new ExclusiveJob({ name: 'audit-prune', leases, run: pruneAudit, intervalMs: 3_600_000, ttlMs: 600_000, logger }));
+    const auditPruner = new AuditPruner({ audit, retentionDays: config.auditRetentionDays, logger });
     const throttle = new LoginThrottle({ maxAccountFailures: config.loginMaxFailures, maxAddressFailures: config.loginAddressMaxFailures });
 
     const tls = await loadTls({
@@ -129,12 +118,18 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     // An external broker keeps device credentials itself: its clients follow the registry.
     const brokerAccounts = broker.accounts ? new DeviceBrokerAccounts({ store, accounts: broker.accounts, logger: logger.child({ component: 'broker-accounts' }) }) : undefined;
 
+    // Managers sharing one database (docs/scale-out.md): each has an id, says it is alive,
+    // and work that must run once across them holds a lease.
+    const instanceId = newInstanceId();
+    const leases = new Leases(store, instanceId);
+
     const status = new StatusBuffer(store, config.statusFlushMs, logger, (messages, rows) => {
       metrics.statusPersisted.inc(messages);
       metrics.statusRowsWritten.inc(rows);
     });
     const events = new EventBus(10_000, instanceId);
     const online = new OnlineDevices();
+    const inventory = new DeviceInventory({ store, events, logger: logger.child({ component: 'inventory' }), flushMs: config.statusFlushMs });
     const urls = new DownloadUrlSigner(config.dataDir);
     const artifacts = new ArtifactsService({
       store,
@@ -153,15 +148,11 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     const tasks = new TasksService({ store, outbox, events, logger: logger.child({ component: 'tasks' }), artifactKinds: (ids) => artifacts.kindsOf(ids) });
     const activity = new DeviceActivity({ online, outbox, events });
     const reports = new TaskReports({
-      store, broker, outbox, events, logger: logger.child({ component: 'tasks' }),
+      store, broker, outbox, events, inventory, logger: logger.child({ component: 'tasks' }),
       onApplied: (n) => {
         metrics.taskReports.inc({ type: 'progress' }, n.progress);
         metrics.taskReports.inc({ type: 'result' }, n.results - n.late);
         metrics.taskReports.inc({ type: 'late' }, n.late);
-      },
-      onInventory: (deviceId, vms) => {
-        status.dropInventory(deviceId);
-        activity.inventory(deviceId, vms);
       },
     });
     const sweep = new DeadlineSweep({ store, outbox, events, logger: logger.child({ component: 'tasks' }) });
@@ -170,12 +161,12 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       onDecommissioned: async (id) => {
         await tasks.cancelAllForDevice(id, 'the device was decommissioned');
         activity.removed(id);
+        inventory.removed(id);
       },
     });
     const enrollment = new EnrollmentService({
       store,
       credentials,
-      brokerAccounts,
       settings: {
         keepaliveSec: config.keepaliveSec, statusIntervalSec: config.statusIntervalSec,
         requireApproval: config.requireApproval, caCertificate: tls.ca, signingKey: artifacts.signingKey,
@@ -190,7 +181,6 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       logger.info({ device: id }, 'device confirmed its rotated credential');
       auditDevice('device.credential-rotated', id, {});
     };
-    if (brokerAccounts) brokerAccounts.onRotated = credentials.onRotated;
     const clones = new CloneDetector({
       onSuspected: (id, why) => {
         metrics.mqttRejected.inc({ reason: 'clone_suspected' });
@@ -201,35 +191,23 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     });
     broker.on('takeover', (id, previous, address) => clones.takeover(id, previous, address));
 
-    // The embedded broker starts empty, so nobody is connected yet whatever the store says.
-    // (An external broker keeps its sessions across a manager's restart: nothing to mark.)
-    if (broker.kind === 'embedded') await devices.markAllOffline();
-    await broker.start();
-    stops.push(() => broker.stop());
-    await brokerAccounts?.reconcile();
-    status.start();
-    stops.push(() => status.stop());
-    stops.push(() => reports.stop());
-    await new DeviceRouter({
-      broker, status, activity, tasks: reports, metrics, logger,
+    const router = new DeviceRouter({
+      broker, status, activity, inventory, tasks: reports, metrics, logger,
       onUsername: (id, username) => void brokerAccounts?.seen(id, username).catch((err: unknown) => logger.error({ err, device: id }, 'could not confirm a rotated broker credential')),
-    }).start();
+    });
     const instances = new ManagerInstances({
       id: instanceId, store, logger, version: PALLAS_VERSION, url: null, broker: broker.kind,
       keysFingerprint: `${artifacts.signingKey.keyId}:${urls.fingerprint}`,
     });
-    await instances.start();
-    stops.push(() => instances.stop());
-    if (store.dialect === 'postgres') {
-      const relay = new ClusterRelay({ databaseUrl: databaseUrlOf(config), store, bus: events, instanceId, logger: logger.child({ component: 'cluster' }) });
-      await relay.start();
-      stops.push(() => relay.stop());
-    }
-    await startJob(new ExclusiveJob({ name: 'task-deadlines', leases, run: () => sweep.sweep(), intervalMs: config.taskSweepMs, logger }));
     const stranded = new StrandedTasks({ store, instances, outbox, online, logger: logger.child({ component: 'tasks' }) });
-    await startJob(new ExclusiveJob({ name: 'stranded-tasks', leases, run: () => stranded.sweep(), intervalMs: 1_000, logger }));
-    const mqttPort = broker.ports.mqtt;
-    const mqttsPort = broker.ports.mqtts;
+    const jobs = [
+      new ExclusiveJob({ name: 'audit-prune', leases, run: () => auditPruner.prune(), intervalMs: 3_600_000, ttlMs: 600_000, logger }),
+      new ExclusiveJob({ name: 'task-deadlines', leases, run: () => sweep.sweep(), intervalMs: config.taskSweepMs, logger }),
+      new ExclusiveJob({ name: 'stranded-tasks', leases, run: () => stranded.sweep(), intervalMs: 1_000, logger }),
+    ];
+    const relay = store.dialect === 'postgres'
+      ? new ClusterRelay({ databaseUrl: databaseUrlOf(config), store, bus: events, instanceId, logger: logger.child({ component: 'cluster' }) })
+      : undefined;
     const bracket = (h: string) => (h.includes(':') ? `[${h}]` : h);
     let plainHandler: RequestListener | undefined;
 
@@ -242,27 +220,42 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
         guard: (minimum) => requireRole({ sessions, apiTokens }, minimum),
         // A device that enrolled over HTTPS gets MQTT over TLS; one that enrolled over plain
         // HTTP (development, or TLS ended by a proxy in front) gets the plain port if it is on.
-        mqttUrlFor: (hostname, secure) =>
-          config.mqttPublicUrl ?? (config.brokerUrl ? publicBrokerUrl(config.brokerUrl) : undefined) ?? (secure || mqttPort === null ? `mqtts://${bracket(hostname)}:${mqttsPort}` : `mqtt://${bracket(hostname)}:${mqttPort}`),
+        // The ports are read when asked: they are known once the broker has started.
+        mqttUrlFor: (hostname, secure) => {
+          const { mqtt, mqtts } = broker.ports;
+          return config.mqttPublicUrl ?? (config.brokerUrl ? publicBrokerUrl(config.brokerUrl) : undefined)
+            ?? (secure || mqtt === null ? `mqtts://${bracket(hostname)}:${mqtts!}` : `mqtt://${bracket(hostname)}:${mqtt}`);
+        },
       },
       { logger, maxBodyBytes: config.maxBodyBytes, trustProxy: config.trustProxy, tls: { key: tls.key, cert: tls.cert }, onHandler: (h) => { plainHandler = h; } },
     );
-    await http.listen({ port: config.httpsPort, host: config.httpHost });
-    stops.push(() => http.close());
-    const httpsPort = (http.server.address() as AddressInfo).port;
-    let httpPort: number | null = null;
-    if (config.httpPort !== undefined) {
-      // Plain HTTP serves the same routes (the handler Fastify built) for a TLS-terminating proxy.
-      const plain: PlainServer = createPlainServer(plainHandler!);
-      await new Promise<void>((resolve, reject) => {
-        plain.once('error', reject);
-        plain.listen(config.httpPort, config.httpHost, () => resolve());
-      });
-      stops.push(() => new Promise<void>((resolve) => { plain.closeAllConnections(); plain.close(() => resolve()); }));
-      httpPort = (plain.address() as AddressInfo).port;
-    }
+    // Plain HTTP serves the same routes (the handler Fastify built) for a TLS-terminating proxy.
+    const plain = config.httpPort === undefined ? null : new PlainHttpServer(plainHandler!, config.httpPort, config.httpHost);
 
-    const ports = { http: httpPort, https: httpsPort, mqtt: mqttPort, mqtts: mqttsPort };
+    // The embedded broker starts empty, so nobody is connected yet whatever the store says.
+    // (An external broker keeps its sessions across a manager's restart: nothing to mark.)
+    if (broker.kind === 'embedded') await devices.markAllOffline();
+    else for (const id of await devices.onlineIds()) online.markOnline(id);
+    services.add(
+      // First: a manager whose keys differ from the live ones' must not join.
+      instances,
+      ...(relay ? [relay] : []),
+      { name: 'broker', start: () => broker.start(), stop: () => broker.stop() },
+      { name: 'broker accounts', start: async () => void await brokerAccounts?.reconcile(), stop: async () => {} },
+      status,
+      inventory,
+      reports,
+      router,
+      ...jobs,
+      { name: 'https', start: async () => void await http.listen({ port: config.httpsPort, host: config.httpHost }), stop: () => http.close() },
+      ...(plain ? [plain] : []),
+    );
+    await services.start();
+    for (const job of jobs) await job.tick(); // run each once now, where this manager holds the lease
+
+    const ports = {
+      http: plain?.port ?? null, https: (http.server.address() as AddressInfo).port, mqtt: broker.ports.mqtt, mqtts: broker.ports.mqtts!,
+    };
     writeFileSync(join(config.dataDir, 'ports.json'), `${JSON.stringify(ports, null, 2)}\n`);
     return {
       config, ports, tls, store, broker, http, metrics, logger, stop, events,

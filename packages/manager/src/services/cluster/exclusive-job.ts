@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Service } from '../../lifecycle.js';
 import type { Leases } from './leases.js';
 
 /**
@@ -7,7 +8,7 @@ import type { Leases } from './leases.js';
  * holds it. The lease lasts several intervals, so a holder that dies is replaced within
  * `ttlMs`, and a holder that is only slow keeps it. With one manager it simply always runs.
  */
-export class ExclusiveJob {
+export class ExclusiveJob implements Service {
   readonly name: string;
   readonly #leases: Leases;
   readonly #run: () => Promise<unknown>;

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
+import type { Service } from '../../lifecycle.js';
 import type { Store } from '../../store/store.js';
 import { dbNowMs } from './db-clock.js';
 
@@ -37,7 +38,8 @@ export function newInstanceId(): string {
  * tell live managers from dead ones (a dead manager's sent tasks are sent again by the
  * stranded-task sweep) and `GET /api/v1/cluster` shows it.
  */
-export class ManagerInstances {
+export class ManagerInstances implements Service {
+  readonly name = 'manager heartbeat';
   readonly id: string;
   readonly #store: Store;
   readonly #logger: Logger;

@@ -217,6 +217,15 @@ export class DevicesService {
     await this.#write.updateTable('devices').set({ presence: 'offline' }).where('presence', '=', 'online').execute();
   }
 
+  /**
+   * Devices the store says are online. A manager joining others on an external broker starts
+   * from this: those devices stay connected to the broker and will not say so again.
+   */
+  async onlineIds(): Promise<string[]> {
+    const rows = await this.#write.selectFrom('devices').select('id').where('presence', '=', 'online').where('status', '=', 'active').execute();
+    return rows.map((r) => r.id);
+  }
+
   async #tagsOf(ids: string[], db: Db): Promise<Map<string, string[]>> {
     const map = new Map<string, string[]>();
     if (ids.length === 0) return map;

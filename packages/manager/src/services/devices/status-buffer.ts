@@ -1,13 +1,13 @@
-import type { HostFacts, Presence, Vm } from '@pallas/protocol';
+import type { HostFacts, Presence } from '@pallas/protocol';
 import { sql, type CompiledQuery } from 'kysely';
 import type { Logger } from 'pino';
+import type { Service } from '../../lifecycle.js';
 import type { Db, Store } from '../../store/store.js';
 
 export interface DeviceUpdate {
   presence?: Presence;
   lastSeenAt: string;
   facts?: HostFacts;
-  vms?: Vm[];
   seq?: number;
 }
 
@@ -20,9 +20,10 @@ interface Pending extends DeviceUpdate {
  * Write-behind buffer for device status and presence. Devices report often and only the
  * latest report matters, so updates are merged per device in memory and written in one
  * transaction every `flushMs`. A burst of 10,000 reports for 2,000 devices costs 2,000
- * row updates, not 10,000.
+ * row updates, not 10,000. The VM list is not written here: its one writer is DeviceInventory.
  */
-export class StatusBuffer {
+export class StatusBuffer implements Service {
+  readonly name = 'status buffer';
   readonly #db: Db;
   readonly #flushMs: number;
   readonly #logger: Logger;
@@ -39,7 +40,7 @@ export class StatusBuffer {
     this.#onFlushed = onFlushed;
   }
 
-  start(): void {
+  async start(): Promise<void> {
     this.#timer = setInterval(() => void this.flush(), this.#flushMs);
     this.#timer.unref();
   }
@@ -47,16 +48,6 @@ export class StatusBuffer {
   offer(deviceId: string, update: DeviceUpdate): void {
     const prev = this.#pending.get(deviceId);
     this.#pending.set(deviceId, prev ? { ...prev, ...stripUndefined(update), messages: prev.messages + 1 } : { ...update, messages: 1 });
-  }
-
-  /**
-   * The device's inventory was just stored from a task result: a VM list still buffered here
-   * came from a report sent before that result (one connection keeps order), so writing it
-   * now would bring back the old list. The rest of that report (facts, presence) still goes.
-   */
-  dropInventory(deviceId: string): void {
-    const pending = this.#pending.get(deviceId);
-    if (pending) delete pending.vms;
   }
 
   /** Drops anything buffered for a device that no longer exists. */
@@ -115,7 +106,7 @@ export class StatusBuffer {
  * keeps at their stored value. Parameter positions are found by compiling with markers, so
  * the same code serves both SQL dialects.
  */
-type Slot = 'seen' | 'updated' | 'presence' | 'facts' | 'kind' | 'agent' | 'vms' | 'seq' | 'id';
+type Slot = 'seen' | 'updated' | 'presence' | 'facts' | 'kind' | 'agent' | 'seq' | 'id';
 function compileUpdate(db: Db): { bind(id: string, u: DeviceUpdate): CompiledQuery } {
   const mark = (slot: Slot) => `\u0000${slot}`;
   const compiled = db.updateTable('devices')
@@ -126,7 +117,6 @@ function compileUpdate(db: Db): { bind(id: string, u: DeviceUpdate): CompiledQue
       facts: sql<string>`coalesce(${mark('facts')}, facts)`,
       hypervisor_kind: sql<string>`coalesce(${mark('kind')}, hypervisor_kind)`,
       agent_version: sql<string>`coalesce(${mark('agent')}, agent_version)`,
-      vms: sql<string>`coalesce(${mark('vms')}, vms)`,
       status_seq: sql<number>`coalesce(${mark('seq')}, status_seq)`,
     })
     .where('id', '=', mark('id'))
@@ -141,7 +131,6 @@ function compileUpdate(db: Db): { bind(id: string, u: DeviceUpdate): CompiledQue
         facts: u.facts ? JSON.stringify(u.facts) : null,
         kind: u.facts?.hypervisor.kind ?? null,
         agent: u.facts?.agentVersion ?? null,
-        vms: u.vms ? JSON.stringify(u.vms) : null,
         seq: u.seq ?? null,
         id,
       };

@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import type { LiveEvent } from '@pallas/protocol';
 import type { Logger } from 'pino';
+import type { Service } from '../../lifecycle.js';
 import type { Store } from '../../store/store.js';
 import type { EventBus } from './event-bus.js';
 
@@ -24,7 +25,8 @@ type Envelope = { from: string; events?: LiveEvent[]; ref?: string };
  * NOTIFY is not durable: while this manager's listening connection is down, events are missed.
  * When it is back, clients get `reset` and reload their lists, as after any gap.
  */
-export class ClusterRelay {
+export class ClusterRelay implements Service {
+  readonly name = 'live events relay';
   readonly #url: string;
   readonly #store: Store;
   readonly #bus: EventBus;

@@ -2,9 +2,10 @@ import { CHANNEL_QOS, deviceTopic, type TaskAck, type TaskProgress, type TaskRes
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Broker } from '../../broker/broker.js';
+import type { Service } from '../../lifecycle.js';
+import type { DeviceInventory, InventoryWrite, VmChange } from '../devices/device-inventory.js';
 import type { Db, Store } from '../../store/store.js';
 import type { EventBus } from '../live/event-bus.js';
-import { applyResultsToInventory } from './inventory-from-results.js';
 import { ACTIVE, toTask, type TaskRow } from './task-row.js';
 import type { TaskOutbox } from './task-outbox.js';
 
@@ -18,8 +19,10 @@ interface Reported<T> {
  * `flushMs`) because a fan-out to thousands of devices brings thousands of them at once.
  * A result is acknowledged to the device only after the transaction that stores it has
  * committed; one that could not be stored is not acknowledged, so the agent sends it again.
+ * A succeeded VM task's change goes to the device's inventory in that same transaction.
  */
-export class TaskReports {
+export class TaskReports implements Service {
+  readonly name = 'task reports';
   readonly #db: Db;
   readonly #broker: Broker;
   readonly #outbox: TaskOutbox;
@@ -27,7 +30,7 @@ export class TaskReports {
   readonly #logger: Logger;
   readonly #flushMs: number;
   readonly #onApplied: (counts: { progress: number; results: number; late: number }) => void;
-  readonly #onInventory: (deviceId: string, vms: Vm[]) => void;
+  readonly #inventory: DeviceInventory;
   #progress = new Map<string, Reported<TaskProgress>>();
   #results: Reported<TaskResult>[] = [];
   #timer: NodeJS.Timeout | undefined;
@@ -35,10 +38,8 @@ export class TaskReports {
   #stopped = false;
 
   constructor(deps: {
-    store: Store; broker: Broker; outbox: TaskOutbox; events: EventBus; logger: Logger; flushMs?: number;
+    store: Store; broker: Broker; outbox: TaskOutbox; events: EventBus; inventory: DeviceInventory; logger: Logger; flushMs?: number;
     onApplied?: (counts: { progress: number; results: number; late: number }) => void;
-    /** A device's VM list changed through a task's result (after the commit). */
-    onInventory?: (deviceId: string, vms: Vm[]) => void;
   }) {
     this.#db = deps.store.write;
     this.#broker = deps.broker;
@@ -47,7 +48,7 @@ export class TaskReports {
     this.#logger = deps.logger;
     this.#flushMs = deps.flushMs ?? 20;
     this.#onApplied = deps.onApplied ?? (() => {});
-    this.#onInventory = deps.onInventory ?? (() => {});
+    this.#inventory = deps.inventory;
   }
 
   progress(deviceId: string, message: TaskProgress): void {
@@ -60,6 +61,10 @@ export class TaskReports {
   result(deviceId: string, message: TaskResult): void {
     this.#results.push({ deviceId, message });
     this.#schedule();
+  }
+
+  async start(): Promise<void> {
+    this.#stopped = false;
   }
 
   async stop(): Promise<void> {
@@ -123,7 +128,7 @@ export class TaskReports {
     const changed = new Map<string, TaskRow>();
     const acks = new Map<string, string[]>();
     const ended: TaskRow[] = [];
-    let inventory = new Map<string, Vm[]>();
+    let inventory: InventoryWrite = { changes: [], written: new Map() };
     let late = 0;
     await this.#db.transaction().execute(async (tx) => {
       // A device reports only on its own tasks: whose each task is, read once for the batch.
@@ -189,7 +194,7 @@ export class TaskReports {
           }
         }
       }
-      inventory = await applyResultsToInventory(tx, ended);
+      inventory = await this.#inventory.applyInTransaction(tx, vmChanges(ended));
 
       for (const { deviceId, message: res } of settled) {
         // Already final. The same result again (re-sent before our ack arrived) is no news; a
@@ -214,7 +219,7 @@ export class TaskReports {
   async #announce(applied: Applied): Promise<void> {
     this.#onApplied(applied);
     for (const row of [...applied.changed.values()].sort((a, b) => (a.id < b.id ? -1 : 1))) this.#events.emit({ type: 'task', task: toTask(row) });
-    for (const [deviceId, vms] of applied.inventory) this.#onInventory(deviceId, vms);
+    this.#inventory.committed(applied.inventory);
     for (const [deviceId, taskIds] of applied.acks) {
       for (let i = 0; i < taskIds.length; i += 1000) {
         const ack: TaskAck = { taskIds: taskIds.slice(i, i + 1000) };
@@ -224,6 +229,21 @@ export class TaskReports {
     }
     for (const deviceId of applied.finished) void this.#outbox.pump(deviceId);
   }
+}
+
+/**
+ * What succeeded VM tasks did to their devices' VMs, in task id order (creation order: two
+ * tasks on one VM in one batch apply as they ran). A create, deploy, power or update returned
+ * the VM as it now is; a delete removed it.
+ */
+function vmChanges(ended: readonly TaskRow[]): VmChange[] {
+  const changes: VmChange[] = [];
+  for (const row of [...ended].sort((a, b) => (a.id < b.id ? -1 : 1))) {
+    if (row.state !== 'succeeded') continue;
+    if (row.result_vm !== null) changes.push({ deviceId: row.device_id, vm: JSON.parse(row.result_vm) as Vm });
+    else if (row.kind === 'vm.delete' && row.vm_id !== null) changes.push({ deviceId: row.device_id, deletedVmId: row.vm_id });
+  }
+  return changes;
 }
 
 /** Rows per statement: well under SQLite's and PostgreSQL's limits on bound parameters. */
@@ -247,5 +267,5 @@ interface Applied {
   changed: Map<string, TaskRow>;
   acks: Map<string, string[]>;
   finished: Set<string>;
-  inventory: Map<string, Vm[]>;
+  inventory: InventoryWrite;
 }

@@ -1,0 +1,186 @@
+import type { Vm } from '@pallas/protocol';
+import { sql } from 'kysely';
+import type { Logger } from 'pino';
+import type { Service } from '../../lifecycle.js';
+import type { Db, Store } from '../../store/store.js';
+import type { EventBus } from '../live/event-bus.js';
+
+/** What a succeeded task did to one VM: it returned the VM as it now is, or deleted it. */
+export type VmChange = { deviceId: string; vm: Vm } | { deviceId: string; deletedVmId: string };
+
+/** Lists written inside a caller's transaction, to hand back to `committed` after its commit. */
+export interface InventoryWrite {
+  changes: readonly VmChange[];
+  written: Map<string, Vm[]>;
+}
+
+interface Entry {
+  vms: Vm[];
+  /** Compared to tell news from a repeat (see `sameKey`). */
+  key: string;
+  /** Bumped on every change, so a flush can tell whether the list moved while it wrote. */
+  version: number;
+}
+
+/** Rows per statement: two bound parameters per device in the CASE, one in the IN list. */
+const CHUNK = 300;
+
+/**
+ * The one owner of each device's VM list, and the only writer of `devices.vms`. Two sources
+ * send it events: status reports (the device's whole list, the authority: it also carries
+ * what changed on the host outside Pallas) and succeeded tasks (one VM created, changed or
+ * deleted, applied at once instead of at the next report). It keeps the last known list per
+ * device, so the same list arriving again (a task's VM, then the report that follows it) is
+ * no news: the live `vms` event goes out once per real change. Reported lists are written
+ * behind, batched every `flushMs`; task changes are written in the transaction that stores
+ * the tasks' results, so a task never reads `succeeded` before its VM shows.
+ */
+export class DeviceInventory implements Service {
+  readonly name = 'device inventory';
+  readonly #db: Db;
+  readonly #events: EventBus;
+  readonly #logger: Logger;
+  readonly #flushMs: number;
+  readonly #known = new Map<string, Entry>();
+  /** Devices whose known list is not written yet. */
+  #dirty = new Set<string>();
+  #timer: NodeJS.Timeout | undefined;
+  #flushing: Promise<void> | undefined;
+
+  /** `flushMs`: how often reported lists are written; default 250 ms. */
+  constructor(deps: { store: Store; events: EventBus; logger: Logger; flushMs?: number }) {
+    this.#db = deps.store.write;
+    this.#events = deps.events;
+    this.#logger = deps.logger;
+    this.#flushMs = deps.flushMs ?? 250;
+  }
+
+  async start(): Promise<void> {
+    this.#timer = setInterval(() => void this.flush(), this.#flushMs);
+    this.#timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.flush();
+  }
+
+  /** A status report's list: news only when it differs from the last known one. */
+  reported(deviceId: string, vms: Vm[]): void {
+    if (this.#set(deviceId, vms)) this.#dirty.add(deviceId);
+  }
+
+  /**
+   * Applies succeeded tasks' changes inside the caller's transaction (in the order given) and
+   * writes the new lists there. Nothing is announced or remembered until `committed`.
+   */
+  async applyInTransaction(tx: Db, changes: readonly VmChange[]): Promise<InventoryWrite> {
+    const written = new Map<string, Vm[]>();
+    if (changes.length === 0) return { changes, written };
+    const ids = [...new Set(changes.map((c) => c.deviceId))];
+    // The known list is the newest; a device not heard of since the start is read from the store.
+    const unknown = ids.filter((id) => !this.#known.has(id));
+    const base = new Map(ids.flatMap((id) => { const e = this.#known.get(id); return e ? [[id, e.vms] as const] : []; }));
+    for (let i = 0; i < unknown.length; i += CHUNK) {
+      const rows = await tx.selectFrom('devices').select(['id', 'vms']).where('id', 'in', unknown.slice(i, i + CHUNK)).execute();
+      for (const r of rows) base.set(r.id, r.vms === null ? [] : (JSON.parse(r.vms) as Vm[]));
+    }
+    for (const [id, vms] of base) written.set(id, applyChanges(vms, changes.filter((c) => c.deviceId === id)));
+    // Only rows that still exist count (a device removed meanwhile is not brought back in memory).
+    const stored = await writeLists(tx, [...written]);
+    for (const id of written.keys()) if (!stored.has(id)) written.delete(id);
+    return { changes, written };
+  }
+
+  /**
+   * After the commit of `applyInTransaction`'s transaction: the lists become known and are
+   * announced. A report that came in meanwhile is newer than the list the transaction started
+   * from, so the changes are applied again on top of it (and that result is written behind).
+   */
+  committed(write: InventoryWrite): void {
+    for (const [id, written] of write.written) {
+      const current = this.#known.get(id);
+      const vms = current ? applyChanges(current.vms, write.changes.filter((c) => c.deviceId === id)) : written;
+      this.#set(id, vms);
+      if (sameKey(vms) !== sameKey(written)) this.#dirty.add(id);
+    }
+  }
+
+  /** The device is gone: forget its list and anything not yet written. */
+  removed(deviceId: string): void {
+    this.#known.delete(deviceId);
+    this.#dirty.delete(deviceId);
+  }
+
+  /** Writes the reported lists not written yet; concurrent calls share one write. */
+  async flush(): Promise<void> {
+    while (this.#flushing) await this.#flushing;
+    if (this.#dirty.size === 0) return;
+    const batch = [...this.#dirty].flatMap((id) => { const e = this.#known.get(id); return e ? [[id, e] as const] : []; });
+    this.#dirty = new Set();
+    this.#flushing = this.#write(batch).finally(() => {
+      this.#flushing = undefined;
+    });
+    await this.#flushing;
+  }
+
+  async #write(batch: ReadonlyArray<readonly [string, Entry]>): Promise<void> {
+    const versions = batch.map(([id, e]) => [id, e.version] as const);
+    try {
+      await this.#db.transaction().execute((tx) => writeLists(tx, batch.map(([id, e]) => [id, e.vms])));
+    } catch (err) {
+      this.#logger.error({ err }, 'writing device inventories failed; will retry');
+      for (const [id] of batch) if (this.#known.has(id)) this.#dirty.add(id);
+      return;
+    }
+    // A list that changed while this write ran (a task's commit in between) is written again.
+    for (const [id, version] of versions) {
+      const now = this.#known.get(id);
+      if (now && now.version !== version) this.#dirty.add(id);
+    }
+  }
+
+  /** Remembers and announces a list; false when it is no news. */
+  #set(deviceId: string, vms: Vm[]): boolean {
+    const key = sameKey(vms);
+    const prev = this.#known.get(deviceId);
+    if (prev?.key === key) return false;
+    this.#known.set(deviceId, { vms, key, version: (prev?.version ?? 0) + 1 });
+    this.#events.emit({ type: 'vms', deviceId, vms });
+    return true;
+  }
+}
+
+/** Replaces (or adds) each returned VM by id and drops each deleted one. */
+function applyChanges(vms: readonly Vm[], changes: readonly VmChange[]): Vm[] {
+  let out = [...vms];
+  for (const c of changes) {
+    if ('vm' in c) {
+      const at = out.findIndex((v) => v.id === c.vm.id);
+      if (at >= 0) out[at] = c.vm;
+      else out.push(c.vm);
+    } else out = out.filter((v) => v.id !== c.deletedVmId);
+  }
+  return out;
+}
+
+/** Lists that differ only in order are the same inventory (a task appends; a report lists as the host does). */
+function sameKey(vms: readonly Vm[]): string {
+  return JSON.stringify(vms.map((v) => JSON.stringify(v)).sort());
+}
+
+/** One UPDATE per chunk (the lists go in by CASE); returns the ids of the rows that exist. */
+async function writeLists(db: Db, lists: ReadonlyArray<readonly [string, Vm[]]>): Promise<Set<string>> {
+  const stored = new Set<string>();
+  for (let i = 0; i < lists.length; i += CHUNK) {
+    const chunk = lists.slice(i, i + CHUNK);
+    const rows = await db.updateTable('devices')
+      .set({ vms: sql<string>`case id ${sql.join(chunk.map(([id, vms]) => sql`when ${id} then ${JSON.stringify(vms)}`), sql` `)} else vms end` })
+      .where('id', 'in', chunk.map(([id]) => id))
+      .returning('id')
+      .execute();
+    for (const r of rows) stored.add(r.id);
+  }
+  return stored;
+}

@@ -1,0 +1,35 @@
+import { createServer, type RequestListener, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Service } from '../../lifecycle.js';
+
+/** A plain HTTP listener for a request handler (the HTTPS server's, behind a TLS-terminating proxy). */
+export class PlainHttpServer implements Service {
+  readonly name = 'plain http';
+  readonly #server: Server;
+  readonly #port: number;
+  readonly #host: string | undefined;
+
+  constructor(handler: RequestListener, port: number, host?: string) {
+    this.#server = createServer(handler);
+    this.#port = port;
+    this.#host = host;
+  }
+
+  /** The port it listens on (the one asked for, or the one the system chose for 0). */
+  get port(): number {
+    return (this.#server.address() as AddressInfo).port;
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(this.#port, this.#host, () => resolve());
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (!this.#server.listening) return;
+    this.#server.closeAllConnections();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+}
