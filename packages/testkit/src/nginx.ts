@@ -1,10 +1,17 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from './paths.js';
 import { freePort, isListening } from './ports.js';
 import { startProgram, type Proc } from './process.js';
 import { tempDir } from './temp.js';
 import { waitFor } from './wait.js';
+
+const NGINX_BIN = '/usr/sbin/nginx';
+
+/** Why the nginx tests cannot run here, with the install command; undefined when they can. */
+export function nginxMissingReason(): string | undefined {
+  return existsSync(NGINX_BIN) ? undefined : `${NGINX_BIN} is missing: apt-get install -y nginx-light`;
+}
 
 export interface Nginx {
   /** HTTPS through the load balancer (the config operators use: deploy/nginx/pallas.conf). */
@@ -54,7 +61,7 @@ export async function startNginx(opts: { upstreams: string[]; certFile: string; 
     ].join('\n'));
   };
   write(opts.upstreams);
-  const proc = startProgram('/usr/sbin/nginx', ['-p', dir.path, '-c', join(dir.path, 'nginx.conf')]);
+  const proc = startProgram(NGINX_BIN, ['-p', dir.path, '-c', join(dir.path, 'nginx.conf')]);
   await waitFor('nginx to listen', async () => {
     if (proc.child.exitCode !== null) throw new Error(`nginx exited:\n${proc.output()}\n${safeRead(join(dir.path, 'logs', 'error.log'))}`);
     return (await isListening(httpPort)) && (await isListening(httpsPort));
