@@ -16,6 +16,8 @@ import { tempDir } from './temp.js';
 export const CLUSTER_KEY_FILES = ['signing-key.pem', 'download-url.key', 'tls'];
 
 export interface Cluster {
+  /** Holds the managers' data dirs, the artifact store and `cluster.json`. */
+  dir: string;
   broker: RunningMosquitto;
   nginx: Nginx;
   /** Every manager started so far, by index; a killed one stays until restarted. */
@@ -43,11 +45,18 @@ export interface Cluster {
  * nginx: the topology of docs/scale-out.md on one machine, for tests, the benchmark and
  * `npm run cluster`.
  */
-export async function startCluster(opts: { managers?: number; pgUrl?: string; managerArgs?: string[] } = {}): Promise<Cluster> {
+export async function startCluster(opts: {
+  managers?: number;
+  pgUrl?: string;
+  managerArgs?: string[];
+  /** Where the managers' data dirs, the artifact store and cluster.json go; default a temp dir removed by `close`. */
+  dir?: string;
+} = {}): Promise<Cluster> {
   const count = opts.managers ?? 3;
   const pgUrl = opts.pgUrl ?? TEST_PG_URL;
   if (!pgUrl) throw new Error('a cluster needs PostgreSQL: set PALLAS_TEST_PG_URL');
-  const root = tempDir('pallas-cluster-');
+  const root = opts.dir ? { path: opts.dir, cleanup: () => {} } : tempDir('pallas-cluster-');
+  mkdirSync(root.path, { recursive: true });
   const artifactsDir = join(root.path, 'artifacts');
   mkdirSync(artifactsDir, { recursive: true });
   const db = await createTestDatabase(pgUrl);
@@ -92,7 +101,7 @@ export async function startCluster(opts: { managers?: number; pgUrl?: string; ma
   const api = new Api(lb.httpUrl);
   const upstreams = () => managers.filter((m) => m.child.exitCode === null && m.child.signalCode === null).map((m) => new URL(m.httpUrl).host);
   const cluster: Cluster = {
-    broker, nginx: lb, managers, databaseUrl: db.url, artifactsDir,
+    dir: root.path, broker, nginx: lb, managers, databaseUrl: db.url, artifactsDir,
     url: lb.httpUrl, httpsUrl: lb.httpsUrl, caFile: join(managers[0]!.dataDir, 'tls', 'ca.crt'), api,
     admin: () => api.login('admin', ADMIN_PASSWORD),
     client: (server = lb.httpUrl) => PallasClient.login({ server, username: 'admin', password: ADMIN_PASSWORD }),
@@ -103,6 +112,7 @@ export async function startCluster(opts: { managers?: number; pgUrl?: string; ma
       const m = await start(index);
       // Its plain HTTP port is new: nginx is told.
       await lb.setUpstreams(upstreams());
+      writeFileSync(join(root.path, 'cluster.json'), JSON.stringify(describeCluster(cluster), null, 2));
       return m;
     },
     async close() {
