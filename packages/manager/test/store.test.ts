@@ -26,6 +26,8 @@ function recordingBroker(): Broker & { published: string[]; disconnected: string
   return {
     published,
     disconnected,
+    kind: 'embedded',
+    health: () => ({ ok: true }),
     ports: { mqtt: 1, mqtts: null },
     addressOf: () => null,
     start: async () => {},
