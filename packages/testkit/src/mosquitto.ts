@@ -48,7 +48,12 @@ export interface RunningMosquitto {
  * written here directly (what setup.sh and mosquitto_ctrl produce): the admin, and the
  * managers' client with the role that lets it drive the plugin.
  */
-export async function startMosquitto(): Promise<RunningMosquitto> {
+export interface StartMosquittoOptions {
+  /** Device clients written into the dynamic-security file before the start (measurements at fleet size). */
+  devices?: Array<{ username: string; clientId: string; password: string }>;
+}
+
+export async function startMosquitto(options: StartMosquittoOptions = {}): Promise<RunningMosquitto> {
   const missing = mosquittoMissingReason();
   if (missing) throw new MissingRequirementError(missing);
   const dir = tempDir('pallas-mosquitto-');
@@ -58,7 +63,9 @@ export async function startMosquitto(): Promise<RunningMosquitto> {
   const managerPassword = randomBytes(12).toString('hex');
   const admin = { username: 'admin', password: randomBytes(12).toString('hex') };
   const dynsecFile = join(dir.path, 'dynamic-security.json');
-  writeFileSync(dynsecFile, JSON.stringify(dynsecConfig(admin, managerPassword), null, 1));
+  const config = dynsecConfig(admin, managerPassword);
+  for (const d of options.devices ?? []) config.clients.push({ ...dynsecClient(d.username, d.password, []), clientid: d.clientId });
+  writeFileSync(dynsecFile, JSON.stringify(config, null, 1));
   chmodSync(dynsecFile, 0o666);
   const aclFile = join(dir.path, 'pallas.acl');
   writeFileSync(aclFile, readFileSync(join(REPO_ROOT, 'deploy/mosquitto/pallas.acl')));
@@ -135,7 +142,7 @@ function testConfig(p: { port: number; dynsecFile: string; aclFile: string }): s
 }
 
 /** A dynamic-security client entry, hashed as the plugin hashes (PBKDF2-SHA512, 101 iterations). */
-function dynsecClient(username: string, password: string, roles: string[]) {
+function dynsecClient(username: string, password: string, roles: string[]): { username: string; password: string; salt: string; iterations: number; roles: Array<{ rolename: string }>; clientid?: string } {
   const salt = randomBytes(12);
   const iterations = 101;
   return {
