@@ -1,6 +1,6 @@
 /**
  * A real agent on a manager that runs on an external broker (Debian's Mosquitto 2, its own
- * instance): enrollment gives it the broker's URL and a dynamic-security client, a task runs,
+ * instance, over TLS with a CA of its own that the manager hands to agents): enrollment gives it the broker's URL and a dynamic-security client, a task runs,
  * a credential rotation moves it to its second broker username, and when its broker client is
  * deleted behind the manager's back the agent asks the manager (POST /enroll/status), which
  * makes the client again from the secret the agent proves, and the agent carries on.
@@ -45,8 +45,8 @@ describe('an agent on a manager with an external broker', { skip }, () => {
   const simVms = () => (JSON.parse(readFileSync(join(stateDir, 'sim-host.json'), 'utf8')) as { vms: Vm[] }).vms.map((v) => v.name);
 
   before(async () => {
-    broker = await startMosquitto();
-    manager = await startManagerProcess({ args: ['--broker-url', broker.managerUrl, '--keepalive-sec', '5'] });
+    broker = await startMosquitto({ tls: true });
+    manager = await startManagerProcess({ args: ['--broker-url', broker.tls!.managerUrl, '--broker-ca', broker.tls!.caFile, '--keepalive-sec', '5'] });
     admin = await manager.admin();
     const token = await createEnrollmentToken(admin, { maxUses: 2 });
     const config = join(dir.path, 'agent.json');
@@ -64,7 +64,7 @@ describe('an agent on a manager with an external broker', { skip }, () => {
   });
 
   it('enrolls with the broker\'s URL and runs a task', async () => {
-    assert.equal(credential().mqtt.url, broker.url);
+    assert.equal(credential().mqtt.url, broker.tls!.url);
     assert.ok((await brokerClients()).includes(id));
     const t = await runTask('web-1');
     assert.equal(t.state, 'succeeded', JSON.stringify(t.error));

@@ -327,7 +327,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       ...(manager ? {
         checkRefusal: (login: Login) => checkRefusedCredential({
           manager, deviceId: credential.deviceId, secret: login.password, logger: this.#log,
-          ca: this.#opts.ca, signal: this.#abort.signal, backoff: this.#opts.linkBackoff,
+          ca: credential.caCertificate ?? this.#opts.ca, signal: this.#abort.signal, backoff: this.#opts.linkBackoff,
         }),
       } : {}),
       logger: this.#log,

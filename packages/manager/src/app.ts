@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { createServer as createPlainServer, type RequestListener, type Server as PlainServer } from 'node:http';
 import { pino, type Logger } from 'pino';
 import { parseDeviceTopic } from '@pallas/protocol';
-import { createBroker, publicBrokerUrl } from './broker/create-broker.js';
+import { createBroker, deviceCaBundle, publicBrokerUrl } from './broker/create-broker.js';
 import { DeviceBrokerAccounts } from './services/devices/device-broker-accounts.js';
 import type { Broker } from './broker/broker.js';
 import { databaseUrlOf, type ManagerConfig } from './config/config.js';
@@ -165,7 +165,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       brokerAccounts,
       settings: {
         keepaliveSec: config.keepaliveSec, statusIntervalSec: config.statusIntervalSec,
-        requireApproval: config.requireApproval, caCertificate: tls.ca, signingKey: artifacts.signingKey,
+        requireApproval: config.requireApproval, caCertificate: deviceCaBundle(config, tls.ca), signingKey: artifacts.signingKey,
       },
       logger,
     });
