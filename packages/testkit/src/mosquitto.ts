@@ -60,6 +60,7 @@ export interface StartMosquittoOptions {
 export async function startMosquitto(options: StartMosquittoOptions = {}): Promise<RunningMosquitto> {
   const missing = mosquittoMissingReason();
   if (missing) throw new MissingRequirementError(missing);
+  if (options.tls && !existsSync('/usr/bin/openssl')) throw new MissingRequirementError('/usr/bin/openssl is missing (makes the test broker\'s certificate): apt-get install -y openssl');
   const dir = tempDir('pallas-mosquitto-');
   // Mosquitto started as root drops to the user `mosquitto`, which must be able to rewrite
   // the dynamic-security file; the folder is the test's own, so it is opened up.
