@@ -6,9 +6,10 @@ import type { Driver } from './drivers/driver.js';
 import { isDriverError } from './drivers/driver-error.js';
 import { Downloader } from './downloads/downloader.js';
 import { enroll } from './enrollment/enroll.js';
+import { checkRefusedCredential } from './enrollment/credential-check.js';
 import { AgentError, AgentErrorCodes, describeError } from './errors.js';
 import { StateDir, type DeviceIdentity } from './identity/state-dir.js';
-import { Link } from './link/link.js';
+import { Link, type Login } from './link/link.js';
 import { StatusReporter } from './status/status-reporter.js';
 import type { AgentUpdater } from './update/self-updater.js';
 import { AGENT_VERSION } from './version.js';
@@ -108,8 +109,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   #credential: EnrollResponse | undefined;
   /** The credential read from the state dir at start: tasks resumed before the link is up download with its pinned key. */
   #stored: EnrollResponse | undefined;
-  /** A rotated password found on disk at start: tried first, the stored one is the fallback. */
-  #resumedPassword: string | undefined;
+  /** A rotated login found on disk at start: tried first, the stored one is the fallback. */
+  #resumedLogin: { password: string; username?: string } | undefined;
   #link: Link | undefined;
   #reporter: StatusReporter | undefined;
   #journal: TaskJournal | undefined;
@@ -174,7 +175,7 @@ export class Agent extends EventEmitter<AgentEvents> {
         credential = await this.#stateDir.readCredential(deviceId);
         this.#stored = credential ?? undefined;
         if (!credential) this.#requireEnrollmentConfig();
-        else this.#resumedPassword = await this.#stateDir.readNextPassword();
+        else this.#resumedLogin = await this.#stateDir.readNextPassword();
       }
       await this.#startTasks();
     } catch (err) {
@@ -314,13 +315,21 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (TERMINAL.has(this.#state)) return;
     this.#credential = credential;
     this.#state = 'connecting';
-    const resumed = this.#resumedPassword;
-    this.#resumedPassword = undefined;
+    const resumed = this.#resumedLogin;
+    this.#resumedLogin = undefined;
+    const manager = this.#opts.manager;
     const link = new Link({
       deviceId: credential.deviceId,
-      mqtt: resumed ? { ...credential.mqtt, password: resumed } : credential.mqtt,
+      mqtt: resumed ? { ...credential.mqtt, password: resumed.password, username: resumed.username ?? credential.mqtt.username } : credential.mqtt,
       ca: credential.caCertificate ?? this.#opts.ca,
-      fallbackPassword: resumed ? credential.mqtt.password : undefined,
+      fallback: resumed ? { username: credential.mqtt.username, password: credential.mqtt.password } : undefined,
+      // Without the manager's URL (given only for enrollment) a refusal stays final.
+      ...(manager ? {
+        checkRefusal: (login: Login) => checkRefusedCredential({
+          manager, deviceId: credential.deviceId, secret: login.password, logger: this.#log,
+          ca: credential.caCertificate ?? this.#opts.ca, signal: this.#abort.signal, backoff: this.#opts.linkBackoff,
+        }),
+      } : {}),
       logger: this.#log,
       backoff: this.#opts.linkBackoff,
       stableAfterMs: this.#opts.stableAfterMs,
@@ -350,7 +359,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     link.on('task', (command) => tasks.handle(command));
     link.on('task-ack', (ack) => tasks.ack(ack));
     link.on('credential-rejected', (err) => void this.#onCredentialRejected(err));
-    link.on('credential-confirmed', (password) => void this.#commitRotation(password));
+    link.on('credential-confirmed', (login) => void this.#commitRotation(login));
     link.on('rotation-failed', () => void this.#stateDir.clearNextPassword().catch(() => {}));
     this.#link = link;
     this.#reporter = reporter;
@@ -363,7 +372,7 @@ export class Agent extends EventEmitter<AgentEvents> {
         void this.#decommission(message.reason);
         return;
       case 'rotate-credential':
-        void this.#rotate(message.password);
+        void this.#rotate(message.password, message.username);
         return;
       default: {
         const unhandled: never = message;
@@ -377,20 +386,20 @@ export class Agent extends EventEmitter<AgentEvents> {
    * (credential.next.json), then the link reconnects with it. Only once the broker accepted it
    * does it replace the stored credential; if refused, the link keeps the old one.
    */
-  async #rotate(password: string): Promise<void> {
+  async #rotate(password: string, username: string | undefined): Promise<void> {
     try {
-      await this.#stateDir.writeNextPassword(password);
+      await this.#stateDir.writeNextPassword(password, username);
     } catch (err) {
       this.#log.error({ err: describeError(err) }, 'cannot store the rotated credential; keeping the current one');
       return;
     }
-    this.#link?.rotate(password);
+    this.#link?.rotate(password, username);
   }
 
-  async #commitRotation(password: string): Promise<void> {
+  async #commitRotation(login: Login): Promise<void> {
     const current = this.#credential;
-    if (!current || current.mqtt.password === password) return;
-    const next = { ...current, mqtt: { ...current.mqtt, password } };
+    if (!current || (current.mqtt.password === login.password && current.mqtt.username === login.username)) return;
+    const next = { ...current, mqtt: { ...current.mqtt, password: login.password, username: login.username } };
     try {
       await this.#stateDir.writeCredential(next);
       await this.#stateDir.clearNextPassword();

@@ -313,6 +313,41 @@ describe('agent', () => {
     assert.equal(fake.enrollRequests.length, requests);
   });
 
+  it('asks the manager about a refused credential, and reconnects when it vouches for it', async () => {
+    const { agent, id, dir } = await onlineAgent();
+    const password = fake.passwords.get(id)!;
+    // An external broker that lost the device's account: refused once; the manager (which
+    // re-makes the account) first fails, then answers "retry".
+    const answers = [{ status: 503, body: { error: { code: 'unavailable', message: 'broker busy' } } }, { status: 200, body: { state: 'retry' } }];
+    fake.onStatus = () => answers.shift() ?? { status: 200, body: { state: 'retry' } };
+    fake.refuseNext.push(5);
+    const offline = once(agent, 'offline');
+    await fake.stopMqtt();
+    await offline;
+    const online = once(agent, 'online');
+    await fake.startMqtt();
+    await online;
+    assert.deepEqual(fake.statusRequests.slice(-2), [{ deviceId: id, secret: password }, { deviceId: id, secret: password }], 'asked again after the 503');
+    assert.equal(agent.state, 'online');
+    assert.equal(await new StateDir(dir).readRetired(), null, 'not retired');
+    fake.onStatus = undefined;
+    await agent.stop();
+  });
+
+  it('retires the device when the manager answers credential_invalid', async () => {
+    const { agent, id, dir } = await onlineAgent();
+    fake.onStatus = () => ({ status: 401, body: { error: { code: 'credential_invalid', message: 'this credential is not valid for this device' } } });
+    fake.forget(id);
+    const rejected = once(agent, 'credential-rejected');
+    await fake.stopMqtt();
+    await fake.startMqtt();
+    const [err] = await rejected;
+    assert.equal(err.code, 'credential_rejected');
+    assert.ok(await new StateDir(dir).readRetired());
+    assert.equal(fake.statusRequests.at(-1)?.deviceId, id);
+    fake.onStatus = undefined;
+  });
+
   it('a refused credential stops the agent at the first connect too, token or not', async () => {
     const agent = newAgent({ token: undefined });
     const dir = join(root, `dev-${n}`);

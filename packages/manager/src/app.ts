@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { RequestListener } from 'node:http';
 import { pino, type Logger } from 'pino';
 import { PALLAS_VERSION, parseDeviceTopic } from '@pallas/protocol';
-import { createBroker, publicBrokerUrl } from './broker/create-broker.js';
+import { createBroker, deviceCaBundle, publicBrokerUrl } from './broker/create-broker.js';
 import type { Broker } from './broker/broker.js';
 import { databaseUrlOf, type ManagerConfig } from './config/config.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
@@ -167,9 +167,10 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     const enrollment = new EnrollmentService({
       store,
       credentials,
+      brokerAccounts,
       settings: {
         keepaliveSec: config.keepaliveSec, statusIntervalSec: config.statusIntervalSec,
-        requireApproval: config.requireApproval, caCertificate: tls.ca, signingKey: artifacts.signingKey,
+        requireApproval: config.requireApproval, caCertificate: deviceCaBundle(config, tls.ca), signingKey: artifacts.signingKey,
       },
       logger,
     });
@@ -181,6 +182,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       logger.info({ device: id }, 'device confirmed its rotated credential');
       auditDevice('device.credential-rotated', id, {});
     };
+    if (brokerAccounts) brokerAccounts.onRotated = credentials.onRotated;
     const clones = new CloneDetector({
       onSuspected: (id, why) => {
         metrics.mqttRejected.inc({ reason: 'clone_suspected' });

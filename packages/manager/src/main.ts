@@ -43,7 +43,10 @@ const lines = [
   `  Console:    ${base}/   (the web console; log in as admin)`,
   `  API:        ${base}/api/v1   (OpenAPI: ${base}/api/v1/openapi.json)`,
   `  HTTPS:      port ${ports.https}${ports.http !== null ? `; plain HTTP: port ${ports.http}` : ''}`,
-  `  MQTT:       TLS port ${ports.mqtts}${ports.mqtt !== null ? `; plain: port ${ports.mqtt}` : ''}`,
+  config.brokerUrl
+    // Never the managers' credentials: only the broker's address.
+    ? `  MQTT:       external broker ${new URL(config.brokerUrl).host} (shared group ${config.brokerShareGroup})`
+    : `  MQTT:       TLS port ${ports.mqtts}${ports.mqtt !== null ? `; plain: port ${ports.mqtt}` : ''}`,
   `  TLS:        ${manager.tls.source === 'generated' ? `own CA ${config.dataDir}/tls/ca.crt (agents pin it: pallas-agent --ca)` : `certificate ${config.tlsCert}`}`,
   `  Data dir:   ${config.dataDir}   (ports in ports.json)`,
 ];

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { pbkdf2Sync, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type AddressInfo } from 'node:net';
@@ -26,6 +26,8 @@ export interface RunningMosquitto {
   /** The managers' URL, with the `pallas-manager` credentials. */
   managerUrl: string;
   managerPassword: string;
+  /** With `tls`: `mqtts://127.0.0.1:<port>`, the same with the managers' credentials, and the CA's PEM file. */
+  tls?: { url: string; managerUrl: string; port: number; caFile: string };
   /** The dynamic-security admin (for tests that inspect the plugin like an operator would). */
   admin: { username: string; password: string };
   dataDir: string;
@@ -48,9 +50,17 @@ export interface RunningMosquitto {
  * written here directly (what setup.sh and mosquitto_ctrl produce): the admin, and the
  * managers' client with the role that lets it drive the plugin.
  */
-export async function startMosquitto(): Promise<RunningMosquitto> {
+export interface StartMosquittoOptions {
+  /** Device clients written into the dynamic-security file before the start (measurements at fleet size). */
+  devices?: Array<{ username: string; clientId: string; password: string }>;
+  /** Also a TLS listener, with a certificate for 127.0.0.1 from a CA made for this broker. Default: off. */
+  tls?: boolean;
+}
+
+export async function startMosquitto(options: StartMosquittoOptions = {}): Promise<RunningMosquitto> {
   const missing = mosquittoMissingReason();
   if (missing) throw new MissingRequirementError(missing);
+  if (options.tls && !existsSync('/usr/bin/openssl')) throw new MissingRequirementError('/usr/bin/openssl is missing (makes the test broker\'s certificate): apt-get install -y openssl');
   const dir = tempDir('pallas-mosquitto-');
   // Mosquitto started as root drops to the user `mosquitto`, which must be able to rewrite
   // the dynamic-security file; the folder is the test's own, so it is opened up.
@@ -58,14 +68,17 @@ export async function startMosquitto(): Promise<RunningMosquitto> {
   const managerPassword = randomBytes(12).toString('hex');
   const admin = { username: 'admin', password: randomBytes(12).toString('hex') };
   const dynsecFile = join(dir.path, 'dynamic-security.json');
-  writeFileSync(dynsecFile, JSON.stringify(dynsecConfig(admin, managerPassword), null, 1));
+  const config = dynsecConfig(admin, managerPassword);
+  for (const d of options.devices ?? []) config.clients.push({ ...dynsecClient(d.username, d.password, []), clientid: d.clientId });
+  writeFileSync(dynsecFile, JSON.stringify(config, null, 1));
   chmodSync(dynsecFile, 0o666);
   const aclFile = join(dir.path, 'pallas.acl');
   writeFileSync(aclFile, readFileSync(join(REPO_ROOT, 'deploy/mosquitto/pallas.acl')));
   chmodSync(aclFile, 0o644);
   const port = await freePort();
+  const tls = options.tls ? { port: await freePort(), ...makeCertificates(dir.path) } : undefined;
   const confFile = join(dir.path, 'mosquitto.conf');
-  writeFileSync(confFile, testConfig({ port, dynsecFile, aclFile }));
+  writeFileSync(confFile, testConfig({ port, dynsecFile, aclFile, tls }));
 
   let child: ChildProcess | undefined;
   let out = '';
@@ -81,6 +94,7 @@ export async function startMosquitto(): Promise<RunningMosquitto> {
     proc.stderr!.on('data', keep);
     exited = new Promise((resolve) => proc.once('exit', () => resolve()));
     await waitListening(port, proc, () => out);
+    if (tls) await waitListening(tls.port, proc, () => out);
   };
   const signal = async (sig: NodeJS.Signals) => {
     const proc = child;
@@ -95,6 +109,12 @@ export async function startMosquitto(): Promise<RunningMosquitto> {
     port,
     managerUrl: `mqtt://${MANAGER_BROKER_USER}:${managerPassword}@127.0.0.1:${port}`,
     managerPassword,
+    ...(tls ? {
+      tls: {
+        url: `mqtts://127.0.0.1:${tls.port}`, port: tls.port, caFile: tls.caFile,
+        managerUrl: `mqtts://${MANAGER_BROKER_USER}:${managerPassword}@127.0.0.1:${tls.port}`,
+      },
+    } : {}),
     admin,
     dataDir: dir.path,
     pid: () => child?.pid ?? -1,
@@ -113,7 +133,7 @@ export async function startMosquitto(): Promise<RunningMosquitto> {
 }
 
 /** deploy/mosquitto/mosquitto.conf without its production listener and paths, plus the test's own. */
-function testConfig(p: { port: number; dynsecFile: string; aclFile: string }): string {
+function testConfig(p: { port: number; dynsecFile: string; aclFile: string; tls: { port: number; certFile: string; keyFile: string } | undefined }): string {
   const replaced = new Set(['listener', 'certfile', 'keyfile', 'cafile', 'plugin_opt_config_file', 'acl_file', 'persistence', 'persistence_location']);
   const shared = readFileSync(join(REPO_ROOT, 'deploy/mosquitto/mosquitto.conf'), 'utf8').split('\n')
     .filter((line) => !replaced.has(line.trim().split(/\s+/)[0] ?? ''));
@@ -121,6 +141,7 @@ function testConfig(p: { port: number; dynsecFile: string; aclFile: string }): s
     ...shared,
     '# The test broker:',
     `listener ${p.port} 127.0.0.1`,
+    ...(p.tls ? [`listener ${p.tls.port} 127.0.0.1`, `certfile ${p.tls.certFile}`, `keyfile ${p.tls.keyFile}`, 'tls_version tlsv1.2'] : []),
     `plugin_opt_config_file ${p.dynsecFile}`,
     `acl_file ${p.aclFile}`,
     // Nothing survives a restart but the dynamic-security file, as with a fresh broker.
@@ -135,7 +156,7 @@ function testConfig(p: { port: number; dynsecFile: string; aclFile: string }): s
 }
 
 /** A dynamic-security client entry, hashed as the plugin hashes (PBKDF2-SHA512, 101 iterations). */
-function dynsecClient(username: string, password: string, roles: string[]) {
+function dynsecClient(username: string, password: string, roles: string[]): { username: string; password: string; salt: string; iterations: number; roles: Array<{ rolename: string }>; clientid?: string } {
   const salt = randomBytes(12);
   const iterations = 101;
   return {
@@ -165,6 +186,24 @@ function dynsecConfig(admin: { username: string; password: string }, managerPass
     // Deny everywhere: the plugin then defers to pallas.acl (see deploy/mosquitto/mosquitto.conf).
     defaultACLAccess: { publishClientSend: false, publishClientReceive: false, subscribe: false, unsubscribe: true },
   };
+}
+
+/** A CA and a server certificate for 127.0.0.1 it signed, made with Debian's openssl. */
+function makeCertificates(dir: string): { caFile: string; certFile: string; keyFile: string } {
+  const file = (name: string) => join(dir, name);
+  const openssl = (...args: string[]) => {
+    const res = spawnSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    if (res.error || res.status !== 0) throw new Error(`openssl ${args[0]} failed: ${res.error?.message ?? res.stderr.toString()}`);
+  };
+  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=pallas test broker CA',
+    '-keyout', file('ca.key'), '-out', file('ca.crt'));
+  openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', file('broker.key'), '-out', file('broker.csr'));
+  writeFileSync(file('broker.ext'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
+  openssl('x509', '-req', '-in', file('broker.csr'), '-CA', file('ca.crt'), '-CAkey', file('ca.key'), '-CAcreateserial', '-days', '2',
+    '-extfile', file('broker.ext'), '-out', file('broker.crt'));
+  // Read by the user `mosquitto` when started as root.
+  for (const name of ['broker.key', 'broker.crt', 'ca.crt']) chmodSync(file(name), 0o644);
+  return { caFile: file('ca.crt'), certFile: file('broker.crt'), keyFile: file('broker.key') };
 }
 
 async function freePort(): Promise<number> {

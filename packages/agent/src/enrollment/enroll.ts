@@ -125,7 +125,7 @@ export async function enroll(options: EnrollOptions): Promise<EnrollResponse> {
  * One JSON POST. fetch cannot be told which CA to trust, so an https URL with a pinned CA goes
  * through node:https, where `ca` replaces the system's CAs: only the manager's CA is trusted.
  */
-async function postJson(url: string, body: string, signal: AbortSignal, ca: string | undefined): Promise<{ res: { ok: boolean; status: number }; text: string }> {
+export async function postJson(url: string, body: string, signal: AbortSignal, ca: string | undefined): Promise<{ res: { ok: boolean; status: number }; text: string }> {
   if (!ca || !url.startsWith('https:')) {
     const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body, signal });
     return { res, text: await res.text() };

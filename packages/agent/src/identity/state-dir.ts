@@ -86,17 +86,19 @@ export class StateDir {
   }
 
   /**
-   * `credential.next.json` (0600): the new password of a credential rotation until the broker
+   * `credential.next.json` (0600): the new password (and username, on an external broker) of a credential rotation until the broker
    * has accepted it; then it replaces the one in credential.json and this file goes.
    */
-  async writeNextPassword(password: string): Promise<void> {
-    await writeFileAtomic(join(this.path, NEXT_CREDENTIAL_FILE), `${JSON.stringify({ password })}\n`, 0o600);
+  async writeNextPassword(password: string, username?: string): Promise<void> {
+    await writeFileAtomic(join(this.path, NEXT_CREDENTIAL_FILE), `${JSON.stringify({ password, ...(username ? { username } : {}) })}\n`, 0o600);
   }
 
-  async readNextPassword(): Promise<string | undefined> {
+  /** The rotation's new password, and its username when it changes too (external broker). */
+  async readNextPassword(): Promise<{ password: string; username?: string } | undefined> {
     const raw = await this.#readJson(NEXT_CREDENTIAL_FILE).catch(() => undefined);
-    const password = (raw as { password?: unknown } | undefined)?.password;
-    return typeof password === 'string' && password.length > 0 ? password : undefined;
+    const { password, username } = (raw ?? {}) as { password?: unknown; username?: unknown };
+    if (typeof password !== 'string' || password.length === 0) return undefined;
+    return typeof username === 'string' && username.length > 0 ? { password, username } : { password };
   }
 
   async clearNextPassword(): Promise<void> {

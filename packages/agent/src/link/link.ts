@@ -45,10 +45,23 @@ export interface LinkOptions {
    */
   ca?: string | undefined;
   /**
-   * A credential rotation interrupted by a restart: connect with `mqtt.password` (the new one)
-   * and fall back to this one if the broker refuses it.
+   * A credential rotation interrupted by a restart: connect with `mqtt.username`/`password`
+   * (the new ones) and fall back to these if the broker refuses them.
    */
-  fallbackPassword?: string | undefined;
+  fallback?: Login | undefined;
+  /**
+   * Asked when the broker refuses the credential (outside a rotation), before giving it up:
+   * `invalid` (the manager says it is gone) ends the link with 'credential-rejected'; `retry`
+   * reconnects after the usual backoff (the manager re-made the broker's account, or the device
+   * is pending or blocked and waits). Absent: every refusal is final, as with the embedded broker.
+   */
+  checkRefusal?: (login: Login) => Promise<'retry' | 'invalid'>;
+}
+
+/** The broker login of a credential: a rotation on an external broker changes both. */
+export interface Login {
+  username: string;
+  password: string;
 }
 
 export interface LinkEvents {
@@ -67,8 +80,8 @@ export interface LinkEvents {
   'task-ack': [ack: TaskAck];
   /** The broker refused the credential; the link stopped reconnecting. */
   'credential-rejected': [error: Error];
-  /** A rotated password worked: it is the device's credential from now on. */
-  'credential-confirmed': [password: string];
+  /** A rotated login worked: it is the device's credential from now on. */
+  'credential-confirmed': [login: Login];
   /** A rotated password was refused; the link went back to the previous one. */
   'rotation-failed': [error: Error];
 }
@@ -89,8 +102,8 @@ export class Link extends EventEmitter<LinkEvents> {
   #online = false;
   #closing = false;
   #refused = false;
-  /** The password to go back to while a rotated one has not connected yet. */
-  #fallback: string | undefined;
+  /** The login to go back to while a rotated one has not connected yet. */
+  #fallback: Login | undefined;
 
   constructor(options: LinkOptions) {
     super();
@@ -107,7 +120,7 @@ export class Link extends EventEmitter<LinkEvents> {
   start(): void {
     if (this.#client || this.#closing) return;
     const { deviceId, mqtt: m } = this.#opts;
-    this.#fallback = this.#opts.fallbackPassword;
+    this.#fallback = this.#opts.fallback;
     const secure = m.url.startsWith('mqtts:') || m.url.startsWith('wss:');
     const will: PresenceMessage = { state: 'offline', reason: 'connection lost' };
     const client = mqtt.connect(m.url, {
@@ -185,11 +198,12 @@ export class Link extends EventEmitter<LinkEvents> {
    * current one to go back to if the broker refuses the new one. 'credential-confirmed' or
    * 'rotation-failed' tells the outcome.
    */
-  rotate(password: string): void {
+  rotate(password: string, username?: string): void {
     const client = this.#client;
     if (!client || this.#closing) return;
-    if (this.#fallback === undefined) this.#fallback = client.options.password as string | undefined;
+    this.#fallback ??= loginOf(client);
     client.options.password = password;
+    if (username !== undefined) client.options.username = username;
     this.#log.info('reconnecting with a rotated credential');
     client.stream.destroy();
   }
@@ -198,7 +212,7 @@ export class Link extends EventEmitter<LinkEvents> {
     this.#connectedAt = Date.now();
     if (this.#fallback !== undefined) {
       this.#fallback = undefined;
-      this.emit('credential-confirmed', client.options.password as string);
+      this.emit('credential-confirmed', loginOf(client));
     }
     const { deviceId } = this.#opts;
     this.#log.debug('mqtt connected');
@@ -211,7 +225,9 @@ export class Link extends EventEmitter<LinkEvents> {
         client.stream.destroy();
         return;
       }
-      const online: PresenceMessage = { state: 'online', at: new Date().toISOString(), agentVersion: AGENT_VERSION };
+      // The username tells a manager on an external broker which of the device's broker
+      // accounts is live, so it can delete the other after a rotation.
+      const online: PresenceMessage = { state: 'online', at: new Date().toISOString(), agentVersion: AGENT_VERSION, username: client.options.username as string };
       this.publish('presence', online).catch((e: unknown) =>
         this.#log.debug({ err: describeError(e) }, 'online presence not acknowledged'),
       );
@@ -222,8 +238,9 @@ export class Link extends EventEmitter<LinkEvents> {
 
   #onError(err: Error & { code?: unknown }): void {
     if (typeof err.code === 'number' && CREDENTIAL_REFUSED.has(err.code) && this.#fallback !== undefined && this.#client) {
-      // The rotated password did not work: go back to the one that did; the reconnect uses it.
-      this.#client.options.password = this.#fallback;
+      // The rotated login did not work: go back to the one that did; the reconnect uses it.
+      this.#client.options.password = this.#fallback.password;
+      this.#client.options.username = this.#fallback.username;
       this.#fallback = undefined;
       this.#log.error({ code: err.code }, 'broker refused the rotated credential; keeping the previous one');
       this.emit('rotation-failed', err);
@@ -232,8 +249,31 @@ export class Link extends EventEmitter<LinkEvents> {
     if (typeof err.code === 'number' && CREDENTIAL_REFUSED.has(err.code)) {
       // mqtt.js closes the connection right after; #onClose sees #refused and stays down.
       this.#refused = true;
-      this.#log.error({ code: err.code }, `broker refused the credential: ${err.message}`);
-      this.emit('credential-rejected', err);
+      const check = this.#opts.checkRefusal;
+      if (!check || !this.#client) {
+        this.#log.error({ code: err.code }, `broker refused the credential: ${err.message}`);
+        this.emit('credential-rejected', err);
+        return;
+      }
+      // An external broker refuses a pending or blocked device, or one whose account it lost:
+      // only the manager can say whether the credential is really gone.
+      this.#log.warn({ code: err.code }, `broker refused the credential (${err.message}); asking the manager whether it is still valid`);
+      check(loginOf(this.#client)).then(
+        (verdict) => {
+          if (this.#closing) return;
+          if (verdict === 'invalid') {
+            this.#log.error({ code: err.code }, 'the manager says this credential is no longer valid');
+            this.emit('credential-rejected', err);
+            return;
+          }
+          this.#refused = false;
+          this.#scheduleReconnect(false);
+        },
+        (checkErr: unknown) => {
+          // Only an abort (the agent stopping) ends up here: the check retries by itself.
+          this.#log.debug({ err: describeError(checkErr) }, 'refusal check ended');
+        },
+      );
       return;
     }
     this.#log.debug({ err: err.message }, 'mqtt error');
@@ -242,8 +282,13 @@ export class Link extends EventEmitter<LinkEvents> {
   #onClose(): void {
     const wasOnline = this.#online;
     this.#setOffline(this.#refused ? 'credential rejected' : 'connection lost');
+    if (this.#refused) return;
+    this.#scheduleReconnect(wasOnline && Date.now() - this.#connectedAt >= (this.#opts.stableAfterMs ?? 10_000));
+  }
+
+  #scheduleReconnect(stable: boolean): void {
     if (this.#closing || this.#refused || this.#timer) return;
-    if (wasOnline && Date.now() - this.#connectedAt >= (this.#opts.stableAfterMs ?? 10_000)) this.#backoff.reset();
+    if (stable) this.#backoff.reset();
     const delay = this.#backoff.next();
     this.#log.info({ delayMs: delay, attempt: this.#backoff.attempt }, 'mqtt disconnected; reconnecting');
     this.#timer = setTimeout(() => {
@@ -299,6 +344,10 @@ export class Link extends EventEmitter<LinkEvents> {
         this.#log.warn({ topic }, 'dropping message on an unknown channel');
     }
   }
+}
+
+function loginOf(client: MqttClient): Login {
+  return { username: client.options.username ?? '', password: String(client.options.password ?? '') };
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

@@ -37,6 +37,10 @@ export class FakeManager {
   maxInFlight = 0;
   /** Return a response to override the default answer, or undefined for the default. */
   onEnroll: EnrollHandler | undefined;
+  /** Bodies of POST /api/v1/enroll/status (an agent asking about a refused credential). */
+  readonly statusRequests: Array<{ deviceId: string; secret: string }> = [];
+  /** Answers POST /api/v1/enroll/status; undefined: 404, as a manager before the route. */
+  onStatus: ((request: { deviceId: string; secret: string }, fake: FakeManager) => { status: number; body: unknown }) | undefined;
 
   static async start(): Promise<FakeManager> {
     const fake = new FakeManager();
@@ -102,6 +106,12 @@ export class FakeManager {
         const send = (status: number, payload: unknown): void => {
           res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(payload));
         };
+        if (req.method === 'POST' && req.url === '/api/v1/enroll/status' && this.onStatus) {
+          const request = JSON.parse(body) as { deviceId: string; secret: string };
+          this.statusRequests.push(request);
+          const answer = this.onStatus(request, this);
+          return send(answer.status, answer.body);
+        }
         if (req.method !== 'POST' || req.url !== '/api/v1/enroll') return send(404, { error: { code: 'not_found', message: 'no route' } });
         const request = JSON.parse(body) as EnrollRequest;
         this.enrollRequests.push(request);

@@ -39,3 +39,14 @@ export function publicBrokerUrl(brokerUrl: string): string {
   const url = new URL(brokerUrl);
   return `${url.protocol}//${url.host}`;
 }
+
+/**
+ * The CA certificates agents pin at enrollment: the manager's (HTTPS, downloads) and, with an
+ * external broker behind `--broker-ca`, the broker's too (agents trust only what they pinned,
+ * for MQTT as for HTTPS). One PEM bundle: Node reads every certificate in it.
+ */
+export function deviceCaBundle(config: ManagerConfig, managerCa: string | null): string | null {
+  if (!config.brokerUrl || !config.brokerCa) return managerCa;
+  const brokerCa = readFileSync(config.brokerCa, 'utf8').trim();
+  return managerCa ? `${managerCa.trim()}\n${brokerCa}\n` : `${brokerCa}\n`;
+}

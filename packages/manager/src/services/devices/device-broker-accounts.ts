@@ -59,10 +59,11 @@ export class DeviceBrokerAccounts {
 
   /** A rotation issued `secret`: it goes to the slot the device is not using. Returns its username. */
   async rotationStarted(deviceId: string, secret: string): Promise<string> {
-    const row = await this.#db.selectFrom('devices').select(['mqtt_username']).where('id', '=', deviceId).executeTakeFirstOrThrow();
+    const row = await this.#db.selectFrom('devices').select(['mqtt_username', 'status']).where('id', '=', deviceId).executeTakeFirstOrThrow();
     const live = row.mqtt_username ?? slotUsername(deviceId, 'a');
     const next = live === slotUsername(deviceId, 'a') ? slotUsername(deviceId, 'b') : slotUsername(deviceId, 'a');
-    await this.#accounts.create({ username: next, clientId: deviceId, password: secret });
+    // A pending device's new credential must not let it in before it is approved either.
+    await unavailableIfBroker(() => this.#accounts.create({ username: next, clientId: deviceId, password: secret, disabled: row.status !== 'active' }));
     await this.#db.updateTable('devices').set({ pending_mqtt_username: next }).where('id', '=', deviceId).execute();
     return next;
   }
@@ -122,6 +123,9 @@ export class DeviceBrokerAccounts {
   /**
    * At start: clients of no device are deleted; the others are enabled or disabled as their
    * device's status says. Missing clients are left to `repair` (only the device has its secret).
+   * Clients are listed before devices are read, so a device enrolled meanwhile is seen; one
+   * whose enrollment is still uncommitted on another manager may lose its client here, and
+   * gets it back through `repair` when its agent is refused.
    */
   async reconcile(): Promise<{ deleted: number; enabled: number; disabled: number }> {
     const counts = { deleted: 0, enabled: 0, disabled: 0 };

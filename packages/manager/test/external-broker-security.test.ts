@@ -1,0 +1,293 @@
+/**
+ * Issue 14 point 2: every device-security check of the embedded broker (device-security.test.ts)
+ * against a real manager on an external broker — Debian's Mosquitto 2 with its dynamic-security
+ * plugin and deploy/mosquitto/pallas.acl — probed with Debian's mosquitto_sub / mosquitto_pub /
+ * mosquitto_ctrl and raw mqtt.js clients. Then the device lifecycle on the broker: block,
+ * pending and approval, rotation, decommission, and reconciliation when a manager restarts.
+ *
+ * One difference from the embedded broker, by Mosquitto's design: a subscription outside a
+ * device's own topics is granted (SUBACK 0) by the acl_file, but nothing is ever delivered on
+ * it — read access is checked on each delivery. The tests assert what matters: nothing arrives.
+ */
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import type { MqttClient } from 'mqtt';
+import type { Device } from '@pallas/protocol';
+import {
+  Api, TOOLS, createEnrollmentToken, missingToolsReason, mosquittoMissingReason, skipUnless, startManagerProcess, startMosquitto, waitFor,
+  type ManagerProcess, type RunningMosquitto,
+} from '@pallas/testkit';
+import { closeClient, connect, enroll, fakeFacts, statusMessage, tryConnect, type Creds, type Enrolled } from './support.js';
+
+const skip = skipUnless(mosquittoMissingReason(), missingToolsReason([TOOLS.mosquittoSub, TOOLS.mosquittoPub]));
+
+let broker: RunningMosquitto;
+let manager: ManagerProcess;
+let admin: Api;
+let token: string;
+let A: Enrolled;
+const open: MqttClient[] = [];
+/** Managers stopped for a restart: closed at the end (their data dir, their database). */
+const stopped: ManagerProcess[] = [];
+
+/** Whether the broker accepts a login (the connection is closed again). */
+async function canConnect(creds: Creds): Promise<boolean> {
+  const outcome = await tryConnect(broker.url, creds);
+  if (outcome.ok) await closeClient(outcome.client);
+  return outcome.ok;
+}
+
+const topic = (id: string, channel: string) => `pallas/v1/d/${id}/${channel}`;
+const credsArgs = (c: Creds) => ['-i', c.clientId, '-u', c.username, '-P', c.password];
+
+function run(tool: string, args: string[]): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    execFile(tool, args, { timeout: 15_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, out: `${stdout}${stderr}` });
+    });
+  });
+}
+const mosquitto = (tool: 'mosquitto_sub' | 'mosquitto_pub', args: string[]) => run(tool, ['-h', '127.0.0.1', '-p', String(broker.port), '-V', 'mqttv311', ...args]);
+/** mosquitto_ctrl as the broker's dynamic-security admin, as an operator would run it. */
+const ctrl = (...args: string[]) => run('mosquitto_ctrl', ['-h', '127.0.0.1', '-p', String(broker.port), '-u', broker.admin.username, '-P', broker.admin.password, 'dynsec', ...args]);
+
+function watchMosquittoSub(args: string[]): { output(): string; stop(): Promise<void> } {
+  // stdbuf: on a pipe mosquitto_sub would hold its lines until it exits.
+  const child = spawn('stdbuf', ['-oL', 'mosquitto_sub', '-h', '127.0.0.1', '-p', String(broker.port), '-V', 'mqttv311', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    output: () => out,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+async function device(id: string, api: Api = admin): Promise<Device> {
+  const res = await api.get<Device>(`/api/v1/devices/${id}`);
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  return res.body;
+}
+
+/** The broker's device clients, as `mosquitto_ctrl dynsec listClients` prints them. */
+async function brokerClients(): Promise<string[]> {
+  const res = await ctrl('listClients');
+  assert.equal(res.code, 0, res.out);
+  return res.out.split('\n').map((l) => l.trim()).filter((l) => /^[0-9a-f-]{36}(\.b)?$/.test(l));
+}
+
+async function startManager(args: string[] = []): Promise<ManagerProcess> {
+  return startManagerProcess({ args: ['--broker-url', broker.managerUrl, ...args] });
+}
+
+before(async () => {
+  if (skip) return;
+  broker = await startMosquitto();
+  manager = await startManager();
+  admin = await manager.admin();
+  token = await createEnrollmentToken(admin, { name: 'external-security', maxUses: 50 });
+  A = await enroll(manager.api, token, 'device-a');
+});
+
+after(async () => {
+  await Promise.all(open.map((c) => closeClient(c)));
+  await manager?.close();
+  for (const m of stopped) await m.close();
+  await broker?.cleanup();
+});
+
+describe('external broker: a client holding device A\'s credential', { skip }, () => {
+  it('hands devices the broker\'s URL, and A\'s credential works on it', async () => {
+    assert.equal(A.response.mqtt.url, broker.url);
+    const a = await connect(broker.url, A.creds);
+    await closeClient(a);
+  });
+
+  it('receives nothing of another device\'s, nor of $SYS, whatever it subscribes to', async () => {
+    const W = await enroll(manager.api, token, 'witness');
+    const w = await connect(broker.url, W.creds);
+    open.push(w);
+    const filters = ['#', '+/#', '$SYS/#', 'pallas/v1/d/+/cmd/#', topic(W.deviceId, 'cmd/#'), topic(W.deviceId, 'status'), topic(A.deviceId, 'cmd/#')];
+    const sub = watchMosquittoSub([...credsArgs(A.creds), ...filters.flatMap((f) => ['-t', f]), '-v', '-d', '-q', '1']);
+    try {
+      await waitFor('SUBACK', () => /Subscribed \(mid: \d+\)/.test(sub.output()), { timeoutMs: 10_000 });
+      for (let i = 1; i <= 5; i++) await w.publishAsync(topic(W.deviceId, 'status'), JSON.stringify(statusMessage(i, fakeFacts('witness', { uptimeSec: i }))), { qos: 1 });
+      await waitFor('W\'s reports stored', async () => (await device(W.deviceId)).facts?.uptimeSec === 5, { timeoutMs: 10_000 });
+      // A command to W (which A must not see), then one to A (which A may see): the probe.
+      assert.equal((await admin.post(`/api/v1/devices/${W.deviceId}/rotate-credential`, {})).status, 200);
+      assert.equal((await admin.post(`/api/v1/devices/${A.deviceId}/rotate-credential`, {})).status, 200);
+      await waitFor('the probe on A\'s command topic', () => sub.output().includes('"rotate-credential"'), { timeoutMs: 10_000 });
+    } finally {
+      await sub.stop();
+    }
+    const received = sub.output().split('\n').filter((l) => / received PUBLISH /.test(l));
+    assert.equal(received.length, 1, `only the probe arrived:\n${sub.output()}`);
+    assert.match(received[0]!, new RegExp(`${A.deviceId}/cmd/control`));
+  });
+
+  it('cannot publish as another device: the manager never sees it', async () => {
+    const W = await enroll(manager.api, token, 'victim');
+    const spoof = JSON.stringify(statusMessage(1_000_000, fakeFacts('spoofed-by-a')));
+    await mosquitto('mosquitto_pub', [...credsArgs(A.creds), '-t', topic(W.deviceId, 'status'), '-m', spoof, '-q', '1']);
+    const own = JSON.stringify(statusMessage(7, fakeFacts('device-a', { uptimeSec: 4242 })));
+    assert.equal((await mosquitto('mosquitto_pub', [...credsArgs(A.creds), '-t', topic(A.deviceId, 'status'), '-m', own, '-q', '1'])).code, 0);
+    await waitFor('A\'s own report stored', async () => (await device(A.deviceId)).facts?.uptimeSec === 4242, { timeoutMs: 10_000 });
+    assert.notEqual((await device(W.deviceId)).facts?.hostname, 'spoofed-by-a');
+  });
+
+  it('cannot take another device\'s client id (with its own or the other\'s username)', async () => {
+    const B = await enroll(manager.api, token, 'device-b');
+    const b = await connect(broker.url, B.creds);
+    open.push(b);
+    let bClosed = false;
+    b.on('close', () => (bClosed = true));
+    for (const creds of [
+      { clientId: B.deviceId, username: A.creds.username, password: A.creds.password },
+      { clientId: B.deviceId, username: B.deviceId, password: A.creds.password },
+      { clientId: B.deviceId, username: '', password: '' },
+      { clientId: A.deviceId, username: B.creds.username, password: B.creds.password },
+    ]) {
+      const res = await mosquitto('mosquitto_sub', [...credsArgs(creds), '-t', topic(B.deviceId, 'cmd/#'), '-W', '3']);
+      assert.notEqual(res.code, 0, res.out);
+      assert.match(res.out, /not authori[sz]ed|bad user ?name or password|Connection Refused|Connection error/i, res.out);
+    }
+    assert.equal(bClosed, false, 'B was never disconnected by the attempts');
+  });
+
+  it('cannot use # or + as client id or username', async () => {
+    for (const creds of [
+      { clientId: '#', username: '#', password: A.creds.password },
+      { clientId: '+', username: A.creds.username, password: A.creds.password },
+      { clientId: A.deviceId, username: '#', password: A.creds.password },
+    ]) {
+      const res = await mosquitto('mosquitto_sub', [...credsArgs(creds), '-t', '#', '-W', '3']);
+      assert.notEqual(res.code, 0, res.out);
+    }
+  });
+
+  it('with the enrollment token alone can do nothing on the broker', async () => {
+    const id = randomUUID();
+    for (const creds of [{ clientId: id, username: id, password: token }, { clientId: A.deviceId, username: A.deviceId, password: token }]) {
+      const outcome = await tryConnect(broker.url, creds);
+      assert.equal(outcome.ok, false);
+    }
+    await enroll(manager.api, token, 'with-token-only');
+  });
+});
+
+describe('external broker: device lifecycle', { skip }, () => {
+  it('block cuts the device off within 1 s and refuses it until unblocked', async () => {
+    const C = await enroll(manager.api, token, 'device-c');
+    const client = await connect(broker.url, C.creds);
+    const closed = new Promise<number>((resolve) => client.once('close', () => resolve(Date.now())));
+    const t0 = Date.now();
+    assert.equal((await admin.post<Device>(`/api/v1/devices/${C.deviceId}/block`, {})).body.status, 'blocked');
+    const ms = (await closed) - t0;
+    console.log(`# blocked device disconnected by the external broker after ${ms} ms`);
+    assert.ok(ms < 1000, `disconnected after ${ms} ms`);
+    await closeClient(client);
+    assert.equal((await tryConnect(broker.url, C.creds)).ok, false);
+    // The device learns over HTTPS that its credential is good but blocked (it keeps retrying).
+    const status = await manager.api.post<{ state: string }>('/api/v1/enroll/status', { deviceId: C.deviceId, secret: C.creds.password });
+    assert.deepEqual(status.body, { state: 'blocked' });
+    assert.equal((await admin.post(`/api/v1/devices/${C.deviceId}/unblock`, {})).status, 200);
+    const back = await tryConnect(broker.url, C.creds);
+    assert.equal(back.ok, true);
+    if (back.ok) await closeClient(back.client);
+  });
+
+  it('rotation: old and new credential both work until the device is seen on the new one, then only the new', async () => {
+    const R = await enroll(manager.api, token, 'device-r');
+    const r = await connect(broker.url, R.creds);
+    open.push(r);
+    const control: Array<{ type: string; password?: string; username?: string }> = [];
+    r.on('message', (_t, p) => control.push(JSON.parse(p.toString()) as (typeof control)[number]));
+    await r.subscribeAsync(topic(R.deviceId, 'cmd/#'), { qos: 1 });
+    assert.equal((await admin.post(`/api/v1/devices/${R.deviceId}/rotate-credential`, {})).status, 200);
+    const rotate = await waitFor('the rotation command', () => control.find((m) => m.type === 'rotate-credential'));
+    assert.equal(rotate.username, `${R.deviceId}.b`);
+    const next = { clientId: R.deviceId, username: rotate.username!, password: rotate.password! };
+    await closeClient(r);
+    // Both work while the device has not confirmed.
+    const withOld = await tryConnect(broker.url, R.creds);
+    assert.equal(withOld.ok, true, 'old credential still works before confirmation');
+    if (withOld.ok) await closeClient(withOld.client);
+    const withNew = await connect(broker.url, next);
+    open.push(withNew);
+    // The agent's online presence names the username it logged in with: that confirms it.
+    await withNew.publishAsync(topic(R.deviceId, 'presence'), JSON.stringify({ state: 'online', at: new Date().toISOString(), username: next.username }), { qos: 1 });
+    await waitFor('the old broker client deleted', async () => !(await brokerClients()).includes(R.deviceId), { timeoutMs: 10_000 });
+    assert.equal((await tryConnect(broker.url, R.creds)).ok, false, 'old credential refused after confirmation');
+    await closeClient(withNew);
+    const again = await tryConnect(broker.url, next);
+    assert.equal(again.ok, true, 'new credential works');
+    if (again.ok) await closeClient(again.client);
+    const audit = await admin.get<{ items: Array<{ action: string; target?: { id: string } }> }>('/api/v1/audit?action=device.credential-rotated');
+    assert.ok(audit.body.items.some((e) => e.target?.id === R.deviceId), JSON.stringify(audit.body));
+  });
+
+  it('decommission deletes the device\'s broker client and cuts it off', async () => {
+    const D = await enroll(manager.api, token, 'device-d');
+    assert.ok((await brokerClients()).includes(D.deviceId));
+    const client = await connect(broker.url, D.creds);
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+    assert.equal((await admin.delete(`/api/v1/devices/${D.deviceId}`)).status, 204);
+    await closed;
+    await closeClient(client);
+    await waitFor('client deleted', async () => !(await brokerClients()).includes(D.deviceId), { timeoutMs: 5000 });
+    assert.equal((await tryConnect(broker.url, D.creds)).ok, false);
+    const status = await manager.api.post<{ error: { code: string } }>('/api/v1/enroll/status', { deviceId: D.deviceId, secret: D.creds.password });
+    assert.equal(status.status, 401);
+    assert.equal(status.body.error.code, 'credential_invalid');
+  });
+
+  it('a device whose broker client was lost gets it back by proving its secret', async () => {
+    const L = await enroll(manager.api, token, 'device-l');
+    assert.equal((await ctrl('deleteClient', L.deviceId)).code, 0);
+    assert.equal((await tryConnect(broker.url, L.creds)).ok, false);
+    const wrong = await manager.api.post<{ error: { code: string } }>('/api/v1/enroll/status', { deviceId: L.deviceId, secret: `${L.creds.password}x` });
+    assert.equal(wrong.status, 401);
+    assert.equal(wrong.body.error.code, 'credential_invalid');
+    assert.equal((await tryConnect(broker.url, L.creds)).ok, false, 'a wrong secret re-creates nothing');
+    const res = await manager.api.post<{ state: string }>('/api/v1/enroll/status', { deviceId: L.deviceId, secret: L.creds.password });
+    assert.deepEqual(res.body, { state: 'retry' });
+    const back = await tryConnect(broker.url, L.creds);
+    assert.equal(back.ok, true);
+    if (back.ok) await closeClient(back.client);
+  });
+
+  it('a restarted manager reconciles the broker with the store; pending devices stay out until approved', async () => {
+    const blocked = await enroll(manager.api, token, 'device-blocked');
+    await admin.post(`/api/v1/devices/${blocked.deviceId}/block`, {});
+    await manager.stop();
+    stopped.push(manager);
+    // Meanwhile, by hand: a client for no device, and the blocked device's client enabled.
+    const stray = randomUUID();
+    assert.equal((await ctrl('createClient', stray, '-p', 'stray-password', '-c', stray)).code, 0);
+    assert.equal((await ctrl('enableClient', blocked.deviceId)).code, 0);
+    assert.equal(await canConnect({ clientId: stray, username: stray, password: 'stray-password' }), true);
+
+    manager = await startManagerProcess({ args: ['--broker-url', broker.managerUrl, '--require-approval'], database: { url: stopped[0]!.databaseUrl }, dataDir: stopped[0]!.dataDir });
+    admin = await manager.admin();
+    const clients = await brokerClients();
+    assert.ok(!clients.includes(stray), 'the stray client was deleted');
+    assert.equal(await canConnect(blocked.creds), false, 'the blocked device was disabled again');
+    assert.equal(await canConnect(A.creds), true, 'an active device still connects');
+
+    const P = await enroll(manager.api, await createEnrollmentToken(admin, { maxUses: 1 }), 'pending-one');
+    assert.equal(P.response.status, 'pending');
+    assert.equal((await tryConnect(broker.url, P.creds)).ok, false, 'pending: refused');
+    const asked = await manager.api.post<{ state: string }>('/api/v1/enroll/status', { deviceId: P.deviceId, secret: P.creds.password });
+    assert.deepEqual(asked.body, { state: 'pending' });
+    assert.equal((await admin.post<Device>(`/api/v1/devices/${P.deviceId}/approve`, {})).body.status, 'active');
+    const ok = await tryConnect(broker.url, P.creds);
+    assert.equal(ok.ok, true, 'approved: connects');
+    if (ok.ok) await closeClient(ok.client);
+  });
+});
