@@ -31,6 +31,8 @@ const RUN_BOTH_STORES_THEMSELVES = [
   'packages/manager/test/migration-fixtures.test.ts',
   'packages/manager/test/cluster-store.test.ts',
   'packages/manager/test/device-inventory.test.ts',
+  // Always on PostgreSQL (several managers share one database): a second pass would repeat it.
+  'test/e2e/cluster.test.ts',
 ];
 
 const args = process.argv.slice(2);

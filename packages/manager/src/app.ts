@@ -163,6 +163,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
         activity.removed(id);
         inventory.removed(id);
       },
+      onCutOff: (device) => activity.cutOff(device.id, device.lastSeenAt),
     });
     const enrollment = new EnrollmentService({
       store,

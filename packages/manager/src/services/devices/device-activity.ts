@@ -59,6 +59,14 @@ export class DeviceActivity {
     }
   }
 
+  /** The device was blocked and cut off: offline at once, on every manager's stream. */
+  cutOff(deviceId: string, lastSeenAt: string | null): void {
+    this.#online.markOffline(deviceId);
+    if (this.#announced.get(deviceId) === 'offline') return;
+    this.#announced.set(deviceId, 'offline');
+    this.#events.emit({ type: 'device', device: { id: deviceId, presence: 'offline', lastSeenAt } });
+  }
+
   removed(deviceId: string): void {
     this.#online.markOffline(deviceId);
     this.#announced.delete(deviceId);

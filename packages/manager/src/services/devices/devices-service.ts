@@ -65,6 +65,7 @@ export class DevicesService {
   readonly #status: StatusBuffer;
   readonly #logger: Logger;
   readonly #onDecommissioned: (id: string) => Promise<void>;
+  readonly #onCutOff: (device: Device) => void;
   readonly #brokerAccounts: DeviceBrokerAccounts | undefined;
 
   constructor(deps: {
@@ -73,6 +74,8 @@ export class DevicesService {
     store: Store; broker: Broker; credentials: DeviceCredentials; status: StatusBuffer; logger: Logger;
     /** What else must happen when a device goes (its tasks end, the live stream hears of it). */
     onDecommissioned?: (id: string) => Promise<void>;
+    /** A device was blocked: it is offline now (the live stream and the delivery view hear of it). */
+    onCutOff?: (device: Device) => void;
   }) {
     this.#write = deps.store.write;
     this.#read = deps.store.read;
@@ -81,6 +84,7 @@ export class DevicesService {
     this.#status = deps.status;
     this.#logger = deps.logger;
     this.#onDecommissioned = deps.onDecommissioned ?? (async () => {});
+    this.#onCutOff = deps.onCutOff ?? (() => {});
     this.#brokerAccounts = deps.brokerAccounts;
   }
 
@@ -169,13 +173,18 @@ export class DevicesService {
       throw new AppError('device_state_conflict', `cannot ${action} device ${id}: its status is ${device.status}`);
     }
     const to: DeviceStatus = action === 'block' ? 'blocked' : 'active';
-    await this.#write.updateTable('devices').set({ status: to, updated_at: new Date().toISOString() }).where('id', '=', id).execute();
+    // A blocked device is offline from now on, whatever broker cut it off and whether or not
+    // its last will reaches us (an external broker may not send it for a disabled client).
+    await this.#write.updateTable('devices').set({ status: to, updated_at: new Date().toISOString(), ...(to === 'blocked' ? { presence: 'offline' } : {}) })
+      .where('id', '=', id).execute();
     this.#credentials.forget(id);
     if (to === 'blocked') this.#broker.disconnect(id);
     // External broker: disabling the client refuses new logins and drops the live connection.
     await this.#brokerAccounts?.statusChanged(id, to);
     this.#logger.info({ device: id, action }, `device ${to}`);
-    return this.get(id, this.#write);
+    const updated = await this.get(id, this.#write);
+    if (to === 'blocked') this.#onCutOff(updated);
+    return updated;
   }
 
   /**
