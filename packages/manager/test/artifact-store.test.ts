@@ -1,6 +1,6 @@
 /** The local-folder artifact store: the port's contract suite, and what is its own (leftovers of a crash). */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { tempDir } from '@pallas/testkit';
@@ -13,14 +13,19 @@ artifactStoreContract('local-folder', async () => {
 });
 
 describe('local-folder artifact store', () => {
-  it('removes the leftovers of uploads a crash cut, and keeps complete objects', () => {
+  it('removes the leftovers of uploads a crash cut, keeps complete objects and uploads another manager is still writing', () => {
     const dir = tempDir('pallas-artifact-store-');
     try {
       mkdirSync(join(dir.path, '.incoming'), { recursive: true });
-      writeFileSync(join(dir.path, '.incoming', 'art_x.abc123'), 'half an upload');
+      const leftover = join(dir.path, '.incoming', 'art_x.abc123');
+      writeFileSync(leftover, 'half an upload');
+      const hourAgo = new Date(Date.now() - 3_700_000);
+      utimesSync(leftover, hourAgo, hourAgo);
+      // Written to a moment ago: a manager sharing the folder is receiving it.
+      writeFileSync(join(dir.path, '.incoming', 'art_y.def456'), 'an upload in progress');
       writeFileSync(join(dir.path, 'art_done'), 'complete');
       new LocalFolderStore(dir.path);
-      assert.deepEqual(readdirSync(join(dir.path, '.incoming')), []);
+      assert.deepEqual(readdirSync(join(dir.path, '.incoming')), ['art_y.def456']);
       assert.ok(existsSync(join(dir.path, 'art_done')));
     } finally {
       dir.cleanup();

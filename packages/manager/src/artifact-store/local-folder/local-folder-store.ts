@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
@@ -18,8 +18,13 @@ function checkId(id: string): void {
  * Artifacts as files in one folder (default `<data-dir>/artifacts`). An upload goes to
  * `.incoming/<random>` while it streams, and is renamed into place only once it is complete
  * (rename is atomic within a file system), so a reader never sees half a file. Leftovers of
- * a crash in `.incoming` are removed at start.
+ * a crash in `.incoming` are removed at start once an hour has passed without a write to them:
+ * several managers may share the folder (docs/scale-out.md), and a file another manager is
+ * still writing must not go.
  */
+/** An upload in `.incoming` not written to for this long is a crash's leftover. */
+const STALE_UPLOAD_MS = 3_600_000;
+
 export class LocalFolderStore implements ArtifactStore {
   readonly #dir: string;
   readonly #tmp: string;
@@ -28,7 +33,15 @@ export class LocalFolderStore implements ArtifactStore {
     this.#dir = dir;
     this.#tmp = join(dir, TMP_DIR);
     mkdirSync(this.#tmp, { recursive: true, mode: 0o700 });
-    for (const name of readdirSync(this.#tmp)) rmSync(join(this.#tmp, name), { force: true });
+    const stale = Date.now() - STALE_UPLOAD_MS;
+    for (const name of readdirSync(this.#tmp)) {
+      const file = join(this.#tmp, name);
+      try {
+        if (statSync(file).mtimeMs < stale) rmSync(file, { force: true });
+      } catch {
+        // gone meanwhile (its upload finished on another manager)
+      }
+    }
   }
 
   #path(id: string): string {
