@@ -171,6 +171,15 @@ describe('external broker: a client holding device A\'s credential', { skip }, (
     }
   });
 
+  it('cannot leave a retained message (what 2.0.11 would replay to a new shared subscriber)', async () => {
+    const res = await mosquitto('mosquitto_pub', [...credsArgs(A.creds), '-t', topic(A.deviceId, 'status'), '-m', '{}', '-q', '1', '-r', '-d']);
+    // retain_available false: the broker drops the connection instead of acknowledging it.
+    assert.notEqual(res.code, 0, res.out);
+    assert.doesNotMatch(res.out, /received PUBACK/, res.out);
+    const late = await mosquitto('mosquitto_sub', ['-i', `late-${randomUUID()}`, '-u', 'pallas-manager', '-P', broker.managerPassword, '-t', topic(A.deviceId, 'status'), '-W', '2', '-v']);
+    assert.doesNotMatch(late.out, new RegExp(`${A.deviceId}/status`), `nothing retained for a late subscriber:\n${res.out}\n${late.out}`);
+  });
+
   it('with the enrollment token alone can do nothing on the broker', async () => {
     const id = randomUUID();
     for (const creds of [{ clientId: id, username: id, password: token }, { clientId: A.deviceId, username: A.deviceId, password: token }]) {
