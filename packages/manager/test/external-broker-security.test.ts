@@ -171,6 +171,24 @@ describe('external broker: a client holding device A\'s credential', { skip }, (
     }
   });
 
+  it('can neither drive the dynamic-security plugin nor overhear the managers driving it', async () => {
+    // The managers' commands carry device secrets: a device must never see them.
+    const sub = watchMosquittoSub([...credsArgs(A.creds), '-t', '$CONTROL/#', '-t', '$CONTROL/dynamic-security/v1', '-t', '$CONTROL/dynamic-security/v1/response', '-v', '-d', '-q', '1']);
+    const forged = randomUUID();
+    try {
+      await waitFor('SUBACK', () => /Subscribed \(mid: \d+\)/.test(sub.output()), { timeoutMs: 10_000 });
+      await enroll(manager.api, token, 'enrolled-while-overheard'); // a createClient with a password
+      const command = JSON.stringify({ commands: [{ command: 'createClient', username: forged, password: 'forged-password', clientid: forged }] });
+      await mosquitto('mosquitto_pub', [...credsArgs(A.creds), '-t', '$CONTROL/dynamic-security/v1', '-m', command, '-q', '1']);
+      await new Promise((r) => setTimeout(r, 500));
+    } finally {
+      await sub.stop();
+    }
+    assert.doesNotMatch(sub.output(), / received PUBLISH /, sub.output());
+    assert.ok(!(await brokerClients()).includes(forged), 'the forged createClient did nothing');
+    assert.equal(await canConnect({ clientId: forged, username: forged, password: 'forged-password' }), false);
+  });
+
   it('cannot leave a retained message (what 2.0.11 would replay to a new shared subscriber)', async () => {
     const res = await mosquitto('mosquitto_pub', [...credsArgs(A.creds), '-t', topic(A.deviceId, 'status'), '-m', '{}', '-q', '1', '-r', '-d']);
     // retain_available false: the broker drops the connection instead of acknowledging it.
