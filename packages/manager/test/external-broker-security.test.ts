@@ -294,10 +294,11 @@ describe('external broker: device lifecycle', { skip }, () => {
     await admin.post(`/api/v1/devices/${blocked.deviceId}/block`, {});
     await manager.stop();
     stopped.push(manager);
-    // Meanwhile, by hand: a client for no device, and the blocked device's client enabled.
+    // Meanwhile, by hand: a client for no device, the blocked device's client enabled, an active one's disabled.
     const stray = randomUUID();
     assert.equal((await ctrl('createClient', stray, '-p', 'stray-password', '-c', stray)).code, 0);
     assert.equal((await ctrl('enableClient', blocked.deviceId)).code, 0);
+    assert.equal((await ctrl('disableClient', A.deviceId)).code, 0);
     assert.equal(await canConnect({ clientId: stray, username: stray, password: 'stray-password' }), true);
 
     manager = await startManagerProcess({ args: ['--broker-url', broker.managerUrl, '--require-approval'], database: { url: stopped[0]!.databaseUrl }, dataDir: stopped[0]!.dataDir });
@@ -305,7 +306,7 @@ describe('external broker: device lifecycle', { skip }, () => {
     const clients = await brokerClients();
     assert.ok(!clients.includes(stray), 'the stray client was deleted');
     assert.equal(await canConnect(blocked.creds), false, 'the blocked device was disabled again');
-    assert.equal(await canConnect(A.creds), true, 'an active device still connects');
+    assert.equal(await canConnect(A.creds), true, 'the active device disabled by hand was enabled again');
 
     const P = await enroll(manager.api, await createEnrollmentToken(admin, { maxUses: 1 }), 'pending-one');
     assert.equal(P.response.status, 'pending');
