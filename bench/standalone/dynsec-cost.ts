@@ -25,29 +25,33 @@ for (const n of sizes.length > 0 ? sizes : [1000, 5000]) {
     return { username: id, clientId: id, password: `pds_${randomUUID()}` };
   });
   const broker = await startMosquitto({ devices });
-  const link = new ExternalBroker({ url: broker.managerUrl, accounts: (l) => new MosquittoDynsec(l), logger: pino({ level: 'silent' }) });
-  await link.start();
-  const accounts = link.accounts!;
-  const times: number[] = [];
-  const time = async (work: () => Promise<void>) => {
-    const t0 = performance.now();
-    await work();
-    times.push(performance.now() - t0);
-  };
-  for (let i = 0; i < 20; i++) {
-    const id = randomUUID();
-    const target = devices[i % devices.length]!.username;
-    await time(() => accounts.create({ username: id, clientId: id, password: 'pw-1234567890123456' }));
-    await time(() => accounts.disable(target));
-    await time(() => accounts.enable(target));
-    await time(() => accounts.setPassword(target, 'pw-6543210987654321'));
-    await time(() => accounts.delete(id));
+  try {
+    const link = new ExternalBroker({ url: broker.managerUrl, accounts: (l) => new MosquittoDynsec(l), logger: pino({ level: 'silent' }) });
+    await link.start();
+    const accounts = link.accounts!;
+    const times: number[] = [];
+    const time = async (work: () => Promise<void>) => {
+      const t0 = performance.now();
+      await work();
+      times.push(performance.now() - t0);
+    };
+    for (let i = 0; i < 20; i++) {
+      const id = randomUUID();
+      const target = devices[i % devices.length]!.username;
+      await time(() => accounts.create({ username: id, clientId: id, password: 'pw-1234567890123456' }));
+      await time(() => accounts.disable(target));
+      await time(() => accounts.enable(target));
+      await time(() => accounts.setPassword(target, 'pw-6543210987654321'));
+      await time(() => accounts.delete(id));
+    }
+    const listed = performance.now();
+    const all = await accounts.list();
+    const listMs = performance.now() - listed;
+    const bytes = statSync(join(broker.dataDir, 'dynamic-security.json')).size;
+    console.log(`${n} devices: file ${(bytes / 1e6).toFixed(2)} MB; change p50 ${quantile(times, 0.5).toFixed(1)} ms, p95 ${quantile(times, 0.95).toFixed(1)} ms (${times.length} changes); list of ${all.length} ${listMs.toFixed(0)} ms`);
+    await link.stop();
+  } finally {
+    // Also after a failure: the broker is a process of its own.
+    await broker.cleanup();
   }
-  const listed = performance.now();
-  const all = await accounts.list();
-  const listMs = performance.now() - listed;
-  const bytes = statSync(join(broker.dataDir, 'dynamic-security.json')).size;
-  console.log(`${n} devices: file ${(bytes / 1e6).toFixed(2)} MB; change p50 ${quantile(times, 0.5).toFixed(1)} ms, p95 ${quantile(times, 0.95).toFixed(1)} ms (${times.length} changes); list of ${all.length} ${listMs.toFixed(0)} ms`);
-  await link.stop();
-  await broker.cleanup();
 }

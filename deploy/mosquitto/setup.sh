@@ -1,7 +1,8 @@
 #!/bin/sh
 # Prepares Debian's Mosquitto 2 as the external broker of a Pallas cluster (run as root):
 #   deploy/mosquitto/setup.sh <manager-password> [admin-password]
-# 1. installs mosquitto.conf and pallas.acl under /etc/mosquitto/,
+# 1. installs mosquitto.conf as /etc/mosquitto/mosquitto.conf (the previous one kept as
+#    mosquitto.conf.orig) and pallas.acl as /etc/mosquitto/pallas.acl,
 # 2. writes the dynamic-security file with its default access set to deny everywhere (the
 #    plugin then defers to pallas.acl; see mosquitto.conf), an admin client for operators, and
 #    the managers' client `pallas-manager` with the role that lets it drive the plugin.
@@ -14,7 +15,8 @@ ADMIN_PASSWORD=${2:-$(head -c 18 /dev/urandom | base64)}
 HERE=$(dirname "$0")
 DYNSEC=/var/lib/mosquitto/dynamic-security.json
 
-install -m 0644 "$HERE/mosquitto.conf" /etc/mosquitto/conf.d/pallas.conf
+[ -e /etc/mosquitto/mosquitto.conf.orig ] || cp -p /etc/mosquitto/mosquitto.conf /etc/mosquitto/mosquitto.conf.orig 2>/dev/null || true
+install -m 0644 "$HERE/mosquitto.conf" /etc/mosquitto/mosquitto.conf
 install -m 0644 "$HERE/pallas.acl" /etc/mosquitto/pallas.acl
 install -d -o mosquitto -g mosquitto -m 0700 /var/lib/mosquitto
 

@@ -26,8 +26,9 @@ export interface BrokerFixture {
   device(deviceId: string): Promise<DeviceLogin>;
   /** Cuts a device off through what the adapter offers (disconnect, or disabling its account). */
   kick(broker: Broker, deviceId: string, login: DeviceLogin): Promise<void>;
-  /** Restarts the broker (external only; see BrokerAbilities). */
-  restartBroker?: () => Promise<void>;
+  /** Stops the broker, and starts it again on the same port (external only; see BrokerAbilities). */
+  stopBroker?: () => Promise<void>;
+  startBroker?: () => Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -156,7 +157,11 @@ export function brokerContract(name: string, abilities: BrokerAbilities, makeFix
       await broker.subscribe(upstreamFilter('status'), (_t, p) => got.push(p.toString()));
       let relinked = 0;
       broker.on('relinked', () => relinked++);
-      await fx.restartBroker!();
+      await fx.stopBroker!();
+      await waitFor('unhealthy while the broker is down', () => !broker.health().ok);
+      assert.match(broker.health().detail ?? '', /not connected/);
+      await assert.rejects(broker.publish(deviceTopic(randomUUID(), 'cmd/control'), 'x', { qos: 1 }), /not connected/, 'an outage is reported at once, not queued');
+      await fx.startBroker!();
       await waitFor('relinked', () => relinked === 1, { timeoutMs: 20_000 });
       assert.deepEqual(broker.health(), { ok: true });
       const { id, client } = await device();

@@ -38,7 +38,9 @@ if (!skip) {
       async kick(broker: Broker, _deviceId: string, login: { username: string }) {
         await broker.accounts!.disable(login.username);
       },
-      restartBroker: () => mosquitto.restart(),
+      stopBroker: () => mosquitto.stop(),
+      // restart() after stop() only starts it (same port, config and dynamic-security file).
+      startBroker: () => mosquitto.restart(),
       async cleanup() {
         await admin.stop();
         await mosquitto.cleanup();

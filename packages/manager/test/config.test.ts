@@ -150,6 +150,18 @@ describe('loadConfig', () => {
     assert.doesNotMatch(err.message, /hunter2/);
   });
 
+  it('takes an external broker from --broker-url / PALLAS_BROKER_URL, with a share group of pallas by default', () => {
+    assert.equal(loadConfig([], {}).brokerUrl, undefined);
+    assert.equal(loadConfig([], {}).brokerShareGroup, 'pallas');
+    const c = loadConfig(['--broker-url', 'mqtts://pallas-manager:secret@broker:8883', '--broker-ca', '/etc/ca.pem'], { PALLAS_BROKER_SHARE_GROUP: 'blue' });
+    assert.equal(c.brokerUrl, 'mqtts://pallas-manager:secret@broker:8883');
+    assert.equal(c.brokerCa, '/etc/ca.pem');
+    assert.equal(c.brokerShareGroup, 'blue');
+    assert.equal(loadConfig([], { PALLAS_BROKER_URL: 'mqtt://broker:1883' }).brokerUrl, 'mqtt://broker:1883');
+    refuses(['--broker-url', 'http://broker:1883'], {}, /broker-url/, /mqtt/);
+    refuses(['--broker-share-group', 'a/b'], {}, /broker-share-group/);
+  });
+
   it('refuses unknown flags, positional arguments and flags without a value', () => {
     refuses(['--http-prot', '8080'], {}, /http-prot/);
     refuses(['--verbose'], {}, /verbose/);

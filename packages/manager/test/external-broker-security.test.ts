@@ -171,6 +171,33 @@ describe('external broker: a client holding device A\'s credential', { skip }, (
     }
   });
 
+  it('can neither drive the dynamic-security plugin nor overhear the managers driving it', async () => {
+    // The managers' commands carry device secrets: a device must never see them.
+    const sub = watchMosquittoSub([...credsArgs(A.creds), '-t', '$CONTROL/#', '-t', '$CONTROL/dynamic-security/v1', '-t', '$CONTROL/dynamic-security/v1/response', '-v', '-d', '-q', '1']);
+    const forged = randomUUID();
+    try {
+      await waitFor('SUBACK', () => /Subscribed \(mid: \d+\)/.test(sub.output()), { timeoutMs: 10_000 });
+      await enroll(manager.api, token, 'enrolled-while-overheard'); // a createClient with a password
+      const command = JSON.stringify({ commands: [{ command: 'createClient', username: forged, password: 'forged-password', clientid: forged }] });
+      await mosquitto('mosquitto_pub', [...credsArgs(A.creds), '-t', '$CONTROL/dynamic-security/v1', '-m', command, '-q', '1']);
+      await new Promise((r) => setTimeout(r, 500));
+    } finally {
+      await sub.stop();
+    }
+    assert.doesNotMatch(sub.output(), / received PUBLISH /, sub.output());
+    assert.ok(!(await brokerClients()).includes(forged), 'the forged createClient did nothing');
+    assert.equal(await canConnect({ clientId: forged, username: forged, password: 'forged-password' }), false);
+  });
+
+  it('cannot leave a retained message (what 2.0.11 would replay to a new shared subscriber)', async () => {
+    const res = await mosquitto('mosquitto_pub', [...credsArgs(A.creds), '-t', topic(A.deviceId, 'status'), '-m', '{}', '-q', '1', '-r', '-d']);
+    // retain_available false: the broker drops the connection instead of acknowledging it.
+    assert.notEqual(res.code, 0, res.out);
+    assert.doesNotMatch(res.out, /received PUBACK/, res.out);
+    const late = await mosquitto('mosquitto_sub', ['-i', `late-${randomUUID()}`, '-u', 'pallas-manager', '-P', broker.managerPassword, '-t', topic(A.deviceId, 'status'), '-W', '2', '-v']);
+    assert.doesNotMatch(late.out, new RegExp(`${A.deviceId}/status`), `nothing retained for a late subscriber:\n${res.out}\n${late.out}`);
+  });
+
   it('with the enrollment token alone can do nothing on the broker', async () => {
     const id = randomUUID();
     for (const creds of [{ clientId: id, username: id, password: token }, { clientId: A.deviceId, username: A.deviceId, password: token }]) {
@@ -267,10 +294,11 @@ describe('external broker: device lifecycle', { skip }, () => {
     await admin.post(`/api/v1/devices/${blocked.deviceId}/block`, {});
     await manager.stop();
     stopped.push(manager);
-    // Meanwhile, by hand: a client for no device, and the blocked device's client enabled.
+    // Meanwhile, by hand: a client for no device, the blocked device's client enabled, an active one's disabled.
     const stray = randomUUID();
     assert.equal((await ctrl('createClient', stray, '-p', 'stray-password', '-c', stray)).code, 0);
     assert.equal((await ctrl('enableClient', blocked.deviceId)).code, 0);
+    assert.equal((await ctrl('disableClient', A.deviceId)).code, 0);
     assert.equal(await canConnect({ clientId: stray, username: stray, password: 'stray-password' }), true);
 
     manager = await startManagerProcess({ args: ['--broker-url', broker.managerUrl, '--require-approval'], database: { url: stopped[0]!.databaseUrl }, dataDir: stopped[0]!.dataDir });
@@ -278,7 +306,7 @@ describe('external broker: device lifecycle', { skip }, () => {
     const clients = await brokerClients();
     assert.ok(!clients.includes(stray), 'the stray client was deleted');
     assert.equal(await canConnect(blocked.creds), false, 'the blocked device was disabled again');
-    assert.equal(await canConnect(A.creds), true, 'an active device still connects');
+    assert.equal(await canConnect(A.creds), true, 'the active device disabled by hand was enabled again');
 
     const P = await enroll(manager.api, await createEnrollmentToken(admin, { maxUses: 1 }), 'pending-one');
     assert.equal(P.response.status, 'pending');

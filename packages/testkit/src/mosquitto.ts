@@ -134,7 +134,7 @@ export async function startMosquitto(options: StartMosquittoOptions = {}): Promi
 
 /** deploy/mosquitto/mosquitto.conf without its production listener and paths, plus the test's own. */
 function testConfig(p: { port: number; dynsecFile: string; aclFile: string; tls: { port: number; certFile: string; keyFile: string } | undefined }): string {
-  const replaced = new Set(['listener', 'certfile', 'keyfile', 'cafile', 'plugin_opt_config_file', 'acl_file', 'persistence', 'persistence_location']);
+  const replaced = new Set(['listener', 'certfile', 'keyfile', 'cafile', 'plugin_opt_config_file', 'acl_file', 'persistence', 'persistence_location', 'pid_file', 'log_dest']);
   const shared = readFileSync(join(REPO_ROOT, 'deploy/mosquitto/mosquitto.conf'), 'utf8').split('\n')
     .filter((line) => !replaced.has(line.trim().split(/\s+/)[0] ?? ''));
   return [
