@@ -46,6 +46,7 @@ import { Leases } from './services/cluster/leases.js';
 import { ManagerInstances, newInstanceId } from './services/cluster/manager-instances.js';
 import { ClusterRelay } from './services/live/cluster-relay.js';
 import { StrandedTasks } from './services/tasks/stranded-tasks.js';
+import { StalePresence } from './services/devices/stale-presence.js';
 
 export interface RunningManager {
   config: ManagerConfig;
@@ -208,6 +209,10 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       new ExclusiveJob({ name: 'task-deadlines', leases, run: () => sweep.sweep(), intervalMs: config.taskSweepMs, logger }),
       new ExclusiveJob({ name: 'stranded-tasks', leases, run: () => stranded.sweep(), intervalMs: 1_000, logger }),
     ];
+    if (broker.kind === 'external') {
+      const stale = new StalePresence({ store, activity, logger, statusIntervalSec: config.statusIntervalSec, keepaliveSec: config.keepaliveSec });
+      jobs.push(new ExclusiveJob({ name: 'stale-presence', leases, run: () => stale.sweep(), intervalMs: 10_000, logger }));
+    }
     const relay = store.dialect === 'postgres'
       ? new ClusterRelay({ databaseUrl: databaseUrlOf(config), store, bus: events, instanceId, logger: logger.child({ component: 'cluster' }) })
       : undefined;

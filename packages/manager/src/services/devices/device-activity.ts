@@ -59,7 +59,7 @@ export class DeviceActivity {
     }
   }
 
-  /** The device was blocked and cut off: offline at once, on every manager's stream. */
+  /** The device was blocked and cut off, or went silent: offline at once, on every manager's stream. */
   cutOff(deviceId: string, lastSeenAt: string | null): void {
     this.#online.markOffline(deviceId);
     if (this.#announced.get(deviceId) === 'offline') return;
