@@ -12,6 +12,9 @@ import { ExclusiveJob } from '../src/services/cluster/exclusive-job.js';
 import { Leases } from '../src/services/cluster/leases.js';
 import { ClusterKeyMismatch, ManagerInstances } from '../src/services/cluster/manager-instances.js';
 import { EventBus } from '../src/services/live/event-bus.js';
+import { DeviceActivity } from '../src/services/devices/device-activity.js';
+import { OnlineDevices } from '../src/services/devices/online-devices.js';
+import { StalePresence } from '../src/services/devices/stale-presence.js';
 import { ClusterRelay } from '../src/services/live/cluster-relay.js';
 import { openStore, type Store } from '../src/store/store.js';
 import { PG_URL, pgSkip, postgresTarget, sqliteTarget, type StoreTarget } from './store-targets.js';
@@ -73,6 +76,35 @@ function clusterSuite(makeTarget: () => Promise<StoreTarget>) {
     assert.equal(b.held, true);
     assert.equal(runs.at(-1), 'm-b');
     await b.stop();
+  });
+
+  it('devices not heard from for three status intervals go offline, once, with their last contact kept', async () => {
+    const at = (msAgo: number) => new Date(Date.now() - msAgo).toISOString();
+    const device = (id: string, presence: string, lastSeenAt: string | null) => ({
+      id, name: id, secret_hash: 'x', presence, last_seen_at: lastSeenAt, enrolled_at: at(0), updated_at: at(0), enrollment_token_id: null,
+      hypervisor_kind: null, agent_version: null, facts: null, vms: null, status_seq: 0, status: 'active', pending_secret_hash: null,
+      mqtt_username: null, pending_mqtt_username: null, flags: null,
+    });
+    await store.write.insertInto('devices').values([
+      device('silent', 'online', at(300_000)), device('chatty', 'online', at(1_000)), device('gone', 'offline', at(900_000)),
+    ]).execute();
+    const events: LiveEvent[] = [];
+    const bus = new EventBus(100, 'e');
+    bus.subscribe((e) => { if (e.event.type !== 'reset') events.push(e.event); });
+    const online = new OnlineDevices();
+    for (const id of ['silent', 'chatty']) online.markOnline(id);
+    const activity = new DeviceActivity({ online, outbox: {} as never, events: bus });
+    // Status every 60 s, keepalive 30 s: silent for 3 min 45 s means gone.
+    const stale = new StalePresence({ store, activity, logger: silent, statusIntervalSec: 60, keepaliveSec: 30 });
+    assert.equal(await stale.sweep(Date.now() - 100_000), 0, 'not yet');
+    assert.equal(await stale.sweep(), 1);
+    assert.equal(await stale.sweep(), 0, 'once');
+    const rows = await store.write.selectFrom('devices').select(['id', 'presence', 'last_seen_at']).orderBy('id').execute();
+    assert.deepEqual(rows.map((r) => [r.id, r.presence]), [['chatty', 'online'], ['gone', 'offline'], ['silent', 'offline']]);
+    assert.equal(online.isOnline('silent'), false);
+    assert.equal(online.isOnline('chatty'), true);
+    assert.deepEqual(events, [{ type: 'device', device: { id: 'silent', presence: 'offline', lastSeenAt: rows[2]!.last_seen_at } }]);
+    await store.write.deleteFrom('devices').execute();
   });
 
   it('managers heartbeat; one that stops beating is dead; a manager with other signing keys may not join', async () => {
