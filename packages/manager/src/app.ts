@@ -124,13 +124,13 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     const instanceId = newInstanceId();
     const leases = new Leases(store, instanceId);
 
-    const status = new StatusBuffer(store, config.statusFlushMs, logger, (messages, rows) => {
-      metrics.statusPersisted.inc(messages);
-      metrics.statusRowsWritten.inc(rows);
-    });
     const events = new EventBus(10_000, instanceId);
     const online = new OnlineDevices();
     const inventory = new DeviceInventory({ store, events, logger: logger.child({ component: 'inventory' }), flushMs: config.statusFlushMs });
+    const status = new StatusBuffer(store, config.statusFlushMs, logger, (messages, rows) => {
+      metrics.statusPersisted.inc(messages);
+      metrics.statusRowsWritten.inc(rows);
+    }, () => inventory.flush());
     const urls = new DownloadUrlSigner(config.dataDir);
     const artifacts = new ArtifactsService({
       store,

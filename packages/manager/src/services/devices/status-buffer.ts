@@ -28,16 +28,22 @@ export class StatusBuffer implements Service {
   readonly #flushMs: number;
   readonly #logger: Logger;
   readonly #onFlushed: (messages: number, rows: number) => void;
+  readonly #beforeFlush: (() => Promise<void>) | undefined;
   #pending = new Map<string, Pending>();
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
   #compiledUpdate: ReturnType<typeof compileUpdate> | undefined;
 
-  constructor(store: Store, flushMs: number, logger: Logger, onFlushed: (messages: number, rows: number) => void) {
+  /**
+   * `beforeFlush` runs before each write: the inventory's, so that a device never shows online
+   * (or with new facts) before the VM list that came with the same reports.
+   */
+  constructor(store: Store, flushMs: number, logger: Logger, onFlushed: (messages: number, rows: number) => void, beforeFlush?: () => Promise<void>) {
     this.#db = store.write;
     this.#flushMs = flushMs;
     this.#logger = logger;
     this.#onFlushed = onFlushed;
+    this.#beforeFlush = beforeFlush;
   }
 
   async start(): Promise<void> {
@@ -57,6 +63,9 @@ export class StatusBuffer implements Service {
 
   /** Writes everything buffered so far; concurrent calls share one write. */
   async flush(): Promise<void> {
+    while (this.#flushing) await this.#flushing;
+    if (this.#pending.size === 0) return;
+    await this.#beforeFlush?.().catch((err: unknown) => this.#logger.error({ err }, 'could not write VM lists before the status'));
     while (this.#flushing) await this.#flushing;
     if (this.#pending.size === 0) return;
     const batch = this.#pending;
