@@ -243,7 +243,14 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     // The embedded broker starts empty, so nobody is connected yet whatever the store says.
     // (An external broker keeps its sessions across a manager's restart: nothing to mark.)
     if (broker.kind === 'embedded') await devices.markAllOffline();
-    else for (const id of await devices.onlineIds()) online.markOnline(id);
+    else {
+      // A manager joining others starts from what the store says; after its own link to the
+      // broker was down it missed presence messages the others handled: it reads them again.
+      online.replaceAll(await devices.onlineIds());
+      broker.on('relinked', () => {
+        devices.onlineIds().then((ids) => online.replaceAll(ids), (err: unknown) => logger.warn({ err }, 'could not re-read which devices are online'));
+      });
+    }
     services.add(
       // First: a manager whose keys differ from the live ones' must not join.
       instances,

@@ -19,6 +19,12 @@ export class OnlineDevices {
     return this.#online.delete(deviceId);
   }
 
+  /** Replaces the whole view (after this manager missed presence messages: docs/scale-out.md). */
+  replaceAll(deviceIds: Iterable<string>): void {
+    this.#online.clear();
+    for (const id of deviceIds) this.#online.add(id);
+  }
+
   isOnline(deviceId: string): boolean {
     return this.#online.has(deviceId);
   }
