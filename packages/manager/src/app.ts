@@ -88,7 +88,12 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     const auditPruneTimer = setInterval(() => void pruneAudit(), 86_400_000);
     auditPruneTimer.unref();
     stops.push(async () => clearInterval(auditPruneTimer));
-    const throttle = new LoginThrottle({ maxAccountFailures: config.loginMaxFailures, maxAddressFailures: config.loginAddressMaxFailures });
+    const throttle = new LoginThrottle(store, { maxAccountFailures: config.loginMaxFailures, maxAddressFailures: config.loginAddressMaxFailures });
+    const pruneThrottle = () => throttle.prune().catch((err: unknown) => logger.error({ err }, 'login throttle pruning failed'));
+    await pruneThrottle();
+    const throttlePruneTimer = setInterval(() => void pruneThrottle(), 600_000);
+    throttlePruneTimer.unref();
+    stops.push(async () => clearInterval(throttlePruneTimer));
 
     const tls = await loadTls({
       dataDir: config.dataDir, certFile: config.tlsCert, keyFile: config.tlsKey, caFile: config.tlsCa,

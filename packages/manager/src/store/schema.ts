@@ -140,6 +140,17 @@ export interface ArtifactsTable {
   created_by: string;
 }
 
+/** Login attempts per account or address (services/auth/login-throttle.ts). */
+export interface LoginThrottleTable {
+  /** `a:<lower-case user name>` or `i:<client address>`. */
+  throttle_key: string;
+  /** Attempts counted in the current window (each counted before its password is checked). */
+  failures: number;
+  window_start: string;
+  /** Until when attempts are refused; the epoch when not locked. */
+  locked_until: string;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -150,5 +161,6 @@ export interface Database {
   audit_log: AuditLogTable;
   api_tokens: ApiTokensTable;
   artifacts: ArtifactsTable;
+  login_throttle: LoginThrottleTable;
 }
 
