@@ -5,6 +5,7 @@ import { createServer as createPlainServer, type RequestListener, type Server as
 import { pino, type Logger } from 'pino';
 import { parseDeviceTopic } from '@pallas/protocol';
 import { EmbeddedBroker } from './broker/embedded/aedes-broker.js';
+import { RateLimiter } from './broker/rate-limit.js';
 import type { Broker } from './broker/broker.js';
 import { databaseUrlOf, type ManagerConfig } from './config/config.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
@@ -196,6 +197,12 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       },
     });
     broker.on('takeover', (id, previous, address) => clones.takeover(id, previous, address));
+    // A device cut off for breaking the protocol (QoS 2, retain, subscription spray): once a
+    // minute per device at most, so a device reconnecting in a loop cannot fill the log.
+    const cutOffAudited = new RateLimiter(1 / 60, 1);
+    broker.on('cutOff', (id, reason, detail) => {
+      if (cutOffAudited.take(id)) auditDevice('device.cut-off', id, { reason, detail }, 'denied');
+    });
 
     // The embedded broker starts empty, so nobody is connected yet whatever the store says.
     await devices.markAllOffline();

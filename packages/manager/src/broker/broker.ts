@@ -26,6 +26,8 @@ export interface BrokerEvents {
   takeover: (clientId: string, previousAddress: string | null, address: string | null) => void;
   /** The broker refused something a client sent; `reason` is a short metric label. */
   rejected: (reason: RejectReason, clientId: string | null, detail: string) => void;
+  /** An authenticated device was disconnected for breaking a rule of the protocol (audited). */
+  cutOff: (clientId: string, reason: RejectReason, detail: string) => void;
 }
 
 export type RejectReason =
@@ -40,7 +42,16 @@ export type RejectReason =
   | 'device_pending'
   | 'rate_limited'
   | 'connect_rate'
-  | 'packet_too_large';
+  | 'packet_too_large'
+  // A device's PUBLISH or will with QoS 2, or with the retain flag: cut off (issue #15).
+  | 'qos_not_allowed'
+  | 'retain_not_allowed'
+  // A will larger than the embedded broker keeps.
+  | 'will_too_large'
+  // Too many refused subscriptions on one connection: cut off.
+  | 'too_many_subscriptions'
+  // A session's queue of unacknowledged messages is full: the message is not queued.
+  | 'queue_full';
 
 export interface Broker {
   /** Opens listeners (embedded) or connections (external). */
