@@ -5,6 +5,7 @@ import type { RequestListener } from 'node:http';
 import { pino, type Logger } from 'pino';
 import { PALLAS_VERSION, parseDeviceTopic } from '@pallas/protocol';
 import { createBroker, deviceCaBundle, publicBrokerUrl } from './broker/create-broker.js';
+import { RateLimiter } from './broker/rate-limit.js';
 import type { Broker } from './broker/broker.js';
 import { databaseUrlOf, type ManagerConfig } from './config/config.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
@@ -90,7 +91,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     const apiTokens = new ApiTokensService(store);
     const audit = new AuditService({ store, logger: logger.child({ component: 'audit' }), onWriteError: () => metrics.auditWriteErrors.inc() });
     const auditPruner = new AuditPruner({ audit, retentionDays: config.auditRetentionDays, logger });
-    const throttle = new LoginThrottle({ maxAccountFailures: config.loginMaxFailures, maxAddressFailures: config.loginAddressMaxFailures });
+    const throttle = new LoginThrottle(store, { maxAccountFailures: config.loginMaxFailures, maxAddressFailures: config.loginAddressMaxFailures });
 
     const tls = await loadTls({
       dataDir: config.dataDir, certFile: config.tlsCert, keyFile: config.tlsKey, caFile: config.tlsCa,
@@ -194,6 +195,12 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       },
     });
     broker.on('takeover', (id, previous, address) => clones.takeover(id, previous, address));
+    // A device cut off for breaking the protocol (QoS 2, retain, subscription spray): once a
+    // minute per device at most, so a device reconnecting in a loop cannot fill the log.
+    const cutOffAudited = new RateLimiter(1 / 60, 1);
+    broker.on('cutOff', (id, reason, detail) => {
+      if (cutOffAudited.take(id)) auditDevice('device.cut-off', id, { reason, detail }, 'denied');
+    });
 
     const router = new DeviceRouter({
       broker, status, activity, inventory, tasks: reports, metrics, logger,
@@ -206,6 +213,10 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     const stranded = new StrandedTasks({ store, instances, outbox, online, logger: logger.child({ component: 'tasks' }) });
     const jobs = [
       new ExclusiveJob({ name: 'audit-prune', leases, run: () => auditPruner.prune(), intervalMs: 3_600_000, ttlMs: 600_000, logger }),
+      new ExclusiveJob({
+        name: 'login-throttle-prune', leases, intervalMs: 600_000, ttlMs: 120_000, logger,
+        run: () => throttle.prune().catch((err: unknown) => logger.error({ err }, 'login throttle pruning failed')),
+      }),
       new ExclusiveJob({ name: 'task-deadlines', leases, run: () => sweep.sweep(), intervalMs: config.taskSweepMs, logger }),
       new ExclusiveJob({ name: 'stranded-tasks', leases, run: () => stranded.sweep(), intervalMs: 1_000, logger }),
     ];

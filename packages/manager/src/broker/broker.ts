@@ -39,6 +39,8 @@ export interface BrokerEvents {
    * manager, and devices may have come and gone unseen: listeners re-check what they rely on.
    */
   relinked: () => void;
+  /** An authenticated device was disconnected for breaking a rule of the protocol (audited). */
+  cutOff: (clientId: string, reason: RejectReason, detail: string) => void;
 }
 
 export interface SubscribeOptions {
@@ -69,7 +71,16 @@ export type RejectReason =
   | 'device_pending'
   | 'rate_limited'
   | 'connect_rate'
-  | 'packet_too_large';
+  | 'packet_too_large'
+  // A device's PUBLISH or will with QoS 2, or with the retain flag: cut off (issue #15).
+  | 'qos_not_allowed'
+  | 'retain_not_allowed'
+  // A will larger than the embedded broker keeps.
+  | 'will_too_large'
+  // Too many refused subscriptions on one connection: cut off.
+  | 'too_many_subscriptions'
+  // A session's queue of unacknowledged messages is full: the message is not queued.
+  | 'queue_full';
 
 export interface Broker {
   /** `embedded`: Aedes inside this manager; `external`: a broker shared by several managers. */

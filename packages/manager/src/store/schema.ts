@@ -174,6 +174,17 @@ export interface RelayedEventsTable {
   created_ms: number | string;
 }
 
+/** Login attempts per account or address (services/auth/login-throttle.ts). */
+export interface LoginThrottleTable {
+  /** `a:<lower-case user name>` or `i:<client address>`. */
+  throttle_key: string;
+  /** Attempts counted in the current window (each counted before its password is checked). */
+  failures: number;
+  window_start: string;
+  /** Until when attempts are refused; the epoch when not locked. */
+  locked_until: string;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -187,5 +198,6 @@ export interface Database {
   manager_instances: ManagerInstancesTable;
   leases: LeasesTable;
   relayed_events: RelayedEventsTable;
+  login_throttle: LoginThrottleTable;
 }
 

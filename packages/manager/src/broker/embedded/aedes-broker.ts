@@ -4,10 +4,12 @@ import { createServer as createTlsServer } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { Aedes, type AedesPublishPacket, type Client } from 'aedes';
 import type { Logger } from 'pino';
-import { checkPublish, checkSubscribe } from '../acl.js';
+import { checkPublish, checkPublishFlags, checkSubscribe } from '../acl.js';
 import { guardFrames } from '../frame-guard.js';
 import { RateLimiter } from '../rate-limit.js';
 import type { Broker, BrokerEvents, BrokerHealth, DeviceAuthenticator, MessageHandler, PublishOptions } from '../broker.js';
+import { BoundedPersistence, type QueueBounds } from './bounded-persistence.js';
+import { SESSION_LIMITS } from './session-limits.js';
 
 export interface EmbeddedBrokerOptions {
   host: string;
@@ -22,6 +24,8 @@ export interface EmbeddedBrokerOptions {
   messageRate?: { perSec: number; burst: number };
   /** New connections per remote address (per s, burst); beyond it CONNACK 3. 0 = unlimited. */
   connectRate?: { perSec: number; burst: number; includeLoopback: boolean };
+  /** Messages and bytes queued per session (offline or unacknowledged). Default `SESSION_LIMITS.queue`. */
+  sessionQueue?: QueueBounds;
   authenticator: DeviceAuthenticator;
   logger: Logger;
 }
@@ -73,7 +77,15 @@ export class EmbeddedBroker implements Broker {
     // the client has an id (a refusal in preConnect) once more as a connectionError, which
     // would count it a second time as malformed.
     const counted = new WeakSet<Error>();
+    // Refused subscriptions per connection: past a few, the device is not an agent.
+    const refusedSubscriptions = new WeakMap<Client, number>();
+    const persistence = new BoundedPersistence(
+      this.#opts.sessionQueue ?? SESSION_LIMITS.queue,
+      (clientId) => this.#emit('rejected', 'queue_full', clientId, 'session queue full: message not queued'),
+      checkSubscribe,
+    );
     const aedes = await Aedes.createBroker({
+      persistence,
       // Devices keep long sessions; a slow link must not stall delivery to the others.
       drainTimeout: 30_000,
       connectTimeout: 10_000,
@@ -111,6 +123,13 @@ export class EmbeddedBroker implements Broker {
         // client is null for wills published after the session is gone; those were checked
         // when the will was registered at connect time below.
         if (!client) return done(null);
+        const flags = checkPublishFlags(packet.qos, packet.retain);
+        if (flags) {
+          const detail = `publish to ${packet.topic} with QoS ${packet.qos}${packet.retain ? ', retained' : ''}`;
+          this.#emit('rejected', flags, client.id, detail);
+          this.#emit('cutOff', client.id, flags, detail);
+          return done(new Error(`publish refused: ${flags}`));
+        }
         const reason = checkPublish(client.id, packet.topic, packet.payload.length, maxMessageBytes);
         if (!reason) {
           // A task result is never dropped: each answers a task the manager sent, so the manager
@@ -131,15 +150,30 @@ export class EmbeddedBroker implements Broker {
       },
       authorizeSubscribe: (client, sub, done) => {
         if (checkSubscribe(client.id, sub.topic)) return done(null, sub);
-        this.#emit('rejected', 'subscribe_denied', client.id, `subscribe to ${sub.topic}`);
+        const refused = (refusedSubscriptions.get(client) ?? 0) + 1;
+        refusedSubscriptions.set(client, refused);
+        if (refused > SESSION_LIMITS.maxRefusedSubscriptions) {
+          if (refused === SESSION_LIMITS.maxRefusedSubscriptions + 1) {
+            const detail = `more than ${SESSION_LIMITS.maxRefusedSubscriptions} refused subscriptions`;
+            this.#emit('rejected', 'too_many_subscriptions', client.id, detail);
+            this.#emit('cutOff', client.id, 'too_many_subscriptions', detail);
+          }
+          return done(new Error('too many refused subscriptions'));
+        }
+        this.#emit('rejected', 'subscribe_denied', client.id, `subscribe to ${sub.topic.slice(0, 200)}`);
         done(null, null); // SUBACK 0x80 for this filter; the connection stays up.
       },
       preConnect: (client, packet, done) => {
         // A will may only speak for the device's own presence topic.
+        // The broker keeps a session's will until it fires: small, never retained, no QoS 2.
         const will = packet.will;
-        if (will && checkPublish(packet.clientId, will.topic, will.payload.length, maxMessageBytes)) {
-          this.#emit('rejected', 'foreign_topic', packet.clientId, `will on ${will.topic}`);
-          const err = authError('will topic not allowed', NOT_AUTHORIZED);
+        const willRefusal = will && (
+          checkPublish(packet.clientId, will.topic, will.payload.length, maxMessageBytes)
+          ?? checkPublishFlags(will.qos ?? 0, Boolean(will.retain))
+          ?? (will.payload.length > SESSION_LIMITS.maxWillBytes ? 'will_too_large' : null));
+        if (willRefusal) {
+          this.#emit('rejected', willRefusal, packet.clientId, `will on ${will.topic} (${will.payload.length} bytes, QoS ${will.qos}${will.retain ? ', retained' : ''})`);
+          const err = authError('will not allowed', NOT_AUTHORIZED);
           counted.add(err);
           return done(err, false);
         }

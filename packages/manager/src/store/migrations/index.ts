@@ -4,6 +4,7 @@ import { tasks } from './002-tasks.js';
 import { auditApiTokens } from './003-audit-api-tokens.js';
 import { deviceSecurity } from './004-device-security.js';
 import { artifacts } from './005-artifacts.js';
+import { loginThrottle } from './006-login-throttle.js';
 import { cluster } from './007-cluster.js';
 import { brokerAccounts } from './008-broker-accounts.js';
 
@@ -17,8 +18,8 @@ const migrations: Record<string, Migration> = {
   '003-audit-api-tokens': auditApiTokens,
   '004-device-security': deviceSecurity,
   '005-artifacts': artifacts,
+  '006-login-throttle': loginThrottle,
   '007-cluster': cluster,
-  // 006 and 007 are taken by work merged separately.
   '008-broker-accounts': brokerAccounts,
 };
 

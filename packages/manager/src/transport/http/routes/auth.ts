@@ -7,8 +7,10 @@ export async function authRoutes(app: App, ctx: RouteContext): Promise<void> {
   serve(app, ctx, 'login', async (req, reply) => {
     const { username, password, cookie } = req.body;
     req.audit = { actor: { kind: 'anonymous', name: username }, target: { kind: 'user', id: username, name: username } };
+    let attempt;
     try {
-      ctx.throttle.check(username, req.ip);
+      // Counted before the password is hashed: parallel guesses cannot all pass (issue #15).
+      attempt = await ctx.throttle.begin(username, req.ip);
     } catch (err) {
       req.audit.action = 'login.throttled';
       throw err;
@@ -17,13 +19,12 @@ export async function authRoutes(app: App, ctx: RouteContext): Promise<void> {
     try {
       res = await ctx.sessions.login(username, password);
     } catch (err) {
-      if (err instanceof AppError && err.code === 'invalid_credentials') {
-        ctx.throttle.failed(username, req.ip);
-        req.audit.action = 'login.failed';
-      }
+      const wrong = err instanceof AppError && err.code === 'invalid_credentials';
+      await attempt.settle(wrong ? 'wrong' : 'not-checked');
+      if (wrong) req.audit.action = 'login.failed';
       throw err;
     }
-    ctx.throttle.succeeded(username);
+    await attempt.settle('right');
     req.audit = {
       action: 'login.ok',
       actor: { kind: 'user', id: res.user.id, name: res.user.username },

@@ -34,9 +34,11 @@ export async function userRoutes(app: App, ctx: RouteContext): Promise<void> {
     // Changing your own password proves you know the current one (a stolen session is not enough).
     if (req.params.id === caller.id && req.body.password !== undefined) {
       if (!req.body.currentPassword) throw new AppError('invalid_request', 'body.currentPassword: is required to change your own password');
-      if (!(await ctx.users.authenticate(caller.username, req.body.currentPassword))) {
-        throw new AppError('forbidden', 'body.currentPassword: is wrong');
-      }
+      // Throttled like a login: an open session must not become an unlimited guessing oracle.
+      const attempt = await ctx.throttle.begin(caller.username, req.ip);
+      const right = Boolean(await ctx.users.authenticate(caller.username, req.body.currentPassword));
+      await attempt.settle(right ? 'right' : 'wrong');
+      if (!right) throw new AppError('forbidden', 'body.currentPassword: is wrong');
     }
     const { currentPassword: _unused, ...patch } = req.body;
     if (Object.keys(patch).length === 0) throw new AppError('invalid_request', 'body: nothing to change (give password or role)');
