@@ -62,7 +62,7 @@ export class ManagerInstances implements Service {
     if (mismatch) {
       throw new ClusterKeyMismatch(
         `manager ${mismatch.id} on ${mismatch.hostname} signs with other keys than this one; every manager of a cluster needs the same ` +
-        'manager-signing.key and url-signing.key in its data dir (docs/scale-out.md)',
+        'signing-key.pem, download-url.key and tls/ in its data dir, copied from the first (docs/scale-out.md)',
       );
     }
     const now = dbNowMs(this.#store);
