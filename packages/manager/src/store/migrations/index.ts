@@ -4,6 +4,7 @@ import { tasks } from './002-tasks.js';
 import { auditApiTokens } from './003-audit-api-tokens.js';
 import { deviceSecurity } from './004-device-security.js';
 import { artifacts } from './005-artifacts.js';
+import { groupsRollouts } from './009-groups-rollouts.js';
 
 /**
  * Migrations are compiled into the program (no folder scan at run time), listed in order.
@@ -15,6 +16,8 @@ const migrations: Record<string, Migration> = {
   '003-audit-api-tokens': auditApiTokens,
   '004-device-security': deviceSecurity,
   '005-artifacts': artifacts,
+  // 006–008 are reserved for work landing in parallel (broker, security, cluster).
+  '009-groups-rollouts': groupsRollouts,
 };
 
 export const migrationProvider: MigrationProvider = {
