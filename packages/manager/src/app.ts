@@ -26,6 +26,9 @@ import { DeadlineSweep } from './services/tasks/deadline-sweep.js';
 import { TaskOutbox } from './services/tasks/task-outbox.js';
 import { TaskReports } from './services/tasks/task-reports.js';
 import { TasksService } from './services/tasks/tasks-service.js';
+import { GroupsService } from './services/groups/groups-service.js';
+import { RolloutEngine } from './services/rollouts/rollout-engine.js';
+import { RolloutsService } from './services/rollouts/rollouts-service.js';
 import { UsersService } from './services/users/users-service.js';
 import { openStore, type Store } from './store/store.js';
 import { loadTls, type TlsMaterial } from './security/tls.js';
@@ -50,7 +53,8 @@ export interface RunningManager {
   logger: Logger;
   services: {
     users: UsersService; sessions: SessionsService; devices: DevicesService; enrollment: EnrollmentService; tasks: TasksService;
-    audit: AuditService; apiTokens: ApiTokensService; artifacts: ArtifactsService;
+    audit: AuditService; apiTokens: ApiTokensService; artifacts: ArtifactsService; groups: GroupsService; rollouts: RolloutsService;
+    rolloutEngine: RolloutEngine;
   };
   events: EventBus;
   stop(): Promise<void>;
@@ -143,7 +147,18 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       store, broker, online, events, logger: logger.child({ component: 'tasks' }),
       grants: (list) => artifacts.grantsFor(list, config.downloadUrlTtlSec),
     });
-    const tasks = new TasksService({ store, outbox, events, logger: logger.child({ component: 'tasks' }), artifactKinds: (ids) => artifacts.kindsOf(ids) });
+    const groups = new GroupsService(store);
+    const tasks = new TasksService({
+      store, outbox, events, logger: logger.child({ component: 'tasks' }), artifactKinds: (ids) => artifacts.kindsOf(ids),
+      groupMembers: (groupId) => groups.memberIds(groupId),
+    });
+    // The rollout engine's tick is safe to run on every manager at once (compare-and-set on
+    // every transition); under a cluster lease it would run on one.
+    const rolloutEngine = new RolloutEngine({
+      store, tasks, groups, events, audit, logger: logger.child({ component: 'rollouts' }), intervalMs: config.rolloutTickMs,
+      artifactVersion: async (id) => (await artifacts.get(id).catch(() => null))?.version ?? null,
+    });
+    const rollouts = new RolloutsService({ store, tasks, groups, engine: rolloutEngine, events });
     const activity = new DeviceActivity({ online, outbox, events });
     const reports = new TaskReports({
       store, broker, outbox, events, logger: logger.child({ component: 'tasks' }),
@@ -202,6 +217,8 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     await new DeviceRouter({ broker, status, activity, tasks: reports, metrics, logger }).start();
     sweep.start();
     stops.push(() => sweep.stop());
+    rolloutEngine.start();
+    stops.push(() => rolloutEngine.stop());
     const mqttPort = broker.ports.mqtt;
     const mqttsPort = broker.ports.mqtts!;
     const bracket = (h: string) => (h.includes(':') ? `[${h}]` : h);
@@ -209,7 +226,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
 
     const http = await createHttpServer(
       {
-        users, sessions, apiTokens, audit, throttle, devices, enrollment, tasks, artifacts, events, broker, store, metrics,
+        users, sessions, apiTokens, audit, throttle, devices, enrollment, tasks, groups, rollouts, artifacts, events, broker, store, metrics,
         fleet: new FleetSummaryService({ store }),
         downloadUrlTtlSec: config.downloadUrlTtlSec,
         guard: (minimum) => requireRole({ sessions, apiTokens }, minimum),
@@ -239,7 +256,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     writeFileSync(join(config.dataDir, 'ports.json'), `${JSON.stringify(ports, null, 2)}\n`);
     return {
       config, ports, tls, store, broker, http, metrics, logger, stop, events,
-      services: { users, sessions, devices, enrollment, tasks, audit, apiTokens, artifacts },
+      services: { users, sessions, devices, enrollment, tasks, audit, apiTokens, artifacts, groups, rollouts, rolloutEngine },
       ...(bootstrap.generatedPassword ? { generatedAdminPassword: bootstrap.generatedPassword } : {}),
     };
   } catch (err) {

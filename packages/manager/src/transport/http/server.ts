@@ -18,6 +18,8 @@ import { deviceUpdateRoutes } from './routes/device-updates.js';
 import { enrollmentRoutes } from './routes/enrollment.js';
 import { eventRoutes } from './routes/events.js';
 import { fleetRoutes } from './routes/fleet.js';
+import { groupRoutes } from './routes/groups.js';
+import { rolloutRoutes } from './routes/rollouts.js';
 import { healthRoutes } from './routes/health.js';
 import { taskRoutes } from './routes/tasks.js';
 import { userRoutes } from './routes/users.js';
@@ -127,6 +129,8 @@ export async function createHttpServer(
     await api.register(eventRoutes, ctx);
     await api.register(fleetRoutes, ctx);
     await api.register(artifactRoutes, ctx);
+    await api.register(groupRoutes, ctx);
+    await api.register(rolloutRoutes, ctx);
   }, { prefix: API_PREFIX });
   await app.register(consoleRoutes);
 
