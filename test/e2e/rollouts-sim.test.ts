@@ -24,6 +24,11 @@ const created = (stateDir: string, vmName: string): number => {
   return state.history.filter((h) => h.op === 'createVm' && ids.has(h.vmId)).length;
 };
 const vmCreate = (name: string) => ({ kind: 'vm.create', spec: { name, vcpus: 1, memoryMB: 256, diskGB: 1 } });
+const ok = async <T>(p: Promise<{ status: number; body: T }>): Promise<T> => {
+  const res = await p;
+  assert.ok(res.status < 300, JSON.stringify(res.body));
+  return res.body;
+};
 const MANAGER_ARGS = ['--keepalive-sec', '5', '--status-interval-sec', '10', '--rollout-tick-ms', '200'];
 
 describe('groups and staged rollouts on sim devices', () => {
@@ -64,13 +69,18 @@ describe('groups and staged rollouts on sim devices', () => {
       for (let i = 1; i <= n; i++) {
         const dir = join(dirs.path, name, `device-${String(i).padStart(4, '0')}`);
         const id = await waitFor(`${name} ${i} enrolled`, () => existsSync(join(dir, 'device.json')) && deviceIdIn(dir), { timeoutMs: 60_000 });
+        await waitFor(`${name} ${i} known to the manager`, async () => (await admin.get(`/api/v1/devices/${id}`)).status === 200, { timeoutMs: 60_000 });
         list.push({ id, dir });
       }
     }
     // Names that say what each device is; failing ones sort last within a wave.
-    for (const [i, d] of good.entries()) await admin.patch(`/api/v1/devices/${d.id}`, { name: `good-${String(i).padStart(2, '0')}`, tags: ['fleet=e2e', i < 4 ? 'ring=canary' : 'ring=main'] });
-    for (const [i, d] of bad.entries()) await admin.patch(`/api/v1/devices/${d.id}`, { name: `zz-bad-${i}`, tags: ['fleet=e2e', 'ring=main'] });
-    await waitFor('20 devices online', async () => (await admin.get<PageOf<Device>>('/api/v1/devices?presence=online&tag=fleet=e2e&limit=1')).body.total === 20, { timeoutMs: 60_000 });
+    for (const [i, d] of good.entries()) await ok(admin.patch(`/api/v1/devices/${d.id}`, { name: `good-${String(i).padStart(2, '0')}`, tags: ['fleet=e2e', i < 4 ? 'ring=canary' : 'ring=main'] }));
+    for (const [i, d] of bad.entries()) await ok(admin.patch(`/api/v1/devices/${d.id}`, { name: `zz-bad-${i}`, tags: ['fleet=e2e', 'ring=main'] }));
+    await waitFor('20 devices online', async () => {
+      const res = await admin.get<PageOf<Device>>('/api/v1/devices?presence=online&limit=100');
+      if (res.body.items.filter((d) => d.tags.includes('fleet=e2e')).length === 20) return true;
+      throw new Error(`${res.body.total} online: ${procs.map((p) => p.output().slice(-300)).join(' | ')}`);
+    }, { timeoutMs: 60_000 });
   });
   after(async () => {
     await Promise.all(procs.map((p) => p.kill()));
