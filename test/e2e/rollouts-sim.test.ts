@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { AuditEntry, Device, Group, PageOf, Rollout, RolloutDevice, Task } from '@pallas/protocol';
+import { pallas } from './support/cli.js';
 import {
   BIN, createEnrollmentToken, startAgentProcess, startManagerProcess, startNode, tempDir, waitFor,
   type Api, type ManagerProcess, type Proc,
@@ -209,6 +210,31 @@ describe('groups and staged rollouts on sim devices', () => {
     let onHosts = 0;
     for (const d of good) onHosts += created(d.dir, 'abort-vm');
     assert.equal(onHosts, end.counts.succeeded);
+  });
+
+  it('pallas groups and pallas rollouts: create, show, dry run, watch to the end, --json', async () => {
+    const env = { PALLAS_SERVER: manager.httpUrl, PALLAS_TOKEN: admin.token! };
+    const cli = (args: string[]) => pallas(join(dirs.path, 'cli'), args, env);
+    const group = await cli(['groups', 'create', 'cli-main', '--tag', 'ring=main', '--name-pattern', 'good-*', '--json']);
+    assert.equal(group.code, 0, group.stderr);
+    assert.equal((JSON.parse(group.stdout) as Group).deviceCount, 12);
+    const ls = await cli(['groups', 'ls']);
+    assert.match(ls.stdout, /cli-main\s+12\s+query/);
+    const plan = await cli(['rollouts', 'create', 'dry', '--group', 'cli-main', '--power', 'vm-100:on', '--waves', '1,25%', '--dry-run']);
+    assert.equal(plan.code, 0, plan.stderr);
+    assert.match(plan.stdout, /12 devices in 5 waves: 1, 3, 3, 3, 2/);
+    const made = await cli(['rollouts', 'create', 'cli', '--group', 'cli-main', '--power', 'vm-100:on', '--ramp', '2,2', '--json']);
+    assert.equal(made.code, 0, made.stderr);
+    const id = (JSON.parse(made.stdout) as Rollout).id;
+    const watched = await cli(['rollouts', 'watch', id]);
+    assert.equal(watched.code, 0, watched.stderr + watched.stdout);
+    assert.match(watched.stdout, /State:\s+completed/);
+    assert.match(watched.stdout, /WAVE\s+SIZE\s+PROGRESS/);
+    const show = await cli(['rollouts', 'show', id, '--devices', '--json']);
+    assert.equal((JSON.parse(show.stdout) as { devices: RolloutDevice[] }).devices.filter((d) => d.state === 'succeeded').length, 12);
+    const abortDone = await cli(['rollouts', 'abort', id, '--reason', 'already done']);
+    assert.equal(abortDone.code, 1);
+    assert.match(abortDone.stderr, /completed/);
   });
 
   it('continues after the manager is killed mid-rollout, and no device receives the operation twice', async () => {

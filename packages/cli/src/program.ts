@@ -7,6 +7,8 @@ import { registerAudit } from './commands/audit.js';
 import { registerAuth } from './commands/auth.js';
 import { registerDevices } from './commands/devices.js';
 import { registerTasks } from './commands/tasks.js';
+import { registerGroups } from './commands/groups.js';
+import { registerRollouts } from './commands/rollouts.js';
 import { registerTokens } from './commands/tokens.js';
 import { registerUsers } from './commands/users.js';
 import { registerVms } from './commands/vms.js';
@@ -52,6 +54,8 @@ export function buildProgram(io: Io, argv: readonly string[] = []): Command {
   registerApiTokens(program, io);
   registerAudit(program, io);
   registerArtifacts(program, io);
+  registerGroups(program, io);
+  registerRollouts(program, io);
   return program;
 }
 
