@@ -102,6 +102,28 @@ function engineSuite(makeTarget: () => Promise<StoreTarget>, separateConnections
     assert.ok(done.finishedAt !== null);
   });
 
+  it('gives a dynamic rollout to devices that join its tag later, once, and keeps offline devices pending', async () => {
+    const a = managerOn(one);
+    const b = managerOn(two);
+    const [first, second, late, away] = deviceIds.slice(0, 4) as [string, string, string, string];
+    for (const d of [first, second, away]) await one.write.insertInto('device_tags').values({ device_id: d, tag: 'ring=dyn' }).execute();
+    await one.write.updateTable('devices').set({ presence: 'offline' }).where('id', '=', away).execute();
+    const r = await a.rollouts.create({ name: 'dyn', operation: { kind: 'vm.delete', vmId: 'vm-1' }, tag: 'ring=dyn', membership: 'dynamic', waves: { sizes: [3] } }, 'test');
+    const by = `rollout:${r.id}`;
+    await race(a.engine, b.engine);
+    assert.deepEqual([...(await tasksPerDevice(by)).keys()].sort(), [first, second].sort());
+    await finishAll(by, 'succeeded');
+    await one.write.insertInto('device_tags').values({ device_id: late, tag: 'ring=dyn' }).execute();
+    await race(a.engine, b.engine);
+    const counts = await tasksPerDevice(by);
+    assert.equal(counts.get(late), 1, 'the late member got it once');
+    assert.equal(counts.get(away), undefined, 'the offline device has no task yet');
+    const now = await a.rollouts.get(r.id, one.write);
+    assert.equal(now.state, 'running', 'a dynamic rollout runs until its deadline');
+    assert.deepEqual([now.counts.total, now.counts.pending, now.counts.failed], [4, 1, 0]);
+    await a.rollouts.abort(r.id, 'test');
+  });
+
   it('retries a failed device once per attempt, and trips the threshold once (one audit record)', async () => {
     const a = managerOn(one);
     const b = managerOn(two);
