@@ -2,7 +2,7 @@ import { PAGE_LIMITS, ROLLOUT_DEFAULTS } from '@pallas/protocol/constants';
 import { useEffect, useState } from 'react';
 import type { CreateRollout, Rollout, RolloutPlan, TaskOperation } from '@pallas/protocol';
 import { api } from '../../api/client.js';
-import { Link, navigate } from '../../app/router.js';
+import { Link, navigate, useLocation } from '../../app/router.js';
 import { useCan } from '../../auth/AuthProvider.js';
 import { Dialog } from '../../components/Dialog.js';
 import { ErrorNote } from '../../components/ErrorNote.js';
@@ -22,12 +22,12 @@ function wavesOf(text: string): CreateRollout['waves'] | undefined {
 }
 
 /** The rollout wizard: target, operation, waves and thresholds, with the devices each wave will hit. */
-function CreateRolloutDialog({ onCreated, onClose }: { onCreated(r: Rollout): void; onClose(): void }) {
+function CreateRolloutDialog({ initialGroup, onCreated, onClose }: { initialGroup?: string; onCreated(r: Rollout): void; onClose(): void }) {
   const groups = useResource((signal) => api.call('listGroups', { query: { limit: PAGE_LIMITS.max }, signal }), []);
   const artifacts = useResource((signal) => api.call('listArtifacts', { query: { limit: PAGE_LIMITS.max }, signal }), []);
   const [name, setName] = useState('');
   const [targetKind, setTargetKind] = useState<'group' | 'tag'>('group');
-  const [groupId, setGroupId] = useState('');
+  const [groupId, setGroupId] = useState(initialGroup ?? '');
   const [tag, setTag] = useState('');
   const [opKind, setOpKind] = useState<OpKind>('agent.update');
   const [artifactId, setArtifactId] = useState('');
@@ -139,8 +139,10 @@ function CreateRolloutDialog({ onCreated, onClose }: { onCreated(r: Rollout): vo
 /** Rollouts, newest first, with progress that moves live. */
 export function RolloutsView() {
   const operator = useCan('operator');
+  const { query } = useLocation();
+  const fromSelection = query.get('group') ?? undefined;
   const list = useResource((signal) => api.call('listRollouts', { query: { limit: 100 }, signal }), []);
-  const [creating, setCreating] = useState(false);
+  const [creating, setCreating] = useState(Boolean(fromSelection && operator));
   useLiveEvents((m) => {
     if (m.type === 'reset') return list.reload();
     if (m.type !== 'rollout') return;
@@ -177,7 +179,7 @@ export function RolloutsView() {
           </table>
         </div>
       ))}
-      {creating && <CreateRolloutDialog onClose={() => setCreating(false)} onCreated={(r) => navigate(`/rollouts/${r.id}`)} />}
+      {creating && <CreateRolloutDialog {...(fromSelection ? { initialGroup: fromSelection } : {})} onClose={() => setCreating(false)} onCreated={(r) => navigate(`/rollouts/${r.id}`)} />}
     </div>
   );
 }

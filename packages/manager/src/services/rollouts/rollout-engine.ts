@@ -1,4 +1,4 @@
-import type { Rollout, RolloutPolicy, TaskOperation, TaskState } from '@pallas/protocol';
+import type { Rollout, RolloutCounts, RolloutPolicy, TaskOperation, TaskState } from '@pallas/protocol';
 import type { Logger } from 'pino';
 import { AppError } from '../../errors.js';
 import type { Db, Store } from '../../store/store.js';
@@ -8,6 +8,9 @@ import type { EventBus } from '../live/event-bus.js';
 import type { TasksService } from '../tasks/tasks-service.js';
 import { needed, thresholdTripped } from './rollout-policy.js';
 import { ACTIVE_ROLLOUT, IN_PROGRESS, OPEN_DEVICE_STATES, countsOf, loadRollout, type RolloutRow, type StoredTarget } from './rollout-view.js';
+
+/** The shortest interval between two progress events of one rollout. */
+const EMIT_MS = 200;
 
 const FINAL_TASK: readonly TaskState[] = ['succeeded', 'failed', 'cancelled', 'timed_out'];
 
@@ -47,6 +50,8 @@ export class RolloutEngine {
   #running: Promise<void> | undefined;
   #again = false;
   #unsubscribe: (() => void) | undefined;
+  readonly #emitTimers = new Map<string, NodeJS.Timeout>();
+  readonly #lastEmit = new Map<string, number>();
 
   constructor(deps: RolloutEngineDeps) {
     this.#db = deps.store.write;
@@ -69,6 +74,8 @@ export class RolloutEngine {
     this.#unsubscribe?.();
     this.#timer = undefined;
     await this.#running;
+    for (const t of this.#emitTimers.values()) clearTimeout(t);
+    this.#emitTimers.clear();
   }
 
   /** Asks for a tick soon (coalesced); ticks in this process never overlap. */
@@ -97,7 +104,7 @@ export class RolloutEngine {
       .where((eb) => eb.or([eb('state', 'in', ACTIVE_ROLLOUT), eb('finished_at', 'is', null)])).orderBy('id').execute();
     for (const row of rows) {
       try {
-        if (await this.#advance(row, now)) await this.#emit(row.id);
+        if (await this.#advance(row, now)) this.#emitSoon(row.id);
       } catch (err) {
         this.#deps.logger.error({ err, rollout: row.id }, 'rollout step failed');
       }
@@ -152,6 +159,23 @@ export class RolloutEngine {
 
   async #row(id: string): Promise<RolloutRow> {
     return this.#db.selectFrom('rollouts').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+  }
+
+  /**
+   * Progress events at most every EMIT_MS per rollout, the last one always sent: a wave of
+   * thousands of devices ends in hundreds of ticks, and each event carries the whole rollout.
+   */
+  #emitSoon(id: string): void {
+    if (this.#emitTimers.has(id)) return;
+    const wait = Math.max(0, (this.#lastEmit.get(id) ?? 0) + EMIT_MS - Date.now());
+    const timer = setTimeout(() => {
+      this.#emitTimers.delete(id);
+      if (this.#lastEmit.size > 10_000) this.#lastEmit.clear();
+      this.#lastEmit.set(id, Date.now());
+      this.#emit(id).catch((err: unknown) => this.#deps.logger.error({ err, rollout: id }, 'rollout event failed'));
+    }, wait);
+    timer.unref();
+    this.#emitTimers.set(id, timer);
   }
 
   async #emit(id: string): Promise<Rollout> {
@@ -278,7 +302,8 @@ export class RolloutEngine {
   /** A running rollout: threshold, deadline, new members, dispatch, gate and next wave, completion. */
   async #drive(row: RolloutRow, policy: RolloutPolicy, operation: TaskOperation, now: Date): Promise<boolean> {
     const at = now.toISOString();
-    const total = (await countsOf(this.#db, row.id, row.wave_count))[0]!;
+    let counts = await countsOf(this.#db, row.id, row.wave_count);
+    const total = counts[0]!;
     const failedSince = total.failed - row.base_failed;
     const finishedSince = total.failed + total.succeeded - row.base_finished;
     if (thresholdTripped(policy, failedSince, finishedSince)) {
@@ -299,10 +324,14 @@ export class RolloutEngine {
       return this.#setState(row.id, ['running'], 'completed', 'deadline');
     }
     let changed = false;
-    if (row.membership === 'dynamic') changed = await this.#addNewMembers(row, operation);
-    changed = (await this.#dispatch(row, policy, operation)) || changed;
-    changed = (await this.#gate(row, policy, now)) || changed;
-    return changed;
+    if (row.membership === 'dynamic' && (await this.#addNewMembers(row, operation))) {
+      changed = true;
+      counts = await countsOf(this.#db, row.id, row.wave_count);
+    }
+    const dispatched = await this.#dispatch(row, policy, operation, counts[0]!);
+    // Devices just dispatched are in progress: the gate cannot be met in this tick.
+    if (dispatched) return true;
+    return (await this.#gate(row, policy, now, counts)) || changed;
   }
 
   /** Devices that joined the group or tag since the start join the wave being run (or the last one). */
@@ -326,8 +355,7 @@ export class RolloutEngine {
   }
 
   /** Pending devices of started waves that are online, up to `maxInProgress` in progress. */
-  async #dispatch(row: RolloutRow, policy: RolloutPolicy, operation: TaskOperation): Promise<boolean> {
-    const counts = (await countsOf(this.#db, row.id, row.wave_count))[0]!;
+  async #dispatch(row: RolloutRow, policy: RolloutPolicy, operation: TaskOperation, counts: RolloutCounts): Promise<boolean> {
     const room = policy.maxInProgress - counts.active - counts.verifying;
     if (room <= 0 || counts.pending === 0) return false;
     // Offline devices stay pending (not failed) until they come back within the deadline.
@@ -367,12 +395,12 @@ export class RolloutEngine {
   }
 
   /** The current wave's success gate; then the soak time; then the next wave, or the end. */
-  async #gate(row: RolloutRow, policy: RolloutPolicy, now: Date): Promise<boolean> {
+  async #gate(row: RolloutRow, policy: RolloutPolicy, now: Date, counts: RolloutCounts[]): Promise<boolean> {
     const at = now.toISOString();
     const w = row.current_wave;
     const wave = await this.#db.selectFrom('rollout_waves').selectAll().where('rollout_id', '=', row.id).where('wave', '=', w).executeTakeFirst();
     if (!wave) return false;
-    const c = (await countsOf(this.#db, row.id, row.wave_count))[w]!;
+    const c = counts[w]!;
     const size = c.total - c.skipped;
     let changed = false;
     let gateMetAt = wave.gate_met_at;
