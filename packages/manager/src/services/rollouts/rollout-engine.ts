@@ -194,6 +194,12 @@ export class RolloutEngine {
     if (row.state === 'running') {
       const fresh = await this.#row(row.id);
       if (fresh.state === 'running') changed = (await this.#drive(fresh, policy, operation, now)) || changed;
+    } else if (row.state === 'paused' && now.toISOString() >= row.deadline_at) {
+      // A rollout left paused past its deadline ends like a running one: what never started is skipped.
+      if (await this.#setState(row.id, ['paused'], 'completed', 'deadline')) {
+        await this.#skipPending(row.id, 'deadline', 'the rollout reached its deadline (paused) before this device could get the operation');
+        changed = true;
+      }
     }
     if (!ACTIVE_ROLLOUT.includes((await this.#row(row.id)).state as never)) changed = (await this.#finishIfDrained(row.id, now)) || changed;
     return changed;
