@@ -124,6 +124,31 @@ function engineSuite(makeTarget: () => Promise<StoreTarget>, separateConnections
     await a.rollouts.abort(r.id, 'test');
   });
 
+  it('abort cancels the queued tasks, skips the devices without one, and lets sent ones finish', async () => {
+    const a = managerOn(one);
+    const b = managerOn(two);
+    const devices = deviceIds.slice(4, 10);
+    const r = await a.rollouts.create({ name: 'abort', operation: { kind: 'vm.update', vmId: 'vm-1', patch: { name: 'x' } }, deviceIds: devices, waves: { sizes: [4, 2] } }, 'test');
+    const by = `rollout:${r.id}`;
+    await race(a.engine, b.engine);
+    // The fake outbox never sends: all four are queued. Mark one as sent to the device.
+    const tasks = await one.write.selectFrom('tasks').select(['id', 'device_id']).where('created_by', '=', by).orderBy('id').execute();
+    assert.equal(tasks.length, 4);
+    await one.write.updateTable('tasks').set({ state: 'sent' }).where('id', '=', tasks[0]!.id).execute();
+    await a.rollouts.abort(r.id, 'test');
+    await race(a.engine, b.engine);
+    const states = await one.write.selectFrom('tasks').select(['id', 'state']).where('created_by', '=', by).orderBy('id').execute();
+    assert.deepEqual(states.map((t) => t.state), ['sent', 'cancelled', 'cancelled', 'cancelled']);
+    let now = await a.rollouts.get(r.id, one.write);
+    assert.deepEqual([now.state, now.counts.active, now.counts.skipped, now.finishedAt], ['aborted', 1, 5, null]);
+    // The sent one finishes (and counts); then the rollout is finished.
+    await one.write.updateTable('tasks').set({ state: 'succeeded', finished_at: new Date().toISOString() }).where('id', '=', tasks[0]!.id).execute();
+    await race(a.engine, b.engine);
+    now = await a.rollouts.get(r.id, one.write);
+    assert.deepEqual([now.counts.succeeded, now.counts.skipped], [1, 5]);
+    assert.ok(now.finishedAt !== null);
+  });
+
   it('retries a failed device once per attempt, and trips the threshold once (one audit record)', async () => {
     const a = managerOn(one);
     const b = managerOn(two);
