@@ -209,7 +209,7 @@ describe('web console', () => {
     const { page } = viewer;
     await logIn(page, manager.httpUrl, 'vera', 'viewer-password');
     const menu = await page.locator('nav.sidenav a').allTextContents();
-    assert.deepEqual(menu, ['Overview', 'Devices', 'Tasks', 'Artifacts', 'API tokens']);
+    assert.deepEqual(menu, ['Overview', 'Devices', 'Tasks', 'Groups', 'Rollouts', 'Artifacts', 'API tokens']);
     await openSection(page, 'Devices');
     await page.click('tbody tr a.row-link >> nth=0');
     await page.waitForSelector('[data-testid=device-title]');

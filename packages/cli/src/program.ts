@@ -8,6 +8,8 @@ import { registerCluster } from './commands/cluster.js';
 import { registerAuth } from './commands/auth.js';
 import { registerDevices } from './commands/devices.js';
 import { registerTasks } from './commands/tasks.js';
+import { registerGroups } from './commands/groups.js';
+import { registerRollouts } from './commands/rollouts.js';
 import { registerTokens } from './commands/tokens.js';
 import { registerUsers } from './commands/users.js';
 import { registerVms } from './commands/vms.js';
@@ -54,6 +56,8 @@ export function buildProgram(io: Io, argv: readonly string[] = []): Command {
   registerAudit(program, io);
   registerArtifacts(program, io);
   registerCluster(program, io);
+  registerGroups(program, io);
+  registerRollouts(program, io);
   return program;
 }
 

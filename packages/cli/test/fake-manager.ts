@@ -255,7 +255,7 @@ export async function startFakeManager(): Promise<FakeManager> {
         const wants = (e: LiveEvent): boolean => {
           if (taskId) return e.type === 'task' && e.task.id === taskId;
           if (!deviceId) return true;
-          return e.type === 'task' ? e.task.deviceId === deviceId : e.type === 'vms' ? e.deviceId === deviceId : e.device.id === deviceId;
+          return e.type === 'task' ? e.task.deviceId === deviceId : e.type === 'vms' ? e.deviceId === deviceId : e.type === 'device' && e.device.id === deviceId;
         };
         res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
         res.write(`retry: ${state.sse.retryMs}\n: connected\n\n`);

@@ -314,7 +314,7 @@ function queryString(query: Query): string {
  */
 function decodeLiveMessage(type: string, data: string): LiveMessage | undefined {
   if (type === 'reset' || type === RECONNECTED_WITHOUT_ID) return { type: 'reset' };
-  if (type !== 'task' && type !== 'device' && type !== 'vms') return undefined;
+  if (type !== 'task' && type !== 'device' && type !== 'vms' && type !== 'rollout') return undefined;
   try {
     const value = JSON.parse(data) as LiveEvent;
     return value.type === type ? value : undefined;

@@ -30,6 +30,9 @@ import { DeadlineSweep } from './services/tasks/deadline-sweep.js';
 import { TaskOutbox } from './services/tasks/task-outbox.js';
 import { TaskReports } from './services/tasks/task-reports.js';
 import { TasksService } from './services/tasks/tasks-service.js';
+import { GroupsService } from './services/groups/groups-service.js';
+import { RolloutEngine } from './services/rollouts/rollout-engine.js';
+import { RolloutsService } from './services/rollouts/rollouts-service.js';
 import { UsersService } from './services/users/users-service.js';
 import { openStore, type Store } from './store/store.js';
 import { loadTls, type TlsMaterial } from './security/tls.js';
@@ -63,7 +66,8 @@ export interface RunningManager {
   logger: Logger;
   services: {
     users: UsersService; sessions: SessionsService; devices: DevicesService; enrollment: EnrollmentService; tasks: TasksService;
-    audit: AuditService; apiTokens: ApiTokensService; artifacts: ArtifactsService;
+    audit: AuditService; apiTokens: ApiTokensService; artifacts: ArtifactsService; groups: GroupsService; rollouts: RolloutsService;
+    rolloutEngine: RolloutEngine;
   };
   events: EventBus;
   stop(): Promise<void>;
@@ -147,7 +151,19 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       grants: (list) => artifacts.grantsFor(list, config.downloadUrlTtlSec),
       instanceId,
     });
-    const tasks = new TasksService({ store, outbox, events, logger: logger.child({ component: 'tasks' }), artifactKinds: (ids) => artifacts.kindsOf(ids) });
+    const groups = new GroupsService(store);
+    const tasks = new TasksService({
+      store, outbox, events, logger: logger.child({ component: 'tasks' }), artifactKinds: (ids) => artifacts.kindsOf(ids),
+      groupMembers: (groupId) => groups.memberIds(groupId),
+    });
+    // The rollout engine's tick is safe to run on every manager at once (compare-and-set on
+    // every transition, docs/rollouts.md), so each manager ticks it: a rollout moves as soon as
+    // any manager hears of a task ending, and no lease hand-over can stall it.
+    const rolloutEngine = new RolloutEngine({
+      store, tasks, groups, events, audit, logger: logger.child({ component: 'rollouts' }), intervalMs: config.rolloutTickMs,
+      artifactVersion: async (id) => (await artifacts.get(id).catch(() => null))?.version ?? null,
+    });
+    const rollouts = new RolloutsService({ store, tasks, groups, engine: rolloutEngine, events });
     const activity = new DeviceActivity({ online, outbox, events });
     const reports = new TaskReports({
       store, broker, outbox, events, inventory, logger: logger.child({ component: 'tasks' }),
@@ -232,7 +248,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
 
     const http = await createHttpServer(
       {
-        users, sessions, apiTokens, audit, throttle, devices, enrollment, tasks, artifacts, events, broker, store, metrics,
+        users, sessions, apiTokens, audit, throttle, devices, enrollment, tasks, groups, rollouts, artifacts, events, broker, store, metrics,
         fleet: new FleetSummaryService({ store }),
         cluster: new ClusterStatusService({ store, instances, leases, brokerKind: broker.kind, brokerHealth: () => broker.health() }),
         downloadUrlTtlSec: config.downloadUrlTtlSec,
@@ -273,6 +289,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       reports,
       router,
       ...jobs,
+      rolloutEngine,
       { name: 'https', start: async () => void await http.listen({ port: config.httpsPort, host: config.httpHost }), stop: () => http.close() },
       ...(plain ? [plain] : []),
     );
@@ -285,7 +302,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     writeFileSync(join(config.dataDir, 'ports.json'), `${JSON.stringify(ports, null, 2)}\n`);
     return {
       config, ports, tls, store, broker, http, metrics, logger, stop, events,
-      services: { users, sessions, devices, enrollment, tasks, audit, apiTokens, artifacts },
+      services: { users, sessions, devices, enrollment, tasks, audit, apiTokens, artifacts, groups, rollouts, rolloutEngine },
       ...(bootstrap.generatedPassword ? { generatedAdminPassword: bootstrap.generatedPassword } : {}),
     };
   } catch (err) {

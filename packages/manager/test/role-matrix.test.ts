@@ -83,6 +83,11 @@ const newArtifact = async (): Promise<string> => {
   assert.equal(res.status, 201);
   return ((await res.json()) as { id: string }).id;
 };
+const newGroup = async (): Promise<string> =>
+  (await ok(admin.post<{ id: string }>(at('createGroup'), { name: `g-${randomUUID().slice(0, 8)}`, deviceIds: [deviceId] }), 201)).id;
+/** A rollout on a device of its own (two open rollouts of one operation may not share a device). */
+const newRollout = async (): Promise<string> =>
+  (await ok(admin.post<{ id: string }>(at('createRollout'), { name: 'matrix', operation: { kind: 'vm.power', vmId: 'vm-1', action: 'on' }, deviceIds: [await newDevice()] }), 201)).id;
 const newDevice = async (): Promise<string> => (await enroll(new Api(base), enrollToken, `matrix-${randomUUID().slice(0, 6)}`)).deviceId;
 
 /**
@@ -158,6 +163,26 @@ const MATRIX: Record<RouteName, Entry> = {
       return { params: { id: task.id }, body: {} };
     },
   },
+  listGroups: { prepare: () => ({}) },
+  createGroup: { prepare: () => ({ body: { name: `m-${randomUUID().slice(0, 8)}`, query: { tags: ['site=matrix'] } } }) },
+  getGroup: { prepare: async () => ({ params: { id: await newGroup() } }) },
+  updateGroup: { prepare: async () => ({ params: { id: await newGroup() }, body: { description: 'changed' } }) },
+  deleteGroup: { prepare: async () => ({ params: { id: await newGroup() } }) },
+  listGroupMembers: { prepare: async () => ({ params: { id: await newGroup() } }) },
+  listRollouts: { prepare: () => ({}) },
+  createRollout: { prepare: async () => ({ body: { name: 'matrix', operation: { kind: 'vm.power', vmId: 'vm-1', action: 'on' }, deviceIds: [await newDevice()] } }) },
+  planRollout: { prepare: () => ({ body: { deviceIds: [deviceId], waves: { sizes: [1] } } }) },
+  getRollout: { prepare: async () => ({ params: { id: await newRollout() } }) },
+  listRolloutDevices: { prepare: async () => ({ params: { id: await newRollout() } }) },
+  pauseRollout: { prepare: async () => ({ params: { id: await newRollout() }, body: { reason: 'matrix' } }) },
+  resumeRollout: {
+    prepare: async () => {
+      const id = await newRollout();
+      await ok(admin.post(at('pauseRollout', { id }), {}), 200);
+      return { params: { id }, body: {} };
+    },
+  },
+  abortRollout: { prepare: async () => ({ params: { id: await newRollout() }, body: { reason: 'matrix' } }) },
   followEvents: { prepare: () => ({}) },
   fleetSummary: { prepare: () => ({}) },
   clusterStatus: { prepare: () => ({}) },

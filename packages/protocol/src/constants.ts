@@ -104,3 +104,4 @@ export const API_ERROR_STATUS = {
   unavailable: 503,
 } as const;
 export type ApiErrorCode = keyof typeof API_ERROR_STATUS;
+export * from './rollout-plan.js';

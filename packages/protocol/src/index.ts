@@ -16,6 +16,8 @@ export * from './api/cluster.js';
 export * from './api/audit.js';
 export * from './api/api-tokens.js';
 export * from './api/artifacts.js';
+export * from './api/groups.js';
+export * from './api/rollouts.js';
 
 export * from './constants.js';
 export * from './units.js';

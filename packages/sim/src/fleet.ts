@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { Agent, createDriver, describeError, type BackoffOptions } from '@pallas/agent';
+import { Agent, createDriver, describeError, type BackoffOptions, type SimDriverOptions } from '@pallas/agent';
 import { pino, type Logger } from 'pino';
 import { createLimiter } from './limiter.js';
 
@@ -26,6 +26,8 @@ export interface FleetOptions {
   vmCount?: number;
   /** How long each simulated VM operation takes (see the sim driver). Default 50 ms. */
   latencyMs?: number;
+  /** Injected failures for every device of this fleet, e.g. `{createVm: 'host_error'}` (the sim driver's `failOn`). Default none. */
+  failOn?: SimDriverOptions['failOn'];
   /**
    * Keep each simulated host in `<device dir>/sim-host.json`, so that its VMs survive a restart
    * and can be changed "by hand" by editing the file. Default true; benchmarks turn it off so
@@ -77,6 +79,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       seed: i, hostname: name, vmCount: options.vmCount,
       ...(options.hostStateFiles !== false ? { stateFile: join(stateDir, deviceDirName(i), 'sim-host.json') } : {}),
       ...(options.latencyMs !== undefined ? { latencyMs: options.latencyMs } : {}),
+      ...(options.failOn ? { failOn: options.failOn } : {}),
     });
     const agent = new Agent({
       stateDir: join(stateDir, deviceDirName(i)),

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { describeError } from '@pallas/agent';
+import { DRIVER_ERROR_CODES, describeError, type DriverErrorCode } from '@pallas/agent';
 import { PALLAS_VERSION } from '@pallas/protocol';
 import { pino } from 'pino';
 import { startFleet } from './fleet.js';
@@ -15,6 +15,9 @@ Options (flags override PALLAS_* environment variables):
   --state-dir <dir>        root of the device state dirs (./pallas-sim-state) [PALLAS_STATE_DIR]
   --concurrency <n>        enrollments in flight (50)               [PALLAS_SIM_CONCURRENCY]
   --status-interval <sec>  override the manager's status interval   [PALLAS_STATUS_INTERVAL]
+  --latency <ms>           how long each VM operation takes (50)    [PALLAS_SIM_LATENCY]
+  --fail-on <op>=<code>    make every device fail an operation, e.g. createVm=host_error
+                           (repeatable; ops: createVm powerVm updateVm deleteVm applyPatch)
   --log-level <level>      fatal|error|warn|info|debug|trace|silent (warn) [PALLAS_LOG_LEVEL]
   --help, --version
 `;
@@ -26,6 +29,21 @@ function positiveInt(name: string, value: string | undefined, fallback: number |
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new UsageError(`${name} must be a positive integer, got "${value}"`);
   return n;
+}
+
+const SIM_OPS = ['createVm', 'powerVm', 'updateVm', 'deleteVm', 'applyPatch'] as const;
+
+/** `--fail-on createVm=host_error` (repeatable) as the sim driver's `failOn`. */
+function failOnOf(specs: string[]): Partial<Record<(typeof SIM_OPS)[number], DriverErrorCode>> | undefined {
+  if (specs.length === 0) return undefined;
+  const out: Partial<Record<(typeof SIM_OPS)[number], DriverErrorCode>> = {};
+  for (const spec of specs) {
+    const [op, code] = spec.split('=');
+    if (!SIM_OPS.includes(op as never)) throw new UsageError(`--fail-on: unknown operation "${op}" (one of ${SIM_OPS.join(', ')})`);
+    if (!DRIVER_ERROR_CODES.includes(code as DriverErrorCode)) throw new UsageError(`--fail-on: unknown error code "${code}" (one of ${DRIVER_ERROR_CODES.join(', ')})`);
+    out[op as (typeof SIM_OPS)[number]] = code as DriverErrorCode;
+  }
+  return out;
 }
 
 async function main(): Promise<number> {
@@ -42,6 +60,8 @@ async function main(): Promise<number> {
         'state-dir': { type: 'string' },
         concurrency: { type: 'string' },
         'status-interval': { type: 'string' },
+        latency: { type: 'string' },
+        'fail-on': { type: 'string', multiple: true },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
@@ -70,6 +90,8 @@ async function main(): Promise<number> {
       stateDir: values['state-dir'] ?? env('PALLAS_STATE_DIR') ?? 'pallas-sim-state',
       concurrency: positiveInt('--concurrency', values.concurrency ?? env('PALLAS_SIM_CONCURRENCY'), 50),
       statusIntervalSec: positiveInt('--status-interval', values['status-interval'] ?? env('PALLAS_STATUS_INTERVAL'), undefined),
+      latencyMs: positiveInt('--latency', values.latency ?? env('PALLAS_SIM_LATENCY'), undefined),
+      failOn: failOnOf(values['fail-on'] ?? []),
       // Logs go to stderr so that stdout carries only the progress lines.
       logger: pino({ name: 'pallas-sim', level }, pino.destination(2)),
     };

@@ -13,6 +13,9 @@ import { OverviewView } from '../views/OverviewView.js';
 import { TaskDetailView } from '../views/tasks/TaskDetailView.js';
 import { TasksView } from '../views/tasks/TasksView.js';
 import { UsersView } from '../views/UsersView.js';
+import { GroupsView } from '../views/GroupsView.js';
+import { RolloutDetailView } from '../views/rollouts/RolloutDetailView.js';
+import { RolloutsView } from '../views/rollouts/RolloutsView.js';
 import { matchPath, useLocation } from './router.js';
 import { Shell } from './Shell.js';
 
@@ -36,6 +39,9 @@ function Routes() {
   else if ((params = matchPath('/devices/:id', path))) view = <DeviceDetailView key={params.id} deviceId={params.id!} />;
   else if (path === '/tasks') view = <TasksView />;
   else if ((params = matchPath('/tasks/:id', path))) view = <TaskDetailView key={params.id} taskId={params.id!} />;
+  else if (path === '/groups') view = <GroupsView />;
+  else if (path === '/rollouts') view = <RolloutsView />;
+  else if ((params = matchPath('/rollouts/:id', path))) view = <RolloutDetailView key={params.id} rolloutId={params.id!} />;
   else if (path === '/enrollment') view = operator ? <EnrollmentView /> : <NotFound what="Enrollment tokens need the operator role." />;
   else if (path === '/artifacts') view = <ArtifactsView />;
   else if (path === '/audit') view = admin ? <AuditView /> : <NotFound what="The audit log needs the admin role." />;

@@ -12,6 +12,8 @@ export const NAV: NavItem[] = [
   { to: '/', label: 'Overview', role: 'viewer' },
   { to: '/devices', label: 'Devices', role: 'viewer' },
   { to: '/tasks', label: 'Tasks', role: 'viewer' },
+  { to: '/groups', label: 'Groups', role: 'viewer' },
+  { to: '/rollouts', label: 'Rollouts', role: 'viewer' },
   { to: '/artifacts', label: 'Artifacts', role: 'viewer' },
   { to: '/enrollment', label: 'Enrollment', role: 'operator' },
   { to: '/users', label: 'Users', role: 'admin' },

@@ -49,6 +49,7 @@ export const ManagerConfigSchema = Type.Object(
     downloadUrlTtlSec: Type.Integer({ description: 'How long a device download URL stays valid. Default 24 h.', minimum: 60, maximum: 2592000, default: 86400 }),
     statusFlushMs: Type.Integer({ description: 'How often buffered device status is written to the store. Default 250 ms.', minimum: 10, maximum: 60000, default: 250 }),
     taskSweepMs: Type.Integer({ description: 'How often task deadlines are checked. Default 1000 ms.', minimum: 10, maximum: 60000, default: 1000 }),
+    rolloutTickMs: Type.Integer({ description: 'How often running rollouts are advanced (also at once when a task ends or a device comes online). Default 1000 ms.', minimum: 10, maximum: 60000, default: 1000 }),
     logLevel: Type.String({ description: 'pino level: fatal, error, warn, info, debug, trace, silent. Default info.', default: 'info' }),
     demoDevices: Type.Integer({ description: 'Start this many simulated devices beside the manager (demo and Quickstart). Default 0.', minimum: 0, maximum: 100000, default: 0 }),
   },

@@ -185,6 +185,71 @@ export interface LoginThrottleTable {
   locked_until: string;
 }
 
+/** A named set of devices: a fixed list (`device_group_members`) or a saved query. */
+export interface DeviceGroupsTable {
+  /** `grp_…` */
+  id: string;
+  name: string;
+  description: string | null;
+  kind: string;
+  /** The `GroupQuery` as JSON, for kind `query`. */
+  query: string | null;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface DeviceGroupMembersTable {
+  group_id: string;
+  device_id: string;
+}
+
+/** A staged rollout (docs/rollouts.md). */
+export interface RolloutsTable {
+  /** `rol_…`, sortable by creation. */
+  id: string;
+  name: string;
+  state: string;
+  pause_reason: string | null;
+  operation_kind: string;
+  operation: string;
+  target: string;
+  membership: string;
+  policy: string;
+  current_wave: number;
+  wave_count: number;
+  base_failed: number;
+  base_finished: number;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+  finished_at: string | null;
+  deadline_at: string;
+}
+
+export interface RolloutWavesTable {
+  rollout_id: string;
+  wave: number;
+  size: number;
+  started_at: string | null;
+  gate_met_at: string | null;
+}
+
+/** One device of a rollout: which wave, how far, which task carries it now. */
+export interface RolloutDevicesTable {
+  rollout_id: string;
+  device_id: string;
+  wave: number;
+  state: string;
+  task_id: string | null;
+  attempts: number;
+  error_code: string | null;
+  error_message: string | null;
+  verify_until: string | null;
+  updated_at: string;
+  finished_at: string | null;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -199,5 +264,10 @@ export interface Database {
   leases: LeasesTable;
   relayed_events: RelayedEventsTable;
   login_throttle: LoginThrottleTable;
+  device_groups: DeviceGroupsTable;
+  device_group_members: DeviceGroupMembersTable;
+  rollouts: RolloutsTable;
+  rollout_waves: RolloutWavesTable;
+  rollout_devices: RolloutDevicesTable;
 }
 

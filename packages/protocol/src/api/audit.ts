@@ -1,7 +1,7 @@
 import Type, { type Static } from 'typebox';
 import { Page, Paging, Timestamp } from './common.js';
 
-export const AuditActorKind = Type.Union([Type.Literal('user'), Type.Literal('device'), Type.Literal('token'), Type.Literal('anonymous')]);
+export const AuditActorKind = Type.Union([Type.Literal('user'), Type.Literal('device'), Type.Literal('token'), Type.Literal('anonymous'), Type.Literal('system')]);
 export type AuditActorKind = Static<typeof AuditActorKind>;
 export const AuditOutcome = Type.Union([Type.Literal('ok'), Type.Literal('denied'), Type.Literal('failed')]);
 export type AuditOutcome = Static<typeof AuditOutcome>;

@@ -3,6 +3,7 @@ import { FINAL_TASK_STATES, TASK_STATES, TASK_TIMEOUT_MAX_SEC } from '../constan
 import { Page, Paging, Timestamp } from './common.js';
 import { Presence } from './devices.js';
 import { PowerAction, Vm } from '../mqtt/vm.js';
+import type { Rollout } from './rollouts.js';
 import { ArtifactId, TaskError, TaskOperation, TaskOutcome } from '../mqtt/tasks.js';
 
 /**
@@ -99,12 +100,14 @@ export type AgentUpdateRequest = Static<typeof AgentUpdateRequest>;
 export const DevicePatchRequest = Type.Object({ artifactId: ArtifactId }, { additionalProperties: false });
 export type DevicePatchRequest = Static<typeof DevicePatchRequest>;
 
-/** `POST /tasks`: one operation on many devices (a list of ids, or every device with a tag). */
+/** `POST /tasks`: one operation on many devices (a list of ids, every device with a tag, or a group's members: exactly one). */
 export const BulkTaskRequest = Type.Object(
   {
     operation: TaskOperation,
     deviceIds: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { minItems: 1, maxItems: 10_000, uniqueItems: true })),
     tag: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    /** Every device that is a member of this group now. */
+    groupId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     timeoutSec: Type.Optional(Type.Integer({ minimum: 1, maximum: TASK_TIMEOUT_MAX_SEC })),
   },
   { additionalProperties: false },
@@ -125,6 +128,7 @@ export type BulkTaskResponse = Static<typeof BulkTaskResponse>;
  * - `task`: a task changed (created, sent, progress, final, cancel requested).
  * - `device`: a device's presence changed, or it was enrolled or decommissioned.
  * - `vms`: a device's VM inventory changed.
+ * - `rollout`: a rollout's state or progress changed (the whole rollout with its counts).
  */
 export const DeviceEvent = Type.Object({
   id: Type.String(),
@@ -139,6 +143,8 @@ export const EventsQuery = Type.Object(
   {
     deviceId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     taskId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    /** One rollout's progress events only. */
+    rolloutId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
   },
   { additionalProperties: false },
 );
@@ -147,4 +153,5 @@ export type EventsQuery = Static<typeof EventsQuery>;
 export type LiveEvent =
   | { type: 'task'; task: Task }
   | { type: 'device'; device: DeviceEvent }
-  | { type: 'vms'; deviceId: string; vms: Vm[] };
+  | { type: 'vms'; deviceId: string; vms: Vm[] }
+  | { type: 'rollout'; rollout: Rollout };

@@ -188,7 +188,7 @@ export const ROUTES = {
   },
   createBulkTask: {
     method: 'POST', path: '/tasks', role: 'operator', tag: 'tasks', audit: 'task.create',
-    summary: 'Run one operation on many devices (a list of ids, or every device with a tag)',
+    summary: 'Run one operation on many devices (a list of ids, every device with a tag, or the members of a group)',
     body: 'BulkTaskRequest', status: 202, response: 'BulkTaskResponse',
   },
   getTask: {
@@ -201,6 +201,71 @@ export const ROUTES = {
   retryTask: {
     method: 'POST', path: '/tasks/:id/retry', role: 'operator', tag: 'tasks', audit: 'task.retry',
     summary: 'Retry a failed, cancelled or timed-out task as a new attempt', params: 'IdParam', status: 201, response: 'Task',
+  },
+
+  // --- groups: fixed lists or saved queries of devices
+  listGroups: {
+    method: 'GET', path: '/groups', role: 'viewer', tag: 'groups', summary: 'List device groups with their member counts',
+    query: 'GroupListQuery', status: 200, response: 'GroupPage',
+  },
+  createGroup: {
+    method: 'POST', path: '/groups', role: 'operator', tag: 'groups', audit: 'group.create',
+    summary: 'Create a group: a fixed list of devices (`deviceIds`) or a saved query (`query`: tags, hypervisor, agent version, host build, presence, status, name pattern)',
+    body: 'CreateGroup', status: 201, response: 'Group',
+  },
+  getGroup: {
+    method: 'GET', path: '/groups/:id', role: 'viewer', tag: 'groups', summary: 'Get a group (by id or name) with its member count',
+    params: 'IdParam', status: 200, response: 'Group',
+  },
+  updateGroup: {
+    method: 'PATCH', path: '/groups/:id', role: 'operator', tag: 'groups', audit: 'group.update',
+    summary: "Rename a group, or replace its device list or its query", params: 'IdParam', body: 'UpdateGroup', status: 200, response: 'Group',
+  },
+  deleteGroup: {
+    method: 'DELETE', path: '/groups/:id', role: 'operator', tag: 'groups', audit: 'group.delete',
+    summary: 'Delete a group; refused (409) while a running or paused rollout targets it', params: 'IdParam', status: 204,
+  },
+  listGroupMembers: {
+    method: 'GET', path: '/groups/:id/devices', role: 'viewer', tag: 'groups', summary: "A group's member devices now, by name",
+    params: 'IdParam', query: 'GroupListQuery', status: 200, response: 'DevicePage',
+  },
+
+  // --- rollouts: one operation to many devices in waves, with success gates and error thresholds
+  listRollouts: {
+    method: 'GET', path: '/rollouts', role: 'viewer', tag: 'rollouts', summary: 'List rollouts, newest first, with their progress',
+    query: 'RolloutQuery', status: 200, response: 'RolloutPage',
+  },
+  createRollout: {
+    method: 'POST', path: '/rollouts', role: 'operator', tag: 'rollouts', audit: 'rollout.create',
+    summary: 'Start a rollout: one operation to a group, a tag or a list of devices, in waves (see docs/rollouts.md)',
+    body: 'CreateRollout', status: 201, response: 'Rollout',
+  },
+  planRollout: {
+    method: 'POST', path: '/rollouts/plan', role: 'viewer', tag: 'rollouts',
+    summary: 'The wave sizes a rollout to these targets would have, without starting it',
+    body: 'RolloutPlanRequest', status: 200, response: 'RolloutPlan',
+  },
+  getRollout: {
+    method: 'GET', path: '/rollouts/:id', role: 'viewer', tag: 'rollouts', summary: 'Get a rollout with per-wave progress',
+    params: 'IdParam', status: 200, response: 'Rollout',
+  },
+  listRolloutDevices: {
+    method: 'GET', path: '/rollouts/:id/devices', role: 'viewer', tag: 'rollouts',
+    summary: "A rollout's devices with their wave, outcome and task (filter by state, wave)",
+    params: 'IdParam', query: 'RolloutDeviceQuery', status: 200, response: 'RolloutDevicePage',
+  },
+  pauseRollout: {
+    method: 'POST', path: '/rollouts/:id/pause', role: 'operator', tag: 'rollouts', audit: 'rollout.pause',
+    summary: 'Pause: no new device gets the operation; tasks already sent finish', params: 'IdParam', body: 'RolloutAction', status: 200, response: 'Rollout',
+  },
+  resumeRollout: {
+    method: 'POST', path: '/rollouts/:id/resume', role: 'operator', tag: 'rollouts', audit: 'rollout.resume',
+    summary: 'Resume a paused rollout; the error threshold counts again from here', params: 'IdParam', body: 'RolloutAction', status: 200, response: 'Rollout',
+  },
+  abortRollout: {
+    method: 'POST', path: '/rollouts/:id/abort', role: 'operator', tag: 'rollouts', audit: 'rollout.abort',
+    summary: 'Abort: queued tasks are cancelled, devices without a task are skipped; tasks already on a device finish',
+    params: 'IdParam', body: 'RolloutAction', status: 200, response: 'Rollout',
   },
 
   // --- live events and the fleet overview

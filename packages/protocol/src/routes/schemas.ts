@@ -14,6 +14,8 @@ export * from '../api/tasks.js';
 export * from '../api/fleet.js';
 export * from '../api/cluster.js';
 export * from '../api/artifacts.js';
+export * from '../api/groups.js';
+export * from '../api/rollouts.js';
 export { Vm, VmSpec, VmPatch } from '../mqtt/vm.js';
 export { VmDeploy } from '../mqtt/tasks.js';
 export { EnrollRequest, EnrollResponse, EnrollStatusRequest, EnrollStatusResponse } from '../mqtt/enrollment.js';

@@ -9,6 +9,8 @@ import { useDebounced, useThrottled } from '../../hooks/timing.js';
 import { useResource } from '../../hooks/useResource.js';
 import { timeAgo } from '../../lib/format.js';
 import { useLiveEvents } from '../../live/LiveProvider.js';
+import { useCan } from '../../auth/AuthProvider.js';
+import { SelectionActions } from './SelectionActions.js';
 
 const PAGE_SIZE = 50;
 /**
@@ -96,7 +98,23 @@ export function DevicesView() {
     });
   });
 
+  // The selection is kept across pages and filters (by id), until cleared.
+  const operator = useCan('operator');
+  const [selected, setSelected] = useState<Set<string>>(new Set());
+  const toggle = (id: string) => setSelected((cur) => {
+    const next = new Set(cur);
+    if (next.has(id)) next.delete(id);
+    else next.add(id);
+    return next;
+  });
   const data = page.data;
+  const pageIds = data?.page.items.map((d) => d.id) ?? [];
+  const allOnPage = pageIds.length > 0 && pageIds.every((id) => selected.has(id));
+  const togglePage = () => setSelected((cur) => {
+    const next = new Set(cur);
+    for (const id of pageIds) if (allOnPage) next.delete(id); else next.add(id);
+    return next;
+  });
   return (
     <div className="view">
       <header className="view-head">
@@ -125,12 +143,14 @@ export function DevicesView() {
           {SORTS.map((s) => <option key={s.value} value={s.value}>{s.label}</option>)}
         </select>
       </div>
+      {operator && selected.size > 0 && <SelectionActions ids={[...selected]} onClear={() => setSelected(new Set())} />}
       <ErrorNote error={page.error} onRetry={page.reload} />
       {data && (
         <div className="table-wrap" data-results-for={data.query.name ?? ''} aria-busy={page.loading}>
           <table className="table">
             <thead>
               <tr>
+                {operator && <th className="select"><input type="checkbox" aria-label="Select the devices on this page" checked={allOnPage} onChange={togglePage} /></th>}
                 <th>Name</th>
                 <th>Presence</th>
                 <th className="secondary">Hypervisor</th>
@@ -143,6 +163,7 @@ export function DevicesView() {
             <tbody>
               {data.page.items.map((d) => (
                 <tr key={d.id} data-device-id={d.id}>
+                  {operator && <td className="select"><input type="checkbox" aria-label={`Select ${d.name}`} checked={selected.has(d.id)} onChange={() => toggle(d.id)} /></td>}
                   <td><Link to={`/devices/${d.id}`} className="row-link">{d.name}</Link></td>
                   <td><PresenceBadge presence={d.presence} /> <DeviceStatusBadge status={d.status} /></td>
                   <td className="secondary">{d.facts ? `${d.facts.hypervisor.kind} ${d.facts.hypervisor.version}` : '—'}</td>

@@ -7,6 +7,7 @@ import type { Db, Store } from '../../store/store.js';
 import type { DeviceCredentials } from './device-credentials.js';
 import type { DeviceBrokerAccounts } from './device-broker-accounts.js';
 import type { StatusBuffer } from './status-buffer.js';
+import type { DevicePredicate } from '../groups/group-filter.js';
 
 type DeviceRow = {
   id: string;
@@ -88,10 +89,12 @@ export class DevicesService {
     this.#brokerAccounts = deps.brokerAccounts;
   }
 
-  async list(query: DeviceQuery): Promise<PageOf<Device>> {
+  /** `where` narrows the listing further (a group's members). */
+  async list(query: DeviceQuery, where?: DevicePredicate): Promise<PageOf<Device>> {
     const limit = query.limit ?? 50;
     const offset = query.offset ?? 0;
     let q = this.#read.selectFrom('devices');
+    if (where) q = q.where(where);
     if (query.presence) q = q.where('presence', '=', query.presence);
     if (query.status) q = q.where('status', '=', query.status);
     if (query.hypervisor) q = q.where('hypervisor_kind', '=', query.hypervisor);

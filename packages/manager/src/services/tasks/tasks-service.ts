@@ -29,11 +29,14 @@ export class TasksService {
   readonly #events: EventBus;
   readonly #logger: Logger;
   readonly #artifactKinds: ((ids: readonly string[]) => Promise<Map<string, ArtifactKind>>) | undefined;
+  readonly #groupMembers: ((groupId: string) => Promise<string[]>) | undefined;
 
   constructor(deps: {
     store: Store; outbox: TaskOutbox; events: EventBus; logger: Logger;
     /** The kinds of the artifacts that exist among these ids (the artifacts service). */
     artifactKinds?: (ids: readonly string[]) => Promise<Map<string, ArtifactKind>>;
+    /** A group's member ids now (the groups service), for bulk tasks to a group. */
+    groupMembers?: (groupId: string) => Promise<string[]>;
   }) {
     this.#write = deps.store.write;
     this.#read = deps.store.read;
@@ -41,6 +44,7 @@ export class TasksService {
     this.#events = deps.events;
     this.#logger = deps.logger;
     this.#artifactKinds = deps.artifactKinds;
+    this.#groupMembers = deps.groupMembers;
   }
 
   /**
@@ -61,6 +65,11 @@ export class TasksService {
     }
   }
 
+  /** Refuses (400) an operation whose artifacts are missing or of the wrong kind; rollouts check before they start. */
+  checkOperation(operation: TaskOperation): Promise<void> {
+    return this.#checkArtifacts(operation);
+  }
+
   /** Queues one task for one device and starts delivering it; resolves with the queued task. */
   async create(deviceId: string, operation: TaskOperation, options: CreateOptions, extra: { retryOf?: string; attempt?: number } = {}): Promise<Task> {
     const device = await this.#write.selectFrom('devices').select('id').where('id', '=', deviceId).executeTakeFirst();
@@ -76,9 +85,8 @@ export class TasksService {
 
   /** One operation on many devices: every id must exist (else 404 naming the unknown ones). */
   async createBulk(request: BulkTaskRequest, createdBy: string): Promise<BulkTaskResponse> {
-    if ((request.deviceIds === undefined) === (request.tag === undefined)) {
-      throw new AppError('invalid_request', 'body: give exactly one of deviceIds or tag');
-    }
+    const targets = [request.deviceIds, request.tag, request.groupId].filter((t) => t !== undefined).length;
+    if (targets !== 1) throw new AppError('invalid_request', 'body: give exactly one of deviceIds, tag or groupId');
     await this.#checkArtifacts(request.operation);
     let deviceIds: string[];
     if (request.deviceIds) {
@@ -92,6 +100,9 @@ export class TasksService {
         throw new AppError('not_found', `${unknown.length} unknown device(s): ${unknown.slice(0, 5).join(', ')}${unknown.length > 5 ? ', …' : ''}`);
       }
       deviceIds = request.deviceIds;
+    } else if (request.groupId !== undefined) {
+      if (!this.#groupMembers) throw new AppError('invalid_request', 'groups are not available on this manager');
+      deviceIds = await this.#groupMembers(request.groupId);
     } else {
       const rows = await this.#write.selectFrom('device_tags').select('device_id').where('tag', '=', request.tag!).orderBy('device_id').execute();
       deviceIds = rows.map((r) => r.device_id);
@@ -109,6 +120,45 @@ export class TasksService {
     }
     this.#logger.info({ count: rows.length, kind: request.operation.kind, by: createdBy }, 'bulk tasks created');
     return { count: rows.length, taskIds: rows.map((r) => r.id) };
+  }
+
+  /**
+   * Tasks for whichever of `items` the caller's `claim` wins, created in the claim's own
+   * transaction: `claim` gets the transaction and the task id each device would get, makes its
+   * conditional updates (a compare-and-set on its own rows, e.g. a rollout's device entries)
+   * and answers the devices it won. Only those tasks are inserted, in the same commit, so two
+   * managers racing over the same devices never create a device's task twice, and a crash
+   * leaves either both the claim and the task or neither. Devices that no longer exist are
+   * left out and listed in `missing`. The artifacts are checked first (AppError if gone).
+   */
+  async createClaimed(
+    items: ReadonlyArray<{ deviceId: string; attempt?: number; retryOf?: string }>,
+    operation: TaskOperation,
+    options: CreateOptions,
+    claim: (tx: Db, taskIds: ReadonlyMap<string, string>) => Promise<ReadonlySet<string>>,
+  ): Promise<{ tasks: Task[]; missing: string[] }> {
+    await this.#checkArtifacts(operation);
+    const existing = new Set<string>();
+    const ids = items.map((i) => i.deviceId);
+    for (let i = 0; i < ids.length; i += 500) {
+      for (const r of await this.#write.selectFrom('devices').select('id').where('id', 'in', ids.slice(i, i + 500)).execute()) existing.add(r.id);
+    }
+    const now = new Date();
+    const rows = items.filter((i) => existing.has(i.deviceId)).map((i) => newRow(i.deviceId, operation, options, now, {
+      ...(i.retryOf !== undefined ? { retryOf: i.retryOf } : {}), ...(i.attempt !== undefined ? { attempt: i.attempt } : {}),
+    }));
+    const inserted = await this.#write.transaction().execute(async (tx) => {
+      const won = await claim(tx, new Map(rows.map((r) => [r.device_id, r.id])));
+      const mine = rows.filter((r) => won.has(r.device_id));
+      for (let i = 0; i < mine.length; i += 500) await tx.insertInto('tasks').values(mine.slice(i, i + 500)).execute();
+      return mine;
+    });
+    const tasks = inserted.map(toTask);
+    for (const task of tasks) {
+      this.#events.emit({ type: 'task', task });
+      void this.#outbox.pump(task.deviceId);
+    }
+    return { tasks, missing: ids.filter((id) => !existing.has(id)) };
   }
 
   async get(id: string): Promise<Task> {

@@ -7,6 +7,7 @@ import { artifacts } from './005-artifacts.js';
 import { loginThrottle } from './006-login-throttle.js';
 import { cluster } from './007-cluster.js';
 import { brokerAccounts } from './008-broker-accounts.js';
+import { groupsRollouts } from './009-groups-rollouts.js';
 
 /**
  * Migrations are compiled into the program (no folder scan at run time), listed in order.
@@ -21,6 +22,7 @@ const migrations: Record<string, Migration> = {
   '006-login-throttle': loginThrottle,
   '007-cluster': cluster,
   '008-broker-accounts': brokerAccounts,
+  '009-groups-rollouts': groupsRollouts,
 };
 
 export const migrationProvider: MigrationProvider = {

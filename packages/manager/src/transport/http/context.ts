@@ -15,6 +15,8 @@ import type { EventBus } from '../../services/live/event-bus.js';
 import type { FleetSummaryService } from '../../services/fleet/fleet-summary-service.js';
 import type { ClusterStatusService } from '../../services/cluster/cluster-status.js';
 import type { TasksService } from '../../services/tasks/tasks-service.js';
+import type { GroupsService } from '../../services/groups/groups-service.js';
+import type { RolloutsService } from '../../services/rollouts/rollouts-service.js';
 import type { Store } from '../../store/store.js';
 import type { Guard } from './auth.js';
 
@@ -30,6 +32,8 @@ export interface RouteContext {
   devices: DevicesService;
   enrollment: EnrollmentService;
   tasks: TasksService;
+  groups: GroupsService;
+  rollouts: RolloutsService;
   artifacts: ArtifactsService;
   fleet: FleetSummaryService;
   cluster: ClusterStatusService;

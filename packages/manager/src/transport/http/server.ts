@@ -19,6 +19,8 @@ import { enrollmentRoutes } from './routes/enrollment.js';
 import { eventRoutes } from './routes/events.js';
 import { fleetRoutes } from './routes/fleet.js';
 import { clusterRoutes } from './routes/cluster.js';
+import { groupRoutes } from './routes/groups.js';
+import { rolloutRoutes } from './routes/rollouts.js';
 import { healthRoutes } from './routes/health.js';
 import { taskRoutes } from './routes/tasks.js';
 import { userRoutes } from './routes/users.js';
@@ -129,6 +131,8 @@ export async function createHttpServer(
     await api.register(fleetRoutes, ctx);
     await api.register(clusterRoutes, ctx);
     await api.register(artifactRoutes, ctx);
+    await api.register(groupRoutes, ctx);
+    await api.register(rolloutRoutes, ctx);
   }, { prefix: API_PREFIX });
   await app.register(consoleRoutes);
 

@@ -20,15 +20,17 @@ export async function eventRoutes(app: App, ctx: RouteContext): Promise<void> {
   });
 
   serve(app, ctx, 'followEvents', async (req, reply) => {
-    const { deviceId, taskId } = req.query;
+    const { deviceId, taskId, rolloutId } = req.query;
     const wanted = (e: BusMessage): boolean => {
       if (e.type === 'reset') return true;
       if (taskId) return e.type === 'task' && e.task.id === taskId;
+      if (rolloutId) return e.type === 'rollout' && e.rollout.id === rolloutId;
       if (!deviceId) return true;
       switch (e.type) {
         case 'task': return e.task.deviceId === deviceId;
         case 'device': return e.device.id === deviceId;
         case 'vms': return e.deviceId === deviceId;
+        case 'rollout': return false;
       }
     };
     reply.hijack();
