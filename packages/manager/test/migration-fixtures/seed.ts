@@ -101,6 +101,20 @@ function rows(hash: (s: string) => string, passwordHash: (who: 'admin' | 'operat
       { id: 'art_0fixture0ova', kind: 'ova', name: 'ubuntu', version: '24.04', size: 5_000_000_123, sha256: 'ab'.repeat(32), signature: Buffer.alloc(64, 1).toString('base64'), key_id: 'key_fixture', created_at: T0, created_by: 'admin' },
       { id: 'art_0fixture0patch', kind: 'patch', name: 'hotfix', version: '1', size: 12, sha256: 'cd'.repeat(32), signature: Buffer.alloc(64, 2).toString('base64'), key_id: 'key_fixture', created_at: T1, created_by: 'ops-anna' },
     ],
+    // 006: an account with two failed guesses, not locked.
+    login_throttle: [
+      { throttle_key: 'a:mallory', failures: 2, window_start: T1, locked_until: '1970-01-01T00:00:00.000Z' },
+    ],
+    // 007: a manager that ran once (its heartbeat long stopped), the lease it held, a parked live event.
+    manager_instances: [
+      { id: 'm-f1x7re', hostname: 'old-host', pid: 4242, version: '0.1.0', url: null, broker: 'embedded', keys_fingerprint: 'key_fixture:00ff', started_ms: 1_700_000_000_000, heartbeat_ms: 1_700_000_100_000 },
+    ],
+    leases: [
+      { name: 'task-deadlines', holder: 'm-f1x7re', expires_ms: 1_700_000_105_000 },
+    ],
+    relayed_events: [
+      { id: 'fixture-event', payload: JSON.stringify({ type: 'device', device: { id: devices.a, presence: 'online', lastSeenAt: T1 } }), created_ms: 1_700_000_000_000 },
+    ],
   };
 }
 
