@@ -33,9 +33,11 @@ import { loadTls, type TlsMaterial } from './security/tls.js';
 import { CloneDetector } from './services/devices/clone-detector.js';
 import { requireRole } from './transport/http/auth.js';
 import type { App } from './transport/http/context.js';
-import { createHttpServer } from './transport/http/server.js';
+import { SLOW_CLIENT_TIMEOUTS, createHttpServer } from './transport/http/server.js';
 import { FleetSummaryService } from './services/fleet/fleet-summary-service.js';
 import { DeviceRouter } from './transport/mqtt/device-router.js';
+
+const LOOPBACK = '127.0.0.1';
 
 export interface RunningManager {
   config: ManagerConfig;
@@ -102,7 +104,9 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     });
     const credentials = new DeviceCredentials(store);
     const broker: Broker = new EmbeddedBroker({
-      host: config.mqttHost,
+      host: config.mqttHost ?? '0.0.0.0',
+      // Plain listeners carry passwords and tokens in clear: loopback unless an address is given.
+      plainHost: config.mqttHost ?? LOOPBACK,
       port: config.mqttPort ?? null,
       tls: { port: config.mqttsPort, key: tls.key, cert: tls.cert },
       maxMessageBytes: config.maxMessageBytes,
@@ -230,18 +234,20 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
         mqttUrlFor: (hostname, secure) =>
           config.mqttPublicUrl ?? (secure || mqttPort === null ? `mqtts://${bracket(hostname)}:${mqttsPort}` : `mqtt://${bracket(hostname)}:${mqttPort}`),
       },
-      { logger, maxBodyBytes: config.maxBodyBytes, trustProxy: config.trustProxy, tls: { key: tls.key, cert: tls.cert }, onHandler: (h) => { plainHandler = h; } },
+      { logger, maxBodyBytes: config.maxBodyBytes, metricsToken: config.metricsToken, trustProxy: config.trustProxy, tls: { key: tls.key, cert: tls.cert }, onHandler: (h) => { plainHandler = h; } },
     );
-    await http.listen({ port: config.httpsPort, host: config.httpHost });
+    await http.listen({ port: config.httpsPort, host: config.httpHost ?? '0.0.0.0' });
     stops.push(() => http.close());
     const httpsPort = (http.server.address() as AddressInfo).port;
     let httpPort: number | null = null;
     if (config.httpPort !== undefined) {
       // Plain HTTP serves the same routes (the handler Fastify built) for a TLS-terminating proxy.
-      const plain: PlainServer = createPlainServer(plainHandler!);
+      const { idleMs, ...timeouts } = SLOW_CLIENT_TIMEOUTS;
+      const plain: PlainServer = createPlainServer(timeouts, plainHandler!);
+      plain.setTimeout(idleMs);
       await new Promise<void>((resolve, reject) => {
         plain.once('error', reject);
-        plain.listen(config.httpPort, config.httpHost, () => resolve());
+        plain.listen(config.httpPort, config.httpHost ?? LOOPBACK, () => resolve());
       });
       stops.push(() => new Promise<void>((resolve) => { plain.closeAllConnections(); plain.close(() => resolve()); }));
       httpPort = (plain.address() as AddressInfo).port;

@@ -34,7 +34,8 @@ try {
   process.exit(1);
 }
 
-const host = config.httpHost === '0.0.0.0' || config.httpHost === '::' ? '127.0.0.1' : config.httpHost;
+const listensEverywhere = (h: string | undefined) => h === undefined || h === '0.0.0.0' || h === '::';
+const host = listensEverywhere(config.httpHost) ? '127.0.0.1' : config.httpHost!;
 const { ports } = manager;
 const base = ports.http !== null ? `http://${host}:${ports.http}` : `https://${host}:${ports.https}`;
 const lines = [
@@ -44,10 +45,18 @@ const lines = [
   `  API:        ${base}/api/v1   (OpenAPI: ${base}/api/v1/openapi.json)`,
   `  HTTPS:      port ${ports.https}${ports.http !== null ? `; plain HTTP: port ${ports.http}` : ''}`,
   `  MQTT:       TLS port ${ports.mqtts}${ports.mqtt !== null ? `; plain: port ${ports.mqtt}` : ''}`,
+];
+// Plain listeners carry passwords and tokens in clear: say where they can be reached.
+if (ports.http !== null || ports.mqtt !== null) {
+  const where = (h: string | undefined) => (h === undefined ? '127.0.0.1 only' : listensEverywhere(h) ? 'all interfaces' : h);
+  lines.push(`  Plain:      HTTP on ${where(config.httpHost)}, MQTT on ${where(config.mqttHost)}   (--http-host/--mqtt-host to change; TLS listens on ${config.httpHost ?? 'all interfaces'})`);
+}
+lines.push(
   `  TLS:        ${manager.tls.source === 'generated' ? `own CA ${config.dataDir}/tls/ca.crt (agents pin it: pallas-agent --ca)` : `certificate ${config.tlsCert}`}`,
   `  Data dir:   ${config.dataDir}   (ports in ports.json)`,
-];
-const password = manager.generatedAdminPassword ?? config.adminPassword;
+);
+// A generated password is shown once, at the start that created it; one given to us is never
+// echoed (it would end up in logs and terminal scrollback at every start).
 if (manager.generatedAdminPassword) {
   lines.push(`  Admin:      admin / ${manager.generatedAdminPassword}   (generated; shown only this once, stored hashed)`);
 } else if (config.adminPassword) {
@@ -56,7 +65,7 @@ if (manager.generatedAdminPassword) {
 lines.push(
   '',
   'See your devices (in another terminal):',
-  `  npx pallas login --server ${base} -u admin${password ? ` -p '${password}'` : ''}`,
+  `  npx pallas login --server ${base} -u admin${manager.generatedAdminPassword ? ` -p '${manager.generatedAdminPassword}'` : ''}`,
   '  npx pallas devices ls',
   '',
 );
