@@ -57,7 +57,8 @@ describe('the admin password is never echoed; a generated one is shown once (poi
 
   it('prints a generated password at the first start only', async () => {
     const dir = tempDir('pallas-generated-');
-    const first = await startManagerProcess({ dataDir: dir.path, env: { PALLAS_ADMIN_PASSWORD: undefined } });
+    // SQLite: its file outlives the first process (a PostgreSQL database it made would be dropped by close).
+    const first = await startManagerProcess({ dataDir: dir.path, env: { PALLAS_ADMIN_PASSWORD: undefined }, database: 'sqlite' });
     const generated = /admin \/ (\S+)\s+\(generated/.exec(first.output())?.[1];
     assert.ok(generated, `no generated password in:\n${first.output()}`);
     await first.close();
