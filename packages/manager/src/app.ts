@@ -39,7 +39,7 @@ import { loadTls, type TlsMaterial } from './security/tls.js';
 import { CloneDetector } from './services/devices/clone-detector.js';
 import { requireRole } from './transport/http/auth.js';
 import type { App } from './transport/http/context.js';
-import { createHttpServer } from './transport/http/server.js';
+import { SLOW_CLIENT_TIMEOUTS, createHttpServer } from './transport/http/server.js';
 import { FleetSummaryService } from './services/fleet/fleet-summary-service.js';
 import { DeviceRouter } from './transport/mqtt/device-router.js';
 import { PlainHttpServer } from './transport/http/plain-server.js';
@@ -51,6 +51,8 @@ import { ManagerInstances, newInstanceId } from './services/cluster/manager-inst
 import { ClusterRelay } from './services/live/cluster-relay.js';
 import { StrandedTasks } from './services/tasks/stranded-tasks.js';
 import { StalePresence } from './services/devices/stale-presence.js';
+
+const LOOPBACK = '127.0.0.1';
 
 export interface RunningManager {
   config: ManagerConfig;
@@ -262,10 +264,11 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
             ?? (secure || mqtt === null ? `mqtts://${bracket(hostname)}:${mqtts!}` : `mqtt://${bracket(hostname)}:${mqtt}`);
         },
       },
-      { logger, maxBodyBytes: config.maxBodyBytes, trustProxy: config.trustProxy, tls: { key: tls.key, cert: tls.cert }, onHandler: (h) => { plainHandler = h; } },
+      { logger, maxBodyBytes: config.maxBodyBytes, metricsToken: config.metricsToken, trustProxy: config.trustProxy, tls: { key: tls.key, cert: tls.cert }, onHandler: (h) => { plainHandler = h; } },
     );
-    // Plain HTTP serves the same routes (the handler Fastify built) for a TLS-terminating proxy.
-    const plain = config.httpPort === undefined ? null : new PlainHttpServer(plainHandler!, config.httpPort, config.httpHost);
+    // Plain HTTP serves the same routes (the handler Fastify built) for a TLS-terminating proxy;
+    // it carries passwords and tokens in clear, so it listens on loopback unless told otherwise.
+    const plain = config.httpPort === undefined ? null : new PlainHttpServer(plainHandler!, config.httpPort, config.httpHost ?? LOOPBACK, SLOW_CLIENT_TIMEOUTS);
 
     // The embedded broker starts empty, so nobody is connected yet whatever the store says.
     // (An external broker keeps its sessions across a manager's restart: nothing to mark.)
@@ -290,7 +293,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       router,
       ...jobs,
       rolloutEngine,
-      { name: 'https', start: async () => void await http.listen({ port: config.httpsPort, host: config.httpHost }), stop: () => http.close() },
+      { name: 'https', start: async () => void await http.listen({ port: config.httpsPort, host: config.httpHost ?? '0.0.0.0' }), stop: () => http.close() },
       ...(plain ? [plain] : []),
     );
     await services.start();

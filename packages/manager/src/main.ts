@@ -34,7 +34,8 @@ try {
   process.exit(1);
 }
 
-const host = config.httpHost === '0.0.0.0' || config.httpHost === '::' ? '127.0.0.1' : config.httpHost;
+const listensEverywhere = (h: string | undefined) => h === undefined || h === '0.0.0.0' || h === '::';
+const host = listensEverywhere(config.httpHost) ? '127.0.0.1' : config.httpHost!;
 const { ports } = manager;
 const base = ports.http !== null ? `http://${host}:${ports.http}` : `https://${host}:${ports.https}`;
 const lines = [
@@ -47,10 +48,19 @@ const lines = [
     // Never the managers' credentials: only the broker's address.
     ? `  MQTT:       external broker ${new URL(config.brokerUrl).host} (shared group ${config.brokerShareGroup})`
     : `  MQTT:       TLS port ${ports.mqtts}${ports.mqtt !== null ? `; plain: port ${ports.mqtt}` : ''}`,
+];
+// Plain listeners carry passwords and tokens in clear: say where they can be reached.
+if (ports.http !== null || ports.mqtt !== null) {
+  const where = (h: string | undefined) => (h === undefined ? '127.0.0.1 only' : listensEverywhere(h) ? 'all interfaces' : h);
+  const mqtt = ports.mqtt !== null ? `, MQTT on ${where(config.mqttHost)}` : '';
+  lines.push(`  Plain:      HTTP on ${where(config.httpHost)}${mqtt}   (--http-host/--mqtt-host to change; TLS listens on ${config.httpHost ?? 'all interfaces'})`);
+}
+lines.push(
   `  TLS:        ${manager.tls.source === 'generated' ? `own CA ${config.dataDir}/tls/ca.crt (agents pin it: pallas-agent --ca)` : `certificate ${config.tlsCert}`}`,
   `  Data dir:   ${config.dataDir}   (ports in ports.json)`,
-];
-const password = manager.generatedAdminPassword ?? config.adminPassword;
+);
+// A generated password is shown once, at the start that created it; one given to us is never
+// echoed (it would end up in logs and terminal scrollback at every start).
 if (manager.generatedAdminPassword) {
   lines.push(`  Admin:      admin / ${manager.generatedAdminPassword}   (generated; shown only this once, stored hashed)`);
 } else if (config.adminPassword) {
@@ -59,7 +69,7 @@ if (manager.generatedAdminPassword) {
 lines.push(
   '',
   'See your devices (in another terminal):',
-  `  npx pallas login --server ${base} -u admin${password ? ` -p '${password}'` : ''}`,
+  `  npx pallas login --server ${base} -u admin${manager.generatedAdminPassword ? ` -p '${manager.generatedAdminPassword}'` : ''}`,
   '  npx pallas devices ls',
   '',
 );

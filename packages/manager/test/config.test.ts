@@ -37,9 +37,9 @@ describe('loadConfig', () => {
     const c = loadConfig([], {});
     assert.equal(c.dataDir, resolve('./pallas-data'));
     assert.equal(c.httpPort, 8080);
-    assert.equal(c.httpHost, '0.0.0.0');
+    assert.equal(c.httpHost, undefined, 'HTTPS on all interfaces, plain HTTP on loopback');
     assert.equal(c.mqttPort, 1883);
-    assert.equal(c.mqttHost, '0.0.0.0');
+    assert.equal(c.mqttHost, undefined, 'MQTTS on all interfaces, plain MQTT on loopback');
     assert.equal(c.keepaliveSec, 30);
     assert.equal(c.statusIntervalSec, 60);
     assert.equal(c.sessionTtlSec, 43200);

@@ -229,6 +229,8 @@ const ANSWERS: Partial<Record<RouteName | (typeof INFRA_ROUTES)[number], Answer>
   // An API token is not a session: it is revoked, not logged out.
   logout: (c) => (c.name.endsWith('-token') ? { status: 400, code: 'invalid_request' } : 204),
   approveDevice: { status: 409, code: 'device_state_conflict' },
+  // Tokens cannot make tokens (issue #15 point 8): only a login session can.
+  createApiToken: (c) => (c.name.endsWith('-token') ? { status: 403, code: 'forbidden' } : 201),
   // The body lacks deviceId and facts: the validator answers, before any token lookup.
   enroll: { status: 400, code: 'invalid_request' },
   // No such device: the credential check answers for any caller.
@@ -397,6 +399,17 @@ describe('object-level access', () => {
     const carolToken = await ok(carolApi.post<CreatedApiToken>('/api/v1/api-tokens', { name: 'c' }), 201);
     await ok(admin.delete(`/api/v1/users/${carol.id}`), 204);
     expectError(await new Api(base, carolToken.token).get('/api/v1/auth/me'), 401, 'unauthorized');
+  });
+
+  it('does not let an API token create a token (one that would outlive or outrank it) (issue #15 point 8)', async () => {
+    const dan = await newUser('admin');
+    const danApi = await new Api(base).login(dan.username, 'throwaway-password');
+    const shortLived = await ok(danApi.post<CreatedApiToken>('/api/v1/api-tokens', { name: 'expires-tomorrow', role: 'operator', expiresInDays: 1 }), 201);
+    const viaToken = new Api(base, shortLived.token);
+    expectError(await viaToken.post('/api/v1/api-tokens', { name: 'forever' }), 403, 'forbidden', 'log in');
+    expectError(await viaToken.post('/api/v1/api-tokens', { name: 'forever-viewer', role: 'viewer', expiresInDays: 1 }), 403, 'forbidden');
+    const dansTokens = await ok(admin.get<PageOf<ApiToken>>('/api/v1/api-tokens?all=true&limit=1000'), 200);
+    assert.deepEqual(dansTokens.items.filter((t) => t.userId === dan.id).map((t) => t.name), ['expires-tomorrow']);
   });
 });
 

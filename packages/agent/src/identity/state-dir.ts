@@ -62,7 +62,8 @@ export class StateDir {
     if (existing !== undefined) {
       const res = checkIdentity.validate(existing);
       if (!res.ok) throw this.#invalid(DEVICE_FILE, res.error);
-      return { deviceId: res.value.deviceId, createdAt: res.value.createdAt };
+      // Ids are canonical lower-case UUIDs (the manager refuses others): fold a hand-written one.
+      return { deviceId: res.value.deviceId.toLowerCase(), createdAt: res.value.createdAt };
     }
     const identity: DeviceIdentity = { deviceId: randomUUID(), createdAt: new Date().toISOString() };
     await writeFileAtomic(join(this.path, DEVICE_FILE), `${JSON.stringify(identity, null, 2)}\n`, 0o600);

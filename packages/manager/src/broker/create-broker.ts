@@ -23,7 +23,9 @@ export function createBroker(config: ManagerConfig, deps: { tls: TlsMaterial; au
     });
   }
   return new EmbeddedBroker({
-    host: config.mqttHost,
+    host: config.mqttHost ?? '0.0.0.0',
+    // Plain listeners carry passwords and tokens in clear: loopback unless an address is given.
+    plainHost: config.mqttHost ?? '127.0.0.1',
     port: config.mqttPort ?? null,
     tls: { port: config.mqttsPort, key: deps.tls.key, cert: deps.tls.cert },
     maxMessageBytes: config.maxMessageBytes,

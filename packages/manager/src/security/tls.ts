@@ -1,5 +1,5 @@
 import { createPrivateKey, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
@@ -66,6 +66,7 @@ export async function loadTls(opts: {
   const server = await issueServerCert(ca, names);
   writeFileSync(join(dir, 'server.crt'), server.cert, { mode: 0o644 });
   writeFileSync(join(dir, 'server.key'), server.key, { mode: 0o600 });
+  chmodSync(join(dir, 'server.key'), 0o600); // the mode above applies only to a new file
   return { cert: `${server.cert}${ca.pem}`, key: server.key, ca: ca.pem, source: 'generated' };
 }
 
@@ -120,6 +121,7 @@ async function loadOrCreateCa(dir: string): Promise<Ca> {
   });
   const pem = cert.toString('pem') + '\n';
   writeFileSync(keyPath, await pemKey(keys.privateKey), { mode: 0o600 });
+  chmodSync(keyPath, 0o600);
   writeFileSync(certPath, pem, { mode: 0o644 });
   return { cert, pem, keys };
 }
@@ -169,3 +171,13 @@ function serial(): string {
   b[0] = b[0]! & 0x7f;
   return b.toString('hex');
 }
+
+/**
+ * TLS 1.2 suites offered: forward-secret AEAD only (GCM, ChaCha20-Poly1305); no CBC, no RSA
+ * key exchange. TLS 1.3's suites (all AEAD) come first. Used by the HTTPS and MQTTS listeners.
+ */
+export const TLS_CIPHERS = [
+  'TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');

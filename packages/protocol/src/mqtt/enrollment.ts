@@ -2,14 +2,25 @@ import Type, { type Static } from 'typebox';
 import { HostFacts } from './host-facts.js';
 
 /**
+ * A device id in its one canonical form: a UUID in lower case (what `crypto.randomUUID()`
+ * makes). Ids are compared exactly everywhere (store, broker ACL, topics), so an id differing
+ * only in case would be another device: enrollment refuses it rather than creating a twin.
+ */
+export const CanonicalDeviceId = Type.String({
+  format: 'uuid',
+  pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
+  description: 'a lower-case UUID',
+});
+
+/**
  * `POST /api/v1/enroll` — the one call an agent makes with an enrollment token. It travels
  * over HTTP(S) so that a token never grants anything on the broker.
  */
 export const EnrollRequest = Type.Object(
   {
     token: Type.String({ minLength: 16, maxLength: 256 }),
-    /** Random UUID the agent created on first start and keeps in its state dir. */
-    deviceId: Type.String({ format: 'uuid' }),
+    /** Random UUID the agent created on first start and keeps in its state dir, in lower case. */
+    deviceId: CanonicalDeviceId,
     facts: HostFacts,
     /**
      * The device's current secret, when it re-enrolls an id the manager already knows.

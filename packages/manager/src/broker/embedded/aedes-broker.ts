@@ -10,9 +10,13 @@ import { RateLimiter } from '../rate-limit.js';
 import type { Broker, BrokerEvents, BrokerHealth, DeviceAuthenticator, MessageHandler, PublishOptions } from '../broker.js';
 import { BoundedPersistence, type QueueBounds } from './bounded-persistence.js';
 import { SESSION_LIMITS } from './session-limits.js';
+import { TLS_CIPHERS } from '../../security/tls.js';
 
 export interface EmbeddedBrokerOptions {
+  /** Address of the TLS listener. */
   host: string;
+  /** Address of the plain listener (default `host`): loopback unless one is given (docs/security.md). */
+  plainHost?: string;
   /** Plain MQTT port; 0 = any free port, null = no plain listener (production). */
   port: number | null;
   /** MQTT over TLS; absent = no TLS listener. */
@@ -205,21 +209,21 @@ export class EmbeddedBroker implements Broker {
       aedes.handle(socket);
     };
     if (this.#opts.port !== null) {
-      this.ports.mqtt = await this.#listen(createServer(handle), this.#opts.port);
+      this.ports.mqtt = await this.#listen(createServer(handle), this.#opts.port, this.#opts.plainHost);
     }
     const tls = this.#opts.tls;
     if (tls) {
-      const server = createTlsServer({ key: tls.key, cert: tls.cert, minVersion: 'TLSv1.2' }, handle);
+      const server = createTlsServer({ key: tls.key, cert: tls.cert, minVersion: 'TLSv1.2', ciphers: TLS_CIPHERS, honorCipherOrder: true }, handle);
       // A client that fails the handshake never reaches Aedes; count it like other junk.
       server.on('tlsClientError', (err) => this.#emit('rejected', 'malformed', null, `TLS: ${err.message}`));
       this.ports.mqtts = await this.#listen(server, tls.port);
     }
   }
 
-  async #listen(server: Server, port: number): Promise<number> {
+  async #listen(server: Server, port: number, host = this.#opts.host): Promise<number> {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, this.#opts.host, () => {
+      server.listen(port, host, () => {
         server.off('error', reject);
         resolve();
       });

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { SqliteDialect, type Dialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
@@ -34,9 +34,16 @@ function withStatementCache(db: BetterSqlite3.Database): SqliteDatabase {
  * of the last transaction), which is the usual trade-off for an embedded default.
  */
 export function sqliteDialect(file: string): Dialect {
-  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  if (file !== ':memory:') {
+    mkdirSync(dirname(file), { recursive: true });
+    // The database holds password hashes and token hashes: 0600 whatever the folder's mode or
+    // the umask. SQLite gives its -wal and -shm files the database file's mode.
+    if (!existsSync(file)) closeSync(openSync(file, 'a', 0o600));
+    chmodSync(file, 0o600);
+  }
   const db = new BetterSqlite3(file);
   db.pragma('journal_mode = WAL');
+  if (file !== ':memory:') for (const extra of ['-wal', '-shm']) if (existsSync(file + extra)) chmodSync(file + extra, 0o600);
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');

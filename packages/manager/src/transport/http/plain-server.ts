@@ -1,4 +1,4 @@
-import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server, type ServerOptions } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Service } from '../../lifecycle.js';
 
@@ -7,10 +7,13 @@ export class PlainHttpServer implements Service {
   readonly name = 'plain http';
   readonly #server: Server;
   readonly #port: number;
-  readonly #host: string | undefined;
+  readonly #host: string;
 
-  constructor(handler: RequestListener, port: number, host?: string) {
-    this.#server = createServer(handler);
+  /** `timeouts`: what bounds a slow client (SLOW_CLIENT_TIMEOUTS, the same as the HTTPS server's). */
+  constructor(handler: RequestListener, port: number, host: string, timeouts: ServerOptions & { idleMs: number }) {
+    const { idleMs, ...options } = timeouts;
+    this.#server = createServer(options, handler);
+    this.#server.setTimeout(idleMs);
     this.#port = port;
     this.#host = host;
   }

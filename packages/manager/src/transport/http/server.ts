@@ -1,10 +1,11 @@
-import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server, type ServerOptions } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import Fastify, { LogController, type FastifyReply } from 'fastify';
 import swagger from '@fastify/swagger';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { PALLAS_VERSION } from '@pallas/protocol';
 import type { Logger } from 'pino';
+import { TLS_CIPHERS } from '../../security/tls.js';
 import type { App, RouteContext } from './context.js';
 import { consoleRoutes } from './console.js';
 import { errorHandler } from './errors.js';
@@ -28,6 +29,34 @@ import { vmRoutes } from './routes/vms.js';
 
 export const API_PREFIX = '/api/v1';
 
+/**
+ * Slow clients are cut (issue #15): request headers must be complete within 10 s; a connection
+ * that sends and receives nothing for 60 s is closed (a body that stalls, an idle keep-alive).
+ * No limit on a whole request's duration: artifact uploads of gigabytes take what they take.
+ */
+export const SLOW_CLIENT_TIMEOUTS: ServerOptions & { idleMs: number } = {
+  headersTimeout: 10_000,
+  requestTimeout: 0,
+  // How often Node checks headersTimeout (its default, 30 s, would let headers trickle for 40 s).
+  connectionsCheckingInterval: 1_000,
+  idleMs: 60_000,
+};
+
+/** A year of HTTPS-only for browsers that reached us over HTTPS once. */
+const HSTS = 'max-age=31536000';
+
+/**
+ * Headers every response carries, set on the raw response so that hijacked streams and errors
+ * raised before routing have them too: no MIME sniffing; HSTS when served over HTTPS.
+ */
+function withSecurityHeaders(handler: RequestListener, https: boolean): RequestListener {
+  return (req, res) => {
+    res.setHeader('x-content-type-options', 'nosniff');
+    if (https) res.setHeader('strict-transport-security', HSTS);
+    handler(req, res);
+  };
+}
+
 export interface RouteInfo {
   method: string;
   url: string;
@@ -50,14 +79,23 @@ export async function createHttpServer(
     tls?: { key: string; cert: string };
     /** Receives Fastify's request handler, so a plain HTTP server can serve the same routes. */
     onHandler?: (handler: RequestListener) => void;
+    /** When set, /metrics needs this bearer token. */
+    metricsToken?: string | undefined;
   },
 ): Promise<App> {
   const app = Fastify({
     serverFactory: (handler) => {
-      opts.onHandler?.(handler as RequestListener);
+      opts.onHandler?.(withSecurityHeaders(handler as RequestListener, false));
+      const https = withSecurityHeaders(handler as RequestListener, Boolean(opts.tls));
+      const { idleMs, ...timeouts } = SLOW_CLIENT_TIMEOUTS;
       // Typed as a plain HTTP server: Fastify uses only what both kinds have.
-      return (opts.tls ? createHttpsServer({ key: opts.tls.key, cert: opts.tls.cert, minVersion: 'TLSv1.2' }, handler) : createServer(handler)) as unknown as Server;
+      const server = (opts.tls
+        ? createHttpsServer({ ...timeouts, key: opts.tls.key, cert: opts.tls.cert, minVersion: 'TLSv1.2', ciphers: TLS_CIPHERS, honorCipherOrder: true }, https)
+        : createServer(timeouts, https)) as unknown as Server;
+      server.setTimeout(idleMs);
+      return server;
     },
+    connectionTimeout: SLOW_CLIENT_TIMEOUTS.idleMs,
     loggerInstance: opts.logger.child({ component: 'http' }),
     // Per-request logs would drown the log during an enrollment burst; latency is in /metrics.
     logController: new LogController({ disableRequestLogging: true }),
@@ -114,7 +152,7 @@ export async function createHttpServer(
 
   registerAuditHook(app as unknown as App, ctx.audit, API_PREFIX);
 
-  await app.register(healthRoutes, ctx);
+  await app.register(healthRoutes, { ...ctx, metricsToken: opts.metricsToken });
   await app.register(deviceDownloadRoutes, ctx);
   await app.register(async (api) => {
     api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { BusMessage, NumberedEvent } from '../../../services/live/event-bus.js';
 import type { App, RouteContext } from '../context.js';
 import { serve } from '../serve.js';
+import { StreamGuard } from '../stream-guard.js';
 
 const KEEPALIVE_MS = 15_000;
 /** A client that stops reading is cut off rather than buffered without limit. */
@@ -14,8 +15,12 @@ const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
  */
 export async function eventRoutes(app: App, ctx: RouteContext): Promise<void> {
   const open = new Set<ServerResponse>();
+  // Each stream stays tied to its credential: it ends within a second of logout, revocation,
+  // deletion or a role change, also one made on another manager (stream-guard.ts).
+  const guard = new StreamGuard({ sessions: ctx.sessions, apiTokens: ctx.apiTokens });
   // Streams never go idle, so the server would wait for them forever on close.
   app.addHook('preClose', async () => {
+    guard.stop();
     for (const res of open) res.end();
   });
 
@@ -33,6 +38,7 @@ export async function eventRoutes(app: App, ctx: RouteContext): Promise<void> {
         case 'rollout': return false;
       }
     };
+    guard.admit(req);
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, {
@@ -43,6 +49,7 @@ export async function eventRoutes(app: App, ctx: RouteContext): Promise<void> {
       'x-accel-buffering': 'no',
     });
     open.add(res);
+    guard.watch(req, res);
     // Events of one turn of the event loop go out in one write: a fan-out emits thousands at
     // once, and a write (a syscall and a chunk frame) per event cost more than the events.
     let pending: string[] = [];
