@@ -119,7 +119,7 @@ describe('a stream on one manager ends when its session is ended on another (sha
   let second: ManagerProcess;
   before(async () => {
     first = await startManagerProcess({ database: 'postgres' });
-    second = await startManagerProcess({ database: { url: first.databaseUrl } });
+    second = await startManagerProcess({ database: { url: first.databaseUrl }, sharingKeysWith: first });
   });
   after(async () => {
     await second?.close();

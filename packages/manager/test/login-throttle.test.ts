@@ -3,10 +3,8 @@
  * account and per address, a success resets the account) and the password policy's 400.
  */
 import assert from 'node:assert/strict';
-import { cpSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ADMIN_PASSWORD, Api, CLUSTER_KEY_FILES, defaultTestDatabase, startManagerProcess, tempDir, type ManagerProcess } from '@pallas/testkit';
+import { ADMIN_PASSWORD, Api, defaultTestDatabase, startManagerProcess, type ManagerProcess } from '@pallas/testkit';
 import { AppError } from '../src/errors.js';
 import { LoginThrottle } from '../src/services/auth/login-throttle.js';
 import { hashPassword, verifyPassword } from '../src/security/passwords.js';
@@ -196,22 +194,17 @@ describe('login throttle under parallel guesses (issue #15 points 5 and 6)', () 
 describe('login throttle across two managers sharing one PostgreSQL database (issue #14)', { skip: pgSkip() }, () => {
   let first: ManagerProcess;
   let second: ManagerProcess;
-  let secondDirCleanup = () => {};
   before(async () => {
     const args = ['--login-max-failures', '3', '--login-address-max-failures', '1000'];
     first = await startManagerProcess({ args, database: 'postgres' });
     // Managers of one cluster share their signing keys (docs/scale-out.md), or the second refuses to join.
-    const secondDir = tempDir('pallas-manager-');
-    secondDirCleanup = secondDir.cleanup;
-    for (const f of CLUSTER_KEY_FILES) cpSync(join(first.dataDir, f), join(secondDir.path, f), { recursive: true });
-    second = await startManagerProcess({ args, database: { url: first.databaseUrl }, dataDir: secondDir.path });
+    second = await startManagerProcess({ args, database: { url: first.databaseUrl }, sharingKeysWith: first });
     const admin = await first.admin();
     assert.equal((await admin.post('/api/v1/users', { username: 'hank', password: 'hank-password-1', role: 'viewer' })).status, 201);
   });
   after(async () => {
     await second?.close();
     await first?.close();
-    secondDirCleanup();
   });
 
   it('gives the cluster as a whole one budget: at most the limit of guesses spread over both are evaluated', async () => {

@@ -1,19 +1,12 @@
-import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PallasClient } from '@pallas/client';
 import { Api } from './api.js';
 import { TEST_PG_URL, createTestDatabase } from './postgres.js';
-import { ADMIN_PASSWORD, startManagerProcess, type ManagerProcess } from './manager.js';
+import { ADMIN_PASSWORD, copyClusterKeys, startManagerProcess, type ManagerProcess } from './manager.js';
 import { startMosquitto, type RunningMosquitto } from './mosquitto.js';
 import { startNginx, type Nginx } from './nginx.js';
 import { tempDir } from './temp.js';
-
-/**
- * The files every manager of a cluster must share (docs/scale-out.md): the key that signs
- * artifact manifests, the secret that signs download URLs, and the TLS material (one CA, so
- * that what a device pinned at enrollment holds whichever manager answers).
- */
-export const CLUSTER_KEY_FILES = ['signing-key.pem', 'download-url.key', 'tls'];
 
 export interface Cluster {
   /** Holds the managers' data dirs, the artifact store and `cluster.json`. */
@@ -79,10 +72,7 @@ export async function startCluster(opts: {
   try {
     // The first manager makes the keys and the CA; the others start with copies of them.
     const first = await start(0);
-    for (let i = 1; i < count; i++) {
-      mkdirSync(dataDirOf(i), { recursive: true, mode: 0o700 });
-      for (const f of CLUSTER_KEY_FILES) cpSync(join(first.dataDir, f), join(dataDirOf(i), f), { recursive: true });
-    }
+    for (let i = 1; i < count; i++) copyClusterKeys(first.dataDir, dataDirOf(i));
     await Promise.all(Array.from({ length: count - 1 }, (_, k) => start(k + 1)));
     nginx = await startNginx({
       upstreams: managers.map((m) => new URL(m.httpUrl).host),

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync } from 'node:fs';
 import type { CreateEnrollmentToken } from '@pallas/protocol';
 import { join } from 'node:path';
 import { PallasClient } from '@pallas/client';
@@ -47,6 +47,24 @@ export interface StartManagerOptions {
    * Default: PALLAS_TEST_DATABASE, else `sqlite` (the runner's PostgreSQL pass sets it).
    */
   database?: DatabaseChoice;
+  /**
+   * Another manager of the same cluster (same database): its keys and CA are copied into this
+   * one's data dir before it starts, as docs/scale-out.md asks of operators.
+   */
+  sharingKeysWith?: { dataDir: string };
+}
+
+/**
+ * The files every manager of a cluster must share (docs/scale-out.md): the key that signs
+ * artifact manifests, the secret that signs download URLs, and the TLS material (one CA, so
+ * that what a device pinned at enrollment holds whichever manager answers).
+ */
+export const CLUSTER_KEY_FILES = ['signing-key.pem', 'download-url.key', 'tls'];
+
+/** Copies a manager's cluster keys into another data dir (made if missing). */
+export function copyClusterKeys(fromDataDir: string, toDataDir: string): void {
+  mkdirSync(toDataDir, { recursive: true, mode: 0o700 });
+  for (const f of CLUSTER_KEY_FILES) cpSync(join(fromDataDir, f), join(toDataDir, f), { recursive: true });
 }
 
 /**
@@ -56,6 +74,7 @@ export interface StartManagerOptions {
 export async function startManagerProcess(options: StartManagerOptions = {}): Promise<ManagerProcess> {
   const tmp = options.dataDir ? undefined : tempDir('pallas-manager-');
   const dataDir = options.dataDir ?? tmp!.path;
+  if (options.sharingKeysWith) copyClusterKeys(options.sharingKeysWith.dataDir, dataDir);
   const portsFile = join(dataDir, 'ports.json');
   const database = await managerDatabase(options.database, dataDir);
   const proc = startNode(
