@@ -66,7 +66,7 @@ export class RolloutEngine implements Service {
     this.#timer.unref();
     // A task that ends or a device that comes online usually moves a rollout: look at once.
     this.#unsubscribe = this.#deps.events.subscribe(({ event }) => {
-      if ((event.type === 'task' && FINAL_TASK.includes(event.task.state)) || (event.type === 'device' && event.device.presence === 'online')) this.nudge(50);
+      if ((event.type === 'task' && FINAL_TASK.includes(event.task.state)) || (event.type === 'device' && event.device.presence === 'online')) this.nudge(10);
     });
   }
 
@@ -339,7 +339,13 @@ export class RolloutEngine implements Service {
     const dispatched = await this.#dispatch(row, policy, operation, counts[0]!);
     // Devices just dispatched are in progress: the gate cannot be met in this tick.
     if (dispatched) return true;
-    return (await this.#gate(row, policy, now, counts)) || changed;
+    const gate = await this.#gate(row, policy, now, counts);
+    if (gate !== 'opened') return gate || changed;
+    // The next wave was opened by this tick: its devices get their tasks in this tick too, not
+    // one tick later (each wave would otherwise cost a tick's scheduling on top of its slowest device).
+    const opened = await this.#row(row.id);
+    if (opened.state === 'running') await this.#dispatch(opened, policy, operation, (await countsOf(this.#db, row.id, row.wave_count))[0]!);
+    return true;
   }
 
   /** Devices that joined the group or tag since the start join the wave being run (or the last one). */
@@ -402,8 +408,8 @@ export class RolloutEngine implements Service {
     return res.numUpdatedRows > 0n;
   }
 
-  /** The current wave's success gate; then the soak time; then the next wave, or the end. */
-  async #gate(row: RolloutRow, policy: RolloutPolicy, now: Date, counts: RolloutCounts[]): Promise<boolean> {
+  /** The current wave's success gate; then the soak time; then the next wave (`'opened'`), or the end. */
+  async #gate(row: RolloutRow, policy: RolloutPolicy, now: Date, counts: RolloutCounts[]): Promise<boolean | 'opened'> {
     const at = now.toISOString();
     const w = row.current_wave;
     const wave = await this.#db.selectFrom('rollout_waves').selectAll().where('rollout_id', '=', row.id).where('wave', '=', w).executeTakeFirst();
@@ -439,8 +445,7 @@ export class RolloutEngine implements Service {
         .where('id', '=', row.id).where('current_wave', '=', w).where('state', '=', 'running').executeTakeFirst();
       if (res.numUpdatedRows > 0n) {
         await this.#db.updateTable('rollout_waves').set({ started_at: at }).where('rollout_id', '=', row.id).where('wave', '=', w + 1).where('started_at', 'is', null).execute();
-        this.nudge();
-        return true;
+        return 'opened';
       }
       return changed;
     }
