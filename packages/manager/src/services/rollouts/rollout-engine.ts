@@ -67,7 +67,7 @@ export class RolloutEngine implements Service {
     this.#timer.unref();
     // A task that ends or a device that comes online usually moves a rollout: look at once.
     this.#unsubscribe = this.#deps.events.subscribe(({ event }) => {
-      if ((event.type === 'task' && FINAL_TASK.includes(event.task.state)) || (event.type === 'device' && event.device.presence === 'online')) this.nudge(10);
+      if ((event.type === 'task' && FINAL_TASK.includes(event.task.state)) || (event.type === 'device' && event.device.presence === 'online')) this.nudge(50);
     });
   }
 
