@@ -51,14 +51,19 @@ export async function runRollout(o: RolloutOptions): Promise<{ rows: Row[]; raw:
       const r = await admin.call('createRollout', { body: { name, operation: op(name), deviceIds: ids, waves: { sizes: ['20%'] }, maxInProgress: o.devices, successShare: 1 } });
       const end = await until(admin, r.id);
       if (end.counts.succeeded !== o.devices) throw new Error(`rollout ${r.id}: ${JSON.stringify(end.counts)}`);
-      return { ms: performance.now() - t0, cpuMs: (await cpu() - cpu0) * 1000, waves: end.waves.length };
+      // Per wave: from its start to its gate met (its devices' own time), and from the gate met
+      // to the next wave's start (the engine's own gap; 0 when opened in the same tick).
+      const ms = (a: string | null, b: string | null) => (a && b ? Date.parse(b) - Date.parse(a) : null);
+      const waveMs = end.waves.map((w) => ms(w.startedAt, w.gateMetAt));
+      const gapMs = end.waves.slice(1).map((w, i) => ms(end.waves[i]!.gateMetAt, w.startedAt));
+      return { ms: performance.now() - t0, cpuMs: (await cpu() - cpu0) * 1000, waves: end.waves.length, waveMs, gapMs };
     };
 
     await fanOut('warm-fan-out');
     await new Promise((r) => setTimeout(r, SETTLE_MS));
     await rollout('warm-rollout');
     const fan: Array<{ ms: number; cpuMs: number }> = [];
-    const roll: Array<{ ms: number; cpuMs: number; waves: number }> = [];
+    const roll: Array<Awaited<ReturnType<typeof rollout>>> = [];
     for (let i = 1; i <= o.rounds; i++) {
       await new Promise((r) => setTimeout(r, SETTLE_MS));
       fan.push(await fanOut(`fan-out-${i}`));

@@ -175,6 +175,45 @@ function engineSuite(makeTarget: () => Promise<StoreTarget>, separateConnections
     // No third attempt for anyone.
     assert.equal((await one.write.selectFrom('tasks').select('id').where('created_by', '=', by).where('attempt', '>', 2).execute()).length, 0);
   });
+
+  it('refuses all but one of concurrent creates of the same operation on one device (409), race-free', async () => {
+    const a = managerOn(one);
+    const b = managerOn(two);
+    const op: TaskOperation = { kind: 'vm.power', vmId: 'vm-200', action: 'off' };
+    const mine: string[] = [];
+    const at = new Date().toISOString();
+    for (let i = 0; i < 4; i++) {
+      const id = randomUUID();
+      mine.push(id);
+      await one.write.insertInto('devices').values({
+        id, name: `clash-${i}`, secret_hash: 'x', presence: 'online', last_seen_at: at, enrolled_at: at, updated_at: at,
+        enrollment_token_id: null, hypervisor_kind: 'sim', agent_version: '0.1.0', facts: null, vms: null, status_seq: 0, status: 'active',
+        pending_secret_hash: null, flags: null, last_address: null,
+      }).execute();
+    }
+    for (let round = 0; round < 6; round++) {
+      // Four creates at the same moment from two managers; every pair shares device `mine[0]`.
+      const results: Array<PromiseSettledResult<{ id: string }>> = await Promise.allSettled([
+        a.rollouts.create({ name: `c${round}-1`, operation: op, deviceIds: [mine[0]!, mine[1]!] }, 'test'),
+        b.rollouts.create({ name: `c${round}-2`, operation: op, deviceIds: [mine[2]!, mine[0]!] }, 'test'),
+        a.rollouts.create({ name: `c${round}-3`, operation: op, deviceIds: [mine[0]!] }, 'test'),
+        b.rollouts.create({ name: `c${round}-4`, operation: op, deviceIds: [mine[3]!, mine[0]!] }, 'test'),
+      ]);
+      const won = results.filter((r) => r.status === 'fulfilled');
+      assert.equal(won.length, 1, `round ${round}: ${results.map((r) => r.status === 'fulfilled' ? 'created' : String((r.reason as Error).message)).join(' | ')}`);
+      for (const r of results) {
+        if (r.status === 'rejected') assert.equal((r.reason as { code?: string }).code, 'conflict', String(r.reason));
+      }
+      // The database agrees: one open rollout of the operation per device, nothing half-created.
+      const open = await one.write.selectFrom('rollout_devices').innerJoin('rollouts', 'rollouts.id', 'rollout_devices.rollout_id')
+        .select('rollout_devices.device_id').where('rollouts.state', 'in', ['running', 'paused']).where('rollouts.operation_kind', '=', 'vm.power')
+        .where('rollout_devices.device_id', '=', mine[0]!).execute();
+      assert.equal(open.length, 1);
+      const made = await one.write.selectFrom('rollouts').select('id').where('name', 'like', `c${round}-%`).execute();
+      assert.equal(made.length, 1);
+      await a.rollouts.abort((won[0] as PromiseFulfilledResult<{ id: string }>).value.id, 'test');
+    }
+  });
 }
 
 describe('rollout engine, two managers at once, sqlite', () => engineSuite(sqliteTarget, false));

@@ -1,6 +1,7 @@
 import type { Service } from '../../lifecycle.js';
 import type { Rollout, RolloutCounts, RolloutPolicy, TaskOperation, TaskState } from '@pallas/protocol';
 import type { Logger } from 'pino';
+import { sql } from 'kysely';
 import { AppError } from '../../errors.js';
 import type { Db, Store } from '../../store/store.js';
 import type { AuditService } from '../audit/audit-service.js';
@@ -339,7 +340,13 @@ export class RolloutEngine implements Service {
     const dispatched = await this.#dispatch(row, policy, operation, counts[0]!);
     // Devices just dispatched are in progress: the gate cannot be met in this tick.
     if (dispatched) return true;
-    return (await this.#gate(row, policy, now, counts)) || changed;
+    const gate = await this.#gate(row, policy, now, counts);
+    if (gate !== 'opened') return gate || changed;
+    // The next wave was opened by this tick: its devices get their tasks in this tick too, not
+    // one tick later (each wave would otherwise cost a tick's scheduling on top of its slowest device).
+    const opened = await this.#row(row.id);
+    if (opened.state === 'running') await this.#dispatch(opened, policy, operation, (await countsOf(this.#db, row.id, row.wave_count))[0]!);
+    return true;
   }
 
   /** Devices that joined the group or tag since the start join the wave being run (or the last one). */
@@ -348,18 +355,22 @@ export class RolloutEngine implements Service {
     const known = new Set((await this.#db.selectFrom('rollout_devices').select('device_id').where('rollout_id', '=', row.id).execute()).map((r) => r.device_id));
     const fresh = members.filter((id) => !known.has(id));
     if (fresh.length === 0) return false;
-    const busy = await busyDevices(this.#db, operation.kind, fresh, row.id);
-    const joining = fresh.filter((id) => !busy.has(id));
-    if (joining.length === 0) return false;
-    const at = new Date().toISOString();
-    const wave = Math.max(1, Math.min(row.current_wave, row.wave_count));
-    for (let i = 0; i < joining.length; i += 500) {
-      await this.#db.insertInto('rollout_devices')
-        .values(joining.slice(i, i + 500).map((device_id) => ({ rollout_id: row.id, device_id, wave, state: 'pending', task_id: null, attempts: 0, error_code: null, error_message: null, verify_until: null, updated_at: at, finished_at: null })))
-        // Another manager's tick may have added the same devices: the primary key keeps one.
-        .onConflict((oc) => oc.columns(['rollout_id', 'device_id']).doNothing()).execute();
-    }
-    return true;
+    // Under the membership lock, as a create: a device never joins two open rollouts of one operation.
+    return this.#db.transaction().execute(async (tx) => {
+      await lockMembership(tx, this.#deps.store.dialect);
+      const busy = await busyDevices(tx, operation.kind, fresh, row.id);
+      const joining = fresh.filter((id) => !busy.has(id));
+      if (joining.length === 0) return false;
+      const at = new Date().toISOString();
+      const wave = Math.max(1, Math.min(row.current_wave, row.wave_count));
+      for (let i = 0; i < joining.length; i += 500) {
+        await tx.insertInto('rollout_devices')
+          .values(joining.slice(i, i + 500).map((device_id) => ({ rollout_id: row.id, device_id, wave, state: 'pending', task_id: null, attempts: 0, error_code: null, error_message: null, verify_until: null, updated_at: at, finished_at: null })))
+          // Another manager's tick may have added the same devices: the primary key keeps one.
+          .onConflict((oc) => oc.columns(['rollout_id', 'device_id']).doNothing()).execute();
+      }
+      return true;
+    });
   }
 
   /** Pending devices of started waves that are online, up to `maxInProgress` in progress. */
@@ -402,8 +413,8 @@ export class RolloutEngine implements Service {
     return res.numUpdatedRows > 0n;
   }
 
-  /** The current wave's success gate; then the soak time; then the next wave, or the end. */
-  async #gate(row: RolloutRow, policy: RolloutPolicy, now: Date, counts: RolloutCounts[]): Promise<boolean> {
+  /** The current wave's success gate; then the soak time; then the next wave (`'opened'`), or the end. */
+  async #gate(row: RolloutRow, policy: RolloutPolicy, now: Date, counts: RolloutCounts[]): Promise<boolean | 'opened'> {
     const at = now.toISOString();
     const w = row.current_wave;
     const wave = await this.#db.selectFrom('rollout_waves').selectAll().where('rollout_id', '=', row.id).where('wave', '=', w).executeTakeFirst();
@@ -439,8 +450,7 @@ export class RolloutEngine implements Service {
         .where('id', '=', row.id).where('current_wave', '=', w).where('state', '=', 'running').executeTakeFirst();
       if (res.numUpdatedRows > 0n) {
         await this.#db.updateTable('rollout_waves').set({ started_at: at }).where('rollout_id', '=', row.id).where('wave', '=', w + 1).where('started_at', 'is', null).execute();
-        this.nudge();
-        return true;
+        return 'opened';
       }
       return changed;
     }
@@ -479,6 +489,20 @@ export async function resolveTarget(db: Db, groups: GroupsService, target: Store
     .orderBy('name').orderBy('id').execute();
   return rows.map((r) => r.id);
 }
+
+/**
+ * Serialises what puts devices into open rollouts (a create, a dynamic rollout's new members)
+ * for the rest of the transaction `tx`, so that "no device in two open rollouts of the same
+ * operation" is checked and written atomically. SQLite needs nothing: its one writer connection
+ * runs one transaction at a time (and a second process's write on a stale snapshot fails with
+ * SQLITE_BUSY rather than commit). PostgreSQL: a transaction-scoped advisory lock, released at
+ * commit or rollback; creates are rare, so one lock for all is enough.
+ */
+export async function lockMembership(tx: Db, dialect: Store['dialect']): Promise<void> {
+  if (dialect === 'postgres') await sql`select pg_advisory_xact_lock(${sql.lit(MEMBERSHIP_LOCK)})`.execute(tx);
+}
+/** The advisory lock's key: "pall" as a number, arbitrary but fixed. */
+const MEMBERSHIP_LOCK = 0x70616c6c;
 
 /** Of `deviceIds`, those still open in another running or paused rollout of the same operation. */
 export async function busyDevices(db: Db, kind: string, deviceIds: readonly string[], except?: string): Promise<Set<string>> {

@@ -8,7 +8,7 @@ import type { Db, Store } from '../../store/store.js';
 import type { GroupsService } from '../groups/groups-service.js';
 import type { EventBus } from '../live/event-bus.js';
 import type { TasksService } from '../tasks/tasks-service.js';
-import { busyDevices, resolveTarget, type RolloutEngine } from './rollout-engine.js';
+import { busyDevices, lockMembership, resolveTarget, type RolloutEngine } from './rollout-engine.js';
 import { policyOf } from './rollout-policy.js';
 import { loadRollout, type RolloutRow, type StoredTarget } from './rollout-view.js';
 
@@ -33,6 +33,7 @@ export class RolloutsService {
   readonly #groups: GroupsService;
   readonly #engine: RolloutEngine;
   readonly #events: EventBus;
+  readonly #dialect: Store['dialect'];
 
   constructor(deps: { store: Store; tasks: TasksService; groups: GroupsService; engine: RolloutEngine; events: EventBus }) {
     this.#write = deps.store.write;
@@ -41,6 +42,7 @@ export class RolloutsService {
     this.#groups = deps.groups;
     this.#engine = deps.engine;
     this.#events = deps.events;
+    this.#dialect = deps.store.dialect;
   }
 
   /** Exactly one target; a group by id or name is stored by id. */
@@ -77,10 +79,14 @@ export class RolloutsService {
     await this.#tasks.checkOperation(body.operation);
     const devices = await resolveTarget(this.#write, this.#groups, target);
     if (devices.length === 0) throw new AppError('invalid_request', `the target has no devices (${describe(target)}); nothing to roll out`);
-    const busy = await busyDevices(this.#write, body.operation.kind, devices);
-    if (busy.size > 0) {
-      throw new AppError('conflict', `${busy.size} device(s) are already in a running or paused rollout of ${body.operation.kind}: ${[...busy].slice(0, 3).join(', ')}${busy.size > 3 ? ', …' : ''}; abort or finish it first`);
-    }
+    const refuseBusy = async (db: Db) => {
+      const busy = await busyDevices(db, body.operation.kind, devices);
+      if (busy.size > 0) {
+        throw new AppError('conflict', `${busy.size} device(s) are already in a running or paused rollout of ${body.operation.kind}: ${[...busy].slice(0, 3).join(', ')}${busy.size > 3 ? ', …' : ''}; abort or finish it first`);
+      }
+    };
+    // Early, cheap refusal; the check that counts is repeated under the lock below.
+    await refuseBusy(this.#write);
     const sizes = planWaves(devices.length, policy.waves);
     const now = new Date();
     const at = now.toISOString();
@@ -95,7 +101,13 @@ export class RolloutsService {
       const start = entries.length;
       for (let k = 0; k < size; k++) entries.push({ device_id: devices[start + k]!, wave: i + 1 });
     });
+    // Race-free: the check and the insert in one transaction that holds the rollout-membership
+    // lock (SQLite: the single writer connection; PostgreSQL: a transaction-scoped advisory lock,
+    // the same the engine takes to add members to a dynamic rollout). Of two creates at the same
+    // moment, the second sees the first's devices and is refused whole (409).
     await this.#write.transaction().execute(async (tx) => {
+      await lockMembership(tx, this.#dialect);
+      await refuseBusy(tx);
       await tx.insertInto('rollouts').values(row).execute();
       await tx.insertInto('rollout_waves').values(sizes.map((size, i) => ({ rollout_id: row.id, wave: i + 1, size, started_at: i === 0 ? at : null, gate_met_at: null }))).execute();
       for (let i = 0; i < entries.length; i += 500) {
