@@ -18,6 +18,7 @@ import type { Device, PageOf, Task } from '@pallas/protocol';
 import {
   ADMIN_PASSWORD, createEnrollmentToken, startAgentProcess, startManagerProcess, tempDir, waitFor,
   type Api, type ManagerProcess, type Proc,
+  patchFile,
 } from '@pallas/testkit';
 import { expectingHttpError, launchChromium, logIn, openPage, openSection, snap, type WatchedPage } from './support/console-browser.js';
 
@@ -257,7 +258,7 @@ describe('web console: device security, artifacts, audit', () => {
   it('shows a viewer the artifacts and devices without write actions, and no audit log', async () => {
     // Something to list: an artifact uploaded through the API.
     const up = await fetch(`${manager.httpUrl}/api/v1/artifacts?kind=patch&name=fix&version=2`, {
-      method: 'POST', headers: { authorization: `Bearer ${admin.token}`, 'content-type': 'application/octet-stream' }, body: Buffer.from('patch bytes'),
+      method: 'POST', headers: { authorization: `Bearer ${admin.token}`, 'content-type': 'application/octet-stream' }, body: patchFile('2', 'patch bytes'),
     });
     assert.equal(up.status, 201, await up.text());
     assert.equal((await admin.post('/api/v1/users', { username: 'vic', password: 'viewer-password', role: 'viewer' })).status, 201);
