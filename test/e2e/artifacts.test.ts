@@ -119,7 +119,7 @@ describe('a 1 GiB artifact', () => {
     assert.ok(downPeak < RSS_LIMIT, `manager RSS during download peaked at ${(downPeak / 2 ** 20).toFixed(0)} MiB`);
 
     const ls = await pallas(config, ['artifacts', 'ls']);
-    assert.match(ls.stdout, new RegExp(`${id} +ova +big +1\\.0 +1 GiB`));
+    assert.match(ls.stdout, new RegExp(`${id} +patch +big +1\\.0 +1 GiB`));
     const rm = await pallas(config, ['artifacts', 'rm', id]);
     assert.equal(rm.code, 0, rm.stderr);
   });
