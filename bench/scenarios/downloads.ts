@@ -13,7 +13,7 @@ import { chmodSync, existsSync, readFileSync, mkdirSync, openSync, writeSync, cl
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { uploadFile } from '@pallas/client/node';
-import { startManagerProcess, tempDir, waitFor } from '@pallas/testkit';
+import { patchFile, startManagerProcess, tempDir, waitFor } from '@pallas/testkit';
 import { rssBytes } from '../lib/proc.js';
 import { percentile, type Row } from '../lib/stats.js';
 
@@ -136,6 +136,12 @@ export async function runDownloads(o: DownloadsOptions): Promise<{ rows: Row[]; 
   const size = o.sizeMiB * MiB;
   const file = join(www, 'artifact.bin');
   makeFile(file, size);
+  // The manager checks an upload's format for its kind: make the file a valid patch (a tar
+  // ends at its end-of-archive marker; the random bytes after it are still served).
+  const head = patchFile('1');
+  const fd = openSync(file, 'r+');
+  writeSync(fd, head, 0, head.length, 0);
+  closeSync(fd);
   // nginx started as root serves as `nobody`: let it reach the file in our 0700 temp dir.
   chmodSync(dir.path, 0o755);
   chmodSync(www, 0o755);
@@ -147,7 +153,7 @@ export async function runDownloads(o: DownloadsOptions): Promise<{ rows: Row[]; 
   const raw: Record<string, unknown> = { ...o };
   try {
     const admin = await manager.client();
-    const { id } = await uploadFile(admin, file, { kind: 'ova', name: 'bench', version: '1' });
+    const { id } = await uploadFile(admin, file, { kind: 'patch', name: 'bench', version: '1' });
     const managerUrl = (await admin.call('createDownloadUrl', { params: { id }, body: { deviceId: 'bench-device' } })).url;
     const cut = o.cutMiB * MiB;
     if (!NGINX) {

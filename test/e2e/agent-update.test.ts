@@ -16,6 +16,7 @@ import type { AuditEntry, Device, PageOf, Task } from '@pallas/protocol';
 import {
   ADMIN_PASSWORD, BIN, REPO_ROOT, createEnrollmentToken, startManagerProcess, startNode, tempDir, waitFor,
   type Api, type ManagerProcess, type Proc,
+  patchFile,
 } from '@pallas/testkit';
 import { pallas } from './support/cli.js';
 
@@ -89,7 +90,7 @@ describe('agent.update and device.patch end to end (sim driver, under the superv
 
   it('rolls back a version that crashes on start: the task fails with the reason and the device is back on the previous version', async () => {
     const crash = join(dirs.path, 'pallas-agent-0.1.2-crash.mjs');
-    writeFileSync(crash, "if (process.argv.includes('--version')) { console.log('pallas-agent 0.1.2-crash'); process.exit(0); }\nconsole.error('pallas-agent: crashing on purpose');\nprocess.exit(1);\n");
+    writeFileSync(crash, "// pallas-agent 0.1.2-crash\nif (process.argv.includes('--version')) { console.log('pallas-agent 0.1.2-crash'); process.exit(0); }\nconsole.error('pallas-agent: crashing on purpose');\nprocess.exit(1);\n");
     const artifact = await upload(crash, 'agent', 'pallas-agent', '0.1.2-crash');
 
     const res = await pallas(cli, ['devices', 'update-agent', deviceId, '--artifact', artifact, '--wait']);
@@ -109,7 +110,7 @@ describe('agent.update and device.patch end to end (sim driver, under the superv
 
   it('patches the sim host with the CLI: the host build shows the patch', async () => {
     const patch = join(dirs.path, 'edge-os-7.1.2.bin');
-    writeFileSync(patch, randomBytes(256 * 1024));
+    writeFileSync(patch, patchFile('7.1.2', randomBytes(256 * 1024)));
     const artifact = await upload(patch, 'patch', 'edge-os', '7.1.2');
     const res = await pallas(cli, ['devices', 'patch', deviceId, '--artifact', artifact, '--wait']);
     assert.equal(res.code, 0, `${res.stdout}\n${res.stderr}`);

@@ -20,6 +20,7 @@ import { AGENT_NODE_FLAGS } from '@pallas/agent';
 import type { SignedArtifact, Task, Vm } from '@pallas/protocol';
 import {
   REPO_ROOT, createEnrollmentToken, skipUnless, startAgentProcess, startManagerProcess, tempDir, waitFor, type Api, type ManagerProcess, type Proc,
+  patchFile as patchBytes,
 } from '@pallas/testkit';
 import { buildOva, ovaSkipReason } from '../../packages/agent/test/support/ova-builder.js';
 import { withStore } from '../../packages/manager/test/support.js';
@@ -307,7 +308,7 @@ describe('vm.deploy from an OVA artifact through a cutting proxy (sim agent)', {
     assert.equal(missing.status, 400);
     assert.match(missing.body.error.message, /artifact art_doesNotExist1 does not exist/);
     const patchFile = join(dirs.path, 'hotfix.bin');
-    writeFileSync(patchFile, 'not an ova');
+    writeFileSync(patchFile, patchBytes('1', 'not an ova'));
     const patch = await upload(patchFile, 'patch', 'hotfix', '1');
     const wrong = await admin.post(`/api/v1/devices/${deviceId}/vms/deploy`, { source: { kind: 'artifact', artifactId: patch.id } });
     assert.equal(wrong.status, 400);

@@ -11,7 +11,7 @@ import { createReadStream, readFileSync, statSync, truncateSync, writeFileSync }
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { DownloadUrl, SignedArtifact } from '@pallas/protocol';
-import { ADMIN_PASSWORD, TOOLS, type Api, missingToolsReason, skipUnless, startManagerProcess, tempDir, type ManagerProcess } from '@pallas/testkit';
+import { ADMIN_PASSWORD, TOOLS, type Api, missingToolsReason, patchFile, skipUnless, startManagerProcess, tempDir, type ManagerProcess } from '@pallas/testkit';
 import { pallas } from './support/cli.js';
 
 const GiB = 1024 ** 3;
@@ -81,14 +81,15 @@ after(async () => {
 
 describe('a 1 GiB artifact', () => {
   it('uploads with pallas artifacts upload and downloads by signed URL with the manager under 200 MB RSS', async (t) => {
-    const file = join(files, 'big.ova');
+    const file = join(files, 'big.bin');
     // Sparse: no GiB of test data on disk, and the manager still reads and writes every byte.
-    writeFileSync(file, randomBytes(1024 * 1024));
+    // A valid patch first (the manager checks the kind's format); tar readers ignore the rest.
+    writeFileSync(file, Buffer.concat([patchFile('1.0'), randomBytes(1024 * 1024)]));
     truncateSync(file, GiB);
     const expected = await sha256File(file);
 
     const upRss = sampleRss(manager.pid);
-    const up = await pallas(config, ['artifacts', 'upload', file, '--kind', 'ova', '--name', 'big', '--version', '1.0']);
+    const up = await pallas(config, ['artifacts', 'upload', file, '--kind', 'patch', '--name', 'big', '--version', '1.0']);
     const upPeak = upRss.stop();
     assert.equal(up.code, 0, up.stderr);
     assert.match(up.stdout, /uploaded +100%  1 GiB \/ 1 GiB/, 'plain progress lines off a terminal');
@@ -118,7 +119,7 @@ describe('a 1 GiB artifact', () => {
     assert.ok(downPeak < RSS_LIMIT, `manager RSS during download peaked at ${(downPeak / 2 ** 20).toFixed(0)} MiB`);
 
     const ls = await pallas(config, ['artifacts', 'ls']);
-    assert.match(ls.stdout, new RegExp(`${id} +ova +big +1\\.0 +1 GiB`));
+    assert.match(ls.stdout, new RegExp(`${id} +patch +big +1\\.0 +1 GiB`));
     const rm = await pallas(config, ['artifacts', 'rm', id]);
     assert.equal(rm.code, 0, rm.stderr);
   });
@@ -132,6 +133,7 @@ describe('signed download URLs', { skip: skipUnless(missingToolsReason([TOOLS.cu
 
   before(async () => {
     bytes = randomBytes(SIZE);
+    patchFile('2').copy(bytes, 0);
     const file = join(files, 'patch.bin');
     writeFileSync(file, bytes);
     const up = await pallas(config, ['artifacts', 'upload', file, '--kind', 'patch', '--name', 'hotfix', '--version', '2', '--json']);

@@ -18,6 +18,7 @@ import type { Device, PageOf, Task } from '@pallas/protocol';
 import {
   ADMIN_PASSWORD, createEnrollmentToken, startAgentProcess, startManagerProcess, tempDir, waitFor,
   type Api, type ManagerProcess, type Proc,
+  patchFile, tarOf,
 } from '@pallas/testkit';
 import { expectingHttpError, launchChromium, logIn, openPage, openSection, snap, type WatchedPage } from './support/console-browser.js';
 
@@ -34,7 +35,10 @@ describe('web console: device security, artifacts, audit', () => {
   const dirs = tempDir('pallas-console-admin-');
   const pages: WatchedPage[] = [];
   // 6 MiB at 1.5 MB/s: about four seconds of upload, long enough to see and photograph the bar.
-  const file = randomBytes(6 * 1024 * 1024);
+  // 6 MiB that pass the manager's OVA check: a tar with a descriptor (one VM, no disks); the
+  // random bytes after the end-of-archive marker are ignored by tar readers.
+  const ova = tarOf([{ name: 'edge-image.ovf', data: '<Envelope><VirtualSystem id="edge-image"/></Envelope>' }]);
+  const file = Buffer.concat([ova, randomBytes(6 * 1024 * 1024 - ova.length)]);
   const fileSha256 = createHash('sha256').update(file).digest('hex');
 
   before(async () => {
@@ -257,7 +261,7 @@ describe('web console: device security, artifacts, audit', () => {
   it('shows a viewer the artifacts and devices without write actions, and no audit log', async () => {
     // Something to list: an artifact uploaded through the API.
     const up = await fetch(`${manager.httpUrl}/api/v1/artifacts?kind=patch&name=fix&version=2`, {
-      method: 'POST', headers: { authorization: `Bearer ${admin.token}`, 'content-type': 'application/octet-stream' }, body: Buffer.from('patch bytes'),
+      method: 'POST', headers: { authorization: `Bearer ${admin.token}`, 'content-type': 'application/octet-stream' }, body: patchFile('2', 'patch bytes'),
     });
     assert.equal(up.status, 201, await up.text());
     assert.equal((await admin.post('/api/v1/users', { username: 'vic', password: 'viewer-password', role: 'viewer' })).status, 201);

@@ -78,8 +78,12 @@ describe('VM lifecycle through the CLI (sim driver)', () => {
     const unknown = await pallas(config, ['vms', 'power', deviceId, 'vm-999', 'on']);
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /no VM with ID or name 'vm-999'/);
-    // vm-100 is running on every seeded sim host: the host refuses to delete a running VM.
-    const fail = await pallas(config, ['vms', 'rm', deviceId, 'vm-100', '--yes', '--wait']);
+    // vm-100 is running on every seeded sim host: the manager refuses to delete it at once,
+    const early = await pallas(config, ['vms', 'rm', deviceId, 'vm-100', '--yes', '--wait']);
+    assert.equal(early.code, 1, `${early.stdout}\n${early.stderr}`);
+    assert.match(early.stderr, /is on; power it off first \(pallas vms power/);
+    // and forced, the host refuses to delete a running VM.
+    const fail = await pallas(config, ['vms', 'rm', deviceId, 'vm-100', '--yes', '--force', '--wait']);
     assert.equal(fail.code, 3, `${fail.stdout}\n${fail.stderr}`);
     assert.match(`${fail.stdout}${fail.stderr}`, /power it off first/);
     const failed = JSON.parse((await pallas(config, ['tasks', 'ls', '--device', deviceId, '--state', 'failed', '--json'])).stdout) as { items: Task[] };

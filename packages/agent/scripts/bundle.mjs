@@ -42,7 +42,9 @@ await build({
   splitting: false,
   define: { __PALLAS_AGENT_VERSION__: JSON.stringify(version) },
   // CommonJS dependencies (pino, mqtt's) call require() for Node built-ins; ESM output has none.
-  banner: { js: "import { createRequire as __pallasCreateRequire } from 'node:module';\nconst require = __pallasCreateRequire(import.meta.url);" },
+  // The first line names the bundle and its version: the manager checks it at upload
+  // (docs/artifacts.md#what-each-kind-must-be) without running the file.
+  banner: { js: `// pallas-agent ${version}\nimport { createRequire as __pallasCreateRequire } from 'node:module';\nconst require = __pallasCreateRequire(import.meta.url);` },
   legalComments: 'none',
   logLevel: 'warning',
 });

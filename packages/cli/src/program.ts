@@ -42,7 +42,10 @@ export function buildProgram(io: Io, argv: readonly string[] = []): Command {
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
       // Same one-line "pallas: …" shape as every other error.
-      outputError: (s, write) => write(`pallas: ${s.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')}\n`),
+      outputError: (s, write) => {
+        const message = s.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ');
+        write(wantsJson(argv) ? `${JSON.stringify({ error: { code: 'usage', message } })}\n` : `pallas: ${message}\n`);
+      },
     })
     .showSuggestionAfterError()
     .exitOverride();
@@ -61,6 +64,12 @@ export function buildProgram(io: Io, argv: readonly string[] = []): Command {
   return program;
 }
 
+/** `--json` anywhere before a `--`, as commander reads it. */
+function wantsJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
+}
+
 /** Run one invocation (argv without node and script) and return the exit code; never throws. */
 export async function runCli(argv: readonly string[], io: Io): Promise<number> {
   const program = buildProgram(io, argv);
@@ -73,8 +82,10 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return ExitCode.ok;
       return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     }
-    const { message, exitCode } = describeError(err);
-    io.stderr.write(`pallas: ${message}\n`);
+    const { message, exitCode, code } = describeError(err);
+    // With --json a script reads the error as JSON too: {"error": {"code", "message"}} on stderr.
+    if (wantsJson(argv)) io.stderr.write(`${JSON.stringify({ error: { code, message } })}\n`);
+    else io.stderr.write(`pallas: ${message}\n`);
     if (io.env.PALLAS_DEBUG && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
     return exitCode;
   }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
-import { device, type FakeManager, startFakeManager, VALID_TOKEN } from './fake-manager.js';
+import { device, type FakeManager, startFakeManager, VALID_API_TOKEN, VALID_TOKEN } from './fake-manager.js';
 import { run, tempDir } from './helpers.js';
 
 const ID1 = '11111111-1111-4111-8111-111111111111';
@@ -48,6 +48,30 @@ test('login reads the password from stdin and saves a private session', async ()
   // The saved server is used without PALLAS_SERVER.
   const who = await run(['whoami'], { env: { PALLAS_CONFIG_DIR: env.PALLAS_CONFIG_DIR } });
   assert.equal(who.stdout, `admin (admin) on ${mgr.url}\n`);
+});
+
+test('whoami says when the credential is an API token', async () => {
+  const who = await run(['whoami'], { env: { ...env, PALLAS_TOKEN: VALID_API_TOKEN } });
+  assert.equal(who.code, 0, who.stderr);
+  assert.equal(who.stdout, `admin (admin) on ${mgr.url}, with an API token (PALLAS_TOKEN), not a login session\n`);
+  const json = await run(['whoami', '--json'], { env: { ...env, PALLAS_TOKEN: VALID_API_TOKEN } });
+  assert.equal((JSON.parse(json.stdout) as { auth: string }).auth, 'api-token');
+});
+
+test('with --json, errors are JSON on stderr with the API code; a missing file is said in words', async () => {
+  const r = await run(['devices', 'show', 'nope', '--json'], { env: { ...env, PALLAS_TOKEN: VALID_API_TOKEN } });
+  assert.equal(r.code, 1);
+  const err = JSON.parse(r.stderr) as { error: { code: string; message: string } };
+  assert.equal(typeof err.error.message, 'string');
+  assert.equal(r.stdout, '');
+  const expired = await run(['devices', 'ls', '--json'], { env: { ...env, PALLAS_TOKEN: 'stale' } });
+  assert.deepEqual(JSON.parse(expired.stderr), { error: { code: 'unauthorized', message: 'not logged in or session expired: run `pallas login`' } });
+  const usage = await run(['devices', 'ls', '--presence', 'maybe', '--json'], { env });
+  assert.equal(usage.code, 2);
+  assert.equal((JSON.parse(usage.stderr) as { error: { code: string } }).error.code, 'usage');
+  const missing = await run(['artifacts', 'upload', '/no/such/file.ova', '--kind', 'ova', '--name', 'x', '--version', '1'], { env: { ...env, PALLAS_TOKEN: VALID_API_TOKEN } });
+  assert.equal(missing.code, 1);
+  assert.equal(missing.stderr, 'pallas: no such file: /no/such/file.ova\n');
 });
 
 test('login: flag and PALLAS_PASSWORD; wrong password shows the server message', async () => {

@@ -42,6 +42,8 @@ export interface FakeManager {
 }
 
 export const VALID_TOKEN = 'sess-123';
+/** An API token the fake manager also takes, as the same user. */
+export const VALID_API_TOKEN = 'pat_fake123';
 
 export function device(over: Partial<Device> & { id: string; name: string }): Device {
   return {
@@ -169,7 +171,7 @@ export async function startFakeManager(): Promise<FakeManager> {
     state.log.push({ route: route?.name, params: route?.params ?? {}, query: u.search.slice(1), auth: req.headers.authorization, body, lastEventId });
     if (!route) return fail(res, 404, 'not_found', `no route ${req.method} ${u.pathname}`);
     const { name, params } = route;
-    if (ROUTES[name].role !== 'public' && req.headers.authorization !== `Bearer ${VALID_TOKEN}`) return fail(res, 401, 'unauthorized', 'invalid token');
+    if (ROUTES[name].role !== 'public' && req.headers.authorization !== `Bearer ${VALID_TOKEN}` && req.headers.authorization !== `Bearer ${VALID_API_TOKEN}`) return fail(res, 401, 'unauthorized', 'invalid token');
     const deviceAt = (): number => state.devices.findIndex((x) => x.id === params.id);
     const taskOf = (): Task | undefined => state.tasks.find((x) => x.id === params.id);
 

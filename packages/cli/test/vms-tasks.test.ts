@@ -171,7 +171,7 @@ test('tasks watch: exit 3/4/5 with the error on failed/cancelled/timed_out; the 
   const late = seedTask({ state: 'timed_out', error: { code: 'timed_out', message: 'deadline passed' }, lateResult: { outcome: 'succeeded', at: new Date().toISOString() } });
   const t = await run(['tasks', 'watch', late.id], { env });
   assert.equal(t.code, 5);
-  assert.match(t.stderr, new RegExp(`^pallas: task ${late.id} timed out: its deadline .* passed: timed_out: deadline passed \\(the device later reported: succeeded\\)\\n$`));
+  assert.match(t.stderr, new RegExp(`^pallas: task ${late.id} timed out: its deadline .* passed: timed_out: deadline passed; the device finished it later: succeeded\\n$`));
 
   const missing = await run(['tasks', 'watch', 'tsk_nope'], { env });
   assert.equal(missing.code, 1);
@@ -214,12 +214,24 @@ test('tasks ls: filters (device by name), table, footer and --json', async () =>
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(mgr.lastCall(), { route: 'listTasks', params: {}, query: `deviceId=${DEV}&vmId=vm-1&state=running&kind=vm.power&limit=10` });
   const lines = r.stdout.trimEnd().split('\n');
-  assert.match(lines[0]!, /^ID +KIND +DEVICE +VM +STATE +PROGRESS +CREATED +BY$/);
-  assert.match(lines[1]!, new RegExp(`^${a.id} +vm.power +${DEV} +vm-1 +running \\(cancelling\\) +30% working +just now +admin$`));
+  assert.match(lines[0]!, /^ID +KIND +DEVICE +VM +STATE +PROGRESS +REASON +CREATED +BY$/);
+  assert.match(lines[1]!, new RegExp(`^${a.id} +vm.power +${DEV} +vm-1 +running \\(cancelling\\) +30% working +- +just now +admin$`));
   assert.equal(lines.at(-1), '1 of 1 task');
   const all = await run(['tasks', 'ls', '--json'], { env });
   assert.deepEqual((JSON.parse(all.stdout) as { items: Task[] }).items.map((t) => t.id), [b.id, a.id]);
   assert.equal((await run(['tasks', 'ls', '--state', 'done'], { env })).code, 2);
+});
+
+test('tasks ls: a REASON column says why a task failed; a late result is said plainly', async () => {
+  const failed = seedTask({ state: 'failed', error: { code: 'no_space', message: 'no datastore on host edge-1 has 900 GB free for VM "big" (most free: 250 GB)' } });
+  const late = seedTask({ state: 'timed_out', error: { code: 'timed_out', message: 'no result before the deadline' }, lateResult: { outcome: 'succeeded', at: new Date().toISOString() } });
+  const r = await run(['tasks', 'ls'], { env });
+  assert.equal(r.code, 0, r.stderr);
+  const line = (id: string): string => r.stdout.split('\n').find((l) => l.startsWith(id)) ?? '';
+  assert.match(line(failed.id), / failed +\S+ +no_space: no datastore on host edge-1 has 900 GB free for V… +just now/);
+  assert.match(line(late.id), / timed out; the device finished it later: succeeded +/);
+  const show = await run(['tasks', 'show', late.id], { env });
+  assert.match(show.stdout, /^State: +timed out; the device finished it later: succeeded$/m);
 });
 
 test('tasks show: operation, state, error, late result and the timeline', async () => {
@@ -238,7 +250,7 @@ test('tasks show: operation, state, error, late result and the timeline', async 
   const r = await run(['tasks', 'show', t.id], { env });
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^Operation: +power off VM vm-1$/m);
-  assert.match(r.stdout, /^State: +timed_out$/m);
+  assert.match(r.stdout, /^State: +timed out; the device finished it later: succeeded$/m);
   assert.match(r.stdout, /^Error: +timed_out: no result before the deadline$/m);
   assert.match(r.stdout, /^Attempt: +2 \(retry of tsk_000001\)$/m);
   assert.match(r.stdout, /^Late result: +succeeded at 2025-03-01 11:05:00Z/m);

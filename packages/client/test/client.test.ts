@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PallasApiError, PallasClient, type LiveMessage } from '@pallas/client';
 import { downloadFile, uploadFile } from '@pallas/client/node';
-import { ADMIN_PASSWORD, startAgentProcess, startManagerProcess, tempDir, waitFor, type ManagerProcess, type Proc } from '@pallas/testkit';
+import { ADMIN_PASSWORD, patchFile, startAgentProcess, startManagerProcess, tempDir, waitFor, type ManagerProcess, type Proc } from '@pallas/testkit';
 
 let manager: ManagerProcess;
 let admin: PallasClient;
@@ -128,7 +128,9 @@ describe('client: live events and tasks', () => {
 describe('client: artifacts as streams', () => {
   it('uploads with progress, downloads with progress, resumes a cut download and checks it', async () => {
     const file = join(dirs.path, 'image.bin');
-    writeFileSync(file, Buffer.from(Array.from({ length: 3_000_000 }, (_, i) => i % 251)));
+    const content = Buffer.from(Array.from({ length: 3_000_000 }, (_, i) => i % 251));
+    patchFile('1').copy(content, 0); // a valid patch (tar readers ignore what follows its end)
+    writeFileSync(file, content);
     const sent: number[] = [];
     const artifact = await uploadFile(admin, file, { kind: 'patch', name: 'client-test', version: '1' }, { onProgress: (n) => sent.push(n) });
     assert.equal(artifact.size, 3_000_000);

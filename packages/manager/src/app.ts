@@ -293,7 +293,15 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       router,
       ...jobs,
       rolloutEngine,
-      { name: 'https', start: async () => void await http.listen({ port: config.httpsPort, host: config.httpHost ?? '0.0.0.0' }), stop: () => http.close() },
+      {
+        name: 'https',
+        // Fastify builds the address it logs from its own options, where TLS is not (the server
+        // comes from serverFactory): it would say http:// for the HTTPS listener.
+        start: async () => void await http.listen({
+          port: config.httpsPort, host: config.httpHost ?? '0.0.0.0', listenTextResolver: (address) => `HTTPS listening at ${address.replace(/^http:/, 'https:')}`,
+        }),
+        stop: () => http.close(),
+      },
       ...(plain ? [plain] : []),
     );
     await services.start();

@@ -2,6 +2,7 @@ import { PALLAS_VERSION } from '@pallas/protocol';
 import { startManager } from './app.js';
 import { ConfigError, configHelp, loadConfig } from './config/config.js';
 import { startDemoFleet } from './demo.js';
+import { createManagerLog, type LogFormat } from './logging.js';
 
 const argv = process.argv.slice(2);
 if (argv.includes('--help') || argv.includes('-h')) {
@@ -24,10 +25,13 @@ try {
   throw err;
 }
 
+// Log lines are held until the banner is out (see logging.ts), so the banner is one block.
+const log = createManagerLog({ level: config.logLevel, format: config.logFormat as LogFormat });
 let manager;
 try {
-  manager = await startManager(config);
+  manager = await startManager(config, log.logger);
 } catch (err) {
+  log.releaseAfter('');
   const e = err as NodeJS.ErrnoException & { port?: number };
   const hint = e.code === 'EADDRINUSE' ? ' (is another server using it? pass --http-port 0 / --mqtt-port 0 for any free port)' : '';
   process.stderr.write(`pallas-manager: cannot start: ${e.message}${hint}\n`);
@@ -73,7 +77,7 @@ lines.push(
   '  npx pallas devices ls',
   '',
 );
-process.stdout.write(lines.join('\n'));
+log.releaseAfter(lines.join('\n'));
 
 let demo: { stop(): Promise<void> } | undefined;
 if (config.demoDevices > 0) {

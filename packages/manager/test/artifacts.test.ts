@@ -10,7 +10,9 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { SignedArtifact, SigningKey } from '@pallas/protocol';
-import { ADMIN_PASSWORD, Api, createEnrollmentToken, tempDir, waitFor } from '@pallas/testkit';
+import { readFile } from 'node:fs/promises';
+import { ADMIN_PASSWORD, Api, agentBundleFile, createEnrollmentToken, patchFile, tarOf, tempDir, waitFor } from '@pallas/testkit';
+import { buildOva, ovaSkipReason, ovfXml } from '../../agent/test/support/ova-builder.js';
 import { startManager, type RunningManager } from '../src/app.js';
 import { loadConfig } from '../src/config/config.js';
 import { canonicalJson } from '@pallas/protocol';
@@ -25,8 +27,13 @@ let manager: RunningManager;
 let base: string;
 let admin: Api;
 
-async function upload(bytes: Buffer, name: string, version = '1.0'): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${base}/api/v1/artifacts?kind=patch&name=${name}&version=${version}`, {
+/** Uploads `bytes` as is with `kind`, or (no kind) as the payload of a valid patch. */
+async function upload(bytes: Buffer, name: string, version = '1.0', kind?: string): Promise<{ status: number; body: any }> {
+  return uploadRaw(kind ? bytes : patchFile(version, bytes), name, version, kind ?? 'patch');
+}
+
+async function uploadRaw(bytes: Buffer, name: string, version: string, kind: string): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${base}/api/v1/artifacts?kind=${kind}&name=${name}&version=${version}`, {
     method: 'POST',
     headers: { authorization: `Bearer ${admin.token}`, 'content-type': 'application/octet-stream' },
     body: bytes,
@@ -69,8 +76,8 @@ describe('canonical JSON and ranges', () => {
 
 describe('artifacts', () => {
   it('signs each manifest with the key devices get at enrollment', async () => {
-    const bytes = randomBytes(300_000);
-    const up = await upload(bytes, 'signed');
+    const bytes = patchFile('1.0', randomBytes(300_000));
+    const up = await uploadRaw(bytes, 'signed', '1.0', 'patch');
     assert.equal(up.status, 201, JSON.stringify(up.body));
     const a = up.body as SignedArtifact;
     assert.equal(a.size, bytes.length);
@@ -91,7 +98,7 @@ describe('artifacts', () => {
     for (const f of ['signing-key.pem', 'download-url.key']) {
       assert.equal(statSync(join(dir.path, f)).mode & 0o777, 0o600, `${f} is 0600`);
     }
-    const dup = await upload(bytes, 'signed');
+    const dup = await uploadRaw(bytes, 'signed', '1.0', 'patch');
     assert.equal(dup.status, 409);
     assert.match(dup.body.error.message, /already exists/);
   });
@@ -116,7 +123,7 @@ describe('artifacts', () => {
     assert.match(forTask.url, new RegExp(`^/dl/${artifactId}\\?device=${deviceId}&exp=\\d+&sig=`));
     const got = await fetch(`${base}${forTask.url}`);
     assert.equal(got.status, 200);
-    assert.equal((await got.arrayBuffer()).byteLength, 1000);
+    assert.equal((await got.arrayBuffer()).byteLength, up.body.size);
     const other = (await upload(randomBytes(10), 'not-in-task')).body as SignedArtifact;
     await assert.rejects(manager.services.artifacts.downloadUrlForTask(taskId, other.id, 600), /does not use artifact/);
 
@@ -146,7 +153,10 @@ describe('artifacts', () => {
       });
       req.on('error', (err) => resolve(`error ${err.message}`));
       const chunk = randomBytes(256 * 1024);
-      let sent = 0;
+      // A valid patch's descriptor, then the first member's header announcing 6 MiB of payload.
+      const head = patchFile('1', Buffer.alloc(6 * 1024 * 1024)).subarray(0, 2048);
+      let sent = head.length;
+      req.write(head);
       const pump = () => {
         while (sent < 6 * 1024 * 1024) {
           sent += chunk.length;
@@ -169,7 +179,7 @@ describe('artifacts', () => {
         method: 'POST', headers: { authorization: `Bearer ${admin.token}`, 'content-type': 'application/octet-stream', 'content-length': String(3 * 1024 * 1024) },
       });
       req.on('error', () => resolve());
-      req.write(randomBytes(1024 * 1024), () => setTimeout(() => {
+      req.write(patchFile('1', randomBytes(3 * 1024 * 1024)).subarray(0, 1024 * 1024), () => setTimeout(() => {
         req.destroy();
         resolve();
       }, 200));
@@ -187,6 +197,57 @@ describe('artifacts', () => {
   });
 });
 
+describe('what each kind must be (checked as the bytes stream in)', () => {
+  const refused = async (bytes: Buffer, kind: string, name: string, version: string, ...mentions: RegExp[]): Promise<void> => {
+    const res = await uploadRaw(bytes, name, version, kind);
+    assert.equal(res.status, 422, JSON.stringify(res.body));
+    assert.equal(res.body.error.code, 'invalid_artifact');
+    assert.match(res.body.error.message, new RegExp(`not a valid ${kind} artifact`));
+    for (const m of mentions) assert.match(res.body.error.message, m);
+    assert.equal((await admin.get(`/api/v1/artifacts?name=${name}`)).body.total, 0, 'no row');
+    await waitFor('nothing left in .incoming', () => readdirSync(join(dir.path, 'artifacts', '.incoming')).length === 0);
+  };
+
+  it('takes a real OVA and refuses what is not one, whatever the file is called', { skip: ovaSkipReason }, async () => {
+    const work = tempDir('pallas-ova-up-');
+    try {
+      const { path } = await buildOva(work.path, { name: 'appliance' });
+      const ova = await readFile(path);
+      const ok = await uploadRaw(ova, 'appliance', '1', 'ova');
+      assert.equal(ok.status, 201, JSON.stringify(ok.body));
+      assert.equal(ok.body.size, ova.length);
+
+      await refused(Buffer.from('hello\n'), 'ova', 'six-bytes', '1', /not a tar archive/);
+      // A tar, but the descriptor's disk is not in it (only the .ovf member is kept).
+      const ovfOnly = tarOf([{ name: 'appliance.ovf', data: ovfXml({ name: 'appliance', vcpus: 1, memoryMB: 256, diskMiB: 16, network: 'VM Network', vmdkName: 'appliance-disk1.vmdk', vmdkBytes: 1000 }) }]);
+      await refused(ovfOnly, 'ova', 'no-disk', '1', /appliance-disk1\.vmdk, not in the archive/);
+      await refused(tarOf([{ name: 'readme.txt', data: 'hi' }]), 'ova', 'no-ovf', '1', /no \.ovf descriptor/);
+      await refused(tarOf([{ name: 'x.ovf', data: '<Envelope><oops' }]), 'ova', 'bad-xml', '1', /x\.ovf is not well-formed XML/);
+      // Truncated in the middle of the disk file.
+      await refused(ova.subarray(0, Math.floor(ova.length / 2)), 'ova', 'truncated', '1', /ends in the middle of appliance-disk1\.vmdk/);
+      // An OVA uploaded as a patch is judged as a patch.
+      await refused(ova, 'patch', 'ova-as-patch', '1', /first file is pallas-patch\.json; this one starts with appliance\.ovf/);
+    } finally {
+      work.cleanup();
+    }
+  });
+
+  it('wants an agent bundle that names the version it is uploaded as', async () => {
+    assert.equal((await uploadRaw(agentBundleFile('0.3.0'), 'pallas-agent', '0.3.0', 'agent')).status, 201);
+    await refused(Buffer.from('#!/bin/sh\necho hi\n'), 'agent', 'shell', '1', /not a pallas-agent bundle: its first line must be "\/\/ pallas-agent <version>"/);
+    await refused(agentBundleFile('0.4.0'), 'agent', 'mislabelled', '0.5.0', /names version 0\.4\.0, but the upload is labelled version 0\.5\.0/);
+    await refused(Buffer.from('// pallas-agent 1'), 'agent', 'one-line', '1', /not a pallas-agent bundle/);
+  });
+
+  it('wants a patch in the patch format', async () => {
+    await refused(randomBytes(4096), 'patch', 'random', '1', /not a tar archive/);
+    await refused(tarOf([{ name: 'pallas-patch.json', data: '{"name":"x"}' }]), 'patch', 'no-version', '1', /does not name the patch's version/);
+    await refused(tarOf([{ name: 'pallas-patch.json', data: 'nope' }]), 'patch', 'not-json', '1', /pallas-patch\.json is not valid JSON/);
+    await refused(patchFile('2'), 'patch', 'mislabelled', '1', /says version 2, but the upload is labelled version 1/);
+    await refused(Buffer.alloc(0), 'patch', 'empty', '1', /the file is empty/);
+  });
+});
+
 describe('artifacts on PostgreSQL', { skip: pgSkip() }, () => {
   it('stores, lists (sizes as numbers), refuses a delete in use and deletes', async () => {
     const target = await postgresTarget(PG_URL!);
@@ -198,7 +259,7 @@ describe('artifacts on PostgreSQL', { skip: pgSkip() }, () => {
     try {
       const pgBase = `http://127.0.0.1:${pgManager.ports.http}`;
       const pgAdmin = await new Api(pgBase).login('admin', ADMIN_PASSWORD);
-      const bytes = randomBytes(70_000);
+      const bytes = agentBundleFile('0.2.0', randomBytes(70_000 - 22));
       const res = await fetch(`${pgBase}/api/v1/artifacts?kind=agent&name=pallas-agent&version=0.2.0`, {
         method: 'POST', headers: { authorization: `Bearer ${pgAdmin.token}`, 'content-type': 'application/octet-stream' }, body: bytes,
       });

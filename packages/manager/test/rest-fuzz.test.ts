@@ -22,7 +22,7 @@ import Type from 'typebox';
 import {
   ApiToken, Artifact, AuditEntry, checker, Device, EnrollmentToken, Page, Task, User, type CreatedApiToken,
 } from '@pallas/protocol';
-import { Api, announceFuzzSeed, anyText, createEnrollmentToken, fuzz, mutatedDeep, startManagerProcess, type ManagerProcess } from '@pallas/testkit';
+import { Api, announceFuzzSeed, anyText, createEnrollmentToken, fuzz, mutatedDeep, patchFile, startManagerProcess, type ManagerProcess } from '@pallas/testkit';
 import { enroll, fakeFacts } from './support.js';
 
 const FILE = 'packages/manager/test/rest-fuzz.test.ts';
@@ -225,7 +225,7 @@ before(async () => {
   const apiToken = await admin.post<CreatedApiToken>('/api/v1/api-tokens', { name: 'fuzz' });
   const etok = await admin.post<{ id: string }>('/api/v1/enrollment-tokens', {});
   const artifact = await fetch(`${manager.httpUrl}/api/v1/artifacts?kind=patch&name=fuzz&version=1`, {
-    method: 'POST', headers: { authorization: `Bearer ${admin.token}`, 'content-type': 'application/octet-stream' }, body: 'fuzz patch bytes',
+    method: 'POST', headers: { authorization: `Bearer ${admin.token}`, 'content-type': 'application/octet-stream' }, body: patchFile('1', 'fuzz patch bytes'),
   });
   assert.equal(artifact.status, 201);
   ids = {

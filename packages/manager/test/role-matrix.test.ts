@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { API_PREFIX, ROUTES, ROUTE_NAMES, fillPath, type ApiToken, type AuditEntry, type CreatedApiToken, type PageOf, type Role, type RouteName, type Task, type User } from '@pallas/protocol';
-import { ADMIN_PASSWORD, Api, createEnrollmentToken, managerDatabase, tempDir, waitFor, type ManagerDatabase } from '@pallas/testkit';
+import { ADMIN_PASSWORD, Api, createEnrollmentToken, managerDatabase, patchFile, tempDir, waitFor, type ManagerDatabase } from '@pallas/testkit';
 import { startManager, type RunningManager } from '../src/app.js';
 import { loadConfig } from '../src/config/config.js';
 import { INFRA_ROUTES } from '../src/transport/http/serve.js';
@@ -77,8 +77,9 @@ const newUser = async (role: Role = 'viewer'): Promise<User> =>
 const newTask = async (): Promise<Task> =>
   ok(admin.post<Task>(at('powerVm', { id: deviceId, vmId: 'vm-1' }), { action: 'on' }), 202);
 const newArtifact = async (): Promise<string> => {
-  const res = await fetch(`${base}${at('uploadArtifact')}?kind=patch&name=matrix&version=${randomUUID().slice(0, 8)}`, {
-    method: 'POST', headers: { authorization: `Bearer ${admin.token}`, 'content-type': 'application/octet-stream' }, body: 'matrix bytes',
+  const version = randomUUID().slice(0, 8);
+  const res = await fetch(`${base}${at('uploadArtifact')}?kind=patch&name=matrix&version=${version}`, {
+    method: 'POST', headers: { authorization: `Bearer ${admin.token}`, 'content-type': 'application/octet-stream' }, body: patchFile(version, 'matrix bytes'),
   });
   assert.equal(res.status, 201);
   return ((await res.json()) as { id: string }).id;

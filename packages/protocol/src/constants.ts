@@ -98,6 +98,10 @@ export const API_ERROR_STATUS = {
   device_state_conflict: 409,
   task_final: 409,
   payload_too_large: 413,
+  /** An upload that is not what its kind must be (docs/artifacts.md#what-each-kind-must-be). */
+  invalid_artifact: 422,
+  /** A VM operation the device's last report says cannot fit: more vCPUs, memory or disk than the host has, an unknown network (docs/tasks.md#checks-before-queuing). */
+  exceeds_host: 422,
   unsupported_media_type: 415,
   too_many_requests: 429,
   internal: 500,

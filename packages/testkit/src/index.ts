@@ -17,3 +17,4 @@ export * from './ports.js';
 export * from './nginx.js';
 export * from './mosquitto.js';
 export * from './cluster.js';
+export * from './artifact-files.js';

@@ -86,7 +86,12 @@ export function registerAuth(program: Command, io: Io): void {
       withContext(io, async (ctx) => {
         const client = await ctx.client();
         const user = await client.call('me');
-        ctx.emit({ server: client.server, user }, () => `${user.username} (${user.role}) on ${client.server}`);
+        // An API token (`pat_…`, from PALLAS_TOKEN) acts with the role it was created with, which
+        // may be below the user's: say which credential this is, so the role is not a surprise.
+        const token = resolveToken(client.server, ctx.io.env, await ctx.saved());
+        const auth = token?.startsWith('pat_') ? 'api-token' : 'session';
+        ctx.emit({ server: client.server, user, auth }, () =>
+          `${user.username} (${user.role}) on ${client.server}${auth === 'api-token' ? ', with an API token (PALLAS_TOKEN), not a login session' : ''}`);
       }),
     );
 }

@@ -31,7 +31,7 @@ export function taskOutcomeError(t: Task): CliError | undefined {
     case 'cancelled':
       return new CliError(`task ${t.id} was cancelled${why}`, ExitCode.taskCancelled);
     case 'timed_out': {
-      const late = t.lateResult ? ` (the device later reported: ${t.lateResult.outcome})` : '';
+      const late = t.lateResult ? `; the device finished it later: ${t.lateResult.outcome}` : '';
       return new CliError(`task ${t.id} timed out: its deadline ${formatTimestamp(t.deadlineAt)} passed${why}${late}`, ExitCode.taskTimedOut);
     }
     default:

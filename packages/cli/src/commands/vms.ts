@@ -34,7 +34,11 @@ function diskArg(value: string): number {
 interface TaskFlags {
   timeout?: number;
   wait?: boolean;
+  force?: boolean;
 }
+
+/** The query of a task-creating call: `force` only when asked, so older managers see no new field. */
+const taskQuery = (opts: TaskFlags): { timeoutSec?: number; force?: boolean } => ({ timeoutSec: opts.timeout, ...(opts.force ? { force: true } : {}) });
 
 interface DeployOptions extends TaskFlags {
   ova?: string;
@@ -72,7 +76,8 @@ interface UpdateOptions extends TaskFlags {
 function taskFlags(cmd: Command): Command {
   return cmd
     .option('--timeout <duration>', 'give up if not done within this time from now, queueing included: 30m, 2h, 7d (server default 24h)', timeoutArg)
-    .option('--wait', 'follow the task until it ends, with its progress; exit non-zero unless it succeeded');
+    .option('--wait', 'follow the task until it ends, with its progress; exit non-zero unless it succeeded')
+    .option('--force', "send it even if the device's last report says it cannot succeed (too big for the host, a name taken, a VM that is on)");
 }
 
 export function registerVms(program: Command, io: Io): void {
@@ -110,7 +115,7 @@ export function registerVms(program: Command, io: Io): void {
       const spec: VmSpec = { name: opts.name, vcpus: opts.vcpus, memoryMB: opts.memory, diskGB: opts.disk };
       if (opts.network !== undefined) spec.network = opts.network;
       if (opts.bootImage !== undefined) spec.bootImage = opts.bootImage;
-      const task = await client.call('createVm', { params: { id: device.id }, body: spec, query: { timeoutSec: opts.timeout } });
+      const task = await client.call('createVm', { params: { id: device.id }, body: spec, query: taskQuery(opts) });
       await reportTask(ctx, client, task, { wait: opts.wait, target: deviceLabel(device) });
     }),
   );
@@ -130,7 +135,7 @@ export function registerVms(program: Command, io: Io): void {
       const device = await resolveDevice(client, ref);
       const request: VmDeploy = { source: opts.ova !== undefined ? { kind: 'file', path: opts.ova } : { kind: 'artifact', artifactId: opts.artifact! } };
       if (opts.name !== undefined) request.name = opts.name;
-      const task = await client.call('deployVm', { params: { id: device.id }, body: request, query: { timeoutSec: opts.timeout } });
+      const task = await client.call('deployVm', { params: { id: device.id }, body: request, query: taskQuery(opts) });
       await reportTask(ctx, client, task, { wait: opts.wait, target: deviceLabel(device) });
     }),
   );
@@ -147,7 +152,7 @@ export function registerVms(program: Command, io: Io): void {
       const client = await ctx.client();
       const device = await resolveDevice(client, ref);
       const vm = await resolveVm(client, device, vmRef);
-      const task = await client.call('powerVm', { params: { id: device.id, vmId: vm.id }, body: { action }, query: { timeoutSec: opts.timeout } });
+      const task = await client.call('powerVm', { params: { id: device.id, vmId: vm.id }, body: { action }, query: taskQuery(opts) });
       await reportTask(ctx, client, task, { wait: opts.wait, target: deviceLabel(device) });
     }),
   );
@@ -171,7 +176,7 @@ export function registerVms(program: Command, io: Io): void {
       const client = await ctx.client();
       const device = await resolveDevice(client, ref);
       const vm = await resolveVm(client, device, vmRef);
-      const task = await client.call('updateVm', { params: { id: device.id, vmId: vm.id }, body: patch, query: { timeoutSec: opts.timeout } });
+      const task = await client.call('updateVm', { params: { id: device.id, vmId: vm.id }, body: patch, query: taskQuery(opts) });
       await reportTask(ctx, client, task, { wait: opts.wait, target: deviceLabel(device) });
     }),
   );
@@ -194,7 +199,7 @@ export function registerVms(program: Command, io: Io): void {
         if (!isInteractive(ctx.io)) throw new UsageError(`refusing to delete ${label} without confirmation: pass --yes`);
         if (!(await confirm(ctx.io, `Delete ${label} and its disks?`))) throw new CliError('aborted: nothing was changed');
       }
-      const task = await client.call('deleteVm', { params: { id: device.id, vmId: vm.id }, query: { timeoutSec: opts.timeout } });
+      const task = await client.call('deleteVm', { params: { id: device.id, vmId: vm.id }, query: taskQuery(opts) });
       await reportTask(ctx, client, task, { wait: opts.wait, target: deviceLabel(device) });
     }),
   );

@@ -43,14 +43,30 @@ function progressCell(t: Task): string {
   return `${t.progress.pct}%${msg}`;
 }
 
-function stateCell(t: Task): string {
+/**
+ * The state in words: "running (cancelling)", or for a task that timed out but whose result
+ * came later, "timed out; the device finished it later: succeeded" (the late result is kept
+ * for the record and not applied, so the state stays timed_out).
+ */
+export function stateText(t: Task): string {
+  if (t.state === 'timed_out' && t.lateResult) return `timed out; the device finished it later: ${t.lateResult.outcome}`;
   return t.cancelRequested && t.state !== 'cancelled' ? `${t.state} (cancelling)` : t.state;
+}
+
+const REASON_MAX = 60;
+
+/** Why a task did not succeed, short enough for a table: "no_space: no datastore on …". */
+function reasonCell(t: Task): string | undefined {
+  const e = t.state === 'timed_out' && t.lateResult?.error ? t.lateResult.error : t.error;
+  if (!e) return undefined;
+  const text = `${e.code}: ${e.message}`.replace(/\s+/g, ' ');
+  return text.length > REASON_MAX ? `${text.slice(0, REASON_MAX - 1)}…` : text;
 }
 
 export function taskTable(tasks: readonly Task[], now: number): string {
   return formatTable(
-    ['ID', 'KIND', 'DEVICE', 'VM', 'STATE', 'PROGRESS', 'CREATED', 'BY'],
-    tasks.map((t) => [t.id, t.kind, t.deviceId, t.vmId, stateCell(t), progressCell(t), formatRelative(t.createdAt, now), t.createdBy]),
+    ['ID', 'KIND', 'DEVICE', 'VM', 'STATE', 'PROGRESS', 'REASON', 'CREATED', 'BY'],
+    tasks.map((t) => [t.id, t.kind, t.deviceId, t.vmId, stateText(t), progressCell(t), reasonCell(t), formatRelative(t.createdAt, now), t.createdBy]),
   );
 }
 
@@ -74,7 +90,7 @@ export function taskDetails(t: Task, now: number): string {
     ['Operation', describeOperation(t.operation)],
     ['Device', t.deviceId],
     ['VM', t.vm ? `${t.vm.id} '${t.vm.name}' (${t.vm.powerState})` : t.vmId],
-    ['State', stateCell(t)],
+    ['State', stateText(t)],
     ['Progress', t.state === 'queued' || t.state === 'sent' ? undefined : progressCell(t)],
     ['Error', t.error ? `${t.error.code}: ${t.error.message}` : undefined],
     // What the code means, for codes this version knows (the message says what happened).

@@ -52,6 +52,7 @@ export const ManagerConfigSchema = Type.Object(
     taskSweepMs: Type.Integer({ description: 'How often task deadlines are checked. Default 1000 ms.', minimum: 10, maximum: 60000, default: 1000 }),
     rolloutTickMs: Type.Integer({ description: 'How often running rollouts are advanced (also at once when a task ends or a device comes online). Default 1000 ms.', minimum: 10, maximum: 60000, default: 1000 }),
     logLevel: Type.String({ description: 'pino level: fatal, error, warn, info, debug, trace, silent. Default info.', default: 'info' }),
+    logFormat: Type.String({ description: 'Log lines as `json` (one JSON object a line, for files and log collectors) or `pretty` (readable lines); `auto`: pretty when stdout is a terminal, else JSON. Default auto.', pattern: '^(auto|json|pretty)$', default: 'auto' }),
     demoDevices: Type.Integer({ description: 'Start this many simulated devices beside the manager (demo and Quickstart). Default 0.', minimum: 0, maximum: 100000, default: 0 }),
   },
   { additionalProperties: false },

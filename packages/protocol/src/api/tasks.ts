@@ -77,6 +77,8 @@ export const TaskOptions = Type.Object(
   {
     /** Seconds from creation until the task times out, wherever it is. Default 24 h. */
     timeoutSec: Type.Optional(Type.Integer({ minimum: 1, maximum: TASK_TIMEOUT_MAX_SEC })),
+    /** Queue the task even if the device's last report says it cannot succeed (a limit, a taken name, a VM that is on). Default false. */
+    force: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );

@@ -111,7 +111,7 @@ export class ApiTokensService {
       ])
       .where('api_tokens.token_hash', '=', hashSecret(secret))
       .executeTakeFirst();
-    if (!row) throw new AppError('unauthorized', 'unknown API token: create one with POST /api/v1/api-tokens');
+    if (!row) throw new AppError('unauthorized', 'unknown API token: create one with `pallas api-tokens create <name>` (or in the console under API tokens)');
     if (row.revoked_at) throw new AppError('unauthorized', `API token "${row.name}" was revoked on ${row.revoked_at}`);
     const now = Date.now();
     if (row.expires_at && Date.parse(row.expires_at) <= now) {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import {
   ACTIVE_TASK_STATES, type Artifact, type ArtifactGrant, type ArtifactKind, type ArtifactManifest, type ArtifactQuery, type DownloadUrl, type PageOf, type SignedArtifact,
   type SigningKey, type UploadArtifactQuery,
@@ -9,6 +9,7 @@ import { ArtifactTooLargeError, type ArtifactStore, type ByteRange } from '../..
 import { AppError, notFound } from '../../errors.js';
 import type { ArtifactsTable } from '../../store/schema.js';
 import type { Db, Store } from '../../store/store.js';
+import { ArtifactContentError, artifactChecker } from './artifact-check.js';
 import type { DownloadUrlSigner, ManifestSigner } from './manager-keys.js';
 
 export const ARTIFACT_ID_PREFIX = 'art';
@@ -89,9 +90,15 @@ export class ArtifactsService {
   async upload(meta: UploadArtifactQuery, source: Readable, createdBy: string): Promise<SignedArtifact> {
     const id = newArtifactId();
     let stored;
+    // The bytes are checked for their kind on their way to the store (never buffered): the
+    // store's write fails, and leaves nothing, the moment they cannot be such an artifact.
+    const checked = pipeline(source, artifactChecker(meta.kind, meta.version), () => undefined);
     try {
-      stored = await this.#blobs.put(id, source, { maxBytes: this.maxBytes });
+      stored = await this.#blobs.put(id, checked, { maxBytes: this.maxBytes });
     } catch (err) {
+      if (err instanceof ArtifactContentError) {
+        throw new AppError('invalid_artifact', `the upload is not a valid ${meta.kind} artifact: ${err.message}; nothing was kept`);
+      }
       if (err instanceof ArtifactTooLargeError) {
         throw new AppError('payload_too_large', `the upload is larger than the limit of ${this.maxBytes} bytes (maxArtifactBytes); nothing was kept`);
       }

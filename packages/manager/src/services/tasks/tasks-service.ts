@@ -1,17 +1,20 @@
 import {
   TASK_TIMEOUT_DEFAULT_SEC, artifactIdsOf, type ArtifactKind, type BulkTaskRequest, type BulkTaskResponse, type PageOf, type Task, type TaskOperation,
-  type TaskQuery,
+  type TaskQuery, type HostFacts, type Vm,
 } from '@pallas/protocol';
 import type { Logger } from 'pino';
 import { AppError, notFound } from '../../errors.js';
 import type { Db, Store } from '../../store/store.js';
 import type { EventBus } from '../live/event-bus.js';
+import { checkAgainstLastReport } from './host-check.js';
 import { newTaskId } from './task-id.js';
 import { ACTIVE, loadTaskRows, toTask, type TaskRow } from './task-row.js';
 import type { TaskOutbox } from './task-outbox.js';
 
 export interface CreateOptions {
   timeoutSec?: number;
+  /** Queue it even if the device's last report says it cannot succeed (host-check.ts). Default false. */
+  force?: boolean;
   /** Username of the operator (or system component) asking. */
   createdBy: string;
 }
@@ -72,9 +75,14 @@ export class TasksService {
 
   /** Queues one task for one device and starts delivering it; resolves with the queued task. */
   async create(deviceId: string, operation: TaskOperation, options: CreateOptions, extra: { retryOf?: string; attempt?: number } = {}): Promise<Task> {
-    const device = await this.#write.selectFrom('devices').select('id').where('id', '=', deviceId).executeTakeFirst();
+    const device = await this.#write.selectFrom('devices').select(['id', 'facts', 'vms', 'last_seen_at']).where('id', '=', deviceId).executeTakeFirst();
     if (!device) throw notFound('device', deviceId);
     await this.#checkArtifacts(operation);
+    if (!options.force) {
+      checkAgainstLastReport(operation, {
+        facts: device.facts ? JSON.parse(device.facts) as HostFacts : undefined, vms: device.vms ? JSON.parse(device.vms) as Vm[] : undefined, at: device.last_seen_at,
+      });
+    }
     const row = newRow(deviceId, operation, options, new Date(), extra);
     await this.#write.insertInto('tasks').values(row).execute();
     const task = toTask(row);

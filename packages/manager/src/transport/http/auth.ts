@@ -100,7 +100,7 @@ export async function authenticate(auth: Authenticator, request: FastifyRequest)
     request.credential = 'cookie';
     return;
   }
-  throw new AppError('unauthorized', 'missing credentials: log in with POST /api/v1/auth/login, or send Authorization: Bearer <token>');
+  throw new AppError('unauthorized', 'missing credentials: log in with `pallas login` (REST: POST /api/v1/auth/login), or send Authorization: Bearer <token>');
 }
 
 /**

@@ -38,7 +38,7 @@ export async function authRoutes(app: App, ctx: RouteContext): Promise<void> {
   });
 
   serve(app, ctx, 'logout', async (req, reply) => {
-    if (req.credential === 'api-token') throw new AppError('invalid_request', 'an API token is not a session: revoke it with DELETE /api/v1/api-tokens/:id');
+    if (req.credential === 'api-token') throw new AppError('invalid_request', 'an API token is not a session: revoke it with `pallas api-tokens revoke <id>`');
     await ctx.sessions.logout(req.bearer!);
     if (req.credential === 'cookie') clearSessionCookies(req, reply);
     return reply.status(204).send();
