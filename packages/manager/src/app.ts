@@ -167,6 +167,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     const enrollment = new EnrollmentService({
       store,
       credentials,
+      brokerAccounts,
       settings: {
         keepaliveSec: config.keepaliveSec, statusIntervalSec: config.statusIntervalSec,
         requireApproval: config.requireApproval, caCertificate: tls.ca, signingKey: artifacts.signingKey,
@@ -181,6 +182,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       logger.info({ device: id }, 'device confirmed its rotated credential');
       auditDevice('device.credential-rotated', id, {});
     };
+    if (brokerAccounts) brokerAccounts.onRotated = credentials.onRotated;
     const clones = new CloneDetector({
       onSuspected: (id, why) => {
         metrics.mqttRejected.inc({ reason: 'clone_suspected' });
