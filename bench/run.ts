@@ -7,6 +7,7 @@
  *   npm run bench -- --scenario tasks --rounds 5 --fleet-dir /var/tmp
  *   npm run bench -- --scenario downloads --download-mib 512 --cut-mib 32
  *   npm run bench -- --scenario console --console-devices 10000
+ *   npm run bench -- --scenario cluster --devices 2000        (needs PALLAS_TEST_PG_URL, Mosquitto, nginx)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,6 +17,7 @@ import { runFleet } from './scenarios/fleet.js';
 import { runTasks } from './scenarios/tasks.js';
 import { runDownloads } from './scenarios/downloads.js';
 import { runConsole } from './scenarios/console.js';
+import { runCluster } from './scenarios/cluster.js';
 import { printTable, type Row } from './lib/stats.js';
 
 const { values } = parseArgs({
@@ -42,7 +44,7 @@ const options = {
 
 const started = new Date();
 const scenarios = values.scenario === 'all' ? ['fleet', 'tasks', 'downloads', 'console'] : values.scenario!.split(',');
-const sized = ['fleet', 'tasks'];
+const sized = ['fleet', 'tasks', 'cluster'];
 console.log(`Pallas benchmark: ${scenarios.join(', ')}${scenarios.some((s) => sized.includes(s)) ? ` with ${options.devices} devices` : ''} on ${process.platform}/${process.arch}, Node ${process.version}`);
 const dir = join(fileURLToPath(new URL('.', import.meta.url)), 'results');
 mkdirSync(dir, { recursive: true });
@@ -52,7 +54,8 @@ for (const scenario of scenarios) {
   else if (scenario === 'tasks') result = await runTasks({ devices: options.devices, rounds: Number(values.rounds), ...(values['fleet-dir'] ? { fleetDir: values['fleet-dir'] } : {}) });
   else if (scenario === 'downloads') result = await runDownloads({ sizeMiB: Number(values['download-mib']), cutMiB: Number(values['cut-mib']), rounds: Number(values.rounds) });
   else if (scenario === 'console') result = await runConsole({ devices: Number(values['console-devices']), rounds: Number(values.rounds) });
-  else throw new Error(`unknown scenario ${scenario}: use fleet, tasks, downloads, console or all`);
+  else if (scenario === 'cluster') result = await runCluster({ devices: options.devices, rounds: Number(values.rounds), statusRate: options.statusRate, statusSeconds: options.statusSeconds });
+  else throw new Error(`unknown scenario ${scenario}: use fleet, tasks, downloads, console, cluster or all`);
   printTable(sized.includes(scenario) ? `${scenario} (${options.devices} devices)` : scenario, result.rows);
   const file = join(dir, `${scenario}-${started.toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify({ scenario, startedAt: started.toISOString(), options, rows: result.rows, raw: result.raw }, null, 2)}\n`);

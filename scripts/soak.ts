@@ -28,7 +28,7 @@ if (missing.length > 0) {
   process.exit(2);
 }
 
-// Ctrl-C ends the fault phase; the run still removes its iptables rules and stops what it started. A second one exits at once
+// Ctrl-C (or SIGTERM) ends the fault phase; the run still removes its iptables rules and stops what it started. A second one exits at once
 // (the exit handler still removes the rules).
 const abort = new AbortController();
 const stop = () => {
@@ -37,6 +37,7 @@ const stop = () => {
   abort.abort();
 };
 process.on('SIGINT', stop);
+process.on('SIGTERM', stop);
 
 const report = await runSoak({
   minutes: Number(values.minutes),

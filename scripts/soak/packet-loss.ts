@@ -1,7 +1,7 @@
 /**
  * Random packet loss on loopback ports with iptables' `statistic` match (this kernel has no
  * netem). Each rule carries a comment naming this process, and every rule added is removed by
- * `clear()`, which also runs on exit and on SIGTERM: the machine is shared, so a rule left
+ * `clear()`, which also runs when the process exits: the machine is shared, so a rule left
  * behind would drop other people's packets. Needs root (CI has it).
  */
 import { execFileSync } from 'node:child_process';
@@ -42,13 +42,9 @@ export function packetLoss(): PacketLoss {
     }
     rules = [];
   };
-  // Last line of defence: whatever ends this process, its rules go with it. SIGTERM (a test
-  // runner's timeout) clears them and then ends the process as the signal would have.
+  // Last line of defence: however this process ends its run, its rules go with it. Signals
+  // are the caller's to handle (scripts/soak.ts turns SIGINT and SIGTERM into a clean stop).
   process.once('exit', clear);
-  process.once('SIGTERM', () => {
-    clear();
-    process.kill(process.pid, 'SIGTERM');
-  });
   return {
     set(ports, probability) {
       clear();

@@ -102,7 +102,13 @@ export async function runSoak(o: SoakOptions = {}): Promise<SoakReport> {
       agents.push({ proc: startAgent(stateDir, true), stateDir, deviceId: '' });
     }
     const onlineCount = async () => (await admin.get<{ total: number }>('/api/v1/devices?presence=online&limit=1')).body?.total ?? 0;
-    await waitFor('every agent online', async () => (await onlineCount()) === agentCount, { timeoutMs: 120_000, intervalMs: 500 });
+    try {
+      await waitFor('every agent online', async () => (await onlineCount()) === agentCount, { timeoutMs: 120_000, intervalMs: 500 });
+    } catch (err) {
+      for (const a of agents) log(`--- ${a.stateDir}:\n${a.proc.output().slice(-2000)}`);
+      log(`--- broker:\n${c.broker.output().slice(-3000)}`);
+      throw err;
+    }
     const devices = (await admin.get<{ items: Array<{ id: string }> }>(`/api/v1/devices?limit=${agentCount}`)).body.items;
     for (const a of agents) {
       a.deviceId = (JSON.parse(readFileSync(join(a.stateDir, 'device.json'), 'utf8')) as { deviceId: string }).deviceId;
