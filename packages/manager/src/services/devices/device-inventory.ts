@@ -173,8 +173,11 @@ function sameKey(vms: readonly Vm[]): string {
 /** One UPDATE per chunk (the lists go in by CASE); returns the ids of the rows that exist. */
 async function writeLists(db: Db, lists: ReadonlyArray<readonly [string, Vm[]]>): Promise<Set<string>> {
   const stored = new Set<string>();
-  for (let i = 0; i < lists.length; i += CHUNK) {
-    const chunk = lists.slice(i, i + CHUNK);
+  // In device id order, as the status buffer writes: managers sharing a database update the
+  // same rows, and rows locked in different orders deadlock.
+  const sorted = [...lists].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  for (let i = 0; i < sorted.length; i += CHUNK) {
+    const chunk = sorted.slice(i, i + CHUNK);
     const rows = await db.updateTable('devices')
       .set({ vms: sql<string>`case id ${sql.join(chunk.map(([id, vms]) => sql`when ${id} then ${JSON.stringify(vms)}`), sql` `)} else vms end` })
       .where('id', 'in', chunk.map(([id]) => id))
