@@ -14,6 +14,7 @@
  * sim host created each VM name once).
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { pino } from 'pino';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { deviceTopic, type EnrollResponse, type Task } from '@pallas/protocol';
@@ -171,8 +172,9 @@ async function measure(setup: Setup, o: ClusterBenchOptions, label: string, afte
   try {
     const admin = await setup.client();
     const { token } = await admin.call('createEnrollmentToken', { body: { maxUses: o.devices } });
-    fleet = await startFleet({ manager: setup.url, token, devices: o.devices, stateDir: dir.path, statusIntervalSec: 86400 });
-    await fleet.waitOnline(o.devices, 300_000);
+    // Errors of the simulated devices (a refused enrollment, a stopped agent) go to stderr.
+    fleet = await startFleet({ manager: setup.url, token, devices: o.devices, stateDir: dir.path, statusIntervalSec: 86400, logger: pino({ level: 'error' }, pino.destination(2)) });
+    await fleet.waitOnline(o.devices, 120_000);
     const ids = fleet.agents.map((a) => a.deviceId!);
     console.log(`# ${setup.name}: ${o.devices} devices online; fan-outs`);
     const f = await fanOuts(setup, admin, ids, o.rounds, label, dir.path);
@@ -255,6 +257,11 @@ export async function runCluster(o: ClusterBenchOptions): Promise<{ rows: Row[];
       fo = await failover(cluster, admin, ids, fleetPath);
     });
   } finally {
+    // What went wrong inside the managers, if anything: errors are part of the result.
+    for (const [i, m] of cluster.managers.entries()) {
+      const errors = m.output().split('\n').filter((l) => /"level":(50|60)/.test(l));
+      if (errors.length > 0) console.log(`# manager ${i + 1}: ${errors.length} errors logged, e.g. ${[...new Set(errors.map((l) => { try { const j = JSON.parse(l) as { msg?: string; err?: { message?: string } }; return `${j.msg ?? ''}: ${j.err?.message ?? ''}`; } catch { return l.slice(0, 120); } }))].slice(0, 4).join(' | ')}`);
+    }
     await cluster.close();
   }
 
