@@ -20,7 +20,8 @@ const REPORTER = fileURLToPath(new URL('./test-summary-reporter.mjs', import.met
 
 /**
  * The PostgreSQL pass: every end-to-end test and the manager's tests, which start managers on
- * the default store. Left out: files that already run each case on both databases themselves.
+ * the default store. Left out: files that already run each case on both databases themselves,
+ * and the soak, which runs on PostgreSQL in either pass (a cluster has no other store).
  */
 const POSTGRES_PASS = ['test/e2e/', 'packages/manager/test/'];
 const RUN_BOTH_STORES_THEMSELVES = [
@@ -31,6 +32,7 @@ const RUN_BOTH_STORES_THEMSELVES = [
   'packages/manager/test/migration-fixtures.test.ts',
   'packages/manager/test/cluster-store.test.ts',
   'packages/manager/test/device-inventory.test.ts',
+  'test/e2e/soak.test.ts',
 ];
 
 const args = process.argv.slice(2);
