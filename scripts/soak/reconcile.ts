@@ -21,7 +21,13 @@ export interface Request {
 }
 
 export interface SoakCounts {
-  requests: { sent: number; accepted: number; refused: number; unknown: number; unknownThatCreated: number };
+  requests: {
+    sent: number; accepted: number; refused: number; unknown: number;
+    /** Of the requests without an accepted answer, those whose tasks exist all the same. */
+    unknownThatCreated: number;
+    /** Why the unknown ones had no answer: a refused connection, a cut one, a 502, a timeout. */
+    unknownWhy: Record<string, number>;
+  };
   /** Tasks: one per device of each request that created any. */
   submitted: number;
   succeeded: number;
@@ -72,11 +78,15 @@ export function reconcile(requests: Request[], tasks: Task[], devices: Array<{ d
   }
   const expected = new Set<string>();
   const counts: SoakCounts = {
-    requests: { sent: requests.length, accepted: 0, refused: 0, unknown: 0, unknownThatCreated: 0 },
+    requests: { sent: requests.length, accepted: 0, refused: 0, unknown: 0, unknownThatCreated: 0, unknownWhy: {} },
     submitted: 0, succeeded: 0, failed: {}, stuck: 0, lost: 0, duplicated: 0, problems,
   };
   for (const r of requests) {
     counts.requests[r.outcome]++;
+    if (r.outcome === 'unknown') {
+      const why = whyUnanswered(r.detail);
+      counts.requests.unknownWhy[why] = (counts.requests.unknownWhy[why] ?? 0) + 1;
+    }
     let createdAny = false;
     for (const deviceId of r.deviceIds) {
       const key = `${deviceId}/${r.marker}`;
@@ -137,4 +147,15 @@ export function reconcile(requests: Request[], tasks: Task[], devices: Array<{ d
     problem(`lost: ${key}: a VM on the device that no request asked for`);
   }
   return counts;
+}
+
+/** A short name for why a request got no answer (fetch's error, or the status of a 5xx). */
+function whyUnanswered(detail: string | undefined): string {
+  if (!detail) return 'unknown';
+  if (/^HTTP \d+/.test(detail)) return detail;
+  if (/aborted|timeout/i.test(detail)) return 'timed out';
+  const code = /: (E[A-Z_]+)$/.exec(detail)?.[1];
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  if (code) return `connection ${code}`;
+  return detail.slice(0, 40);
 }

@@ -21,7 +21,7 @@ export interface SoakOptions {
   minutes?: number;
   /** Real agent processes (sim driver). Default 10. */
   agents?: number;
-  /** REST requests that create tasks during the fault phase. Default 20 per minute per 10 agents. */
+  /** REST requests that create tasks during the fault phase. Default 40 per minute per 10 agents. */
   tasks?: number;
   /** Managers in the cluster. Default 3. */
   managers?: number;
@@ -63,7 +63,7 @@ const FINAL = new Set(['succeeded', 'failed', 'cancelled', 'timed_out']);
 export async function runSoak(o: SoakOptions = {}): Promise<SoakReport> {
   const minutes = o.minutes ?? 3;
   const agentCount = o.agents ?? 10;
-  const taskCount = o.tasks ?? Math.max(10, Math.round(20 * minutes * (agentCount / 10)));
+  const taskCount = o.tasks ?? Math.max(10, Math.round(40 * minutes * (agentCount / 10)));
   const managerCount = o.managers ?? 3;
   const settleMs = (o.settleSec ?? 180) * 1000;
   const seed = o.seed ?? Math.floor(Math.random() * 2 ** 31);
@@ -147,7 +147,9 @@ export async function runSoak(o: SoakOptions = {}): Promise<SoakReport> {
             r.detail = `HTTP ${res.status}`;
           }
         } catch (err) {
-          r.detail = (err as Error).message;
+          // fetch says "fetch failed"; the cause says how (ECONNREFUSED: nothing was sent).
+          const cause = (err as Error & { cause?: { code?: string } }).cause?.code;
+          r.detail = cause ? `${(err as Error).message}: ${cause}` : (err as Error).message;
         }
       })();
       inFlight.add(p);
@@ -327,7 +329,8 @@ export function printSoakReport(r: SoakReport, log: (line: string) => void = con
   log('');
   log(`soak result (seed ${r.seed}; replay the same faults with --seed ${r.seed})`);
   log(`  faults:      ${Object.entries(r.faults).map(([k, n]) => `${n} ${k}`).join(', ') || 'none'}`);
-  log(`  requests:    ${r.requests.sent} sent, ${r.requests.accepted} accepted, ${r.requests.refused} refused, ${r.requests.unknown} without an answer (${r.requests.unknownThatCreated} of those created their tasks)`);
+  const why = Object.entries(r.requests.unknownWhy).map(([k, n]) => `${n} ${k}`).join(', ');
+  log(`  requests:    ${r.requests.sent} sent, ${r.requests.accepted} accepted, ${r.requests.refused} refused, ${r.requests.unknown} without an answer${why ? ` (${why})` : ''}; ${r.requests.unknownThatCreated} not accepted but created their tasks`);
   log(`  submitted:   ${r.submitted}`);
   log(`  succeeded:   ${r.succeeded}`);
   log(`  failed:      ${Object.values(r.failed).reduce((a, b) => a + b, 0)}${failed ? ` (${failed})` : ''}`);
