@@ -154,8 +154,9 @@ function whyUnanswered(detail: string | undefined): string {
   if (!detail) return 'unknown';
   if (/^HTTP \d+/.test(detail)) return detail;
   if (/aborted|timeout/i.test(detail)) return 'timed out';
-  const code = /: (E[A-Z_]+)$/.exec(detail)?.[1];
+  const code = /: ([A-Z_]+)$/.exec(detail)?.[1];
   if (code === 'ECONNREFUSED') return 'connection refused';
+  if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET') return 'connection cut';
   if (code) return `connection ${code}`;
   return detail.slice(0, 40);
 }
