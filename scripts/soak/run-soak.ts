@@ -284,6 +284,12 @@ export async function runSoak(o: SoakOptions = {}): Promise<SoakReport> {
     await proxy.up();
     if (brokerDown) await c.broker.restart();
     for (let i = 0; i < managerCount; i++) if (!alive(i)) await restartManager(i);
+    // An agent that stopped by itself (not killed by the soak) is a finding: say why, and start it again.
+    for (const a of agents) {
+      if (a.proc.child.exitCode === null && a.proc.child.signalCode === null) continue;
+      say(`agent ${a.deviceId.slice(0, 8)} had exited by itself (${a.proc.child.exitCode ?? a.proc.child.signalCode}): ${a.proc.output().trim().split('\n').slice(-2).join(' / ').slice(0, 400)}`);
+      a.proc = startAgent(a.stateDir, false);
+    }
     await Promise.allSettled([...inFlight]);
     const settleStart = Date.now();
     const markerTasks = async (): Promise<Task[]> => {
