@@ -44,9 +44,15 @@ describe('several managers on PostgreSQL and Mosquitto behind nginx', { skip: sk
     return { proc, stateDir };
   };
   const online = async (stateDir: string, via: Api = admin): Promise<string> => {
-    const id = await waitFor('device id', () => existsSync(join(stateDir, 'device.json')) && deviceIdIn(stateDir), { timeoutMs: 60_000 });
-    await waitFor(`device ${id} online`, async () => (await via.get<Device>(`/api/v1/devices/${id}`)).body?.presence === 'online', { timeoutMs: 60_000 });
-    return id;
+    try {
+      const id = await waitFor('device id', () => existsSync(join(stateDir, 'device.json')) && deviceIdIn(stateDir), { timeoutMs: 60_000 });
+      await waitFor(`device ${id} online`, async () => (await via.get<Device>(`/api/v1/devices/${id}`)).body?.presence === 'online', { timeoutMs: 60_000 });
+      return id;
+    } catch (err) {
+      // Say why: the agent's own last words.
+      const proc = agents.find((a) => a.stateDir === stateDir)?.proc;
+      throw new Error(`${(err as Error).message}\nagent ${stateDir}:\n${proc?.output().slice(-3000) ?? '(not started by this test)'}`);
+    }
   };
   const task = async (id: string, via: Api = admin): Promise<Task> => (await via.get<Task>(`/api/v1/tasks/${id}`)).body;
 

@@ -205,7 +205,9 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     const jobs = [
       new ExclusiveJob({ name: 'audit-prune', leases, run: () => auditPruner.prune(), intervalMs: 3_600_000, ttlMs: 600_000, logger }),
       new ExclusiveJob({ name: 'task-deadlines', leases, run: () => sweep.sweep(), intervalMs: config.taskSweepMs, logger }),
-      new ExclusiveJob({ name: 'stranded-tasks', leases, run: () => stranded.sweep(), intervalMs: 1_000, logger }),
+      // A short lease: when its holder dies, another manager must take over its tasks within
+      // seconds (failover). Two sweeps at once are harmless: claims are conditional updates.
+      new ExclusiveJob({ name: 'stranded-tasks', leases, run: () => stranded.sweep(), intervalMs: 1_000, ttlMs: 3_000, logger }),
     ];
     const relay = store.dialect === 'postgres'
       ? new ClusterRelay({ databaseUrl: databaseUrlOf(config), store, bus: events, instanceId, logger: logger.child({ component: 'cluster' }) })
