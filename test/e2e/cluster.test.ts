@@ -19,6 +19,7 @@ const FINAL = ['succeeded', 'failed', 'cancelled', 'timed_out'];
 
 interface SimState {
   vms: Vm[];
+  // op is the sim driver's operation name (createVm, powerVm, …: SimOperation).
   history: Array<{ op: string; vmId: string }>;
 }
 const simState = (stateDir: string): SimState => JSON.parse(readFileSync(join(stateDir, 'sim-host.json'), 'utf8')) as SimState;
@@ -109,7 +110,7 @@ describe('several managers on PostgreSQL and Mosquitto behind nginx', { skip: sk
       for (const a of agents) {
         const sim = simState(a.stateDir);
         assert.equal(sim.vms.filter((v) => v.name === 'fanout').length, 1, `${a.id} has one fanout VM`);
-        const created = sim.history.filter((h) => h.op === 'create' && sim.vms.some((v) => v.id === h.vmId && v.name === 'fanout'));
+        const created = sim.history.filter((h) => h.op === 'createVm' && sim.vms.some((v) => v.id === h.vmId && v.name === 'fanout'));
         assert.equal(created.length, 1, `${a.id} created it once`);
       }
       // The kill did not touch the devices' broker connections.
