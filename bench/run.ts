@@ -8,6 +8,7 @@
  *   npm run bench -- --scenario downloads --download-mib 512 --cut-mib 32
  *   npm run bench -- --scenario console --console-devices 10000
  *   npm run bench -- --scenario rollout --devices 2000
+ *   npm run bench -- --scenario cluster --devices 2000        (needs PALLAS_TEST_PG_URL, Mosquitto, nginx)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,6 +19,7 @@ import { runTasks } from './scenarios/tasks.js';
 import { runDownloads } from './scenarios/downloads.js';
 import { runConsole } from './scenarios/console.js';
 import { runRollout } from './scenarios/rollout.js';
+import { runCluster } from './scenarios/cluster.js';
 import { printTable, type Row } from './lib/stats.js';
 
 const { values } = parseArgs({
@@ -44,7 +46,7 @@ const options = {
 
 const started = new Date();
 const scenarios = values.scenario === 'all' ? ['fleet', 'tasks', 'downloads', 'console'] : values.scenario!.split(',');
-const sized = ['fleet', 'tasks', 'rollout'];
+const sized = ['fleet', 'tasks', 'rollout', 'cluster'];
 console.log(`Pallas benchmark: ${scenarios.join(', ')}${scenarios.some((s) => sized.includes(s)) ? ` with ${options.devices} devices` : ''} on ${process.platform}/${process.arch}, Node ${process.version}`);
 const dir = join(fileURLToPath(new URL('.', import.meta.url)), 'results');
 mkdirSync(dir, { recursive: true });
@@ -55,7 +57,8 @@ for (const scenario of scenarios) {
   else if (scenario === 'downloads') result = await runDownloads({ sizeMiB: Number(values['download-mib']), cutMiB: Number(values['cut-mib']), rounds: Number(values.rounds) });
   else if (scenario === 'rollout') result = await runRollout({ devices: options.devices, rounds: Number(values.rounds) });
   else if (scenario === 'console') result = await runConsole({ devices: Number(values['console-devices']), rounds: Number(values.rounds) });
-  else throw new Error(`unknown scenario ${scenario}: use fleet, tasks, downloads, console, rollout or all`);
+  else if (scenario === 'cluster') result = await runCluster({ devices: options.devices, rounds: Number(values.rounds), statusRate: options.statusRate, statusSeconds: options.statusSeconds });
+  else throw new Error(`unknown scenario ${scenario}: use fleet, tasks, downloads, console, rollout, cluster or all`);
   printTable(sized.includes(scenario) ? `${scenario} (${options.devices} devices)` : scenario, result.rows);
   const file = join(dir, `${scenario}-${started.toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify({ scenario, startedAt: started.toISOString(), options, rows: result.rows, raw: result.raw }, null, 2)}\n`);

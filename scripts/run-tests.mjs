@@ -20,7 +20,8 @@ const REPORTER = fileURLToPath(new URL('./test-summary-reporter.mjs', import.met
 
 /**
  * The PostgreSQL pass: every end-to-end test and the manager's tests, which start managers on
- * the default store. Left out: files that already run each case on both databases themselves.
+ * the default store. Left out: files that already run each case on both databases themselves,
+ * and the soak, which runs on PostgreSQL in either pass (a cluster has no other store).
  */
 const POSTGRES_PASS = ['test/e2e/', 'packages/manager/test/'];
 const RUN_BOTH_STORES_THEMSELVES = [
@@ -34,6 +35,7 @@ const RUN_BOTH_STORES_THEMSELVES = [
   'packages/manager/test/device-inventory.test.ts',
   // Always on PostgreSQL (several managers share one database): a second pass would repeat it.
   'test/e2e/cluster.test.ts',
+  'test/e2e/soak.test.ts',
 ];
 
 const args = process.argv.slice(2);

@@ -47,7 +47,7 @@ async function settledRss(pid: number): Promise<number> {
  * Opens device sessions the way the agent does: persistent session, last will, subscribe to
  * its commands, presence online, one status report.
  */
-async function openDeviceSessions(url: string, creds: EnrollResponse[], payloads: string[]): Promise<MqttClient[]> {
+export async function openDeviceSessions(url: string, creds: EnrollResponse[], payloads: string[]): Promise<MqttClient[]> {
   const gate = createLimiter(200);
   return Promise.all(creds.map((c, i) => gate(async () => {
     const id = c.mqtt.clientId;
@@ -62,11 +62,11 @@ async function openDeviceSessions(url: string, creds: EnrollResponse[], payloads
   })));
 }
 
-async function scrape(managerUrl: string): Promise<string> {
+export async function scrape(managerUrl: string): Promise<string> {
   return (await fetch(`${managerUrl}/metrics`)).text();
 }
 
-async function statusPayloads(n: number): Promise<string[]> {
+export async function statusPayloads(n: number): Promise<string[]> {
   const payloads: string[] = [];
   for (let i = 1; i <= n; i++) {
     const driver = await createDriver('sim', { seed: i, hostname: `sim-${String(i).padStart(4, '0')}` });

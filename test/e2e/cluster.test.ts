@@ -19,6 +19,7 @@ const FINAL = ['succeeded', 'failed', 'cancelled', 'timed_out'];
 
 interface SimState {
   vms: Vm[];
+  // op is the sim driver's operation name (createVm, powerVm, …: SimOperation).
   history: Array<{ op: string; vmId: string }>;
 }
 const simState = (stateDir: string): SimState => JSON.parse(readFileSync(join(stateDir, 'sim-host.json'), 'utf8')) as SimState;

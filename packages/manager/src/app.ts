@@ -236,7 +236,9 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
         run: () => throttle.prune().catch((err: unknown) => logger.error({ err }, 'login throttle pruning failed')),
       }),
       new ExclusiveJob({ name: 'task-deadlines', leases, run: () => sweep.sweep(), intervalMs: config.taskSweepMs, logger }),
-      new ExclusiveJob({ name: 'stranded-tasks', leases, run: () => stranded.sweep(), intervalMs: 1_000, logger }),
+      // A short lease: when its holder dies, another manager must take over its tasks within
+      // seconds (failover). Two sweeps at once are harmless: claims are conditional updates.
+      new ExclusiveJob({ name: 'stranded-tasks', leases, run: () => stranded.sweep(), intervalMs: 1_000, ttlMs: 3_000, logger }),
     ];
     if (broker.kind === 'external') {
       const stale = new StalePresence({ store, activity, logger, statusIntervalSec: config.statusIntervalSec, keepaliveSec: config.keepaliveSec });

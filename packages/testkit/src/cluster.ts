@@ -28,8 +28,11 @@ export interface Cluster {
   client(server?: string): Promise<PallasClient>;
   /** SIGKILL of one manager (it stays in `managers`, dead). */
   kill(index: number): Promise<void>;
-  /** Starts manager `index` again on its data dir and database; nginx sends it traffic again. */
-  restart(index: number): Promise<ManagerProcess>;
+  /**
+   * Starts manager `index` again on its data dir and database; nginx sends it traffic again.
+   * `env` is added to its environment (e.g. a crash-window hold, docs/testing.md).
+   */
+  restart(index: number, options?: { env?: NodeJS.ProcessEnv }): Promise<ManagerProcess>;
   close(): Promise<void>;
 }
 
@@ -64,8 +67,8 @@ export async function startCluster(opts: {
     ...(opts.managerArgs ?? []),
   ];
   const dataDirOf = (i: number) => join(root.path, `manager-${i + 1}`);
-  const start = async (i: number) => {
-    const m = await startManagerProcess({ dataDir: dataDirOf(i), database: { url: db.url }, args });
+  const start = async (i: number, env?: NodeJS.ProcessEnv) => {
+    const m = await startManagerProcess({ dataDir: dataDirOf(i), database: { url: db.url }, args, ...(env ? { env } : {}) });
     managers[i] = m;
     return m;
   };
@@ -98,8 +101,8 @@ export async function startCluster(opts: {
     async kill(index) {
       await managers[index]!.kill();
     },
-    async restart(index) {
-      const m = await start(index);
+    async restart(index, options) {
+      const m = await start(index, options?.env);
       // Its plain HTTP port is new: nginx is told.
       await lb.setUpstreams(upstreams());
       writeFileSync(join(root.path, 'cluster.json'), JSON.stringify(describeCluster(cluster), null, 2));

@@ -10,7 +10,7 @@ export const ClusterManager = Type.Object({
   broker: Type.String(),
   startedAt: Type.String({ format: 'date-time' }),
   lastHeartbeatAt: Type.String({ format: 'date-time' }),
-  /** False once its heartbeat is more than 5 s old: killed, hung or cut off from the database. */
+  /** False once its heartbeat is more than 3 s old: killed, hung or cut off from the database. */
   alive: Type.Boolean(),
 });
 export type ClusterManager = Static<typeof ClusterManager>;

@@ -6,9 +6,15 @@ import type { Service } from '../../lifecycle.js';
 import type { Store } from '../../store/store.js';
 import { dbNowMs } from './db-clock.js';
 
-/** How often a manager says it is alive, and after how long without a word it counts as dead. */
+/**
+ * How often a manager says it is alive, and after how long without a word it counts as dead.
+ * Three missed heartbeats: failover (another manager re-sending a dead one's tasks) comes
+ * within ~4 s of a SIGKILL (issue #14's target is 5 s; `npm run bench -- --scenario cluster`
+ * measures it). A live manager stalled that long only has its in-flight tasks sent again by
+ * another, which the agent's journal drops as duplicates.
+ */
 export const HEARTBEAT_MS = 1_000;
-export const DEAD_AFTER_MS = 5_000;
+export const DEAD_AFTER_MS = 3_000;
 /** Rows of managers dead this long are removed (they only serve `pallas cluster` until then). */
 const FORGET_AFTER_MS = 24 * 3_600_000;
 

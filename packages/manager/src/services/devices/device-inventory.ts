@@ -38,6 +38,8 @@ const CHUNK = 300;
 export class DeviceInventory implements Service {
   readonly name = 'device inventory';
   readonly #db: Db;
+  /** PostgreSQL: lock the rows in id order before updating them (see writeLists). */
+  readonly #lockFirst: boolean;
   readonly #events: EventBus;
   readonly #logger: Logger;
   readonly #flushMs: number;
@@ -50,6 +52,7 @@ export class DeviceInventory implements Service {
   /** `flushMs`: how often reported lists are written; default 250 ms. */
   constructor(deps: { store: Store; events: EventBus; logger: Logger; flushMs?: number }) {
     this.#db = deps.store.write;
+    this.#lockFirst = deps.store.dialect === 'postgres';
     this.#events = deps.events;
     this.#logger = deps.logger;
     this.#flushMs = deps.flushMs ?? 250;
@@ -88,7 +91,7 @@ export class DeviceInventory implements Service {
     }
     for (const [id, vms] of base) written.set(id, applyChanges(vms, changes.filter((c) => c.deviceId === id)));
     // Only rows that still exist count (a device removed meanwhile is not brought back in memory).
-    const stored = await writeLists(tx, [...written]);
+    const stored = await writeLists(tx, [...written], this.#lockFirst);
     for (const id of written.keys()) if (!stored.has(id)) written.delete(id);
     return { changes, written };
   }
@@ -128,7 +131,7 @@ export class DeviceInventory implements Service {
   async #write(batch: ReadonlyArray<readonly [string, Entry]>): Promise<void> {
     const versions = batch.map(([id, e]) => [id, e.version] as const);
     try {
-      await this.#db.transaction().execute((tx) => writeLists(tx, batch.map(([id, e]) => [id, e.vms])));
+      await this.#db.transaction().execute((tx) => writeLists(tx, batch.map(([id, e]) => [id, e.vms]), this.#lockFirst));
     } catch (err) {
       this.#logger.error({ err }, 'writing device inventories failed; will retry');
       for (const [id] of batch) if (this.#known.has(id)) this.#dirty.add(id);
@@ -171,10 +174,16 @@ function sameKey(vms: readonly Vm[]): string {
 }
 
 /** One UPDATE per chunk (the lists go in by CASE); returns the ids of the rows that exist. */
-async function writeLists(db: Db, lists: ReadonlyArray<readonly [string, Vm[]]>): Promise<Set<string>> {
+async function writeLists(db: Db, lists: ReadonlyArray<readonly [string, Vm[]]>, lockFirst = false): Promise<Set<string>> {
   const stored = new Set<string>();
-  for (let i = 0; i < lists.length; i += CHUNK) {
-    const chunk = lists.slice(i, i + CHUNK);
+  // In device id order, as the status buffer writes: managers sharing a database update the
+  // same rows, and rows locked in different orders deadlock. An UPDATE … WHERE id IN (…)
+  // locks rows in the order its plan meets them, so on PostgreSQL they are locked first with
+  // SELECT … ORDER BY id FOR UPDATE (SQLite has one writer at a time: nothing to order).
+  const sorted = [...lists].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  for (let i = 0; i < sorted.length; i += CHUNK) {
+    const chunk = sorted.slice(i, i + CHUNK);
+    if (lockFirst) await db.selectFrom('devices').select('id').where('id', 'in', chunk.map(([id]) => id)).orderBy('id').forUpdate().execute();
     const rows = await db.updateTable('devices')
       .set({ vms: sql<string>`case id ${sql.join(chunk.map(([id, vms]) => sql`when ${id} then ${JSON.stringify(vms)}`), sql` `)} else vms end` })
       .where('id', 'in', chunk.map(([id]) => id))

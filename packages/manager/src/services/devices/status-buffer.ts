@@ -91,8 +91,11 @@ export class StatusBuffer implements Service {
     let messages = 0;
     try {
       const update = this.#update();
+      // Rows in device id order: several managers flush the same devices at once (each gets
+      // its share of their messages), and rows locked in different orders deadlock.
+      const rows = [...batch].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
       await this.#db.transaction().execute(async (tx) => {
-        for (const [id, u] of batch) {
+        for (const [id, u] of rows) {
           messages += u.messages;
           await tx.executeQuery(update.bind(id, u));
         }

@@ -114,10 +114,6 @@ export class EnrollmentService {
         await this.#brokerAccounts?.enrolled(tx, req.deviceId, secret, existing.status as 'active' | 'pending' | 'blocked');
         return;
       }
-      // Count the use with a conditional update so concurrent enrollments cannot overrun max_uses.
-      const used = await tx.updateTable('enrollment_tokens').set({ uses: sql`uses + 1` })
-        .where('id', '=', token.id).where('uses', '<', sql<number>`max_uses`).executeTakeFirst();
-      if (Number(used.numUpdatedRows) === 0) throw new AppError('enrollment_token_invalid', 'enrollment token has been used up');
       await tx.insertInto('devices').values({
         id: req.deviceId,
         name: req.facts.hostname,
@@ -140,6 +136,16 @@ export class EnrollmentService {
         pending_mqtt_username: null,
       }).execute();
       await this.#brokerAccounts?.enrolled(tx, req.deviceId, secret, status);
+      // Count the use with a conditional update so concurrent enrollments cannot overrun
+      // max_uses. Last, just before the commit: it locks the token's row until then, and every
+      // enrollment with the same token waits for that lock. Taken before the broker's client
+      // was made (a round trip to an external broker), it made a fleet's enrollments run one
+      // at a time across all managers, and agents timed out waiting (then their retry met
+      // their own committed enrollment: device_id_conflict). A use refused here rolls the
+      // device back; the broker client made for it is removed by the next reconcile.
+      const used = await tx.updateTable('enrollment_tokens').set({ uses: sql`uses + 1` })
+        .where('id', '=', token.id).where('uses', '<', sql<number>`max_uses`).executeTakeFirst();
+      if (Number(used.numUpdatedRows) === 0) throw new AppError('enrollment_token_invalid', 'enrollment token has been used up');
     });
     this.#credentials.forget(req.deviceId);
     this.#logger.info({ device: req.deviceId, hostname: req.facts.hostname }, 'device enrolled');

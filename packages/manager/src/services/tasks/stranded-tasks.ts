@@ -51,15 +51,14 @@ export class StrandedTasks {
       const rows = await this.#db.selectFrom('tasks').select(['id', 'sent_by'])
         .where('state', 'in', IN_FLIGHT).where('sent_by', 'in', dead).limit(BATCH).execute();
       if (rows.length === 0) break;
-      const devices = new Set<string>();
-      for (const row of rows) {
-        const moved = await this.#db.updateTable('tasks').set({ sent_by: this.#instances.id })
-          .where('id', '=', row.id).where('sent_by', '=', row.sent_by).returning('device_id').executeTakeFirst();
-        if (moved) {
-          devices.add(moved.device_id);
-          total++;
-        }
-      }
+      // One conditional update for the batch: a row still sent by a dead manager moves to this
+      // one; a row another sweep claimed meanwhile no longer matches. (One statement per row
+      // took seconds for a fan-out's 500 tasks on a loaded machine: the failover time.)
+      const moved = await this.#db.updateTable('tasks').set({ sent_by: this.#instances.id })
+        .where('id', 'in', rows.map((r) => r.id)).where('sent_by', 'in', dead).where('state', 'in', IN_FLIGHT)
+        .returning('device_id').execute();
+      const devices = new Set(moved.map((m) => m.device_id));
+      total += moved.length;
       for (const d of devices) void this.#outbox.deviceOnline(d);
       if (rows.length < BATCH) break;
     }
