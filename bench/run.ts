@@ -7,6 +7,7 @@
  *   npm run bench -- --scenario tasks --rounds 5 --fleet-dir /var/tmp
  *   npm run bench -- --scenario downloads --download-mib 512 --cut-mib 32
  *   npm run bench -- --scenario console --console-devices 10000
+ *   npm run bench -- --scenario scale --devices 15000 --sizes 1000,5000,10000,15000
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,6 +17,7 @@ import { runFleet } from './scenarios/fleet.js';
 import { runTasks } from './scenarios/tasks.js';
 import { runDownloads } from './scenarios/downloads.js';
 import { runConsole } from './scenarios/console.js';
+import { runScale } from './scenarios/scale.js';
 import { printTable, type Row } from './lib/stats.js';
 
 const { values } = parseArgs({
@@ -30,6 +32,8 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     'fleet-dir': { type: 'string' },
     'console-devices': { type: 'string', default: '10000' },
+    sizes: { type: 'string', default: '1000,5000,10000,15000' },
+    'ramp-seconds': { type: 'string', default: '5' },
   },
 });
 
@@ -42,7 +46,7 @@ const options = {
 
 const started = new Date();
 const scenarios = values.scenario === 'all' ? ['fleet', 'tasks', 'downloads', 'console'] : values.scenario!.split(',');
-const sized = ['fleet', 'tasks'];
+const sized = ['fleet', 'tasks', 'scale'];
 console.log(`Pallas benchmark: ${scenarios.join(', ')}${scenarios.some((s) => sized.includes(s)) ? ` with ${options.devices} devices` : ''} on ${process.platform}/${process.arch}, Node ${process.version}`);
 const dir = join(fileURLToPath(new URL('.', import.meta.url)), 'results');
 mkdirSync(dir, { recursive: true });
@@ -51,6 +55,7 @@ for (const scenario of scenarios) {
   if (scenario === 'fleet') result = await runFleet(options);
   else if (scenario === 'tasks') result = await runTasks({ devices: options.devices, rounds: Number(values.rounds), ...(values['fleet-dir'] ? { fleetDir: values['fleet-dir'] } : {}) });
   else if (scenario === 'downloads') result = await runDownloads({ sizeMiB: Number(values['download-mib']), cutMiB: Number(values['cut-mib']), rounds: Number(values.rounds) });
+  else if (scenario === 'scale') result = await runScale({ devices: options.devices, sizes: values.sizes!.split(',').map(Number), rampSeconds: Number(values['ramp-seconds']) });
   else if (scenario === 'console') result = await runConsole({ devices: Number(values['console-devices']), rounds: Number(values.rounds) });
   else throw new Error(`unknown scenario ${scenario}: use fleet, tasks, downloads, console or all`);
   printTable(sized.includes(scenario) ? `${scenario} (${options.devices} devices)` : scenario, result.rows);
