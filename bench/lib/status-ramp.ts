@@ -12,6 +12,8 @@ export interface RampStep {
   /** Counted messages per second over the step and its drain. */
   rate: number;
   keptUp: boolean;
+  /** The sender took over 10% longer than the step to offer it: the load generator was the limit. */
+  senderBound: boolean;
 }
 
 export interface RampResult {
@@ -25,7 +27,7 @@ export interface RampResult {
 const DRAIN_MS = 1500;
 
 export async function rampStatus(
-  offer: (rate: number) => Promise<{ offered: number }>,
+  offer: (rate: number) => Promise<{ offered: number; sendSeconds: number }>,
   count: () => Promise<number>,
   seconds: number,
   rates = [1000, 1500, 2000, 3000, 4000, 6000, 8000, 12000, 16000, 24000, 32000, 48000, 64000],
@@ -34,7 +36,8 @@ export async function rampStatus(
   for (const rate of rates) {
     const c0 = await count();
     const t0 = performance.now();
-    const { offered } = await offer(rate);
+    const { offered, sendSeconds } = await offer(rate);
+    const senderBound = sendSeconds > seconds * 1.1;
     let counted = (await count()) - c0;
     const drainEnd = performance.now() + DRAIN_MS;
     while (counted < offered && performance.now() < drainEnd) {
@@ -44,8 +47,8 @@ export async function rampStatus(
     const secondsTaken = (performance.now() - t0) / 1000;
     // Kept up: everything offered was counted, and the step took no more than its own length
     // and the drain (a sender that could not offer the rate would stretch the step).
-    const keptUp = counted >= offered && secondsTaken <= seconds + DRAIN_MS / 1000 + 1;
-    steps.push({ offered, counted, rate: counted / secondsTaken, keptUp });
+    const keptUp = counted >= offered && secondsTaken <= seconds + DRAIN_MS / 1000 + 1 && !senderBound;
+    steps.push({ offered, counted, rate: counted / secondsTaken, keptUp, senderBound });
     if (!keptUp) break;
     await sleep(1000);
   }
@@ -53,6 +56,7 @@ export async function rampStatus(
   const highestKeptUp = kept.length ? Math.max(...kept.map((s) => s.offered / seconds)) : Number.NaN;
   let failed: string | undefined;
   if (!kept.length) failed = `fell behind at the first step (${rates[0]}/s)`;
+  else if (steps.at(-1)!.senderBound) failed = `the load generator could not offer ${rates[steps.length - 1]}/s: its limit, not the receiver's, ended the ramp`;
   else if (kept.length === steps.length) failed = `kept up with every step up to ${rates.at(-1)}/s: the load generator, not the receiver, is the limit`;
   return { steps, highestKeptUp, ...(failed ? { failed } : {}) };
 }

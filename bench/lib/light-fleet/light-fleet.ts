@@ -126,9 +126,9 @@ export class LightFleet {
   }
 
   /** Status reports at `rate` per second over the whole fleet for `seconds`; counts PUBACKs. */
-  async status(rate: number, seconds: number): Promise<{ offered: number; acked: number }> {
+  async status(rate: number, seconds: number): Promise<{ offered: number; acked: number; sendSeconds: number }> {
     const r = await Promise.all(this.#workers.map((w) => w.ask<StatusReply>({ op: 'status', rate: rate / this.#workers.length, seconds })));
-    return { offered: r.reduce((s, x) => s + x.offered, 0), acked: r.reduce((s, x) => s + x.acked, 0) };
+    return { offered: r.reduce((s, x) => s + x.offered, 0), acked: r.reduce((s, x) => s + x.acked, 0), sendSeconds: Math.max(...r.map((x) => x.sendSeconds)) };
   }
 
   /** Epoch ms at which each task result's ack reached its device since the last call; and results never acked. */

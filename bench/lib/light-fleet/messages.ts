@@ -12,7 +12,8 @@ export type WorkerRequest =
   | { op: 'close' };
 
 export interface ConnectReply { op: 'add' | 'reconnect'; onlineMs: number[]; lost: string[]; online: number }
-export interface StatusReply { op: 'status'; offered: number; acked: number }
+/** `sendSeconds`: how long offering took; above the asked seconds, the sender could not keep the rate. */
+export interface StatusReply { op: 'status'; offered: number; acked: number; sendSeconds: number }
 export interface TasksReply { op: 'tasks'; ackAt: number[]; unacked: number }
 export interface MemoryReply { op: 'memory'; rssBytes: number; devices: number }
 

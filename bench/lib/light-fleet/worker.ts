@@ -59,7 +59,7 @@ async function connectAll(list: LightDevice[], timeoutMs: number): Promise<void>
   whenAllOnline = undefined;
 }
 
-async function statusAtRate(rate: number, seconds: number): Promise<{ offered: number; acked: number }> {
+async function statusAtRate(rate: number, seconds: number): Promise<{ offered: number; acked: number; sendSeconds: number }> {
   const online = devices.filter((d) => d.isOnline);
   const tickMs = 10;
   const total = Math.round(rate * seconds);
@@ -75,9 +75,10 @@ async function statusAtRate(rate: number, seconds: number): Promise<{ offered: n
     }
     await new Promise((r) => setTimeout(r, tickMs));
   }
+  const sendSeconds = (performance.now() - t0) / 1000;
   // PUBACKs still on their way are counted too.
   for (let i = 0; i < 50 && statusAcks - ackBase < offered; i++) await new Promise((r) => setTimeout(r, 100));
-  return { offered, acked: statusAcks - ackBase };
+  return { offered, acked: statusAcks - ackBase, sendSeconds };
 }
 
 async function handle(m: WorkerRequest): Promise<WorkerReply> {
