@@ -18,8 +18,13 @@ export interface RampStep {
 
 export interface RampResult {
   steps: RampStep[];
-  /** Rate taken at the highest step kept up with (messages/s). */
+  /**
+   * Rate counted (messages / (step + drain time)) at the highest step kept up with: what the
+   * receiver took, not what was offered.
+   */
   highestKeptUp: number;
+  /** The ramp ended because the sender could not offer more: the figure is a lower bound. */
+  lowerBound: boolean;
   /** Why there is no figure (the first step already fell behind, or the ramp never fell behind). */
   failed?: string;
 }
@@ -53,10 +58,10 @@ export async function rampStatus(
     await sleep(1000);
   }
   const kept = steps.filter((s) => s.keptUp);
-  const highestKeptUp = kept.length ? Math.max(...kept.map((s) => s.offered / seconds)) : Number.NaN;
+  const highestKeptUp = kept.length ? kept.at(-1)!.rate : Number.NaN;
+  const lowerBound = steps.at(-1)!.senderBound;
   let failed: string | undefined;
   if (!kept.length) failed = `fell behind at the first step (${rates[0]}/s)`;
-  else if (steps.at(-1)!.senderBound) failed = `the load generator could not offer ${rates[steps.length - 1]}/s: its limit, not the receiver's, ended the ramp`;
   else if (kept.length === steps.length) failed = `kept up with every step up to ${rates.at(-1)}/s: the load generator, not the receiver, is the limit`;
-  return { steps, highestKeptUp, ...(failed ? { failed } : {}) };
+  return { steps, highestKeptUp, lowerBound, ...(failed ? { failed } : {}) };
 }
