@@ -59,7 +59,7 @@ async function apiLatency(urls: string[], token: string, ms: number): Promise<{ 
 }
 
 const connectSummary = (r: ConnectResult, n: number) => ({
-  seconds: Math.max(...r.onlineMs, 0) / 1000, p50: percentile(r.onlineMs, 50), p99: percentile(r.onlineMs, 99), online: r.online, expected: n, lost: r.lost.slice(0, 5),
+  seconds: Math.max(...r.onlineMs, 0) / 1000, p50: percentile(r.onlineMs, 50), p99: percentile(r.onlineMs, 99), online: r.online, expected: n, retries: r.retries, lost: r.lost.slice(0, 5),
 });
 
 export async function runScale(o: ScaleOptions): Promise<{ rows: Row[]; raw: Record<string, unknown> }> {

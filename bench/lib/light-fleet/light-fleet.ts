@@ -32,8 +32,10 @@ export interface ConnectResult {
   /** ms from the start of the burst to each device's presence PUBACK. */
   onlineMs: number[];
   online: number;
-  /** Why devices failed to come online (the first 20 reasons per process; '' beyond). */
+  /** Why connections were lost and retried (the first 20 reasons per process). */
   lost: string[];
+  /** Connections lost and retried during the burst (the device came back unless `online` is short). */
+  retries: number;
 }
 
 class Worker {
@@ -156,6 +158,7 @@ function merge(replies: ConnectReply[]): ConnectResult {
   return {
     onlineMs: replies.flatMap((r) => r.onlineMs),
     online: replies.reduce((s, r) => s + r.online, 0),
-    lost: replies.flatMap((r) => r.lost).filter(Boolean),
+    lost: replies.flatMap((r) => r.lost),
+    retries: replies.reduce((s, r) => s + r.retries, 0),
   };
 }

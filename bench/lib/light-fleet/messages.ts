@@ -11,7 +11,7 @@ export type WorkerRequest =
   | { op: 'memory' }
   | { op: 'close' };
 
-export interface ConnectReply { op: 'add' | 'reconnect'; onlineMs: number[]; lost: string[]; online: number }
+export interface ConnectReply { op: 'add' | 'reconnect'; onlineMs: number[]; lost: string[]; retries: number; online: number }
 /** `sendSeconds`: how long offering took; above the asked seconds, the sender could not keep the rate. */
 export interface StatusReply { op: 'status'; offered: number; acked: number; sendSeconds: number }
 export interface TasksReply { op: 'tasks'; ackAt: number[]; unacked: number }

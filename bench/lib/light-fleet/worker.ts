@@ -14,6 +14,11 @@ let started = 0;
 let waitingFor = 0;
 let whenAllOnline: (() => void) | undefined;
 let lost: string[] = [];
+let retries = 0;
+let closing = false;
+/** Bumped by `drop`: retries scheduled before it are void. */
+let generation = 0;
+const countedOnline = new Set<LightDevice>();
 let statusAcks = 0;
 const taskRunAt = new Map<string, number>();
 const taskAckAt: number[] = [];
@@ -28,13 +33,21 @@ const host: DeviceHost & { host: string; port: number; keepaliveSec: number } = 
   // The status is the sim driver's facts and VMs (built once in the parent), with this
   // device's sequence number and the send time spliced in: no per-device copy of 2 KB.
   status: (seq) => `${statusTemplate.head}${seq},"sentAt":"${new Date().toISOString()}",${statusTemplate.tail}`,
-  online() {
+  online(device) {
+    // A device back after a retry counts once: at its first time online in this burst.
+    if (countedOnline.has(device)) return;
+    countedOnline.add(device);
     onlineMs.push(performance.now() - started);
     if (onlineMs.length >= waitingFor) whenAllOnline?.();
   },
+  // A connection lost before or after coming online is retried after 1–2 s, as the agent's
+  // backoff starts (1 s base); the reasons are kept (first 20) and every retry is counted. A
+  // device that never comes back leaves its burst waiting until the timeout: lost for good.
   lost(device, why) {
+    retries++;
     if (lost.length < 20) lost.push(`${device.cred.deviceId}: ${why}`);
-    else lost.push('');
+    const gen = generation;
+    setTimeout(() => { if (!closing && gen === generation) device.connect(); }, 1000 + Math.random() * 1000).unref();
   },
   statusAcked: () => void statusAcks++,
   taskRun: (taskId) => void taskRunAt.set(taskId, Date.now()),
@@ -48,6 +61,8 @@ const host: DeviceHost & { host: string; port: number; keepaliveSec: number } = 
 async function connectAll(list: LightDevice[], timeoutMs: number): Promise<void> {
   onlineMs = [];
   lost = [];
+  retries = 0;
+  countedOnline.clear();
   waitingFor = list.length;
   started = performance.now();
   const done = new Promise<void>((resolve) => {
@@ -97,14 +112,16 @@ async function handle(m: WorkerRequest): Promise<WorkerReply> {
       const fresh = m.creds.map((c: DeviceCredential, i) => new LightDevice(c, m.localAddresses[i % m.localAddresses.length]!, host));
       devices.push(...fresh);
       await connectAll(fresh, m.timeoutMs);
-      return { op: 'add', onlineMs, lost, online: devices.filter((d) => d.isOnline).length };
+      return { op: 'add', onlineMs, lost, retries, online: devices.filter((d) => d.isOnline).length };
     }
     case 'drop':
+      // Retries scheduled before the drop must not reconnect devices behind the storm's back.
+      generation++;
       for (const d of devices) d.drop();
       return { op: 'drop' };
     case 'reconnect':
       await connectAll(devices, m.timeoutMs);
-      return { op: 'reconnect', onlineMs, lost, online: devices.filter((d) => d.isOnline).length };
+      return { op: 'reconnect', onlineMs, lost, retries, online: devices.filter((d) => d.isOnline).length };
     case 'status':
       return { op: 'status', ...(await statusAtRate(m.rate, m.seconds)) };
     case 'tasks': {
@@ -114,6 +131,7 @@ async function handle(m: WorkerRequest): Promise<WorkerReply> {
     case 'memory':
       return { op: 'memory', rssBytes: process.memoryUsage().rss, devices: devices.length };
     case 'close':
+      closing = true;
       clearInterval(keepaliveTimer);
       for (const d of devices) d.drop();
       setTimeout(() => process.exit(0), 50);
