@@ -30,7 +30,10 @@ export function failedRow(row: Row, reason: string | undefined): Row {
 }
 
 /** Prints rows as an aligned table with the ratio to the same-run baseline. */
-export function printTable(title: string, rows: Row[]): void {
+export function printTable(title: string, rows_: Row[]): void {
+  // A value that is not a number (a percentile of no samples, a rate over zero seconds) is
+  // never a result, whatever the scenario forgot to check.
+  const rows = rows_.map((r) => r.failed || Number.isFinite(r.value) ? r : { ...r, failed: `${r.value}: no samples` });
   const digits = (v: number) => Math.abs(v) < 10 ? 2 : 0;
   const cells = rows.map((r) => [
     r.metric,
