@@ -57,7 +57,7 @@ for (const scenario of scenarios) {
   else if (scenario === 'downloads') result = await runDownloads({ sizeMiB: Number(values['download-mib']), cutMiB: Number(values['cut-mib']), rounds: Number(values.rounds) });
   else if (scenario === 'scale') result = await runScale({ devices: options.devices, sizes: values.sizes!.split(',').map(Number), rampSeconds: Number(values['ramp-seconds']) });
   else if (scenario === 'console') result = await runConsole({ devices: Number(values['console-devices']), rounds: Number(values.rounds) });
-  else throw new Error(`unknown scenario ${scenario}: use fleet, tasks, downloads, console or all`);
+  else throw new Error(`unknown scenario ${scenario}: use fleet, tasks, downloads, console, scale or all`);
   printTable(sized.includes(scenario) ? `${scenario} (${options.devices} devices)` : scenario, result.rows);
   const file = join(dir, `${scenario}-${started.toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify({ scenario, startedAt: started.toISOString(), options, rows: result.rows, raw: result.raw }, null, 2)}\n`);
