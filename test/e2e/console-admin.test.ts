@@ -269,7 +269,7 @@ describe('web console: device security, artifacts, audit', () => {
     pages.push(viewer);
     const { page } = viewer;
     await logIn(page, manager.httpUrl, 'vic', 'viewer-password');
-    assert.deepEqual(await page.locator('nav.sidenav a').allTextContents(), ['Overview', 'Devices', 'Tasks', 'Artifacts', 'API tokens']);
+    assert.deepEqual(await page.locator('nav.sidenav a').allTextContents(), ['Overview', 'Devices', 'Tasks', 'Groups', 'Rollouts', 'Artifacts', 'API tokens']);
     await openSection(page, 'Artifacts');
     await page.waitForSelector('tr[data-artifact="fix 2"]');
     // Only the hash's copy button: no upload, no delete.

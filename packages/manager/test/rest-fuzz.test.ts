@@ -151,6 +151,7 @@ function realId(path: string, param: string): string {
   const collection = new RegExp(`/([a-z-]+)/\\{${param}\\}`).exec(path)?.[1];
   const byCollection: Record<string, string | undefined> = {
     users: ids.user, 'api-tokens': ids.apiToken, 'enrollment-tokens': ids.enrollmentToken, tasks: ids.task, devices: ids.device, artifacts: ids.artifact,
+    groups: ids.group, rollouts: ids.rollout,
   };
   const id = collection ? byCollection[collection] : undefined;
   if (!id) throw new Error(`no real id for {${param}} in ${path}: add one to realId`);
@@ -228,9 +229,13 @@ before(async () => {
     method: 'POST', headers: { authorization: `Bearer ${admin.token}`, 'content-type': 'application/octet-stream' }, body: patchFile('1', 'fuzz patch bytes'),
   });
   assert.equal(artifact.status, 201);
+  const group = await admin.post<{ id: string }>('/api/v1/groups', { name: 'fuzz-group', deviceIds: [device.deviceId] });
+  assert.equal(group.status, 201, JSON.stringify(group.body));
+  const rollout = await admin.post<{ id: string }>('/api/v1/rollouts', { name: 'fuzz-rollout', operation: { kind: 'vm.power', vmId: 'vm-1', action: 'off' }, deviceIds: [device.deviceId] });
+  assert.equal(rollout.status, 201, JSON.stringify(rollout.body));
   ids = {
     device: device.deviceId, user: victim.body.id, task: task.body.id, apiToken: apiToken.body.id, enrollmentToken: etok.body.id,
-    artifact: ((await artifact.json()) as { id: string }).id,
+    artifact: ((await artifact.json()) as { id: string }).id, group: group.body.id, rollout: rollout.body.id,
   };
 });
 
