@@ -86,6 +86,8 @@ describe('web console: groups and rollouts', () => {
     await page.waitForSelector('[data-testid=failure-reasons] li:has-text("host_error")');
     await page.selectOption('select[name=rollout-outcome]', 'failed');
     await page.waitForSelector('tr[data-rollout-device=bad-1][data-outcome=failed]');
+    // The filtered list replaces the whole one when its answer arrives: wait for that, not for a row both have.
+    await page.waitForFunction("document.querySelectorAll('tr[data-rollout-device]').length === 1", undefined, { timeout: 10_000 });
     assert.equal(await page.locator('tr[data-rollout-device]').count(), 1);
     await page.selectOption('select[name=rollout-outcome]', '');
     await page.waitForSelector('tr[data-rollout-device] >> nth=5');

@@ -73,7 +73,8 @@ describe('agent-update rollouts (sim driver, under the supervisor)', () => {
 
   it('counts a version that crashes (and is rolled back) as failed, and pauses before the next wave', async () => {
     const crash = join(dirs.path, 'pallas-agent-0.1.2-crash.mjs');
-    writeFileSync(crash, "if (process.argv.includes('--version')) { console.log('pallas-agent 0.1.2-crash'); process.exit(0); }\nprocess.exit(1);\n");
+    // A bundle's first line names it (what the manager checks at upload); the rest crashes.
+    writeFileSync(crash, "// pallas-agent 0.1.2-crash\nif (process.argv.includes('--version')) { console.log('pallas-agent 0.1.2-crash'); process.exit(0); }\nprocess.exit(1);\n");
     const artifact = await upload(crash, '0.1.2-crash');
     const res = await admin.post<Rollout>('/api/v1/rollouts', {
       name: 'agent 0.1.2', operation: { kind: 'agent.update', artifactId: artifact }, deviceIds: ids, waves: { sizes: [1, 1] },
