@@ -82,7 +82,9 @@ describe('esxi: encrypted config and OVA deploy, against vcsim', { skip: skipUnl
 
   it('deploys an OVA through REST: the VM on the host has the OVF\'s CPU and memory; upload progress was reported', async () => {
     assert.ok(deviceId, 'enrolled by the previous test');
-    const { path: ova } = await buildOva(dirs.path, { name: 'esxi-appliance', vcpus: 2, memoryMB: 512, diskMiB: 64, dataMiB: 24 });
+    // Data enough that the upload outlasts the runner's 250 ms report window on a quiet machine
+    // (with 24 MiB the whole deploy could end before the first report left the device).
+    const { path: ova } = await buildOva(dirs.path, { name: 'esxi-appliance', vcpus: 2, memoryMB: 512, diskMiB: 256, dataMiB: 192 });
     const stream = await openEventStream(manager.httpUrl, admin.token!, { deviceId });
     let done: Task;
     try {
