@@ -6,7 +6,7 @@
  * approval and credential rotation.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import type { Device } from '@pallas/protocol';
 import {
   Api, TOOLS, createEnrollmentToken, missingToolsReason, skipUnless, startAgentProcess, startManagerProcess, tempDir, waitFor, type ManagerProcess, type Proc,
 } from '@pallas/testkit';
-import { closeClient, connect, enroll, expectError, fakeFacts, rejectedByReason, statusMessage, tryConnect, withStore, type Enrolled } from './support.js';
+import { closeClient, connect, enroll, expectError, fakeFacts, rejectedByReason, statusMessage, tryConnect, watchMosquittoSub, withStore, type Enrolled } from './support.js';
 
 const skip = skipUnless(missingToolsReason([TOOLS.mosquittoSub, TOOLS.mosquittoPub]));
 
@@ -38,22 +38,6 @@ function mosquitto(tool: 'mosquitto_sub' | 'mosquitto_pub', args: string[]): Pro
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, out: `${stdout}${stderr}` });
     });
   });
-}
-/** mosquitto_sub running in the background: its output so far, and a stop that waits for it to exit. */
-function watchMosquittoSub(args: string[]): { output(): string; stop(): Promise<void> } {
-  // stdbuf: on a pipe mosquitto_sub would hold its lines until it exits; each must show as it comes.
-  const child = spawn('stdbuf', ['-oL', 'mosquitto_sub', '-h', '127.0.0.1', '-p', String(manager.mqttPort), '-V', 'mqttv311', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return {
-    output: () => out,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await exited;
-    },
-  };
 }
 const asA = ['-i', '', '-u', '', '-P', ''];
 function credsArgs(clientId: string, username: string, password: string): string[] {
@@ -107,7 +91,7 @@ describe('mosquitto clients holding device A\'s credential', { skip }, () => {
     // Barriers, not sleeps: the SUBACK (-d prints it) proves the subscriptions were decided
     // before W publishes; a command the manager then sends to A's own topic, which A may
     // receive, proves that whatever the broker routed to this client before it has arrived.
-    const sub = watchMosquittoSub([...asA, '-t', '#', '-t', '+/#', '-t', topic(W.deviceId, 'status'), '-t', topic(A.deviceId, 'cmd/#'), '-v', '-d', '-q', '1']);
+    const sub = watchMosquittoSub(manager.mqttPort, [...asA, '-t', '#', '-t', '+/#', '-t', topic(W.deviceId, 'status'), '-t', topic(A.deviceId, 'cmd/#'), '-v', '-d', '-q', '1']);
     try {
       await waitFor('SUBACK', () => /Subscribed \(mid: \d+\): 128, 128, 128, 1/.test(sub.output()), { timeoutMs: 10_000 });
       for (let i = 1; i <= 5; i++) await w.publishAsync(topic(W.deviceId, 'status'), JSON.stringify(statusMessage(i, fakeFacts('witness', { uptimeSec: i }))), { qos: 1 });

@@ -10,7 +10,7 @@
  * it — read access is checked on each delivery. The tests assert what matters: nothing arrives.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { MqttClient } from 'mqtt';
@@ -19,7 +19,7 @@ import {
   Api, TOOLS, createEnrollmentToken, missingToolsReason, mosquittoMissingReason, skipUnless, startManagerProcess, startMosquitto, waitFor,
   type ManagerProcess, type RunningMosquitto,
 } from '@pallas/testkit';
-import { closeClient, connect, enroll, fakeFacts, statusMessage, tryConnect, type Creds, type Enrolled } from './support.js';
+import { closeClient, connect, enroll, fakeFacts, statusMessage, tryConnect, watchMosquittoSub, type Creds, type Enrolled } from './support.js';
 
 const skip = skipUnless(mosquittoMissingReason(), missingToolsReason([TOOLS.mosquittoSub, TOOLS.mosquittoPub]));
 
@@ -53,21 +53,6 @@ const mosquitto = (tool: 'mosquitto_sub' | 'mosquitto_pub', args: string[]) => r
 /** mosquitto_ctrl as the broker's dynamic-security admin, as an operator would run it. */
 const ctrl = (...args: string[]) => run('mosquitto_ctrl', ['-h', '127.0.0.1', '-p', String(broker.port), '-u', broker.admin.username, '-P', broker.admin.password, 'dynsec', ...args]);
 
-function watchMosquittoSub(args: string[]): { output(): string; stop(): Promise<void> } {
-  // stdbuf: on a pipe mosquitto_sub would hold its lines until it exits.
-  const child = spawn('stdbuf', ['-oL', 'mosquitto_sub', '-h', '127.0.0.1', '-p', String(broker.port), '-V', 'mqttv311', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return {
-    output: () => out,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
 
 async function device(id: string, api: Api = admin): Promise<Device> {
   const res = await api.get<Device>(`/api/v1/devices/${id}`);
@@ -114,7 +99,7 @@ describe('external broker: a client holding device A\'s credential', { skip }, (
     const w = await connect(broker.url, W.creds);
     open.push(w);
     const filters = ['#', '+/#', '$SYS/#', 'pallas/v1/d/+/cmd/#', topic(W.deviceId, 'cmd/#'), topic(W.deviceId, 'status'), topic(A.deviceId, 'cmd/#')];
-    const sub = watchMosquittoSub([...credsArgs(A.creds), ...filters.flatMap((f) => ['-t', f]), '-v', '-d', '-q', '1']);
+    const sub = watchMosquittoSub(broker.port, [...credsArgs(A.creds), ...filters.flatMap((f) => ['-t', f]), '-v', '-d', '-q', '1']);
     try {
       await waitFor('SUBACK', () => /Subscribed \(mid: \d+\)/.test(sub.output()), { timeoutMs: 10_000 });
       for (let i = 1; i <= 5; i++) await w.publishAsync(topic(W.deviceId, 'status'), JSON.stringify(statusMessage(i, fakeFacts('witness', { uptimeSec: i }))), { qos: 1 });
@@ -173,7 +158,7 @@ describe('external broker: a client holding device A\'s credential', { skip }, (
 
   it('can neither drive the dynamic-security plugin nor overhear the managers driving it', async () => {
     // The managers' commands carry device secrets: a device must never see them.
-    const sub = watchMosquittoSub([...credsArgs(A.creds), '-t', '$CONTROL/#', '-t', '$CONTROL/dynamic-security/v1', '-t', '$CONTROL/dynamic-security/v1/response', '-v', '-d', '-q', '1']);
+    const sub = watchMosquittoSub(broker.port, [...credsArgs(A.creds), '-t', '$CONTROL/#', '-t', '$CONTROL/dynamic-security/v1', '-t', '$CONTROL/dynamic-security/v1/response', '-v', '-d', '-q', '1']);
     const forged = randomUUID();
     try {
       await waitFor('SUBACK', () => /Subscribed \(mid: \d+\)/.test(sub.output()), { timeoutMs: 10_000 });

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 /**
  * Helpers for the manager's real-process tests: valid host facts, enrollment over REST,
  * MQTT connections with mqtt.js, error-shape checks and /metrics parsing.
@@ -183,4 +184,24 @@ export function delta(before: Record<string, number>, after: Record<string, numb
     if (d !== 0) out[k] = d;
   }
   return out;
+}
+
+/**
+ * Debian's mosquitto_sub against a broker on loopback, running in the background: its output so
+ * far, and a stop that waits for it to exit.
+ */
+export function watchMosquittoSub(port: number, args: string[]): { output(): string; stop(): Promise<void> } {
+  // stdbuf: on a pipe mosquitto_sub would hold its lines until it exits; each must show as it comes.
+  const child = spawn('stdbuf', ['-oL', 'mosquitto_sub', '-h', '127.0.0.1', '-p', String(port), '-V', 'mqttv311', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    output: () => out,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
