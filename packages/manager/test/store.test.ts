@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
 import { pino } from 'pino';
 import type { HostFacts, StatusMessage } from '@pallas/protocol';
 import type { Broker } from '../src/broker/broker.js';
@@ -199,6 +200,41 @@ function storeSuite(makeTarget: () => Promise<StoreTarget>) {
     assert.equal(device.facts?.uptimeSec, 5);
     assert.deepEqual(device.vms, [], 'the VM list is DeviceInventory\'s to write, not the buffer\'s');
     assert.equal(device.presence, 'online');
+  });
+
+  it('a status row the database refuses holds back no other device, and is dropped after three tries', async () => {
+    // A value the store refuses: on PostgreSQL the real one (a seq beyond the integer
+    // column); SQLite takes any number, so a trigger refuses the same row there.
+    const refused = target.name === 'postgres' ? 2 ** 40 : 666;
+    if (target.name === 'sqlite') {
+      await sql`CREATE TRIGGER refuse_seq BEFORE UPDATE ON devices WHEN NEW.status_seq = 666 BEGIN SELECT RAISE(ABORT, 'refused'); END`.execute(store.write);
+    }
+    try {
+      const token = await enrollment.createToken('admin', { maxUses: 2 });
+      const [bad, good] = [randomUUID(), randomUUID()];
+      for (const id of [bad, good]) await enrollment.enroll({ token: token.token, deviceId: id, facts: facts('poison') }, 'mqtt://x:1');
+      let rowsWritten = 0;
+      const logs: Array<{ msg: string; device?: string }> = [];
+      const capture = pino({ level: 'error' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
+      const buffer = new StatusBuffer(store, 10_000, capture, (_messages, rows) => void (rowsWritten += rows));
+      for (let round = 1; round <= 3; round++) {
+        buffer.offer(bad, { presence: 'online', lastSeenAt: new Date().toISOString(), facts: { ...facts('poison'), uptimeSec: round }, seq: refused });
+        buffer.offer(good, { presence: 'online', lastSeenAt: new Date().toISOString(), facts: { ...facts('poison'), uptimeSec: round }, seq: round });
+        await buffer.flush();
+        assert.equal((await devices.get(good)).facts?.uptimeSec, round, `round ${round}: the good device's status is written`);
+      }
+      assert.equal(rowsWritten, 3, 'only the good rows were written');
+      assert.ok(logs.some((l) => l.device === bad && /dropped/.test(l.msg)), 'the bad row was dropped after its third refusal');
+      // The bad row is gone: the next flush is one clean write.
+      const before = logs.length;
+      buffer.offer(good, { presence: 'online', lastSeenAt: new Date().toISOString(), seq: 9 });
+      await buffer.stop();
+      assert.equal(rowsWritten, 4);
+      assert.equal(logs.length, before, 'nothing failed once the bad row was dropped');
+      assert.equal((await devices.get(bad)).facts?.uptimeSec, 1000, 'the refused rows never reached the store');
+    } finally {
+      if (target.name === 'sqlite') await sql`DROP TRIGGER refuse_seq`.execute(store.write);
+    }
   });
 
   it('decommissions: credential stops working, the agent is told, the row is gone', async () => {

@@ -30,8 +30,11 @@ export type PresenceMessage = Static<typeof PresenceMessage>;
 /** `pallas/v1/d/{id}/status` — periodic host facts and VM inventory (QoS 1). */
 export const StatusMessage = Type.Object(
   {
-    /** Counts up from 0 in each agent process; stored with the status to help spot gaps. */
-    seq: Type.Integer({ minimum: 0 }),
+    /**
+     * Counts up from 0 in each agent process; stored with the status to help spot gaps. At
+     * most 2^31 - 1, the stored column's range (68 years of a report a second).
+     */
+    seq: Type.Integer({ minimum: 0, maximum: 2_147_483_647 }),
     sentAt: Timestamp,
     facts: HostFacts,
     vms: Type.Array(Vm, { maxItems: 4096 }),

@@ -14,7 +14,12 @@ export interface DeviceUpdate {
 interface Pending extends DeviceUpdate {
   /** How many messages this pending row stands for (coalesced into one write). */
   messages: number;
+  /** Flushes in which this row failed on its own while other rows were written. */
+  failures?: number;
 }
+
+/** A row the database refused this many times, alone, while it took others, is dropped. */
+const MAX_ROW_FAILURES = 3;
 
 /**
  * Write-behind buffer for device status and presence. Devices report often and only the
@@ -88,28 +93,59 @@ export class StatusBuffer implements Service {
   }
 
   async #write(batch: Map<string, Pending>): Promise<void> {
-    let messages = 0;
     try {
       const update = this.#update();
       // Rows in device id order: several managers flush the same devices at once (each gets
       // its share of their messages), and rows locked in different orders deadlock.
-      const rows = [...batch].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
       await this.#db.transaction().execute(async (tx) => {
-        for (const [id, u] of rows) {
-          messages += u.messages;
-          await tx.executeQuery(update.bind(id, u));
-        }
+        for (const [id, u] of sortedById(batch)) await tx.executeQuery(update.bind(id, u));
       });
-      this.#onFlushed(messages, batch.size);
+      this.#onFlushed(countMessages(batch.values()), batch.size);
     } catch (err) {
-      // Put the batch back (newer updates win) so a passing store error loses nothing.
-      for (const [id, u] of batch) {
+      // One row the database refuses (a value out of its column's range) must not hold back
+      // every other device's status: write the rows one by one to find it. When some rows go
+      // in, the store works and the others are at fault; when none does, it is the store.
+      const failed = batch.size > 1 ? await this.#writeOneByOne(batch) : batch;
+      const storeWorks = failed.size < batch.size;
+      for (const [id, u] of failed) {
+        const failures = (u.failures ?? 0) + (storeWorks ? 1 : 0);
+        if (failures >= MAX_ROW_FAILURES) {
+          this.#logger.error({ device: id, err }, 'the store refused this device\'s status %d times while taking others; dropped', failures);
+          continue;
+        }
+        // Put the row back (newer updates win) so a passing store error loses nothing.
         const newer = this.#pending.get(id);
-        this.#pending.set(id, newer ? { ...u, ...stripUndefined(newer), messages: u.messages + newer.messages } : u);
+        this.#pending.set(id, newer ? { ...u, ...stripUndefined(newer), messages: u.messages + newer.messages, failures } : { ...u, failures });
       }
-      this.#logger.error({ err }, 'writing device status failed; will retry');
+      this.#logger.error({ err, rows: batch.size, failed: failed.size }, 'writing device status failed; will retry');
     }
   }
+
+  /** Writes each row in its own statement; returns the rows that failed. */
+  async #writeOneByOne(batch: Map<string, Pending>): Promise<Map<string, Pending>> {
+    const update = this.#update();
+    const failed = new Map<string, Pending>();
+    for (const [id, u] of sortedById(batch)) {
+      try {
+        await this.#db.executeQuery(update.bind(id, u));
+      } catch {
+        failed.set(id, u);
+      }
+    }
+    const written = [...batch].filter(([id]) => !failed.has(id)).map(([, u]) => u);
+    if (written.length > 0) this.#onFlushed(countMessages(written), written.length);
+    return failed;
+  }
+}
+
+function sortedById(batch: Map<string, Pending>): Array<[string, Pending]> {
+  return [...batch].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+function countMessages(rows: Iterable<Pending>): number {
+  let n = 0;
+  for (const u of rows) n += u.messages;
+  return n;
 }
 
 /**
