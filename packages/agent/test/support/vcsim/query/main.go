@@ -6,6 +6,7 @@
 //	query ... datastores
 //	query ... power-on|power-off|destroy NAME
 //	query ... rename NAME NEWNAME
+//	query ... rename-id MOREF NEWNAME   (by managed object id: any name, even one a path cannot spell)
 //	query ... create NAME CPUS MEMORY_MB
 package main
 
@@ -130,6 +131,10 @@ func main() {
 	case "rename":
 		need(2)
 		wait(findVM(args[1]).Rename(ctx, args[2]))
+	case "rename-id":
+		need(2)
+		vm := object.NewVirtualMachine(c.Client, types.ManagedObjectReference{Type: "VirtualMachine", Value: args[1]})
+		wait(vm.Rename(ctx, args[2]))
 	case "create":
 		need(3)
 		cpus, _ := strconv.Atoi(args[2])
