@@ -275,6 +275,29 @@ export class RolloutEngine implements Service {
     return won;
   }
 
+  /**
+   * Pending entries (no task yet) claimed for their new tasks, 500 per statement: a wave of
+   * thousands of devices is dispatched in a few statements, not one per device. The same
+   * compare-and-set as `#claim` (only entries still pending without a task move), and the
+   * rows it changed are the devices this tick won.
+   */
+  async #claimPending(tx: Db, rolloutId: string, taskIds: ReadonlyMap<string, string>): Promise<Set<string>> {
+    const won = new Set<string>();
+    const at = new Date().toISOString();
+    const entries = [...taskIds];
+    for (let i = 0; i < entries.length; i += 500) {
+      const chunk = entries.slice(i, i + 500);
+      const taskOf = sql<string>`case device_id ${sql.join(chunk.map(([deviceId, taskId]) => sql`when ${deviceId} then ${taskId}`), sql` `)} end`;
+      const rows = await tx.updateTable('rollout_devices')
+        .set((eb) => ({ state: 'active', task_id: taskOf, attempts: eb('attempts', '+', 1), updated_at: at, verify_until: null }))
+        .where('rollout_id', '=', rolloutId).where('state', '=', 'pending').where('task_id', 'is', null)
+        .where('device_id', 'in', chunk.map(([deviceId]) => deviceId))
+        .returning('device_id').execute();
+      for (const r of rows) won.add(r.device_id);
+    }
+    return won;
+  }
+
   /** Verifying entries: an agent update counts once the device reports the artifact's version, a patch once it reports again after it. */
   async #verify(row: RolloutRow, operation: TaskOperation, now: Date): Promise<boolean> {
     if (!VERIFIED.has(operation.kind)) return false;
@@ -389,7 +412,7 @@ export class RolloutEngine implements Service {
       const { tasks } = await this.#deps.tasks.createClaimed(
         candidates.map((c) => ({ deviceId: c.device_id })), operation,
         { createdBy: `rollout:${row.id}`, timeoutSec: policy.deviceTimeoutSec },
-        (tx, taskIds) => this.#claim(tx, row.id, taskIds, () => ({ state: 'pending', task_id: null })),
+        (tx, taskIds) => this.#claimPending(tx, row.id, taskIds),
       );
       changed = changed || tasks.length > 0;
     } catch (err) {
