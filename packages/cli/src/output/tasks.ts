@@ -6,7 +6,7 @@ import { clean, type Cell, formatFields, formatTable } from './table.js';
 
 const POWER_VERB: Record<string, string> = { on: 'power on', off: 'power off', reset: 'reset', shutdown: 'shut down' };
 
-/** What the task does, in words: "create VM 'web-1' (2 vCPUs, 2.0 GiB, 20.0 GiB disk)". */
+/** What the task does, in words: "create VM 'web-1' (2 vCPUs, 2 GiB, 20 GB disk)". */
 export function describeOperation(op: TaskOperation): string {
   switch (op.kind) {
     case 'vm.create':

@@ -9,7 +9,7 @@ import { ConfirmDialog, Dialog } from '../components/Dialog.js';
 import { ErrorNote } from '../components/ErrorNote.js';
 import { Field } from '../components/Field.js';
 import { useResource } from '../hooks/useResource.js';
-import { formatDateTime, timeAgo } from '../lib/format.js';
+import { formatDateTime, formatRelative } from '../lib/format.js';
 
 const ROLES: Role[] = ['viewer', 'operator', 'admin'];
 const EXPIRY_CHOICES = [
@@ -90,8 +90,8 @@ export function ApiTokensView() {
                     <td>{t.name}</td>
                     <td><RoleBadge role={t.role} /></td>
                     <td><span className={`badge ${state.tone}`}>{state.text}</span></td>
-                    <td className="secondary">{t.lastUsedAt ? timeAgo(t.lastUsedAt) : 'never'}</td>
-                    <td className="secondary" title={formatDateTime(t.expiresAt)}>{t.expiresAt ? timeAgo(t.expiresAt) : 'never'}</td>
+                    <td className="secondary">{t.lastUsedAt ? formatRelative(t.lastUsedAt) : 'never'}</td>
+                    <td className="secondary" title={formatDateTime(t.expiresAt)}>{t.expiresAt ? formatRelative(t.expiresAt) : 'never'}</td>
                     <td className="actions">{state.text === 'active' && <button type="button" className="button small danger-text" onClick={() => setRevoking(t)}>Revoke</button>}</td>
                   </tr>
                 );

@@ -6,7 +6,7 @@ import { ErrorNote } from '../components/ErrorNote.js';
 import { Pager } from '../components/Pager.js';
 import { useDebounced } from '../hooks/timing.js';
 import { useResource } from '../hooks/useResource.js';
-import { formatDateTime, timeAgo } from '../lib/format.js';
+import { formatDateTime, formatRelative } from '../lib/format.js';
 
 const PAGE_SIZE = 50;
 const OUTCOMES: AuditOutcome[] = ['ok', 'denied', 'failed'];
@@ -91,7 +91,7 @@ export function AuditView() {
             <tbody>
               {data.items.map((e) => (
                 <tr key={e.id} data-action={e.action} data-outcome={e.outcome}>
-                  <td title={formatDateTime(e.at)}>{timeAgo(e.at)}</td>
+                  <td title={formatDateTime(e.at)}>{formatRelative(e.at)}</td>
                   <td><span className="muted">{e.actor.kind} </span>{e.actor.name ?? e.actor.id ?? ''}</td>
                   <td className="mono">{e.action}</td>
                   <td className="target"><AuditTarget target={e.target} /></td>

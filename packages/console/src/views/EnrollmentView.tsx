@@ -8,7 +8,7 @@ import { ErrorNote } from '../components/ErrorNote.js';
 import { Field } from '../components/Field.js';
 import { useResource } from '../hooks/useResource.js';
 import { agentCommand } from '../lib/agent-command.js';
-import { formatDateTime, timeAgo } from '../lib/format.js';
+import { formatDateTime, formatRelative } from '../lib/format.js';
 
 const TTL_CHOICES = [
   { label: '1 hour', sec: 3600 },
@@ -91,8 +91,8 @@ export function EnrollmentView() {
                     <td>{t.name || <span className="muted">unnamed</span>}</td>
                     <td><span className={`badge ${status.tone}`}>{status.text}</span></td>
                     <td className="num">{t.uses} / {t.maxUses}</td>
-                    <td className="secondary" title={t.expiresAt}>{timeAgo(t.expiresAt)}</td>
-                    <td className="secondary">{timeAgo(t.createdAt)} by {t.createdBy}</td>
+                    <td className="secondary" title={t.expiresAt}>{formatRelative(t.expiresAt)}</td>
+                    <td className="secondary">{formatRelative(t.createdAt)} by {t.createdBy}</td>
                     <td className="actions">{status.text === 'active' && <button type="button" className="button small danger-text" onClick={() => setRevoking(t)}>Revoke</button>}</td>
                   </tr>
                 );

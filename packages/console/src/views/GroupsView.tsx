@@ -8,7 +8,7 @@ import { ConfirmDialog, Dialog } from '../components/Dialog.js';
 import { ErrorNote } from '../components/ErrorNote.js';
 import { Field } from '../components/Field.js';
 import { useResource } from '../hooks/useResource.js';
-import { timeAgo } from '../lib/format.js';
+import { formatRelative } from '../lib/format.js';
 
 /** The saved query in words: `tags=ring=canary hypervisor=esxi`. */
 export function queryText(q: GroupQuery | null): string {
@@ -123,7 +123,7 @@ export function GroupsView() {
                   <td data-testid="group-count">{g.deviceCount}</td>
                   <td>{g.kind === 'query' ? 'query' : 'list'}</td>
                   <td className="secondary mono">{queryText(g.query)}</td>
-                  <td className="secondary">{timeAgo(g.createdAt)} by {g.createdBy}</td>
+                  <td className="secondary">{formatRelative(g.createdAt)} by {g.createdBy}</td>
                   <td className="actions">{operator && <button type="button" className="button small danger-text" onClick={() => setDeleting(g)}>Delete</button>}</td>
                 </tr>
               ))}

@@ -8,7 +8,7 @@ import { ConfirmDialog, Dialog } from '../components/Dialog.js';
 import { ErrorNote } from '../components/ErrorNote.js';
 import { Field } from '../components/Field.js';
 import { useResource } from '../hooks/useResource.js';
-import { timeAgo } from '../lib/format.js';
+import { formatRelative } from '../lib/format.js';
 
 const ROLES: Array<{ role: Role; what: string }> = [
   { role: 'viewer', what: 'sees everything, changes nothing' },
@@ -102,7 +102,7 @@ export function UsersView() {
                 <tr key={u.id} data-username={u.username}>
                   <td>{u.username}{u.id === me?.id && <span className="muted"> (you)</span>}</td>
                   <td><RoleBadge role={u.role} /></td>
-                  <td className="secondary">{timeAgo(u.createdAt)}</td>
+                  <td className="secondary">{formatRelative(u.createdAt)}</td>
                   <td className="actions">
                     <div className="button-group">
                       <button type="button" className="button small" onClick={() => setOpen({ kind: 'edit', user: u })}>Edit</button>

@@ -3,7 +3,7 @@ import type { ArtifactKind, SignedArtifact } from '@pallas/protocol';
 import { ErrorNote } from '../../components/ErrorNote.js';
 import { Field } from '../../components/Field.js';
 import { ARTIFACT_KINDS } from '@pallas/protocol/constants';
-import { formatBytes } from '@pallas/protocol/units';
+import { formatBytes, formatRate } from '@pallas/protocol/units';
 import { api } from '../../api/client.js';
 
 interface UploadProgress {
@@ -53,7 +53,7 @@ function ProgressLine({ progress }: { progress: UploadProgress }) {
       </div>
       <span className="task-status-text" data-testid="upload-progress-text">
         {formatBytes(progress.sent)} of {formatBytes(progress.total)} · {Math.floor(pct)} %
-        {progress.rate > 0 && <> · {formatBytes(progress.rate)}/s{left !== undefined && left > 0 ? ` · about ${left} s left` : ''}</>}
+        {progress.rate > 0 && <> · {formatRate(progress.rate)}{left !== undefined && left > 0 ? ` · about ${left} s left` : ''}</>}
         {progress.sent >= progress.total && progress.total > 0 && ' · the manager is checking the hash…'}
       </span>
     </div>

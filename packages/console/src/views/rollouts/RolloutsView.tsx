@@ -8,7 +8,7 @@ import { Dialog } from '../../components/Dialog.js';
 import { ErrorNote } from '../../components/ErrorNote.js';
 import { Field } from '../../components/Field.js';
 import { useResource } from '../../hooks/useResource.js';
-import { timeAgo } from '../../lib/format.js';
+import { formatRelative } from '../../lib/format.js';
 import { useLiveEvents } from '../../live/LiveProvider.js';
 import { RolloutBar, RolloutStateBadge } from './RolloutParts.js';
 
@@ -172,7 +172,7 @@ export function RolloutsView() {
                   <td className="mono">{r.operation.kind}</td>
                   <td><RolloutBar counts={r.counts} /></td>
                   <td className="secondary">{r.currentWave}/{r.waves.length}</td>
-                  <td className="secondary">{timeAgo(r.createdAt)} by {r.createdBy}</td>
+                  <td className="secondary">{formatRelative(r.createdAt)} by {r.createdBy}</td>
                 </tr>
               ))}
             </tbody>

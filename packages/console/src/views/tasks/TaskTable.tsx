@@ -2,7 +2,7 @@ import type { DeviceStatus, Presence, Task } from '@pallas/protocol';
 import { Link } from '../../app/router.js';
 import { TaskStateBadge } from '../../components/Badges.js';
 import { TaskProgress } from '../../components/TaskProgress.js';
-import { timeAgo } from '../../lib/format.js';
+import { formatRelative } from '../../lib/format.js';
 import { describeOperation } from '../../lib/task-text.js';
 
 /** Tasks with their state and live progress; used by the tasks view and a device's page. */
@@ -33,7 +33,7 @@ export function TaskTable({ tasks, showDevice, presence, status, deviceNames = {
               {showDevice && <td className="secondary"><Link to={`/devices/${t.deviceId}`}>{deviceNames[t.deviceId] ?? `${t.deviceId.slice(0, 8)}…`}</Link></td>}
               <td><TaskStateBadge state={t.state} /></td>
               <td className="progress-col full"><TaskProgress task={t} {...(presence ? { presence } : {})} {...(status ? { status } : {})} /></td>
-              <td className="secondary" title={t.createdAt}>{timeAgo(t.createdAt)} by {t.createdBy}</td>
+              <td className="secondary" title={t.createdAt}>{formatRelative(t.createdAt)} by {t.createdBy}</td>
             </tr>
           ))}
         </tbody>
