@@ -95,9 +95,9 @@ export function DeviceVms({ device, tasks, onTask }: { device: Device; tasks: Ta
           </table>
         </div>
       )}
-      {open?.kind === 'create' && <CreateVmDialog deviceId={device.id} onCreated={onTask} onClose={() => setOpen(null)} />}
+      {open?.kind === 'create' && <CreateVmDialog deviceId={device.id} facts={device.facts} onCreated={onTask} onClose={() => setOpen(null)} />}
       {open?.kind === 'deploy' && <DeployVmDialog deviceId={device.id} onDeployed={onTask} onClose={() => setOpen(null)} />}
-      {open?.kind === 'edit' && <EditVmDialog deviceId={device.id} vm={open.vm} onSent={onTask} onClose={() => setOpen(null)} />}
+      {open?.kind === 'edit' && <EditVmDialog deviceId={device.id} vm={open.vm} facts={device.facts} onSent={onTask} onClose={() => setOpen(null)} />}
       {open?.kind === 'delete' && (
         <ConfirmDialog title={`Delete ${open.vm.name}?`} confirmLabel="Delete VM"
           message={<>The VM <strong>{open.vm.name}</strong> and its disks are deleted from <strong>{device.name}</strong>. This cannot be undone.</>}
