@@ -38,9 +38,15 @@ function nameFromFile(fileName: string): string {
   return fileName.replace(/\.[A-Za-z0-9]+$/, '').replace(/[^A-Za-z0-9._+~-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 128);
 }
 
-function kindFromFile(fileName: string): ArtifactKind {
-  return /\.ova$/i.test(fileName) ? 'ova' : 'patch';
-}
+/**
+ * What the file picker offers for each kind (a filter, not a rule: "All files" stays one click
+ * away, and the manager checks the content whatever the name, docs/artifacts.md).
+ */
+const PICKER: Record<ArtifactKind, { accept: string; looksLike: RegExp; describe: string }> = {
+  ova: { accept: '.ova', looksLike: /\.ova$/i, describe: 'an OVA (a tar with an OVF descriptor and its disks)' },
+  agent: { accept: '.mjs,.js', looksLike: /\.m?js$/i, describe: 'an agent bundle (pallas-agent.mjs from bundle.mjs)' },
+  patch: { accept: '.tar', looksLike: /\.tar$/i, describe: 'a patch (a tar whose first file is pallas-patch.json)' },
+};
 
 /** Bytes sent, percentage and rate, with an estimate of the time left. */
 function ProgressLine({ progress }: { progress: UploadProgress }) {
@@ -66,7 +72,7 @@ function ProgressLine({ progress }: { progress: UploadProgress }) {
  */
 export function UploadPanel({ onUploaded, onClose }: { onUploaded(artifact: SignedArtifact): void; onClose(): void }) {
   const [file, setFile] = useState<File | null>(null);
-  const [kind, setKind] = useState<ArtifactKind>('ova');
+  const [kind, setKind] = useState<ArtifactKind | ''>('');
   const [name, setName] = useState('');
   const [version, setVersion] = useState('1');
   const [progress, setProgress] = useState<UploadProgress | null>(null);
@@ -75,11 +81,11 @@ export function UploadPanel({ onUploaded, onClose }: { onUploaded(artifact: Sign
   const busy = progress !== null;
   const nameError = name && !LABEL.test(name) ? LABEL_HINT : undefined;
   const versionError = version && !LABEL.test(version) ? LABEL_HINT : undefined;
-  const ready = !!file && !!name && !!version && !nameError && !versionError && !busy;
+  const ready = !!kind && !!file && !!name && !!version && !nameError && !versionError && !busy;
 
   const start = async (e: FormEvent) => {
     e.preventDefault();
-    if (!ready || !file) return;
+    if (!ready || !file || !kind) return;
     setError(null);
     setProgress({ sent: 0, total: file.size, rate: 0 });
     const current = new AbortController();
@@ -100,25 +106,30 @@ export function UploadPanel({ onUploaded, onClose }: { onUploaded(artifact: Sign
     <section className="panel" aria-label="Upload an artifact">
       <form onSubmit={(e) => void start(e)} noValidate>
         <h2>Upload an artifact</h2>
-        <label className="field">
-          <span>File</span>
-          <input type="file" name="artifact-file" disabled={busy} onChange={(e) => {
-            const chosen = e.target.files?.[0] ?? null;
-            setFile(chosen);
-            if (chosen) {
-              setName(nameFromFile(chosen.name));
-              setKind(kindFromFile(chosen.name));
-            }
-          }} />
-          {file && <small className="muted">{formatBytes(file.size)}</small>}
-        </label>
         <div className="field-row">
           <label className="field">
             <span>Kind</span>
-            <select name="artifact-kind" value={kind} disabled={busy} onChange={(e) => setKind(e.target.value as ArtifactKind)}>
+            <select name="artifact-kind" value={kind} disabled={busy} required onChange={(e) => setKind(e.target.value as ArtifactKind)}>
+              <option value="" disabled>Choose what it is…</option>
               {ARTIFACT_KINDS.map((k) => <option key={k} value={k}>{k}</option>)}
             </select>
+            {kind && <small className="muted">{PICKER[kind].describe}</small>}
           </label>
+          {/* The kind is the operator's to say: never guessed from the file name (a wrong guess fails late, on a device). */}
+          <label className="field">
+            <span>File</span>
+            <input type="file" name="artifact-file" disabled={busy} {...(kind ? { accept: PICKER[kind].accept } : {})} onChange={(e) => {
+              const chosen = e.target.files?.[0] ?? null;
+              setFile(chosen);
+              if (chosen) setName(nameFromFile(chosen.name));
+            }} />
+            {file && <small className="muted">{formatBytes(file.size)}</small>}
+            {file && kind && !PICKER[kind].looksLike.test(file.name) && (
+              <small className="field-warning" data-testid="kind-mismatch">{file.name} does not look like {PICKER[kind].describe}; check the kind</small>
+            )}
+          </label>
+        </div>
+        <div className="field-row">
           <Field label="Name" name="artifact-name" value={name} disabled={busy} maxLength={128} onChange={(e) => setName(e.target.value)} error={nameError} />
           <Field label="Version" name="artifact-version" value={version} disabled={busy} maxLength={128} onChange={(e) => setVersion(e.target.value)} error={versionError} />
         </div>
