@@ -2,7 +2,7 @@ import { useRef, useState, type FormEvent } from 'react';
 import type { ArtifactKind, SignedArtifact } from '@pallas/protocol';
 import { ErrorNote } from '../../components/ErrorNote.js';
 import { Field } from '../../components/Field.js';
-import { ARTIFACT_KINDS } from '@pallas/protocol/constants';
+import { ARTIFACT_KINDS, NAME_LIMITS } from '@pallas/protocol/constants';
 import { formatBytes } from '@pallas/protocol/units';
 import { api } from '../../api/client.js';
 
@@ -119,8 +119,8 @@ export function UploadPanel({ onUploaded, onClose }: { onUploaded(artifact: Sign
               {ARTIFACT_KINDS.map((k) => <option key={k} value={k}>{k}</option>)}
             </select>
           </label>
-          <Field label="Name" name="artifact-name" value={name} disabled={busy} maxLength={128} onChange={(e) => setName(e.target.value)} error={nameError} />
-          <Field label="Version" name="artifact-version" value={version} disabled={busy} maxLength={128} onChange={(e) => setVersion(e.target.value)} error={versionError} />
+          <Field label="Name" name="artifact-name" value={name} disabled={busy} maxLength={NAME_LIMITS.artifact} onChange={(e) => setName(e.target.value)} error={nameError} />
+          <Field label="Version" name="artifact-version" value={version} disabled={busy} maxLength={NAME_LIMITS.artifact} onChange={(e) => setVersion(e.target.value)} error={versionError} />
         </div>
         {progress && <ProgressLine progress={progress} />}
         <ErrorNote error={error} />
