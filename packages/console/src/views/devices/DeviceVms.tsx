@@ -29,6 +29,11 @@ const STOPS: Partial<Record<PowerAction, (vm: string) => string>> = {
   reset: (vm) => `${vm} restarts at once without shutting down its guest system: what the guest has not written to disk is lost.`,
 };
 
+/** The name of a VM a create or deploy task is making. */
+function pendingName(t: Task): string {
+  return t.operation.kind === 'vm.create' ? t.operation.spec.name : t.operation.kind === 'vm.deploy' ? (t.operation.name ?? 'VM from OVA') : '';
+}
+
 /**
  * The device's VMs as it last reported them, each with the task in flight on it. Every action
  * answers at once with a task; the row shows that task's progress until the device reports.
@@ -63,7 +68,7 @@ export function DeviceVms({ device, tasks, onTask }: { device: Device; tasks: Ta
       {error && <div className="error-note" role="alert">{error}</div>}
       {creating.map((t) => (
         <div key={t.id} className="pending-row" data-pending-task={t.id}>
-          <strong>{t.operation.kind === 'vm.create' ? t.operation.spec.name : t.operation.kind === 'vm.deploy' ? (t.operation.name ?? 'VM from OVA') : ''}</strong>
+          <strong className="clip-name" title={pendingName(t)}>{pendingName(t)}</strong>
           <TaskProgress task={t} presence={device.presence} status={device.status} />
         </div>
       ))}
@@ -79,7 +84,7 @@ export function DeviceVms({ device, tasks, onTask }: { device: Device; tasks: Ta
                 return (
                   <tr key={vm.id} data-vm-name={vm.name} data-power={vm.powerState}>
                     <td>
-                      <span className="vm-name" title={vm.name}>{vm.name}</span>
+                      <span className="vm-name clip-name" title={vm.name}>{vm.name}</span>
                       {vm.guestOs && <small className="muted block">{vm.guestOs}</small>}
                       <small className="muted mobile-only">{vm.vcpus} vCPU · {formatMiB(vm.memoryMB)} · {formatGB(vm.diskGB)}</small>
                     </td>
