@@ -52,7 +52,8 @@ function Routes() {
 }
 
 export function App() {
-  const { user, expire } = useAuth();
+  const { user, checking, expire } = useAuth();
+  if (checking) return <main className="login-page" aria-busy="true"><p className="muted">Checking your session…</p></main>;
   if (!user) return <LoginView />;
   return (
     // Keyed by user: a different login starts a fresh stream and fresh views.
