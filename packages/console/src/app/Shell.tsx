@@ -53,9 +53,9 @@ export function Shell({ children }: { children: ReactNode }) {
         <button type="button" className="menu-button" ref={menuButton} aria-expanded={menuOpen} aria-controls="sections"
           onClick={() => setMenuOpen((open) => !open)}>
           <span className="menu-icon" aria-hidden="true" />
-          Menu
+          <span className="menu-label">Menu</span>
         </button>
-        <Link to="/" className="brand"><span className="brand-mark" aria-hidden="true">P</span> Pallas</Link>
+        <Link to="/" className="brand" aria-label="Pallas overview"><span className="brand-mark" aria-hidden="true">P</span> <span className="brand-name">Pallas</span></Link>
         <span className={`live-dot ${live}`} title="Live updates from the manager">{LIVE_TEXT[live]}</span>
         <div className="user-box">
           <span className="user-name" data-testid="user-name" title={user?.username}>{user?.username}</span>

@@ -42,14 +42,14 @@ export function taskAnnouncement(task: Task, before: TaskMemory | undefined): { 
 
 /** The one sentence for what happened since the last one was said. */
 export function summarize(items: Announcement[], shownPerKind = 3): string {
-  const tasks = items.filter((i): i is Extract<Announcement, { kind: 'task' }> => i.kind === 'task');
+  // A task that moved twice since the last sentence is said once, as it is now.
+  const tasks = [...new Map(items.filter((i): i is Extract<Announcement, { kind: 'task' }> => i.kind === 'task').map((i) => [i.task.id, i])).values()];
   const offline = [...new Map(items.filter((i): i is Extract<Announcement, { kind: 'offline' }> => i.kind === 'offline').map((i) => [i.deviceId, i])).values()];
   const parts: string[] = [];
   if (tasks.length > shownPerKind) {
-    const latest = new Map(tasks.map((t) => [t.task.id, t.task.state]));
     const counts = new Map<string, number>();
-    for (const state of latest.values()) counts.set(STATE_WORDS[state], (counts.get(STATE_WORDS[state]) ?? 0) + 1);
-    parts.push(`${latest.size} of your tasks changed: ${[...counts].map(([w, n]) => `${n} ${w}`).join(', ')}.`);
+    for (const { task } of tasks) counts.set(STATE_WORDS[task.state], (counts.get(STATE_WORDS[task.state]) ?? 0) + 1);
+    parts.push(`${tasks.length} of your tasks changed: ${[...counts].map(([w, n]) => `${n} ${w}`).join(', ')}.`);
   } else {
     parts.push(...tasks.map((t) => t.text));
   }
