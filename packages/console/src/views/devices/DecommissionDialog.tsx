@@ -45,8 +45,8 @@ export function DecommissionDialog({ device, onClose }: { device: Device; onClos
         <span className="block decommission-part" data-testid="decommission-vms">
           {vms.length === 0 ? 'It reported no virtual machines.' : (
             <>
-              {vms.length === 1 ? 'Its VM ' : `Its ${vms.length} VMs `}
-              ({vms.slice(0, SHOWN).map((v) => `${v.name} (${v.powerState})`).join(', ')}{vms.length > SHOWN ? ', …' : ''}) {vms.length === 1 ? 'is' : 'are'} not
+              {vms.length === 1 ? 'Its VM, ' : `Its ${vms.length} VMs, `}
+              {vms.slice(0, SHOWN).map((v) => `${v.name} (${v.powerState})`).join(', ')}{vms.length > SHOWN ? ', …' : ''}, {vms.length === 1 ? 'is' : 'are'} not
               touched: {vms.length === 1 ? 'it keeps' : 'they keep'} running on the device as {vms.length === 1 ? 'it is' : 'they are'}, but the manager no longer lists or manages {vms.length === 1 ? 'it' : 'them'}.
             </>
           )}
