@@ -33,9 +33,12 @@ function rateMeter(onProgress: (p: UploadProgress) => void): (sent: number, tota
 const LABEL = /^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$/;
 const LABEL_HINT = 'Letters, digits and . _ + ~ - (not first), up to 128 characters';
 
-/** `ubuntu-22.04.ova` → name `ubuntu-22.04`, cleaned up to what the manager accepts. */
+/**
+ * `ubuntu-22.04.ova` → name `ubuntu-22.04`, cleaned up to the characters the manager accepts.
+ * Not shortened: a name over the limit is shown whole, and the field says the limit.
+ */
 function nameFromFile(fileName: string): string {
-  return fileName.replace(/\.[A-Za-z0-9]+$/, '').replace(/[^A-Za-z0-9._+~-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 128);
+  return fileName.replace(/\.[A-Za-z0-9]+$/, '').replace(/[^A-Za-z0-9._+~-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '');
 }
 
 function kindFromFile(fileName: string): ArtifactKind {
