@@ -134,11 +134,14 @@ describe('web console', () => {
     await page.waitForSelector(`${row} .task-progress`); // the row says the task is under way
     await page.waitForSelector(`${row}[data-power=on]`, { timeout: 20_000 });
     await page.click(`${row} button:has-text("Power off")`);
+    // Powering off a running VM asks first (issue #18, point 4).
+    await page.click(`dialog:has-text("Power off ${vmName}?") button:has-text("Power off")`);
     await page.waitForSelector(`${row}[data-power=off]`, { timeout: 20_000 });
     await page.waitForSelector('tr[data-task-kind="vm.power"][data-task-state=succeeded] >> nth=1');
 
     await page.click(`${row} button:has-text("Delete")`);
     await page.waitForSelector(`dialog:has-text("Delete ${vmName}?")`);
+    await page.fill('dialog input[name=confirm]', vmName); // its name, typed
     await page.click('dialog button:has-text("Delete VM")');
     await page.waitForSelector(row, { state: 'detached', timeout: 20_000 });
     await page.waitForSelector('tr[data-task-kind="vm.delete"][data-task-state=succeeded]');

@@ -1,4 +1,4 @@
-import { PAGE_LIMITS } from '@pallas/protocol/constants';
+import { NAME_LIMITS, PAGE_LIMITS } from '@pallas/protocol/constants';
 import { useState } from 'react';
 import type { ApiToken, CreatedApiToken, Role } from '@pallas/protocol';
 import { api } from '../api/client.js';
@@ -26,7 +26,7 @@ function CreateApiTokenDialog({ myRole, onCreated, onClose }: { myRole: Role; on
   return (
     <Dialog title="Create an API token" submitLabel="Create token" canSubmit={name.trim().length > 0} onClose={onClose}
       onSubmit={async () => onCreated(await api.call('createApiToken', { body: { name: name.trim(), role, ...(days ? { expiresInDays: days } : {}) } }))}>
-      <Field label="Name" name="api-token-name" value={name} maxLength={128} onChange={(e) => setName(e.target.value)} autoFocus hint="What uses it, e.g. nightly backup script" />
+      <Field label="Name" name="api-token-name" value={name} maxLength={NAME_LIMITS.apiToken} onChange={(e) => setName(e.target.value)} autoFocus hint="What uses it, e.g. nightly backup script" />
       <div className="field-row">
         <label className="field">
           <span>Role (at most yours)</span>

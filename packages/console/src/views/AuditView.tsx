@@ -73,16 +73,24 @@ export function AuditView() {
         <button type="button" className="button small" onClick={page.reload}>Refresh</button>
       </header>
       <div className="toolbar" role="search">
-        <input name="audit-actor" placeholder="Actor (user, device or token)" aria-label="Filter by actor" value={actor} onChange={(e) => setActor(e.target.value)} />
-        <input name="audit-action" placeholder="Action, e.g. device. or user.create" aria-label="Filter by action" value={action} onChange={(e) => setAction(e.target.value)}
-          aria-invalid={actionError ? true : undefined} title={actionError} />
-        <input name="audit-target" placeholder="Target id" aria-label="Filter by target id" value={target} onChange={(e) => setTarget(e.target.value)} />
-        <select aria-label="Outcome" value={query.outcome ?? ''} onChange={(e) => setQuery({ outcome: e.target.value, offset: undefined })}>
-          <option value="">Any outcome</option>
-          {OUTCOMES.map((o) => <option key={o} value={o}>{o}</option>)}
-        </select>
+        <label className="filter"><span>Actor</span>
+          <input name="audit-actor" placeholder="user, device or token" value={actor} onChange={(e) => setActor(e.target.value)} />
+        </label>
+        <label className="filter"><span>Action</span>
+          <input name="audit-action" placeholder="e.g. device. or user.create" value={action} onChange={(e) => setAction(e.target.value)}
+            aria-invalid={actionError ? true : undefined} aria-describedby={actionError ? 'audit-action-error' : undefined} title={actionError} />
+        </label>
+        <label className="filter"><span>Target id</span>
+          <input name="audit-target" placeholder="device, task or user id" value={target} onChange={(e) => setTarget(e.target.value)} />
+        </label>
+        <label className="filter"><span>Outcome</span>
+          <select name="audit-outcome" value={query.outcome ?? ''} onChange={(e) => setQuery({ outcome: e.target.value, offset: undefined })}>
+            <option value="">Any outcome</option>
+            {OUTCOMES.map((o) => <option key={o} value={o}>{o}</option>)}
+          </select>
+        </label>
       </div>
-      {actionError && <small className="field-error">{actionError}</small>}
+      {actionError && <small className="field-error" id="audit-action-error">{actionError}</small>}
       <ErrorNote error={page.error} onRetry={page.reload} />
       {data && (data.items.length === 0 ? <p className="empty">No entries match.</p> : (
         <div className="table-wrap">

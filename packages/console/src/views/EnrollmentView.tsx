@@ -1,4 +1,4 @@
-import { PAGE_LIMITS } from '@pallas/protocol/constants';
+import { NAME_LIMITS, PAGE_LIMITS } from '@pallas/protocol/constants';
 import { useState } from 'react';
 import type { CreatedEnrollmentToken, EnrollmentToken } from '@pallas/protocol';
 import { api } from '../api/client.js';
@@ -33,7 +33,7 @@ function CreateTokenDialog({ onCreated, onClose }: { onCreated(t: CreatedEnrollm
   return (
     <Dialog title="Create an enrollment token" submitLabel="Create token" canSubmit={!usesError} onClose={onClose}
       onSubmit={async () => onCreated(await api.call('createEnrollmentToken', { body: { ...(name.trim() ? { name: name.trim() } : {}), ttlSec, maxUses: uses } }))}>
-      <Field label="Name (optional)" name="token-name" value={name} maxLength={255} onChange={(e) => setName(e.target.value)} hint="Where it is for, e.g. shop rollout week 12" autoFocus />
+      <Field label="Name (optional)" name="token-name" value={name} maxLength={NAME_LIMITS.enrollmentToken} onChange={(e) => setName(e.target.value)} hint="Where it is for, e.g. shop rollout week 12" autoFocus />
       <div className="field-row">
         <label className="field">
           <span>Valid for</span>

@@ -1,4 +1,4 @@
-import { PAGE_LIMITS } from '@pallas/protocol/constants';
+import { NAME_LIMITS, PAGE_LIMITS } from '@pallas/protocol/constants';
 import { useState } from 'react';
 import type { Device, Group, GroupQuery } from '@pallas/protocol';
 import { api } from '../api/client.js';
@@ -39,7 +39,7 @@ function CreateGroupDialog({ onCreated, onClose }: { onCreated(): void; onClose(
         await api.call('createGroup', { body });
         onCreated();
       }}>
-      <Field label="Name" name="group-name" value={name} onChange={(e) => setName(e.target.value)} autoFocus hint="Letters, digits, dots, dashes and spaces" />
+      <Field label="Name" name="group-name" value={name} maxLength={NAME_LIMITS.group} onChange={(e) => setName(e.target.value)} autoFocus hint="Letters, digits, dots, dashes and spaces" />
       <label className="field">
         <span>Kind</span>
         <select name="group-kind" value={kind} onChange={(e) => setKind(e.target.value as 'query' | 'static')}>

@@ -1,4 +1,4 @@
-import { PAGE_LIMITS } from '@pallas/protocol/constants';
+import { NAME_LIMITS, PAGE_LIMITS } from '@pallas/protocol/constants';
 import { useState } from 'react';
 import type { Role, User } from '@pallas/protocol';
 import { api } from '../api/client.js';
@@ -40,7 +40,7 @@ function CreateUserDialog({ onClose, onCreated }: { onClose(): void; onCreated()
     <Dialog title="Create a user" submitLabel="Create user" onClose={onClose}
       canSubmit={!!username && password.length >= MIN_PASSWORD && !nameError}
       onSubmit={async () => { await api.call('createUser', { body: { username, password, role } }); onCreated(); }}>
-      <Field label="User name" name="new-username" value={username} onChange={(e) => setUsername(e.target.value)} error={nameError} autoComplete="off" autoFocus />
+      <Field label="User name" name="new-username" value={username} maxLength={NAME_LIMITS.username} onChange={(e) => setUsername(e.target.value)} error={nameError} autoComplete="off" autoFocus />
       <Field label="Password" name="new-password" type="password" value={password} onChange={(e) => setPassword(e.target.value)} error={passwordError} autoComplete="new-password" />
       <RoleSelect value={role} onChange={setRole} />
     </Dialog>

@@ -55,10 +55,12 @@ export function ArtifactsView() {
         </div>
       )}
       <div className="toolbar">
-        <select aria-label="Kind" name="artifact-kind-filter" value={query.kind ?? ''} onChange={(e) => setQuery({ kind: e.target.value, offset: undefined })}>
-          <option value="">All kinds</option>
-          {ARTIFACT_KINDS.map((k) => <option key={k} value={k}>{ARTIFACT_KIND_TEXT[k]}</option>)}
-        </select>
+        <label className="filter"><span>Kind</span>
+          <select name="artifact-kind-filter" value={query.kind ?? ''} onChange={(e) => setQuery({ kind: e.target.value, offset: undefined })}>
+            <option value="">All kinds</option>
+            {ARTIFACT_KINDS.map((k) => <option key={k} value={k}>{ARTIFACT_KIND_TEXT[k]}</option>)}
+          </select>
+        </label>
       </div>
       <ErrorNote error={list.error} onRetry={list.reload} />
       {data && (data.items.length === 0 ? <p className="empty">No artifacts{query.kind ? ' of this kind' : ''} yet.{canOperate ? ' Upload one with the button above.' : ''}</p> : (

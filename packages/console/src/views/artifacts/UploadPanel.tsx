@@ -2,7 +2,7 @@ import { useRef, useState, type FormEvent } from 'react';
 import type { ArtifactKind, SignedArtifact } from '@pallas/protocol';
 import { ErrorNote } from '../../components/ErrorNote.js';
 import { Field } from '../../components/Field.js';
-import { ARTIFACT_KINDS } from '@pallas/protocol/constants';
+import { ARTIFACT_KINDS, NAME_LIMITS } from '@pallas/protocol/constants';
 import { formatBytes, formatRate } from '@pallas/protocol/units';
 import { api } from '../../api/client.js';
 
@@ -33,9 +33,12 @@ function rateMeter(onProgress: (p: UploadProgress) => void): (sent: number, tota
 const LABEL = /^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$/;
 const LABEL_HINT = 'Letters, digits and . _ + ~ - (not first), up to 128 characters';
 
-/** `ubuntu-22.04.ova` → name `ubuntu-22.04`, cleaned up to what the manager accepts. */
+/**
+ * `ubuntu-22.04.ova` → name `ubuntu-22.04`, cleaned up to the characters the manager accepts.
+ * Not shortened: a name over the limit is shown whole, and the field says the limit.
+ */
 function nameFromFile(fileName: string): string {
-  return fileName.replace(/\.[A-Za-z0-9]+$/, '').replace(/[^A-Za-z0-9._+~-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 128);
+  return fileName.replace(/\.[A-Za-z0-9]+$/, '').replace(/[^A-Za-z0-9._+~-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '');
 }
 
 /**
@@ -130,8 +133,8 @@ export function UploadPanel({ onUploaded, onClose }: { onUploaded(artifact: Sign
           </label>
         </div>
         <div className="field-row">
-          <Field label="Name" name="artifact-name" value={name} disabled={busy} maxLength={128} onChange={(e) => setName(e.target.value)} error={nameError} />
-          <Field label="Version" name="artifact-version" value={version} disabled={busy} maxLength={128} onChange={(e) => setVersion(e.target.value)} error={versionError} />
+          <Field label="Name" name="artifact-name" value={name} disabled={busy} maxLength={NAME_LIMITS.artifact} onChange={(e) => setName(e.target.value)} error={nameError} />
+          <Field label="Version" name="artifact-version" value={version} disabled={busy} maxLength={NAME_LIMITS.artifact} onChange={(e) => setVersion(e.target.value)} error={versionError} />
         </div>
         {progress && <ProgressLine progress={progress} />}
         <ErrorNote error={error} />

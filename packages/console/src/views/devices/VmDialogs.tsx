@@ -78,7 +78,7 @@ export function CreateVmDialog({ deviceId, facts, onCreated, onClose }: { device
       }}
     >
       <Field label="Name" name="vm-name" value={values.name} onChange={change('name')} error={shown.name} maxLength={VM_LIMITS.name.maxLength} autoFocus
-        hint="Letters, digits, dot, dash, underscore; up to 80 characters" />
+        hint={`Letters, digits, dot, dash, underscore; up to ${VM_LIMITS.name.maxLength} characters`} />
       <div className="field-row">
         <Field label="vCPUs" name="vm-vcpus" type="number" inputMode="numeric" min={VM_LIMITS.vcpus.minimum} max={VM_LIMITS.vcpus.maximum} value={values.vcpus} onChange={change('vcpus')} error={shown.vcpus} hint={capacity.vcpus} />
         <Field label="Memory (MiB)" name="vm-memory" type="number" inputMode="numeric" min={VM_LIMITS.memoryMB.minimum} max={VM_LIMITS.memoryMB.maximum} step={64} value={values.memoryMB} onChange={change('memoryMB')} error={shown.memoryMB} hint={capacity.memoryMB} />
@@ -128,8 +128,7 @@ export function DeployVmDialog({ deviceId, onDeployed, onClose }: { deviceId: st
   const ovas = useResource((signal) => api.call('listArtifacts', { query: { kind: 'ova', limit: 500 }, signal }), []);
   const [artifactId, setArtifactId] = useState('');
   const [name, setName] = useState('');
-  const nameError = name && (name.length > VM_LIMITS.name.maxLength || !new RegExp(VM_LIMITS.name.pattern).test(name))
-    ? 'Letters, digits, dot, dash, underscore; up to 80 characters' : undefined;
+  const nameError = name ? validateVm({ name, vcpus: '1', memoryMB: '1', diskGB: '1' }, ['name']).name : undefined;
   const items = ovas.data?.items ?? [];
   const chosen = artifactId || items[0]?.id || '';
   return (

@@ -1,4 +1,4 @@
-import { PAGE_LIMITS, ROLLOUT_DEFAULTS } from '@pallas/protocol/constants';
+import { NAME_LIMITS, PAGE_LIMITS, ROLLOUT_DEFAULTS } from '@pallas/protocol/constants';
 import { useEffect, useState } from 'react';
 import type { CreateRollout, Rollout, RolloutPlan, TaskOperation } from '@pallas/protocol';
 import { api } from '../../api/client.js';
@@ -74,7 +74,7 @@ function CreateRolloutDialog({ initialGroup, onCreated, onClose }: { initialGrou
         });
         onCreated(r);
       }}>
-      <Field label="Name" name="rollout-name" value={name} onChange={(e) => setName(e.target.value)} autoFocus />
+      <Field label="Name" name="rollout-name" value={name} maxLength={NAME_LIMITS.rollout} onChange={(e) => setName(e.target.value)} autoFocus />
       <div className="field-row">
         <label className="field"><span>Target</span>
           <select name="rollout-target-kind" value={targetKind} onChange={(e) => setTargetKind(e.target.value as 'group' | 'tag')}>

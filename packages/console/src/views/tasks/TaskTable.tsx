@@ -29,8 +29,8 @@ export function TaskTable({ tasks, showDevice, presence, status, deviceNames = {
         <tbody>
           {tasks.map((t) => (
             <tr key={t.id} data-task-id={t.id} data-task-kind={t.kind} data-task-state={t.state}>
-              <td><Link to={`/tasks/${t.id}`} className="row-link">{describeOperation(t.operation, t.vm?.name)}</Link></td>
-              {showDevice && <td className="secondary"><Link to={`/devices/${t.deviceId}`}>{deviceNames[t.deviceId] ?? `${t.deviceId.slice(0, 8)}…`}</Link></td>}
+              <td><Link to={`/tasks/${t.id}`} className="row-link clip-name" title={describeOperation(t.operation, t.vm?.name)}>{describeOperation(t.operation, t.vm?.name)}</Link></td>
+              {showDevice && <td className="secondary"><Link to={`/devices/${t.deviceId}`} className="clip-name" title={deviceNames[t.deviceId] ?? t.deviceId}>{deviceNames[t.deviceId] ?? `${t.deviceId.slice(0, 8)}…`}</Link></td>}
               <td><TaskStateBadge state={t.state} /></td>
               <td className="progress-col full"><TaskProgress task={t} {...(presence ? { presence } : {})} {...(status ? { status } : {})} /></td>
               <td className="secondary" title={t.createdAt}>{formatRelative(t.createdAt)} by {t.createdBy}</td>

@@ -54,14 +54,18 @@ export function TasksView() {
         {page.data && <span className="muted">{page.data.total.toLocaleString('en')} {query.state || query.kind || query.deviceId ? 'matching' : 'in all'}</span>}
       </header>
       <div className="toolbar">
-        <select aria-label="State" value={query.state ?? ''} onChange={(e) => setQuery({ state: e.target.value, offset: undefined })}>
-          <option value="">Any state</option>
-          {STATES.map((s) => <option key={s} value={s}>{TASK_STATE_LABEL[s]}</option>)}
-        </select>
-        <select aria-label="Kind" value={query.kind ?? ''} onChange={(e) => setQuery({ kind: e.target.value, offset: undefined })}>
-          <option value="">Any operation</option>
-          {KINDS.map((k) => <option key={k} value={k}>{k}</option>)}
-        </select>
+        <label className="filter"><span>State</span>
+          <select name="task-state" value={query.state ?? ''} onChange={(e) => setQuery({ state: e.target.value, offset: undefined })}>
+            <option value="">Any state</option>
+            {STATES.map((s) => <option key={s} value={s}>{TASK_STATE_LABEL[s]}</option>)}
+          </select>
+        </label>
+        <label className="filter"><span>Operation</span>
+          <select name="task-kind" value={query.kind ?? ''} onChange={(e) => setQuery({ kind: e.target.value, offset: undefined })}>
+            <option value="">Any operation</option>
+            {KINDS.map((k) => <option key={k} value={k}>{k}</option>)}
+          </select>
+        </label>
         {query.deviceId && (
           <button type="button" className="button small" onClick={() => setQuery({ deviceId: undefined, offset: undefined })}>
             Device {query.deviceId.slice(0, 8)}… ✕
