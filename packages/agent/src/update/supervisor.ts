@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { access } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import type { Logger } from 'pino';
+import type { LineLogger } from '../util/line-logger.js';
 import { describeError } from '../errors.js';
 import { Backoff, sleep, type BackoffOptions } from '../util/backoff.js';
 import { rollBack } from './self-updater.js';
@@ -21,7 +21,8 @@ export interface SupervisorOptions {
   installed: string;
   /** The agent's arguments, passed to every version as they are (but `--re-enroll` only to the first start). */
   args: readonly string[];
-  logger: Logger;
+  /** A pino logger fits; `pallas-agent supervise` gives a `lineLogger` (no pino in the supervisor). */
+  logger: LineLogger;
   /** The child's environment. Default `process.env`. */
   env?: NodeJS.ProcessEnv;
   /** After SIGTERM, how long an agent gets to stop before SIGKILL. Default 10 s. */
@@ -52,7 +53,7 @@ interface ChildExit {
 export class Supervisor {
   readonly #opts: Readonly<SupervisorOptions>;
   readonly #files: UpdateFiles;
-  readonly #log: Logger;
+  readonly #log: LineLogger;
   readonly #stopping = new AbortController();
   #child: ChildProcess | undefined;
   #starts = 0;
