@@ -10,7 +10,7 @@
  *   npm run bench -- --scenario rollout --devices 2000
  *   npm run bench -- --scenario cluster --devices 2000        (needs PALLAS_TEST_PG_URL, Mosquitto, nginx)
  *   npm run bench -- --scenario scale --devices 15000 --sizes 1000,5000,10000,15000
- *   npm run bench -- --scenario agent --rounds 3 --download-mib 1024 --settle-seconds 10
+ *   npm run bench -- --scenario agent --rounds 3 --download-mib 1024 --settle-seconds 10 [--agent-bundle]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,6 +35,7 @@ const { values } = parseArgs({
     scenario: { type: 'string', default: 'all' },
     'download-mib': { type: 'string' },
     'settle-seconds': { type: 'string', default: '10' },
+    'agent-bundle': { type: 'boolean', default: false },
     'cut-mib': { type: 'string', default: '32' },
     rounds: { type: 'string', default: '3' },
     'fleet-dir': { type: 'string' },
@@ -66,9 +67,9 @@ for (const scenario of scenarios) {
   else if (scenario === 'console') result = await runConsole({ devices: Number(values['console-devices']), rounds: Number(values.rounds) });
   else if (scenario === 'cluster') result = await runCluster({ devices: options.devices, rounds: Number(values.rounds), statusRate: options.statusRate, statusSeconds: options.statusSeconds });
   else if (scenario === 'scale') result = await runScale({ devices: options.devices, sizes: values.sizes!.split(',').map(Number), rampSeconds: Number(values['ramp-seconds']) });
-  else if (scenario === 'agent') result = await runAgent({ rounds: Number(values.rounds), downloadMiB: Number(values['download-mib'] ?? 1024), settleSeconds: Number(values['settle-seconds']) });
+  else if (scenario === 'agent') result = await runAgent({ rounds: Number(values.rounds), downloadMiB: Number(values['download-mib'] ?? 1024), settleSeconds: Number(values['settle-seconds']), bundle: values['agent-bundle'] });
   else throw new Error(`unknown scenario ${scenario}: use fleet, tasks, downloads, console, rollout, cluster, scale, agent or all`);
-  printTable(sized.includes(scenario) ? `${scenario} (${options.devices} devices)` : scenario, result.rows);
+  printTable(sized.includes(scenario) ? `${scenario} (${options.devices} devices)` : scenario === 'agent' && values['agent-bundle'] ? 'agent (as a bundle)' : scenario, result.rows);
   const file = join(dir, `${scenario}-${started.toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify({ scenario, startedAt: started.toISOString(), options, rows: result.rows, raw: result.raw }, null, 2)}\n`);
   console.log(`\nwrote ${file}`);

@@ -16,13 +16,13 @@
  * is not positive, or whose spread over the rounds (max − min) exceeds its median, fails the
  * scenario's sanity check instead of being printed as a result.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { uploadFile } from '@pallas/client/node';
 import type { PallasClient } from '@pallas/client';
-import { BIN, createEnrollmentToken, patchFile, startManagerProcess, startProgram, tempDir, waitFor, type Proc } from '@pallas/testkit';
+import { BIN, REPO_ROOT, createEnrollmentToken, patchFile, startManagerProcess, startProgram, tempDir, waitFor, type Proc } from '@pallas/testkit';
 import { childPids, memoryOf, peakRssBytes, resetPeakRss, rssBytes } from '../lib/proc.js';
 import { percentile, type Row } from '../lib/stats.js';
 
@@ -33,6 +33,12 @@ export interface AgentScenarioOptions {
   downloadMiB: number;
   /** How long a started agent is left alone before its idle memory is read. */
   settleSeconds: number;
+  /**
+   * Run the agent as self-update installs it: the single-file bundle (built here into the
+   * temp dir), named by `current.json` in the state dir, under the installed supervisor.
+   * Default: the installed agent (`bin/pallas-agent.js`, hundreds of modules).
+   */
+  bundle?: boolean;
 }
 
 const MiB = 1024 * 1024;
@@ -159,6 +165,15 @@ export async function runAgent(o: AgentScenarioOptions): Promise<{ rows: Row[]; 
   let supervisor: Proc | undefined;
   const raw: Record<string, unknown> = { ...o, smapsRollup: memoryOf(process.pid) !== undefined };
   try {
+    if (o.bundle) {
+      const file = join(dir.path, 'pallas-agent.mjs');
+      const built = spawnSync(process.execPath, [join(REPO_ROOT, 'packages/agent/scripts/bundle.mjs'), '--outfile', file], { encoding: 'utf8' });
+      const version = /\(pallas-agent (\S+)\)/.exec(built.stdout)?.[1];
+      if (built.status !== 0 || !version) throw new Error(`bundling the agent failed: ${built.stderr}`);
+      mkdirSync(join(stateDir, 'agent'), { recursive: true, mode: 0o700 });
+      writeFileSync(join(stateDir, 'agent', 'current.json'), JSON.stringify({ version, path: file, since: new Date().toISOString() }), { mode: 0o600 });
+      raw.agentEntry = file;
+    }
     const client = await manager.client();
     const token = await createEnrollmentToken(await manager.admin(), { maxUses: 1 });
     const args = ['supervise', '--manager', manager.httpsUrl, '--ca', manager.caFile, '--token', token, '--state-dir', stateDir, '--driver', 'sim', '--log-level', 'info'];

@@ -14,14 +14,17 @@ import { ENTRY_ENV, RESTART_FOR_UPDATE_EXIT_CODE, SUPERVISED_ENV, UpdateFiles, t
  *   outside the heap and are freed only when a scavenge collects their wrappers, so with V8's
  *   default (16 MB semi-spaces) a fast download holds 30–40 MB of spent buffers; at 1 MB it
  *   holds a few. The agent allocates little else, so the extra scavenges cost next to nothing.
- * - `--lite-mode`: no optimizing compilers and feedback vectors allocated only when needed.
- *   The agent idles at about 16 MB less (83 → 67 MiB RSS) and peaks lower while downloading;
- *   the price is CPU where JavaScript runs hot (a download: about 12 instead of 8 s of CPU per
- *   GiB on loopback, far below what a device's link can carry anyway).
- * Tried and left out: `--optimize-for-size` and `--max-old-space-size=32` (no measurable
- * gain), `--jitless` (less gain than lite mode, and no WebAssembly, which Node's fetch uses).
+ * - `--no-opt --no-sparkplug`: JavaScript runs in V8's interpreter only (no TurboFan, no
+ *   baseline compiler), so no machine code is generated and kept. The agent idles at some
+ *   16 MB less (about 83 → 66 MiB RSS) and peaks lower at start and while downloading; the
+ *   price is CPU where JavaScript runs hot (a download on loopback: about 1.5× the CPU per
+ *   GiB, far below what a device's link carries anyway).
+ * Tried and left out: `--lite-mode` (the same saving, but it turns WebAssembly off, and
+ * Node's fetch parses HTTP with it: enrollment failed), `--jitless` (less gain, no
+ * WebAssembly either), `--optimize-for-size` and `--max-old-space-size=32` (no measurable
+ * gain at idle).
  */
-export const AGENT_NODE_FLAGS = ['--max-semi-space-size=1', '--lite-mode'];
+export const AGENT_NODE_FLAGS = ['--max-semi-space-size=1', '--no-opt', '--no-sparkplug'];
 
 export interface SupervisorOptions {
   stateDir: string;
