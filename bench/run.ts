@@ -10,6 +10,7 @@
  *   npm run bench -- --scenario rollout --devices 2000
  *   npm run bench -- --scenario cluster --devices 2000        (needs PALLAS_TEST_PG_URL, Mosquitto, nginx)
  *   npm run bench -- --scenario scale --devices 15000 --sizes 1000,5000,10000,15000
+ *   npm run bench -- --scenario agent --rounds 3 --download-mib 1024 --settle-seconds 10 [--agent-bundle]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,6 +23,7 @@ import { runConsole } from './scenarios/console.js';
 import { runRollout } from './scenarios/rollout.js';
 import { runCluster } from './scenarios/cluster.js';
 import { runScale } from './scenarios/scale.js';
+import { runAgent } from './scenarios/agent.js';
 import { printTable, type Row } from './lib/stats.js';
 
 const { values } = parseArgs({
@@ -31,7 +33,9 @@ const { values } = parseArgs({
     'status-seconds': { type: 'string', default: '10' },
     concurrency: { type: 'string', default: '100' },
     scenario: { type: 'string', default: 'all' },
-    'download-mib': { type: 'string', default: '512' },
+    'download-mib': { type: 'string' },
+    'settle-seconds': { type: 'string', default: '10' },
+    'agent-bundle': { type: 'boolean', default: false },
     'cut-mib': { type: 'string', default: '32' },
     rounds: { type: 'string', default: '3' },
     'fleet-dir': { type: 'string' },
@@ -58,13 +62,14 @@ for (const scenario of scenarios) {
   let result: { rows: Row[]; raw: Record<string, unknown> };
   if (scenario === 'fleet') result = await runFleet(options);
   else if (scenario === 'tasks') result = await runTasks({ devices: options.devices, rounds: Number(values.rounds), ...(values['fleet-dir'] ? { fleetDir: values['fleet-dir'] } : {}) });
-  else if (scenario === 'downloads') result = await runDownloads({ sizeMiB: Number(values['download-mib']), cutMiB: Number(values['cut-mib']), rounds: Number(values.rounds) });
+  else if (scenario === 'downloads') result = await runDownloads({ sizeMiB: Number(values['download-mib'] ?? 512), cutMiB: Number(values['cut-mib']), rounds: Number(values.rounds) });
   else if (scenario === 'rollout') result = await runRollout({ devices: options.devices, rounds: Number(values.rounds) });
   else if (scenario === 'console') result = await runConsole({ devices: Number(values['console-devices']), rounds: Number(values.rounds) });
   else if (scenario === 'cluster') result = await runCluster({ devices: options.devices, rounds: Number(values.rounds), statusRate: options.statusRate, statusSeconds: options.statusSeconds });
   else if (scenario === 'scale') result = await runScale({ devices: options.devices, sizes: values.sizes!.split(',').map(Number), rampSeconds: Number(values['ramp-seconds']) });
-  else throw new Error(`unknown scenario ${scenario}: use fleet, tasks, downloads, console, rollout, cluster, scale or all`);
-  printTable(sized.includes(scenario) ? `${scenario} (${options.devices} devices)` : scenario, result.rows);
+  else if (scenario === 'agent') result = await runAgent({ rounds: Number(values.rounds), downloadMiB: Number(values['download-mib'] ?? 1024), settleSeconds: Number(values['settle-seconds']), bundle: values['agent-bundle'] });
+  else throw new Error(`unknown scenario ${scenario}: use fleet, tasks, downloads, console, rollout, cluster, scale, agent or all`);
+  printTable(sized.includes(scenario) ? `${scenario} (${options.devices} devices)` : scenario === 'agent' && values['agent-bundle'] ? 'agent (as a bundle)' : scenario, result.rows);
   const file = join(dir, `${scenario}-${started.toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify({ scenario, startedAt: started.toISOString(), options, rows: result.rows, raw: result.raw }, null, 2)}\n`);
   console.log(`\nwrote ${file}`);

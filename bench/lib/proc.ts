@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 
 /** Resident set size of a process in bytes, read from /proc. */
 export function rssBytes(pid: number): number {
@@ -30,4 +30,47 @@ export function metricValue(text: string, name: string, labels = ''): number {
     sum += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return sum;
+}
+
+/**
+ * A process's memory from `/proc/<pid>/smaps_rollup` (Linux ≥ 4.14), in bytes: `rss` (every
+ * resident page it maps, shared ones in full), `pss` (shared pages divided among the processes
+ * that map them) and `uss` (its private pages only: what it would give back by exiting).
+ * Undefined when the file cannot be read (older kernel, another user's process).
+ */
+export function memoryOf(pid: number): { rss: number; pss: number; uss: number } | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? Number.NaN) * 1024;
+  return { rss: kb('Rss'), pss: kb('Pss'), uss: kb('Private_Clean') + kb('Private_Dirty') };
+}
+
+/** The peak RSS of a process since it started or since `resetPeakRss` (VmHWM), in bytes. */
+export function peakRssBytes(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no VmHWM for pid ${pid}`);
+  return Number(m[1]) * 1024;
+}
+
+/** Resets VmHWM to the current RSS (`echo 5 > /proc/<pid>/clear_refs`); false if the kernel refused. */
+export function resetPeakRss(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The direct children of a process (Linux ≥ 3.5 with CONFIG_PROC_CHILDREN), or []. */
+export function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
 }

@@ -23,8 +23,8 @@ if (args.length > 0 && (at !== 0 || args.length !== 2)) {
 }
 const outfile = at === 0 ? resolve(args[1]) : join(pkg, 'dist', 'bundle', 'pallas-agent.mjs');
 
-const protocolIndex = readFileSync(join(pkg, '..', 'protocol', 'src', 'index.ts'), 'utf8');
-const defaultVersion = /PALLAS_VERSION = '([^']+)'/.exec(protocolIndex)?.[1];
+const protocolConstants = readFileSync(join(pkg, '..', 'protocol', 'src', 'constants.ts'), 'utf8');
+const defaultVersion = /PALLAS_VERSION = '([^']+)'/.exec(protocolConstants)?.[1];
 const version = process.env.PALLAS_AGENT_VERSION || defaultVersion;
 if (!version || !/^[A-Za-z0-9][A-Za-z0-9._+~-]*$/.test(version)) {
   process.stderr.write(`bundle.mjs: bad agent version ${JSON.stringify(version)}\n`);

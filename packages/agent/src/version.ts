@@ -1,4 +1,6 @@
-import { PALLAS_VERSION } from '@pallas/protocol';
+// The constants subpath, not the package's index: the supervisor reports this version and must
+// not load the protocol's schemas for it.
+import { PALLAS_VERSION } from '@pallas/protocol/constants';
 
 /**
  * Set by `scripts/bundle.mjs` (esbuild `define`) when the agent is bundled into one file for

@@ -166,4 +166,16 @@ describe('pallas-agent supervise with real agent versions', () => {
     assert.equal(await p.exited, 2);
     assert.match(p.output(), /pallas-agent supervise: .*nope/);
   });
+
+  it('supervise ends with exit 2 when the agent refuses the rest of the configuration at its first start', async () => {
+    // The supervisor checks only what it reads (flags, state dir, log level, driver); an
+    // unknown key in the config file is the agent's to refuse, and its exit 2 ends both.
+    const config = join(dirs.path, 'bad-key.json');
+    await writeFile(config, JSON.stringify({ stateDir: join(dirs.path, 'bad-key'), driver: 'sim', colour: 'blue' }));
+    const p = startNode(BIN.agent, ['supervise', '--config', config]);
+    procs.push(p);
+    assert.equal(await p.exited, 2);
+    assert.match(p.output(), /pallas-agent: config file .*colour/);
+    assert.match(p.output(), /agent refused its configuration \(exit 2\)/);
+  });
 });

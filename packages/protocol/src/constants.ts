@@ -1,3 +1,6 @@
+/** Version of the Pallas programs built from this repository. */
+export const PALLAS_VERSION = '0.1.0';
+
 // ---------------------------------------------------------------------------------------------
 // Limits and codes of the contract as plain values, without the schema library: the schemas
 // are built from them, and the CLI and the web console check input and explain results with

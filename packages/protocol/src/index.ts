@@ -23,6 +23,3 @@ export * from './constants.js';
 export * from './units.js';
 export * from './routes/index.js';
 export { schemaOf } from './routes/schema-of.js';
-
-/** Version of the Pallas programs built from this repository. */
-export const PALLAS_VERSION = '0.1.0';

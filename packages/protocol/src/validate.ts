@@ -20,7 +20,11 @@ export interface Checker<S extends TSchema> {
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 export function checker<S extends TSchema>(schema: S): Checker<S> {
-  const compiled = Compile(schema);
+  // Compiled at the first check, not here: modules make their checkers at import, and an
+  // agent uses a few of them (docs/benchmarks.md, "Agent footprint").
+  let compiledOnce: { Check(value: unknown): boolean; Errors(value: unknown): Iterable<{ instancePath: string; keyword: string; message: string; params: unknown }> } | undefined;
+  const compile = () => (compiledOnce ??= Compile(schema as TSchema));
+  const compiled = { Check: (value: unknown) => compile().Check(value), Errors: (value: unknown) => compile().Errors(value) };
   const explain = (value: unknown): string => {
     for (const e of compiled.Errors(value)) {
       const path = e.instancePath === '' ? '(root)' : e.instancePath.slice(1).replaceAll('/', '.');

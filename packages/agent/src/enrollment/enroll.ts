@@ -122,27 +122,31 @@ export async function enroll(options: EnrollOptions): Promise<EnrollResponse> {
 }
 
 /**
- * One JSON POST. fetch cannot be told which CA to trust, so an https URL with a pinned CA goes
- * through node:https, where `ca` replaces the system's CAs: only the manager's CA is trusted.
+ * One JSON POST, through node:http or node:https rather than fetch: fetch loads undici and
+ * compiles its WebAssembly HTTP parser, some 20 MB that an agent would keep for as long as it
+ * runs after enrolling (docs/benchmarks.md, "Agent footprint"). With a pinned CA, `ca`
+ * replaces the system's CAs: only the manager's CA is trusted. A 307/308 redirect is followed
+ * (at most 5), with the same method and body, as fetch did; other redirects are answered as
+ * they are (fetch turned them into a GET, which cannot enroll either).
  */
-export async function postJson(url: string, body: string, signal: AbortSignal, ca: string | undefined): Promise<{ res: { ok: boolean; status: number }; text: string }> {
-  if (!ca || !url.startsWith('https:')) {
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body, signal });
-    return { res, text: await res.text() };
-  }
-  const { request } = await import('node:https');
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', ca, signal, headers: { 'content-type': 'application/json', accept: 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+export async function postJson(url: string, body: string, signal: AbortSignal, ca: string | undefined, redirects = 5): Promise<{ res: { ok: boolean; status: number }; text: string }> {
+  const https = url.startsWith('https:');
+  const { request } = https ? await import('node:https') : await import('node:http');
+  const answer = await new Promise<{ status: number; location: string | undefined; text: string }>((resolve, reject) => {
+    const headers = { 'content-type': 'application/json', accept: 'application/json', 'content-length': Buffer.byteLength(body) };
+    const req = request(url, { method: 'POST', signal, headers, ...(https && ca ? { ca } : {}) }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const status = res.statusCode ?? 0;
-        resolve({ res: { ok: status >= 200 && status < 300, status }, text: Buffer.concat(chunks).toString('utf8') });
-      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, location: res.headers.location, text: Buffer.concat(chunks).toString('utf8') }));
       res.on('error', reject);
     });
-    // Same shape as fetch's failures, so the caller's message names the cause.
-    req.on('error', (err) => reject(Object.assign(new Error('request failed'), { cause: err })));
+    // The shape of fetch's failures ("fetch failed", the cause beside it), so the caller's
+    // message names the cause as before. An abort rejects with the signal's reason, as fetch's.
+    req.on('error', (err) => reject(signal.aborted ? signal.reason : Object.assign(new Error('fetch failed'), { cause: err })));
     req.end(body);
   });
+  if ((answer.status === 307 || answer.status === 308) && answer.location && redirects > 0) {
+    return postJson(new URL(answer.location, url).href, body, signal, ca, redirects - 1);
+  }
+  return { res: { ok: answer.status >= 200 && answer.status < 300, status: answer.status }, text: answer.text };
 }

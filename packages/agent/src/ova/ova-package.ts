@@ -1,8 +1,11 @@
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { open } from 'node:fs/promises';
+import { OvaError } from './ova-error.js';
 import { OvfError, parseOvf, type OvfDescriptor, type OvfDisk } from './ovf.js';
 import { TarError, indexTar, type TarEntry } from './tar-index.js';
+
+export { OvaError };
 
 /** The OVF descriptor is read whole; a real one is a few kB. */
 const MAX_DESCRIPTOR_BYTES = 4 << 20;
@@ -29,17 +32,6 @@ export interface OvaPackage {
   openFile(href: string, signal?: AbortSignal): Readable;
 }
 
-/**
- * An OVA the agent cannot deploy: the message names the file and what is wrong with it. A
- * task fails with its `code`, `invalid_spec`, as for any spec the device cannot honour.
- */
-export class OvaError extends Error {
-  override readonly name = 'OvaError';
-  readonly code = 'invalid_spec';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
-}
 
 function bad(path: string, message: string, cause?: unknown): OvaError {
   return new OvaError(`OVA ${path}: ${message}`, cause === undefined ? undefined : { cause });

@@ -8,7 +8,7 @@ import { ArtifactError } from '../downloads/artifact-error.js';
 import type { ArtifactFetcher } from '../downloads/artifact-fetcher.js';
 import { describeError } from '../errors.js';
 import type { TaskJournal } from './journal.js';
-import { OvaError, openOva } from '../ova/ova-package.js';
+import { OvaError } from '../ova/ova-error.js';
 import { patchUnsupportedReason } from '../drivers/patch-support.js';
 import type { AgentUpdater } from '../update/self-updater.js';
 import { UpdateError } from '../update/update-error.js';
@@ -334,6 +334,8 @@ export class TaskRunner extends EventEmitter<TaskRunnerEvents> {
     const fromArtifact = op.source.kind === 'artifact';
     const path = op.source.kind === 'file' ? op.source.path : await this.#artifact(task, op.source.artifactId, scaled(ctx, 0, 50), 'ova');
     if (fromArtifact) ctx = scaled(ctx, 50, 100);
+    // Imported here: the OVF parser (fast-xml-parser) is loaded only by an agent that deploys.
+    const { openOva } = await import('../ova/ova-package.js');
     const ova = await openOva(path);
     const name = op.name ?? ova.descriptor.name;
     const existing = (await driver.listVms()).find((vm) => vm.name === name);

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
-import { pino } from 'pino';
-import { USAGE, loadConfig } from '../config/config.js';
+import { USAGE } from '../config/flags.js';
+import { loadSupervisorConfig } from '../config/supervisor-config.js';
+import { lineLogger } from '../util/line-logger.js';
 import { AGENT_VERSION } from '../version.js';
 import { Supervisor } from './supervisor.js';
 
@@ -15,12 +16,14 @@ ${USAGE}`;
 
 /**
  * `pallas-agent supervise …`: reads the agent's own configuration only to find the state dir
- * and log level (so a bad configuration fails here, exit 2, before anything is started), then
- * runs the `Supervisor` until SIGINT/SIGTERM. `launcher` is the file this process was started
- * from: the installed agent.
+ * and log level (what it reads it checks: exit 2 before anything is started; the rest the
+ * agent checks at its first start, and its exit 2 ends the supervisor too), then runs the
+ * `Supervisor` until SIGINT/SIGTERM. `launcher` is the file this process was started from: the
+ * installed agent. It imports nothing but Node's own modules and a few small files of this
+ * package: no MQTT, no drivers, no schemas, no pino (docs/agent-update.md).
  */
 export async function runSupervise(argv: string[], env: NodeJS.ProcessEnv, launcher: string): Promise<number> {
-  const invocation = await loadConfig(argv, env);
+  const invocation = await loadSupervisorConfig(argv, env);
   if (invocation.action === 'help') {
     process.stdout.write(SUPERVISE_USAGE);
     return 0;
@@ -29,15 +32,14 @@ export async function runSupervise(argv: string[], env: NodeJS.ProcessEnv, launc
     process.stdout.write(`pallas-agent ${AGENT_VERSION} (supervisor)\n`);
     return 0;
   }
-  const { config } = invocation;
-  const logger = pino({ name: 'pallas-agent-supervisor', level: config.logLevel });
-  const supervisor = new Supervisor({ stateDir: config.stateDir, installed: resolve(launcher), args: argv, logger });
+  const logger = lineLogger('pallas-agent-supervisor', invocation.logLevel);
+  const supervisor = new Supervisor({ stateDir: invocation.stateDir, installed: resolve(launcher), args: argv, logger });
   const onSignal = (signal: NodeJS.Signals): void => {
     logger.info({ signal }, 'stopping the agent');
     supervisor.stop();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  logger.info({ stateDir: config.stateDir, installed: launcher, version: AGENT_VERSION }, 'supervisor started');
+  logger.info({ stateDir: invocation.stateDir, installed: launcher, version: AGENT_VERSION }, 'supervisor started');
   return supervisor.run();
 }

@@ -1,19 +1,30 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { access } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import type { Logger } from 'pino';
+import type { LineLogger } from '../util/line-logger.js';
 import { describeError } from '../errors.js';
 import { Backoff, sleep, type BackoffOptions } from '../util/backoff.js';
 import { rollBack } from './self-updater.js';
 import { ENTRY_ENV, RESTART_FOR_UPDATE_EXIT_CODE, SUPERVISED_ENV, UpdateFiles, type UpdateRecord } from './update-files.js';
 
 /**
- * V8 flags for the agent. A small young generation: a download's socket buffers live outside
- * the heap and are freed only when a scavenge collects their wrappers, so with V8's default
- * (16 MB semi-spaces) a fast download holds 30–40 MB of spent buffers; at 1 MB it holds a few.
- * The agent allocates little else, so the extra scavenges cost next to nothing.
+ * V8 flags for the agent (docs/agent-update.md; measured with `npm run bench -- --scenario
+ * agent`, docs/benchmarks.md "Agent footprint"):
+ * - `--max-semi-space-size=1`: a small young generation. A download's socket buffers live
+ *   outside the heap and are freed only when a scavenge collects their wrappers, so with V8's
+ *   default (16 MB semi-spaces) a fast download holds 30–40 MB of spent buffers; at 1 MB it
+ *   holds a few. The agent allocates little else, so the extra scavenges cost next to nothing.
+ * - `--no-opt --no-sparkplug`: JavaScript runs in V8's interpreter only (no TurboFan, no
+ *   baseline compiler), so no machine code is generated and kept. The agent idles at some
+ *   16 MB less (about 83 → 66 MiB RSS) and peaks lower at start and while downloading; the
+ *   price is CPU where JavaScript runs hot (a download on loopback: about 1.5× the CPU per
+ *   GiB, far below what a device's link carries anyway).
+ * Tried and left out: `--lite-mode` (the same saving, but it turns WebAssembly off, and
+ * Node's fetch parses HTTP with it: enrollment failed), `--jitless` (less gain, no
+ * WebAssembly either), `--optimize-for-size` and `--max-old-space-size=32` (no measurable
+ * gain at idle).
  */
-export const AGENT_NODE_FLAGS = ['--max-semi-space-size=1'];
+export const AGENT_NODE_FLAGS = ['--max-semi-space-size=1', '--no-opt', '--no-sparkplug'];
 
 export interface SupervisorOptions {
   stateDir: string;
@@ -21,7 +32,8 @@ export interface SupervisorOptions {
   installed: string;
   /** The agent's arguments, passed to every version as they are (but `--re-enroll` only to the first start). */
   args: readonly string[];
-  logger: Logger;
+  /** A pino logger fits; `pallas-agent supervise` gives a `lineLogger` (no pino in the supervisor). */
+  logger: LineLogger;
   /** The child's environment. Default `process.env`. */
   env?: NodeJS.ProcessEnv;
   /** After SIGTERM, how long an agent gets to stop before SIGKILL. Default 10 s. */
@@ -52,7 +64,7 @@ interface ChildExit {
 export class Supervisor {
   readonly #opts: Readonly<SupervisorOptions>;
   readonly #files: UpdateFiles;
-  readonly #log: Logger;
+  readonly #log: LineLogger;
   readonly #stopping = new AbortController();
   #child: ChildProcess | undefined;
   #starts = 0;

@@ -1,7 +1,5 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join, sep } from 'node:path';
-import { checker } from '@pallas/protocol';
-import Type, { type Static } from 'typebox';
 import { writeFileAtomic } from '../util/atomic-file.js';
 
 /**
@@ -22,42 +20,84 @@ export const SUPERVISED_ENV = 'PALLAS_AGENT_SUPERVISED';
 /** Set by the supervisor: the file it started (the installed launcher or a bundle), which is what "roll back to this version" runs. */
 export const ENTRY_ENV = 'PALLAS_AGENT_ENTRY';
 
-const Version = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._+~-]*$' });
-const Path = Type.String({ minLength: 1, maxLength: 4096 });
+// Checked by hand, not with TypeBox: the supervisor reads these files, and TypeBox alone is
+// some 20 MB of the supervisor's memory (hundreds of modules; docs/benchmarks.md, "Agent
+// footprint"). The checks are those the schemas had: every field, nothing more.
 
-export const UpdateRecord = Type.Object(
-  {
-    taskId: Type.String({ minLength: 1 }),
-    /** The version that installed the update, and the file that runs it. */
-    from: Version,
-    fromPath: Path,
-    /** The new version, and its bundle under `versions/`. */
-    to: Version,
-    toPath: Path,
-    healthySec: Type.Integer({ minimum: 1 }),
-    /** Wall clock (ISO 8601): `to` must have committed by then, else the supervisor rolls back. */
-    deadline: Type.String({ format: 'date-time' }),
-    /**
-     * `trying`: the supervisor runs `to`; `committed`: `to` reported healthy and is current;
-     * `rolled-back`: `to` failed (`reason`) and `from` runs again.
-     */
-    state: Type.Union([Type.Literal('trying'), Type.Literal('committed'), Type.Literal('rolled-back')]),
-    reason: Type.Optional(Type.String()),
-    /** When `state` was last set. */
-    at: Type.String({ format: 'date-time' }),
-  },
-  { additionalProperties: false },
-);
-export type UpdateRecord = Static<typeof UpdateRecord>;
+export interface UpdateRecord {
+  taskId: string;
+  /** The version that installed the update, and the file that runs it. */
+  from: string;
+  fromPath: string;
+  /** The new version, and its bundle under `versions/`. */
+  to: string;
+  toPath: string;
+  healthySec: number;
+  /** Wall clock (ISO 8601): `to` must have committed by then, else the supervisor rolls back. */
+  deadline: string;
+  /**
+   * `trying`: the supervisor runs `to`; `committed`: `to` reported healthy and is current;
+   * `rolled-back`: `to` failed (`reason`) and `from` runs again.
+   */
+  state: 'trying' | 'committed' | 'rolled-back';
+  reason?: string;
+  /** When `state` was last set. */
+  at: string;
+}
 
-export const CurrentRecord = Type.Object(
-  { version: Version, path: Path, since: Type.String({ format: 'date-time' }) },
-  { additionalProperties: false },
-);
-export type CurrentRecord = Static<typeof CurrentRecord>;
+export interface CurrentRecord {
+  version: string;
+  path: string;
+  since: string;
+}
 
-const checkUpdate = checker(UpdateRecord);
-const checkCurrent = checker(CurrentRecord);
+type FieldCheck = (v: unknown) => string | undefined;
+const VERSION = /^[A-Za-z0-9][A-Za-z0-9._+~-]*$/;
+/** RFC 3339 date-time, as TypeBox's `date-time` format. */
+const DATE_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)$/i;
+const text = (min: number, max = Infinity, pattern?: RegExp): FieldCheck => (v) =>
+  typeof v !== 'string' ? 'expected a string'
+    : v.length < min ? `expected at least ${min} character(s)`
+      : v.length > max ? `expected at most ${max} characters`
+        : pattern && !pattern.test(v) ? `does not match ${pattern.source}` : undefined;
+const version = text(1, 128, VERSION);
+const path = text(1, 4096);
+const dateTime: FieldCheck = (v) => typeof v !== 'string' || !DATE_TIME.test(v) || Number.isNaN(Date.parse(v)) ? 'expected a date-time' : undefined;
+const optional = (check: FieldCheck): FieldCheck & { optional: true } => Object.assign((v: unknown) => check(v), { optional: true as const });
+
+const UPDATE_FIELDS: Record<keyof UpdateRecord, FieldCheck> = {
+  taskId: text(1),
+  from: version,
+  fromPath: path,
+  to: version,
+  toPath: path,
+  healthySec: (v) => Number.isInteger(v) && (v as number) >= 1 ? undefined : 'expected an integer of at least 1',
+  deadline: dateTime,
+  state: (v) => v === 'trying' || v === 'committed' || v === 'rolled-back' ? undefined : 'expected trying, committed or rolled-back',
+  reason: optional(text(0)),
+  at: dateTime,
+};
+const CURRENT_FIELDS: Record<keyof CurrentRecord, FieldCheck> = { version, path, since: dateTime };
+
+/** The first problem of `value` against `fields` as "field: message", or undefined when it fits. */
+function problemOf(value: unknown, fields: Record<string, FieldCheck>): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return '(root): expected an object';
+  const record = value as Record<string, unknown>;
+  const extra = Object.keys(record).filter((k) => !Object.hasOwn(fields, k));
+  if (extra.length) return `(root): unexpected properties (${extra.join(', ')})`;
+  for (const [name, check] of Object.entries(fields)) {
+    if (!Object.hasOwn(record, name)) {
+      if ((check as { optional?: true }).optional) continue;
+      return `${name}: is required`;
+    }
+    const problem = check(record[name]);
+    if (problem) return `${name}: ${problem}`;
+  }
+  return undefined;
+}
+
+const checkUpdate = { check: (v: unknown): v is UpdateRecord => !problemOf(v, UPDATE_FIELDS), explain: (v: unknown) => problemOf(v, UPDATE_FIELDS) ?? 'invalid' };
+const checkCurrent = { check: (v: unknown): v is CurrentRecord => !problemOf(v, CURRENT_FIELDS), explain: (v: unknown) => problemOf(v, CURRENT_FIELDS) ?? 'invalid' };
 
 export class UpdateFiles {
   readonly dir: string;
