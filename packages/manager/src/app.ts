@@ -168,7 +168,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       artifactVersion: async (id) => (await artifacts.get(id).catch(() => null))?.version ?? null,
     });
     const rollouts = new RolloutsService({ store, tasks, groups, engine: rolloutEngine, events });
-    const activity = new DeviceActivity({ online, outbox, events, store });
+    const activity = new DeviceActivity({ online, outbox, events, store, sharedBroker: broker.kind === 'external' });
     const reports = new TaskReports({
       store, broker, outbox, events, inventory, logger: logger.child({ component: 'tasks' }),
       onApplied: (n) => {

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { pino } from 'pino';
+import { waitFor } from '@pallas/testkit';
 import type { DeviceEvent, LiveEvent } from '@pallas/protocol';
 import { EventBus } from '../src/services/live/event-bus.js';
 import { DeviceActivity } from '../src/services/devices/device-activity.js';
@@ -61,12 +62,12 @@ function presenceSuite(makeTarget: () => Promise<StoreTarget>) {
     .map((r) => [r.id, [r.presence, r.last_seen_at]]));
 
   /** A manager's presence parts on a bus of its own; `events` collects its device events. */
-  async function manager(name: string) {
+  async function manager(name: string, sharedBroker = false) {
     const bus = new EventBus(100, name);
     const events: DeviceEvent[] = [];
     bus.subscribe(({ event }) => { if (event.type === 'device') events.push(event.device); });
     const online = new OnlineDevices();
-    const activity = new DeviceActivity({ online, outbox, events: bus, store });
+    const activity = new DeviceActivity({ online, outbox, events: bus, store, sharedBroker });
     await activity.start();
     return { bus, events, online, activity };
   }
@@ -133,6 +134,16 @@ function presenceSuite(makeTarget: () => Promise<StoreTarget>) {
     other.activity.presence('d2', 'offline', undefined);
     await new Promise((r) => setTimeout(r, 200));
     assert.deepEqual(other.events, [{ id: 'd2', presence: 'offline', lastSeenAt: last }]);
+  });
+
+  it('on a shared broker, a will announces the later of the store\'s last contact and this manager\'s', async () => {
+    const stored = at(2_000);
+    await insert(['d5', 'online', stored]);
+    const b = await manager('b', true);
+    b.activity.status('d5', at(5_000)); // an older status this manager handled; another handled the last one
+    b.activity.presence('d5', 'offline', undefined);
+    await waitFor('offline announced', () => b.events.length === 2);
+    assert.deepEqual(b.events.at(-1), { id: 'd5', presence: 'offline', lastSeenAt: stored });
   });
 
   it('with several managers, the one that hears the device next announces it online again', async () => {

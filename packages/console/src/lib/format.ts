@@ -12,6 +12,16 @@ export function timeAgo(iso: string | null | undefined, now = Date.now()): strin
   return relative.format(Math.round(seconds / 86400), 'day');
 }
 
+const clock = new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit' });
+const dayClock = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
+
+/** "14:02" today (local time), "4 Dec, 14:02" before; "an unknown time" for null. */
+export function formatClock(iso: string | null | undefined, now = Date.now()): string {
+  if (!iso) return 'an unknown time';
+  const t = new Date(iso);
+  return t.toDateString() === new Date(now).toDateString() ? clock.format(t) : dayClock.format(t);
+}
+
 export function formatDateTime(iso: string | null | undefined): string {
   return iso ? dateTime.format(new Date(iso)) : '—';
 }

@@ -23,9 +23,13 @@ export class DeviceActivity implements Service {
   readonly #announced = new Map<string, Presence>();
   /** When this manager last received a message of each device (its own clock). */
   readonly #heard = new Map<string, string>();
+
+  /** An external broker, which several managers may share (each gets a share of a device's messages). */
+  readonly #sharedBroker: boolean;
   #unsubscribe: (() => void) | undefined;
 
-  constructor(deps: { online: OnlineDevices; outbox: TaskOutbox; events: EventBus; store: Store }) {
+  constructor(deps: { online: OnlineDevices; outbox: TaskOutbox; events: EventBus; store: Store; sharedBroker?: boolean }) {
+    this.#sharedBroker = deps.sharedBroker ?? false;
     this.#online = deps.online;
     this.#outbox = deps.outbox;
     this.#events = deps.events;
@@ -110,16 +114,19 @@ export class DeviceActivity implements Service {
   }
 
   /**
-   * Offline, with the device's last contact: this manager's own record of it, or else (a will
-   * handled by a manager that did not handle the device's messages) the store's.
+   * Offline, with the device's last contact. Alone on its broker, this manager received every
+   * message of the device and knows it; with several (a shared subscription spreads a device's
+   * messages over them) the store knows the latest one written, and this manager may hold a
+   * later one not written yet: the later of the two.
    */
   #announceOffline(deviceId: string, receivedAt: string | undefined): void {
     this.#announced.set(deviceId, 'offline');
-    const known = receivedAt ?? this.#heard.get(deviceId);
-    if (known !== undefined) return this.#emitOffline(deviceId, known);
+    const heard = receivedAt ?? this.#heard.get(deviceId);
+    if (heard !== undefined && (receivedAt !== undefined || !this.#sharedBroker)) return this.#emitOffline(deviceId, heard);
+    const later = (stored: string | null | undefined) => (heard !== undefined && (!stored || heard > stored) ? heard : stored ?? null);
     this.#db.selectFrom('devices').select('last_seen_at').where('id', '=', deviceId).executeTakeFirst().then(
-      (row) => this.#announced.get(deviceId) === 'offline' && this.#emitOffline(deviceId, row?.last_seen_at ?? null),
-      () => this.#announced.get(deviceId) === 'offline' && this.#emitOffline(deviceId, null),
+      (row) => { if (this.#announced.get(deviceId) === 'offline') this.#emitOffline(deviceId, later(row?.last_seen_at)); },
+      () => { if (this.#announced.get(deviceId) === 'offline') this.#emitOffline(deviceId, later(null)); },
     );
   }
 
