@@ -3,9 +3,10 @@ import type { Db, Store } from '../../store/store.js';
 import type { DeviceActivity } from './device-activity.js';
 
 /**
- * Devices the store still calls online (or unresponsive) but that have not been heard from for three status
- * intervals. On an external broker a device's last will can be lost with the broker itself
- * (a crash or restart: nobody publishes it), so "online" would stay forever. Run as an
+ * Devices the store still calls online (or unresponsive) but that have not been heard from for
+ * three status intervals plus 1.5 keepalives. On an external broker a device's last will can
+ * be lost with the broker itself (a crash or restart: nobody publishes it), so "online" would
+ * stay forever. Run as an
  * exclusive job on one manager (docs/scale-out.md); the embedded broker does not need it (its
  * connections and wills live in the manager).
  */
