@@ -120,7 +120,7 @@ describe('artifact downloader', () => {
     assert.equal(path, join(stateDir, 'downloads', `${m.id}.ova`));
     assert.ok(readFileSync(path).equals(data));
     assert.equal(existsSync(join(stateDir, 'downloads', `${m.id}.part`)), false);
-    assert.match(messages.at(-1)!, /^100 downloading ubuntu-24\.04: 2 MiB of 2 MiB at [\d.]+ (kB|MB)\/s$/);
+    assert.match(messages.at(-1)!, /^100 downloading ubuntu-24\.04: 2 MiB of 2 MiB at [\d.]+ (KiB|MiB|GiB)\/s$/);
     assert.equal(requests[0]!.range, undefined);
   });
 

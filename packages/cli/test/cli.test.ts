@@ -144,6 +144,26 @@ test('devices show by exact name or ID; ambiguous and unknown names are errors',
   assert.equal(none.stderr, "pallas: no device with ID or name 'edge-lyon' (similar: 'edge-lyon-01', 'edge-lyon-010')\n");
 });
 
+test('devices show marks what an unresponsive or offline device reported as of its last report', async () => {
+  await login();
+  const last = new Date(Date.now() - 600_000).toISOString();
+  const hhmm = `${last.slice(11, 16)} UTC`;
+  mgr.devices[0] = { ...mgr.devices[0]!, presence: 'unresponsive', lastSeenAt: last };
+  const r = await run(['devices', 'show', 'edge-lyon-01'], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`^Presence: +unresponsive \\(last seen 10m ago, at ${last.slice(0, 10)} ${last.slice(11, 19)}Z\\)$`, 'm'));
+  assert.match(r.stdout, new RegExp(`^Memory: +1 GiB used of 8 GiB \\(as of ${hhmm}\\)$`, 'm'));
+  assert.match(r.stdout, new RegExp(`^Virtual machines \\(1, as of ${hhmm}\\):$`, 'm'));
+  // Online: the values are live and say nothing more.
+  mgr.devices[0] = { ...mgr.devices[0]!, presence: 'online' };
+  const live = await run(['devices', 'show', 'edge-lyon-01'], { env });
+  assert.doesNotMatch(live.stdout, /as of/);
+
+  const filtered = await run(['devices', 'ls', '--presence', 'unresponsive'], { env });
+  assert.equal(filtered.code, 0, filtered.stderr);
+  assert.equal(mgr.lastCall()?.query, 'presence=unresponsive');
+});
+
 test('devices rename and tag (replace, --add, --remove, --clear)', async () => {
   await login();
   const r = await run(['devices', 'rename', 'edge-lyon-01', 'edge-lyon-02'], { env });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatRelative } from '../src/output/format.js';
+import { formatAsOf, formatRelative } from '../src/output/format.js';
 import { clean, formatFields, formatTable } from '../src/output/table.js';
 
 test('formatTable aligns columns and leaves no trailing blanks', () => {
@@ -23,6 +23,13 @@ test('cells from devices cannot carry terminal escapes', () => {
 
 test('formatFields aligns values and skips empty ones', () => {
   assert.equal(formatFields([['ID', 'x'], ['Hostname', undefined], ['Name', 'edge']]), 'ID:    x\nName:  edge');
+});
+
+test('formatAsOf: the time alone on the same UTC day, with the date before it', () => {
+  const now = Date.parse('2025-06-01T12:00:00Z');
+  assert.equal(formatAsOf('2025-06-01T09:02:40Z', now), '09:02 UTC');
+  assert.equal(formatAsOf('2025-05-31T23:59:00Z', now), '2025-05-31 23:59 UTC');
+  assert.equal(formatAsOf(null, now), 'an unknown time');
 });
 
 test('formatRelative', () => {

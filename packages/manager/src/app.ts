@@ -51,6 +51,8 @@ import { ManagerInstances, newInstanceId } from './services/cluster/manager-inst
 import { ClusterRelay } from './services/live/cluster-relay.js';
 import { StrandedTasks } from './services/tasks/stranded-tasks.js';
 import { StalePresence } from './services/devices/stale-presence.js';
+import { presenceBounds } from './services/devices/presence-bounds.js';
+import { UnresponsiveSweep } from './services/devices/unresponsive-sweep.js';
 
 const LOOPBACK = '127.0.0.1';
 
@@ -166,7 +168,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       artifactVersion: async (id) => (await artifacts.get(id).catch(() => null))?.version ?? null,
     });
     const rollouts = new RolloutsService({ store, tasks, groups, engine: rolloutEngine, events });
-    const activity = new DeviceActivity({ online, outbox, events });
+    const activity = new DeviceActivity({ online, outbox, events, store, sharedBroker: broker.kind === 'external' });
     const reports = new TaskReports({
       store, broker, outbox, events, inventory, logger: logger.child({ component: 'tasks' }),
       onApplied: (n) => {
@@ -240,6 +242,13 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       // seconds (failover). Two sweeps at once are harmless: claims are conditional updates.
       new ExclusiveJob({ name: 'stranded-tasks', leases, run: () => stranded.sweep(), intervalMs: 1_000, ttlMs: 3_000, logger }),
     ];
+    // Unresponsive: connected but silent past its status bound (docs/manager.md, "Presence").
+    const bounds = presenceBounds({ statusIntervalSec: config.statusIntervalSec, keepaliveSec: config.keepaliveSec, missedReports: config.unresponsiveAfterReports });
+    if (!bounds.unresponsiveFirst) {
+      logger.info({ ...bounds }, 'a silent device is cut off by the keepalive before it can be shown unresponsive: status interval too long for the keepalive (docs/manager.md, "Presence")');
+    }
+    const unresponsive = new UnresponsiveSweep({ store, activity, logger, unresponsiveAfterMs: bounds.unresponsiveAfterMs });
+    jobs.push(new ExclusiveJob({ name: 'unresponsive-presence', leases, run: () => unresponsive.sweep(), intervalMs: bounds.sweepMs, logger }));
     if (broker.kind === 'external') {
       const stale = new StalePresence({ store, activity, logger, statusIntervalSec: config.statusIntervalSec, keepaliveSec: config.keepaliveSec });
       jobs.push(new ExclusiveJob({ name: 'stale-presence', leases, run: () => stale.sweep(), intervalMs: 10_000, logger }));
@@ -292,6 +301,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       status,
       inventory,
       reports,
+      activity,
       router,
       ...jobs,
       rolloutEngine,

@@ -93,7 +93,7 @@ function clusterSuite(makeTarget: () => Promise<StoreTarget>) {
     bus.subscribe((e) => { if (e.event.type !== 'reset') events.push(e.event); });
     const online = new OnlineDevices();
     for (const id of ['silent', 'chatty']) online.markOnline(id);
-    const activity = new DeviceActivity({ online, outbox: {} as never, events: bus });
+    const activity = new DeviceActivity({ online, outbox: {} as never, events: bus, store });
     // Status every 60 s, keepalive 30 s: silent for 3 min 45 s means gone.
     const stale = new StalePresence({ store, activity, logger: silent, statusIntervalSec: 60, keepaliveSec: 30 });
     assert.equal(await stale.sweep(Date.now() - 100_000), 0, 'not yet');

@@ -46,7 +46,12 @@ describe('fleet summary', () => {
       assert.equal(res.status, 200);
       return res.body.devices.online === 1 && res.body;
     });
-    assert.deepEqual(summary.devices, { total: 3, online: 1, offline: 2 });
+    assert.deepEqual(summary.devices, { total: 3, online: 1, unresponsive: 0, offline: 2 });
+    // The same counts as Prometheus gauges, every presence present.
+    const metrics = await fetch(`${manager.httpUrl}/metrics`).then((r) => r.text());
+    for (const [presence, n] of [['online', 1], ['unresponsive', 0], ['offline', 2]]) {
+      assert.match(metrics, new RegExp(`^pallas_devices\\{presence="${presence}"\\} ${n}$`, 'm'));
+    }
     assert.deepEqual(summary.hypervisors, [{ value: 'sim', count: 2 }, { value: 'esxi', count: 1 }]);
     assert.deepEqual(summary.agentVersions, [{ value: '0.1.0', count: 2 }, { value: '0.2.0', count: 1 }]);
     assert.equal(summary.tasks.queued, 1);

@@ -46,6 +46,9 @@ export const PAGE_LIMITS = { default: 50, max: 1000 } as const;
 export const TASK_TIMEOUT_DEFAULT_SEC = 24 * 3600;
 export const TASK_TIMEOUT_MAX_SEC = 30 * 24 * 3600;
 
+/** A device's presence as the manager judges it (the `Presence` schema is built from this). */
+export const PRESENCES = ['online', 'unresponsive', 'offline'] as const;
+
 /** Roles, least to most: each may do everything the one before it may. */
 export const ROLES = ['viewer', 'operator', 'admin'] as const;
 

@@ -1,11 +1,11 @@
 /** `pallas devices …`: list, inspect, rename, tag and decommission devices. */
 import { type Command, Option } from 'commander';
-import { PAGE_LIMITS, type Device, type DeviceQuery, type DeviceStatus, type Presence } from '@pallas/protocol';
+import { PAGE_LIMITS, PRESENCES, type Device, type DeviceQuery, type DeviceStatus, type Presence } from '@pallas/protocol';
 import { formatDuration, formatGB, formatMiB } from '@pallas/protocol/units';
 import type { Context } from '../context.js';
 import { CliError, UsageError } from '../errors.js';
 import type { Io } from '../io.js';
-import { formatRelative, formatTimestamp } from '../output/format.js';
+import { formatAsOf, formatRelative, formatTimestamp } from '../output/format.js';
 import { clean, formatFields, formatTable } from '../output/table.js';
 import { vmTable } from '../output/tasks.js';
 import { confirm, isInteractive } from '../prompt.js';
@@ -34,23 +34,33 @@ function deviceTable(devices: Device[], now: number): string {
   );
 }
 
+/**
+ * What a device reported is live only while it is online; from an unresponsive or offline
+ * device it is the last report, and says when that was (docs/cli.md).
+ */
+function asOf(d: Device, now: number): string | undefined {
+  return d.presence === 'online' ? undefined : `as of ${formatAsOf(d.lastSeenAt, now)}`;
+}
+
 function deviceDetails(d: Device, now: number): string {
   const f = d.facts;
+  const stale = asOf(d, now);
+  const suffix = stale ? ` (${stale})` : '';
   const cpu = f
-    ? [f.cpu.model, `${plural(f.cpu.cores, 'core')}`, f.cpu.mhz ? `${f.cpu.mhz} MHz` : '', f.cpu.usagePct !== undefined ? `${f.cpu.usagePct.toFixed(0)}% used` : '']
+    ? [f.cpu.model, `${plural(f.cpu.cores, 'core')}`, f.cpu.mhz ? `${f.cpu.mhz} MHz` : '', f.cpu.usagePct !== undefined ? `${f.cpu.usagePct.toFixed(0)}% used${suffix}` : '']
         .filter(Boolean)
         .join(', ')
     : undefined;
   const memory = f
     ? f.memory.usedMB !== undefined
-      ? `${formatMiB(f.memory.usedMB)} used of ${formatMiB(f.memory.totalMB)}`
+      ? `${formatMiB(f.memory.usedMB)} used of ${formatMiB(f.memory.totalMB)}${suffix}`
       : formatMiB(f.memory.totalMB)
     : undefined;
   const lines = [
     formatFields([
       ['ID', d.id],
       ['Name', d.name],
-      ['Presence', `${d.presence} (last seen ${formatRelative(d.lastSeenAt, now)})`],
+      ['Presence', `${d.presence} (last seen ${formatRelative(d.lastSeenAt, now)}${d.lastSeenAt ? `, at ${formatTimestamp(d.lastSeenAt)}` : ''})`],
       ['Status', d.status],
       ['Flags', d.flags && d.flags.length > 0 ? d.flags.join(', ') : undefined],
       ['Tags', d.tags.length > 0 ? d.tags.join(', ') : '(none)'],
@@ -76,7 +86,7 @@ function deviceDetails(d: Device, now: number): string {
       ),
     );
   }
-  lines.push('', d.vms.length > 0 ? `Virtual machines (${d.vms.length}):` : 'Virtual machines: none');
+  lines.push('', d.vms.length > 0 ? `Virtual machines (${d.vms.length}${stale ? `, ${stale}` : ''}):` : `Virtual machines: none${suffix}`);
   if (d.vms.length > 0) {
     lines.push(indent(vmTable(d.vms)));
   }
@@ -145,7 +155,7 @@ export function registerDevices(program: Command, io: Io): void {
     .command('ls')
     .alias('list')
     .description('list devices')
-    .addOption(new Option('--presence <state>', 'only online or offline devices (pending: same as --status pending)').choices(['online', 'offline', 'pending']))
+    .addOption(new Option('--presence <state>', 'only online, unresponsive (connected but missing its status reports) or offline devices (pending: same as --status pending)').choices([...PRESENCES, 'pending']))
     .addOption(new Option('--status <status>', 'only active, pending (awaiting approval) or blocked devices').choices(['active', 'pending', 'blocked']))
     .option('--name <substring>', 'only devices whose name contains this (case-insensitive)')
     .option('--tag <tag>', 'only devices with this tag')

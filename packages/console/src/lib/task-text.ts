@@ -32,6 +32,7 @@ export function taskStatusText(task: Task, presence?: Presence, status?: DeviceS
       if (status === 'blocked') return 'Queued — device blocked, runs once it is unblocked and reconnects';
       if (status === 'pending') return 'Queued — device waiting for approval, runs once it is approved and connects';
       if (presence === 'offline') return 'Queued — device offline, will run when it reconnects';
+      if (presence === 'unresponsive') return 'Queued — device unresponsive (connected, not reporting), will run when it responds';
       if (presence === 'online') return 'Queued — waiting for the device to take it';
       return 'Queued — sent when the device is online and free';
     case 'sent': return 'Sent to device, waiting for it to start';

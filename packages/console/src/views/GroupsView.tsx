@@ -59,7 +59,7 @@ function CreateGroupDialog({ onCreated, onClose }: { onCreated(): void; onClose(
             </label>
             <label className="field"><span>Presence</span>
               <select name="group-presence" value={presence} onChange={(e) => setPresence(e.target.value)}>
-                <option value="">Any</option><option value="online">online</option><option value="offline">offline</option>
+                <option value="">Any</option><option value="online">online</option><option value="unresponsive">unresponsive</option><option value="offline">offline</option>
               </select>
             </label>
           </div>

@@ -57,6 +57,7 @@ export function OverviewView() {
           <section className="stats" aria-label="Devices">
             <Stat label="devices" value={s.devices.total} to="/devices" />
             <Stat label="online" value={s.devices.online} tone="good" to="/devices?presence=online" />
+            <Stat label="unresponsive" value={s.devices.unresponsive} tone={s.devices.unresponsive > 0 ? 'warn' : ''} to="/devices?presence=unresponsive" />
             <Stat label="offline" value={s.devices.offline} tone={s.devices.offline > 0 ? 'warn' : ''} to="/devices?presence=offline" />
             <Stat label="pending approval" value={s.pending} tone={s.pending > 0 ? 'warn' : ''} to="/devices?status=pending" />
           </section>

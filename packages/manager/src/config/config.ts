@@ -38,6 +38,7 @@ export const ManagerConfigSchema = Type.Object(
     adminPassword: Type.Optional(Type.String({ description: 'First admin\'s password, used only when no user exists yet. Default: generated and printed once. At least 12 characters.', minLength: 12 })),
     keepaliveSec: Type.Integer({ description: 'MQTT keepalive handed to devices; offline is detected within 1.5× this. Default 30 s.', minimum: 1, maximum: 3600, default: 30 }),
     statusIntervalSec: Type.Integer({ description: 'How often devices send status. Default 60 s.', minimum: 1, maximum: 86400, default: 60 }),
+    unresponsiveAfterReports: Type.Integer({ description: 'A connected device that has sent nothing for this many status intervals (plus a tenth of one, at least 1 s) is shown unresponsive until its next message (docs/manager.md, "Presence"). Default 2.', minimum: 1, maximum: 1000, default: 2 }),
     sessionTtlSec: Type.Integer({ description: 'Lifetime of a login session. Default 12 h.', minimum: 60, default: 43200 }),
     loginMaxFailures: Type.Integer({ description: 'Failed logins of one account within 15 min before it is locked for 30 s, doubling per further failure (max 15 min). Default 5.', minimum: 1, maximum: 1000, default: 5 }),
     loginAddressMaxFailures: Type.Integer({ description: 'The same, per client address (higher: many users may share one address). Default 20.', minimum: 1, maximum: 100000, default: 20 }),

@@ -11,7 +11,13 @@ export function createMetrics() {
       help: 'Devices with an open MQTT session on this manager',
       registers: [registry],
     }),
-    mqttMessagesIn: new Counter({
+    devicesByPresence: new Gauge({
+      name: 'pallas_devices',
+      help: 'Devices by presence (online, unresponsive, offline), as the store holds them at scrape time; the same fleet on every manager, so aggregate with max, not sum',
+      labelNames: ['presence'] as const,
+      registers: [registry],
+    }),
+        mqttMessagesIn: new Counter({
       name: 'pallas_mqtt_messages_received_total',
       help: 'MQTT messages accepted from devices, by channel',
       labelNames: ['channel'] as const,

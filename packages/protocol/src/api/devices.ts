@@ -1,11 +1,19 @@
 import Type, { type Static } from 'typebox';
 import { NAME_LIMITS } from '../constants.js';
 import { Page, Paging, Timestamp } from './common.js';
+import { PRESENCES } from '../constants.js';
 import { HostFacts, HypervisorKind } from '../mqtt/host-facts.js';
 import { Vm } from '../mqtt/vm.js';
 
-export const Presence = Type.Union([Type.Literal('online'), Type.Literal('offline')]);
+/**
+ * Where a device stands with the link, as the manager judges it (docs/manager.md, "Presence"):
+ * `online` (heard from within its status bound), `unresponsive` (its connection is still open
+ * but it has missed its status reports: a frozen agent or a hung reporter) or `offline` (its
+ * connection is gone). `unresponsive` is the manager's judgement, never a device message.
+ */
+export const Presence = Type.Union([Type.Literal('online'), Type.Literal('unresponsive'), Type.Literal('offline')]);
 export type Presence = Static<typeof Presence>;
+PRESENCES satisfies readonly Presence[];
 
 /**
  * Where a device stands with the manager: `active` (may connect), `pending` (enrolled, waiting
@@ -27,6 +35,7 @@ export const Device = Type.Object({
   presence: Presence,
   status: DeviceStatus,
   flags: Type.Array(DeviceFlag),
+  /** When the manager received the device's last message (presence or status); never the time it noticed the device was gone. */
   lastSeenAt: Type.Union([Timestamp, Type.Null()]),
   enrolledAt: Timestamp,
   facts: Type.Union([HostFacts, Type.Null()]),

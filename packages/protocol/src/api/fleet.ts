@@ -11,7 +11,8 @@ export type FleetBucket = Static<typeof FleetBucket>;
  * grouped queries so it costs the same at 10 devices and at 10,000.
  */
 export const FleetSummary = Type.Object({
-  devices: Type.Object({ total: Count, online: Count, offline: Count }),
+  /** Devices by presence (docs/manager.md, "Presence"); the three add up to `total`. */
+  devices: Type.Object({ total: Count, online: Count, unresponsive: Count, offline: Count }),
   tasks: Type.Object({
     /** Tasks not final yet, whatever their age. */
     queued: Count,

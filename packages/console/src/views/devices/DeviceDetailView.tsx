@@ -8,6 +8,7 @@ import { ErrorNote } from '../../components/ErrorNote.js';
 import { pageTitle, useDocumentTitle } from '../../hooks/useDocumentTitle.js';
 import { useResource } from '../../hooks/useResource.js';
 import { useLiveEvents } from '../../live/LiveProvider.js';
+import { formatClock } from '../../lib/format.js';
 import { TaskTable, upsertTask } from '../tasks/TaskTable.js';
 import { DeviceActions } from './DeviceActions.js';
 import { DeviceEvents } from './DeviceEvents.js';
@@ -70,6 +71,12 @@ export function DeviceDetailView({ deviceId }: { deviceId: string }) {
           )}
           {d.status === 'blocked' && (
             <div className="notice bad">This device is blocked: the manager refuses its credential until it is unblocked. Tasks for it wait in its queue.</div>
+          )}
+          {d.presence === 'unresponsive' && (
+            <div className="notice" data-testid="unresponsive-notice">
+              This device has sent nothing since {formatClock(d.lastSeenAt)} though its connection is still open: its agent may be frozen or stuck.
+              What it shows below is its last report. Commands wait in its session; it is offline if the connection ends.
+            </div>
           )}
           {d.presence === 'offline' && d.status === 'active' && (
             <div className="notice">This device is offline. Changes are queued and run when it reconnects (unless they time out first).</div>

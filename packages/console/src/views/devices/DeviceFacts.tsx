@@ -2,8 +2,12 @@ import type { Device } from '@pallas/protocol';
 import { Meter } from '../../components/Meter.js';
 import { formatDuration, formatGB, formatMiB } from '@pallas/protocol/units';
 import { formatDateTime, formatRelative } from '../../lib/format.js';
+import { AsOf, isStale } from '../../components/Stale.js';
 
-/** What the host says about itself, and its CPU, memory and datastores as bars. */
+/**
+ * What the host says about itself, and its CPU, memory and datastores as bars: live while the
+ * device is online, greyed "as of" its last report otherwise.
+ */
 export function DeviceFacts({ device }: { device: Device }) {
   const f = device.facts;
   if (!f) return <section className="panel"><h2>Host</h2><p className="muted">The device has not reported its host facts yet.</p></section>;
@@ -16,7 +20,7 @@ export function DeviceFacts({ device }: { device: Device }) {
     ['Agent', `${f.agentVersion} · up ${formatDuration(f.agentUptimeSec)}`],
     ['Host uptime', formatDuration(f.uptimeSec)],
     ['Enrolled', formatDateTime(device.enrolledAt)],
-    ['Last seen', device.presence === 'online' ? 'now (online)' : formatRelative(device.lastSeenAt)],
+    ['Last seen', device.presence === 'online' ? 'now (online)' : `${formatRelative(device.lastSeenAt)} (${formatDateTime(device.lastSeenAt)})`],
     ['Device id', device.id],
   ];
   return (
@@ -29,8 +33,11 @@ export function DeviceFacts({ device }: { device: Device }) {
           ))}
         </dl>
       </section>
-      <section className="panel">
-        <h2>Resources</h2>
+      <section className={isStale(device) ? 'panel stale' : 'panel'} aria-label="Resources" data-stale={isStale(device) || undefined}>
+        <div className="panel-head">
+          <h2>Resources</h2>
+          <AsOf device={device} />
+        </div>
         {f.cpu.usagePct !== undefined && <Meter label="CPU" used={f.cpu.usagePct} total={100} detail={`${f.cpu.usagePct.toFixed(0)}% of ${f.cpu.cores} cores`} />}
         {f.memory.usedMB !== undefined && (
           <Meter label="Memory" used={f.memory.usedMB} total={f.memory.totalMB} detail={`${formatMiB(f.memory.usedMB)} of ${formatMiB(f.memory.totalMB)}`} />

@@ -8,6 +8,7 @@ import { TaskProgress } from '../../components/TaskProgress.js';
 import { formatGB, formatMiB } from '@pallas/protocol/units';
 import { isFinal } from '../../lib/task-text.js';
 import { CreateVmDialog, DeployVmDialog, EditVmDialog } from './VmDialogs.js';
+import { AsOf, isStale } from '../../components/Stale.js';
 
 type Open = { kind: 'create' } | { kind: 'deploy' } | { kind: 'edit'; vm: Vm } | { kind: 'delete'; vm: Vm }
   | { kind: 'power'; vm: Vm; action: PowerAction; label: string } | null;
@@ -55,9 +56,11 @@ export function DeviceVms({ device, tasks, onTask }: { device: Device; tasks: Ta
   };
 
   return (
-    <section className="panel" aria-label="Virtual machines">
+    <section className={isStale(device) ? 'panel stale' : 'panel'} aria-label="Virtual machines" data-stale={isStale(device) || undefined}>
       <div className="panel-head">
         <h2>Virtual machines</h2>
+        <AsOf device={device} />
+        <div className="spacer" />
         {canOperate && (
           <div className="button-group">
             <button type="button" className="button" onClick={() => setOpen({ kind: 'deploy' })}>Deploy from OVA</button>

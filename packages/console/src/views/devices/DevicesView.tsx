@@ -1,5 +1,7 @@
 import { useEffect, useState } from 'react';
 import type { Device, DeviceQuery, DeviceSort, DeviceStatus, HypervisorKind, PageOf, Presence } from '@pallas/protocol';
+import { PRESENCES } from '@pallas/protocol/constants';
+import { AsOf, isStale } from '../../components/Stale.js';
 import { api } from '../../api/client.js';
 import { Link, setQuery, useLocation } from '../../app/router.js';
 import { DeviceStatusBadge, PresenceBadge } from '../../components/Badges.js';
@@ -32,6 +34,17 @@ const SORTS: Array<{ value: DeviceSort; label: string }> = [
 const HYPERVISORS: HypervisorKind[] = ['sim', 'qemu', 'esxi'];
 const STATUSES: DeviceStatus[] = ['active', 'pending', 'blocked'];
 
+/** CPU and memory use from the device's last report; greyed "as of" its time when it is not online. */
+function Load({ device }: { device: Device }) {
+  const f = device.facts;
+  if (!f || (f.cpu.usagePct === undefined && f.memory.usedMB === undefined)) return <span className="muted">—</span>;
+  const parts = [
+    f.cpu.usagePct !== undefined ? `${f.cpu.usagePct.toFixed(0)}%` : '—',
+    f.memory.usedMB !== undefined && f.memory.totalMB > 0 ? `${Math.round((f.memory.usedMB / f.memory.totalMB) * 100)}%` : '—',
+  ];
+  return <><span className="load">{parts.join(' · ')}</span> <AsOf device={device} /></>;
+}
+
 /** The filters live in the URL, so a filtered list can be reloaded, bookmarked and shared. */
 function queryFrom(search: URLSearchParams): DeviceQuery {
   const presence = search.get('presence');
@@ -42,7 +55,7 @@ function queryFrom(search: URLSearchParams): DeviceQuery {
     limit: PAGE_SIZE,
     offset: Math.max(0, Number(search.get('offset')) || 0),
     ...(search.get('q') ? { name: search.get('q')! } : {}),
-    ...(presence === 'online' || presence === 'offline' ? { presence: presence as Presence } : {}),
+    ...((PRESENCES as readonly string[]).includes(presence ?? '') ? { presence: presence as Presence } : {}),
     ...(STATUSES.includes(status as DeviceStatus) ? { status: status as DeviceStatus } : {}),
     ...(search.get('tag') ? { tag: search.get('tag')! } : {}),
     ...(HYPERVISORS.includes(hypervisor as HypervisorKind) ? { hypervisor: hypervisor as HypervisorKind } : {}),
@@ -124,8 +137,9 @@ export function DevicesView() {
       <div className="toolbar" role="search">
         <input type="search" name="search" placeholder="Search by name" aria-label="Search devices by name" value={text} onChange={(e) => setText(e.target.value)} />
         <select aria-label="Presence" name="presence" value={query.presence ?? ''} onChange={(e) => setQuery({ presence: e.target.value, offset: undefined })}>
-          <option value="">Online and offline</option>
+          <option value="">Any presence</option>
           <option value="online">Online</option>
+          <option value="unresponsive">Unresponsive</option>
           <option value="offline">Offline</option>
         </select>
         <select aria-label="Status" name="status" value={query.status ?? ''} onChange={(e) => setQuery({ status: e.target.value, offset: undefined })}>
@@ -155,6 +169,7 @@ export function DevicesView() {
                 <th>Presence</th>
                 <th className="secondary">Hypervisor</th>
                 <th className="secondary">Agent</th>
+                <th>CPU · memory</th>
                 <th className="num">VMs</th>
                 <th className="secondary">Tags</th>
                 <th className="secondary">Last seen</th>
@@ -168,6 +183,7 @@ export function DevicesView() {
                   <td><PresenceBadge presence={d.presence} /> <DeviceStatusBadge status={d.status} /></td>
                   <td className="secondary">{d.facts ? `${d.facts.hypervisor.kind} ${d.facts.hypervisor.version}` : '—'}</td>
                   <td className="secondary">{d.facts?.agentVersion ?? '—'}</td>
+                  <td className={isStale(d) ? 'stale' : undefined} data-stale={isStale(d) || undefined}><Load device={d} /></td>
                   <td className="num">{d.vms.length}</td>
                   <td className="secondary">{d.tags.map((t) => <span key={t} className="tag">{t}</span>)}</td>
                   <td className="secondary" title={d.lastSeenAt ?? ''}>{d.presence === 'online' ? 'now' : formatRelative(d.lastSeenAt)}</td>

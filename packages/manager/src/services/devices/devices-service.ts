@@ -226,7 +226,7 @@ export class DevicesService {
 
   /** Marks every device offline: used when the embedded broker starts with no sessions. */
   async markAllOffline(): Promise<void> {
-    await this.#write.updateTable('devices').set({ presence: 'offline' }).where('presence', '=', 'online').execute();
+    await this.#write.updateTable('devices').set({ presence: 'offline' }).where('presence', 'in', ['online', 'unresponsive']).execute();
   }
 
   /**
@@ -234,7 +234,8 @@ export class DevicesService {
    * from this: those devices stay connected to the broker and will not say so again.
    */
   async onlineIds(): Promise<string[]> {
-    const rows = await this.#write.selectFrom('devices').select('id').where('presence', '=', 'online').where('status', '=', 'active').execute();
+    // Unresponsive devices are still connected: commands wait in their sessions.
+    const rows = await this.#write.selectFrom('devices').select('id').where('presence', 'in', ['online', 'unresponsive']).where('status', '=', 'active').execute();
     return rows.map((r) => r.id);
   }
 

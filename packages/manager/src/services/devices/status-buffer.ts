@@ -6,7 +6,11 @@ import type { Db, Store } from '../../store/store.js';
 
 export interface DeviceUpdate {
   presence?: Presence;
-  lastSeenAt: string;
+  /**
+   * When the manager received the device's message. Absent for a last will: the broker sends
+   * it, not the device, so the device's last contact stays what it was (docs/manager.md).
+   */
+  lastSeenAt?: string;
   facts?: HostFacts;
   seq?: number;
 }
@@ -159,7 +163,7 @@ function compileUpdate(db: Db): { bind(id: string, u: DeviceUpdate): CompiledQue
   const mark = (slot: Slot) => `\u0000${slot}`;
   const compiled = db.updateTable('devices')
     .set({
-      last_seen_at: mark('seen'),
+      last_seen_at: sql<string>`coalesce(${mark('seen')}, last_seen_at)`,
       updated_at: mark('updated'),
       presence: sql<string>`coalesce(${mark('presence')}, presence)`,
       facts: sql<string>`coalesce(${mark('facts')}, facts)`,
@@ -173,8 +177,8 @@ function compileUpdate(db: Db): { bind(id: string, u: DeviceUpdate): CompiledQue
   return {
     bind(id, u) {
       const values: Record<Slot, unknown> = {
-        seen: u.lastSeenAt,
-        updated: u.lastSeenAt,
+        seen: u.lastSeenAt ?? null,
+        updated: u.lastSeenAt ?? new Date().toISOString(),
         presence: u.presence ?? null,
         facts: u.facts ? JSON.stringify(u.facts) : null,
         kind: u.facts?.hypervisor.kind ?? null,

@@ -1,4 +1,4 @@
-import type { FleetBucket, FleetSummary } from '@pallas/protocol';
+import { PRESENCES, type FleetBucket, type FleetSummary, type Presence } from '@pallas/protocol';
 import type { Db, Store } from '../../store/store.js';
 import { taskIdFloor } from '../tasks/task-id.js';
 
@@ -32,9 +32,10 @@ export class FleetSummaryService {
     const count = (rows: Array<{ state: string; n: number | string | bigint }>, state: string): number =>
       Number(rows.find((r) => r.state === state)?.n ?? 0);
     const online = presence.find((b) => b.value === 'online')?.count ?? 0;
+    const unresponsive = presence.find((b) => b.value === 'unresponsive')?.count ?? 0;
     const total = presence.reduce((sum, b) => sum + b.count, 0);
     return {
-      devices: { total, online, offline: total - online },
+      devices: { total, online, unresponsive, offline: total - online - unresponsive },
       tasks: {
         queued: count(active, 'queued'),
         sent: count(active, 'sent'),
@@ -50,6 +51,12 @@ export class FleetSummaryService {
       agentVersions,
       generatedAt: now.toISOString(),
     };
+  }
+
+  /** Devices by presence, every state present (0 when none): the `/metrics` gauge. */
+  async devicesByPresence(): Promise<Record<Presence, number>> {
+    const buckets = await this.#countDevicesBy('presence');
+    return Object.fromEntries(PRESENCES.map((p) => [p, buckets.find((b) => b.value === p)?.count ?? 0])) as Record<Presence, number>;
   }
 
   async #countDevicesBy(column: 'presence' | 'hypervisor_kind' | 'agent_version'): Promise<FleetBucket[]> {

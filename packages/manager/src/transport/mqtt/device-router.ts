@@ -92,8 +92,11 @@ export class DeviceRouter implements Service {
         const msg = presence.parseJson(payload);
         if (!msg.ok) return this.#reject('malformed', topic, msg.error);
         this.#metrics.mqttMessagesIn.inc({ channel });
-        this.#status.offer(deviceId, { presence: msg.value.state, lastSeenAt: now });
-        this.#activity.presence(deviceId, msg.value.state, now);
+        // A last will (no `at`: written at connect time) is the broker's message, not the
+        // device's: the device's last contact stays the time of its last message.
+        const receivedAt = msg.value.state === 'online' || msg.value.at !== undefined ? now : undefined;
+        this.#status.offer(deviceId, { presence: msg.value.state, ...(receivedAt ? { lastSeenAt: receivedAt } : {}) });
+        this.#activity.presence(deviceId, msg.value.state, receivedAt);
         if (msg.value.state === 'online' && msg.value.username) this.#onUsername?.(deviceId, msg.value.username);
         return;
       }

@@ -35,6 +35,10 @@ export async function healthRoutes(app: App, ctx: RouteContext & { metricsToken?
     // An external broker's connections are not this manager's to count: the gauge stays unset.
     const connected = ctx.broker.connectedCount();
     if (connected !== null) ctx.metrics.devicesConnected.set(connected);
+    // Read at scrape time (one grouped query): the gauge is the store's view, whichever manager
+    // made each change. A store that does not answer leaves the last values.
+    const byPresence = await ctx.fleet.devicesByPresence().catch(() => null);
+    if (byPresence) for (const [presence, n] of Object.entries(byPresence)) ctx.metrics.devicesByPresence.set({ presence }, n);
     return reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
   });
 }
