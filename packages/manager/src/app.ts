@@ -232,9 +232,11 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     });
     const stranded = new StrandedTasks({ store, instances, outbox, online, logger: logger.child({ component: 'tasks' }) });
     const jobs = [
-      new ExclusiveJob({ name: 'audit-prune', leases, run: () => auditPruner.prune(), intervalMs: 3_600_000, ttlMs: 600_000, logger }),
+      // Leases outlive their interval (the default, 3×), so `pallas cluster` shows who holds each
+      // job between its runs; a dead holder's pruning moves on within that time, which is soon enough.
+      new ExclusiveJob({ name: 'audit-prune', leases, run: () => auditPruner.prune(), intervalMs: 3_600_000, logger }),
       new ExclusiveJob({
-        name: 'login-throttle-prune', leases, intervalMs: 600_000, ttlMs: 120_000, logger,
+        name: 'login-throttle-prune', leases, intervalMs: 600_000, logger,
         run: () => throttle.prune().catch((err: unknown) => logger.error({ err }, 'login throttle pruning failed')),
       }),
       new ExclusiveJob({ name: 'task-deadlines', leases, run: () => sweep.sweep(), intervalMs: config.taskSweepMs, logger }),
