@@ -51,6 +51,10 @@ import { ManagerInstances, newInstanceId } from './services/cluster/manager-inst
 import { ClusterRelay } from './services/live/cluster-relay.js';
 import { StrandedTasks } from './services/tasks/stranded-tasks.js';
 import { StalePresence } from './services/devices/stale-presence.js';
+import { HistoryRecorder } from './services/history/history-recorder.js';
+import { FleetSampler } from './services/history/fleet-sampler.js';
+import { HistoryPruner } from './services/history/history-pruner.js';
+import { HistoryReader } from './services/history/history-reader.js';
 
 const LOOPBACK = '127.0.0.1';
 
@@ -138,6 +142,16 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       metrics.statusPersisted.inc(messages);
       metrics.statusRowsWritten.inc(rows);
     }, () => inventory.flush());
+    // History (docs/history.md): the recorder hears what each status flush wrote; the fleet
+    // sampler and the pruner run once across managers, under leases.
+    const history = new HistoryRecorder({ store, logger: logger.child({ component: 'history' }), onWritten: (rows) => metrics.historyRowsWritten.inc(rows) });
+    status.onWritten = (rows) => {
+      try {
+        history.observe(rows);
+      } catch (err) {
+        logger.error({ err }, 'could not record device history');
+      }
+    };
     const urls = new DownloadUrlSigner(config.dataDir);
     const artifacts = new ArtifactsService({
       store,
@@ -180,6 +194,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       store, broker, credentials, status, logger, brokerAccounts,
       onDecommissioned: async (id) => {
         await tasks.cancelAllForDevice(id, 'the device was decommissioned');
+        await history.removed(id).catch((err: unknown) => logger.error({ err, device: id }, 'could not delete the device\'s history'));
         activity.removed(id);
         inventory.removed(id);
       },
@@ -229,12 +244,18 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       keysFingerprint: `${artifacts.signingKey.keyId}:${urls.fingerprint}`,
     });
     const stranded = new StrandedTasks({ store, instances, outbox, online, logger: logger.child({ component: 'tasks' }) });
+    const fleetSummary = new FleetSummaryService({ store });
+    metrics.fleet.presence = async () => (await fleetSummary.byPresence()).map((b) => ({ presence: b.value ?? 'unknown', count: b.count }));
+    const fleetSampler = new FleetSampler({ store, logger: logger.child({ component: 'history' }) });
+    const historyPruner = new HistoryPruner({ store, logger: logger.child({ component: 'history' }) });
     const jobs = [
       new ExclusiveJob({ name: 'audit-prune', leases, run: () => auditPruner.prune(), intervalMs: 3_600_000, ttlMs: 600_000, logger }),
       new ExclusiveJob({
         name: 'login-throttle-prune', leases, intervalMs: 600_000, ttlMs: 120_000, logger,
         run: () => throttle.prune().catch((err: unknown) => logger.error({ err }, 'login throttle pruning failed')),
       }),
+      new ExclusiveJob({ name: 'history-sample', leases, run: () => fleetSampler.sample(), intervalMs: 60_000, ttlMs: 180_000, logger }),
+      new ExclusiveJob({ name: 'history-prune', leases, run: () => historyPruner.prune(), intervalMs: 3_600_000, ttlMs: 900_000, logger }),
       new ExclusiveJob({ name: 'task-deadlines', leases, run: () => sweep.sweep(), intervalMs: config.taskSweepMs, logger }),
       // A short lease: when its holder dies, another manager must take over its tasks within
       // seconds (failover). Two sweeps at once are harmless: claims are conditional updates.
@@ -253,7 +274,8 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     const http = await createHttpServer(
       {
         users, sessions, apiTokens, audit, throttle, devices, enrollment, tasks, groups, rollouts, artifacts, events, broker, store, metrics,
-        fleet: new FleetSummaryService({ store }),
+        fleet: fleetSummary,
+        history: new HistoryReader({ store }),
         cluster: new ClusterStatusService({ store, instances, leases, brokerKind: broker.kind, brokerHealth: () => broker.health() }),
         downloadUrlTtlSec: config.downloadUrlTtlSec,
         guard: (minimum) => requireRole({ sessions, apiTokens }, minimum),
@@ -289,6 +311,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       ...(relay ? [relay] : []),
       { name: 'broker', start: () => broker.start(), stop: () => broker.stop() },
       { name: 'broker accounts', start: async () => void await brokerAccounts?.reconcile(), stop: async () => {} },
+      history, // before the status buffer: it stops after it and writes what the last flush gave it
       status,
       inventory,
       reports,

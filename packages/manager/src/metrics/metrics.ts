@@ -4,8 +4,28 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'pallas_' });
+  /** Where the fleet gauges read their counts at scrape time (set by the composition root). */
+  const fleet: { presence?: () => Promise<Array<{ presence: string; count: number }>> } = {};
   return {
     registry,
+    fleet,
+    // Read from the store at each scrape, so every manager of a cluster reports the same fleet.
+    fleetDevices: new Gauge({
+      name: 'pallas_fleet_devices',
+      help: 'Devices in the fleet by presence (the whole fleet, as the store says at scrape time)',
+      labelNames: ['presence'] as const,
+      registers: [registry],
+      async collect() {
+        if (!fleet.presence) return;
+        this.reset();
+        for (const { presence, count } of await fleet.presence()) this.set({ presence }, count);
+      },
+    }),
+    historyRowsWritten: new Counter({
+      name: 'pallas_history_rows_written_total',
+      help: 'Device history buckets written (1-minute and 15-minute, docs/history.md)',
+      registers: [registry],
+    }),
     devicesConnected: new Gauge({
       name: 'pallas_devices_connected',
       help: 'Devices with an open MQTT session on this manager',

@@ -52,6 +52,11 @@ export class FleetSummaryService {
     };
   }
 
+  /** Devices by presence (the /metrics gauge). */
+  byPresence(): Promise<FleetBucket[]> {
+    return this.#countDevicesBy('presence');
+  }
+
   async #countDevicesBy(column: 'presence' | 'hypervisor_kind' | 'agent_version'): Promise<FleetBucket[]> {
     const rows = await this.#read.selectFrom('devices')
       .select([`${column} as value`, (eb) => eb.fn.countAll<number>().as('n')])
