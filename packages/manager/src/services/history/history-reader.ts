@@ -65,7 +65,8 @@ export class HistoryReader {
         datastoreCapacityGB: r.ds_capacity === null ? null : Number(r.ds_capacity),
       };
     });
-    const presence = await this.#presence(deviceId, plan);
+    // A range that reaches now leaves the last interval open: it lasts.
+    const presence = await this.#presence(deviceId, plan, !q.to || plan.toMs >= this.#now());
     return {
       deviceId, from: new Date(plan.fromMs).toISOString(), to: new Date(plan.toMs).toISOString(), step: plan.stepMin * 60,
       points, presence, presenceSummary: summarize(presence, plan.fromMs, Math.min(plan.toMs, this.#now())),
@@ -114,7 +115,7 @@ export class HistoryReader {
   }
 
   /** The device's presence over the range: the state it was in at `from`, then each change. */
-  async #presence(deviceId: string, plan: Plan): Promise<PresenceInterval[]> {
+  async #presence(deviceId: string, plan: Plan, lasting: boolean): Promise<PresenceInterval[]> {
     const from = new Date(plan.fromMs).toISOString();
     const to = new Date(plan.toMs).toISOString();
     const before = await this.#read.selectFrom('device_presence_history').select(['at', 'state'])
@@ -130,7 +131,7 @@ export class HistoryReader {
       intervals.push({ state: c.state, from: c.at, to: null });
     }
     const last = intervals.at(-1);
-    if (last && plan.toMs < this.#now()) last.to = to;
+    if (last && !lasting) last.to = to;
     return intervals;
   }
 }
