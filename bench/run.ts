@@ -10,6 +10,7 @@
  *   npm run bench -- --scenario rollout --devices 2000
  *   npm run bench -- --scenario cluster --devices 2000        (needs PALLAS_TEST_PG_URL, Mosquitto, nginx)
  *   npm run bench -- --scenario scale --devices 15000 --sizes 1000,5000,10000,15000
+ *   npm run bench -- --scenario history --devices 10000 --days 7   (PostgreSQL too with PALLAS_TEST_PG_URL)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,6 +23,7 @@ import { runConsole } from './scenarios/console.js';
 import { runRollout } from './scenarios/rollout.js';
 import { runCluster } from './scenarios/cluster.js';
 import { runScale } from './scenarios/scale.js';
+import { runHistory } from './scenarios/history.js';
 import { printTable, type Row } from './lib/stats.js';
 
 const { values } = parseArgs({
@@ -38,6 +40,9 @@ const { values } = parseArgs({
     'console-devices': { type: 'string', default: '10000' },
     sizes: { type: 'string', default: '1000,5000,10000,15000' },
     'ramp-seconds': { type: 'string', default: '5' },
+    days: { type: 'string', default: '7' },
+    'round-seconds': { type: 'string', default: '60' },
+    'report-every-sec': { type: 'string', default: '30' },
   },
 });
 
@@ -50,7 +55,7 @@ const options = {
 
 const started = new Date();
 const scenarios = values.scenario === 'all' ? ['fleet', 'tasks', 'downloads', 'console'] : values.scenario!.split(',');
-const sized = ['fleet', 'tasks', 'rollout', 'cluster', 'scale'];
+const sized = ['fleet', 'tasks', 'rollout', 'cluster', 'scale', 'history'];
 console.log(`Pallas benchmark: ${scenarios.join(', ')}${scenarios.some((s) => sized.includes(s)) ? ` with ${options.devices} devices` : ''} on ${process.platform}/${process.arch}, Node ${process.version}`);
 const dir = join(fileURLToPath(new URL('.', import.meta.url)), 'results');
 mkdirSync(dir, { recursive: true });
@@ -63,7 +68,11 @@ for (const scenario of scenarios) {
   else if (scenario === 'console') result = await runConsole({ devices: Number(values['console-devices']), rounds: Number(values.rounds) });
   else if (scenario === 'cluster') result = await runCluster({ devices: options.devices, rounds: Number(values.rounds), statusRate: options.statusRate, statusSeconds: options.statusSeconds });
   else if (scenario === 'scale') result = await runScale({ devices: options.devices, sizes: values.sizes!.split(',').map(Number), rampSeconds: Number(values['ramp-seconds']) });
-  else throw new Error(`unknown scenario ${scenario}: use fleet, tasks, downloads, console, rollout, cluster, scale or all`);
+  else if (scenario === 'history') {
+    result = await runHistory({
+      devices: options.devices, days: Number(values.days), rounds: Number(values.rounds), roundSeconds: Number(values['round-seconds']), reportEverySec: Number(values['report-every-sec']),
+    });
+  } else throw new Error(`unknown scenario ${scenario}: use fleet, tasks, downloads, console, rollout, cluster, scale, history or all`);
   printTable(sized.includes(scenario) ? `${scenario} (${options.devices} devices)` : scenario, result.rows);
   const file = join(dir, `${scenario}-${started.toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify({ scenario, startedAt: started.toISOString(), options, rows: result.rows, raw: result.raw }, null, 2)}\n`);

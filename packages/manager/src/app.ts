@@ -145,13 +145,15 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     // History (docs/history.md): the recorder hears what each status flush wrote; the fleet
     // sampler and the pruner run once across managers, under leases.
     const history = new HistoryRecorder({ store, logger: logger.child({ component: 'history' }), onWritten: (rows) => metrics.historyRowsWritten.inc(rows) });
-    status.onWritten = (rows) => {
-      try {
-        history.observe(rows);
-      } catch (err) {
-        logger.error({ err }, 'could not record device history');
-      }
-    };
+    if (config.keepHistory) {
+      status.onWritten = (rows) => {
+        try {
+          history.observe(rows);
+        } catch (err) {
+          logger.error({ err }, 'could not record device history');
+        }
+      };
+    }
     const urls = new DownloadUrlSigner(config.dataDir);
     const artifacts = new ArtifactsService({
       store,
@@ -254,13 +256,17 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
         name: 'login-throttle-prune', leases, intervalMs: 600_000, ttlMs: 120_000, logger,
         run: () => throttle.prune().catch((err: unknown) => logger.error({ err }, 'login throttle pruning failed')),
       }),
-      new ExclusiveJob({ name: 'history-sample', leases, run: () => fleetSampler.sample(), intervalMs: 60_000, ttlMs: 180_000, logger }),
-      new ExclusiveJob({ name: 'history-prune', leases, run: () => historyPruner.prune(), intervalMs: 3_600_000, ttlMs: 900_000, logger }),
       new ExclusiveJob({ name: 'task-deadlines', leases, run: () => sweep.sweep(), intervalMs: config.taskSweepMs, logger }),
       // A short lease: when its holder dies, another manager must take over its tasks within
       // seconds (failover). Two sweeps at once are harmless: claims are conditional updates.
       new ExclusiveJob({ name: 'stranded-tasks', leases, run: () => stranded.sweep(), intervalMs: 1_000, ttlMs: 3_000, logger }),
     ];
+    if (config.keepHistory) {
+      jobs.push(
+        new ExclusiveJob({ name: 'history-sample', leases, run: () => fleetSampler.sample(), intervalMs: 60_000, ttlMs: 180_000, logger }),
+        new ExclusiveJob({ name: 'history-prune', leases, run: () => historyPruner.prune(), intervalMs: 3_600_000, ttlMs: 900_000, logger }),
+      );
+    }
     if (broker.kind === 'external') {
       const stale = new StalePresence({ store, activity, logger, statusIntervalSec: config.statusIntervalSec, keepaliveSec: config.keepaliveSec });
       jobs.push(new ExclusiveJob({ name: 'stale-presence', leases, run: () => stale.sweep(), intervalMs: 10_000, logger }));
@@ -311,7 +317,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       ...(relay ? [relay] : []),
       { name: 'broker', start: () => broker.start(), stop: () => broker.stop() },
       { name: 'broker accounts', start: async () => void await brokerAccounts?.reconcile(), stop: async () => {} },
-      history, // before the status buffer: it stops after it and writes what the last flush gave it
+      ...(config.keepHistory ? [history] : []), // before the status buffer: it stops after it and writes what the last flush gave it
       status,
       inventory,
       reports,

@@ -38,7 +38,7 @@ function deviceTable(devices: Device[], now: number): string {
 const DAY_MS = 24 * 3600_000;
 
 /** "avg 23 %, peak 87 %" over a history's points (weighted by reports). */
-function usageInWords(h: DeviceHistory | undefined, pick: (p: DeviceHistory['points'][number]) => { min: number; avg: number; max: number } | null, unit: string): string | undefined {
+function usageInWords(h: DeviceHistory | undefined, pick: (p: DeviceHistory['points'][number]) => { min: number; avg: number; max: number } | undefined, unit: string): string | undefined {
   let weighted = 0;
   let samples = 0;
   let peak = -Infinity;

@@ -32,16 +32,20 @@ export type FleetHistoryQuery = Static<typeof FleetHistoryQuery>;
 export const Stat = Type.Object({ min: Type.Number(), avg: Type.Number(), max: Type.Number() });
 export type Stat = Static<typeof Stat>;
 
+/**
+ * One step of a device's series. A quantity no report in the step carried is absent (not
+ * null: optional fields keep the answer of a day's 1,440 points cheap to serialize).
+ */
 export const DeviceHistoryPoint = Type.Object({
   /** Start of the point's step. */
   at: Type.String({ format: 'date-time' }),
   /** Status reports in the step. */
   samples: Type.Integer({ minimum: 0 }),
-  cpuPct: Type.Union([Stat, Type.Null()]),
-  memoryUsedMB: Type.Union([Stat, Type.Null()]),
-  memoryTotalMB: Type.Union([Type.Number(), Type.Null()]),
-  datastoreUsedGB: Type.Union([Stat, Type.Null()]),
-  datastoreCapacityGB: Type.Union([Type.Number(), Type.Null()]),
+  cpuPct: Type.Optional(Stat),
+  memoryUsedMB: Type.Optional(Stat),
+  memoryTotalMB: Type.Optional(Type.Number()),
+  datastoreUsedGB: Type.Optional(Stat),
+  datastoreCapacityGB: Type.Optional(Type.Number()),
 });
 export type DeviceHistoryPoint = Static<typeof DeviceHistoryPoint>;
 

@@ -37,33 +37,21 @@ export class HistoryReader {
     const device = await this.#read.selectFrom('devices').select('id').where('id', '=', deviceId).executeTakeFirst();
     if (!device) throw notFound('device', deviceId);
     const plan = this.#plan(q);
-    const step = sql.lit(plan.stepMin);
-    const rows = await this.#read.selectFrom('device_history')
-      .select([
-        sql<number>`bucket / ${step} * ${step}`.as('b'),
-        (eb) => eb.fn.sum<number>('samples').as('samples'),
-        (eb) => eb.fn.min<number>('cpu_min').as('cpu_min'), (eb) => eb.fn.max<number>('cpu_max').as('cpu_max'), (eb) => eb.fn.sum<number>('cpu_sum').as('cpu_sum'),
-        (eb) => eb.fn.min<number>('mem_used_min').as('mem_min'), (eb) => eb.fn.max<number>('mem_used_max').as('mem_max'), (eb) => eb.fn.sum<number>('mem_used_sum').as('mem_sum'),
-        (eb) => eb.fn.max<number>('mem_total').as('mem_total'),
-        (eb) => eb.fn.min<number>('ds_used_min').as('ds_min'), (eb) => eb.fn.max<number>('ds_used_max').as('ds_max'), (eb) => eb.fn.sum<number>('ds_used_sum').as('ds_sum'),
-        (eb) => eb.fn.max<number>('ds_capacity').as('ds_capacity'),
-      ])
-      .where('device_id', '=', deviceId).where('resolution', '=', plan.source.minutes)
-      .where('bucket', '>=', Math.floor(minuteOf(plan.fromMs) / plan.stepMin) * plan.stepMin).where('bucket', '<', Math.ceil(plan.toMs / MINUTE_MS))
-      .groupBy(sql`bucket / ${step} * ${step}`).orderBy('b').execute();
+    const rows = await this.#deviceRows(deviceId, plan);
     const points: DeviceHistoryPoint[] = rows.map((r) => {
       const samples = Number(r.samples);
-      const stat = (min: unknown, max: unknown, sum: unknown): Stat | null =>
-        min === null || max === null || sum === null || samples === 0 ? null : { min: Number(min), avg: Number(sum) / samples, max: Number(max) };
-      return {
-        at: isoOfMinute(Number(r.b)),
-        samples,
-        cpuPct: stat(r.cpu_min, r.cpu_max, r.cpu_sum),
-        memoryUsedMB: stat(r.mem_min, r.mem_max, r.mem_sum),
-        memoryTotalMB: r.mem_total === null ? null : Number(r.mem_total),
-        datastoreUsedGB: stat(r.ds_min, r.ds_max, r.ds_sum),
-        datastoreCapacityGB: r.ds_capacity === null ? null : Number(r.ds_capacity),
-      };
+      const point: DeviceHistoryPoint = { at: isoOfMinute(Number(r.b)), samples };
+      const stat = (min: unknown, max: unknown, sum: unknown): Stat | undefined =>
+        min === null || max === null || sum === null || samples === 0 ? undefined : { min: Number(min), avg: Number(sum) / samples, max: Number(max) };
+      const cpu = stat(r.cpu_min, r.cpu_max, r.cpu_sum);
+      const mem = stat(r.mem_min, r.mem_max, r.mem_sum);
+      const ds = stat(r.ds_min, r.ds_max, r.ds_sum);
+      if (cpu) point.cpuPct = cpu;
+      if (mem) point.memoryUsedMB = mem;
+      if (r.mem_total !== null) point.memoryTotalMB = Number(r.mem_total);
+      if (ds) point.datastoreUsedGB = ds;
+      if (r.ds_capacity !== null) point.datastoreCapacityGB = Number(r.ds_capacity);
+      return point;
     });
     // A range that reaches now leaves the last interval open: it lasts.
     const presence = await this.#presence(deviceId, plan, !q.to || plan.toMs >= this.#now());
@@ -93,6 +81,27 @@ export class HistoryReader {
       s.points.push({ at: isoOfMinute(Number(r.b)), min: Number(r.min), max: Number(r.max), sum, avg: sum / Math.max(1, Number(r.samples)) });
     }
     return { from: new Date(plan.fromMs).toISOString(), to: new Date(plan.toMs).toISOString(), step: plan.stepMin * 60, series };
+  }
+
+  /** A device's buckets in the range, merged per step (read as they are when the step is the bucket). */
+  async #deviceRows(deviceId: string, plan: Plan) {
+    const range = this.#read.selectFrom('device_history')
+      .where('device_id', '=', deviceId).where('resolution', '=', plan.source.minutes)
+      .where('bucket', '>=', Math.floor(minuteOf(plan.fromMs) / plan.stepMin) * plan.stepMin).where('bucket', '<', Math.ceil(plan.toMs / MINUTE_MS));
+    if (plan.stepMin === plan.source.minutes) {
+      return range.select(['bucket as b', 'samples', 'cpu_min', 'cpu_max', 'cpu_sum', 'mem_used_min as mem_min', 'mem_used_max as mem_max', 'mem_used_sum as mem_sum', 'mem_total',
+        'ds_used_min as ds_min', 'ds_used_max as ds_max', 'ds_used_sum as ds_sum', 'ds_capacity']).orderBy('bucket').execute();
+    }
+    const step = sql.lit(plan.stepMin);
+    return range.select([
+      sql<number>`bucket / ${step} * ${step}`.as('b'),
+      (eb) => eb.fn.sum<number>('samples').as('samples'),
+      (eb) => eb.fn.min<number | null>('cpu_min').as('cpu_min'), (eb) => eb.fn.max<number | null>('cpu_max').as('cpu_max'), (eb) => eb.fn.sum<number | null>('cpu_sum').as('cpu_sum'),
+      (eb) => eb.fn.min<number | null>('mem_used_min').as('mem_min'), (eb) => eb.fn.max<number | null>('mem_used_max').as('mem_max'), (eb) => eb.fn.sum<number | null>('mem_used_sum').as('mem_sum'),
+      (eb) => eb.fn.max<number | null>('mem_total').as('mem_total'),
+      (eb) => eb.fn.min<number | null>('ds_used_min').as('ds_min'), (eb) => eb.fn.max<number | null>('ds_used_max').as('ds_max'), (eb) => eb.fn.sum<number | null>('ds_used_sum').as('ds_sum'),
+      (eb) => eb.fn.max<number | null>('ds_capacity').as('ds_capacity'),
+    ]).groupBy(sql`bucket / ${step} * ${step}`).orderBy('b').execute();
   }
 
   /**

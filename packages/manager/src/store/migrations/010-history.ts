@@ -1,4 +1,4 @@
-import type { Kysely, Migration } from 'kysely';
+import { SqliteAdapter, sql, type CreateTableBuilder, type Kysely, type Migration } from 'kysely';
 
 /**
  * Fleet and device history (docs/history.md): per-device resource samples and presence
@@ -12,6 +12,10 @@ import type { Kysely, Migration } from 'kysely';
  */
 export const history: Migration = {
   async up(db: Kysely<unknown>) {
+    // On SQLite the bucket tables are their primary key (WITHOUT ROWID): no second copy of the
+    // key in a separate index, and a device's range is read in key order without a lookup.
+    const clustered = <T extends string, C extends string>(b: CreateTableBuilder<T, C>) =>
+      (db.getExecutor().adapter instanceof SqliteAdapter ? b.modifyEnd(sql`without rowid`) : b);
     await db.schema
       .createTable('device_history')
       .addColumn('device_id', 'text', (c) => c.notNull())
@@ -35,6 +39,7 @@ export const history: Migration = {
       .addColumn('ds_capacity', 'real')
       // One device's series over a range is a range of this key; so is pruning, per device.
       .addPrimaryKeyConstraint('device_history_pk', ['device_id', 'resolution', 'bucket'])
+      .$call(clustered)
       .execute();
 
     await db.schema
@@ -44,6 +49,7 @@ export const history: Migration = {
       // The presence the device entered at `at`, as text: a new state needs no migration.
       .addColumn('state', 'text', (c) => c.notNull())
       .addPrimaryKeyConstraint('device_presence_history_pk', ['device_id', 'at'])
+      .$call(clustered)
       .execute();
 
     await db.schema
@@ -59,6 +65,7 @@ export const history: Migration = {
       .addColumn('sum', 'real', (c) => c.notNull())
       .addColumn('samples', 'integer', (c) => c.notNull())
       .addPrimaryKeyConstraint('fleet_history_pk', ['resolution', 'metric', 'bucket', 'label'])
+      .$call(clustered)
       .execute();
 
     // How far the once-a-cluster jobs got (minutes since the epoch), so a manager that takes
