@@ -90,6 +90,9 @@ describe('history API', () => {
     assert.ok(offline && offline.points.length > 0, JSON.stringify(res.body));
     assert.equal(offline.points.at(-1)!.max, 1);
     assert.ok(res.body.series.every((s) => s.metric === 'presence'));
+    // The same count on /metrics, read from the store at the scrape.
+    const metrics = await (await fetch(`${manager.httpUrl}/metrics`)).text();
+    assert.match(metrics, /^pallas_fleet_devices\{presence="offline"\} 1$/m);
   });
 
   it('says what is wrong with a request, and who may ask', async () => {
