@@ -11,6 +11,7 @@
  *   npm run bench -- --scenario cluster --devices 2000        (needs PALLAS_TEST_PG_URL, Mosquitto, nginx)
  *   npm run bench -- --scenario scale --devices 15000 --sizes 1000,5000,10000,15000
  *   npm run bench -- --scenario agent --rounds 3 --download-mib 1024 --settle-seconds 10 [--agent-bundle]
+ *   npm run bench -- --scenario history --devices 10000 --days 7   (PostgreSQL too with PALLAS_TEST_PG_URL)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,6 +25,7 @@ import { runRollout } from './scenarios/rollout.js';
 import { runCluster } from './scenarios/cluster.js';
 import { runScale } from './scenarios/scale.js';
 import { runAgent } from './scenarios/agent.js';
+import { runHistory } from './scenarios/history.js';
 import { printTable, type Row } from './lib/stats.js';
 
 const { values } = parseArgs({
@@ -42,6 +44,9 @@ const { values } = parseArgs({
     'console-devices': { type: 'string', default: '10000' },
     sizes: { type: 'string', default: '1000,5000,10000,15000' },
     'ramp-seconds': { type: 'string', default: '5' },
+    days: { type: 'string', default: '7' },
+    'round-seconds': { type: 'string', default: '60' },
+    'report-every-sec': { type: 'string', default: '30' },
   },
 });
 
@@ -54,7 +59,7 @@ const options = {
 
 const started = new Date();
 const scenarios = values.scenario === 'all' ? ['fleet', 'tasks', 'downloads', 'console'] : values.scenario!.split(',');
-const sized = ['fleet', 'tasks', 'rollout', 'cluster', 'scale'];
+const sized = ['fleet', 'tasks', 'rollout', 'cluster', 'scale', 'history'];
 console.log(`Pallas benchmark: ${scenarios.join(', ')}${scenarios.some((s) => sized.includes(s)) ? ` with ${options.devices} devices` : ''} on ${process.platform}/${process.arch}, Node ${process.version}`);
 const dir = join(fileURLToPath(new URL('.', import.meta.url)), 'results');
 mkdirSync(dir, { recursive: true });
@@ -68,7 +73,11 @@ for (const scenario of scenarios) {
   else if (scenario === 'cluster') result = await runCluster({ devices: options.devices, rounds: Number(values.rounds), statusRate: options.statusRate, statusSeconds: options.statusSeconds });
   else if (scenario === 'scale') result = await runScale({ devices: options.devices, sizes: values.sizes!.split(',').map(Number), rampSeconds: Number(values['ramp-seconds']) });
   else if (scenario === 'agent') result = await runAgent({ rounds: Number(values.rounds), downloadMiB: Number(values['download-mib'] ?? 1024), settleSeconds: Number(values['settle-seconds']), bundle: values['agent-bundle'] });
-  else throw new Error(`unknown scenario ${scenario}: use fleet, tasks, downloads, console, rollout, cluster, scale, agent or all`);
+  else if (scenario === 'history') {
+    result = await runHistory({
+      devices: options.devices, days: Number(values.days), rounds: Number(values.rounds), roundSeconds: Number(values['round-seconds']), reportEverySec: Number(values['report-every-sec']),
+    });
+  } else throw new Error(`unknown scenario ${scenario}: use fleet, tasks, downloads, console, rollout, cluster, scale, agent, history or all`);
   printTable(sized.includes(scenario) ? `${scenario} (${options.devices} devices)` : scenario === 'agent' && values['agent-bundle'] ? 'agent (as a bundle)' : scenario, result.rows);
   const file = join(dir, `${scenario}-${started.toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify({ scenario, startedAt: started.toISOString(), options, rows: result.rows, raw: result.raw }, null, 2)}\n`);

@@ -5,6 +5,7 @@ import { registerArtifacts } from './commands/artifacts.js';
 import { registerApiTokens } from './commands/api-tokens.js';
 import { registerAudit } from './commands/audit.js';
 import { registerCluster } from './commands/cluster.js';
+import { registerFleet } from './commands/fleet.js';
 import { registerAuth } from './commands/auth.js';
 import { registerDevices } from './commands/devices.js';
 import { registerTasks } from './commands/tasks.js';
@@ -59,6 +60,7 @@ export function buildProgram(io: Io, argv: readonly string[] = []): Command {
   registerAudit(program, io);
   registerArtifacts(program, io);
   registerCluster(program, io);
+  registerFleet(program, io);
   registerGroups(program, io);
   registerRollouts(program, io);
   return program;

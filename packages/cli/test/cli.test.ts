@@ -132,8 +132,13 @@ test('devices show by exact name or ID; ambiguous and unknown names are errors',
   assert.match(r.stdout, /^Agent: +0\.1\.0 \(up 1m 40s\)$/m);
   assert.match(r.stdout, /^ {2}vm-1 +router +on +2 +2 GiB +20 GB +-$/m);
 
+  assert.match(r.stdout, /^Presence, 24 h: +offline 2 times in 24 h, longest 41 min \(51 min in all\); online 96\.5 % of the time$/m);
+  assert.match(r.stdout, /^CPU, 24 h: +avg 30 %, peak 45 %$/m);
+
   const byId = await run(['devices', 'show', ID2, '--json'], { env });
-  assert.equal((JSON.parse(byId.stdout) as { name: string }).name, 'edge-lyon-010');
+  const shown = JSON.parse(byId.stdout) as { name: string; presenceHistory: { summary: Array<{ state: string; times: number }> } };
+  assert.equal(shown.name, 'edge-lyon-010');
+  assert.deepEqual(shown.presenceHistory.summary.map((s) => [s.state, s.times]), [['offline', 2], ['online', 2]]);
 
   const twin = await run(['devices', 'show', 'twin'], { env });
   assert.equal(twin.code, 1);
@@ -274,4 +279,18 @@ test('an unreachable server is named in the error', async () => {
   const r = await run(['login', '-u', 'a', '-p', 'b', '--server', gone.url], { env });
   assert.equal(r.code, 1);
   assert.equal(r.stderr, `pallas: could not reach the Pallas manager at ${gone.url} (ECONNREFUSED)\n`);
+});
+
+test('fleet prints the counts now and the trends of the last 24 hours, or JSON', async () => {
+  await login();
+  const r = await run(['fleet'], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^Devices: +3 total: 2 online, 1 not online$/m);
+  assert.match(r.stdout, /^Online, 24 h: +▁{12}█{12} +\(1–2; \+1 since 24 h ago\)$/m);
+  assert.match(r.stdout, /^Tasks, 24 h: +4 succeeded, 3 failed, 0 timed out, 0 cancelled$/m);
+  assert.match(r.stdout, /^Enrolled, 24 h: +1$/m);
+  assert.match(r.stdout, /^ {2}failed +vm\.deploy +download_failed +2$/m);
+  const json = JSON.parse((await run(['fleet', '--json'], { env })).stdout) as { summary: { devices: { total: number } }; history: { step: number } };
+  assert.equal(json.summary.devices.total, 3);
+  assert.equal(json.history.step, 3600);
 });

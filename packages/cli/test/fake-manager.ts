@@ -310,6 +310,43 @@ export async function startFakeManager(): Promise<FakeManager> {
         t.revoked = true;
         return send(res, 204);
       }
+      // History (docs/history.md): a day with two outages, and a fleet that grew by one.
+      case 'getDeviceHistory': {
+        if (deviceAt() < 0) return fail(res, 404, 'not_found', 'device not found');
+        const to = Date.parse(u.searchParams.get('to')!);
+        const from = Date.parse(u.searchParams.get('from')!);
+        const at = (min: number) => new Date(to - min * 60_000).toISOString();
+        const stat = (v: number) => ({ min: v - 5, avg: v, max: v + 5 });
+        return send(res, 200, {
+          deviceId: params.id, from: new Date(from).toISOString(), to: new Date(to).toISOString(), step: 3600,
+          points: [20, 40].map((cpu, i) => ({ at: at(120 - 60 * i), samples: 120, cpuPct: stat(cpu), memoryUsedMB: stat(1000), memoryTotalMB: 8192, datastoreUsedGB: stat(250), datastoreCapacityGB: 500 })),
+          presence: [],
+          presenceSummary: [
+            { state: 'offline', times: 2, totalSec: 51 * 60, longestSec: 41 * 60 },
+            { state: 'online', times: 2, totalSec: 24 * 3600 - 51 * 60, longestSec: 20 * 3600 },
+          ],
+        });
+      }
+      case 'fleetSummary':
+        return send(res, 200, {
+          devices: { total: 3, online: 2, offline: 1 }, tasks: { queued: 1, sent: 0, running: 0, last24h: { succeeded: 4, failed: 3, cancelled: 0, timedOut: 0 } },
+          hypervisors: [], agentVersions: [], generatedAt: new Date().toISOString(),
+        });
+      case 'fleetHistory': {
+        const from = Date.parse(u.searchParams.get('from')!);
+        const hour = (h: number) => new Date(from + h * 3600_000).toISOString();
+        const point = (h: number, v: number) => ({ at: hour(h), min: v, avg: v, max: v, sum: v });
+        return send(res, 200, {
+          from: new Date(from).toISOString(), to: u.searchParams.get('to'), step: 3600,
+          series: [
+            { metric: 'presence', label: 'online', points: Array.from({ length: 24 }, (_, h) => point(h, h < 12 ? 1 : 2)) },
+            { metric: 'tasks', label: 'failed/vm.deploy/download_failed', points: [point(3, 2)] },
+            { metric: 'tasks', label: 'failed/vm.power/not_found', points: [point(20, 1)] },
+            { metric: 'tasks', label: 'succeeded/vm.create/', points: [point(5, 4)] },
+            { metric: 'enrollments', label: '', points: [point(12, 1)] },
+          ],
+        });
+      }
       default:
         return fail(res, 404, 'not_found', `the fake manager does not serve ${name}`);
     }

@@ -53,6 +53,10 @@ import { StrandedTasks } from './services/tasks/stranded-tasks.js';
 import { StalePresence } from './services/devices/stale-presence.js';
 import { presenceBounds } from './services/devices/presence-bounds.js';
 import { UnresponsiveSweep } from './services/devices/unresponsive-sweep.js';
+import { HistoryRecorder } from './services/history/history-recorder.js';
+import { FleetSampler } from './services/history/fleet-sampler.js';
+import { HistoryPruner } from './services/history/history-pruner.js';
+import { HistoryReader } from './services/history/history-reader.js';
 
 const LOOPBACK = '127.0.0.1';
 
@@ -140,6 +144,18 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       metrics.statusPersisted.inc(messages);
       metrics.statusRowsWritten.inc(rows);
     }, () => inventory.flush());
+    // History (docs/history.md): the recorder hears what each status flush wrote; the fleet
+    // sampler and the pruner run once across managers, under leases.
+    const history = new HistoryRecorder({ store, logger: logger.child({ component: 'history' }), onWritten: (rows) => metrics.historyRowsWritten.inc(rows) });
+    if (config.keepHistory) {
+      status.onWritten = (rows) => {
+        try {
+          history.observe(rows);
+        } catch (err) {
+          logger.error({ err }, 'could not record device history');
+        }
+      };
+    }
     const urls = new DownloadUrlSigner(config.dataDir);
     const artifacts = new ArtifactsService({
       store,
@@ -182,6 +198,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       store, broker, credentials, status, logger, brokerAccounts,
       onDecommissioned: async (id) => {
         await tasks.cancelAllForDevice(id, 'the device was decommissioned');
+        await history.removed(id).catch((err: unknown) => logger.error({ err, device: id }, 'could not delete the device\'s history'));
         activity.removed(id);
         inventory.removed(id);
       },
@@ -231,6 +248,9 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       keysFingerprint: `${artifacts.signingKey.keyId}:${urls.fingerprint}`,
     });
     const stranded = new StrandedTasks({ store, instances, outbox, online, logger: logger.child({ component: 'tasks' }) });
+    const fleetSummary = new FleetSummaryService({ store });
+    const fleetSampler = new FleetSampler({ store, logger: logger.child({ component: 'history' }) });
+    const historyPruner = new HistoryPruner({ store, logger: logger.child({ component: 'history' }) });
     const jobs = [
       // Leases outlive their interval (the default, 3×), so `pallas cluster` shows who holds each
       // job between its runs; a dead holder's pruning moves on within that time, which is soon enough.
@@ -249,8 +269,17 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     if (!bounds.unresponsiveFirst) {
       logger.info({ ...bounds }, 'a silent device is cut off by the keepalive before it can be shown unresponsive: status interval too long for the keepalive (docs/manager.md, "Presence")');
     }
-    const unresponsive = new UnresponsiveSweep({ store, activity, logger, unresponsiveAfterMs: bounds.unresponsiveAfterMs });
+    const unresponsive = new UnresponsiveSweep({
+      store, activity, logger, unresponsiveAfterMs: bounds.unresponsiveAfterMs,
+      ...(config.keepHistory ? { onMarked: (id: string, at: string) => history.presenceChanged(id, 'unresponsive', at) } : {}),
+    });
     jobs.push(new ExclusiveJob({ name: 'unresponsive-presence', leases, run: () => unresponsive.sweep(), intervalMs: bounds.sweepMs, logger }));
+    if (config.keepHistory) {
+      jobs.push(
+        new ExclusiveJob({ name: 'history-sample', leases, run: () => fleetSampler.sample(), intervalMs: 60_000, ttlMs: 180_000, logger }),
+        new ExclusiveJob({ name: 'history-prune', leases, run: () => historyPruner.prune(), intervalMs: 3_600_000, ttlMs: 900_000, logger }),
+      );
+    }
     if (broker.kind === 'external') {
       const stale = new StalePresence({ store, activity, logger, statusIntervalSec: config.statusIntervalSec, keepaliveSec: config.keepaliveSec });
       jobs.push(new ExclusiveJob({ name: 'stale-presence', leases, run: () => stale.sweep(), intervalMs: 10_000, logger }));
@@ -264,7 +293,8 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     const http = await createHttpServer(
       {
         users, sessions, apiTokens, audit, throttle, devices, enrollment, tasks, groups, rollouts, artifacts, events, broker, store, metrics,
-        fleet: new FleetSummaryService({ store }),
+        fleet: fleetSummary,
+        history: new HistoryReader({ store }),
         cluster: new ClusterStatusService({ store, instances, leases, brokerKind: broker.kind, brokerHealth: () => broker.health() }),
         downloadUrlTtlSec: config.downloadUrlTtlSec,
         guard: (minimum) => requireRole({ sessions, apiTokens }, minimum),
@@ -300,6 +330,7 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
       ...(relay ? [relay] : []),
       { name: 'broker', start: () => broker.start(), stop: () => broker.stop() },
       { name: 'broker accounts', start: async () => void await brokerAccounts?.reconcile(), stop: async () => {} },
+      ...(config.keepHistory ? [history] : []), // before the status buffer: it stops after it and writes what the last flush gave it
       status,
       inventory,
       reports,

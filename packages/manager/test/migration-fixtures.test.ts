@@ -38,6 +38,8 @@ const RELATIONS: Array<[string, string, string, string]> = [
   ['devices', 'enrollment_token_id', 'enrollment_tokens', 'id'],
   ['tasks', 'device_id', 'devices', 'id'],
   ['tasks', 'retry_of', 'tasks', 'id'],
+  ['device_history', 'device_id', 'devices', 'id'],
+  ['device_presence_history', 'device_id', 'devices', 'id'],
 ];
 
 type Snapshot = Map<string, { columns: string[]; rows: string[] }>;

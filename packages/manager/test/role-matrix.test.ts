@@ -125,6 +125,7 @@ const MATRIX: Record<RouteName, Entry> = {
   listAudit: { prepare: () => ({ query: '?limit=5' }) },
   listDevices: { prepare: () => ({}) },
   getDevice: { prepare: () => ({ params: { id: deviceId } }) },
+  getDeviceHistory: { prepare: () => ({ params: { id: deviceId }, query: '?step=900' }) },
   updateDevice: { prepare: () => ({ params: { id: deviceId }, body: { name: `renamed-${randomUUID().slice(0, 4)}` } }) },
   // On a manager without --require-approval every device is active: approving answers 409.
   approveDevice: { prepare: async () => ({ params: { id: await newDevice() }, body: {} }) },
@@ -186,6 +187,7 @@ const MATRIX: Record<RouteName, Entry> = {
   abortRollout: { prepare: async () => ({ params: { id: await newRollout() }, body: { reason: 'matrix' } }) },
   followEvents: { prepare: () => ({}) },
   fleetSummary: { prepare: () => ({}) },
+  fleetHistory: { prepare: () => ({ query: '?metric=presence,tasks' }) },
   clusterStatus: { prepare: () => ({}) },
   signingKey: { prepare: () => ({}) },
   // A JSON body gets 415 from an allowed caller: the role check comes first, which is the point.

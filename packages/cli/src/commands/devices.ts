@@ -1,6 +1,6 @@
 /** `pallas devices …`: list, inspect, rename, tag and decommission devices. */
 import { type Command, Option } from 'commander';
-import { PAGE_LIMITS, PRESENCES, type Device, type DeviceQuery, type DeviceStatus, type Presence } from '@pallas/protocol';
+import { PAGE_LIMITS, PRESENCES, type Device, type DeviceHistory, type DeviceQuery, type DeviceStatus, type Presence } from '@pallas/protocol';
 import { formatDuration, formatGB, formatMiB } from '@pallas/protocol/units';
 import type { Context } from '../context.js';
 import { CliError, UsageError } from '../errors.js';
@@ -8,6 +8,7 @@ import type { Io } from '../io.js';
 import { formatAsOf, formatRelative, formatTimestamp } from '../output/format.js';
 import { clean, formatFields, formatTable } from '../output/table.js';
 import { vmTable } from '../output/tasks.js';
+import { presenceInWords } from '../output/history.js';
 import { confirm, isInteractive } from '../prompt.js';
 import { fetchAll, intArg, plural, withContext } from './common.js';
 import { registerDeviceUpdates } from './device-updates.js';
@@ -42,7 +43,24 @@ function asOf(d: Device, now: number): string | undefined {
   return d.presence === 'online' ? undefined : `as of ${formatAsOf(d.lastSeenAt, now)}`;
 }
 
-function deviceDetails(d: Device, now: number): string {
+const DAY_MS = 24 * 3600_000;
+
+/** "avg 23 %, peak 87 %" over a history's points (weighted by reports). */
+function usageInWords(h: DeviceHistory | undefined, pick: (p: DeviceHistory['points'][number]) => { min: number; avg: number; max: number } | undefined, unit: string): string | undefined {
+  let weighted = 0;
+  let samples = 0;
+  let peak = -Infinity;
+  for (const p of h?.points ?? []) {
+    const v = pick(p);
+    if (!v) continue;
+    weighted += v.avg * p.samples;
+    samples += p.samples;
+    peak = Math.max(peak, v.max);
+  }
+  return samples === 0 ? undefined : `avg ${(weighted / samples).toFixed(0)}${unit}, peak ${peak.toFixed(0)}${unit}`;
+}
+
+function deviceDetails(d: Device, now: number, history?: DeviceHistory): string {
   const f = d.facts;
   const stale = asOf(d, now);
   const suffix = stale ? ` (${stale})` : '';
@@ -61,6 +79,9 @@ function deviceDetails(d: Device, now: number): string {
       ['ID', d.id],
       ['Name', d.name],
       ['Presence', `${d.presence} (last seen ${formatRelative(d.lastSeenAt, now)}${d.lastSeenAt ? `, at ${formatTimestamp(d.lastSeenAt)}` : ''})`],
+      ['Presence, 24 h', history ? presenceInWords(history.presenceSummary, (Date.parse(history.to) - Date.parse(history.from)) / 1000) : undefined],
+      ['CPU, 24 h', usageInWords(history, (p) => p.cpuPct, ' %')],
+      ['Memory used, 24 h', usageInWords(history, (p) => p.memoryUsedMB, ' MiB')],
       ['Status', d.status],
       ['Flags', d.flags && d.flags.length > 0 ? d.flags.join(', ') : undefined],
       ['Tags', d.tags.length > 0 ? d.tags.join(', ') : '(none)'],
@@ -170,8 +191,15 @@ export function registerDevices(program: Command, io: Io): void {
     .argument('<device>', 'device ID or exact name')
     .action(
       withContext(io, async (ctx, ref: string) => {
-        const device = await resolveDevice(await ctx.client(), ref);
-        ctx.emit(device, () => deviceDetails(device, ctx.io.now()));
+        const client = await ctx.client();
+        const device = await resolveDevice(client, ref);
+        // The last 24 h of presence in words; a manager without history (older) leaves it out.
+        const now = ctx.io.now();
+        const history = await client.call('getDeviceHistory', {
+          params: { id: device.id }, query: { from: new Date(now - DAY_MS).toISOString(), to: new Date(now).toISOString(), step: 3600 },
+        }).catch(() => undefined);
+        const presenceHistory = history && { from: history.from, to: history.to, summary: history.presenceSummary };
+        ctx.emit(presenceHistory ? { ...device, presenceHistory } : device, () => deviceDetails(device, now, history));
       }),
     );
 

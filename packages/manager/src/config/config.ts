@@ -49,6 +49,7 @@ export const ManagerConfigSchema = Type.Object(
     artifactsDir: Type.Optional(Type.String({ description: 'Folder of the artifact store (uploaded OVA images, patches, agent versions). Default `<dataDir>/artifacts`.' })),
     maxArtifactBytes: Type.Integer({ description: 'Largest artifact upload. Default 20 GiB.', minimum: 1, default: 21474836480 }),
     downloadUrlTtlSec: Type.Integer({ description: 'How long a device download URL stays valid. Default 24 h.', minimum: 60, maximum: 2592000, default: 86400 }),
+    keepHistory: Type.Boolean({ description: 'Keep device and fleet history: resource use and presence per device, devices online, task outcomes and enrollments (docs/history.md). `PALLAS_KEEP_HISTORY=false` turns it off. Default on.', default: true }),
     statusFlushMs: Type.Integer({ description: 'How often buffered device status is written to the store. Default 250 ms.', minimum: 10, maximum: 60000, default: 250 }),
     taskSweepMs: Type.Integer({ description: 'How often task deadlines are checked. Default 1000 ms.', minimum: 10, maximum: 60000, default: 1000 }),
     rolloutTickMs: Type.Integer({ description: 'How often running rollouts are advanced (also at once when a task ends or a device comes online). Default 1000 ms.', minimum: 10, maximum: 60000, default: 1000 }),

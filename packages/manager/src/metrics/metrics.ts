@@ -6,6 +6,11 @@ export function createMetrics() {
   collectDefaultMetrics({ register: registry, prefix: 'pallas_' });
   return {
     registry,
+    historyRowsWritten: new Counter({
+      name: 'pallas_history_rows_written_total',
+      help: 'Device history buckets written (1-minute and 15-minute, docs/history.md)',
+      registers: [registry],
+    }),
     devicesConnected: new Gauge({
       name: 'pallas_devices_connected',
       help: 'Devices with an open MQTT session on this manager',

@@ -250,6 +250,52 @@ export interface RolloutDevicesTable {
   finished_at: string | null;
 }
 
+/** Resource samples of one device in one bucket (010; docs/history.md). */
+export interface DeviceHistoryTable {
+  device_id: string;
+  /** Bucket length in minutes. */
+  resolution: number;
+  /** Bucket start, minutes since the epoch. */
+  bucket: number;
+  samples: number;
+  cpu_min: number | null;
+  cpu_max: number | null;
+  cpu_sum: number | null;
+  mem_used_min: number | null;
+  mem_used_max: number | null;
+  mem_used_sum: number | null;
+  mem_total: number | null;
+  ds_used_min: number | null;
+  ds_used_max: number | null;
+  ds_used_sum: number | null;
+  ds_capacity: number | null;
+}
+
+/** A presence transition: the device entered `state` at `at` (010). */
+export interface DevicePresenceHistoryTable {
+  device_id: string;
+  at: string;
+  state: string;
+}
+
+/** One fleet series' value in one bucket (010). */
+export interface FleetHistoryTable {
+  resolution: number;
+  metric: string;
+  bucket: number;
+  label: string;
+  min: number;
+  max: number;
+  sum: number;
+  samples: number;
+}
+
+/** How far a history job got, in minutes since the epoch (010). */
+export interface HistoryMarksTable {
+  name: string;
+  bucket: number;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -269,5 +315,9 @@ export interface Database {
   rollouts: RolloutsTable;
   rollout_waves: RolloutWavesTable;
   rollout_devices: RolloutDevicesTable;
+  device_history: DeviceHistoryTable;
+  device_presence_history: DevicePresenceHistoryTable;
+  fleet_history: FleetHistoryTable;
+  history_marks: HistoryMarksTable;
 }
 

@@ -115,6 +115,56 @@ function rows(hash: (s: string) => string, passwordHash: (who: 'admin' | 'operat
     relayed_events: [
       { id: 'fixture-event', payload: JSON.stringify({ type: 'device', device: { id: devices.a, presence: 'online', lastSeenAt: T1 } }), created_ms: 1_700_000_000_000 },
     ],
+    // 009: a saved-query group, a fixed group, and a paused rollout to the fixed one.
+    device_groups: [
+      { id: 'grp_0fixture0query', name: 'berlin', description: 'every device in Berlin', kind: 'query', query: JSON.stringify({ tags: ['site=berlin'] }), created_by: 'admin', created_at: T0, updated_at: T0 },
+      { id: 'grp_0fixture0fixed', name: 'pilot', description: null, kind: 'static', query: null, created_by: 'ops-anna', created_at: T0, updated_at: T1 },
+    ],
+    device_group_members: [
+      { group_id: 'grp_0fixture0fixed', device_id: devices.a },
+      { group_id: 'grp_0fixture0fixed', device_id: devices.b },
+    ],
+    rollouts: [
+      {
+        id: 'rol_0fixture000001', name: 'power on pilot', state: 'paused', pause_reason: 'error threshold reached', operation_kind: 'vm.power',
+        operation: JSON.stringify({ kind: 'vm.power', vmId: 'vm-101', action: 'on' }), target: JSON.stringify({ groupId: 'grp_0fixture0fixed' }), membership: 'fixed',
+        policy: JSON.stringify({ waves: [1, 1] }), current_wave: 0, wave_count: 2, base_failed: 0, base_finished: 0,
+        created_by: 'ops-anna', created_at: T0, updated_at: T1, finished_at: null, deadline_at: FAR,
+      },
+    ],
+    rollout_waves: [
+      { rollout_id: 'rol_0fixture000001', wave: 0, size: 1, started_at: T0, gate_met_at: null },
+      { rollout_id: 'rol_0fixture000001', wave: 1, size: 1, started_at: null, gate_met_at: null },
+    ],
+    rollout_devices: [
+      { rollout_id: 'rol_0fixture000001', device_id: devices.a, wave: 0, state: 'failed', task_id: 'tsk_0fixture000002', attempts: 1, error_code: 'not_found', error_message: 'no VM with id "vm-101"', verify_until: null, updated_at: T1, finished_at: T1 },
+      { rollout_id: 'rol_0fixture000001', device_id: devices.b, wave: 1, state: 'pending', task_id: null, attempts: 0, error_code: null, error_message: null, verify_until: null, updated_at: T0, finished_at: null },
+    ],
+    // 010: history (docs/history.md). Buckets are minutes since the epoch (29,455,440 = 2026-01-02T04:00Z, T1).
+    device_history: [
+      {
+        device_id: devices.a, resolution: 1, bucket: 29_455_440, samples: 2, cpu_min: 10.5, cpu_max: 30.25, cpu_sum: 40.75,
+        mem_used_min: 1000, mem_used_max: 1200, mem_used_sum: 2200, mem_total: 8192, ds_used_min: 250, ds_used_max: 250, ds_used_sum: 500, ds_capacity: 500,
+      },
+      {
+        device_id: devices.a, resolution: 15, bucket: 29_455_440, samples: 2, cpu_min: null, cpu_max: null, cpu_sum: null,
+        mem_used_min: null, mem_used_max: null, mem_used_sum: null, mem_total: 8192, ds_used_min: null, ds_used_max: null, ds_used_sum: null, ds_capacity: null,
+      },
+    ],
+    device_presence_history: [
+      { device_id: devices.a, at: T0, state: 'online' },
+      { device_id: devices.a, at: T1, state: 'offline' },
+      { device_id: devices.b, at: T0, state: 'unresponsive' },
+    ],
+    fleet_history: [
+      { resolution: 1, metric: 'presence', bucket: 29_455_440, label: 'online', min: 0, max: 1, sum: 1, samples: 2 },
+      { resolution: 15, metric: 'tasks', bucket: 29_455_440, label: 'failed/vm.power/not_found', min: 1, max: 1, sum: 1, samples: 1 },
+      { resolution: 1, metric: 'enrollments', bucket: 29_455_440, label: '', min: 2, max: 2, sum: 2, samples: 1 },
+    ],
+    history_marks: [
+      { name: 'fleet-counted', bucket: 29_455_441 },
+      { name: 'fleet-rolled-up', bucket: 29_455_440 },
+    ],
   };
 }
 

@@ -84,6 +84,11 @@ export const ROUTES = {
     method: 'GET', path: '/devices/:id', role: 'viewer', tag: 'devices', summary: 'Get a device with its host facts and VMs',
     params: 'IdParam', status: 200, response: 'Device',
   },
+  getDeviceHistory: {
+    method: 'GET', path: '/devices/:id/history', role: 'viewer', tag: 'devices',
+    summary: "A device's CPU, memory and datastore use and its presence over a time range (see docs/history.md)",
+    params: 'IdParam', query: 'HistoryQuery', status: 200, response: 'DeviceHistory',
+  },
   updateDevice: {
     // Audited as `device.rename` or `device.update`, which the handler decides.
     method: 'PATCH', path: '/devices/:id', role: 'operator', tag: 'devices', summary: 'Rename or re-tag a device',
@@ -276,6 +281,11 @@ export const ROUTES = {
   fleetSummary: {
     method: 'GET', path: '/fleet/summary', role: 'viewer', tag: 'fleet',
     summary: 'Device counts by presence, hypervisor and agent version; task counts by state', status: 200, response: 'FleetSummary',
+  },
+  fleetHistory: {
+    method: 'GET', path: '/fleet/history', role: 'viewer', tag: 'fleet',
+    summary: 'Devices by presence, tasks ended by outcome, kind and error, and enrollments over a time range (see docs/history.md)',
+    query: 'FleetHistoryQuery', status: 200, response: 'FleetHistory',
   },
   clusterStatus: {
     method: 'GET', path: '/cluster', role: 'operator', tag: 'fleet',

@@ -13,6 +13,7 @@ export * from '../api/enrollment-tokens.js';
 export * from '../api/tasks.js';
 export * from '../api/fleet.js';
 export * from '../api/cluster.js';
+export * from '../api/history.js';
 export * from '../api/artifacts.js';
 export * from '../api/groups.js';
 export * from '../api/rollouts.js';

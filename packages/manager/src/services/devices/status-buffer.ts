@@ -42,6 +42,8 @@ export class StatusBuffer implements Service {
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
   #compiledUpdate: ReturnType<typeof compileUpdate> | undefined;
+  /** Told what each flush wrote, after it committed (the history recorder listens here). */
+  onWritten: ((rows: ReadonlyArray<readonly [string, DeviceUpdate]>) => void) | undefined;
 
   /**
    * `beforeFlush` runs before each write: the inventory's, so that a device never shows online
@@ -105,6 +107,7 @@ export class StatusBuffer implements Service {
         for (const [id, u] of sortedById(batch)) await tx.executeQuery(update.bind(id, u));
       });
       this.#onFlushed(countMessages(batch.values()), batch.size);
+      this.onWritten?.([...batch]);
     } catch (err) {
       // One row the database refuses (a value out of its column's range) must not hold back
       // every other device's status: write the rows one by one to find it. When some rows go
@@ -138,6 +141,7 @@ export class StatusBuffer implements Service {
     }
     const written = [...batch].filter(([id]) => !failed.has(id)).map(([, u]) => u);
     if (written.length > 0) this.#onFlushed(countMessages(written), written.length);
+    this.onWritten?.([...batch].filter(([id]) => !failed.has(id)));
     return failed;
   }
 }

@@ -16,12 +16,15 @@ export class UnresponsiveSweep {
   readonly #activity: DeviceActivity;
   readonly #logger: Logger;
   readonly #afterMs: number;
+  readonly #onMarked: ((deviceId: string, at: string) => void) | undefined;
 
-  constructor(deps: { store: Store; activity: DeviceActivity; logger: Logger; unresponsiveAfterMs: number }) {
+  /** `onMarked`: told of each device this sweep marked (the presence history records it). */
+  constructor(deps: { store: Store; activity: DeviceActivity; logger: Logger; unresponsiveAfterMs: number; onMarked?: (deviceId: string, at: string) => void }) {
     this.#db = deps.store.write;
     this.#activity = deps.activity;
     this.#logger = deps.logger;
     this.#afterMs = deps.unresponsiveAfterMs;
+    this.#onMarked = deps.onMarked;
   }
 
   /** One pass; returns how many devices it marked unresponsive. */
@@ -30,7 +33,11 @@ export class UnresponsiveSweep {
     const rows = await this.#db.updateTable('devices').set({ presence: 'unresponsive' })
       .where('presence', '=', 'online').where('last_seen_at', '<', before)
       .returning(['id', 'last_seen_at']).execute();
-    for (const r of rows) this.#activity.unresponsive(r.id, r.last_seen_at);
+    const at = new Date(now).toISOString();
+    for (const r of rows) {
+      this.#activity.unresponsive(r.id, r.last_seen_at);
+      this.#onMarked?.(r.id, at);
+    }
     if (rows.length > 0) this.#logger.info({ count: rows.length, afterSec: this.#afterMs / 1000 }, 'devices that missed their status reports marked unresponsive');
     return rows.length;
   }

@@ -14,6 +14,7 @@ import type { UsersService } from '../../services/users/users-service.js';
 import type { EventBus } from '../../services/live/event-bus.js';
 import type { FleetSummaryService } from '../../services/fleet/fleet-summary-service.js';
 import type { ClusterStatusService } from '../../services/cluster/cluster-status.js';
+import type { HistoryReader } from '../../services/history/history-reader.js';
 import type { TasksService } from '../../services/tasks/tasks-service.js';
 import type { GroupsService } from '../../services/groups/groups-service.js';
 import type { RolloutsService } from '../../services/rollouts/rollouts-service.js';
@@ -37,6 +38,7 @@ export interface RouteContext {
   artifacts: ArtifactsService;
   fleet: FleetSummaryService;
   cluster: ClusterStatusService;
+  history: HistoryReader;
   events: EventBus;
   broker: Broker;
   store: Store;

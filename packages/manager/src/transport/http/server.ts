@@ -20,6 +20,7 @@ import { enrollmentRoutes } from './routes/enrollment.js';
 import { eventRoutes } from './routes/events.js';
 import { fleetRoutes } from './routes/fleet.js';
 import { clusterRoutes } from './routes/cluster.js';
+import { historyRoutes } from './routes/history.js';
 import { groupRoutes } from './routes/groups.js';
 import { rolloutRoutes } from './routes/rollouts.js';
 import { healthRoutes } from './routes/health.js';
@@ -168,6 +169,7 @@ export async function createHttpServer(
     await api.register(eventRoutes, ctx);
     await api.register(fleetRoutes, ctx);
     await api.register(clusterRoutes, ctx);
+    await api.register(historyRoutes, ctx);
     await api.register(artifactRoutes, ctx);
     await api.register(groupRoutes, ctx);
     await api.register(rolloutRoutes, ctx);
