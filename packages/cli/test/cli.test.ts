@@ -152,7 +152,9 @@ test('devices show by exact name or ID; ambiguous and unknown names are errors',
 test('devices show marks what an unresponsive or offline device reported as of its last report', async () => {
   await login();
   const last = new Date(Date.now() - 600_000).toISOString();
-  const hhmm = `${last.slice(11, 16)} UTC`;
+  // The time alone on the same UTC day, with the date when the report was on an earlier day.
+  const sameDay = last.slice(0, 10) === new Date().toISOString().slice(0, 10);
+  const hhmm = `${sameDay ? '' : `${last.slice(0, 10)} `}${last.slice(11, 16)} UTC`;
   mgr.devices[0] = { ...mgr.devices[0]!, presence: 'unresponsive', lastSeenAt: last };
   const r = await run(['devices', 'show', 'edge-lyon-01'], { env });
   assert.equal(r.code, 0, r.stderr);
