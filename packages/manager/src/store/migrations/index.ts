@@ -8,6 +8,7 @@ import { loginThrottle } from './006-login-throttle.js';
 import { cluster } from './007-cluster.js';
 import { brokerAccounts } from './008-broker-accounts.js';
 import { groupsRollouts } from './009-groups-rollouts.js';
+import { taskNames } from './012-task-names.js';
 
 /**
  * Migrations are compiled into the program (no folder scan at run time), listed in order.
@@ -23,6 +24,8 @@ const migrations: Record<string, Migration> = {
   '007-cluster': cluster,
   '008-broker-accounts': brokerAccounts,
   '009-groups-rollouts': groupsRollouts,
+  // 010 and 011 are other branches'.
+  '012-task-names': taskNames,
 };
 
 export const migrationProvider: MigrationProvider = {
