@@ -68,30 +68,41 @@ function rows(hash: (s: string) => string, passwordHash: (who: 'admin' | 'operat
         vm_id: 'vm-100', state: 'succeeded', progress_pct: 100, progress_message: 'done', cancel_requested: 0, error_code: null, error_message: null,
         result_vm: JSON.stringify(vm('vm-100', 'web', 'off')), late_result: null, retry_of: null, attempt: 1, created_by: 'admin',
         created_at: T0, sent_at: T0, started_at: T0, finished_at: T1, deadline_at: FAR, updated_at: T1,
+        // 012: names as they were at creation (null: a task from before 012).
+        device_name: 'edge-a', vm_name: 'web', artifact_name: null, artifact_version: null,
       },
       {
         id: 'tsk_0fixture000002', device_id: devices.a, kind: 'vm.power', operation: JSON.stringify({ kind: 'vm.power', vmId: 'vm-101', action: 'on' }),
         vm_id: 'vm-101', state: 'failed', progress_pct: 10, progress_message: null, cancel_requested: 0, error_code: 'not_found', error_message: 'no VM with id "vm-101"',
         result_vm: null, late_result: null, retry_of: null, attempt: 1, created_by: 'ops-anna',
         created_at: T0, sent_at: T0, started_at: T0, finished_at: T1, deadline_at: FAR, updated_at: T1,
+        // 012: names as they were at creation (null: a task from before 012).
+        device_name: 'edge-a', vm_name: 'db — ünïcode', artifact_name: null, artifact_version: null,
       },
       {
         id: 'tsk_0fixture000003', device_id: devices.a, kind: 'vm.power', operation: JSON.stringify({ kind: 'vm.power', vmId: 'vm-101', action: 'on' }),
         vm_id: 'vm-101', state: 'queued', progress_pct: 0, progress_message: null, cancel_requested: 0, error_code: null, error_message: null,
         result_vm: null, late_result: null, retry_of: 'tsk_0fixture000002', attempt: 2, created_by: 'ops-anna',
         created_at: T1, sent_at: null, started_at: null, finished_at: null, deadline_at: FAR, updated_at: T1,
+        // 012: names as they were at creation (null: a task from before 012).
+        device_name: null, vm_name: null, artifact_name: null, artifact_version: null,
       },
       {
         id: 'tsk_0fixture000004', device_id: devices.b, kind: 'vm.delete', operation: JSON.stringify({ kind: 'vm.delete', vmId: 'vm-7' }),
         vm_id: 'vm-7', state: 'timed_out', progress_pct: 0, progress_message: null, cancel_requested: 1, error_code: null, error_message: null,
         result_vm: null, late_result: JSON.stringify({ outcome: 'succeeded', at: T1 }), retry_of: null, attempt: 1, created_by: 'admin',
         created_at: T0, sent_at: T0, started_at: null, finished_at: T1, deadline_at: T1, updated_at: T1,
+        // 012: names as they were at creation (null: a task from before 012).
+        device_name: 'edge-b', vm_name: null, artifact_name: null, artifact_version: null,
       },
     ],
     audit_log: [
       { id: 'aud_0fixture000001', at: T0, actor_kind: 'user', actor_id: users.admin, actor_name: 'admin', action: 'user.create', target_kind: 'user', target_id: users.operator, target_name: 'ops-anna', outcome: 'ok', ip: '127.0.0.1', detail: JSON.stringify({ role: 'operator' }) },
       { id: 'aud_0fixture000002', at: T1, actor_kind: 'anonymous', actor_id: null, actor_name: 'mallory', action: 'login.failed', target_kind: null, target_id: null, target_name: null, outcome: 'denied', ip: '198.51.100.7', detail: null },
       { id: 'aud_0fixture000003', at: T1, actor_kind: 'user', actor_id: users.operator, actor_name: 'ops-anna', action: 'device.block', target_kind: 'device', target_id: devices.b, target_name: 'edge-b', outcome: 'ok', ip: '127.0.0.1', detail: null },
+      // A refused call's reason and the task a request started (detail keys read since 012).
+      { id: 'aud_0fixture000004', at: T1, actor_kind: 'user', actor_id: users.operator, actor_name: 'ops-anna', action: 'vm.power', target_kind: 'vm', target_id: 'vm-101', target_name: 'db — ünïcode', outcome: 'ok', ip: '127.0.0.1', detail: JSON.stringify({ status: 202, device: devices.a, deviceName: 'edge-a', task: 'tsk_0fixture000002' }) },
+      { id: 'aud_0fixture000005', at: T1, actor_kind: 'user', actor_id: users.operator, actor_name: 'ops-anna', action: 'vm.power', target_kind: 'vm', target_id: 'vm-9', target_name: null, outcome: 'failed', ip: '127.0.0.1', detail: JSON.stringify({ status: 404, device: devices.b, error: { code: 'not_found', message: 'no VM vm-9' } }) },
     ],
     api_tokens: [
       { id: '00000000-0000-4000-8000-00000000f001', name: 'ci', token_hash: hash(SEED.apiToken), user_id: users.operator, role: 'operator', created_at: T0, expires_at: null, last_used_at: T1, revoked_at: null },
@@ -100,6 +111,33 @@ function rows(hash: (s: string) => string, passwordHash: (who: 'admin' | 'operat
       // Over 4 GiB: the size column must stay a bigint.
       { id: 'art_0fixture0ova', kind: 'ova', name: 'ubuntu', version: '24.04', size: 5_000_000_123, sha256: 'ab'.repeat(32), signature: Buffer.alloc(64, 1).toString('base64'), key_id: 'key_fixture', created_at: T0, created_by: 'admin' },
       { id: 'art_0fixture0patch', kind: 'patch', name: 'hotfix', version: '1', size: 12, sha256: 'cd'.repeat(32), signature: Buffer.alloc(64, 2).toString('base64'), key_id: 'key_fixture', created_at: T1, created_by: 'ops-anna' },
+    ],
+    // 009: a saved-query group, a fixed group of both devices, and a completed rollout of one wave to them.
+    device_groups: [
+      { id: 'grp_0fixture0query', name: 'berlin', description: 'every Berlin device', kind: 'query', query: JSON.stringify({ tags: ['site=berlin'] }), created_by: 'admin', created_at: T0, updated_at: T0 },
+      { id: 'grp_0fixture0static', name: 'pilot', description: null, kind: 'static', query: null, created_by: 'ops-anna', created_at: T0, updated_at: T1 },
+    ],
+    device_group_members: [
+      { group_id: 'grp_0fixture0static', device_id: devices.a },
+      { group_id: 'grp_0fixture0static', device_id: devices.b },
+    ],
+    rollouts: [
+      {
+        id: 'rol_0fixture000001', name: 'power on pilot', state: 'completed', pause_reason: null, operation_kind: 'vm.power',
+        operation: JSON.stringify({ kind: 'vm.power', vmId: 'vm-100', action: 'on' }), target: JSON.stringify({ groupId: 'grp_0fixture0static' }), membership: 'fixed',
+        policy: JSON.stringify({
+          waves: { sizes: [2] }, deviceTimeoutSec: 3600, retries: 0, maxInProgress: 100, successShare: 1, soakSec: 0,
+          errorThreshold: { count: null, share: 0.5, minFinished: 1, action: 'pause' }, deadlineSec: 86_400, verifySec: 0,
+        }),
+        current_wave: 1, wave_count: 1, base_failed: 0, base_finished: 0, created_by: 'ops-anna', created_at: T0, updated_at: T1, finished_at: T1, deadline_at: FAR,
+      },
+    ],
+    rollout_waves: [
+      { rollout_id: 'rol_0fixture000001', wave: 1, size: 2, started_at: T0, gate_met_at: T1 },
+    ],
+    rollout_devices: [
+      { rollout_id: 'rol_0fixture000001', device_id: devices.a, wave: 1, state: 'succeeded', task_id: 'tsk_0fixture000001', attempts: 1, error_code: null, error_message: null, verify_until: null, updated_at: T1, finished_at: T1 },
+      { rollout_id: 'rol_0fixture000001', device_id: devices.b, wave: 1, state: 'failed', task_id: 'tsk_0fixture000004', attempts: 1, error_code: 'timed_out', error_message: 'no result before the deadline', verify_until: null, updated_at: T1, finished_at: T1 },
     ],
     // 006: an account with two failed guesses, not locked.
     login_throttle: [
