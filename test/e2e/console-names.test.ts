@@ -139,6 +139,13 @@ describe('web console: names, task reasons, the audit log', () => {
     await row(tasks.late.id).locator('[data-late=succeeded]').waitFor();
     assert.match(await row(tasks.late.id).innerText(), /timed out\s+the device finished it later: succeeded/);
     await snap(page, 'names-01-tasks');
+    // The device filter takes a name (every device of that name) or an id.
+    await page.fill('input[name=task-device]', 'no-such-shop');
+    await page.locator('p.empty:has-text("No tasks.")').waitFor();
+    await page.fill('input[name=task-device]', 'shop-01');
+    await row(tasks.late.id).waitFor();
+    assert.equal(await page.locator('tr[data-task-id]').count(), Object.keys(tasks).length);
+    await page.fill('input[name=task-device]', '');
   });
 
   it("a failed task says why in words, the code secondary; Retry only when it can help", async () => {

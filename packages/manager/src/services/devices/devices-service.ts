@@ -24,7 +24,7 @@ const COLUMNS = ['id', 'name', 'presence', 'last_seen_at', 'enrolled_at', 'facts
 
 /**
  * Raised on read, never stored: another device has the same name (two agents enrolled from
- * hosts with the same hostname). Renaming one clears it (docs/devices.md#duplicate-names).
+ * hosts with the same hostname). Renaming one clears it (docs/cli.md#devices).
  */
 export const DUPLICATE_NAME_FLAG = 'duplicate_name';
 
