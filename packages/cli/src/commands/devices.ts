@@ -187,6 +187,7 @@ export function registerDevices(program: Command, io: Io): void {
         const device = await resolveDevice(client, ref);
         const updated = await client.call('updateDevice', { params: { id: device.id }, body: { name } });
         ctx.emit(updated, () => `Renamed device '${clean(device.name)}' to '${clean(updated.name)}' (${updated.id}).`);
+        warnDuplicateNames(ctx, [updated]);
       }),
     );
 

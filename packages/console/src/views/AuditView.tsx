@@ -55,7 +55,7 @@ export function OutcomeBadge({ outcome }: { outcome: AuditOutcome }) {
 }
 
 /** The request's outcome, its reason when refused, and the task it started as it stands now. */
-function Outcome({ e }: { e: AuditEntry }) {
+export function EntryOutcome({ e }: { e: AuditEntry }) {
   return (
     <>
       <OutcomeBadge outcome={e.outcome} />
@@ -147,7 +147,7 @@ export function AuditView() {
                   <td><span className="muted">{e.actor.kind} </span>{e.actor.name ?? e.actor.id ?? ''}</td>
                   <td className="mono">{e.action}</td>
                   <td className="target"><AuditTarget target={e.target} detail={e.detail} /></td>
-                  <td className="outcome"><Outcome e={e} /></td>
+                  <td className="outcome"><EntryOutcome e={e} /></td>
                   <td className="secondary mono">{e.ip ?? ''}</td>
                 </tr>
               ))}
