@@ -109,9 +109,17 @@ describe('web console: device security, artifacts, audit', () => {
 
     // Cancelled halfway: nothing is kept and the panel says so.
     await page.click('button:has-text("Upload artifact")');
+    // The kind is said, never guessed from the file name; the picker offers files of that kind.
+    assert.equal(await page.inputValue('select[name=artifact-kind]'), '', 'no kind until one is chosen');
+    await page.selectOption('select[name=artifact-kind]', 'patch');
+    assert.equal(await page.getAttribute('input[name=artifact-file]', 'accept'), '.tar');
     await page.setInputFiles('input[name=artifact-file]', { name: 'edge-image.ova', mimeType: 'application/octet-stream', buffer: file });
+    assert.equal(await page.inputValue('select[name=artifact-kind]'), 'patch', 'the file name changed nothing');
+    await page.waitForSelector('[data-testid=kind-mismatch]:has-text("does not look like a patch")');
+    await page.selectOption('select[name=artifact-kind]', 'ova');
+    assert.equal(await page.getAttribute('input[name=artifact-file]', 'accept'), '.ova');
+    await page.waitForSelector('[data-testid=kind-mismatch]', { state: 'detached' });
     assert.equal(await page.inputValue('input[name=artifact-name]'), 'edge-image', 'the name comes from the file name');
-    assert.equal(await page.inputValue('select[name=artifact-kind]'), 'ova');
     await page.fill('input[name=artifact-version]', '1.0');
     await page.click('section[aria-label="Upload an artifact"] button[type=submit]');
     await page.waitForSelector('[role=progressbar][aria-label="Upload progress"]');
@@ -137,6 +145,7 @@ describe('web console: device security, artifacts, audit', () => {
 
     // The same kind, name and version again: the manager's 409 is shown as a sentence.
     await page.click('button:has-text("Upload artifact")');
+    await page.selectOption('select[name=artifact-kind]', 'ova');
     await page.setInputFiles('input[name=artifact-file]', { name: 'edge-image.ova', mimeType: 'application/octet-stream', buffer: Buffer.from('small') });
     await page.fill('input[name=artifact-version]', '1.0');
     await expectingHttpError(main, 409, async () => {

@@ -16,7 +16,7 @@ import {
   ADMIN_PASSWORD, createEnrollmentToken, sampleHostFacts, startAgentProcess, startManagerProcess, tempDir,
   type Api, type ManagerProcess, type Proc,
 } from '@pallas/testkit';
-import { launchChromium, logIn, openPage, openSection, snap, type WatchedPage } from './support/console-browser.js';
+import { expectingHttpError, launchChromium, logIn, openPage, openSection, snap, type WatchedPage } from './support/console-browser.js';
 
 describe('web console', () => {
   let manager: ManagerProcess;
@@ -134,11 +134,14 @@ describe('web console', () => {
     await page.waitForSelector(`${row} .task-progress`); // the row says the task is under way
     await page.waitForSelector(`${row}[data-power=on]`, { timeout: 20_000 });
     await page.click(`${row} button:has-text("Power off")`);
+    // Powering off a running VM asks first (issue #18, point 4).
+    await page.click(`dialog:has-text("Power off ${vmName}?") button:has-text("Power off")`);
     await page.waitForSelector(`${row}[data-power=off]`, { timeout: 20_000 });
     await page.waitForSelector('tr[data-task-kind="vm.power"][data-task-state=succeeded] >> nth=1');
 
     await page.click(`${row} button:has-text("Delete")`);
     await page.waitForSelector(`dialog:has-text("Delete ${vmName}?")`);
+    await page.fill('dialog input[name=confirm]', vmName); // its name, typed
     await page.click('dialog button:has-text("Delete VM")');
     await page.waitForSelector(row, { state: 'detached', timeout: 20_000 });
     await page.waitForSelector('tr[data-task-kind="vm.delete"][data-task-state=succeeded]');
@@ -150,6 +153,34 @@ describe('web console', () => {
     await page.click('tr[data-task-kind="vm.create"] a.row-link');
     await page.waitForSelector('.timeline li.done >> nth=3');
     await snap(page, '06-task-detail');
+  });
+
+  it('shows the host\'s capacity beside the VM form\'s fields, and sends past its last report only when asked (issue #18 point 2)', async () => {
+    const { page } = main;
+    await openSection(page, 'Devices');
+    await page.click('tbody tr a.row-link >> nth=0');
+    const name = (await page.textContent('[data-testid=device-title]'))?.trim() ?? '';
+    const list = await admin.get<{ items: Array<{ id: string; name: string; facts: { cpu: { cores: number } } | null }> }>(`/api/v1/devices?name=${encodeURIComponent(name)}`);
+    const device = list.body.items.find((d) => d.name === name);
+    assert.ok(device?.facts, `device ${name} has reported its facts`);
+    const cores = device.facts.cpu.cores;
+
+    await page.click('button:has-text("Create VM")');
+    await page.waitForSelector(`dialog >> text="The host has ${cores} cores"`);
+    await page.fill('input[name=vm-name]', 'too-big-1');
+    await page.fill('input[name=vm-vcpus]', String(cores + 1));
+    // Refused at once on the last report, with the host's value; nothing was queued.
+    await expectingHttpError(main, 422, async () => {
+      await page.click('dialog button[type=submit]');
+      await page.waitForSelector(`dialog >> text=/asks for ${cores + 1} vCPUs, but host .* has ${cores} cores/`);
+    });
+    const queued = async () => (await admin.get<{ total: number }>(`/api/v1/tasks?deviceId=${device.id}&kind=vm.create&limit=100`)).body.total;
+    const before = await queued();
+    await snap(page, '04b-vm-form-refused');
+    await page.check('dialog input[name=force]');
+    await page.click('dialog button[type=submit]');
+    await page.waitForSelector('dialog', { state: 'detached' });
+    assert.equal(await queued(), before + 1, 'sent anyway once asked');
   });
 
   it('creates, edits and deletes a user; shows API errors as readable messages', async () => {

@@ -1,11 +1,13 @@
 /**
  * The console's pure modules, run in Node: the VM form's checks, the agent command (which must
- * equal the CLI's) and the task wording.
+ * equal the CLI's), the task wording, name limits and what the live region says.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Task } from '@pallas/protocol';
 import { agentCommand } from '../src/lib/agent-command.js';
+import { summarize, taskAnnouncement } from '../src/lib/announce.js';
+import { lengthError } from '../src/lib/limits.js';
 import { errorWords, retryAdvice, taskStatusText } from '../src/lib/task-text.js';
 import { validateVm } from '../src/lib/vm-form.js';
 
@@ -58,5 +60,39 @@ describe('console: why a task ended, and whether to retry (issue #18 point 8)', 
       words: 'Not enough datastore space or free memory on the device: datastore1 has 2 GB free', code: 'no_space',
     });
     assert.equal(errorWords({ code: 'brand_new', message: 'it broke' }).words, 'it broke');
+  });
+});
+
+describe('console: name limits', () => {
+  it('says how long a name is and the limit, and never cuts it', () => {
+    assert.equal(lengthError('n'.repeat(300), 80), 'Too long: 300 characters; the limit is 80');
+    assert.equal(lengthError('n'.repeat(80), 80), undefined);
+    assert.equal(validateVm({ name: 'n'.repeat(81), vcpus: '1', memoryMB: '64', diskGB: '1' }).name, 'Too long: 81 characters; the limit is 80');
+  });
+});
+
+describe('console: live announcements', () => {
+  const task = (id: string, state: Task['state'], pct = 0) => ({
+    id, state, progress: { pct, message: null }, error: null, vm: null,
+    operation: { kind: 'vm.create', spec: { name: `vm-${id}`, vcpus: 1, memoryMB: 64, diskGB: 1 } },
+  }) as unknown as Task;
+
+  it('says a task\'s state changes and its progress in quarters, nothing in between', () => {
+    const first = taskAnnouncement(task('a', 'running', 10), undefined)!;
+    assert.equal(first.text, 'Create VM vm-a: running.');
+    assert.equal(taskAnnouncement(task('a', 'running', 20), first.memory), null);
+    const half = taskAnnouncement(task('a', 'running', 55), first.memory)!;
+    assert.equal(half.text, 'Create VM vm-a: 50 %.');
+    assert.equal(taskAnnouncement(task('a', 'succeeded', 100), half.memory)!.text, 'Create VM vm-a: succeeded.');
+  });
+
+  it('says one task once per sentence, and a burst as counts', () => {
+    const said = (t: Task) => ({ kind: 'task' as const, task: t, text: taskAnnouncement(t, undefined)!.text });
+    assert.equal(summarize([said(task('a', 'queued')), said(task('a', 'running')), said(task('a', 'succeeded'))]), 'Create VM vm-a: succeeded.');
+    const burst = ['a', 'b', 'c', 'd'].map((id, i) => said(task(id, i === 0 ? 'failed' : 'succeeded')));
+    assert.equal(summarize(burst), '4 of your tasks changed: 1 failed, 3 succeeded.');
+    const offline = Array.from({ length: 12 }, (_, i) => ({ kind: 'offline' as const, deviceId: `d${i}` }));
+    assert.equal(summarize(offline), '12 devices went offline.');
+    assert.equal(summarize([{ kind: 'offline', deviceId: 'd1', name: 'edge-1' }]), 'Device edge-1 went offline.');
   });
 });

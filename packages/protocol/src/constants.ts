@@ -20,6 +20,22 @@ export const VM_LIMITS = {
   diskGB: { exclusiveMinimum: 0, maximum: 65_536 },
 } as const;
 
+/**
+ * The longest name each resource takes, in characters (the schemas are built from these).
+ * A longer name is refused with 400 `invalid_request` naming the field and the limit; the
+ * manager never shortens a name, and neither do the CLI and the console.
+ */
+export const NAME_LIMITS = {
+  device: 255,
+  vm: VM_LIMITS.name.maxLength,
+  artifact: 128,
+  group: 128,
+  rollout: 128,
+  apiToken: 128,
+  enrollmentToken: 255,
+  username: 64,
+} as const;
+
 /** Paged listings: `limit` defaults to 50 and is at most 1000. */
 export const PAGE_LIMITS = { default: 50, max: 1000 } as const;
 

@@ -1,8 +1,10 @@
 // ---------------------------------------------------------------------------------------------
 // Sizes and durations as people read them, for the CLI, the web console and the agent's
 // progress messages alike. A label always says which arithmetic made it: binary units (KiB,
-// MiB, GiB: powers of 1024) for memory and files, decimal ones (kB, MB, GB: powers of 1000)
-// for disk sizes, which the protocol gives in decimal GB, and for network rates.
+// MiB, GiB: powers of 1024) for memory, files and transfer rates (a rate is read beside the
+// sizes it moves: "12 MiB of 100 MiB at 4.2 MiB/s"), decimal ones (kB, MB, GB: powers of 1000)
+// for disk sizes, which the protocol gives in decimal GB. Relative times round down to the
+// largest whole unit everywhere ("in 1h" for 1 h 59 min), so the CLI and the console agree.
 // Plain functions without dependencies: `@pallas/protocol/units` is safe in a browser bundle.
 // ---------------------------------------------------------------------------------------------
 
@@ -46,9 +48,31 @@ export function formatGB(gb: number): string {
   return scaled(gb * 1e9, 1000, DECIMAL);
 }
 
-/** Bytes a second in decimal units, as network rates are given: 4_200_000 → "4.2 MB/s". */
+/** Bytes a second in the units of the sizes beside it (binary): 4_404_019 → "4.2 MiB/s". */
 export function formatRate(bytesPerSec: number): string {
-  return `${scaled(bytesPerSec, 1000, DECIMAL)}/s`;
+  return `${formatBytes(bytesPerSec)}/s`;
+}
+
+/**
+ * A time relative to `now`: "12s ago", "5m ago", "3h ago", "2d ago"; future times "in 23h";
+ * "just now" within a second (and up to 5 s ahead: clock skew between manager and reader
+ * must not read as "in 2s"); null as "never". Always the largest whole unit, rounded down.
+ */
+export function formatRelative(iso: string | null | undefined, now: number = Date.now()): string {
+  if (!iso) return 'never';
+  const t = Date.parse(iso);
+  if (Number.isNaN(t)) return iso;
+  const diffSec = Math.round((now - t) / 1000);
+  if (Math.abs(diffSec) < 1 || (diffSec < 0 && diffSec > -5)) return 'just now';
+  const span = largestUnit(Math.abs(diffSec));
+  return diffSec > 0 ? `${span} ago` : `in ${span}`;
+}
+
+function largestUnit(sec: number): string {
+  if (sec < 60) return `${sec}s`;
+  if (sec < 3600) return `${Math.floor(sec / 60)}m`;
+  if (sec < 86400) return `${Math.floor(sec / 3600)}h`;
+  return `${Math.floor(sec / 86400)}d`;
 }
 
 /** A span in its two largest units: "42s", "12m 5s", "3h 12m", "5d 3h". */

@@ -39,6 +39,6 @@ test('sizes: binary units for bytes and MiB, decimal ones for GB and rates, labe
   assert.equal(formatGB(20), '20 GB');
   assert.equal(formatGB(0.5), '500 MB');
   assert.equal(formatGB(1800), '1.8 TB');
-  assert.equal(formatRate(4_200_000), '4.2 MB/s');
+  assert.equal(formatRate(4.2 * 2 ** 20), '4.2 MiB/s', 'a rate in the units of the sizes it moves');
   assert.equal(formatRate(999), '999 B/s');
 });

@@ -14,7 +14,7 @@ const vmRef = (vmId: string, n: Names): string => (n.vmName !== undefined ? `'${
 /** An artifact as `ubuntu 24.04 (art_…)`, else its id. */
 const artifactRef = (id: string, n: Names): string => (n.artifactName !== undefined ? `${clean(n.artifactName)} ${clean(n.artifactVersion ?? '')} (${clean(id)})` : clean(id));
 
-/** What the task does, in words: "create VM 'web-1' (2 vCPUs, 2.0 GiB, 20.0 GiB disk)"; `names` from the task put names before ids. */
+/** What the task does, in words: "create VM 'web-1' (2 vCPUs, 2 GiB, 20 GB disk)"; `names` from the task put names before ids. */
 export function describeOperation(op: TaskOperation, names: Names = {}): string {
   switch (op.kind) {
     case 'vm.create':

@@ -3,7 +3,7 @@
  * rate and percentage. Elsewhere: a plain line every 10% (and at the end), so a CI log gets
  * a handful of lines instead of thousands.
  */
-import { formatBytes } from '@pallas/protocol/units';
+import { formatBytes, formatRate } from '@pallas/protocol/units';
 import type { ProgressOut } from './progress.js';
 
 const BAR_WIDTH = 24;
@@ -14,7 +14,7 @@ const TTY_INTERVAL_MS = 100;
 export function transferLine(done: number, total: number, elapsedMs: number, withBar: boolean): string {
   const pct = total > 0 ? Math.floor((done / total) * 100) : 100;
   const rate = elapsedMs > 0 ? (done / elapsedMs) * 1000 : 0;
-  const text = `${String(pct).padStart(3)}%  ${formatBytes(done)} / ${formatBytes(total)}  ${formatBytes(Math.round(rate))}/s`;
+  const text = `${String(pct).padStart(3)}%  ${formatBytes(done)} / ${formatBytes(total)}  ${formatRate(Math.round(rate))}`;
   if (!withBar) return text.trimStart();
   const filled = Math.round((pct / 100) * BAR_WIDTH);
   return `[${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}] ${text}`;

@@ -16,6 +16,8 @@ import { UsersView } from '../views/UsersView.js';
 import { GroupsView } from '../views/GroupsView.js';
 import { RolloutDetailView } from '../views/rollouts/RolloutDetailView.js';
 import { RolloutsView } from '../views/rollouts/RolloutsView.js';
+import { pageTitle, useSectionTitle } from '../hooks/useDocumentTitle.js';
+import { NAV } from './nav.js';
 import { matchPath, useLocation } from './router.js';
 import { Shell } from './Shell.js';
 
@@ -28,8 +30,19 @@ function NotFound({ what }: { what: string }) {
   );
 }
 
+/** The section a path belongs to, for the page title ("Device · Devices · Pallas" is refined by the view). */
+function sectionTitle(path: string): string {
+  const section = path === '/' ? NAV[0] : NAV.find((n) => n.to !== '/' && (path === n.to || path.startsWith(`${n.to}/`)));
+  if (!section) return pageTitle('Not found');
+  if (path.startsWith('/devices/')) return pageTitle('Device', section.label);
+  if (path.startsWith('/tasks/')) return pageTitle('Task', section.label);
+  if (path.startsWith('/rollouts/')) return pageTitle('Rollout', section.label);
+  return pageTitle(section.label);
+}
+
 function Routes() {
   const { path } = useLocation();
+  useSectionTitle(sectionTitle(path));
   const operator = useCan('operator');
   const admin = useCan('admin');
   let view: ReactNode;
@@ -52,8 +65,9 @@ function Routes() {
 }
 
 export function App() {
-  const { user, expire } = useAuth();
-  if (!user) return <LoginView />;
+  const { user, checking, expire } = useAuth();
+  if (checking) return <main className="login-page" aria-busy="true"><p className="muted">Checking your session…</p></main>;
+  if (!user) return <LoginView />; // (which sets its own title)
   return (
     // Keyed by user: a different login starts a fresh stream and fresh views.
     <LiveProvider key={user.id} onUnauthorized={() => expire('Your session has ended. Log in again.')}>

@@ -1,10 +1,13 @@
-import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
+import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import type { Role, User } from '@pallas/protocol';
+import { PallasApiError } from '@pallas/client';
 import { api, setUnauthorizedHandler } from '../api/client.js';
-import { clearSession, loadSession, saveSession } from './session.js';
+import { clearSession, loadSession, mayHaveCookieSession, saveSession } from './session.js';
 
 interface AuthContext {
   user: User | null;
+  /** True while a new tab asks the manager whether the browser's cookie session is valid. */
+  checking: boolean;
   /** Why the user was logged out, when it was not their choice (shown on the login page). */
   notice: string | null;
   login(username: string, password: string): Promise<void>;
@@ -22,9 +25,20 @@ export function roleAtLeast(role: Role | undefined, minimum: Role): boolean {
   return role !== undefined && RANK[role] >= RANK[minimum];
 }
 
+/**
+ * The console's tabs tell each other of logins and logouts (same origin only): a tab on the
+ * login page takes over a session another tab started, and a logout ends every tab's view of
+ * it at once (the manager has already ended the session itself).
+ */
+const CHANNEL = 'pallas-session';
+type TabMessage = { type: 'login' } | { type: 'logout' };
+
 export function AuthProvider({ children }: { children: ReactNode }) {
   const [user, setUser] = useState<User | null>(() => loadSession()?.user ?? null);
+  // A tab without its own record asks the manager, if the browser holds a session cookie.
+  const [checking, setChecking] = useState(() => user === null && mayHaveCookieSession());
   const [notice, setNotice] = useState<string | null>(null);
+  const channel = useRef<BroadcastChannel | null>(null);
 
   const expire = useCallback((reason: string) => {
     clearSession();
@@ -32,16 +46,52 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     setNotice(reason);
   }, []);
 
+  /** Asks the manager who the cookie session belongs to; a refusal leaves the tab logged out. */
+  const adopt = useCallback(async () => {
+    try {
+      const me = await api.call('me');
+      saveSession({ user: me });
+      setNotice(null);
+      setUser(me);
+    } catch (err) {
+      if (!(err instanceof PallasApiError)) setNotice('Could not reach the manager to check the session. Log in, or reload the page.');
+    } finally {
+      setChecking(false);
+    }
+  }, []);
+
   useEffect(() => {
     setUnauthorizedHandler(() => expire('Your session has ended. Log in again.'));
     return () => setUnauthorizedHandler(undefined);
   }, [expire]);
+
+  useEffect(() => {
+    if (checking) void adopt();
+    // Only at start: later logins and logouts come from this tab or the channel.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, []);
+
+  useEffect(() => {
+    if (typeof BroadcastChannel !== 'function') return;
+    const tabs = new BroadcastChannel(CHANNEL);
+    channel.current = tabs;
+    tabs.onmessage = (e: MessageEvent<TabMessage>) => {
+      if (e.data?.type === 'logout') expire('You logged out in another tab.');
+      // Someone logged in in another tab: the cookie is theirs now, in this tab too.
+      else if (e.data?.type === 'login') void adopt();
+    };
+    return () => {
+      channel.current = null;
+      tabs.close();
+    };
+  }, [expire, adopt]);
 
   const login = useCallback(async (username: string, password: string) => {
     const res = await api.login(username, password);
     saveSession({ expiresAt: res.expiresAt, user: res.user });
     setNotice(null);
     setUser(res.user);
+    channel.current?.postMessage({ type: 'login' } satisfies TabMessage);
   }, []);
 
   const logout = useCallback(async () => {
@@ -51,10 +101,11 @@ export function AuthProvider({ children }: { children: ReactNode }) {
       clearSession();
       setUser(null);
       setNotice(null);
+      channel.current?.postMessage({ type: 'logout' } satisfies TabMessage);
     }
   }, []);
 
-  const value = useMemo(() => ({ user, notice, login, logout, expire }), [user, notice, login, logout, expire]);
+  const value = useMemo(() => ({ user, checking, notice, login, logout, expire }), [user, checking, notice, login, logout, expire]);
   return <Context.Provider value={value}>{children}</Context.Provider>;
 }
 

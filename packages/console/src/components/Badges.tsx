@@ -6,7 +6,7 @@ export function PresenceBadge({ presence }: { presence: Presence }) {
 }
 
 export function PowerBadge({ state }: { state: PowerState }) {
-  return <span className={`badge power-${state}`} data-power={state}>{state === 'on' ? 'running' : state}</span>;
+  return <span className={`badge power-${state}`} data-power={state}>{state}</span>;
 }
 
 export function TaskStateBadge({ state, late }: { state: TaskState; late?: TaskOutcome | undefined }) {

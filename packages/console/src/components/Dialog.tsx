@@ -1,9 +1,13 @@
-import { useEffect, useRef, useState, type FormEvent, type ReactNode } from 'react';
+import { useEffect, useId, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { ErrorNote } from './ErrorNote.js';
 
 /**
- * A modal dialog on the native <dialog> element (focus trap, Escape and the backdrop come with
- * it). `onSubmit` runs the action; its error is shown in the dialog, which stays open.
+ * The console's one modal dialog, on the native <dialog> element: `showModal()` makes the rest
+ * of the page inert (focus stays inside), Escape cancels (the `cancel` event closes it through
+ * `onClose`), and it is labelled by its title and described by its body. Focus starts on the
+ * first control (Cancel in a confirmation: Enter on a slip does nothing harmful) and returns
+ * to the button that opened it. `onSubmit` runs the action; its error is shown in the dialog,
+ * which stays open.
  */
 export function Dialog({ title, children, submitLabel, danger, canSubmit = true, onSubmit, onClose }: {
   title: string;
@@ -15,13 +19,18 @@ export function Dialog({ title, children, submitLabel, danger, canSubmit = true,
   onClose(): void;
 }) {
   const ref = useRef<HTMLDialogElement>(null);
+  const id = useId();
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
 
   useEffect(() => {
     const dialog = ref.current;
+    const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
     if (dialog && !dialog.open) dialog.showModal();
-    return () => dialog?.close();
+    return () => {
+      dialog?.close();
+      if (opener?.isConnected) opener.focus();
+    };
   }, []);
 
   const submit = async (e: FormEvent) => {
@@ -38,10 +47,10 @@ export function Dialog({ title, children, submitLabel, danger, canSubmit = true,
   };
 
   return (
-    <dialog ref={ref} className="dialog" onCancel={(e) => { e.preventDefault(); onClose(); }} aria-labelledby="dialog-title">
+    <dialog ref={ref} className="dialog" onCancel={(e) => { e.preventDefault(); onClose(); }} aria-labelledby={`${id}-title`} aria-describedby={`${id}-body`}>
       <form onSubmit={submit} noValidate>
-        <h2 id="dialog-title">{title}</h2>
-        <div className="dialog-body">{children}</div>
+        <h2 id={`${id}-title`}>{title}</h2>
+        <div className="dialog-body" id={`${id}-body`}>{children}</div>
         <ErrorNote error={error} />
         <div className="dialog-actions">
           <button type="button" className="button" onClick={onClose}>Cancel</button>
@@ -71,7 +80,7 @@ export function ConfirmDialog({ title, message, confirmLabel, typeToConfirm, dan
   const [typed, setTyped] = useState('');
   return (
     <Dialog title={title} submitLabel={confirmLabel} danger={danger} canSubmit={typeToConfirm === undefined || typed === typeToConfirm} onSubmit={onConfirm} onClose={onClose}>
-      <p>{message}</p>
+      <div className="confirm-message">{message}</div>
       {typeToConfirm !== undefined && (
         <label className="field">
           <span>Type <strong className="mono">{typeToConfirm}</strong> to confirm</span>

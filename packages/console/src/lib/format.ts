@@ -1,16 +1,7 @@
-const relative = new Intl.RelativeTimeFormat('en', { numeric: 'auto' });
 const dateTime = new Intl.DateTimeFormat('en', { dateStyle: 'medium', timeStyle: 'medium' });
 
-/** "3 minutes ago", "in 2 hours"; "never" for null. */
-export function timeAgo(iso: string | null | undefined, now = Date.now()): string {
-  if (!iso) return 'never';
-  const seconds = Math.round((Date.parse(iso) - now) / 1000);
-  const abs = Math.abs(seconds);
-  if (abs < 45) return seconds <= 0 ? 'just now' : 'in a few seconds';
-  if (abs < 3600) return relative.format(Math.round(seconds / 60), 'minute');
-  if (abs < 86400) return relative.format(Math.round(seconds / 3600), 'hour');
-  return relative.format(Math.round(seconds / 86400), 'day');
-}
+/** Relative times as the CLI prints them ("5m ago", "in 1h"): one rounding for both. */
+export { formatRelative } from '@pallas/protocol/units';
 
 export function formatDateTime(iso: string | null | undefined): string {
   return iso ? dateTime.format(new Date(iso)) : '—';

@@ -1,4 +1,5 @@
 import { VM_LIMITS } from '@pallas/protocol/constants';
+import { tooLongText } from './limits.js';
 
 /** The create and edit forms' checks, with the protocol's own VM limits (the manager enforces the same). */
 const NAME = new RegExp(VM_LIMITS.name.pattern);
@@ -24,7 +25,7 @@ export function validateVm(values: VmFormValues, only: Array<keyof VmFormValues>
   const errors: VmFormErrors = {};
   if (only.includes('name')) {
     if (values.name.length < VM_LIMITS.name.minLength) errors.name = 'Name is required';
-    else if (values.name.length > VM_LIMITS.name.maxLength) errors.name = `Name must be at most ${VM_LIMITS.name.maxLength} characters`;
+    else if (values.name.length > VM_LIMITS.name.maxLength) errors.name = tooLongText(values.name.length, VM_LIMITS.name.maxLength);
     else if (!NAME.test(values.name)) errors.name = 'Use letters, digits, dot, dash, underscore and inner spaces';
   }
   if (only.includes('vcpus')) {

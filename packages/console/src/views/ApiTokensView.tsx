@@ -1,4 +1,4 @@
-import { PAGE_LIMITS } from '@pallas/protocol/constants';
+import { NAME_LIMITS, PAGE_LIMITS } from '@pallas/protocol/constants';
 import { useState } from 'react';
 import type { ApiToken, CreatedApiToken, Role } from '@pallas/protocol';
 import { api } from '../api/client.js';
@@ -9,7 +9,7 @@ import { ConfirmDialog, Dialog } from '../components/Dialog.js';
 import { ErrorNote } from '../components/ErrorNote.js';
 import { Field } from '../components/Field.js';
 import { useResource } from '../hooks/useResource.js';
-import { formatDateTime, timeAgo } from '../lib/format.js';
+import { formatDateTime, formatRelative } from '../lib/format.js';
 
 const ROLES: Role[] = ['viewer', 'operator', 'admin'];
 const EXPIRY_CHOICES = [
@@ -26,7 +26,7 @@ function CreateApiTokenDialog({ myRole, onCreated, onClose }: { myRole: Role; on
   return (
     <Dialog title="Create an API token" submitLabel="Create token" canSubmit={name.trim().length > 0} onClose={onClose}
       onSubmit={async () => onCreated(await api.call('createApiToken', { body: { name: name.trim(), role, ...(days ? { expiresInDays: days } : {}) } }))}>
-      <Field label="Name" name="api-token-name" value={name} maxLength={128} onChange={(e) => setName(e.target.value)} autoFocus hint="What uses it, e.g. nightly backup script" />
+      <Field label="Name" name="api-token-name" value={name} maxLength={NAME_LIMITS.apiToken} onChange={(e) => setName(e.target.value)} autoFocus hint="What uses it, e.g. nightly backup script" />
       <div className="field-row">
         <label className="field">
           <span>Role (at most yours)</span>
@@ -90,8 +90,8 @@ export function ApiTokensView() {
                     <td>{t.name}</td>
                     <td><RoleBadge role={t.role} /></td>
                     <td><span className={`badge ${state.tone}`}>{state.text}</span></td>
-                    <td className="secondary">{t.lastUsedAt ? timeAgo(t.lastUsedAt) : 'never'}</td>
-                    <td className="secondary" title={formatDateTime(t.expiresAt)}>{t.expiresAt ? timeAgo(t.expiresAt) : 'never'}</td>
+                    <td className="secondary">{t.lastUsedAt ? formatRelative(t.lastUsedAt) : 'never'}</td>
+                    <td className="secondary" title={formatDateTime(t.expiresAt)}>{t.expiresAt ? formatRelative(t.expiresAt) : 'never'}</td>
                     <td className="actions">{state.text === 'active' && <button type="button" className="button small danger-text" onClick={() => setRevoking(t)}>Revoke</button>}</td>
                   </tr>
                 );

@@ -8,7 +8,7 @@ import { IdText } from '../components/IdText.js';
 import { Pager } from '../components/Pager.js';
 import { useDebounced } from '../hooks/timing.js';
 import { useResource } from '../hooks/useResource.js';
-import { formatDateTime, timeAgo } from '../lib/format.js';
+import { formatDateTime, formatRelative } from '../lib/format.js';
 import { TASK_STATE_LABEL } from '../lib/task-text.js';
 
 const PAGE_SIZE = 50;
@@ -109,26 +109,22 @@ export function AuditView() {
         <button type="button" className="button small" onClick={page.reload}>Refresh</button>
       </header>
       <div className="toolbar audit-filters" role="search">
-        <div className="field">
-          <label htmlFor="audit-actor">Actor</label>
-          <input id="audit-actor" name="audit-actor" placeholder="user, device or token" value={actor} onChange={(e) => setActor(e.target.value)} />
-        </div>
-        <div className="field">
-          <label htmlFor="audit-action">Action</label>
-          <input id="audit-action" name="audit-action" placeholder="device. or user.create" value={action} onChange={(e) => setAction(e.target.value)}
-            aria-invalid={actionError ? true : undefined} aria-describedby={actionError ? 'audit-action-error' : undefined} />
-        </div>
-        <div className="field">
-          <label htmlFor="audit-target">Target</label>
-          <input id="audit-target" name="audit-target" placeholder="name or id" value={target} onChange={(e) => setTarget(e.target.value)} />
-        </div>
-        <div className="field">
-          <label htmlFor="audit-outcome">Outcome</label>
-          <select id="audit-outcome" name="audit-outcome" value={filters.outcome ?? ''} onChange={(e) => setQuery({ outcome: e.target.value, offset: undefined })}>
+        <label className="filter"><span>Actor</span>
+          <input name="audit-actor" placeholder="user, device or token" value={actor} onChange={(e) => setActor(e.target.value)} />
+        </label>
+        <label className="filter"><span>Action</span>
+          <input name="audit-action" placeholder="e.g. device. or user.create" value={action} onChange={(e) => setAction(e.target.value)}
+            aria-invalid={actionError ? true : undefined} aria-describedby={actionError ? 'audit-action-error' : undefined} title={actionError} />
+        </label>
+        <label className="filter"><span>Target</span>
+          <input name="audit-target" placeholder="name or id" value={target} onChange={(e) => setTarget(e.target.value)} />
+        </label>
+        <label className="filter"><span>Outcome</span>
+          <select name="audit-outcome" value={filters.outcome ?? ''} onChange={(e) => setQuery({ outcome: e.target.value, offset: undefined })}>
             <option value="">Any outcome</option>
             {OUTCOMES.map((o) => <option key={o} value={o}>{o}</option>)}
           </select>
-        </div>
+        </label>
         <label className="check">
           <input type="checkbox" name="audit-hide-logins" checked={filters.exclude === SIGN_INS} onChange={(e) => setQuery({ hideLogins: e.target.checked ? '1' : undefined, offset: undefined })} />
           Hide sign-ins
@@ -143,7 +139,7 @@ export function AuditView() {
             <tbody>
               {data.items.map((e) => (
                 <tr key={e.id} data-action={e.action} data-outcome={e.outcome} data-entry-id={e.id}>
-                  <td title={formatDateTime(e.at)}>{timeAgo(e.at)}</td>
+                  <td title={formatDateTime(e.at)}>{formatRelative(e.at)}</td>
                   <td><span className="muted">{e.actor.kind} </span>{e.actor.name ?? e.actor.id ?? ''}</td>
                   <td className="mono">{e.action}</td>
                   <td className="target"><AuditTarget target={e.target} detail={e.detail} /></td>

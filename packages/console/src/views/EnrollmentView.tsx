@@ -1,4 +1,4 @@
-import { PAGE_LIMITS } from '@pallas/protocol/constants';
+import { NAME_LIMITS, PAGE_LIMITS } from '@pallas/protocol/constants';
 import { useState } from 'react';
 import type { CreatedEnrollmentToken, EnrollmentToken } from '@pallas/protocol';
 import { api } from '../api/client.js';
@@ -8,7 +8,7 @@ import { ErrorNote } from '../components/ErrorNote.js';
 import { Field } from '../components/Field.js';
 import { useResource } from '../hooks/useResource.js';
 import { agentCommand } from '../lib/agent-command.js';
-import { formatDateTime, timeAgo } from '../lib/format.js';
+import { formatDateTime, formatRelative } from '../lib/format.js';
 
 const TTL_CHOICES = [
   { label: '1 hour', sec: 3600 },
@@ -33,7 +33,7 @@ function CreateTokenDialog({ onCreated, onClose }: { onCreated(t: CreatedEnrollm
   return (
     <Dialog title="Create an enrollment token" submitLabel="Create token" canSubmit={!usesError} onClose={onClose}
       onSubmit={async () => onCreated(await api.call('createEnrollmentToken', { body: { ...(name.trim() ? { name: name.trim() } : {}), ttlSec, maxUses: uses } }))}>
-      <Field label="Name (optional)" name="token-name" value={name} maxLength={255} onChange={(e) => setName(e.target.value)} hint="Where it is for, e.g. shop rollout week 12" autoFocus />
+      <Field label="Name (optional)" name="token-name" value={name} maxLength={NAME_LIMITS.enrollmentToken} onChange={(e) => setName(e.target.value)} hint="Where it is for, e.g. shop rollout week 12" autoFocus />
       <div className="field-row">
         <label className="field">
           <span>Valid for</span>
@@ -91,8 +91,8 @@ export function EnrollmentView() {
                     <td>{t.name || <span className="muted">unnamed</span>}</td>
                     <td><span className={`badge ${status.tone}`}>{status.text}</span></td>
                     <td className="num">{t.uses} / {t.maxUses}</td>
-                    <td className="secondary" title={t.expiresAt}>{timeAgo(t.expiresAt)}</td>
-                    <td className="secondary">{timeAgo(t.createdAt)} by {t.createdBy}</td>
+                    <td className="secondary" title={t.expiresAt}>{formatRelative(t.expiresAt)}</td>
+                    <td className="secondary">{formatRelative(t.createdAt)} by {t.createdBy}</td>
                     <td className="actions">{status.text === 'active' && <button type="button" className="button small danger-text" onClick={() => setRevoking(t)}>Revoke</button>}</td>
                   </tr>
                 );

@@ -1,4 +1,4 @@
-import { PAGE_LIMITS } from '@pallas/protocol/constants';
+import { NAME_LIMITS, PAGE_LIMITS } from '@pallas/protocol/constants';
 import { useState } from 'react';
 import type { Device, Group, GroupQuery } from '@pallas/protocol';
 import { api } from '../api/client.js';
@@ -8,7 +8,7 @@ import { ConfirmDialog, Dialog } from '../components/Dialog.js';
 import { ErrorNote } from '../components/ErrorNote.js';
 import { Field } from '../components/Field.js';
 import { useResource } from '../hooks/useResource.js';
-import { timeAgo } from '../lib/format.js';
+import { formatRelative } from '../lib/format.js';
 
 /** The saved query in words: `tags=ring=canary hypervisor=esxi`. */
 export function queryText(q: GroupQuery | null): string {
@@ -39,7 +39,7 @@ function CreateGroupDialog({ onCreated, onClose }: { onCreated(): void; onClose(
         await api.call('createGroup', { body });
         onCreated();
       }}>
-      <Field label="Name" name="group-name" value={name} onChange={(e) => setName(e.target.value)} autoFocus hint="Letters, digits, dots, dashes and spaces" />
+      <Field label="Name" name="group-name" value={name} maxLength={NAME_LIMITS.group} onChange={(e) => setName(e.target.value)} autoFocus hint="Letters, digits, dots, dashes and spaces" />
       <label className="field">
         <span>Kind</span>
         <select name="group-kind" value={kind} onChange={(e) => setKind(e.target.value as 'query' | 'static')}>
@@ -123,7 +123,7 @@ export function GroupsView() {
                   <td data-testid="group-count">{g.deviceCount}</td>
                   <td>{g.kind === 'query' ? 'query' : 'list'}</td>
                   <td className="secondary mono">{queryText(g.query)}</td>
-                  <td className="secondary">{timeAgo(g.createdAt)} by {g.createdBy}</td>
+                  <td className="secondary">{formatRelative(g.createdAt)} by {g.createdBy}</td>
                   <td className="actions">{operator && <button type="button" className="button small danger-text" onClick={() => setDeleting(g)}>Delete</button>}</td>
                 </tr>
               ))}

@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { useAuth } from '../auth/AuthProvider.js';
 import { ErrorNote } from '../components/ErrorNote.js';
+import { pageTitle, useDocumentTitle } from '../hooks/useDocumentTitle.js';
 
 export function LoginView() {
   const { login, notice } = useAuth();
@@ -8,6 +9,7 @@ export function LoginView() {
   const [password, setPassword] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
+  useDocumentTitle(pageTitle('Log in'));
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -24,7 +26,7 @@ export function LoginView() {
   return (
     <main className="login-page">
       <form className="login-card" onSubmit={submit}>
-        <div className="brand large"><span className="brand-mark" aria-hidden="true">P</span> Pallas</div>
+        <h1 className="brand large"><span className="brand-mark" aria-hidden="true">P</span> Pallas</h1>
         <p className="muted">Fleet manager for virtualized edge devices</p>
         {notice && <div className="notice">{notice}</div>}
         <label className="field">

@@ -1,4 +1,4 @@
-import { PAGE_LIMITS } from '@pallas/protocol/constants';
+import { NAME_LIMITS, PAGE_LIMITS } from '@pallas/protocol/constants';
 import { useState } from 'react';
 import type { Role, User } from '@pallas/protocol';
 import { api } from '../api/client.js';
@@ -8,7 +8,7 @@ import { ConfirmDialog, Dialog } from '../components/Dialog.js';
 import { ErrorNote } from '../components/ErrorNote.js';
 import { Field } from '../components/Field.js';
 import { useResource } from '../hooks/useResource.js';
-import { timeAgo } from '../lib/format.js';
+import { formatRelative } from '../lib/format.js';
 
 const ROLES: Array<{ role: Role; what: string }> = [
   { role: 'viewer', what: 'sees everything, changes nothing' },
@@ -40,7 +40,7 @@ function CreateUserDialog({ onClose, onCreated }: { onClose(): void; onCreated()
     <Dialog title="Create a user" submitLabel="Create user" onClose={onClose}
       canSubmit={!!username && password.length >= MIN_PASSWORD && !nameError}
       onSubmit={async () => { await api.call('createUser', { body: { username, password, role } }); onCreated(); }}>
-      <Field label="User name" name="new-username" value={username} onChange={(e) => setUsername(e.target.value)} error={nameError} autoComplete="off" autoFocus />
+      <Field label="User name" name="new-username" value={username} maxLength={NAME_LIMITS.username} onChange={(e) => setUsername(e.target.value)} error={nameError} autoComplete="off" autoFocus />
       <Field label="Password" name="new-password" type="password" value={password} onChange={(e) => setPassword(e.target.value)} error={passwordError} autoComplete="new-password" />
       <RoleSelect value={role} onChange={setRole} />
     </Dialog>
@@ -102,7 +102,7 @@ export function UsersView() {
                 <tr key={u.id} data-username={u.username}>
                   <td>{u.username}{u.id === me?.id && <span className="muted"> (you)</span>}</td>
                   <td><RoleBadge role={u.role} /></td>
-                  <td className="secondary">{timeAgo(u.createdAt)}</td>
+                  <td className="secondary">{formatRelative(u.createdAt)}</td>
                   <td className="actions">
                     <div className="button-group">
                       <button type="button" className="button small" onClick={() => setOpen({ kind: 'edit', user: u })}>Edit</button>

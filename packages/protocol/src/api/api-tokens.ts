@@ -1,4 +1,5 @@
 import Type, { type Static } from 'typebox';
+import { NAME_LIMITS } from '../constants.js';
 import { Page, Timestamp } from './common.js';
 import { Role } from './users.js';
 
@@ -19,7 +20,7 @@ export const ApiTokenPage = Page(ApiToken);
 
 export const CreateApiToken = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 128 }),
+    name: Type.String({ minLength: 1, maxLength: NAME_LIMITS.apiToken }),
     /** Days until it stops working; omit for a token that never expires. */
     expiresInDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
     /** At most the creator's own role; default the creator's role. */

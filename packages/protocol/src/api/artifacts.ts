@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox';
-import { ARTIFACT_KINDS } from '../constants.js';
+import { ARTIFACT_KINDS, NAME_LIMITS } from '../constants.js';
 import { Page, Paging, Timestamp } from './common.js';
 
 /** What an artifact is for: a VM image, a patch bundle for the device, or a new agent version. */
@@ -9,7 +9,7 @@ export type ArtifactKind = Static<typeof ArtifactKind>;
 ARTIFACT_KINDS satisfies readonly ArtifactKind[];
 
 /** Names and versions end up in file names on devices and in logs: printable, no path separators. */
-const Label = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._+~-]*$' });
+const Label = Type.String({ minLength: 1, maxLength: NAME_LIMITS.artifact, pattern: '^[A-Za-z0-9][A-Za-z0-9._+~-]*$' });
 
 /**
  * The part of an artifact the manager signs (see docs/artifacts.md). The agent checks the

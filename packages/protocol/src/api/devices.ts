@@ -1,4 +1,5 @@
 import Type, { type Static } from 'typebox';
+import { NAME_LIMITS } from '../constants.js';
 import { Page, Paging, Timestamp } from './common.js';
 import { HostFacts, HypervisorKind } from '../mqtt/host-facts.js';
 import { Vm } from '../mqtt/vm.js';
@@ -70,7 +71,7 @@ export type DeviceQuery = Static<typeof DeviceQuery>;
 
 export const DevicePatch = Type.Object(
   {
-    name: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: NAME_LIMITS.device })),
     tags: Type.Optional(Type.Array(Tag, { maxItems: 64, uniqueItems: true })),
   },
   { additionalProperties: false, minProperties: 1 },

@@ -1,4 +1,5 @@
 import Type, { type Static } from 'typebox';
+import { NAME_LIMITS } from '../constants.js';
 import { Page, Timestamp } from './common.js';
 
 export const EnrollmentToken = Type.Object({
@@ -16,7 +17,7 @@ export const EnrollmentTokenPage = Page(EnrollmentToken);
 
 export const CreateEnrollmentToken = Type.Object(
   {
-    name: Type.Optional(Type.String({ maxLength: 255 })),
+    name: Type.Optional(Type.String({ maxLength: NAME_LIMITS.enrollmentToken })),
     /** Lifetime in seconds; default one day. */
     ttlSec: Type.Optional(Type.Integer({ minimum: 60, maximum: 365 * 86400 })),
     /** How many devices may enroll with it; default 1. */

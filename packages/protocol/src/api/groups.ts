@@ -1,4 +1,5 @@
 import Type, { type Static } from 'typebox';
+import { NAME_LIMITS } from '../constants.js';
 import { Page, Paging, Timestamp } from './common.js';
 import { DeviceStatus, Presence } from './devices.js';
 import { HypervisorKind } from '../mqtt/host-facts.js';
@@ -28,7 +29,7 @@ export const GroupQuery = Type.Object(
 );
 export type GroupQuery = Static<typeof GroupQuery>;
 
-const GroupName = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._ -]*$' });
+const GroupName = Type.String({ minLength: 1, maxLength: NAME_LIMITS.group, pattern: '^[A-Za-z0-9][A-Za-z0-9._ -]*$' });
 const DeviceIds = Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 10_000, uniqueItems: true });
 
 /** `POST /groups`: a fixed list (`deviceIds`) or a saved query (`query`), exactly one. */

@@ -1,6 +1,6 @@
 import Type, { type Static } from 'typebox';
 import { Page, Paging, Timestamp } from './common.js';
-import { TASK_TIMEOUT_MAX_SEC } from '../constants.js';
+import { NAME_LIMITS, TASK_TIMEOUT_MAX_SEC } from '../constants.js';
 import { MAX_WAVES } from '../rollout-plan.js';
 import { TaskError, TaskOperation } from '../mqtt/tasks.js';
 
@@ -58,7 +58,7 @@ const PolicyFields = {
 /** `POST /rollouts`: one operation to a group, a tag or a list of devices (exactly one), in waves. */
 export const CreateRollout = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 128 }),
+    name: Type.String({ minLength: 1, maxLength: NAME_LIMITS.rollout }),
     operation: TaskOperation,
     groupId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     tag: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),

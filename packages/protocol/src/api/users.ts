@@ -1,10 +1,11 @@
 import Type, { type Static } from 'typebox';
+import { NAME_LIMITS } from '../constants.js';
 import { Page, Timestamp } from './common.js';
 
 export const Role = Type.Union([Type.Literal('admin'), Type.Literal('operator'), Type.Literal('viewer')]);
 export type Role = Static<typeof Role>;
 
-const Username = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._@-]+$' });
+const Username = Type.String({ minLength: 1, maxLength: NAME_LIMITS.username, pattern: '^[A-Za-z0-9._@-]+$' });
 /** The password policy: at least 12 characters (NIST SP 800-63B: length over composition rules). */
 export const PASSWORD_MIN_LENGTH = 12;
 const Password = Type.String({ minLength: PASSWORD_MIN_LENGTH, maxLength: 1024 });

@@ -11,7 +11,7 @@ import { useResource } from '../../hooks/useResource.js';
 import { ARTIFACT_KINDS } from '@pallas/protocol/constants';
 import { ARTIFACT_KIND_TEXT } from '../../lib/artifact-text.js';
 import { formatBytes } from '@pallas/protocol/units';
-import { formatCount, formatDateTime, timeAgo } from '../../lib/format.js';
+import { formatCount, formatDateTime, formatRelative } from '../../lib/format.js';
 import { UploadPanel } from './UploadPanel.js';
 
 const PAGE_SIZE = 50;
@@ -55,10 +55,12 @@ export function ArtifactsView() {
         </div>
       )}
       <div className="toolbar">
-        <select aria-label="Kind" name="artifact-kind-filter" value={query.kind ?? ''} onChange={(e) => setQuery({ kind: e.target.value, offset: undefined })}>
-          <option value="">All kinds</option>
-          {ARTIFACT_KINDS.map((k) => <option key={k} value={k}>{ARTIFACT_KIND_TEXT[k]}</option>)}
-        </select>
+        <label className="filter"><span>Kind</span>
+          <select name="artifact-kind-filter" value={query.kind ?? ''} onChange={(e) => setQuery({ kind: e.target.value, offset: undefined })}>
+            <option value="">All kinds</option>
+            {ARTIFACT_KINDS.map((k) => <option key={k} value={k}>{ARTIFACT_KIND_TEXT[k]}</option>)}
+          </select>
+        </label>
       </div>
       <ErrorNote error={list.error} onRetry={list.reload} />
       {data && (data.items.length === 0 ? <p className="empty">No artifacts{query.kind ? ' of this kind' : ''} yet.{canOperate ? ' Upload one with the button above.' : ''}</p> : (
@@ -72,7 +74,7 @@ export function ArtifactsView() {
                 <tr key={a.id} data-artifact={`${a.name} ${a.version}`} data-artifact-id={a.id}>
                   <td>
                     <strong>{a.name}</strong> <span className="muted">{a.version}</span>
-                    <small className="muted mobile-only">{timeAgo(a.createdAt)} by {a.createdBy} · <span className="mono">{a.sha256.slice(0, 12)}…</span></small>
+                    <small className="muted mobile-only">{formatRelative(a.createdAt)} by {a.createdBy} · <span className="mono">{a.sha256.slice(0, 12)}…</span></small>
                   </td>
                   <td><span className="badge">{a.kind}</span></td>
                   <td className="num">{formatBytes(a.size)}</td>
@@ -82,7 +84,7 @@ export function ArtifactsView() {
                       <CopyButton text={a.sha256} />
                     </span>
                   </td>
-                  <td className="secondary" title={formatDateTime(a.createdAt)}>{timeAgo(a.createdAt)} by {a.createdBy}</td>
+                  <td className="secondary" title={formatDateTime(a.createdAt)}>{formatRelative(a.createdAt)} by {a.createdBy}</td>
                   {canOperate && (
                     <td className="actions">
                       <button type="button" className="button small danger-text" onClick={() => setDeleting(a)}>Delete</button>

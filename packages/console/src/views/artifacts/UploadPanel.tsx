@@ -2,8 +2,8 @@ import { useRef, useState, type FormEvent } from 'react';
 import type { ArtifactKind, SignedArtifact } from '@pallas/protocol';
 import { ErrorNote } from '../../components/ErrorNote.js';
 import { Field } from '../../components/Field.js';
-import { ARTIFACT_KINDS } from '@pallas/protocol/constants';
-import { formatBytes } from '@pallas/protocol/units';
+import { ARTIFACT_KINDS, NAME_LIMITS } from '@pallas/protocol/constants';
+import { formatBytes, formatRate } from '@pallas/protocol/units';
 import { api } from '../../api/client.js';
 
 interface UploadProgress {
@@ -33,14 +33,23 @@ function rateMeter(onProgress: (p: UploadProgress) => void): (sent: number, tota
 const LABEL = /^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$/;
 const LABEL_HINT = 'Letters, digits and . _ + ~ - (not first), up to 128 characters';
 
-/** `ubuntu-22.04.ova` → name `ubuntu-22.04`, cleaned up to what the manager accepts. */
+/**
+ * `ubuntu-22.04.ova` → name `ubuntu-22.04`, cleaned up to the characters the manager accepts.
+ * Not shortened: a name over the limit is shown whole, and the field says the limit.
+ */
 function nameFromFile(fileName: string): string {
-  return fileName.replace(/\.[A-Za-z0-9]+$/, '').replace(/[^A-Za-z0-9._+~-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 128);
+  return fileName.replace(/\.[A-Za-z0-9]+$/, '').replace(/[^A-Za-z0-9._+~-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '');
 }
 
-function kindFromFile(fileName: string): ArtifactKind {
-  return /\.ova$/i.test(fileName) ? 'ova' : 'patch';
-}
+/**
+ * What the file picker offers for each kind (a filter, not a rule: "All files" stays one click
+ * away, and the manager checks the content whatever the name, docs/artifacts.md).
+ */
+const PICKER: Record<ArtifactKind, { accept: string; looksLike: RegExp; describe: string }> = {
+  ova: { accept: '.ova', looksLike: /\.ova$/i, describe: 'an OVA (a tar with an OVF descriptor and its disks)' },
+  agent: { accept: '.mjs,.js', looksLike: /\.m?js$/i, describe: 'an agent bundle (pallas-agent.mjs from bundle.mjs)' },
+  patch: { accept: '.tar', looksLike: /\.tar$/i, describe: 'a patch (a tar whose first file is pallas-patch.json)' },
+};
 
 /** Bytes sent, percentage and rate, with an estimate of the time left. */
 function ProgressLine({ progress }: { progress: UploadProgress }) {
@@ -53,7 +62,7 @@ function ProgressLine({ progress }: { progress: UploadProgress }) {
       </div>
       <span className="task-status-text" data-testid="upload-progress-text">
         {formatBytes(progress.sent)} of {formatBytes(progress.total)} · {Math.floor(pct)} %
-        {progress.rate > 0 && <> · {formatBytes(progress.rate)}/s{left !== undefined && left > 0 ? ` · about ${left} s left` : ''}</>}
+        {progress.rate > 0 && <> · {formatRate(progress.rate)}{left !== undefined && left > 0 ? ` · about ${left} s left` : ''}</>}
         {progress.sent >= progress.total && progress.total > 0 && ' · the manager is checking the hash…'}
       </span>
     </div>
@@ -66,7 +75,7 @@ function ProgressLine({ progress }: { progress: UploadProgress }) {
  */
 export function UploadPanel({ onUploaded, onClose }: { onUploaded(artifact: SignedArtifact): void; onClose(): void }) {
   const [file, setFile] = useState<File | null>(null);
-  const [kind, setKind] = useState<ArtifactKind>('ova');
+  const [kind, setKind] = useState<ArtifactKind | ''>('');
   const [name, setName] = useState('');
   const [version, setVersion] = useState('1');
   const [progress, setProgress] = useState<UploadProgress | null>(null);
@@ -75,11 +84,11 @@ export function UploadPanel({ onUploaded, onClose }: { onUploaded(artifact: Sign
   const busy = progress !== null;
   const nameError = name && !LABEL.test(name) ? LABEL_HINT : undefined;
   const versionError = version && !LABEL.test(version) ? LABEL_HINT : undefined;
-  const ready = !!file && !!name && !!version && !nameError && !versionError && !busy;
+  const ready = !!kind && !!file && !!name && !!version && !nameError && !versionError && !busy;
 
   const start = async (e: FormEvent) => {
     e.preventDefault();
-    if (!ready || !file) return;
+    if (!ready || !file || !kind) return;
     setError(null);
     setProgress({ sent: 0, total: file.size, rate: 0 });
     const current = new AbortController();
@@ -100,27 +109,32 @@ export function UploadPanel({ onUploaded, onClose }: { onUploaded(artifact: Sign
     <section className="panel" aria-label="Upload an artifact">
       <form onSubmit={(e) => void start(e)} noValidate>
         <h2>Upload an artifact</h2>
-        <label className="field">
-          <span>File</span>
-          <input type="file" name="artifact-file" disabled={busy} onChange={(e) => {
-            const chosen = e.target.files?.[0] ?? null;
-            setFile(chosen);
-            if (chosen) {
-              setName(nameFromFile(chosen.name));
-              setKind(kindFromFile(chosen.name));
-            }
-          }} />
-          {file && <small className="muted">{formatBytes(file.size)}</small>}
-        </label>
         <div className="field-row">
           <label className="field">
             <span>Kind</span>
-            <select name="artifact-kind" value={kind} disabled={busy} onChange={(e) => setKind(e.target.value as ArtifactKind)}>
+            <select name="artifact-kind" value={kind} disabled={busy} required onChange={(e) => setKind(e.target.value as ArtifactKind)}>
+              <option value="" disabled>Choose what it is…</option>
               {ARTIFACT_KINDS.map((k) => <option key={k} value={k}>{k}</option>)}
             </select>
+            {kind && <small className="muted">{PICKER[kind].describe}</small>}
           </label>
-          <Field label="Name" name="artifact-name" value={name} disabled={busy} maxLength={128} onChange={(e) => setName(e.target.value)} error={nameError} />
-          <Field label="Version" name="artifact-version" value={version} disabled={busy} maxLength={128} onChange={(e) => setVersion(e.target.value)} error={versionError} />
+          {/* The kind is the operator's to say: never guessed from the file name (a wrong guess fails late, on a device). */}
+          <label className="field">
+            <span>File</span>
+            <input type="file" name="artifact-file" disabled={busy} {...(kind ? { accept: PICKER[kind].accept } : {})} onChange={(e) => {
+              const chosen = e.target.files?.[0] ?? null;
+              setFile(chosen);
+              if (chosen) setName(nameFromFile(chosen.name));
+            }} />
+            {file && <small className="muted">{formatBytes(file.size)}</small>}
+            {file && kind && !PICKER[kind].looksLike.test(file.name) && (
+              <small className="field-warning" data-testid="kind-mismatch">{file.name} does not look like {PICKER[kind].describe}; check the kind</small>
+            )}
+          </label>
+        </div>
+        <div className="field-row">
+          <Field label="Name" name="artifact-name" value={name} disabled={busy} maxLength={NAME_LIMITS.artifact} onChange={(e) => setName(e.target.value)} error={nameError} />
+          <Field label="Version" name="artifact-version" value={version} disabled={busy} maxLength={NAME_LIMITS.artifact} onChange={(e) => setVersion(e.target.value)} error={versionError} />
         </div>
         {progress && <ProgressLine progress={progress} />}
         <ErrorNote error={error} />

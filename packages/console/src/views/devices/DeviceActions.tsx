@@ -1,11 +1,13 @@
 import { useState } from 'react';
 import type { Device } from '@pallas/protocol';
 import { api } from '../../api/client.js';
-import { navigate } from '../../app/router.js';
 import { ConfirmDialog, Dialog } from '../../components/Dialog.js';
 import { Field } from '../../components/Field.js';
+import { DecommissionDialog } from './DecommissionDialog.js';
+import { NAME_LIMITS } from '@pallas/protocol/constants';
 
 const TAG = /^[A-Za-z0-9._:/=-]{1,64}$/;
+const DEVICE_NAME_MAX = NAME_LIMITS.device;
 
 type Open = 'rename' | 'tags' | 'decommission' | 'approve' | 'block' | 'unblock' | 'rotate' | null;
 
@@ -51,9 +53,9 @@ export function DeviceActions({ device, onChanged }: { device: Device; onChanged
           onConfirm={async () => onChanged(await api.call('rotateDeviceCredential', { params: { id: device.id } }))} />
       )}
       {open === 'rename' && (
-        <Dialog title="Rename device" submitLabel="Rename" canSubmit={name.trim().length > 0 && name.trim() !== device.name} onClose={() => setOpen(null)}
+        <Dialog title="Rename device" submitLabel="Rename" canSubmit={name.trim().length > 0 && name.trim().length <= DEVICE_NAME_MAX && name.trim() !== device.name} onClose={() => setOpen(null)}
           onSubmit={async () => onChanged(await api.call('updateDevice', { params: { id: device.id }, body: { name: name.trim() } }))}>
-          <Field label="Name" name="device-name" value={name} maxLength={255} onChange={(e) => setName(e.target.value)} autoFocus />
+          <Field label="Name" name="device-name" value={name} maxLength={DEVICE_NAME_MAX} onChange={(e) => setName(e.target.value)} autoFocus />
         </Dialog>
       )}
       {open === 'tags' && (
@@ -64,14 +66,7 @@ export function DeviceActions({ device, onChanged }: { device: Device; onChanged
             hint="For example site=berlin role:edge. Bulk tasks can target a tag." />
         </Dialog>
       )}
-      {open === 'decommission' && (
-        <ConfirmDialog title={`Decommission ${device.name}?`} confirmLabel="Decommission" typeToConfirm={device.name} onClose={() => setOpen(null)}
-          message={<>The device's credential stops working at once, its agent is told to stop, and its queued tasks are cancelled. Bringing it back needs a new enrollment token on the device.</>}
-          onConfirm={async () => {
-            await api.call('decommissionDevice', { params: { id: device.id } });
-            navigate('/devices');
-          }} />
-      )}
+      {open === 'decommission' && <DecommissionDialog device={device} onClose={() => setOpen(null)} />}
     </div>
   );
 }

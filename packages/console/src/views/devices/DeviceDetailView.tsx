@@ -5,6 +5,7 @@ import { Link } from '../../app/router.js';
 import { useCan } from '../../auth/AuthProvider.js';
 import { DeviceFlagBadges, DeviceStatusBadge, PresenceBadge } from '../../components/Badges.js';
 import { ErrorNote } from '../../components/ErrorNote.js';
+import { pageTitle, useDocumentTitle } from '../../hooks/useDocumentTitle.js';
 import { useResource } from '../../hooks/useResource.js';
 import { useLiveEvents } from '../../live/LiveProvider.js';
 import { TaskTable, upsertTask } from '../tasks/TaskTable.js';
@@ -48,6 +49,7 @@ export function DeviceDetailView({ deviceId }: { deviceId: string }) {
   const d: Device | undefined = device.data && live.current && (device.data.lastSeenAt ?? '') < live.current.lastSeenAt
     ? { ...device.data, presence: live.current.presence, lastSeenAt: live.current.lastSeenAt }
     : device.data;
+  useDocumentTitle(d && pageTitle(d.name, 'Devices'));
   return (
     <div className="view">
       <nav className="breadcrumb"><Link to="/devices">Devices</Link> /</nav>

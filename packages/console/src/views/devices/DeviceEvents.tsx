@@ -2,7 +2,7 @@ import { api } from '../../api/client.js';
 import { Link } from '../../app/router.js';
 import { ErrorNote } from '../../components/ErrorNote.js';
 import { useResource } from '../../hooks/useResource.js';
-import { formatDateTime, timeAgo } from '../../lib/format.js';
+import { formatDateTime, formatRelative } from '../../lib/format.js';
 import { EntryOutcome } from '../AuditView.js';
 
 const RECENT = 10;
@@ -29,7 +29,7 @@ export function DeviceEvents({ deviceId, reloadKey }: { deviceId: string; reload
               {e.target && e.target.kind !== 'device' && <span>{e.target.kind} {e.target.name ?? e.target.id}</span>}
               <span className="muted">by {e.actor.name ?? e.actor.id ?? e.actor.kind}</span>
               <span><EntryOutcome e={e} /></span>
-              <span className="muted event-time" title={formatDateTime(e.at)}>{timeAgo(e.at)}</span>
+              <span className="muted event-time" title={formatDateTime(e.at)}>{formatRelative(e.at)}</span>
             </li>
           ))}
         </ul>

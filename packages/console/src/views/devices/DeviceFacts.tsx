@@ -1,7 +1,7 @@
 import type { Device } from '@pallas/protocol';
 import { Meter } from '../../components/Meter.js';
 import { formatDuration, formatGB, formatMiB } from '@pallas/protocol/units';
-import { formatDateTime, timeAgo } from '../../lib/format.js';
+import { formatDateTime, formatRelative } from '../../lib/format.js';
 
 /** What the host says about itself, and its CPU, memory and datastores as bars. */
 export function DeviceFacts({ device }: { device: Device }) {
@@ -16,7 +16,7 @@ export function DeviceFacts({ device }: { device: Device }) {
     ['Agent', `${f.agentVersion} · up ${formatDuration(f.agentUptimeSec)}`],
     ['Host uptime', formatDuration(f.uptimeSec)],
     ['Enrolled', formatDateTime(device.enrolledAt)],
-    ['Last seen', device.presence === 'online' ? 'now (online)' : timeAgo(device.lastSeenAt)],
+    ['Last seen', device.presence === 'online' ? 'now (online)' : formatRelative(device.lastSeenAt)],
     ['Device id', device.id],
   ];
   return (

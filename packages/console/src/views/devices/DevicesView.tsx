@@ -7,7 +7,7 @@ import { ErrorNote } from '../../components/ErrorNote.js';
 import { Pager } from '../../components/Pager.js';
 import { useDebounced, useThrottled } from '../../hooks/timing.js';
 import { useResource } from '../../hooks/useResource.js';
-import { timeAgo } from '../../lib/format.js';
+import { formatRelative } from '../../lib/format.js';
 import { useLiveEvents } from '../../live/LiveProvider.js';
 import { useCan } from '../../auth/AuthProvider.js';
 import { SelectionActions } from './SelectionActions.js';
@@ -170,7 +170,7 @@ export function DevicesView() {
                   <td className="secondary">{d.facts?.agentVersion ?? '—'}</td>
                   <td className="num">{d.vms.length}</td>
                   <td className="secondary">{d.tags.map((t) => <span key={t} className="tag">{t}</span>)}</td>
-                  <td className="secondary" title={d.lastSeenAt ?? ''}>{d.presence === 'online' ? 'now' : timeAgo(d.lastSeenAt)}</td>
+                  <td className="secondary" title={d.lastSeenAt ?? ''}>{d.presence === 'online' ? 'now' : formatRelative(d.lastSeenAt)}</td>
                 </tr>
               ))}
             </tbody>

@@ -6,6 +6,7 @@ import { useCan } from '../../auth/AuthProvider.js';
 import { Dialog } from '../../components/Dialog.js';
 import { ErrorNote } from '../../components/ErrorNote.js';
 import { Field } from '../../components/Field.js';
+import { pageTitle, useDocumentTitle } from '../../hooks/useDocumentTitle.js';
 import { useResource } from '../../hooks/useResource.js';
 import { formatDateTime } from '../../lib/format.js';
 import { useLiveEvents } from '../../live/LiveProvider.js';
@@ -41,6 +42,7 @@ export function RolloutDetailView({ rolloutId }: { rolloutId: string }) {
   const [action, setAction] = useState<Action | null>(null);
   const samples = useRef<Sample[]>([]);
   const r = rollout.data;
+  useDocumentTitle(r && pageTitle(r.name, 'Rollouts'));
   if (r && (samples.current.length === 0 || samples.current.at(-1)!.succeeded !== r.counts.succeeded || samples.current.at(-1)!.failed !== r.counts.failed || samples.current.at(-1)!.pending !== r.counts.pending)) {
     samples.current.push({ at: Date.now(), succeeded: r.counts.succeeded, failed: r.counts.failed, pending: r.counts.pending + r.counts.active + r.counts.verifying });
   }

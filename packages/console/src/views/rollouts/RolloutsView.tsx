@@ -1,4 +1,4 @@
-import { PAGE_LIMITS, ROLLOUT_DEFAULTS } from '@pallas/protocol/constants';
+import { NAME_LIMITS, PAGE_LIMITS, ROLLOUT_DEFAULTS } from '@pallas/protocol/constants';
 import { useEffect, useState } from 'react';
 import type { CreateRollout, Rollout, RolloutPlan, TaskOperation } from '@pallas/protocol';
 import { api } from '../../api/client.js';
@@ -8,7 +8,7 @@ import { Dialog } from '../../components/Dialog.js';
 import { ErrorNote } from '../../components/ErrorNote.js';
 import { Field } from '../../components/Field.js';
 import { useResource } from '../../hooks/useResource.js';
-import { timeAgo } from '../../lib/format.js';
+import { formatRelative } from '../../lib/format.js';
 import { useLiveEvents } from '../../live/LiveProvider.js';
 import { RolloutBar, RolloutStateBadge } from './RolloutParts.js';
 
@@ -74,7 +74,7 @@ function CreateRolloutDialog({ initialGroup, onCreated, onClose }: { initialGrou
         });
         onCreated(r);
       }}>
-      <Field label="Name" name="rollout-name" value={name} onChange={(e) => setName(e.target.value)} autoFocus />
+      <Field label="Name" name="rollout-name" value={name} maxLength={NAME_LIMITS.rollout} onChange={(e) => setName(e.target.value)} autoFocus />
       <div className="field-row">
         <label className="field"><span>Target</span>
           <select name="rollout-target-kind" value={targetKind} onChange={(e) => setTargetKind(e.target.value as 'group' | 'tag')}>
@@ -172,7 +172,7 @@ export function RolloutsView() {
                   <td className="mono">{r.operation.kind}</td>
                   <td><RolloutBar counts={r.counts} /></td>
                   <td className="secondary">{r.currentWave}/{r.waves.length}</td>
-                  <td className="secondary">{timeAgo(r.createdAt)} by {r.createdBy}</td>
+                  <td className="secondary">{formatRelative(r.createdAt)} by {r.createdBy}</td>
                 </tr>
               ))}
             </tbody>

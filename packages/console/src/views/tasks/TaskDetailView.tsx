@@ -6,6 +6,7 @@ import { useCan } from '../../auth/AuthProvider.js';
 import { TaskStateBadge } from '../../components/Badges.js';
 import { ErrorNote } from '../../components/ErrorNote.js';
 import { TaskProgress } from '../../components/TaskProgress.js';
+import { pageTitle, useDocumentTitle } from '../../hooks/useDocumentTitle.js';
 import { useResource } from '../../hooks/useResource.js';
 import { formatDateTime } from '../../lib/format.js';
 import { IdText } from '../../components/IdText.js';
@@ -46,6 +47,7 @@ export function TaskDetailView({ taskId }: { taskId: string }) {
   const deviceId = task.data?.deviceId;
   const device = useResource(async () => (deviceId ? api.call('getDevice', { params: { id: deviceId } }) : undefined), [deviceId]);
   const [actionError, setActionError] = useState<string | null>(null);
+  useDocumentTitle(task.data && pageTitle(describeTask(task.data), 'Tasks'));
 
   useLiveEvents((m) => {
     if (m.type === 'reset') task.reload();

@@ -63,15 +63,21 @@ export function TasksView() {
         {page.data && <span className="muted">{page.data.total.toLocaleString('en')} {query.state || query.kind || query.deviceId || query.device ? 'matching' : 'in all'}</span>}
       </header>
       <div className="toolbar">
-        <select aria-label="State" value={query.state ?? ''} onChange={(e) => setQuery({ state: e.target.value, offset: undefined })}>
-          <option value="">Any state</option>
-          {STATES.map((s) => <option key={s} value={s}>{TASK_STATE_LABEL[s]}</option>)}
-        </select>
-        <select aria-label="Kind" value={query.kind ?? ''} onChange={(e) => setQuery({ kind: e.target.value, offset: undefined })}>
-          <option value="">Any operation</option>
-          {KINDS.map((k) => <option key={k} value={k}>{k}</option>)}
-        </select>
-        <input name="task-device" aria-label="Device (exact name or id)" placeholder="Device name or id" value={device} onChange={(e) => setDevice(e.target.value)} />
+        <label className="filter"><span>State</span>
+          <select name="task-state" value={query.state ?? ''} onChange={(e) => setQuery({ state: e.target.value, offset: undefined })}>
+            <option value="">Any state</option>
+            {STATES.map((s) => <option key={s} value={s}>{TASK_STATE_LABEL[s]}</option>)}
+          </select>
+        </label>
+        <label className="filter"><span>Operation</span>
+          <select name="task-kind" value={query.kind ?? ''} onChange={(e) => setQuery({ kind: e.target.value, offset: undefined })}>
+            <option value="">Any operation</option>
+            {KINDS.map((k) => <option key={k} value={k}>{k}</option>)}
+          </select>
+        </label>
+        <label className="filter"><span>Device</span>
+          <input name="task-device" placeholder="exact name or id" value={device} onChange={(e) => setDevice(e.target.value)} />
+        </label>
         {query.deviceId && (
           <button type="button" className="button small" onClick={() => setQuery({ deviceId: undefined, offset: undefined })}>
             Device {query.deviceId.slice(0, 8)}… ✕

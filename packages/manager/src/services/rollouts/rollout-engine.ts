@@ -52,6 +52,7 @@ export class RolloutEngine implements Service {
   #soon: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #again = false;
+  #lastTickMs = 0;
   #unsubscribe: (() => void) | undefined;
   readonly #emitTimers = new Map<string, NodeJS.Timeout>();
   readonly #lastEmit = new Map<string, number>();
@@ -65,9 +66,14 @@ export class RolloutEngine implements Service {
   async start(): Promise<void> {
     this.#timer = setInterval(() => this.nudge(), this.#intervalMs);
     this.#timer.unref();
-    // A task that ends or a device that comes online usually moves a rollout: look at once.
+    // A task that ends or a device that comes online usually moves a rollout: look soon. "Soon"
+    // is as long as the last tick took (at most 50 ms): a wave's last result is acted on at once
+    // when ticks are cheap (each wave waits for it), and when they are not, the engine takes at
+    // most about half of a core while results pour in.
     this.#unsubscribe = this.#deps.events.subscribe(({ event }) => {
-      if ((event.type === 'task' && FINAL_TASK.includes(event.task.state)) || (event.type === 'device' && event.device.presence === 'online')) this.nudge(50);
+      if ((event.type === 'task' && FINAL_TASK.includes(event.task.state)) || (event.type === 'device' && event.device.presence === 'online')) {
+        this.nudge(Math.min(50, this.#lastTickMs));
+      }
     });
   }
 
@@ -90,7 +96,9 @@ export class RolloutEngine implements Service {
         this.#again = true;
         return;
       }
+      const started = performance.now();
       this.#running = this.tick().catch((err: unknown) => this.#deps.logger.error({ err }, 'rollout tick failed')).finally(() => {
+        this.#lastTickMs = performance.now() - started;
         this.#running = undefined;
         if (this.#again) {
           this.#again = false;
