@@ -56,8 +56,8 @@ describe('pallas api-tokens and audit', () => {
   it('shows the audit log as a table and as JSON, filtered', async () => {
     const table = await pallas(config, ['audit', '--action', 'token.', '--since', '1h']);
     assert.equal(table.code, 0, table.stderr);
-    assert.match(table.stdout, /TIME +ACTOR +ACTION +TARGET +OUTCOME +FROM/);
-    assert.match(table.stdout, /admin +token\.revoke +api-token:ci-deploy +ok +127\.0\.0\.1/);
+    assert.match(table.stdout, /TIME +ACTOR +ACTION +TARGET +OUTCOME +REASON +FROM/);
+    assert.match(table.stdout, /admin +token\.revoke +api-token:ci-deploy +ok +- +127\.0\.0\.1/);
     assert.match(table.stdout, /admin +token\.create +api-token:ci-deploy +ok/);
     const json = JSON.parse((await pallas(config, ['audit', '--actor', 'admin', '--json'])).stdout) as PageOf<AuditEntry>;
     assert.ok(json.items.length >= 3);

@@ -113,7 +113,7 @@ describe('web console: confirmations, long names, one login across tabs, accessi
     await page.getByLabel('Actor').fill('admin');
     await page.waitForSelector('tr[data-action="login.ok"]');
     assert.equal(await page.getByLabel('Action').getAttribute('name'), 'audit-action');
-    assert.equal(await page.getByLabel('Target id').getAttribute('name'), 'audit-target');
+    assert.equal(await page.getByLabel('Target', { exact: true }).getAttribute('name'), 'audit-target');
     assert.equal(await page.getByLabel('Outcome').getAttribute('name'), 'audit-outcome');
     await snap(page, 'ux-01-audit-labelled-filters');
     await openSection(page, 'Tasks');

@@ -158,6 +158,16 @@ export class PallasClient {
     return downloadArtifact(this, id, opts);
   }
 
+  /**
+   * The audit log as a file (`GET /audit/export`, admin): every entry the filters match, newest
+   * first, as CSV (default) or a JSON array. Resolves once the headers are in; read the body as
+   * it streams (`res.body`), it is never held whole here.
+   */
+  exportAudit(query: RouteQuery<'exportAudit'> = {}, opts: { signal?: AbortSignal } = {}): Promise<Response> {
+    const accept = query.format === 'json' ? 'application/json' : 'text/csv';
+    return this.send('GET', this.url('exportAudit', undefined, query), { accept, ...(opts.signal ? { signal: opts.signal } : {}) });
+  }
+
   /** Waits until a task is final (from the live stream, or by polling without one) and resolves with it. */
   async waitForTask(id: string, opts?: WaitOptions): Promise<Task> {
     return (await waitForTasks(this, [id], opts))[0]!;

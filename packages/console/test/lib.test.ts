@@ -8,7 +8,7 @@ import type { Task } from '@pallas/protocol';
 import { agentCommand } from '../src/lib/agent-command.js';
 import { summarize, taskAnnouncement } from '../src/lib/announce.js';
 import { lengthError } from '../src/lib/limits.js';
-import { taskStatusText } from '../src/lib/task-text.js';
+import { errorWords, retryAdvice, taskStatusText } from '../src/lib/task-text.js';
 import { validateVm } from '../src/lib/vm-form.js';
 
 describe('console: VM form', () => {
@@ -34,6 +34,32 @@ describe('console: wording', () => {
     assert.equal(taskStatusText(task, 'offline', 'pending'), 'Queued — device waiting for approval, runs once it is approved and connects');
     assert.equal(taskStatusText({ ...task, state: 'sent' }), 'Sent to device, waiting for it to start');
     assert.equal(taskStatusText({ ...task, state: 'running', cancelRequested: true }), 'Cancel requested — waiting for the device to answer');
+  });
+});
+
+describe('console: why a task ended, and whether to retry (issue #18 point 8)', () => {
+  const ended = (over: Partial<Task>) => ({ state: 'failed', cancelRequested: false, progress: { pct: 0, message: null }, error: null, lateResult: null, ...over }) as unknown as Task;
+
+  it('offers Retry only when the code says it can help', () => {
+    assert.equal(retryAdvice(ended({ error: { code: 'host_error', message: 'x' } })).offer, true);
+    assert.equal(retryAdvice(ended({ error: { code: 'unavailable', message: 'x' } })).offer, true);
+    assert.equal(retryAdvice(ended({ error: { code: 'some_future_code', message: 'x' } })).offer, true);
+    assert.equal(retryAdvice(ended({ state: 'timed_out' })).offer, true);
+    const notFound = retryAdvice(ended({ error: { code: 'not_found', message: 'x' } }));
+    assert.equal(notFound.offer, false);
+    assert.match(notFound.why!, /fail the same way/);
+    assert.equal(retryAdvice(ended({ error: { code: 'invalid_spec', message: 'x' } })).offer, false);
+    assert.equal(retryAdvice(ended({ state: 'succeeded' })).offer, false);
+    assert.equal(retryAdvice(ended({ state: 'timed_out', lateResult: { outcome: 'succeeded', at: '2026-01-01T00:00:00Z' } })).offer, false);
+  });
+
+  it('says a late result plainly, and an error in words', () => {
+    const late = ended({ state: 'timed_out', lateResult: { outcome: 'succeeded', at: '2026-01-01T00:00:00Z' } });
+    assert.equal(taskStatusText(late), 'Timed out; the device finished it later: succeeded');
+    assert.deepEqual(errorWords({ code: 'no_space', message: 'datastore1 has 2 GB free' }), {
+      words: 'Not enough datastore space or free memory on the device: datastore1 has 2 GB free', code: 'no_space',
+    });
+    assert.equal(errorWords({ code: 'brand_new', message: 'it broke' }).words, 'it broke');
   });
 });
 

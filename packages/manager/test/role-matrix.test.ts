@@ -123,6 +123,7 @@ const MATRIX: Record<RouteName, Entry> = {
     },
   },
   listAudit: { prepare: () => ({ query: '?limit=5' }) },
+  exportAudit: { prepare: () => ({ query: '?format=json&since=2100-01-01T00:00:00Z' }) },
   listDevices: { prepare: () => ({}) },
   getDevice: { prepare: () => ({ params: { id: deviceId } }) },
   getDeviceHistory: { prepare: () => ({ params: { id: deviceId }, query: '?step=900' }) },

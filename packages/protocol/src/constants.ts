@@ -96,6 +96,39 @@ export const TASK_ERROR_CODES = {
 } as const;
 export type TaskErrorCode = keyof typeof TASK_ERROR_CODES;
 
+/**
+ * Whether running the same operation again can help, by error code (docs/tasks.md#retry): yes
+ * where the cause may pass by itself or can be fixed on the device without changing the
+ * request (a busy or unreachable hypervisor, space freed, a VM powered off meanwhile, a
+ * deadline); no where the request itself is wrong or its object is gone. The console offers
+ * Retry only for `true` and for codes this version does not know; the API retries any final task.
+ */
+export const TASK_ERROR_RETRY: Record<TaskErrorCode, boolean> = {
+  not_found: false,
+  invalid_state: true,
+  invalid_spec: false,
+  no_space: true,
+  unavailable: true,
+  host_error: true,
+  unsupported: false,
+  internal: true,
+  artifact_untrusted: false,
+  artifact_invalid: false,
+  artifact_forbidden: true,
+  artifact_not_found: false,
+  artifact_unavailable: true,
+  invalid_artifact: false,
+  rolled_back: true,
+  timed_out: true,
+  cancelled: true,
+  device_removed: false,
+};
+
+/** True when a retry of a task that ended with this code can help (unknown codes: true). */
+export function retryCanHelp(code: string): boolean {
+  return Object.hasOwn(TASK_ERROR_RETRY, code) ? TASK_ERROR_RETRY[code as TaskErrorCode] : true;
+}
+
 /** What a task error code means, or undefined for a code this version does not know. */
 export function explainTaskError(code: string): string | undefined {
   return Object.hasOwn(TASK_ERROR_CODES, code) ? TASK_ERROR_CODES[code as TaskErrorCode] : undefined;

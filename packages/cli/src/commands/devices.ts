@@ -147,6 +147,16 @@ async function ls(ctx: Context, opts: LsOptions): Promise<void> {
     const footer = `${page.items.length} of ${plural(page.total, 'device')}${more}`;
     return page.items.length > 0 ? `${deviceTable(page.items, now)}\n${footer}` : footer;
   });
+  warnDuplicateNames(ctx, page.items);
+}
+
+/** A note on stderr for each shown device whose name another device has too, with the way out. */
+function warnDuplicateNames(ctx: Context, devices: readonly Device[]): void {
+  const shared = [...new Set(devices.filter((d) => d.flags.includes('duplicate_name')).map((d) => d.name))];
+  for (const name of shared.slice(0, 5)) {
+    ctx.note(`warning: more than one device is named '${clean(name)}'; give each its own name with \`pallas devices rename <device-id> <new-name>\``);
+  }
+  if (shared.length > 5) ctx.note(`warning: ${shared.length - 5} more names are shared by several devices`);
 }
 
 interface TagOptions {
@@ -200,6 +210,7 @@ export function registerDevices(program: Command, io: Io): void {
         }).catch(() => undefined);
         const presenceHistory = history && { from: history.from, to: history.to, summary: history.presenceSummary };
         ctx.emit(presenceHistory ? { ...device, presenceHistory } : device, () => deviceDetails(device, now, history));
+        warnDuplicateNames(ctx, [device]);
       }),
     );
 
@@ -214,6 +225,7 @@ export function registerDevices(program: Command, io: Io): void {
         const device = await resolveDevice(client, ref);
         const updated = await client.call('updateDevice', { params: { id: device.id }, body: { name } });
         ctx.emit(updated, () => `Renamed device '${clean(device.name)}' to '${clean(updated.name)}' (${updated.id}).`);
+        warnDuplicateNames(ctx, [updated]);
       }),
     );
 

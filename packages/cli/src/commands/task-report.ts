@@ -41,7 +41,7 @@ export function taskOutcomeError(t: Task): CliError | undefined {
 
 function successLine(t: Task): string {
   const vm = t.operation.kind === 'vm.create' && t.vmId ? ` VM ID: ${t.vmId}.` : '';
-  return `Task ${t.id} succeeded: ${describeOperation(t.operation)}.${vm}`;
+  return `Task ${t.id} succeeded: ${describeOperation(t.operation, t)}.${vm}`;
 }
 
 /**
@@ -86,7 +86,7 @@ export async function reportTask(
 ): Promise<void> {
   const head = [
     ...(opts.lead ? [opts.lead] : []),
-    `Task ${task.id} ${task.state}: ${describeOperation(task.operation)}${opts.target ? ` on ${opts.target}` : ''}.`,
+    `Task ${task.id} ${task.state}: ${describeOperation(task.operation, task)}${opts.target ? ` on ${opts.target}` : ''}.`,
   ];
   if (opts.wait) {
     if (!ctx.json) ctx.io.stdout.write(`${head.join('\n')}\n`);

@@ -6,13 +6,21 @@ import { clean, type Cell, formatFields, formatTable } from './table.js';
 
 const POWER_VERB: Record<string, string> = { on: 'power on', off: 'power off', reset: 'reset', shutdown: 'shut down' };
 
-/** What the task does, in words: "create VM 'web-1' (2 vCPUs, 2 GiB, 20 GB disk)". */
-export function describeOperation(op: TaskOperation): string {
+/** The names a task carries (docs/tasks.md#names); absent from older managers' tasks. */
+type Names = Pick<Task, 'vmName' | 'artifactName' | 'artifactVersion'>;
+
+/** A VM by name when known: `'web-1' (vm-104)`, else its id. */
+const vmRef = (vmId: string, n: Names): string => (n.vmName !== undefined ? `'${clean(n.vmName)}' (${clean(vmId)})` : clean(vmId));
+/** An artifact as `ubuntu 24.04 (art_…)`, else its id. */
+const artifactRef = (id: string, n: Names): string => (n.artifactName !== undefined ? `${clean(n.artifactName)} ${clean(n.artifactVersion ?? '')} (${clean(id)})` : clean(id));
+
+/** What the task does, in words: "create VM 'web-1' (2 vCPUs, 2 GiB, 20 GB disk)"; `names` from the task put names before ids. */
+export function describeOperation(op: TaskOperation, names: Names = {}): string {
   switch (op.kind) {
     case 'vm.create':
       return `create VM '${clean(op.spec.name)}' (${op.spec.vcpus} vCPU${op.spec.vcpus === 1 ? '' : 's'}, ${formatMiB(op.spec.memoryMB)}, ${formatGB(op.spec.diskGB)} disk)`;
     case 'vm.power':
-      return `${POWER_VERB[op.action] ?? `power ${op.action}`} VM ${clean(op.vmId)}`;
+      return `${POWER_VERB[op.action] ?? `power ${op.action}`} VM ${vmRef(op.vmId, names)}`;
     case 'vm.update': {
       const p = op.patch;
       const parts = [
@@ -20,16 +28,16 @@ export function describeOperation(op: TaskOperation): string {
         p.vcpus !== undefined ? `${p.vcpus} vCPUs` : '',
         p.memoryMB !== undefined ? `memory ${formatMiB(p.memoryMB)}` : '',
       ].filter(Boolean);
-      return `update VM ${clean(op.vmId)}: ${parts.join(', ')}`;
+      return `update VM ${vmRef(op.vmId, names)}: ${parts.join(', ')}`;
     }
     case 'vm.delete':
-      return `delete VM ${clean(op.vmId)}`;
+      return `delete VM ${vmRef(op.vmId, names)}`;
     case 'vm.deploy':
-      return `deploy VM${op.name === undefined ? '' : ` '${clean(op.name)}'`} from ${op.source.kind === 'file' ? clean(op.source.path) : `artifact ${clean(op.source.artifactId)}`}`;
+      return `deploy VM${op.name === undefined ? '' : ` '${clean(op.name)}'`} from ${op.source.kind === 'file' ? clean(op.source.path) : `artifact ${artifactRef(op.source.artifactId, names)}`}`;
     case 'device.patch':
-      return `patch the device with artifact ${clean(op.artifactId)}`;
+      return `patch the device with artifact ${artifactRef(op.artifactId, names)}`;
     case 'agent.update':
-      return `update the agent to artifact ${clean(op.artifactId)}`;
+      return `update the agent to artifact ${artifactRef(op.artifactId, names)}`;
     default:
       // A kind this CLI does not know yet (a newer manager): still say something useful.
       return (op as { kind: string }).kind;
@@ -66,7 +74,8 @@ function reasonCell(t: Task): string | undefined {
 export function taskTable(tasks: readonly Task[], now: number): string {
   return formatTable(
     ['ID', 'KIND', 'DEVICE', 'VM', 'STATE', 'PROGRESS', 'REASON', 'CREATED', 'BY'],
-    tasks.map((t) => [t.id, t.kind, t.deviceId, t.vmId, stateText(t), progressCell(t), reasonCell(t), formatRelative(t.createdAt, now), t.createdBy]),
+    // Names where the task has them (the ids are in `tasks show` and --json).
+    tasks.map((t) => [t.id, t.kind, t.deviceName ?? t.deviceId, t.vmName ?? t.vmId, stateText(t), progressCell(t), reasonCell(t), formatRelative(t.createdAt, now), t.createdBy]),
   );
 }
 
@@ -87,9 +96,9 @@ function after(iso: string | null, prev: string | null): string {
 export function taskDetails(t: Task, now: number): string {
   const fields: [string, Cell][] = [
     ['ID', t.id],
-    ['Operation', describeOperation(t.operation)],
-    ['Device', t.deviceId],
-    ['VM', t.vm ? `${t.vm.id} '${t.vm.name}' (${t.vm.powerState})` : t.vmId],
+    ['Operation', describeOperation(t.operation, t)],
+    ['Device', t.deviceName !== undefined ? `${t.deviceName} (${t.deviceId})` : t.deviceId],
+    ['VM', t.vm ? `${t.vm.name} (${t.vm.id}, ${t.vm.powerState})` : t.vmId && t.vmName !== undefined ? `${t.vmName} (${t.vmId})` : t.vmId],
     ['State', stateText(t)],
     ['Progress', t.state === 'queued' || t.state === 'sent' ? undefined : progressCell(t)],
     ['Error', t.error ? `${t.error.code}: ${t.error.message}` : undefined],

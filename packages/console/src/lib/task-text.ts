@@ -1,4 +1,4 @@
-import { isFinalTaskState } from '@pallas/protocol/constants';
+import { explainTaskError, isFinalTaskState, retryCanHelp } from '@pallas/protocol/constants';
 import type { DeviceStatus, Presence, Task, TaskOperation } from '@pallas/protocol';
 
 /** "Create VM web-1", "Power off vm-3" — what a task does, in words. */
@@ -13,6 +13,16 @@ export function describeOperation(op: TaskOperation, vmName?: string): string {
     case 'device.patch': return `Patch device with artifact ${op.artifactId}`;
     case 'agent.update': return `Update agent to artifact ${op.artifactId}`;
   }
+}
+
+/** A task's operation in words, with the names it carries: "Power off web-1", "Deploy VM from ubuntu 24.04". */
+export function describeTask(t: Task): string {
+  const op = t.operation;
+  const artifact = t.artifactName !== undefined ? `${t.artifactName} ${t.artifactVersion ?? ''}`.trim() : undefined;
+  if (artifact !== undefined && op.kind === 'vm.deploy' && op.source.kind === 'artifact') return `Deploy VM ${op.name === undefined ? '' : `${op.name} `}from ${artifact}`;
+  if (artifact !== undefined && op.kind === 'device.patch') return `Patch device with ${artifact}`;
+  if (artifact !== undefined && op.kind === 'agent.update') return `Update agent to ${artifact}`;
+  return describeOperation(op, t.vmName ?? t.vm?.name);
 }
 
 const POWER_WORDS = { on: 'Power on', off: 'Power off', reset: 'Reset', shutdown: 'Shut down' } as const;
@@ -40,8 +50,37 @@ export function taskStatusText(task: Task, presence?: Presence, status?: DeviceS
     case 'succeeded': return 'Succeeded';
     case 'failed': return `Failed${task.error ? `: ${task.error.message}` : ''}`;
     case 'cancelled': return 'Cancelled';
-    case 'timed_out': return 'Timed out — no result before the deadline';
+    case 'timed_out': return task.lateResult ? `Timed out; ${lateText(task)}` : 'Timed out — no result before the deadline';
   }
+}
+
+/** "the device finished it later: succeeded" for a task whose result came after it timed out (or was otherwise final). */
+export function lateText(task: Task): string {
+  return task.lateResult ? `the device finished it later: ${task.lateResult.outcome}` : '';
+}
+
+/** The code a final task's outcome comes down to (its error's, else its state's). */
+function outcomeCode(task: Task): string | undefined {
+  return task.error?.code ?? (task.state === 'timed_out' ? 'timed_out' : task.state === 'cancelled' ? 'cancelled' : undefined);
+}
+
+/**
+ * Whether to offer Retry, and if not, why (docs/tasks.md#retry): only failed, cancelled and
+ * timed-out tasks, and only when the code says running it again can help.
+ */
+export function retryAdvice(task: Task): { offer: boolean; why?: string } {
+  if (task.state !== 'failed' && task.state !== 'cancelled' && task.state !== 'timed_out') return { offer: false };
+  if (task.state === 'timed_out' && task.lateResult?.outcome === 'succeeded') return { offer: false, why: 'The device finished it later: it succeeded, so there is nothing to retry.' };
+  const code = outcomeCode(task);
+  if (code === undefined || retryCanHelp(code)) return { offer: true };
+  return { offer: false, why: 'Running it again would fail the same way: change the request or the device first.' };
+}
+
+/** A task's error in words (what the code means, then what happened), and its raw code. */
+export function errorWords(error: { code: string; message: string }): { words: string; code: string } {
+  const meaning = explainTaskError(error.code);
+  const words = meaning ? `${meaning[0]!.toUpperCase()}${meaning.slice(1)}${error.message ? `: ${error.message}` : '.'}` : error.message || error.code;
+  return { words, code: error.code };
 }
 
 export const TASK_STATE_LABEL: Record<Task['state'], string> = {

@@ -96,6 +96,11 @@ export interface TasksTable {
   finished_at: string | null;
   deadline_at: string;
   updated_at: string;
+  /** Names as they were when the task was created (migration 012; null before it). */
+  device_name: string | null;
+  vm_name: string | null;
+  artifact_name: string | null;
+  artifact_version: string | null;
 }
 
 /** One audited action; see services/audit. `detail` is JSON and never holds a secret. */

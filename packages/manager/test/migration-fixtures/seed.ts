@@ -68,30 +68,41 @@ function rows(hash: (s: string) => string, passwordHash: (who: 'admin' | 'operat
         vm_id: 'vm-100', state: 'succeeded', progress_pct: 100, progress_message: 'done', cancel_requested: 0, error_code: null, error_message: null,
         result_vm: JSON.stringify(vm('vm-100', 'web', 'off')), late_result: null, retry_of: null, attempt: 1, created_by: 'admin',
         created_at: T0, sent_at: T0, started_at: T0, finished_at: T1, deadline_at: FAR, updated_at: T1,
+        // 011: names as they were at creation (null: a task from before 011).
+        device_name: 'edge-a', vm_name: 'web', artifact_name: null, artifact_version: null,
       },
       {
         id: 'tsk_0fixture000002', device_id: devices.a, kind: 'vm.power', operation: JSON.stringify({ kind: 'vm.power', vmId: 'vm-101', action: 'on' }),
         vm_id: 'vm-101', state: 'failed', progress_pct: 10, progress_message: null, cancel_requested: 0, error_code: 'not_found', error_message: 'no VM with id "vm-101"',
         result_vm: null, late_result: null, retry_of: null, attempt: 1, created_by: 'ops-anna',
         created_at: T0, sent_at: T0, started_at: T0, finished_at: T1, deadline_at: FAR, updated_at: T1,
+        // 011: names as they were at creation (null: a task from before 011).
+        device_name: 'edge-a', vm_name: 'db — ünïcode', artifact_name: null, artifact_version: null,
       },
       {
         id: 'tsk_0fixture000003', device_id: devices.a, kind: 'vm.power', operation: JSON.stringify({ kind: 'vm.power', vmId: 'vm-101', action: 'on' }),
         vm_id: 'vm-101', state: 'queued', progress_pct: 0, progress_message: null, cancel_requested: 0, error_code: null, error_message: null,
         result_vm: null, late_result: null, retry_of: 'tsk_0fixture000002', attempt: 2, created_by: 'ops-anna',
         created_at: T1, sent_at: null, started_at: null, finished_at: null, deadline_at: FAR, updated_at: T1,
+        // 011: names as they were at creation (null: a task from before 011).
+        device_name: null, vm_name: null, artifact_name: null, artifact_version: null,
       },
       {
         id: 'tsk_0fixture000004', device_id: devices.b, kind: 'vm.delete', operation: JSON.stringify({ kind: 'vm.delete', vmId: 'vm-7' }),
         vm_id: 'vm-7', state: 'timed_out', progress_pct: 0, progress_message: null, cancel_requested: 1, error_code: null, error_message: null,
         result_vm: null, late_result: JSON.stringify({ outcome: 'succeeded', at: T1 }), retry_of: null, attempt: 1, created_by: 'admin',
         created_at: T0, sent_at: T0, started_at: null, finished_at: T1, deadline_at: T1, updated_at: T1,
+        // 011: names as they were at creation (null: a task from before 011).
+        device_name: 'edge-b', vm_name: null, artifact_name: null, artifact_version: null,
       },
     ],
     audit_log: [
       { id: 'aud_0fixture000001', at: T0, actor_kind: 'user', actor_id: users.admin, actor_name: 'admin', action: 'user.create', target_kind: 'user', target_id: users.operator, target_name: 'ops-anna', outcome: 'ok', ip: '127.0.0.1', detail: JSON.stringify({ role: 'operator' }) },
       { id: 'aud_0fixture000002', at: T1, actor_kind: 'anonymous', actor_id: null, actor_name: 'mallory', action: 'login.failed', target_kind: null, target_id: null, target_name: null, outcome: 'denied', ip: '198.51.100.7', detail: null },
       { id: 'aud_0fixture000003', at: T1, actor_kind: 'user', actor_id: users.operator, actor_name: 'ops-anna', action: 'device.block', target_kind: 'device', target_id: devices.b, target_name: 'edge-b', outcome: 'ok', ip: '127.0.0.1', detail: null },
+      // A refused call's reason and the task a request started (detail keys read since 011).
+      { id: 'aud_0fixture000004', at: T1, actor_kind: 'user', actor_id: users.operator, actor_name: 'ops-anna', action: 'vm.power', target_kind: 'vm', target_id: 'vm-101', target_name: 'db — ünïcode', outcome: 'ok', ip: '127.0.0.1', detail: JSON.stringify({ status: 202, device: devices.a, deviceName: 'edge-a', task: 'tsk_0fixture000002' }) },
+      { id: 'aud_0fixture000005', at: T1, actor_kind: 'user', actor_id: users.operator, actor_name: 'ops-anna', action: 'vm.power', target_kind: 'vm', target_id: 'vm-9', target_name: null, outcome: 'failed', ip: '127.0.0.1', detail: JSON.stringify({ status: 404, device: devices.b, error: { code: 'not_found', message: 'no VM vm-9' } }) },
     ],
     api_tokens: [
       { id: '00000000-0000-4000-8000-00000000f001', name: 'ci', token_hash: hash(SEED.apiToken), user_id: users.operator, role: 'operator', created_at: T0, expires_at: null, last_used_at: T1, revoked_at: null },

@@ -24,7 +24,9 @@ export function dumpSqlite(file: string): string {
     for (const o of objects) {
       out.push(`${o.sql};`);
       if (o.type !== 'table') continue;
-      for (const row of db.prepare(`select * from "${o.name}" order by rowid`).all() as Array<Record<string, unknown>>) {
+      // Insertion order where there is a rowid; a WITHOUT ROWID table (history) is in key order.
+      const order = /\bwithout\s+rowid\b/i.test(o.sql) ? '' : ' order by rowid';
+      for (const row of db.prepare(`select * from "${o.name}"${order}`).all() as Array<Record<string, unknown>>) {
         const cols = Object.keys(row);
         out.push(`INSERT INTO "${o.name}" (${cols.map((c) => `"${c}"`).join(', ')}) VALUES (${cols.map((c) => literal(row[c])).join(', ')});`);
       }

@@ -26,23 +26,44 @@ export const AuditEntry = Type.Object({
   ip: Type.Optional(Type.String()),
   /** Context (HTTP method, route and status; changed fields). Never a password or token. */
   detail: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  /** Why a `denied` or `failed` request was refused: the API error it answered with. */
+  reason: Type.Optional(Type.Object({ code: Type.String(), message: Type.String() })),
+  /**
+   * The task the request started (or cancelled, or retried into), as it stands now: the
+   * request's own outcome says only that the task was accepted. Read when the log is read;
+   * the entry itself is never rewritten. Absent when the task is gone (pruned).
+   */
+  task: Type.Optional(Type.Object({
+    id: Type.String(),
+    state: Type.String(),
+    error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String() })),
+    /** The outcome of a result that came after the task was final (typically after timed_out). */
+    lateOutcome: Type.Optional(Type.String()),
+  })),
 });
 export type AuditEntry = Static<typeof AuditEntry>;
 export const AuditPage = Page(AuditEntry);
 
-export const AuditQuery = Type.Object(
-  {
-    /** A user name, device id or token id (matches the actor's name or id). */
-    actor: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
-    /** An action, or a prefix ending in `.` or `*` (`user.` matches `user.create`, `user.delete`). */
-    action: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+\\*?$' })),
-    /** The target's id. */
-    target: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
-    outcome: Type.Optional(AuditOutcome),
-    since: Type.Optional(Timestamp),
-    until: Type.Optional(Timestamp),
-    ...Paging,
-  },
-  { additionalProperties: false },
-);
+const AuditFilters = {
+  /** A user name, device id or token id (matches the actor's name or id). */
+  actor: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  /** An action, or a prefix ending in `.` or `*` (`user.` matches `user.create`, `user.delete`). */
+  action: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+\\*?$' })),
+  /** Actions to leave out, comma-separated, each an action or a prefix as above (`login.,logout` hides sign-ins). */
+  exclude: Type.Optional(Type.String({ minLength: 1, maxLength: 256, pattern: '^[A-Za-z0-9._-]+\\*?(,[A-Za-z0-9._-]+\\*?)*$' })),
+  /** The target's id, or its name as recorded (a device's name, a user name). */
+  target: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  outcome: Type.Optional(AuditOutcome),
+  since: Type.Optional(Timestamp),
+  until: Type.Optional(Timestamp),
+};
+
+export const AuditQuery = Type.Object({ ...AuditFilters, ...Paging }, { additionalProperties: false });
 export type AuditQuery = Static<typeof AuditQuery>;
+
+export const AuditExportFormat = Type.Union([Type.Literal('csv'), Type.Literal('json')]);
+export type AuditExportFormat = Static<typeof AuditExportFormat>;
+
+/** `GET /audit/export`: every entry the filters match, newest first, streamed as CSV or JSON. */
+export const AuditExportQuery = Type.Object({ ...AuditFilters, format: Type.Optional(AuditExportFormat) }, { additionalProperties: false });
+export type AuditExportQuery = Static<typeof AuditExportQuery>;

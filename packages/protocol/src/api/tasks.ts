@@ -27,6 +27,16 @@ FINAL_TASK_STATES satisfies readonly TaskState[];
 export const Task = Type.Object({
   id: Type.String(),
   deviceId: Type.String(),
+  /**
+   * What people read instead of the ids, as they were when the task was created (written into
+   * the task row then: docs/tasks.md#names). `vmName` is the VM's name on the device then, or
+   * the new VM's name for `vm.create` and a named `vm.deploy`, else the result's; the artifact's
+   * name and version for operations that name one. Absent when not known (older tasks).
+   */
+  deviceName: Type.Optional(Type.String()),
+  vmName: Type.Optional(Type.String()),
+  artifactName: Type.Optional(Type.String()),
+  artifactVersion: Type.Optional(Type.String()),
   kind: Type.String(),
   operation: TaskOperation,
   /** The VM the task acts on; for `vm.create`, the new VM's id once it succeeded. */
@@ -63,6 +73,8 @@ export const TaskQuery = Type.Object(
   {
     ...Paging,
     deviceId: Type.Optional(Type.String({ maxLength: 64 })),
+    /** A device id or its exact current name (every device of that name). */
+    device: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
     vmId: Type.Optional(Type.String({ maxLength: 128 })),
     state: Type.Optional(TaskState),
     kind: Type.Optional(Type.String({ maxLength: 32 })),

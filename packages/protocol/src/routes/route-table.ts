@@ -73,6 +73,11 @@ export const ROUTES = {
     summary: 'The audit log, newest first (admin): filter by actor, action (or prefix `user.`), target, outcome, since/until',
     query: 'AuditQuery', status: 200, response: 'AuditPage',
   },
+  exportAudit: {
+    method: 'GET', path: '/audit/export', role: 'admin', tag: 'audit',
+    summary: 'Every audit entry the filters match, newest first, streamed as CSV (`format=csv`, the default) or a JSON array (`format=json`) (admin)',
+    query: 'AuditExportQuery', status: 200, response: 'binary',
+  },
 
   // --- devices
   listDevices: {

@@ -3,7 +3,7 @@ import type { Device, Presence, Task } from '@pallas/protocol';
 import { api } from '../../api/client.js';
 import { Link } from '../../app/router.js';
 import { useCan } from '../../auth/AuthProvider.js';
-import { DeviceStatusBadge, PresenceBadge } from '../../components/Badges.js';
+import { DeviceFlagBadges, DeviceStatusBadge, PresenceBadge } from '../../components/Badges.js';
 import { ErrorNote } from '../../components/ErrorNote.js';
 import { pageTitle, useDocumentTitle } from '../../hooks/useDocumentTitle.js';
 import { useResource } from '../../hooks/useResource.js';
@@ -61,7 +61,7 @@ export function DeviceDetailView({ deviceId }: { deviceId: string }) {
             <h1 data-testid="device-title">{d.name}</h1>
             <PresenceBadge presence={d.presence} />
             <DeviceStatusBadge status={d.status} />
-            {d.flags.map((f) => <span key={f} className="badge status-blocked" title="See docs/security.md">{f.replace(/_/g, ' ')}</span>)}
+            <DeviceFlagBadges flags={d.flags} />
             {d.tags.map((t) => <span key={t} className="tag">{t}</span>)}
             <div className="spacer" />
             {canOperate && <DeviceActions device={d} onChanged={(changed) => { device.set(() => changed); setActionsDone((n) => n + 1); }} />}

@@ -3,7 +3,7 @@ import { Link } from '../../app/router.js';
 import { ErrorNote } from '../../components/ErrorNote.js';
 import { useResource } from '../../hooks/useResource.js';
 import { formatDateTime, formatRelative } from '../../lib/format.js';
-import { OutcomeBadge } from '../AuditView.js';
+import { EntryOutcome } from '../AuditView.js';
 
 const RECENT = 10;
 
@@ -26,8 +26,9 @@ export function DeviceEvents({ deviceId, reloadKey }: { deviceId: string; reload
           {events.data.items.map((e) => (
             <li key={e.id} data-action={e.action}>
               <span className="mono">{e.action}</span>
+              {e.target && e.target.kind !== 'device' && <span>{e.target.kind} {e.target.name ?? e.target.id}</span>}
               <span className="muted">by {e.actor.name ?? e.actor.id ?? e.actor.kind}</span>
-              <OutcomeBadge outcome={e.outcome} />
+              <span><EntryOutcome e={e} /></span>
               <span className="muted event-time" title={formatDateTime(e.at)}>{formatRelative(e.at)}</span>
             </li>
           ))}

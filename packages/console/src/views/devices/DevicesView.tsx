@@ -4,7 +4,7 @@ import { PRESENCES } from '@pallas/protocol/constants';
 import { AsOf, isStale } from '../../components/Stale.js';
 import { api } from '../../api/client.js';
 import { Link, setQuery, useLocation } from '../../app/router.js';
-import { DeviceStatusBadge, PresenceBadge } from '../../components/Badges.js';
+import { DeviceFlagBadges, DeviceStatusBadge, PresenceBadge } from '../../components/Badges.js';
 import { ErrorNote } from '../../components/ErrorNote.js';
 import { Pager } from '../../components/Pager.js';
 import { useDebounced, useThrottled } from '../../hooks/timing.js';
@@ -180,7 +180,7 @@ export function DevicesView() {
                 <tr key={d.id} data-device-id={d.id}>
                   {operator && <td className="select"><input type="checkbox" aria-label={`Select ${d.name}`} checked={selected.has(d.id)} onChange={() => toggle(d.id)} /></td>}
                   <td><Link to={`/devices/${d.id}`} className="row-link">{d.name}</Link></td>
-                  <td><PresenceBadge presence={d.presence} /> <DeviceStatusBadge status={d.status} /></td>
+                  <td><PresenceBadge presence={d.presence} /> <DeviceStatusBadge status={d.status} /> <DeviceFlagBadges flags={d.flags.filter((f) => f === 'duplicate_name')} /></td>
                   <td className="secondary">{d.facts ? `${d.facts.hypervisor.kind} ${d.facts.hypervisor.version}` : '—'}</td>
                   <td className="secondary">{d.facts?.agentVersion ?? '—'}</td>
                   <td className={isStale(d) ? 'stale' : undefined} data-stale={isStale(d) || undefined}><Load device={d} /></td>

@@ -9,11 +9,16 @@ import { TaskProgress } from '../../components/TaskProgress.js';
 import { pageTitle, useDocumentTitle } from '../../hooks/useDocumentTitle.js';
 import { useResource } from '../../hooks/useResource.js';
 import { formatDateTime } from '../../lib/format.js';
-import { describeOperation, isFinal } from '../../lib/task-text.js';
-import { explainTaskError } from '@pallas/protocol/constants';
+import { IdText } from '../../components/IdText.js';
+import { describeTask, errorWords, isFinal, lateText, retryAdvice } from '../../lib/task-text.js';
 import { useLiveEvents } from '../../live/LiveProvider.js';
 
-const RETRYABLE = new Set(['failed', 'cancelled', 'timed_out']);
+/** The id of the artifact a task's operation names. */
+function artifactIdOf(t: Task): string {
+  const op = t.operation;
+  if (op.kind === 'vm.deploy' && op.source.kind === 'artifact') return op.source.artifactId;
+  return op.kind === 'device.patch' || op.kind === 'agent.update' ? op.artifactId : '';
+}
 
 function Timeline({ task }: { task: Task }) {
   const steps: Array<[string, string | null, string]> = [
@@ -42,7 +47,7 @@ export function TaskDetailView({ taskId }: { taskId: string }) {
   const deviceId = task.data?.deviceId;
   const device = useResource(async () => (deviceId ? api.call('getDevice', { params: { id: deviceId } }) : undefined), [deviceId]);
   const [actionError, setActionError] = useState<string | null>(null);
-  useDocumentTitle(task.data && pageTitle(describeOperation(task.data.operation, task.data.vm?.name), 'Tasks'));
+  useDocumentTitle(task.data && pageTitle(describeTask(task.data), 'Tasks'));
 
   useLiveEvents((m) => {
     if (m.type === 'reset') task.reload();
@@ -62,6 +67,9 @@ export function TaskDetailView({ taskId }: { taskId: string }) {
   };
 
   const t = task.data;
+  const retry = t ? retryAdvice(t) : { offer: false };
+  // The error shown once: the late result's when that is what the device said last.
+  const shownError = t ? (t.state === 'timed_out' && t.lateResult?.error ? t.lateResult.error : t.error) : null;
   return (
     <div className="view">
       <nav className="breadcrumb"><Link to="/tasks">Tasks</Link> /</nav>
@@ -69,25 +77,32 @@ export function TaskDetailView({ taskId }: { taskId: string }) {
       {t && (
         <>
           <header className="view-head">
-            <h1>{describeOperation(t.operation, t.vm?.name)}</h1>
-            <TaskStateBadge state={t.state} />
+            <h1>{describeTask(t)}</h1>
+            <TaskStateBadge state={t.state} late={t.state === 'timed_out' ? t.lateResult?.outcome : undefined} />
             <div className="spacer" />
             {canOperate && !isFinal(t) && !t.cancelRequested && (
               <button type="button" className="button" onClick={() => void act(() => api.call('cancelTask', { params: { id: t.id } }))}>Cancel task</button>
             )}
-            {canOperate && RETRYABLE.has(t.state) && (
+            {canOperate && retry.offer && (
               <button type="button" className="button primary" onClick={() => void act(() => api.call('retryTask', { params: { id: t.id } }), (n) => navigate(`/tasks/${n.id}`))}>Retry</button>
             )}
           </header>
           {actionError && <div className="error-note" role="alert">{actionError}</div>}
           <section className="panel">
-            <TaskProgress task={t} {...(device.data ? { presence: device.data.presence, status: device.data.status } : {})} />
-            {t.error && (
-              <div className="error-note task-error" role="status" title={explainTaskError(t.error.code)}><strong>{t.error.code}</strong>: {t.error.message}</div>
+            <TaskProgress task={t} errorShown={shownError !== null} {...(device.data ? { presence: device.data.presence, status: device.data.status } : {})} />
+            {shownError && shownError.code !== 'timed_out' && (
+              <div className="error-note task-error" role="status" data-error-code={shownError.code}>
+                <p className="task-error-words">{errorWords(shownError).words}</p>
+                <span className="small muted">code <code>{shownError.code}</code></span>
+              </div>
             )}
             {t.lateResult && (
-              <p className="muted">A result arrived after the task was final ({t.lateResult.outcome}, {formatDateTime(t.lateResult.at)}); it was recorded but changed nothing.</p>
+              <p className="muted" data-testid="late-result">
+                {t.state === 'timed_out' ? `Timed out; ${lateText(t)}` : `A result arrived after the task was final: ${t.lateResult.outcome}`} ({formatDateTime(t.lateResult.at)}).
+                {' '}It was recorded but changed nothing here{t.lateResult.outcome === 'succeeded' ? ': the device did the work, check its VMs' : ''}.
+              </p>
             )}
+            {canOperate && retry.why && <p className="muted small" data-testid="no-retry">{retry.why}</p>}
           </section>
           <div className="columns">
             <section className="panel">
@@ -97,12 +112,13 @@ export function TaskDetailView({ taskId }: { taskId: string }) {
             <section className="panel">
               <h2>Details</h2>
               <dl className="facts">
-                <div><dt>Device</dt><dd><Link to={`/devices/${t.deviceId}`}>{device.data?.name ?? t.deviceId}</Link></dd></div>
+                <div><dt>Device</dt><dd><Link to={`/devices/${t.deviceId}`}>{device.data?.name ?? t.deviceName ?? t.deviceId}</Link><IdText id={t.deviceId} /></dd></div>
                 <div><dt>Operation</dt><dd className="mono">{t.kind}</dd></div>
-                {t.vmId && <div><dt>VM id</dt><dd className="mono">{t.vmId}</dd></div>}
+                {t.vmId && <div><dt>VM</dt><dd>{t.vm?.name ?? t.vmName ?? ''}<IdText id={t.vmId} /></dd></div>}
+                {t.artifactName !== undefined && <div><dt>Artifact</dt><dd>{t.artifactName} {t.artifactVersion}<IdText id={artifactIdOf(t)} /></dd></div>}
                 <div><dt>Deadline</dt><dd>{formatDateTime(t.deadlineAt)}</dd></div>
                 <div><dt>Attempt</dt><dd>{t.attempt}{t.retryOf && <> (retry of <Link to={`/tasks/${t.retryOf}`}>an earlier task</Link>)</>}</dd></div>
-                <div><dt>Task id</dt><dd className="mono">{t.id}</dd></div>
+                <div><dt>Task id</dt><dd><IdText id={t.id} /></dd></div>
               </dl>
               <details>
                 <summary>Request</summary>

@@ -3,7 +3,7 @@ import { Link } from '../../app/router.js';
 import { TaskStateBadge } from '../../components/Badges.js';
 import { TaskProgress } from '../../components/TaskProgress.js';
 import { formatRelative } from '../../lib/format.js';
-import { describeOperation } from '../../lib/task-text.js';
+import { describeTask } from '../../lib/task-text.js';
 
 /** Tasks with their state and live progress; used by the tasks view and a device's page. */
 export function TaskTable({ tasks, showDevice, presence, status, deviceNames = {} }: {
@@ -29,9 +29,9 @@ export function TaskTable({ tasks, showDevice, presence, status, deviceNames = {
         <tbody>
           {tasks.map((t) => (
             <tr key={t.id} data-task-id={t.id} data-task-kind={t.kind} data-task-state={t.state}>
-              <td><Link to={`/tasks/${t.id}`} className="row-link clip-name" title={describeOperation(t.operation, t.vm?.name)}>{describeOperation(t.operation, t.vm?.name)}</Link></td>
-              {showDevice && <td className="secondary"><Link to={`/devices/${t.deviceId}`} className="clip-name" title={deviceNames[t.deviceId] ?? t.deviceId}>{deviceNames[t.deviceId] ?? `${t.deviceId.slice(0, 8)}…`}</Link></td>}
-              <td><TaskStateBadge state={t.state} /></td>
+              <td><Link to={`/tasks/${t.id}`} className="row-link clip-name" title={describeTask(t)}>{describeTask(t)}</Link></td>
+              {showDevice && <td className="secondary"><Link to={`/devices/${t.deviceId}`} className="clip-name" title={t.deviceId}>{t.deviceName ?? deviceNames[t.deviceId] ?? `${t.deviceId.slice(0, 8)}…`}</Link></td>}
+              <td><TaskStateBadge state={t.state} late={t.state === 'timed_out' ? t.lateResult?.outcome : undefined} /></td>
               <td className="progress-col full"><TaskProgress task={t} {...(presence ? { presence } : {})} {...(status ? { status } : {})} /></td>
               <td className="secondary" title={t.createdAt}>{formatRelative(t.createdAt)} by {t.createdBy}</td>
             </tr>

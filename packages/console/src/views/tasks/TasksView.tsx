@@ -1,4 +1,6 @@
+import { useEffect, useState } from 'react';
 import type { PageOf, Task, TaskQuery, TaskState } from '@pallas/protocol';
+import { useDebounced } from '../../hooks/timing.js';
 import { api } from '../../api/client.js';
 import { setQuery, useLocation } from '../../app/router.js';
 import { ErrorNote } from '../../components/ErrorNote.js';
@@ -20,16 +22,23 @@ function queryFrom(search: URLSearchParams): TaskQuery {
     ...(state && STATES.includes(state) ? { state } : {}),
     ...(search.get('kind') ? { kind: search.get('kind')! } : {}),
     ...(search.get('deviceId') ? { deviceId: search.get('deviceId')! } : {}),
+    ...(search.get('device') ? { device: search.get('device')! } : {}),
   };
 }
 
 function matches(task: Task, q: TaskQuery): boolean {
-  return (!q.state || task.state === q.state) && (!q.kind || task.kind === q.kind) && (!q.deviceId || task.deviceId === q.deviceId);
+  return (!q.state || task.state === q.state) && (!q.kind || task.kind === q.kind) && (!q.deviceId || task.deviceId === q.deviceId)
+    && (!q.device || task.deviceId === q.device || task.deviceName === q.device);
 }
 
 /** Every task, newest first, with filters; progress moves live. */
 export function TasksView() {
   const { query: search } = useLocation();
+  const [device, setDevice] = useState(search.get('device') ?? '');
+  const settled = useDebounced(device.trim(), 300);
+  useEffect(() => {
+    if (settled !== (search.get('device') ?? '')) setQuery({ device: settled, offset: undefined });
+  }, [settled]);
   const query = queryFrom(search);
   const page = useResource<PageOf<Task>>((signal) => api.call('listTasks', { query, signal }), [JSON.stringify(query)]);
 
@@ -51,7 +60,7 @@ export function TasksView() {
     <div className="view">
       <header className="view-head">
         <h1>Tasks</h1>
-        {page.data && <span className="muted">{page.data.total.toLocaleString('en')} {query.state || query.kind || query.deviceId ? 'matching' : 'in all'}</span>}
+        {page.data && <span className="muted">{page.data.total.toLocaleString('en')} {query.state || query.kind || query.deviceId || query.device ? 'matching' : 'in all'}</span>}
       </header>
       <div className="toolbar">
         <label className="filter"><span>State</span>
@@ -65,6 +74,9 @@ export function TasksView() {
             <option value="">Any operation</option>
             {KINDS.map((k) => <option key={k} value={k}>{k}</option>)}
           </select>
+        </label>
+        <label className="filter"><span>Device</span>
+          <input name="task-device" placeholder="exact name or id" value={device} onChange={(e) => setDevice(e.target.value)} />
         </label>
         {query.deviceId && (
           <button type="button" className="button small" onClick={() => setQuery({ deviceId: undefined, offset: undefined })}>

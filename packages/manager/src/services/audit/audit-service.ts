@@ -66,6 +66,15 @@ type Row = {
   target_kind: string | null; target_id: string | null; target_name: string | null; outcome: string; ip: string | null; detail: string | null;
 };
 
+type TaskOutcomeRow = { id: string; state: string; error_code: string | null; error_message: string | null; late_result: string | null };
+
+/** The ids of the tasks an entry's request started, cancelled or retried into (what the routes put in `detail`). */
+export function taskIdOf(e: AuditEntry): string | undefined {
+  const d = e.detail ?? {};
+  for (const k of ['newTask', 'task', 'firstTask'] as const) if (typeof d[k] === 'string') return d[k];
+  return e.target?.kind === 'task' ? e.target.id : undefined;
+}
+
 function toEntry(r: Row): AuditEntry {
   const entry: AuditEntry = {
     id: r.id,
@@ -77,8 +86,39 @@ function toEntry(r: Row): AuditEntry {
   if (r.target_kind && r.target_id) entry.target = { kind: r.target_kind, id: r.target_id, ...(r.target_name ? { name: r.target_name } : {}) };
   if (r.ip) entry.ip = r.ip;
   if (r.detail) entry.detail = JSON.parse(r.detail) as Record<string, unknown>;
+  const error = entry.detail?.error as { code?: unknown; message?: unknown } | undefined;
+  if (entry.outcome !== 'ok' && error && typeof error.code === 'string') entry.reason = { code: error.code, message: typeof error.message === 'string' ? error.message : '' };
   return entry;
 }
+
+/** `Row` keys in the order of the CSV export's columns. */
+export const AUDIT_CSV_COLUMNS = [
+  'id', 'at', 'actor_kind', 'actor_id', 'actor_name', 'action', 'target_kind', 'target_id', 'target_name', 'outcome', 'reason', 'task_id', 'task_state', 'ip', 'detail',
+] as const;
+
+/** One CSV field (RFC 4180); a leading `=`, `+`, `-` or `@` is prefixed with `'` so a spreadsheet does not run it as a formula. */
+function csvField(v: unknown): string {
+  let text = v === undefined || v === null ? '' : typeof v === 'string' ? v : JSON.stringify(v);
+  if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+/** An entry as one CSV line (with its CRLF). */
+export function auditCsvLine(e: AuditEntry): string {
+  const cells: Record<(typeof AUDIT_CSV_COLUMNS)[number], unknown> = {
+    id: e.id, at: e.at, actor_kind: e.actor.kind, actor_id: e.actor.id, actor_name: e.actor.name, action: e.action,
+    target_kind: e.target?.kind, target_id: e.target?.id, target_name: e.target?.name, outcome: e.outcome,
+    reason: e.reason ? `${e.reason.code}: ${e.reason.message}` : undefined, task_id: e.task?.id,
+    task_state: e.task ? (e.task.lateOutcome ? `${e.task.state} (late result: ${e.task.lateOutcome})` : e.task.state) : undefined,
+    ip: e.ip, detail: e.detail,
+  };
+  return `${AUDIT_CSV_COLUMNS.map((c) => csvField(cells[c])).join(',')}\r\n`;
+}
+
+type Filters = Omit<AuditQuery, 'limit' | 'offset'>;
+
+/** `user.` / `user*` → the prefix `user.` / `user`; an exact action → null. */
+const prefixOf = (action: string): string | null => (action.endsWith('*') ? action.slice(0, -1) : action.endsWith('.') ? action : null);
 
 /**
  * The audit log: every state-changing call, login, enrollment, approval and revocation, with
@@ -101,6 +141,8 @@ export class AuditService {
 
   async record(rec: AuditRecord): Promise<void> {
     try {
+      // A name that cannot be looked up is left out; the record is still written.
+      rec = await this.#named(rec).catch(() => rec);
       let detail = rec.detail ? JSON.stringify(redact(rec.detail)) : null;
       if (detail && detail.length > MAX_DETAIL_CHARS) detail = JSON.stringify({ truncated: true, chars: detail.length });
       await this.#db.insertInto('audit_log').values({
@@ -123,27 +165,105 @@ export class AuditService {
     }
   }
 
-  /** Newest first, filtered; see AuditQuery. */
-  async list(q: AuditQuery): Promise<PageOf<AuditEntry>> {
-    const limit = q.limit ?? 50;
-    const offset = q.offset ?? 0;
+  /**
+   * Fills in the target's name where the route knew only its id: a device's name, a VM's name
+   * on its device (`detail.device`, whose name goes into `detail.deviceName`), a task's device
+   * and operation. Names are written with the entry, as they were then (docs/access-control.md#audit-log).
+   */
+  async #named(rec: AuditRecord): Promise<AuditRecord> {
+    const t = rec.target;
+    if (!t || t.name !== undefined) return rec;
+    if (t.kind === 'device') {
+      const row = await this.#db.selectFrom('devices').select('name').where('id', '=', t.id).executeTakeFirst();
+      return row ? { ...rec, target: { ...t, name: row.name } } : rec;
+    }
+    if (t.kind === 'vm' && typeof rec.detail?.device === 'string') {
+      const row = await this.#db.selectFrom('devices').select(['name', 'vms']).where('id', '=', rec.detail.device).executeTakeFirst();
+      if (!row) return rec;
+      const vm = row.vms ? (JSON.parse(row.vms) as Array<{ id: string; name: string }>).find((v) => v.id === t.id) : undefined;
+      return { ...rec, target: { ...t, ...(vm ? { name: vm.name } : {}) }, detail: { ...rec.detail, deviceName: row.name } };
+    }
+    if (t.kind === 'task') {
+      const row = await this.#db.selectFrom('tasks').select(['kind', 'device_name']).where('id', '=', t.id).executeTakeFirst();
+      return row ? { ...rec, target: { ...t, name: row.device_name ? `${row.kind} on ${row.device_name}` : row.kind } } : rec;
+    }
+    return rec;
+  }
+
+  #filtered(q: Filters) {
     let query = this.#read.selectFrom('audit_log');
     if (q.actor) query = query.where((eb) => eb.or([eb('actor_name', '=', q.actor!), eb('actor_id', '=', q.actor!)]));
     if (q.action) {
-      const prefix = q.action.endsWith('*') ? q.action.slice(0, -1) : q.action.endsWith('.') ? q.action : null;
+      const prefix = prefixOf(q.action);
       // A prefix match without LIKE (whose `_` is a wildcard) or a string range (which
       // PostgreSQL's locale collations do not order bytewise).
       query = prefix !== null
         ? query.where(sql<boolean>`substr(action, 1, ${prefix.length}) = ${prefix}`)
         : query.where('action', '=', q.action);
     }
-    if (q.target) query = query.where('target_id', '=', q.target);
+    for (const action of q.exclude ? q.exclude.split(',') : []) {
+      const prefix = prefixOf(action);
+      query = prefix !== null
+        ? query.where(sql<boolean>`substr(action, 1, ${prefix.length}) <> ${prefix}`)
+        : query.where('action', '<>', action);
+    }
+    if (q.target) query = query.where((eb) => eb.or([eb('target_id', '=', q.target!), eb('target_name', '=', q.target!)]));
     if (q.outcome) query = query.where('outcome', '=', q.outcome);
     if (q.since) query = query.where('at', '>=', new Date(q.since).toISOString());
     if (q.until) query = query.where('at', '<', new Date(q.until).toISOString());
+    return query;
+  }
+
+  /** Adds each entry's task as it stands now (one query for the page; entries are never rewritten). */
+  async #withTasks(entries: AuditEntry[]): Promise<AuditEntry[]> {
+    const ids = [...new Set(entries.map(taskIdOf).filter((id): id is string => id !== undefined))];
+    if (ids.length === 0) return entries;
+    const rows = new Map<string, TaskOutcomeRow>();
+    for (let i = 0; i < ids.length; i += 500) {
+      const chunk = await this.#read.selectFrom('tasks').select(['id', 'state', 'error_code', 'error_message', 'late_result']).where('id', 'in', ids.slice(i, i + 500)).execute();
+      for (const r of chunk) rows.set(r.id, r);
+    }
+    return entries.map((e) => {
+      const id = taskIdOf(e);
+      const r = id === undefined ? undefined : rows.get(id);
+      if (!r) return e;
+      const late = r.late_result ? (JSON.parse(r.late_result) as { outcome: string }).outcome : undefined;
+      return {
+        ...e,
+        task: {
+          id: r.id, state: r.state,
+          ...(r.error_code ? { error: { code: r.error_code, message: r.error_message ?? '' } } : {}),
+          ...(late ? { lateOutcome: late } : {}),
+        },
+      };
+    });
+  }
+
+  /** Newest first, filtered; see AuditQuery. */
+  async list(q: AuditQuery): Promise<PageOf<AuditEntry>> {
+    const limit = q.limit ?? 50;
+    const offset = q.offset ?? 0;
+    const query = this.#filtered(q);
     const rows = await query.selectAll().orderBy('id', 'desc').limit(limit).offset(offset).execute();
     const { n } = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-    return { items: rows.map(toEntry), total: Number(n), limit, offset };
+    return { items: await this.#withTasks(rows.map(toEntry)), total: Number(n), limit, offset };
+  }
+
+  /**
+   * Every matching entry, newest first, `batch` at a time (keyset paging on the id, so entries
+   * written meanwhile neither repeat nor shift the rest): what the export streams.
+   */
+  async *all(q: Filters, batch = 500): AsyncGenerator<AuditEntry[]> {
+    let before: string | undefined;
+    for (;;) {
+      let query = this.#filtered(q);
+      if (before !== undefined) query = query.where('id', '<', before);
+      const rows = await query.selectAll().orderBy('id', 'desc').limit(batch).execute();
+      if (rows.length === 0) return;
+      yield await this.#withTasks(rows.map(toEntry));
+      if (rows.length < batch) return;
+      before = rows[rows.length - 1]!.id;
+    }
   }
 
   /** Drops entries older than `days`; the manager runs it daily so the log stays bounded. */

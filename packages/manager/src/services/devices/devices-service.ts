@@ -22,14 +22,20 @@ type DeviceRow = {
 };
 const COLUMNS = ['id', 'name', 'presence', 'last_seen_at', 'enrolled_at', 'facts', 'vms', 'status', 'flags'] as const;
 
-function toDevice(row: DeviceRow, tags: string[]): Device {
+/**
+ * Raised on read, never stored: another device has the same name (two agents enrolled from
+ * hosts with the same hostname). Renaming one clears it (docs/cli.md#devices).
+ */
+export const DUPLICATE_NAME_FLAG = 'duplicate_name';
+
+function toDevice(row: DeviceRow, tags: string[], duplicate = false): Device {
   return {
     id: row.id,
     name: row.name,
     tags,
     presence: row.presence as Presence,
     status: row.status as DeviceStatus,
-    flags: row.flags ? (JSON.parse(row.flags) as string[]) : [],
+    flags: [...(row.flags ? (JSON.parse(row.flags) as string[]) : []), ...(duplicate ? [DUPLICATE_NAME_FLAG] : [])],
     lastSeenAt: row.last_seen_at,
     enrolledAt: row.enrolled_at,
     facts: row.facts ? (JSON.parse(row.facts) as HostFacts) : null,
@@ -113,14 +119,28 @@ export class DevicesService {
       q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
     ]);
     const tags = await this.#tagsOf(rows.map((r) => r.id), this.#read);
-    return { items: rows.map((r) => toDevice(r, tags.get(r.id) ?? [])), total: Number(count.n), limit, offset };
+    const duplicates = await this.#sharedNames(rows.map((r) => r.name), this.#read);
+    return { items: rows.map((r) => toDevice(r, tags.get(r.id) ?? [], duplicates.has(r.name))), total: Number(count.n), limit, offset };
   }
 
   async get(id: string, db: Db = this.#read): Promise<Device> {
     const row = await db.selectFrom('devices').select([...COLUMNS]).where('id', '=', id).executeTakeFirst();
     if (!row) throw notFound('device', id);
     const tags = await this.#tagsOf([id], db);
-    return toDevice(row, tags.get(id) ?? []);
+    const duplicates = await this.#sharedNames([row.name], db);
+    return toDevice(row, tags.get(id) ?? [], duplicates.has(row.name));
+  }
+
+  /** Which of these names more than one device has. */
+  async #sharedNames(names: string[], db: Db): Promise<Set<string>> {
+    const unique = [...new Set(names)];
+    const out = new Set<string>();
+    for (let i = 0; i < unique.length; i += 500) {
+      const rows = await db.selectFrom('devices').select('name').where('name', 'in', unique.slice(i, i + 500))
+        .groupBy('name').having((eb) => eb.fn.countAll(), '>', 1).execute();
+      for (const r of rows) out.add(r.name);
+    }
+    return out;
   }
 
   async patch(id: string, patch: DevicePatch): Promise<Device> {
@@ -200,7 +220,7 @@ export class DevicesService {
     const device = await this.get(id, this.#write);
     if (device.status === 'blocked') throw new AppError('device_state_conflict', `device ${id} is blocked; unblock it first`);
     const { secret, hash } = this.#credentials.issue();
-    const flags = device.flags.filter((f) => f !== 'credential_clone_suspected');
+    const flags = device.flags.filter((f) => f !== 'credential_clone_suspected' && f !== DUPLICATE_NAME_FLAG);
     await this.#write.updateTable('devices')
       .set({ pending_secret_hash: hash, flags: flags.length ? JSON.stringify(flags) : null, updated_at: new Date().toISOString() })
       .where('id', '=', id).execute();

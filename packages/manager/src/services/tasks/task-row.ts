@@ -14,6 +14,10 @@ export function toTask(row: TaskRow): Task {
   return {
     id: row.id,
     deviceId: row.device_id,
+    ...(row.device_name !== null ? { deviceName: row.device_name } : {}),
+    ...vmNameOf(row),
+    ...(row.artifact_name !== null ? { artifactName: row.artifact_name } : {}),
+    ...(row.artifact_version !== null ? { artifactVersion: row.artifact_version } : {}),
     kind: row.kind,
     operation: JSON.parse(row.operation) as TaskOperation,
     vmId: row.vm_id,
@@ -32,6 +36,13 @@ export function toTask(row: TaskRow): Task {
     deadlineAt: row.deadline_at,
     lateResult: parse<{ outcome: TaskOutcome; at: string; error?: TaskError }>(row.late_result),
   };
+}
+
+/** The VM's name written with the task, else the one the device reported in the result (a deploy that named none). */
+function vmNameOf(row: TaskRow): { vmName?: string } {
+  if (row.vm_name !== null) return { vmName: row.vm_name };
+  const name = row.result_vm ? (JSON.parse(row.result_vm) as Vm).name : undefined;
+  return name !== undefined ? { vmName: name } : {};
 }
 
 /** Rows by id, in id order; SQLite caps bound parameters, so long lists go in chunks. */

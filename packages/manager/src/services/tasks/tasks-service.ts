@@ -75,15 +75,17 @@ export class TasksService {
 
   /** Queues one task for one device and starts delivering it; resolves with the queued task. */
   async create(deviceId: string, operation: TaskOperation, options: CreateOptions, extra: { retryOf?: string; attempt?: number } = {}): Promise<Task> {
-    const device = await this.#write.selectFrom('devices').select(['id', 'facts', 'vms', 'last_seen_at']).where('id', '=', deviceId).executeTakeFirst();
+    const device = await this.#write.selectFrom('devices').select(['id', 'name', 'facts', 'vms', 'last_seen_at']).where('id', '=', deviceId).executeTakeFirst();
     if (!device) throw notFound('device', deviceId);
     await this.#checkArtifacts(operation);
+    const vms = device.vms ? JSON.parse(device.vms) as Vm[] : undefined;
     if (!options.force) {
       checkAgainstLastReport(operation, {
-        facts: device.facts ? JSON.parse(device.facts) as HostFacts : undefined, vms: device.vms ? JSON.parse(device.vms) as Vm[] : undefined, at: device.last_seen_at,
+        facts: device.facts ? JSON.parse(device.facts) as HostFacts : undefined, vms, at: device.last_seen_at,
       });
     }
-    const row = newRow(deviceId, operation, options, new Date(), extra);
+    const names = { ...namesOf(operation, device.name, vms), ...(await this.#artifactLabel(operation)) };
+    const row = newRow(deviceId, operation, options, new Date(), extra, names);
     await this.#write.insertInto('tasks').values(row).execute();
     const task = toTask(row);
     this.#events.emit({ type: 'task', task });
@@ -117,7 +119,9 @@ export class TasksService {
     }
     const now = new Date();
     const options = { createdBy, ...(request.timeoutSec ? { timeoutSec: request.timeoutSec } : {}) };
-    const rows = deviceIds.map((id) => newRow(id, request.operation, options, now));
+    const devices = await this.#deviceNames(deviceIds, request.operation);
+    const artifact = await this.#artifactLabel(request.operation);
+    const rows = deviceIds.map((id) => newRow(id, request.operation, options, now, {}, { ...devices.get(id), ...artifact }));
     await this.#write.transaction().execute(async (tx) => {
       // 22 columns a row; SQLite allows 32,766 bound parameters in one statement.
       for (let i = 0; i < rows.length; i += 500) await tx.insertInto('tasks').values(rows.slice(i, i + 500)).execute();
@@ -152,9 +156,11 @@ export class TasksService {
       for (const r of await this.#write.selectFrom('devices').select('id').where('id', 'in', ids.slice(i, i + 500)).execute()) existing.add(r.id);
     }
     const now = new Date();
+    const devices = await this.#deviceNames(ids.filter((id) => existing.has(id)), operation);
+    const artifact = await this.#artifactLabel(operation);
     const rows = items.filter((i) => existing.has(i.deviceId)).map((i) => newRow(i.deviceId, operation, options, now, {
       ...(i.retryOf !== undefined ? { retryOf: i.retryOf } : {}), ...(i.attempt !== undefined ? { attempt: i.attempt } : {}),
-    }));
+    }, { ...devices.get(i.deviceId), ...artifact }));
     const inserted = await this.#write.transaction().execute(async (tx) => {
       const won = await claim(tx, new Map(rows.map((r) => [r.device_id, r.id])));
       const mine = rows.filter((r) => won.has(r.device_id));
@@ -181,6 +187,14 @@ export class TasksService {
     const offset = query.offset ?? 0;
     let q = this.#read.selectFrom('tasks');
     if (query.deviceId) q = q.where('device_id', '=', query.deviceId);
+    if (query.device) {
+      const ref = query.device;
+      // By id, or every device that has this exact name now (names are not unique).
+      q = q.where((eb) => eb.or([
+        eb('device_id', '=', ref),
+        eb('device_id', 'in', eb.selectFrom('devices').select('id').where('name', '=', ref)),
+      ]));
+    }
     if (query.vmId) q = q.where('vm_id', '=', query.vmId);
     if (query.state) q = q.where('state', '=', query.state);
     if (query.kind) q = q.where('kind', '=', query.kind);
@@ -237,13 +251,53 @@ export class TasksService {
     return active.length;
   }
 
+  /** Each device's name (and the VM's, for an operation on one VM) for the new task rows. */
+  async #deviceNames(ids: readonly string[], operation: TaskOperation): Promise<Map<string, TaskNames>> {
+    const out = new Map<string, TaskNames>();
+    const withVms = 'vmId' in operation;
+    for (let i = 0; i < ids.length; i += 500) {
+      const chunk = ids.slice(i, i + 500);
+      const rows = withVms
+        ? await this.#write.selectFrom('devices').select(['id', 'name', 'vms']).where('id', 'in', chunk).execute()
+        : (await this.#write.selectFrom('devices').select(['id', 'name']).where('id', 'in', chunk).execute()).map((r) => ({ ...r, vms: null }));
+      for (const r of rows) out.set(r.id, namesOf(operation, r.name, r.vms ? JSON.parse(r.vms) as Vm[] : undefined));
+    }
+    return out;
+  }
+
+  /** The name and version of the artifact an operation names, if any (already checked to exist). */
+  async #artifactLabel(operation: TaskOperation): Promise<TaskNames> {
+    const [id] = artifactIdsOf(operation);
+    if (id === undefined) return {};
+    const row = await this.#write.selectFrom('artifacts').select(['name', 'version']).where('id', '=', id).executeTakeFirst();
+    return row ? { artifactName: row.name, artifactVersion: row.version } : {};
+  }
+
   async #reload(id: string): Promise<Task> {
     const row = await this.#write.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
     return toTask(row);
   }
 }
 
-function newRow(deviceId: string, operation: TaskOperation, options: CreateOptions, now: Date, extra: { retryOf?: string; attempt?: number } = {}): TaskRow {
+/** The names written into a task row (docs/tasks.md#names). */
+interface TaskNames {
+  deviceName?: string;
+  vmName?: string;
+  artifactName?: string;
+  artifactVersion?: string;
+}
+
+/** The device's name and the VM's: the one the operation acts on (from the last inventory), or the one it creates. */
+function namesOf(operation: TaskOperation, deviceName: string, vms: readonly Vm[] | undefined): TaskNames {
+  const vmName = operation.kind === 'vm.create' ? operation.spec.name
+    : operation.kind === 'vm.deploy' ? operation.name
+      : 'vmId' in operation ? vms?.find((v) => v.id === operation.vmId)?.name : undefined;
+  return { deviceName, ...(vmName !== undefined ? { vmName } : {}) };
+}
+
+function newRow(
+  deviceId: string, operation: TaskOperation, options: CreateOptions, now: Date, extra: { retryOf?: string; attempt?: number } = {}, names: TaskNames = {},
+): TaskRow {
   const at = now.toISOString();
   const timeoutSec = options.timeoutSec ?? TASK_TIMEOUT_DEFAULT_SEC;
   return {
@@ -270,5 +324,9 @@ function newRow(deviceId: string, operation: TaskOperation, options: CreateOptio
     finished_at: null,
     deadline_at: new Date(now.getTime() + timeoutSec * 1000).toISOString(),
     updated_at: at,
+    device_name: names.deviceName ?? null,
+    vm_name: names.vmName ?? null,
+    artifact_name: names.artifactName ?? null,
+    artifact_version: names.artifactVersion ?? null,
   };
 }

@@ -9,6 +9,7 @@ import { cluster } from './007-cluster.js';
 import { brokerAccounts } from './008-broker-accounts.js';
 import { groupsRollouts } from './009-groups-rollouts.js';
 import { history } from './010-history.js';
+import { taskNames } from './011-task-names.js';
 
 /**
  * Migrations are compiled into the program (no folder scan at run time), listed in order.
@@ -25,6 +26,7 @@ const migrations: Record<string, Migration> = {
   '008-broker-accounts': brokerAccounts,
   '009-groups-rollouts': groupsRollouts,
   '010-history': history,
+  '011-task-names': taskNames,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -51,6 +51,19 @@ export function outcomeOf(status: number): AuditOutcome {
  */
 export function registerAuditHook(app: App, audit: AuditService, prefix: string): void {
   const unauthenticated = new UnauthenticatedBudget();
+  // The reason of a refused or failed call is the API error it answers with (`{error: {code,
+  // message}}`, the one shape every error has): kept for its audit record.
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (reply.statusCode >= 400 && !SAFE_METHODS.has(req.method) && typeof payload === 'string' && payload.length < 16_384) {
+      try {
+        const error = (JSON.parse(payload) as { error?: { code?: unknown; message?: unknown } }).error;
+        if (error && typeof error.code === 'string') req.auditError = { code: error.code, message: typeof error.message === 'string' ? error.message : '' };
+      } catch {
+        // not JSON: no reason to keep
+      }
+    }
+    return payload;
+  });
   app.addHook('onResponse', async (req, reply) => {
     if (SAFE_METHODS.has(req.method)) return;
     const route = req.routeOptions.url;
@@ -76,7 +89,7 @@ export function registerAuditHook(app: App, audit: AuditService, prefix: string)
       target: req.audit?.target,
       outcome: outcomeOf(reply.statusCode),
       ip: req.ip,
-      detail: { method: req.method, route, status: reply.statusCode, ...req.audit?.detail },
+      detail: { method: req.method, route, status: reply.statusCode, ...req.audit?.detail, ...(req.auditError ? { error: req.auditError } : {}) },
     });
   });
 }

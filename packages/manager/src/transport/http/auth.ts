@@ -28,6 +28,8 @@ declare module 'fastify' {
     /** Set when the caller used an API token. */
     apiToken?: { id: string; name: string };
     audit?: RequestAudit;
+    /** The API error a refused or failed call answered with, for its audit record (audit-hook.ts). */
+    auditError?: { code: string; message: string };
   }
   interface FastifyContextConfig {
     /** The audit action of a state-changing route, e.g. `user.create`. */

@@ -245,6 +245,8 @@ INSERT INTO public.artifacts (id, kind, name, version, size, sha256, signature, 
 INSERT INTO public.audit_log (id, at, actor_kind, actor_id, actor_name, action, target_kind, target_id, target_name, outcome, ip, detail) VALUES ('aud_0fixture000001', '2026-01-02T03:04:05.000Z', 'user', '00000000-0000-4000-8000-00000000a001', 'admin', 'user.create', 'user', '00000000-0000-4000-8000-00000000a002', 'ops-anna', 'ok', '127.0.0.1', '{"role":"operator"}');
 INSERT INTO public.audit_log (id, at, actor_kind, actor_id, actor_name, action, target_kind, target_id, target_name, outcome, ip, detail) VALUES ('aud_0fixture000002', '2026-01-02T04:00:00.000Z', 'anonymous', NULL, 'mallory', 'login.failed', NULL, NULL, NULL, 'denied', '198.51.100.7', NULL);
 INSERT INTO public.audit_log (id, at, actor_kind, actor_id, actor_name, action, target_kind, target_id, target_name, outcome, ip, detail) VALUES ('aud_0fixture000003', '2026-01-02T04:00:00.000Z', 'user', '00000000-0000-4000-8000-00000000a002', 'ops-anna', 'device.block', 'device', '00000000-0000-4000-8000-00000000d002', 'edge-b', 'ok', '127.0.0.1', NULL);
+INSERT INTO public.audit_log (id, at, actor_kind, actor_id, actor_name, action, target_kind, target_id, target_name, outcome, ip, detail) VALUES ('aud_0fixture000004', '2026-01-02T04:00:00.000Z', 'user', '00000000-0000-4000-8000-00000000a002', 'ops-anna', 'vm.power', 'vm', 'vm-101', 'db — ünïcode', 'ok', '127.0.0.1', '{"status":202,"device":"00000000-0000-4000-8000-00000000d001","deviceName":"edge-a","task":"tsk_0fixture000002"}');
+INSERT INTO public.audit_log (id, at, actor_kind, actor_id, actor_name, action, target_kind, target_id, target_name, outcome, ip, detail) VALUES ('aud_0fixture000005', '2026-01-02T04:00:00.000Z', 'user', '00000000-0000-4000-8000-00000000a002', 'ops-anna', 'vm.power', 'vm', 'vm-9', NULL, 'failed', '127.0.0.1', '{"status":404,"device":"00000000-0000-4000-8000-00000000d002","error":{"code":"not_found","message":"no VM vm-9"}}');
 
 INSERT INTO public.device_group_members (group_id, device_id) VALUES ('grp_0fixture0fixed', '00000000-0000-4000-8000-00000000d001');
 INSERT INTO public.device_group_members (group_id, device_id) VALUES ('grp_0fixture0fixed', '00000000-0000-4000-8000-00000000d002');
@@ -261,15 +263,15 @@ INSERT INTO public.devices (id, name, secret_hash, presence, last_seen_at, enrol
 
 INSERT INTO public.enrollment_tokens (id, name, token_hash, expires_at, max_uses, uses, revoked, created_at, created_by) VALUES ('00000000-0000-4000-8000-00000000c001', 'shops', '9f13b8d05ffe7b077cbcef0850b8de7fa84a4c737a44f7341d54d06b60e15081', '2036-01-01T00:00:00.000Z', 50, 2, 0, '2026-01-02T03:04:05.000Z', 'admin');
 
-INSERT INTO public.kysely_migration (name, "timestamp") VALUES ('001-initial', '2026-12-05T22:45:44.510Z');
-INSERT INTO public.kysely_migration (name, "timestamp") VALUES ('002-tasks', '2026-12-05T22:45:44.531Z');
-INSERT INTO public.kysely_migration (name, "timestamp") VALUES ('003-audit-api-tokens', '2026-12-05T22:45:44.556Z');
-INSERT INTO public.kysely_migration (name, "timestamp") VALUES ('004-device-security', '2026-12-05T22:45:44.561Z');
-INSERT INTO public.kysely_migration (name, "timestamp") VALUES ('005-artifacts', '2026-12-05T22:45:44.566Z');
-INSERT INTO public.kysely_migration (name, "timestamp") VALUES ('006-login-throttle', '2026-12-05T22:45:44.571Z');
-INSERT INTO public.kysely_migration (name, "timestamp") VALUES ('007-cluster', '2026-12-05T22:45:44.586Z');
-INSERT INTO public.kysely_migration (name, "timestamp") VALUES ('008-broker-accounts', '2026-12-05T22:45:44.588Z');
-INSERT INTO public.kysely_migration (name, "timestamp") VALUES ('009-groups-rollouts', '2026-12-05T22:45:44.612Z');
+INSERT INTO public.kysely_migration (name, "timestamp") VALUES ('001-initial', '2026-12-06T00:10:12.705Z');
+INSERT INTO public.kysely_migration (name, "timestamp") VALUES ('002-tasks', '2026-12-06T00:10:12.716Z');
+INSERT INTO public.kysely_migration (name, "timestamp") VALUES ('003-audit-api-tokens', '2026-12-06T00:10:12.730Z');
+INSERT INTO public.kysely_migration (name, "timestamp") VALUES ('004-device-security', '2026-12-06T00:10:12.734Z');
+INSERT INTO public.kysely_migration (name, "timestamp") VALUES ('005-artifacts', '2026-12-06T00:10:12.740Z');
+INSERT INTO public.kysely_migration (name, "timestamp") VALUES ('006-login-throttle', '2026-12-06T00:10:12.744Z');
+INSERT INTO public.kysely_migration (name, "timestamp") VALUES ('007-cluster', '2026-12-06T00:10:12.756Z');
+INSERT INTO public.kysely_migration (name, "timestamp") VALUES ('008-broker-accounts', '2026-12-06T00:10:12.758Z');
+INSERT INTO public.kysely_migration (name, "timestamp") VALUES ('009-groups-rollouts', '2026-12-06T00:10:12.781Z');
 
 INSERT INTO public.kysely_migration_lock (id, is_locked) VALUES ('migration_lock', 0);
 
@@ -296,8 +298,8 @@ INSERT INTO public.tasks (id, device_id, kind, operation, vm_id, state, progress
 INSERT INTO public.tasks (id, device_id, kind, operation, vm_id, state, progress_pct, progress_message, cancel_requested, error_code, error_message, result_vm, late_result, retry_of, attempt, created_by, created_at, sent_at, started_at, finished_at, deadline_at, updated_at, sent_by) VALUES ('tsk_0fixture000003', '00000000-0000-4000-8000-00000000d001', 'vm.power', '{"kind":"vm.power","vmId":"vm-101","action":"on"}', 'vm-101', 'queued', 0, NULL, 0, NULL, NULL, NULL, NULL, 'tsk_0fixture000002', 2, 'ops-anna', '2026-01-02T04:00:00.000Z', NULL, NULL, NULL, '2036-01-01T00:00:00.000Z', '2026-01-02T04:00:00.000Z', NULL);
 INSERT INTO public.tasks (id, device_id, kind, operation, vm_id, state, progress_pct, progress_message, cancel_requested, error_code, error_message, result_vm, late_result, retry_of, attempt, created_by, created_at, sent_at, started_at, finished_at, deadline_at, updated_at, sent_by) VALUES ('tsk_0fixture000004', '00000000-0000-4000-8000-00000000d002', 'vm.delete', '{"kind":"vm.delete","vmId":"vm-7"}', 'vm-7', 'timed_out', 0, NULL, 1, NULL, NULL, NULL, '{"outcome":"succeeded","at":"2026-01-02T04:00:00.000Z"}', NULL, 1, 'admin', '2026-01-02T03:04:05.000Z', '2026-01-02T03:04:05.000Z', NULL, '2026-01-02T04:00:00.000Z', '2026-01-02T04:00:00.000Z', '2026-01-02T04:00:00.000Z', NULL);
 
-INSERT INTO public.users (id, username, password_hash, role, created_at, updated_at) VALUES ('00000000-0000-4000-8000-00000000a001', 'admin', 'scrypt$131072$8$1$JKahps0ROx6UbebamJbgCg==$9jyXUGpN03FjULGr1fiLsHln7ThFwwl0ENLLf8VTk/I=', 'admin', '2026-01-02T03:04:05.000Z', '2026-01-02T03:04:05.000Z');
-INSERT INTO public.users (id, username, password_hash, role, created_at, updated_at) VALUES ('00000000-0000-4000-8000-00000000a002', 'ops-anna', 'scrypt$131072$8$1$YkMKlkHI+k3ZNK18Zk7Pag==$2Pp+3LZypnkDfnzI3vTtGYPNoqfXdaDx0hqKWoiBQoA=', 'operator', '2026-01-02T03:04:05.000Z', '2026-01-02T04:00:00.000Z');
+INSERT INTO public.users (id, username, password_hash, role, created_at, updated_at) VALUES ('00000000-0000-4000-8000-00000000a001', 'admin', 'scrypt$131072$8$1$gdwHhBkbd5I9/+H4E35UpQ==$ii0Xz3nBS1Og+o6u0gFw2Ee3Egar4quHCiPAevg+YIM=', 'admin', '2026-01-02T03:04:05.000Z', '2026-01-02T03:04:05.000Z');
+INSERT INTO public.users (id, username, password_hash, role, created_at, updated_at) VALUES ('00000000-0000-4000-8000-00000000a002', 'ops-anna', 'scrypt$131072$8$1$cS3/579auUdcbGd+RsiGrA==$u41b6C0xjsxNK9yU8MbcFKkzVEF/V0rLoNLBznDt3o8=', 'operator', '2026-01-02T03:04:05.000Z', '2026-01-02T04:00:00.000Z');
 
 ALTER TABLE ONLY public.api_tokens
     ADD CONSTRAINT api_tokens_pkey PRIMARY KEY (id);
