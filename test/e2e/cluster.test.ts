@@ -83,7 +83,7 @@ describe('several managers on PostgreSQL and Mosquitto behind nginx', { skip: sk
     assert.equal(status.broker.kind, 'external');
     assert.equal(status.broker.ok, true);
     assert.equal(status.managers.filter((m) => m.alive).length, 3);
-    assert.deepEqual(status.leases.map((l) => l.name).sort(), ['audit-prune', 'login-throttle-prune', 'stale-presence', 'stranded-tasks', 'task-deadlines', 'unresponsive-presence']);
+    assert.deepEqual(status.leases.map((l) => l.name).sort(), ['audit-prune', 'history-prune', 'history-sample', 'login-throttle-prune', 'stale-presence', 'stranded-tasks', 'task-deadlines', 'unresponsive-presence']);
   });
 
   it('a fan-out through one manager while another is SIGKILLed: every task ends exactly once, none stuck, devices stay connected', async () => {

@@ -276,8 +276,8 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     jobs.push(new ExclusiveJob({ name: 'unresponsive-presence', leases, run: () => unresponsive.sweep(), intervalMs: bounds.sweepMs, logger }));
     if (config.keepHistory) {
       jobs.push(
-        new ExclusiveJob({ name: 'history-sample', leases, run: () => fleetSampler.sample(), intervalMs: 60_000, ttlMs: 180_000, logger }),
-        new ExclusiveJob({ name: 'history-prune', leases, run: () => historyPruner.prune(), intervalMs: 3_600_000, ttlMs: 900_000, logger }),
+        new ExclusiveJob({ name: 'history-sample', leases, run: () => fleetSampler.sample(), intervalMs: 60_000, logger }),
+        new ExclusiveJob({ name: 'history-prune', leases, run: () => historyPruner.prune(), intervalMs: 3_600_000, logger }),
       );
     }
     if (broker.kind === 'external') {
