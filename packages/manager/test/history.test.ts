@@ -190,6 +190,12 @@ function historySuite(target: () => Promise<StoreTarget>) {
     assert.equal(Number(fleet.n), 0);
     const transitions = await store.read.selectFrom('device_presence_history').select(['device_id', 'state']).orderBy('device_id').execute();
     assert.deepEqual(transitions.map((r) => r.device_id), ['dev-a', 'dev-b', 'dev-c']); // one each: the latest
+    // A decommissioned device's history goes whole at the next prune.
+    await store.write.deleteFrom('device_tags').where('device_id', '=', 'dev-c').execute();
+    await store.write.deleteFrom('devices').where('id', '=', 'dev-c').execute();
+    await pruner.prune();
+    const left = await store.read.selectFrom('device_presence_history').select('device_id').orderBy('device_id').execute();
+    assert.deepEqual(left.map((r) => r.device_id), ['dev-a', 'dev-b']);
   });
 
   it('refuses a range upside down or with too many points', async () => {

@@ -2,7 +2,6 @@
 
 export { formatRelative } from '@pallas/protocol/units';
 
-/** A timestamp in UTC without milliseconds: "2025-01-31 14:02:11Z". */
 /**
  * The time a stale value dates from, as short as it can be read: `14:02 UTC` the same UTC
  * day as `now`, else `2025-06-01 14:02 UTC` (UTC like every time the CLI prints).
@@ -16,6 +15,7 @@ export function formatAsOf(iso: string | null | undefined, now: number = Date.no
   return `${sameDay ? full.slice(11, 16) : `${full.slice(0, 10)} ${full.slice(11, 16)}`} UTC`;
 }
 
+/** A timestamp in UTC without milliseconds: "2025-01-31 14:02:11Z". */
 export function formatTimestamp(iso: string | null | undefined): string {
   if (!iso) return '-';
   const t = new Date(iso);
