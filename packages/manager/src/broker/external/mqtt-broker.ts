@@ -120,18 +120,26 @@ export class ExternalBroker implements Broker {
       this.#delayMs = Math.min(this.#delayMs * 2, this.#opts.maxReconnectMs ?? 10_000);
     });
     client.on('connect', () => {
-      this.#connected = true;
       this.#lastError = undefined;
       this.#delayMs = this.#opts.minReconnectMs ?? 500;
       client.options.reconnectPeriod = this.#delayMs;
       if (!this.#everConnected) {
         this.#everConnected = true;
+        this.#connected = true;
         return;
       }
       this.#opts.logger.info({ broker: target }, 'reconnected to the external broker');
-      this.#resubscribe().then(
-        () => this.#events.emit('relinked'),
-        (err: unknown) => this.#opts.logger.error({ err }, 'could not subscribe again after reconnecting; device messages may not reach this manager'),
+      // Linked (healthy, publishing) only once the subscriptions are back: a request sent
+      // before its reply's subscription is made again (dynamic security's control topic)
+      // would lose the reply.
+      this.#resubscribe(client).then(
+        (linked) => { if (linked) this.#events.emit('relinked'); },
+        (err: unknown) => {
+          this.#lastError = `could not subscribe again: ${err instanceof Error ? err.message : String(err)}`;
+          this.#opts.logger.error({ err }, 'could not subscribe again after reconnecting; dropping the connection to try again');
+          // A half-made link would take device messages on some filters only: start over.
+          client.stream?.destroy();
+        },
       );
     });
     await new Promise<void>((resolve, reject) => {
@@ -185,10 +193,14 @@ export class ExternalBroker implements Broker {
     if (refused) throw new Error(`the external broker refused the subscription to ${sub.wireFilter} (reason ${refused.qos})`);
   }
 
-  async #resubscribe(): Promise<void> {
-    const client = this.#client;
-    if (!client) return;
-    for (const sub of this.#subscriptions) await this.#subscribeOne(client, sub);
+  /** Makes every subscription again, then marks the link up; false when the link went meanwhile. */
+  async #resubscribe(client: MqttClient): Promise<boolean> {
+    // By index, and marked up in the same step as the last check: a subscribe() that comes
+    // while this runs is either made here or (once linked) by subscribe() itself.
+    for (let i = 0; i < this.#subscriptions.length; i++) await this.#subscribeOne(client, this.#subscriptions[i]!);
+    if (!client.connected || this.#client !== client) return false;
+    this.#connected = true;
+    return true;
   }
 
   #dispatch(topic: string, payload: Buffer): void {
