@@ -40,6 +40,7 @@ export interface EmbeddedBrokerOptions {
 const SERVER_UNAVAILABLE = 3;
 const BAD_CREDENTIALS = 4;
 const NOT_AUTHORIZED = 5;
+const LISTEN_BACKLOG = 8192;
 
 function authError(message: string, returnCode: number): Error & { returnCode: number } {
   return Object.assign(new Error(message), { returnCode });
@@ -223,7 +224,11 @@ export class EmbeddedBroker implements Broker {
   async #listen(server: Server, port: number, host = this.#opts.host): Promise<number> {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, host, () => {
+      // A reconnect storm (every device back at once after a restart) arrives faster than one
+      // event loop accepts; Node's default backlog of 511 drops the rest of the SYNs and those
+      // devices retry only after the kernel's SYN backoff (1, 3, 7, 15 s). The kernel caps the
+      // value at net.core.somaxconn.
+      server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
         server.off('error', reject);
         resolve();
       });
