@@ -10,6 +10,7 @@
  *   npm run bench -- --scenario rollout --devices 2000
  *   npm run bench -- --scenario cluster --devices 2000        (needs PALLAS_TEST_PG_URL, Mosquitto, nginx)
  *   npm run bench -- --scenario scale --devices 15000 --sizes 1000,5000,10000,15000
+ *   npm run bench -- --scenario scale --devices 15000 --store postgres      (needs PALLAS_TEST_PG_URL)
  *   npm run bench -- --scenario agent --rounds 3 --download-mib 1024 --settle-seconds 10 [--agent-bundle]
  *   npm run bench -- --scenario history --devices 10000 --days 7   (PostgreSQL too with PALLAS_TEST_PG_URL)
  */
@@ -44,11 +45,17 @@ const { values } = parseArgs({
     'console-devices': { type: 'string', default: '10000' },
     sizes: { type: 'string', default: '1000,5000,10000,15000' },
     'ramp-seconds': { type: 'string', default: '5' },
+    store: { type: 'string', default: 'sqlite' },
     days: { type: 'string', default: '7' },
     'round-seconds': { type: 'string', default: '60' },
     'report-every-sec': { type: 'string', default: '30' },
   },
 });
+
+function storeKind(value: string): 'sqlite' | 'postgres' {
+  if (value !== 'sqlite' && value !== 'postgres') throw new Error(`--store is sqlite or postgres, not "${value}"`);
+  return value;
+}
 
 const options = {
   devices: Number(values.devices),
@@ -71,14 +78,14 @@ for (const scenario of scenarios) {
   else if (scenario === 'rollout') result = await runRollout({ devices: options.devices, rounds: Number(values.rounds) });
   else if (scenario === 'console') result = await runConsole({ devices: Number(values['console-devices']), rounds: Number(values.rounds) });
   else if (scenario === 'cluster') result = await runCluster({ devices: options.devices, rounds: Number(values.rounds), statusRate: options.statusRate, statusSeconds: options.statusSeconds });
-  else if (scenario === 'scale') result = await runScale({ devices: options.devices, sizes: values.sizes!.split(',').map(Number), rampSeconds: Number(values['ramp-seconds']) });
+  else if (scenario === 'scale') result = await runScale({ devices: options.devices, sizes: values.sizes!.split(',').map(Number), rampSeconds: Number(values['ramp-seconds']), store: storeKind(values.store!) });
   else if (scenario === 'agent') result = await runAgent({ rounds: Number(values.rounds), downloadMiB: Number(values['download-mib'] ?? 1024), settleSeconds: Number(values['settle-seconds']), bundle: values['agent-bundle'] });
   else if (scenario === 'history') {
     result = await runHistory({
       devices: options.devices, days: Number(values.days), rounds: Number(values.rounds), roundSeconds: Number(values['round-seconds']), reportEverySec: Number(values['report-every-sec']),
     });
   } else throw new Error(`unknown scenario ${scenario}: use fleet, tasks, downloads, console, rollout, cluster, scale, agent, history or all`);
-  printTable(sized.includes(scenario) ? `${scenario} (${options.devices} devices)` : scenario === 'agent' && values['agent-bundle'] ? 'agent (as a bundle)' : scenario, result.rows);
+  printTable(sized.includes(scenario) ? `${scenario} (${options.devices} devices${scenario === 'scale' ? `, ${values.store}` : ''})` : scenario === 'agent' && values['agent-bundle'] ? 'agent (as a bundle)' : scenario, result.rows);
   const file = join(dir, `${scenario}-${started.toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify({ scenario, startedAt: started.toISOString(), options, rows: result.rows, raw: result.raw }, null, 2)}\n`);
   console.log(`\nwrote ${file}`);

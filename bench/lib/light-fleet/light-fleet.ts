@@ -122,9 +122,13 @@ export class LightFleet {
     await Promise.all(this.#workers.map((w) => w.ask({ op: 'drop' })));
   }
 
-  /** Every device reconnects at once. */
-  async reconnect(timeoutMs = 300_000): Promise<ConnectResult> {
-    return merge(await Promise.all(this.#workers.map((w) => w.ask<ConnectReply>({ op: 'reconnect', timeoutMs }))));
+  /**
+   * Every device reconnects: at once, or (`spreadMs` > 0) each after a random delay within
+   * it, as agents do (their first attempt after a drop is full jitter over the backoff's base).
+   */
+  async reconnect(options: { spreadMs?: number; timeoutMs?: number } = {}): Promise<ConnectResult> {
+    const { spreadMs = 0, timeoutMs = 300_000 } = options;
+    return merge(await Promise.all(this.#workers.map((w) => w.ask<ConnectReply>({ op: 'reconnect', timeoutMs, spreadMs }))));
   }
 
   /** Status reports at `rate` per second over the whole fleet for `seconds`; counts PUBACKs. */

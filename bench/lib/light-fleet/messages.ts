@@ -5,7 +5,7 @@ export type WorkerRequest =
   | { op: 'setup'; host: string; port: number; keepaliveSec: number; statusTemplate: { head: string; tail: string } }
   | { op: 'add'; creds: DeviceCredential[]; localAddresses: string[]; timeoutMs: number }
   | { op: 'drop' }
-  | { op: 'reconnect'; timeoutMs: number }
+  | { op: 'reconnect'; timeoutMs: number; spreadMs: number }
   | { op: 'status'; rate: number; seconds: number }
   | { op: 'tasks' }
   | { op: 'memory' }

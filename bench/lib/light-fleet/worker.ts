@@ -57,8 +57,11 @@ const host: DeviceHost & { host: string; port: number; keepaliveSec: number } = 
   },
 };
 
-/** Connects `list` all at once (the kernel's backlog and the broker pace them) and waits. */
-async function connectAll(list: LightDevice[], timeoutMs: number): Promise<void> {
+/**
+ * Connects `list` and waits: all at once (the kernel's backlog and the broker pace them), or
+ * each after a random delay within `spreadMs` (the agent's full-jitter first attempt).
+ */
+async function connectAll(list: LightDevice[], timeoutMs: number, spreadMs = 0): Promise<void> {
   onlineMs = [];
   lost = [];
   retries = 0;
@@ -69,7 +72,12 @@ async function connectAll(list: LightDevice[], timeoutMs: number): Promise<void>
     whenAllOnline = resolve;
     setTimeout(resolve, timeoutMs).unref();
   });
-  for (const d of list) d.connect();
+  if (spreadMs > 0) {
+    const gen = generation;
+    for (const d of list) setTimeout(() => { if (!closing && gen === generation) d.connect(); }, Math.random() * spreadMs).unref();
+  } else {
+    for (const d of list) d.connect();
+  }
   if (list.length) await done;
   whenAllOnline = undefined;
 }
@@ -120,7 +128,7 @@ async function handle(m: WorkerRequest): Promise<WorkerReply> {
       for (const d of devices) d.drop();
       return { op: 'drop' };
     case 'reconnect':
-      await connectAll(devices, m.timeoutMs);
+      await connectAll(devices, m.timeoutMs, m.spreadMs);
       return { op: 'reconnect', onlineMs, lost, retries, online: devices.filter((d) => d.isOnline).length };
     case 'status':
       return { op: 'status', ...(await statusAtRate(m.rate, m.seconds)) };
