@@ -6,7 +6,8 @@
  *    with N light devices reporting once every `reportEverySec`, in rounds of `roundSeconds`
  *    (each round holds a minute's close, when the 1-minute buckets of every device are
  *    written). The manager's CPU time per persisted status message with history on is set
- *    beside the same with history off (`PALLAS_KEEP_HISTORY=false`) in the same run.
+ *    beside the same with history off (`PALLAS_KEEP_HISTORY=false`) in the same run: two
+ *    managers side by side, taking their rounds in turn.
  * 2. Store size and serving, on SQLite and (with PALLAS_TEST_PG_URL) PostgreSQL: `days` of
  *    history for N devices is synthesized straight into the tables at the kept resolutions
  *    (1-minute buckets for the last 25 h, 15-minute buckets for the whole range, four
@@ -61,8 +62,19 @@ async function statusBody() {
 
 interface IngestResult { cpuUsPerMessage: number[]; messages: number[]; historyRows: number[] }
 
-/** Part 1, one mode: a fresh manager, N devices, `rounds` rounds of reports; CPU µs per persisted message per round. */
-async function ingest(o: HistoryOptions, keepHistory: boolean): Promise<IngestResult> {
+interface Ingest {
+  /** One round of reports; its CPU µs per persisted message is added to `result`. */
+  round(): Promise<void>;
+  result: IngestResult;
+  close(): Promise<void>;
+}
+
+/**
+ * Part 1, one mode: a fresh manager with N devices online, warmed up. The two modes' managers
+ * run side by side and take their rounds in turn (see runHistory), so a change in the
+ * machine's load falls on both alike.
+ */
+async function startIngest(o: HistoryOptions, keepHistory: boolean): Promise<Ingest> {
   const dir = tempDir('pallas-bench-history-');
   const manager = await startManagerProcess({
     dataDir: join(dir.path, 'manager'), database: 'sqlite',
@@ -70,6 +82,11 @@ async function ingest(o: HistoryOptions, keepHistory: boolean): Promise<IngestRe
     env: { PALLAS_KEEP_HISTORY: String(keepHistory) },
   });
   let fleet: LightFleet | undefined;
+  const close = async () => {
+    await fleet?.close();
+    await manager.close().catch(() => {});
+    dir.cleanup();
+  };
   try {
     const admin = await manager.client();
     const scrape = async () => (await fetch(`${manager.httpUrl}/metrics`)).text();
@@ -90,11 +107,12 @@ async function ingest(o: HistoryOptions, keepHistory: boolean): Promise<IngestRe
     await fleet.status(rate, 5); // warm-up: code paths compiled, first reports written
     await sleep(1000);
     const result: IngestResult = { cpuUsPerMessage: [], messages: [], historyRows: [] };
-    for (let r = 0; r < o.rounds; r++) {
+    const reporting = fleet;
+    const round = async () => {
       const p0 = await persisted();
       const h0 = metricValue(await scrape(), 'pallas_history_rows_written_total');
       const c0 = cpuMs(manager.pid);
-      const sent = await fleet.status(rate, o.roundSeconds);
+      const sent = await reporting.status(rate, o.roundSeconds);
       let p1 = await persisted();
       for (let i = 0; i < 50 && p1 - p0 < sent.acked; i++) {
         await sleep(200);
@@ -105,13 +123,12 @@ async function ingest(o: HistoryOptions, keepHistory: boolean): Promise<IngestRe
       result.messages.push(messages);
       result.cpuUsPerMessage.push(((c1 - c0) * 1000) / messages);
       result.historyRows.push(metricValue(await scrape(), 'pallas_history_rows_written_total') - h0);
-      console.log(`  history: ingest with history ${keepHistory ? 'on' : 'off'}, round ${r + 1}: ${messages} messages, ${(((c1 - c0) * 1000) / messages).toFixed(0)} µs CPU each`);
-    }
-    return result;
-  } finally {
-    await fleet?.close();
-    await manager.close().catch(() => {});
-    dir.cleanup();
+      console.log(`  history: ingest with history ${keepHistory ? 'on' : 'off'}, round ${result.messages.length}: ${messages} messages, ${(((c1 - c0) * 1000) / messages).toFixed(0)} µs CPU each`);
+    };
+    return { round, result, close };
+  } catch (err) {
+    await close();
+    throw err;
   }
 }
 
@@ -211,9 +228,22 @@ export async function runHistory(o: HistoryOptions): Promise<{ rows: Row[]; raw:
   const rows: Row[] = [];
   const raw: Record<string, unknown> = { options: o, nodeVersion: process.version };
 
-  // --- 1. Write cost through the real ingest, history off then on ------------------------
-  const off = await ingest(o, false);
-  const on = await ingest(o, true);
+  // --- 1. Write cost through the real ingest: history off and on, rounds taken in turn -----
+  // (off, on, on, off, …): measured one mode after the other, the second got a different
+  // machine (a neighbour's build) and history once came out cheaper than nothing.
+  const offIngest = await startIngest(o, false);
+  let onIngest: Ingest | undefined;
+  try {
+    onIngest = await startIngest(o, true);
+    for (let r = 0; r < o.rounds; r++) {
+      for (const mode of r % 2 === 0 ? [offIngest, onIngest] : [onIngest, offIngest]) await mode.round();
+    }
+  } finally {
+    await onIngest?.close();
+    await offIngest.close();
+  }
+  const off = offIngest.result;
+  const on = onIngest.result;
   raw.ingest = { off, on };
   const offUs = mean(off.cpuUsPerMessage);
   const onUs = mean(on.cpuUsPerMessage);
