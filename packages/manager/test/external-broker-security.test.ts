@@ -394,7 +394,7 @@ describe('external broker: device lifecycle', { skip }, () => {
     if (back.ok) await closeClient(back.client);
   });
 
-  it('a restarted manager reconciles the broker with the store; pending devices stay out until approved', async () => {
+  it('a restarted manager reconciles the broker with the store (device role included); pending devices stay out until approved', async () => {
     const blocked = await enroll(manager.api, token, 'device-blocked');
     await admin.post(`/api/v1/devices/${blocked.deviceId}/block`, {});
     await manager.stop();
@@ -404,6 +404,9 @@ describe('external broker: device lifecycle', { skip }, () => {
     assert.equal((await ctrl('createClient', stray, '-p', 'stray-password', '-c', stray)).code, 0);
     assert.equal((await ctrl('enableClient', blocked.deviceId)).code, 0);
     assert.equal((await ctrl('disableClient', A.deviceId)).code, 0);
+    // As a client made before the device role existed: without it.
+    assert.equal((await ctrl('removeClientRole', blocked.deviceId, 'pallas-device')).code, 0);
+    assert.doesNotMatch((await ctrl('getClient', blocked.deviceId)).out, /pallas-device/);
     assert.equal(await canConnect({ clientId: stray, username: stray, password: 'stray-password' }), true);
 
     manager = await startManagerProcess({ args: ['--broker-url', broker.managerUrl, '--require-approval'], database: { url: stopped[0]!.databaseUrl }, dataDir: stopped[0]!.dataDir });
@@ -412,6 +415,7 @@ describe('external broker: device lifecycle', { skip }, () => {
     assert.ok(!clients.includes(stray), 'the stray client was deleted');
     assert.equal(await canConnect(blocked.creds), false, 'the blocked device was disabled again');
     assert.equal(await canConnect(A.creds), true, 'the active device disabled by hand was enabled again');
+    assert.match((await ctrl('getClient', blocked.deviceId)).out, /pallas-device/, 'the device role was given back');
 
     const P = await enroll(manager.api, await createEnrollmentToken(admin, { maxUses: 1 }), 'pending-one');
     assert.equal(P.response.status, 'pending');
