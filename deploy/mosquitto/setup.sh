@@ -7,6 +7,8 @@
 #    plugin then defers to pallas.acl; see mosquitto.conf), an admin client for operators, and
 #    the managers' client `pallas-manager` with the role that lets it drive the plugin.
 # The TLS certificate and key (/etc/mosquitto/certs/broker.{crt,key}) are yours to provide.
+# The devices' role `pallas-device` (which subscriptions a device may make) is made by the
+# managers themselves, at their first start on the broker.
 # Then: systemctl restart mosquitto, and start each manager with
 #   --broker-url mqtts://pallas-manager:<manager-password>@<broker host>:8883 [--broker-ca <ca.pem>]
 set -eu

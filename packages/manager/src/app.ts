@@ -307,7 +307,10 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
             ?? (secure || mqtt === null ? `mqtts://${bracket(hostname)}:${mqtts!}` : `mqtt://${bracket(hostname)}:${mqtt}`);
         },
       },
-      { logger, maxBodyBytes: config.maxBodyBytes, metricsToken: config.metricsToken, trustProxy: config.trustProxy, tls: { key: tls.key, cert: tls.cert }, onHandler: (h) => { plainHandler = h; } },
+      {
+        logger, maxBodyBytes: config.maxBodyBytes, metricsToken: config.metricsToken, trustProxy: config.trustProxy, tls: { key: tls.key, cert: tls.cert }, onHandler: (h) => { plainHandler = h; },
+        slowBody: { bodyTimeoutMs: config.bodyTimeoutSec * 1000, uploadMinBytes: config.uploadMinBytes, uploadWindowMs: config.uploadWindowSec * 1000 },
+      },
     );
     // Plain HTTP serves the same routes (the handler Fastify built) for a TLS-terminating proxy;
     // it carries passwords and tokens in clear, so it listens on loopback unless told otherwise.

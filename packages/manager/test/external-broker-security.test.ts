@@ -5,21 +5,25 @@
  * mosquitto_ctrl and raw mqtt.js clients. Then the device lifecycle on the broker: block,
  * pending and approval, rotation, decommission, and reconciliation when a manager restarts.
  *
- * One difference from the embedded broker, by Mosquitto's design: a subscription outside a
- * device's own topics is granted (SUBACK 0) by the acl_file, but nothing is ever delivered on
- * it — read access is checked on each delivery. The tests assert what matters: nothing arrives.
+ * One difference from the embedded broker, by Mosquitto's design: the acl_file never refuses a
+ * SUBSCRIBE, and the device role the managers give every device client (mosquitto-dynsec.ts)
+ * cannot name a device's own id, so a filter shaped like the protocol's but on another id
+ * (`pallas/v1/d/+/cmd/#`, another device's `cmd/#`) is granted — and nothing is ever delivered
+ * on it: read access is checked on each delivery. The tests assert what matters: nothing arrives.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import type { MqttClient } from 'mqtt';
+import mqtt, { type MqttClient } from 'mqtt';
 import type { Device } from '@pallas/protocol';
 import {
-  Api, TOOLS, createEnrollmentToken, missingToolsReason, mosquittoMissingReason, skipUnless, startManagerProcess, startMosquitto, waitFor,
+  Api, MANAGER_BROKER_USER, TOOLS, createEnrollmentToken, missingToolsReason, mosquittoMissingReason, skipUnless, startManagerProcess, startMosquitto, waitFor,
   type ManagerProcess, type RunningMosquitto,
 } from '@pallas/testkit';
-import { closeClient, connect, enroll, fakeFacts, statusMessage, tryConnect, watchMosquittoSub, type Creds, type Enrolled } from './support.js';
+import { announcedPublish, publishQos2, rawSession } from './raw-mqtt.js';
+import { closeClient, connect, enroll, fakeFacts, statusMessage, subackFor, tryConnect, watchMosquittoSub, type Creds, type Enrolled } from './support.js';
 
 const skip = skipUnless(mosquittoMissingReason(), missingToolsReason([TOOLS.mosquittoSub, TOOLS.mosquittoPub]));
 
@@ -53,6 +57,22 @@ const mosquitto = (tool: 'mosquitto_sub' | 'mosquitto_pub', args: string[]) => r
 /** mosquitto_ctrl as the broker's dynamic-security admin, as an operator would run it. */
 const ctrl = (...args: string[]) => run('mosquitto_ctrl', ['-h', '127.0.0.1', '-p', String(broker.port), '-u', broker.admin.username, '-P', broker.admin.password, 'dynsec', ...args]);
 
+
+/** The SUBACK codes for `filters` sent in one SUBSCRIBE (mqtt.js's subscribeAsync rejects when all are refused). */
+function grantedFor(client: MqttClient, filters: string[]): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    client.subscribe(filters, { qos: 1 }, (err, _granted, packet) => {
+      const codes = packet?.granted;
+      if (Array.isArray(codes)) return resolve(codes.map((c) => (typeof c === 'number' ? c : (c as { qos: number }).qos)));
+      reject(err ?? new Error('no SUBACK'));
+    });
+  });
+}
+
+/** A process's resident memory (VmRSS). */
+function rssKiB(pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+}
 
 async function device(id: string, api: Api = admin): Promise<Device> {
   const res = await api.get<Device>(`/api/v1/devices/${id}`);
@@ -193,6 +213,106 @@ describe('external broker: a client holding device A\'s credential', { skip }, (
   });
 });
 
+/**
+ * Issue #15 points 1-3 on Mosquitto: what one device's credential can make the broker hold,
+ * with deploy/mosquitto/mosquitto.conf as shipped (testkit repeats its listener settings in the
+ * test broker's listeners) and the device role the managers give every device client.
+ */
+describe('external broker: what a device can make Mosquitto hold', { skip }, () => {
+  it('QoS 2 is refused: a PUBLISH with it closes the connection, unacknowledged and never delivered', async () => {
+    const Q = await enroll(manager.api, token, 'qos2');
+    const probe = JSON.stringify(statusMessage(1, fakeFacts('qos2', { uptimeSec: 31337 })));
+    // Raw packets: no PUBREL ever follows; a broker that took QoS 2 would answer PUBREC and wait.
+    const raw = await rawSession(broker.port, Q.creds, [publishQos2(topic(Q.deviceId, 'status'), 1, Buffer.from(probe))], 2000);
+    assert.equal(raw.closedByBroker, true, 'the broker kept the connection of a device publishing QoS 2');
+    // The same with mqtt.js: the connection closes before any PUBREC.
+    const q = await connect(broker.url, Q.creds);
+    const packets: string[] = [];
+    q.on('packetreceive', (p) => packets.push(p.cmd));
+    const closed = new Promise<void>((resolve) => q.once('close', () => resolve()));
+    q.publish(topic(Q.deviceId, 'status'), probe, { qos: 2 });
+    await closed;
+    await closeClient(q);
+    assert.ok(!packets.includes('pubrec'), `the broker acknowledged QoS 2: ${packets.join(', ')}`);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.notEqual((await device(Q.deviceId)).facts?.uptimeSec, 31337, 'the QoS 2 status reached the manager');
+    // A will with QoS 2 is refused at CONNECT; a subscription asking QoS 2 is granted QoS 1.
+    const will = await tryConnect(broker.url, Q.creds, { will: { topic: topic(Q.deviceId, 'presence'), payload: Buffer.from('{}'), qos: 2, retain: false } });
+    assert.equal(will.ok, false, 'a will with QoS 2 was accepted');
+    const s = await connect(broker.url, Q.creds);
+    open.push(s);
+    const granted = await s.subscribeAsync(topic(Q.deviceId, 'cmd/#'), { qos: 2 });
+    assert.equal(granted[0]?.qos, 1);
+  });
+
+  it('subscribes only to the protocol\'s command filters: anything else is refused (0x80)', async () => {
+    const S = await enroll(manager.api, token, 'subscriber');
+    const s = await connect(broker.url, S.creds);
+    open.push(s);
+    const own = (channel: string) => topic(S.deviceId, channel);
+    for (const filter of [own('cmd/#'), own('cmd/control'), own('cmd/task'), own('cmd/task-ack')]) {
+      assert.equal(await subackFor(s, filter), 1, filter);
+    }
+    const refused = ['#', '+/#', '$SYS/#', '$CONTROL/#', 'pallas/v1/d/#', own('status'), own('cmd/+'), own('cmd/made-up'), own('cmd/a/b/c'), own(`cmd/${'x'.repeat(60_000)}`)];
+    for (const filter of refused) assert.equal(await subackFor(s, filter), 0x80, filter.slice(0, 80));
+    // 10,000 made-up filters under its own prefix, in SUBSCRIBE packets of 1,000: all refused,
+    // and the connection stays up (so they cost the broker nothing kept).
+    for (let batch = 0; batch < 10; batch++) {
+      const filters = Array.from({ length: 1000 }, (_, i) => own(`cmd/spray-${batch}-${i}`));
+      const granted = await grantedFor(s, filters);
+      assert.equal(granted.length, 1000);
+      assert.ok(granted.every((code) => code === 0x80), `batch ${batch}: ${granted.filter((code) => code !== 0x80).length} granted`);
+    }
+    assert.equal(s.connected, true);
+    // What the shared role cannot refuse (docs/security.md): the id level is `+` in it, so any
+    // id's command filter is granted, and Mosquitto 2.0.11 keeps each (it has no cap on a
+    // client's subscriptions). Nothing is ever delivered there (the acl_file checks read access
+    // on each delivery; "receives nothing" above). Pinned here so that the docs stay true.
+    const rssBefore = rssKiB(broker.pid());
+    const ids = Array.from({ length: 1000 }, () => `pallas/v1/d/${randomUUID()}/cmd/#`);
+    const granted = await grantedFor(s, ids);
+    assert.ok(granted.length === 1000 && granted.every((code) => code === 1), 'filters on made-up ids were refused: update docs/security.md');
+    console.log(`# Mosquitto kept 1,000 command filters on made-up ids for one device: +${rssKiB(broker.pid()) - rssBefore} KiB RSS`);
+  });
+
+  it('a packet larger than max_packet_size closes the connection as soon as its header announces it', async () => {
+    const P = await enroll(manager.api, token, 'big-packet');
+    // 100 MB announced, 1 KiB sent: a broker without the bound allocates and waits for the rest.
+    const res = await rawSession(broker.port, P.creds, [announcedPublish(100_000_000), Buffer.alloc(1024)], 3000);
+    assert.equal(res.closedByBroker, true, 'the broker waited for a 100 MB packet');
+  });
+
+  it('queues at most max_queued_messages commands for an offline device', async () => {
+    const O = await enroll(manager.api, token, 'offline');
+    // A persistent session, then offline.
+    const first = await connect(broker.url, O.creds);
+    await first.subscribeAsync(topic(O.deviceId, 'cmd/#'), { qos: 1 });
+    await first.endAsync(); // DISCONNECT: offline before the first command
+
+    // 1,500 commands from a manager's credential (what an operator's burst would do).
+    const sender = await mqtt.connectAsync(broker.url, { clientId: `sender-${randomUUID()}`, username: MANAGER_BROKER_USER, password: broker.managerPassword, protocolVersion: 4, reconnectPeriod: 0 });
+    try {
+      for (let i = 0; i < 1500; i++) await sender.publishAsync(topic(O.deviceId, 'cmd/task'), JSON.stringify({ i }), { qos: 1 });
+    } finally {
+      await sender.endAsync(true);
+    }
+    let received = 0;
+    // Listening before CONNACK: the first in-flight window arrives right behind it.
+    const back = mqtt.connect(broker.url, { clientId: O.creds.clientId, username: O.creds.username, password: O.creds.password, protocolVersion: 4, clean: false, reconnectPeriod: 0 });
+    open.push(back);
+    back.on('message', () => received++);
+    back.on('error', () => {});
+    await waitFor('the queued commands', async () => {
+      const seen = received;
+      await new Promise((r) => setTimeout(r, 1500));
+      return seen > 0 && seen === received;
+    }, { timeoutMs: 30_000 });
+    console.log(`# an offline device got ${received} of 1500 commands on its return`);
+    // max_queued_messages 1000: for an offline session 2.0.11 counts every waiting message.
+    assert.equal(received, 1000);
+  });
+});
+
 describe('external broker: device lifecycle', { skip }, () => {
   it('block cuts the device off within 1 s and refuses it until unblocked', async () => {
     const C = await enroll(manager.api, token, 'device-c');
@@ -274,7 +394,7 @@ describe('external broker: device lifecycle', { skip }, () => {
     if (back.ok) await closeClient(back.client);
   });
 
-  it('a restarted manager reconciles the broker with the store; pending devices stay out until approved', async () => {
+  it('a restarted manager reconciles the broker with the store (device role included); pending devices stay out until approved', async () => {
     const blocked = await enroll(manager.api, token, 'device-blocked');
     await admin.post(`/api/v1/devices/${blocked.deviceId}/block`, {});
     await manager.stop();
@@ -284,6 +404,9 @@ describe('external broker: device lifecycle', { skip }, () => {
     assert.equal((await ctrl('createClient', stray, '-p', 'stray-password', '-c', stray)).code, 0);
     assert.equal((await ctrl('enableClient', blocked.deviceId)).code, 0);
     assert.equal((await ctrl('disableClient', A.deviceId)).code, 0);
+    // As a client made before the device role existed: without it.
+    assert.equal((await ctrl('removeClientRole', blocked.deviceId, 'pallas-device')).code, 0);
+    assert.doesNotMatch((await ctrl('getClient', blocked.deviceId)).out, /pallas-device/);
     assert.equal(await canConnect({ clientId: stray, username: stray, password: 'stray-password' }), true);
 
     manager = await startManagerProcess({ args: ['--broker-url', broker.managerUrl, '--require-approval'], database: { url: stopped[0]!.databaseUrl }, dataDir: stopped[0]!.dataDir });
@@ -292,6 +415,7 @@ describe('external broker: device lifecycle', { skip }, () => {
     assert.ok(!clients.includes(stray), 'the stray client was deleted');
     assert.equal(await canConnect(blocked.creds), false, 'the blocked device was disabled again');
     assert.equal(await canConnect(A.creds), true, 'the active device disabled by hand was enabled again');
+    assert.match((await ctrl('getClient', blocked.deviceId)).out, /pallas-device/, 'the device role was given back');
 
     const P = await enroll(manager.api, await createEnrollmentToken(admin, { maxUses: 1 }), 'pending-one');
     assert.equal(P.response.status, 'pending');

@@ -42,6 +42,11 @@ export function publishQos2(topic: string, messageId: number, payload: Buffer): 
   return packet(0x34, Buffer.concat([str(topic), id, payload]));
 }
 
+/** Only the fixed header of a PUBLISH announcing `length` bytes: what a broker sees before it reads (or allocates) the rest. */
+export function announcedPublish(length: number): Buffer {
+  return Buffer.concat([Buffer.from([0x30]), remainingLength(length)]);
+}
+
 /** SUBSCRIBE with many filters, each asking for QoS 1. */
 export function subscribePacket(messageId: number, filters: string[]): Buffer {
   const id = Buffer.alloc(2);

@@ -3,6 +3,7 @@
  * shows and exposes. Real manager processes, real sockets.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
@@ -10,7 +11,7 @@ import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { request as httpsRequest } from 'node:https';
 import { after, before, describe, it } from 'node:test';
-import { ADMIN_PASSWORD, BIN, startManagerProcess, startNode, tempDir, waitFor, type ManagerProcess } from '@pallas/testkit';
+import { ADMIN_PASSWORD, BIN, patchFile, startManagerProcess, startNode, tempDir, waitFor, type ManagerProcess } from '@pallas/testkit';
 import { expectError } from './support.js';
 
 /** Resolves true when a TCP connection to host:port is accepted, false when refused. */
@@ -152,25 +153,123 @@ describe('headers, error shape, TLS suites, /metrics token, slow clients (points
     assert.match(String(ok.body), /pallas_/);
   });
 
-  it('cuts a client that trickles its headers (10 s) or stalls its body (60 s of silence)', async () => {
+  it('cuts a client that trickles its headers (10 s) or stalls its body (408 after 30 s, the default bodyTimeoutSec)', async () => {
     const port = Number(new URL(m.httpUrl).port);
-    const closedAfter = (start: (s: Socket) => void, limitMs: number) => new Promise<number>((resolve, reject) => {
-      const t0 = Date.now();
-      const s = tcpConnect(port, '127.0.0.1', () => start(s));
-      const guard = setTimeout(() => { s.destroy(); reject(new Error(`still open after ${limitMs} ms`)); }, limitMs);
-      s.on('error', () => {});
-      s.on('close', () => { clearTimeout(guard); resolve(Date.now() - t0); });
-    });
-    const trickle = closedAfter((s) => {
+    const trickle = closedAfter(port, (s) => {
       s.write('GET /healthz HTTP/1.1\r\nHost: x\r\n');
       const timer = setInterval(() => { if (!s.destroyed) s.write('X-Slow: 1\r\n'); else clearInterval(timer); }, 1000);
       s.once('close', () => clearInterval(timer));
     }, 20_000);
-    const stall = closedAfter((s) => {
+    const stall = closedAfter(port, (s) => {
       s.write('POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"user');
-    }, 75_000);
-    const [trickledMs, stalledMs] = await Promise.all([trickle, stall]);
-    assert.ok(trickledMs < 13_000, `headers trickled for ${trickledMs} ms`);
-    assert.ok(stalledMs >= 59_000 && stalledMs < 70_000, `a stalled body was cut after ${stalledMs} ms`);
+    }, 45_000);
+    const [trickled, stalled] = await Promise.all([trickle, stall]);
+    assert.ok(trickled.ms < 13_000, `headers trickled for ${trickled.ms} ms`);
+    assert.ok(stalled.ms >= 29_000 && stalled.ms < 35_000, `a stalled body was cut after ${stalled.ms} ms`);
+    expectTimeoutAnswer(stalled.received);
+  });
+});
+
+/** Opens a raw connection, runs `start` on it, and resolves when the server closes it: after how long, and what it sent. */
+function closedAfter(port: number, start: (s: Socket) => void, limitMs: number): Promise<{ ms: number; received: string }> {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    let received = '';
+    const s = tcpConnect(port, '127.0.0.1', () => start(s));
+    const guard = setTimeout(() => { s.destroy(); reject(new Error(`still open after ${limitMs} ms`)); }, limitMs);
+    s.on('data', (b) => { received += b.toString(); });
+    s.on('error', () => {});
+    s.on('close', () => { clearTimeout(guard); resolve({ ms: Date.now() - t0, received }); });
+  });
+}
+
+/** A 408 in the API's error shape, with the connection closed after it. */
+function expectTimeoutAnswer(received: string): void {
+  assert.match(received, /^HTTP\/1\.1 408 /, received.slice(0, 300));
+  assert.match(received, /\r\nconnection: close\r\n/i, received.slice(0, 300));
+  const body = JSON.parse(received.slice(received.indexOf('\r\n\r\n') + 4)) as { error: { code: string; message: string } };
+  assert.equal(body.error.code, 'request_timeout');
+  assert.deepEqual(Object.keys(body), ['error']);
+}
+
+/** Writes `chunks` one every `everyMs`, then stops (the connection stays open). */
+function dribble(s: Socket, chunks: Array<string | Buffer>, everyMs: number): void {
+  let i = 0;
+  const timer = setInterval(() => {
+    if (s.destroyed || i >= chunks.length) return void clearInterval(timer);
+    s.write(chunks[i++]!);
+  }, everyMs);
+  s.once('close', () => clearInterval(timer));
+}
+
+describe('a request body that trickles in is cut; a steady upload is not (point 15)', () => {
+  let m: ManagerProcess;
+  let port: number;
+  let token: string;
+  // Short bounds, so the test does not take the defaults' 30 s.
+  before(async () => {
+    m = await startManagerProcess({ args: ['--body-timeout-sec', '2', '--upload-window-sec', '2', '--upload-min-bytes', '65536'] });
+    port = Number(new URL(m.httpUrl).port);
+    token = (await m.admin()).token!;
+  });
+  after(async () => m?.close());
+
+  const uploadHead = (name: string, length: number) => `POST /api/v1/artifacts?kind=patch&name=${name}&version=1 HTTP/1.1\r\nHost: x\r\n`
+    + `Authorization: Bearer ${token}\r\nContent-Type: application/octet-stream\r\nContent-Length: ${length}\r\n\r\n`;
+
+  it('answers 408 to a JSON body that is not complete within bodyTimeoutSec, though bytes keep coming', async () => {
+    const body = JSON.stringify({ username: 'admin', password: 'not-the-password' });
+    const res = await closedAfter(port, (s) => {
+      s.write(`POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
+      dribble(s, [...body], 300); // one byte every 300 ms: never 60 s of silence
+    }, 15_000);
+    assert.ok(res.ms >= 1_900 && res.ms < 5_000, `cut after ${res.ms} ms`);
+    expectTimeoutAnswer(res.received);
+  });
+
+  it('takes a JSON body that comes slowly but within the bound, and keeps the connection', async () => {
+    const body = JSON.stringify({ username: 'admin', password: 'not-the-password' });
+    const t0 = Date.now();
+    let received = '';
+    const s = tcpConnect(port, '127.0.0.1', () => {
+      s.write(`POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
+      dribble(s, [body.slice(0, 10), body.slice(10, 20), body.slice(20)], 400);
+    });
+    s.on('data', (b) => { received += b.toString(); });
+    s.on('error', () => {});
+    try {
+      await waitFor('the answer', () => /"invalid_credentials"/.test(received), { timeoutMs: 10_000 });
+      assert.match(received, /^HTTP\/1\.1 401 /, received.slice(0, 300));
+      // Past the 2 s bound the keep-alive connection is still open: the watch ended with the body.
+      await new Promise((r) => setTimeout(r, Math.max(0, t0 + 3000 - Date.now())));
+      assert.equal(s.destroyed, false, 'the connection was closed after a complete body');
+    } finally {
+      s.destroy();
+    }
+  });
+
+  it('answers 408 to an upload bringing fewer than uploadMinBytes in a window', async () => {
+    const file = patchFile('1', randomBytes(512 * 1024));
+    const res = await closedAfter(port, (s) => {
+      s.write(uploadHead('trickled', file.length));
+      const chunks = Array.from({ length: 100 }, (_, i) => file.subarray(i * 1024, (i + 1) * 1024));
+      dribble(s, chunks, 250); // 4 KiB/s: 8 KiB per 2 s window, under 64 KiB
+    }, 15_000);
+    assert.ok(res.ms >= 1_900 && res.ms < 6_000, `cut after ${res.ms} ms`);
+    expectTimeoutAnswer(res.received);
+    assert.equal((await (await m.admin()).get<{ total: number }>('/api/v1/artifacts?name=trickled')).body.total, 0, 'nothing kept');
+  });
+
+  it('lets a steady upload above the minimum take several windows', async () => {
+    const file = patchFile('1', randomBytes(1536 * 1024));
+    const chunk = 64 * 1024;
+    const t0 = Date.now();
+    const res = await closedAfter(port, (s) => {
+      s.write(uploadHead('steady', file.length).replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n'));
+      const chunks = Array.from({ length: Math.ceil(file.length / chunk) }, (_, i) => file.subarray(i * chunk, (i + 1) * chunk));
+      dribble(s, chunks, 250); // 256 KiB/s: 512 KiB per window
+    }, 30_000);
+    assert.match(res.received, /^HTTP\/1\.1 201 /, res.received.slice(0, 400));
+    assert.ok(Date.now() - t0 > 4_000, 'the upload spanned more than two windows');
   });
 });

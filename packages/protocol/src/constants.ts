@@ -152,6 +152,8 @@ export const API_ERROR_STATUS = {
   device_id_conflict: 409,
   device_state_conflict: 409,
   task_final: 409,
+  /** A request body that did not arrive in time: not complete within bodyTimeoutSec, or an upload slower than uploadMinBytes per uploadWindowSec. The connection is closed after it. */
+  request_timeout: 408,
   payload_too_large: 413,
   /** An upload that is not what its kind must be (docs/artifacts.md#what-each-kind-must-be). */
   invalid_artifact: 422,

@@ -132,16 +132,26 @@ export async function startMosquitto(options: StartMosquittoOptions = {}): Promi
   };
 }
 
+/**
+ * Settings Mosquitto 2 takes per listener: they belong to the `listener` line above them, and
+ * one given before any `listener` line opens a default listener on 1883 instead. The test
+ * broker repeats the production listener's in each of its own listeners.
+ */
+const LISTENER_SETTINGS = new Set(['max_qos', 'max_connections', 'max_topic_alias', 'mount_point', 'protocol', 'use_username_as_clientid']);
+
 /** deploy/mosquitto/mosquitto.conf without its production listener and paths, plus the test's own. */
 function testConfig(p: { port: number; dynsecFile: string; aclFile: string; tls: { port: number; certFile: string; keyFile: string } | undefined }): string {
   const replaced = new Set(['listener', 'certfile', 'keyfile', 'cafile', 'plugin_opt_config_file', 'acl_file', 'persistence', 'persistence_location', 'pid_file', 'log_dest']);
-  const shared = readFileSync(join(REPO_ROOT, 'deploy/mosquitto/mosquitto.conf'), 'utf8').split('\n')
-    .filter((line) => !replaced.has(line.trim().split(/\s+/)[0] ?? ''));
+  const key = (line: string) => line.trim().split(/\s+/)[0] ?? '';
+  const lines = readFileSync(join(REPO_ROOT, 'deploy/mosquitto/mosquitto.conf'), 'utf8').split('\n');
+  const perListener = lines.filter((line) => LISTENER_SETTINGS.has(key(line)));
+  const shared = lines.filter((line) => !replaced.has(key(line)) && !LISTENER_SETTINGS.has(key(line)));
   return [
     ...shared,
     '# The test broker:',
     `listener ${p.port} 127.0.0.1`,
-    ...(p.tls ? [`listener ${p.tls.port} 127.0.0.1`, `certfile ${p.tls.certFile}`, `keyfile ${p.tls.keyFile}`, 'tls_version tlsv1.2'] : []),
+    ...perListener,
+    ...(p.tls ? [`listener ${p.tls.port} 127.0.0.1`, ...perListener, `certfile ${p.tls.certFile}`, `keyfile ${p.tls.keyFile}`, 'tls_version tlsv1.2'] : []),
     `plugin_opt_config_file ${p.dynsecFile}`,
     `acl_file ${p.aclFile}`,
     // Nothing survives a restart but the dynamic-security file, as with a fresh broker.

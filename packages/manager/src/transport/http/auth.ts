@@ -34,6 +34,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The audit action of a state-changing route, e.g. `user.create`. */
     auditAction?: string;
+    /** The body is an upload's raw bytes: the slow-body rule of uploads applies (slow-body.ts). */
+    uploadBody?: boolean;
   }
 }
 

@@ -49,7 +49,8 @@ export function serve<R extends RouteName>(app: App, ctx: RouteContext, name: R,
       ...(response ? { response: { [spec.status]: response } } : {}),
     },
     ...(spec.role === 'public' ? {} : { onRequest: ctx.guard(spec.role) }),
-    ...(spec.audit ? { config: { auditAction: spec.audit } } : {}),
+    // uploadBody: the raw bytes of an upload get the slow-body rule of uploads (slow-body.ts).
+    config: { ...(spec.audit ? { auditAction: spec.audit } : {}), ...(spec.body === 'binary' ? { uploadBody: true } : {}) },
     handler: async (req, reply) => {
       void reply.status(spec.status);
       const out = await handler(req as RouteRequest<R>, reply);

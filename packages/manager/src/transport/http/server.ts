@@ -10,6 +10,7 @@ import type { App, RouteContext } from './context.js';
 import { consoleRoutes } from './console.js';
 import { errorHandler } from './errors.js';
 import { registerAuditHook } from './audit-hook.js';
+import { watchSlowBodies, type SlowBodyLimits } from './slow-body.js';
 import { artifactRoutes, deviceDownloadRoutes } from './routes/artifacts.js';
 import { apiTokenRoutes } from './routes/api-tokens.js';
 import { auditRoutes } from './routes/audit.js';
@@ -33,7 +34,9 @@ export const API_PREFIX = '/api/v1';
 /**
  * Slow clients are cut (issue #15): request headers must be complete within 10 s; a connection
  * that sends and receives nothing for 60 s is closed (a body that stalls, an idle keep-alive).
- * No limit on a whole request's duration: artifact uploads of gigabytes take what they take.
+ * Node's requestTimeout stays off: it would cut artifact uploads of gigabytes, which take what
+ * they take. A body that trickles is cut by `watchSlowBodies` instead, with a rule per kind
+ * of route (SlowBodyLimits).
  */
 export const SLOW_CLIENT_TIMEOUTS: ServerOptions & { idleMs: number } = {
   headersTimeout: 10_000,
@@ -82,6 +85,8 @@ export async function createHttpServer(
     onHandler?: (handler: RequestListener) => void;
     /** When set, /metrics needs this bearer token. */
     metricsToken?: string | undefined;
+    /** How slowly a request body may arrive. */
+    slowBody: SlowBodyLimits;
   },
 ): Promise<App> {
   const app = Fastify({
@@ -124,6 +129,8 @@ export async function createHttpServer(
     }
   });
   app.setValidatorCompiler(TypeBoxValidatorCompiler);
+  // On the root, before any route: every route's body is watched.
+  app.addHook('preParsing', watchSlowBodies(opts.slowBody));
   // The API speaks JSON only; anything else is a 415, not a confusing schema error.
   app.removeContentTypeParser('text/plain');
   app.setErrorHandler(errorHandler(opts.logger, opts.maxBodyBytes));
