@@ -10,7 +10,7 @@ import { summarize, taskAnnouncement } from '../src/lib/announce.js';
 import { lengthError } from '../src/lib/limits.js';
 import { errorWords, retryAdvice, taskStatusText } from '../src/lib/task-text.js';
 import { validateVm } from '../src/lib/vm-form.js';
-import { RANGES, onGrid, presenceSentence, rangeOf, statSentence, stepGrid, summarizeStat, taskBars, taskSentence, topFailureReasons } from '../src/lib/series.js';
+import { RANGES, onGrid, presenceLines, presenceSentence, rangeOf, statSentence, stepGrid, summarizeStat, taskBars, taskSentence, topFailureReasons } from '../src/lib/series.js';
 
 describe('console: VM form', () => {
   it('names every field that is out of bounds', () => {
@@ -150,5 +150,9 @@ describe('console: history series', () => {
     ];
     assert.equal(presenceSentence('24 h', series, now), `Devices online over 24 h: latest 2, lowest 1 at ${clock('2026-03-01T10:05:00Z')}, highest 3; unresponsive at most 0; offline at most 2.`);
     assert.equal(presenceSentence('7 d', [], now), 'Devices online over 7 d: no samples in this range yet.');
+    const grid = stepGrid('2026-03-01T10:00:00.000Z', '2026-03-01T10:20:00.000Z', 300);
+    assert.deepEqual(presenceLines(series, grid, 300), {
+      online: [3, 2, 2, null], offline: [0, 1, 0, null], unresponsive: [0, 0, 0, null], // unsampled states are 0 where the fleet was sampled
+    });
   });
 });

@@ -15,7 +15,12 @@ export interface RangeSpec {
   sec: number;
   /** Seconds per point of a device's series and of the fleet's presence. */
   step: number;
-  /** Seconds per point asked for task counts (1-minute buckets while they are kept, so the current hour is there)… */
+  /**
+   * Seconds per point asked for task counts: under 15 minutes for 1 h and 24 h, so that the
+   * manager adds them up from its 1-minute buckets and the current hour is there; the 7 d
+   * chart reads the quarter hours as they close. One point per label and step: few points
+   * however busy the fleet…
+   */
   taskStep: number;
   /** …added up into one bar per this many seconds. */
   taskBar: number;
@@ -24,9 +29,9 @@ export interface RangeSpec {
 
 /** The ranges the charts offer. The 1-minute buckets serve 1 h and 24 h, the 15-minute ones 7 d. */
 export const RANGES: Record<RangeKey, RangeSpec> = {
-  '1h': { label: '1 h', sec: 3600, step: 60, taskStep: 60, taskBar: 300, taskBarLabel: 'per 5 minutes' },
-  '24h': { label: '24 h', sec: 86400, step: 300, taskStep: 60, taskBar: 3600, taskBarLabel: 'per hour' },
-  '7d': { label: '7 d', sec: 7 * 86400, step: 3600, taskStep: 900, taskBar: 6 * 3600, taskBarLabel: 'per 6 hours' },
+  '1h': { label: '1 h', sec: 3600, step: 60, taskStep: 300, taskBar: 300, taskBarLabel: 'per 5 minutes' },
+  '24h': { label: '24 h', sec: 86400, step: 300, taskStep: 600, taskBar: 3600, taskBarLabel: 'per hour' },
+  '7d': { label: '7 d', sec: 7 * 86400, step: 3600, taskStep: 6 * 3600, taskBar: 6 * 3600, taskBarLabel: 'per 6 hours' },
 };
 export const RANGE_KEYS = Object.keys(RANGES) as RangeKey[];
 
@@ -149,7 +154,10 @@ export interface PresenceLines { online: Array<number | null>; unresponsive: Arr
 
 export function presenceLines(series: readonly FleetSeries[], grid: number[], stepSec: number): PresenceLines {
   const line = (state: string) => onGrid(grid, stepSec, series.find((s) => s.metric === 'presence' && s.label === state)?.points ?? [], (p) => Math.round(p.avg * 10) / 10);
-  return { online: line('online'), unresponsive: line('unresponsive'), offline: line('offline') };
+  const online = line('online');
+  // A state no device was in is not sampled (online and offline always are): 0 where the fleet was sampled.
+  const zeroWhereSampled = (values: Array<number | null>) => values.map((v, i) => v ?? (online[i] !== null ? 0 : null));
+  return { online, unresponsive: zeroWhereSampled(line('unresponsive')), offline: zeroWhereSampled(line('offline')) };
 }
 
 /** "Devices online over 24 h: latest 3, lowest 1 at 14:05, highest 3; unresponsive at most 1; offline at most 1." */
