@@ -142,13 +142,13 @@ describe('console: history series', () => {
     assert.equal(RANGES['24h'].taskBar, 3600);
   });
 
-  it('says the fleet presence: latest, lowest with its time, highest; the other states at most', () => {
+  it('says the fleet presence: lowest with its time, highest; the other states at most', () => {
     const g = (at: string, min: number, avg: number, max: number) => ({ at, min, avg, max, sum: avg });
     const series: FleetSeries[] = [
       { metric: 'presence', label: 'online', points: [g('2026-03-01T10:00:00.000Z', 3, 3, 3), g('2026-03-01T10:05:00.000Z', 1, 2, 3), g('2026-03-01T10:10:00.000Z', 2, 2, 2)] },
       { metric: 'presence', label: 'offline', points: [g('2026-03-01T10:05:00.000Z', 0, 1, 2)] },
     ];
-    assert.equal(presenceSentence('24 h', series, now), `Devices online over 24 h: latest 2, lowest 1 at ${clock('2026-03-01T10:05:00Z')}, highest 3; unresponsive at most 0; offline at most 2.`);
+    assert.equal(presenceSentence('24 h', series, now), `Devices online over 24 h: lowest 1 at ${clock('2026-03-01T10:05:00Z')}, highest 3; unresponsive at most 0; offline at most 2.`);
     assert.equal(presenceSentence('7 d', [], now), 'Devices online over 7 d: no samples in this range yet.');
     const grid = stepGrid('2026-03-01T10:00:00.000Z', '2026-03-01T10:20:00.000Z', 300);
     assert.deepEqual(presenceLines(series, grid, 300), {

@@ -160,16 +160,19 @@ export function presenceLines(series: readonly FleetSeries[], grid: number[], st
   return { online, unresponsive: zeroWhereSampled(line('unresponsive')), offline: zeroWhereSampled(line('offline')) };
 }
 
-/** "Devices online over 24 h: latest 3, lowest 1 at 14:05, highest 3; unresponsive at most 1; offline at most 1." */
+/**
+ * "Devices online over 24 h: lowest 1 at 14:05, highest 3; unresponsive at most 1; offline at
+ * most 1." (From each step's minimum and maximum: a step's mean mixes samples before and after
+ * a change. The number now is the overview's counter above.)
+ */
 export function presenceSentence(rangeLabel: string, series: readonly FleetSeries[], now = Date.now()): string {
   const of = (state: string) => series.find((s) => s.metric === 'presence' && s.label === state)?.points ?? [];
   const online = of('online');
-  const last = online.at(-1);
-  if (!last) return `Devices online over ${rangeLabel}: no samples in this range yet.`;
+  if (online.length === 0) return `Devices online over ${rangeLabel}: no samples in this range yet.`;
   const lowest = online.reduce((a, p) => (p.min < a.min ? p : a), online[0]!);
   const highest = Math.max(...online.map((p) => p.max));
   const most = (state: string) => Math.max(0, ...of(state).map((p) => p.max));
-  return `Devices online over ${rangeLabel}: latest ${Math.round(last.avg)}, lowest ${lowest.min} at ${formatClock(lowest.at, now)}, highest ${highest}; `
+  return `Devices online over ${rangeLabel}: lowest ${lowest.min} at ${formatClock(lowest.at, now)}, highest ${highest}; `
     + `unresponsive at most ${most('unresponsive')}; offline at most ${most('offline')}.`;
 }
 
