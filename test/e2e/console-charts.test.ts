@@ -136,7 +136,7 @@ describe('web console: history charts and what needs attention', () => {
   it('the overview charts devices by presence and task outcomes, and says what the API says', async () => {
     const { page } = watched;
     await page.goto(`${manager.httpUrl}/?range=1h`);
-    assert.equal(await page.locator('.range-toggle [data-range="1h"]').getAttribute('aria-pressed'), 'true');
+    assert.equal(await page.locator('.range-toggle [data-range="1h"]').getAttribute('aria-current'), 'true');
 
     const presence = await drawn(page, 'fleet-presence');
     const online = (await fleet('presence', 60)).series.find((s) => s.label === 'online')!.points;

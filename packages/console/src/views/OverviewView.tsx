@@ -1,6 +1,6 @@
 import type { FleetBucket } from '@pallas/protocol';
 import { api } from '../api/client.js';
-import { Link, setQuery, useLocation } from '../app/router.js';
+import { Link, useLocation } from '../app/router.js';
 import { ErrorNote } from '../components/ErrorNote.js';
 import { RangeToggle } from '../components/RangeToggle.js';
 import { useResource } from '../hooks/useResource.js';
@@ -61,7 +61,7 @@ export function OverviewView() {
       <header className="view-head">
         <h1>Overview</h1>
         <div className="spacer" />
-        <RangeToggle label="Range of the charts" value={range} onChange={(r) => setQuery({ range: r === '24h' ? undefined : r })} />
+        <RangeToggle label="Range of the charts" value={range} />
       </header>
       <ErrorNote error={summary.error} onRetry={summary.reload} />
       {s && (

@@ -2,7 +2,6 @@ import { useEffect, useMemo, useRef } from 'react';
 import type { DeviceHistory, DeviceHistoryPoint, Presence, Stat } from '@pallas/protocol';
 import { formatGB, formatMiB } from '@pallas/protocol/units';
 import { api } from '../../api/client.js';
-import { setQuery } from '../../app/router.js';
 import { ErrorNote } from '../../components/ErrorNote.js';
 import { PresenceTimeline } from '../../components/PresenceTimeline.js';
 import { RangeToggle } from '../../components/RangeToggle.js';
@@ -58,7 +57,7 @@ export function DeviceHistoryPanel({ deviceId, presence, range }: { deviceId: st
     <section className="panel" aria-labelledby="device-history-title" data-testid="device-history">
       <div className="panel-head">
         <h2 id="device-history-title">History</h2>
-        <RangeToggle label="Range of the history" value={range} onChange={(r) => setQuery({ range: r === '24h' ? undefined : r })} />
+        <RangeToggle label="Range of the history" value={range} />
       </div>
       <ErrorNote error={h.error} onRetry={h.reload} />
       {h.data && (
