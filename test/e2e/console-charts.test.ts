@@ -147,7 +147,7 @@ describe('web console: history charts and what needs attention', () => {
     const series = (await fleet('tasks', 60)).series;
     const sum = (states: string[]) => series.filter((s) => states.includes(s.label.split('/')[0]!)).reduce((n, s) => n + s.points.reduce((m, p) => m + p.sum, 0), 0);
     assert.equal(sum(['failed', 'timed_out']), 2);
-    assert.match(tasks, new RegExp(`^Tasks ended over 1 h: ${sum(['succeeded'])} succeeded, 2 failed or timed out; most failures from \\d\\d:\\d\\d \\([12]\\)\\.$`));
+    assert.match(tasks, new RegExp(`^Tasks ended over 1 h: ${sum(['succeeded'])} succeeded, 2 failed or timed out; most failures in the 5 minutes from \\d\\d:\\d\\d \\([12]\\)\\.$`));
     const reasons = page.locator('[data-testid=failure-reasons] li');
     assert.equal(await reasons.count(), 1);
     assert.equal(await reasons.first().getAttribute('data-code'), 'host_error');

@@ -135,7 +135,7 @@ describe('console: history series', () => {
     assert.deepEqual(bars.failed, [3, 1]);
     assert.deepEqual(bars.totals, { succeeded: 3, failed: 4 });
     assert.equal(bars.x[0], Date.parse(at('10:30')) / 1000, 'a bar stands in the middle of its hour');
-    assert.equal(taskSentence('24 h', bars, 3600, now), `Tasks ended over 24 h: 3 succeeded, 4 failed or timed out; most failures from ${clock(at('10:00'))} (3).`);
+    assert.equal(taskSentence(RANGES['24h'], bars, now), `Tasks ended over 24 h: 3 succeeded, 4 failed or timed out; most failures in the hour from ${clock(at('10:00'))} (3).`);
     const reasons = topFailureReasons(series);
     assert.deepEqual(reasons.map((r) => [r.code, r.kind, r.count]), [['host_error', 'vm.power', 3], ['timed_out', 'vm.deploy', 1]]);
     assert.match(reasons[0]!.words!, /hypervisor failed/);

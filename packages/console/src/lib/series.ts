@@ -25,13 +25,15 @@ export interface RangeSpec {
   /** …added up into one bar per this many seconds. */
   taskBar: number;
   taskBarLabel: string;
+  /** One bar's span in words: "the hour from 14:00". */
+  taskBarSpan: string;
 }
 
 /** The ranges the charts offer. The 1-minute buckets serve 1 h and 24 h, the 15-minute ones 7 d. */
 export const RANGES: Record<RangeKey, RangeSpec> = {
-  '1h': { label: '1 h', sec: 3600, step: 60, taskStep: 300, taskBar: 300, taskBarLabel: 'per 5 minutes' },
-  '24h': { label: '24 h', sec: 86400, step: 300, taskStep: 600, taskBar: 3600, taskBarLabel: 'per hour' },
-  '7d': { label: '7 d', sec: 7 * 86400, step: 3600, taskStep: 6 * 3600, taskBar: 6 * 3600, taskBarLabel: 'per 6 hours' },
+  '1h': { label: '1 h', sec: 3600, step: 60, taskStep: 300, taskBar: 300, taskBarLabel: 'per 5 minutes', taskBarSpan: 'the 5 minutes' },
+  '24h': { label: '24 h', sec: 86400, step: 300, taskStep: 600, taskBar: 3600, taskBarLabel: 'per hour', taskBarSpan: 'the hour' },
+  '7d': { label: '7 d', sec: 7 * 86400, step: 3600, taskStep: 6 * 3600, taskBar: 6 * 3600, taskBarLabel: 'per 6 hours', taskBarSpan: 'the 6 hours' },
 };
 export const RANGE_KEYS = Object.keys(RANGES) as RangeKey[];
 
@@ -138,14 +140,15 @@ export function topFailureReasons(series: readonly FleetSeries[], limit = 5): Fa
     .sort((a, b) => b.count - a.count || a.code.localeCompare(b.code) || a.kind.localeCompare(b.kind)).slice(0, limit);
 }
 
-/** "Tasks ended over 24 h: 12 succeeded, 3 failed or timed out; most failures 14:00–15:00 (2)." */
-export function taskSentence(rangeLabel: string, bars: TaskBars, barSec: number, now = Date.now()): string {
+/** "Tasks ended over 24 h: 12 succeeded, 3 failed or timed out; most failures in the hour from 14:00 (2)." */
+export function taskSentence(range: RangeSpec, bars: TaskBars, now = Date.now()): string {
+  const { label: rangeLabel, taskBar: barSec, taskBarSpan } = range;
   const { succeeded, failed } = bars.totals;
   if (succeeded + failed === 0) return `Tasks ended over ${rangeLabel}: none.`;
   let worst = -1;
   bars.failed.forEach((n, i) => { if (n !== null && (worst < 0 || n > (bars.failed[worst] ?? 0))) worst = i; });
   const start = (i: number) => new Date(((bars.x[i] ?? 0) - barSec / 2) * 1000).toISOString();
-  const peak = worst >= 0 ? `; most failures from ${formatClock(start(worst), now)} (${bars.failed[worst]})` : '';
+  const peak = worst >= 0 ? `; most failures in ${taskBarSpan} from ${formatClock(start(worst), now)} (${bars.failed[worst]})` : '';
   return `Tasks ended over ${rangeLabel}: ${succeeded.toLocaleString('en')} succeeded, ${failed.toLocaleString('en')} failed or timed out${peak}.`;
 }
 

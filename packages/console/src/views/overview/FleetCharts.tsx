@@ -65,7 +65,7 @@ function TaskChart({ range }: { range: RangeKey }) {
         { label: 'failed or timed out', color: '--bad', kind: 'bars' as const, values: bars.failed },
       ],
       range: [Date.parse(history.from) / 1000, Date.parse(history.to) / 1000] as [number, number],
-      summary: taskSentence(spec.label, bars, spec.taskBar),
+      summary: taskSentence(spec, bars),
       reasons: topFailureReasons(history.series),
     };
   }, [h.data]);
