@@ -1,9 +1,9 @@
 /**
  * The console's history (issue 19 point 3; docs/console.md, "Charts"), in Debian's Chromium
  * against a real manager and four real agent processes on the sim driver, reporting every 2 s:
- * - the overview draws devices by presence and task outcomes with data (coloured pixels on
- *   the canvas, not empty frames) over 1 h and 24 h, and its text alternatives and failure
- *   reasons say what the history API says;
+ * - the overview draws devices by presence, enrollments and task outcomes with data (coloured
+ *   pixels on the canvas, not empty frames) over 1 h and 24 h, and its text alternatives and
+ *   failure reasons say what the history API says;
  * - a device page draws CPU, memory and datastore charts and a presence timeline whose words
  *   are the API's presence summary;
  * - "Needs attention" lists, by name and linked to the device page, the device whose agent
@@ -148,6 +148,8 @@ describe('web console: history charts and what needs attention', () => {
     const sum = (states: string[]) => series.filter((s) => states.includes(s.label.split('/')[0]!)).reduce((n, s) => n + s.points.reduce((m, p) => m + p.sum, 0), 0);
     assert.equal(sum(['failed', 'timed_out']), 2);
     assert.match(tasks, new RegExp(`^Tasks ended over 1 h: ${sum(['succeeded'])} succeeded, 2 failed or timed out; most failures in the 5 minutes from \\d\\d:\\d\\d \\([12]\\)\\.$`));
+    // Enrollments, from the same request as the tasks: the four agents.
+    assert.match(await drawn(page, 'fleet-enrollments'), /^Enrollments over 1 h: 4; most in the 5 minutes from \d\d:\d\d \([1-4]\)\.$/);
     const reasons = page.locator('[data-testid=failure-reasons] li');
     assert.equal(await reasons.count(), 1);
     assert.equal(await reasons.first().getAttribute('data-code'), 'host_error');

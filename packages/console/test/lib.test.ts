@@ -10,7 +10,7 @@ import { summarize, taskAnnouncement } from '../src/lib/announce.js';
 import { lengthError } from '../src/lib/limits.js';
 import { errorWords, retryAdvice, taskStatusText } from '../src/lib/task-text.js';
 import { validateVm } from '../src/lib/vm-form.js';
-import { RANGES, onGrid, presenceLines, presenceSentence, rangeOf, statSentence, stepGrid, summarizeStat, taskBars, taskSentence, topFailureReasons } from '../src/lib/series.js';
+import { RANGES, enrollmentBars, enrollmentSentence, onGrid, presenceLines, presenceSentence, rangeOf, statSentence, stepGrid, summarizeStat, taskBars, taskSentence, topFailureReasons } from '../src/lib/series.js';
 
 describe('console: VM form', () => {
   it('names every field that is out of bounds', () => {
@@ -140,6 +140,10 @@ describe('console: history series', () => {
     assert.deepEqual(reasons.map((r) => [r.code, r.kind, r.count]), [['host_error', 'vm.power', 3], ['timed_out', 'vm.deploy', 1]]);
     assert.match(reasons[0]!.words!, /hypervisor failed/);
     assert.equal(RANGES['24h'].taskBar, 3600);
+    const enrolled = enrollmentBars([...series, { metric: 'enrollments', label: '', points: [pt('10:10', 1), pt('11:05', 3)] }], at('10:00'), at('12:00'), 3600);
+    assert.deepEqual([enrolled.values, enrolled.total], [[1, 3], 4]);
+    assert.equal(enrollmentSentence(RANGES['24h'], enrolled, now), `Enrollments over 24 h: 4; most in the hour from ${clock(at('11:00'))} (3).`);
+    assert.equal(enrollmentSentence(RANGES['24h'], enrollmentBars(series, at('10:00'), at('12:00'), 3600), now), 'Enrollments over 24 h: none.');
   });
 
   it('says the fleet presence: lowest with its time, highest; the other states at most', () => {

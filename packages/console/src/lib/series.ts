@@ -120,6 +120,30 @@ export function taskBars(series: readonly FleetSeries[], from: string, to: strin
   return { x: grid.map((t) => t + barSec / 2), succeeded, failed, totals };
 }
 
+/** Enrollments per bar (the `enrollments` series), and how many in all. */
+export interface CountBars { x: number[]; values: Array<number | null>; total: number }
+
+export function enrollmentBars(series: readonly FleetSeries[], from: string, to: string, barSec: number): CountBars {
+  const grid = stepGrid(from, to, barSec);
+  const values: Array<number | null> = grid.map(() => null);
+  let total = 0;
+  for (const p of series.find((s) => s.metric === 'enrollments')?.points ?? []) {
+    const i = Math.floor((Date.parse(p.at) / 1000 - (grid[0] ?? 0)) / barSec);
+    if (i < 0 || i >= values.length) continue;
+    values[i] = (values[i] ?? 0) + p.sum;
+    total += p.sum;
+  }
+  return { x: grid.map((t) => t + barSec / 2), values, total };
+}
+
+/** "Enrollments over 24 h: 4; most in the hour from 09:00 (3)." */
+export function enrollmentSentence(range: RangeSpec, bars: CountBars, now = Date.now()): string {
+  if (bars.total === 0) return `Enrollments over ${range.label}: none.`;
+  const top = bars.values.reduce<number>((best, v, i) => (v !== null && v > (bars.values[best] ?? -1) ? i : best), 0);
+  const start = new Date(((bars.x[top] ?? 0) - range.taskBar / 2) * 1000).toISOString();
+  return `Enrollments over ${range.label}: ${bars.total.toLocaleString('en')}; most in ${range.taskBarSpan} from ${formatClock(start, now)} (${bars.values[top]}).`;
+}
+
 /** A reason tasks failed: the error code and the kind of task, with how many ended so. */
 export interface FailureReason { code: string; kind: string; count: number; words: string | undefined }
 
