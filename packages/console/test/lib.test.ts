@@ -10,7 +10,7 @@ import { summarize, taskAnnouncement } from '../src/lib/announce.js';
 import { lengthError } from '../src/lib/limits.js';
 import { errorWords, retryAdvice, taskStatusText } from '../src/lib/task-text.js';
 import { validateVm } from '../src/lib/vm-form.js';
-import { RANGES, enrollmentBars, enrollmentSentence, onGrid, presenceLines, presenceSentence, rangeOf, statSentence, stepGrid, summarizeStat, taskBars, taskSentence, topFailureReasons } from '../src/lib/series.js';
+import { RANGES, barRange, enrollmentBars, enrollmentSentence, onGrid, presenceLines, presenceSentence, rangeOf, statSentence, stepGrid, summarizeStat, taskBars, taskSentence, topFailureReasons } from '../src/lib/series.js';
 
 describe('console: VM form', () => {
   it('names every field that is out of bounds', () => {
@@ -135,6 +135,9 @@ describe('console: history series', () => {
     assert.deepEqual(bars.failed, [3, 1]);
     assert.deepEqual(bars.totals, { succeeded: 3, failed: 4 });
     assert.equal(bars.x[0], Date.parse(at('10:30')) / 1000, 'a bar stands in the middle of its hour');
+    // The hour in progress: its bar, in its middle (maybe after now), is inside the chart's range.
+    const early = taskBars(series, at('10:00'), '2026-03-01T11:10:00.000Z', 3600);
+    assert.deepEqual(barRange(early.x, 3600), [Date.parse(at('10:00')) / 1000, Date.parse(at('12:00')) / 1000]);
     assert.equal(taskSentence(RANGES['24h'], bars, now), `Tasks ended over 24 h: 3 succeeded, 4 failed or timed out; most failures in the hour from ${clock(at('10:00'))} (3).`);
     const reasons = topFailureReasons(series);
     assert.deepEqual(reasons.map((r) => [r.code, r.kind, r.count]), [['host_error', 'vm.power', 3], ['timed_out', 'vm.deploy', 1]]);

@@ -144,6 +144,15 @@ export function enrollmentSentence(range: RangeSpec, bars: CountBars, now = Date
   return `Enrollments over ${range.label}: ${bars.total.toLocaleString('en')}; most in ${range.taskBarSpan} from ${formatClock(start, now)} (${bars.values[top]}).`;
 }
 
+/**
+ * The x range of a bar chart, in seconds: from the start of its first bar to the end of its
+ * last, so that the bar of the hour in progress (which stands in its middle, maybe after now)
+ * is on the chart and counts for its y axis.
+ */
+export function barRange(x: readonly number[], barSec: number): [number, number] {
+  return [(x[0] ?? 0) - barSec / 2, (x.at(-1) ?? 0) + barSec / 2];
+}
+
 /** A reason tasks failed: the error code and the kind of task, with how many ended so. */
 export interface FailureReason { code: string; kind: string; count: number; words: string | undefined }
 

@@ -9,7 +9,7 @@ import { useResource, type Resource } from '../../hooks/useResource.js';
 import { useLiveEvents } from '../../live/LiveProvider.js';
 import { formatCount } from '../../lib/format.js';
 import {
-  RANGES, enrollmentBars, enrollmentSentence, presenceLines, presenceSentence, rangeFrom, stepGrid, taskBars, taskSentence, topFailureReasons,
+  RANGES, barRange, enrollmentBars, enrollmentSentence, presenceLines, presenceSentence, rangeFrom, stepGrid, taskBars, taskSentence, topFailureReasons,
   type RangeKey, type RangeSpec,
 } from '../../lib/series.js';
 
@@ -60,7 +60,7 @@ function PresencePanel({ presence, counts }: { presence: Loaded; counts: Loaded 
       title: `Enrollments ${spec.taskBarLabel}, last ${spec.label}`,
       x: bars.x,
       series: [{ label: 'enrolled', color: '--accent', kind: 'bars' as const, values: bars.values }],
-      range: secondsOf(history),
+      range: barRange(bars.x, spec.taskBar),
       summary: enrollmentSentence(spec, bars),
     };
   }, [counts.data]);
@@ -87,7 +87,7 @@ function TaskPanel({ counts }: { counts: Loaded }) {
         { label: 'succeeded', color: '--good', kind: 'bars' as const, values: bars.succeeded },
         { label: 'failed or timed out', color: '--bad', kind: 'bars' as const, values: bars.failed },
       ],
-      range: secondsOf(history),
+      range: barRange(bars.x, spec.taskBar),
       summary: taskSentence(spec, bars),
       reasons: topFailureReasons(history.series),
     };
