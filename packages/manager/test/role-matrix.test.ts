@@ -189,6 +189,7 @@ const MATRIX: Record<RouteName, Entry> = {
   followEvents: { prepare: () => ({}) },
   fleetSummary: { prepare: () => ({}) },
   fleetHistory: { prepare: () => ({ query: '?metric=presence,tasks' }) },
+  fleetFailingDevices: { prepare: () => ({ query: '?limit=5' }) },
   clusterStatus: { prepare: () => ({}) },
   signingKey: { prepare: () => ({}) },
   // A JSON body gets 415 from an allowed caller: the role check comes first, which is the point.

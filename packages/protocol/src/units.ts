@@ -7,6 +7,7 @@
 // largest whole unit everywhere ("in 1h" for 1 h 59 min), so the CLI and the console agree.
 // Plain functions without dependencies: `@pallas/protocol/units` is safe in a browser bundle.
 // ---------------------------------------------------------------------------------------------
+import type { PresenceSummary } from './api/history.js';
 
 const BINARY = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
 const DECIMAL = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
@@ -114,4 +115,47 @@ export function parseDuration(text: string): number | undefined {
   }
   if (end === 0 || end !== s.length || total <= 0 || !Number.isSafeInteger(total)) return undefined;
   return total;
+}
+
+// --- History in words (docs/history.md): the CLI's `devices show` and the console's device page.
+
+/** "24 h", "7 d", "90 min": a range's length as people say it. */
+export function formatSpan(sec: number): string {
+  if (sec % 86400 === 0 && sec > 2 * 86400) return `${sec / 86400} d`;
+  if (sec % 3600 === 0) return `${sec / 3600} h`;
+  return `${Math.round(sec / 60)} min`;
+}
+
+/** "41 min", "2 h 5 min", "3 d 4 h": a stretch of time, to the minute (seconds under one). */
+export function formatLength(sec: number): string {
+  if (sec < 60) return `${Math.round(sec)} s`;
+  return formatDuration(sec).replace(/(\d+)([dhm])/g, (_, n: string, u: string) => `${n} ${u === 'm' ? 'min' : u}`).replace(/ \d+s$/, '');
+}
+
+/**
+ * A device's presence over a range in one line: "offline 3 times in 24 h, longest 41 min
+ * (1 h 10 min in all); online 95 % of the time". States other than online and offline
+ * (unresponsive, …) are named when they happened.
+ */
+export function presenceInWords(summary: PresenceSummary[], rangeSec: number): string {
+  if (summary.length === 0) return `no presence recorded in ${formatSpan(rangeSec)}`;
+  const span = formatSpan(rangeSec);
+  const known = summary.reduce((s, x) => s + x.totalSec, 0);
+  const parts: string[] = [];
+  for (const s of summary) {
+    if (s.state === 'online') continue;
+    if (s.times === 0 && s.totalSec === 0) continue;
+    const times = s.times === 0 ? `${s.state} since before the range` : `${s.state} ${s.times === 1 ? 'once' : `${s.times} times`} in ${span}`;
+    parts.push(`${times}, longest ${formatLength(s.longestSec)}${s.times > 1 ? ` (${formatLength(s.totalSec)} in all)` : ''}`);
+  }
+  if (parts.length === 0) parts.push(`never offline in ${span}`);
+  const online = summary.find((s) => s.state === 'online')?.totalSec ?? 0;
+  if (known > 0) parts.push(`online ${formatPercent(online / known)} of the time`);
+  return parts.join('; ');
+}
+
+/** "95.1 %": a ratio as a percentage, to a tenth (whole at the ends, so never "100.0 %"). */
+export function formatPercent(ratio: number): string {
+  const pct = ratio * 100;
+  return `${pct >= 99.95 || pct < 0.05 ? pct.toFixed(0) : pct.toFixed(1)} %`;
 }

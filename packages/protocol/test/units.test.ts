@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatBytes, formatDuration, formatGB, formatMiB, formatRate, parseDuration } from '../src/units.js';
+import { formatBytes, formatDuration, formatGB, formatLength, formatMiB, formatRate, formatSpan, parseDuration, presenceInWords } from '../src/units.js';
 
 test('parseDuration accepts units, combinations and bare seconds', () => {
   assert.equal(parseDuration('24h'), 86400);
@@ -41,4 +41,18 @@ test('sizes: binary units for bytes and MiB, decimal ones for GB and rates, labe
   assert.equal(formatGB(1800), '1.8 TB');
   assert.equal(formatRate(4.2 * 2 ** 20), '4.2 MiB/s', 'a rate in the units of the sizes it moves');
   assert.equal(formatRate(999), '999 B/s');
+});
+
+test('history in words: spans, lengths and presence, as the CLI and the console say them', () => {
+  assert.equal(formatSpan(86400), '24 h');
+  assert.equal(formatSpan(7 * 86400), '7 d');
+  assert.equal(formatLength(41 * 60 + 20), '41 min');
+  assert.equal(formatLength(2 * 3600 + 5 * 60), '2 h 5 min');
+  assert.equal(formatLength(12), '12 s');
+  assert.equal(presenceInWords([], 86400), 'no presence recorded in 24 h');
+  assert.equal(presenceInWords([
+    { state: 'offline', times: 3, totalSec: 4200, longestSec: 2460 },
+    { state: 'online', times: 3, totalSec: 82200, longestSec: 40000 },
+  ], 86400), 'offline 3 times in 24 h, longest 41 min (1 h 10 min in all); online 95.1 % of the time');
+  assert.equal(presenceInWords([{ state: 'online', times: 0, totalSec: 86400, longestSec: 86400 }], 86400), 'never offline in 24 h; online 100 % of the time');
 });

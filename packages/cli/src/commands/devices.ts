@@ -1,14 +1,13 @@
 /** `pallas devices …`: list, inspect, rename, tag and decommission devices. */
 import { type Command, Option } from 'commander';
 import { PAGE_LIMITS, PRESENCES, type Device, type DeviceHistory, type DeviceQuery, type DeviceStatus, type Presence } from '@pallas/protocol';
-import { formatDuration, formatGB, formatMiB } from '@pallas/protocol/units';
+import { formatDuration, formatGB, formatMiB, presenceInWords } from '@pallas/protocol/units';
 import type { Context } from '../context.js';
 import { CliError, UsageError } from '../errors.js';
 import type { Io } from '../io.js';
 import { formatAsOf, formatRelative, formatTimestamp } from '../output/format.js';
 import { clean, formatFields, formatTable } from '../output/table.js';
 import { vmTable } from '../output/tasks.js';
-import { presenceInWords } from '../output/history.js';
 import { confirm, isInteractive } from '../prompt.js';
 import { fetchAll, intArg, plural, withContext } from './common.js';
 import { registerDeviceUpdates } from './device-updates.js';

@@ -28,3 +28,13 @@ export function useThrottled(fn: () => void, ms: number): () => void {
   });
   return trigger.current;
 }
+
+/** Runs `fn` every `ms` while the component is mounted (the latest `fn`). */
+export function useEvery(fn: () => void, ms: number): void {
+  const latest = useRef(fn);
+  latest.current = fn;
+  useEffect(() => {
+    const timer = setInterval(() => latest.current(), ms);
+    return () => clearInterval(timer);
+  }, [ms]);
+}

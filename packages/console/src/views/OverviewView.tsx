@@ -1,11 +1,15 @@
 import type { FleetBucket } from '@pallas/protocol';
 import { api } from '../api/client.js';
-import { Link } from '../app/router.js';
+import { Link, useLocation } from '../app/router.js';
 import { ErrorNote } from '../components/ErrorNote.js';
+import { RangeToggle } from '../components/RangeToggle.js';
 import { useResource } from '../hooks/useResource.js';
 import { useThrottled } from '../hooks/timing.js';
 import { formatCount } from '../lib/format.js';
 import { useLiveEvents } from '../live/LiveProvider.js';
+import { rangeOf } from '../lib/series.js';
+import { AttentionLists } from './overview/AttentionLists.js';
+import { FleetCharts } from './overview/FleetCharts.js';
 
 function Stat({ label, value, tone, to }: { label: string; value: number; tone?: string; to?: string }) {
   const body = (
@@ -38,8 +42,12 @@ function Breakdown({ title, buckets, total, unknown }: { title: string; buckets:
   );
 }
 
-/** The fleet at a glance, kept current by the live stream (at most one reload a second). */
+/**
+ * The fleet at a glance, kept current by the live stream (at most one reload a second); its
+ * history over 1 h, 24 h or 7 d (`?range=`), and what needs attention.
+ */
 export function OverviewView() {
+  const range = rangeOf(useLocation().query.get('range'));
   // The fleet summary has no pending count; the device list's total for status=pending is it.
   const summary = useResource(async (signal) => {
     const [fleet, pending] = await Promise.all([api.call('fleetSummary', { signal }), api.call('listDevices', { query: { status: 'pending', limit: 1 }, signal })]);
@@ -50,7 +58,11 @@ export function OverviewView() {
   const s = summary.data;
   return (
     <div className="view">
-      <header className="view-head"><h1>Overview</h1></header>
+      <header className="view-head">
+        <h1>Overview</h1>
+        <div className="spacer" />
+        <RangeToggle label="Range of the charts" value={range} />
+      </header>
       <ErrorNote error={summary.error} onRetry={summary.reload} />
       {s && (
         <>
@@ -68,6 +80,8 @@ export function OverviewView() {
             <Stat label="succeeded (24 h)" value={s.tasks.last24h.succeeded} tone="good" to="/tasks?state=succeeded" />
             <Stat label="failed (24 h)" value={s.tasks.last24h.failed + s.tasks.last24h.timedOut} tone={s.tasks.last24h.failed + s.tasks.last24h.timedOut > 0 ? 'bad' : ''} to="/tasks?state=failed" />
           </section>
+          <FleetCharts range={range} />
+          <AttentionLists />
           <div className="columns">
             <Breakdown title="By hypervisor" buckets={s.hypervisors} total={s.devices.total} unknown="not reported" />
             <Breakdown title="By agent version" buckets={s.agentVersions} total={s.devices.total} unknown="not reported" />

@@ -292,6 +292,11 @@ export const ROUTES = {
     summary: 'Devices by presence, tasks ended by outcome, kind and error, and enrollments over a time range (see docs/history.md)',
     query: 'FleetHistoryQuery', status: 200, response: 'FleetHistory',
   },
+  fleetFailingDevices: {
+    method: 'GET', path: '/fleet/failing-devices', role: 'viewer', tag: 'fleet',
+    summary: 'The devices with the most tasks that failed or timed out since `from` (default: the last 24 h), with their commonest error code',
+    query: 'FailingDevicesQuery', status: 200, response: 'FailingDevices',
+  },
   clusterStatus: {
     method: 'GET', path: '/cluster', role: 'operator', tag: 'fleet',
     summary: 'The managers sharing this database (alive or not), the broker, and which manager runs each job that must run once (docs/scale-out.md)',

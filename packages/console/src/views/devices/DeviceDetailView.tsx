@@ -1,7 +1,7 @@
 import { useRef, useState } from 'react';
 import type { Device, Presence, Task } from '@pallas/protocol';
 import { api } from '../../api/client.js';
-import { Link } from '../../app/router.js';
+import { Link, useLocation } from '../../app/router.js';
 import { useCan } from '../../auth/AuthProvider.js';
 import { DeviceFlagBadges, DeviceStatusBadge, PresenceBadge } from '../../components/Badges.js';
 import { ErrorNote } from '../../components/ErrorNote.js';
@@ -9,16 +9,19 @@ import { pageTitle, useDocumentTitle } from '../../hooks/useDocumentTitle.js';
 import { useResource } from '../../hooks/useResource.js';
 import { useLiveEvents } from '../../live/LiveProvider.js';
 import { formatClock } from '../../lib/format.js';
+import { rangeOf } from '../../lib/series.js';
 import { TaskTable, upsertTask } from '../tasks/TaskTable.js';
 import { DeviceActions } from './DeviceActions.js';
 import { DeviceEvents } from './DeviceEvents.js';
 import { DeviceFacts } from './DeviceFacts.js';
+import { DeviceHistoryPanel } from './DeviceHistoryPanel.js';
 import { DeviceVms } from './DeviceVms.js';
 
 const RECENT_TASKS = 20;
 
-/** One device: host, resources, VMs and its recent tasks, all kept live by the event stream. */
+/** One device: host, resources, history, VMs and its recent tasks, all kept live by the event stream. */
 export function DeviceDetailView({ deviceId }: { deviceId: string }) {
+  const range = rangeOf(useLocation().query.get('range'));
   const canOperate = useCan('operator');
   const isAdmin = useCan('admin');
   const device = useResource((signal) => api.call('getDevice', { params: { id: deviceId }, signal }), [deviceId]);
@@ -82,6 +85,7 @@ export function DeviceDetailView({ deviceId }: { deviceId: string }) {
             <div className="notice">This device is offline. Changes are queued and run when it reconnects (unless they time out first).</div>
           )}
           <DeviceFacts device={d} />
+          <DeviceHistoryPanel deviceId={d.id} presence={d.presence} range={range} />
           <DeviceVms device={d} tasks={tasks.data ?? []} onTask={addTask} />
           <section className="panel">
             <div className="panel-head">

@@ -1,4 +1,5 @@
-import { PRESENCES, type FleetBucket, type FleetSummary, type Presence } from '@pallas/protocol';
+import { PRESENCES, type FailingDevices, type FailingDevicesQuery, type FleetBucket, type FleetSummary, type Presence } from '@pallas/protocol';
+import { AppError } from '../../errors.js';
 import type { Db, Store } from '../../store/store.js';
 import { taskIdFloor } from '../tasks/task-id.js';
 
@@ -50,6 +51,35 @@ export class FleetSummaryService {
       hypervisors,
       agentVersions,
       generatedAt: now.toISOString(),
+    };
+  }
+
+  /**
+   * The devices whose tasks failed or timed out most since `from`: a range of the
+   * `tasks.finished_at` index (the tasks that ended in the range, not the whole table), grouped
+   * by device; then, for the few devices shown, their commonest error code.
+   */
+  async failingDevices(q: FailingDevicesQuery, now = new Date()): Promise<FailingDevices> {
+    const from = q.from ? new Date(q.from) : new Date(now.getTime() - DAY_MS);
+    if (!(from < now)) throw new AppError('invalid_request', '`from` must be in the past');
+    const since = from.toISOString();
+    const failed = () => this.#read.selectFrom('tasks').innerJoin('devices', 'devices.id', 'tasks.device_id')
+      .where('tasks.finished_at', '>=', since).where('tasks.state', 'in', ['failed', 'timed_out']);
+    const rows = await failed()
+      .select(['tasks.device_id as id', 'devices.name', 'devices.presence',
+        (eb) => eb.fn.countAll<number>().as('n'), (eb) => eb.fn.max<string>('tasks.finished_at').as('last')])
+      .groupBy(['tasks.device_id', 'devices.name', 'devices.presence'])
+      .orderBy('n', 'desc').orderBy('last', 'desc').limit(q.limit ?? 10).execute();
+    const codes = rows.length === 0 ? [] : await failed()
+      .select(['tasks.device_id as id', 'tasks.error_code as code', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('tasks.device_id', 'in', rows.map((r) => r.id))
+      .groupBy(['tasks.device_id', 'tasks.error_code']).execute();
+    const topCode = (id: string): string | null => codes.filter((c) => c.id === id && c.code !== null)
+      .sort((a, b) => Number(b.n) - Number(a.n) || String(a.code).localeCompare(String(b.code)))[0]?.code ?? null;
+    return {
+      from: since,
+      to: now.toISOString(),
+      items: rows.map((r) => ({ deviceId: r.id, name: r.name, presence: r.presence as Presence, failed: Number(r.n), lastFailedAt: r.last, topErrorCode: topCode(r.id) })),
     };
   }
 
