@@ -174,6 +174,7 @@ async function storeAndServe(kind: 'sqlite' | 'postgres', o: HistoryOptions): Pr
     console.log(`  history: serving from a manager on ${kind}`);
     const manager = await startManagerProcess({ dataDir: join(dir.path, 'manager'), database: { url } });
     let overviewMs: number[];
+    let overviewWeekMs: number[];
     let summaryMs: number[];
     let deviceMs: number[];
     try {
@@ -181,17 +182,24 @@ async function storeAndServe(kind: 'sqlite' | 'postgres', o: HistoryOptions): Pr
       const iso = (ms: number) => new Date(ms).toISOString();
       const now = Date.now();
       const rounds = 100;
-      // The overview's charts: devices online over 24 h and 7 d, task outcomes per hour; fetched at once as the console does.
+      // The overview's series as the console asks for them (packages/console/src/lib/series.ts
+      // RANGES), at once: its default 24 h range (presence per 5 min; tasks and enrollments per
+      // 10 min) with the failing-devices list, and its 7-day range (per hour; per 6 hours).
       const overview = () => Promise.all([
         admin.call('fleetHistory', { query: { metric: 'presence', from: iso(now - 86400_000), to: iso(now), step: 300 } }),
-        admin.call('fleetHistory', { query: { metric: 'presence', from: iso(now - o.days * 86400_000), to: iso(now), step: 900 } }),
-        admin.call('fleetHistory', { query: { metric: 'tasks', from: iso(now - 86400_000), to: iso(now), step: 3600 } }),
+        admin.call('fleetHistory', { query: { metric: 'tasks,enrollments', from: iso(now - 86400_000), to: iso(now), step: 600 } }),
+        admin.call('fleetFailingDevices', { query: { limit: 5 } }),
       ]);
-      const check = await overview();
-      if (check[1].series.find((s) => s.label === 'online')!.points.length < o.days * 96 - 2) throw new Error(`the 7-day series came back short: ${JSON.stringify(check[1]).slice(0, 300)}`);
+      const overviewWeek = () => Promise.all([
+        admin.call('fleetHistory', { query: { metric: 'presence', from: iso(now - o.days * 86400_000), to: iso(now), step: 3600 } }),
+        admin.call('fleetHistory', { query: { metric: 'tasks,enrollments', from: iso(now - o.days * 86400_000), to: iso(now), step: 6 * 3600 } }),
+      ]);
+      const check = await overviewWeek();
+      if (check[0].series.find((s) => s.label === 'online')!.points.length < o.days * 24 - 1) throw new Error(`the 7-day series came back short: ${JSON.stringify(check[0]).slice(0, 300)}`);
       await timed(10, overview); // warm-up
       summaryMs = await timed(rounds, () => admin.call('fleetSummary', {}));
       overviewMs = await timed(rounds, overview);
+      overviewWeekMs = await timed(rounds, overviewWeek);
       deviceMs = await timed(rounds, (i) => {
         const id = synthesized.ids[(i * 7919) % synthesized.ids.length]!;
         return Promise.all([
@@ -210,13 +218,14 @@ async function storeAndServe(kind: 'sqlite' | 'postgres', o: HistoryOptions): Pr
       { metric: `${kind}: rows written per 1,000 devices per day`, value: rowsPerDay / 1e6, unit: 'M rows' },
       failedRow({ metric: `${kind}: bytes written per 1,000 devices per day`, value: bytesPerDay / 2 ** 20, unit: 'MiB' }, notPositive(bytesPerDay)),
       failedRow({ metric: `${kind}: kept per 1,000 devices (25 h fine + 31 d coarse)`, value: keptBytes / 2 ** 20, unit: 'MiB' }, notPositive(keptBytes)),
-      failedRow({ metric: `${kind}: overview series (3 at once) p50`, value: percentile(overviewMs, 50), unit: 'ms', baseline: { name: 'GET /fleet/summary p50', value: percentile(summaryMs, 50) } }, undefined),
-      failedRow({ metric: `${kind}: overview series (3 at once) p99`, value: percentile(overviewMs, 99), unit: 'ms', baseline: { name: 'GET /fleet/summary p99', value: percentile(summaryMs, 99) }, target: '≤ 200 ms' }, undefined),
+      failedRow({ metric: `${kind}: overview, 24 h (3 requests at once) p50`, value: percentile(overviewMs, 50), unit: 'ms', baseline: { name: 'GET /fleet/summary p50', value: percentile(summaryMs, 50) } }, undefined),
+      failedRow({ metric: `${kind}: overview, 24 h (3 requests at once) p99`, value: percentile(overviewMs, 99), unit: 'ms', baseline: { name: 'GET /fleet/summary p99', value: percentile(summaryMs, 99) }, target: '≤ 200 ms' }, undefined),
+      failedRow({ metric: `${kind}: overview, 7 d (2 requests at once) p99`, value: percentile(overviewWeekMs, 99), unit: 'ms', baseline: { name: 'GET /fleet/summary p99', value: percentile(summaryMs, 99) }, target: '≤ 200 ms' }, undefined),
       { metric: `${kind}: device page series (24 h + 7 d) p99`, value: percentile(deviceMs, 99), unit: 'ms', baseline: { name: 'GET /fleet/summary p99', value: percentile(summaryMs, 99) }, target: '≤ 200 ms' },
     ];
     return {
       rows,
-      raw: { sizes, bytesPerRow, transitionBytes, rowsPerDay, bytesPerDay, keptBytes, fleetBytesPerDay, synthesisSeconds: synthesized.seconds, overviewMs, summaryMs, deviceMs },
+      raw: { sizes, bytesPerRow, transitionBytes, rowsPerDay, bytesPerDay, keptBytes, fleetBytesPerDay, synthesisSeconds: synthesized.seconds, overviewMs, overviewWeekMs, summaryMs, deviceMs },
     };
   } finally {
     await pg?.drop().catch(() => {});
