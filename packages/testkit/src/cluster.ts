@@ -21,7 +21,10 @@ export interface Cluster {
   /** The load balancer's plain HTTP URL (what test clients use) and its HTTPS URL. */
   url: string;
   httpsUrl: string;
-  /** The CA agents pin (HTTPS through nginx). */
+  /**
+   * The CA of nginx's certificate: the managers' own CA (the one they hand to agents to pin),
+   * which signed a certificate for 127.0.0.1 made for nginx.
+   */
   caFile: string;
   api: Api;
   admin(): Promise<Api>;
@@ -77,10 +80,10 @@ export async function startCluster(opts: {
     const first = await start(0);
     for (let i = 1; i < count; i++) copyClusterKeys(first.dataDir, dataDirOf(i));
     await Promise.all(Array.from({ length: count - 1 }, (_, k) => start(k + 1)));
+    // nginx's certificate is issued by the managers' CA, so that what agents pin holds for it.
     nginx = await startNginx({
       upstreams: managers.map((m) => new URL(m.httpUrl).host),
-      certFile: join(first.dataDir, 'tls', 'server.crt'),
-      keyFile: join(first.dataDir, 'tls', 'server.key'),
+      issuer: { certFile: join(first.dataDir, 'tls', 'ca.crt'), keyFile: join(first.dataDir, 'tls', 'ca.key') },
     });
   } catch (err) {
     await Promise.all(managers.map((m) => m.kill()));
@@ -95,7 +98,7 @@ export async function startCluster(opts: {
   const upstreams = () => managers.filter((m) => m.child.exitCode === null && m.child.signalCode === null).map((m) => new URL(m.httpUrl).host);
   const cluster: Cluster = {
     dir: root.path, broker, nginx: lb, managers, databaseUrl: db.url, artifactsDir,
-    url: lb.httpUrl, httpsUrl: lb.httpsUrl, caFile: join(managers[0]!.dataDir, 'tls', 'ca.crt'), api,
+    url: lb.httpUrl, httpsUrl: lb.httpsUrl, caFile: lb.caFile, api,
     admin: () => api.login('admin', ADMIN_PASSWORD),
     client: (server = lb.httpUrl) => PallasClient.login({ server, username: 'admin', password: ADMIN_PASSWORD }),
     async kill(index) {
