@@ -53,7 +53,10 @@ function https(url: string, ca: Buffer, options: { method?: string; headers?: Re
 interface RawStream { status: number; headers: Record<string, string | string[] | undefined>; chunks: Array<{ at: number; text: string }>; events(): Array<{ at: number; event: LiveEvent }>; close(): void }
 function rawEventStream(url: string, ca: Buffer, token: string): Promise<RawStream> {
   return new Promise((resolve, reject) => {
+    // A proxy that buffers may hold even the headers back: that fails here, not by a hang.
+    const timer = setTimeout(() => { req.destroy(); reject(new Error(`no answer to ${url} within 10 s (is the stream buffered?)`)); }, 10_000);
     const req = httpsRequest(url, { ca, headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' }, agent: false }, (res) => {
+      clearTimeout(timer);
       const chunks: Array<{ at: number; text: string }> = [];
       res.setEncoding('utf8');
       res.on('data', (text: string) => chunks.push({ at: Date.now(), text }));
@@ -79,7 +82,7 @@ function rawEventStream(url: string, ca: Buffer, token: string): Promise<RawStre
         close: () => req.destroy(),
       });
     });
-    req.on('error', reject);
+    req.on('error', (err) => { clearTimeout(timer); reject(err); });
     req.end();
   });
 }
