@@ -35,6 +35,7 @@ const RUN_BOTH_STORES_THEMSELVES = [
   'packages/manager/test/device-inventory.test.ts',
   // Always on PostgreSQL (several managers share one database): a second pass would repeat it.
   'test/e2e/cluster.test.ts',
+  'test/e2e/cluster-script.test.ts',
   'test/e2e/soak.test.ts',
 ];
 

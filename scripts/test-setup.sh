@@ -19,6 +19,7 @@ PACKAGES=(
   mosquitto-clients                 # mosquitto_sub/_pub: a foreign client against the broker's rules
   mosquitto                         # scale-out tests: an external MQTT broker (each test runs its own, on its own port)
   nginx-light                       # scale-out tests: the load balancer in front of several managers
+  openssl                           # scale-out tests: certificates for the test broker's and nginx's TLS
   iptables iproute2                 # scale-out tests: cutting and shaping links between processes
 )
 

@@ -16,12 +16,17 @@ export interface Cluster {
   /** Every manager started so far, by index; a killed one stays until restarted. */
   managers: ManagerProcess[];
   databaseUrl: string;
+  /** The database's name on the server, and the server's pid when it can be read (the server is not the cluster's: never stop it). */
+  database: { name: string; serverPid: number | null };
   /** The shared artifact store folder (a shared mount in production). */
   artifactsDir: string;
   /** The load balancer's plain HTTP URL (what test clients use) and its HTTPS URL. */
   url: string;
   httpsUrl: string;
-  /** The CA agents pin (HTTPS through nginx). */
+  /**
+   * The CA of nginx's certificate: the managers' own CA (the one they hand to agents to pin),
+   * which signed a certificate for 127.0.0.1 made for nginx.
+   */
   caFile: string;
   api: Api;
   admin(): Promise<Api>;
@@ -33,6 +38,11 @@ export interface Cluster {
    * `env` is added to its environment (e.g. a crash-window hold, docs/testing.md).
    */
   restart(index: number, options?: { env?: NodeJS.ProcessEnv }): Promise<ManagerProcess>;
+  /**
+   * Adds an entry to `cluster.json` (e.g. processes started beside the cluster: simulated
+   * devices, the command that started it) and writes the file again.
+   */
+  describe(key: string, value: unknown): void;
   close(): Promise<void>;
 }
 
@@ -77,10 +87,10 @@ export async function startCluster(opts: {
     const first = await start(0);
     for (let i = 1; i < count; i++) copyClusterKeys(first.dataDir, dataDirOf(i));
     await Promise.all(Array.from({ length: count - 1 }, (_, k) => start(k + 1)));
+    // nginx's certificate is issued by the managers' CA, so that what agents pin holds for it.
     nginx = await startNginx({
       upstreams: managers.map((m) => new URL(m.httpUrl).host),
-      certFile: join(first.dataDir, 'tls', 'server.crt'),
-      keyFile: join(first.dataDir, 'tls', 'server.key'),
+      issuer: { certFile: join(first.dataDir, 'tls', 'ca.crt'), keyFile: join(first.dataDir, 'tls', 'ca.key') },
     });
   } catch (err) {
     await Promise.all(managers.map((m) => m.kill()));
@@ -93,9 +103,11 @@ export async function startCluster(opts: {
   const lb = nginx;
   const api = new Api(lb.httpUrl);
   const upstreams = () => managers.filter((m) => m.child.exitCode === null && m.child.signalCode === null).map((m) => new URL(m.httpUrl).host);
+  const extras: Record<string, unknown> = {};
+  const writeDescription = () => writeFileSync(join(root.path, 'cluster.json'), JSON.stringify({ ...describeCluster(cluster), ...extras }, null, 2));
   const cluster: Cluster = {
-    dir: root.path, broker, nginx: lb, managers, databaseUrl: db.url, artifactsDir,
-    url: lb.httpUrl, httpsUrl: lb.httpsUrl, caFile: join(managers[0]!.dataDir, 'tls', 'ca.crt'), api,
+    dir: root.path, broker, nginx: lb, managers, databaseUrl: db.url, database: { name: db.name, serverPid: db.serverPid }, artifactsDir,
+    url: lb.httpUrl, httpsUrl: lb.httpsUrl, caFile: lb.caFile, api,
     admin: () => api.login('admin', ADMIN_PASSWORD),
     client: (server = lb.httpUrl) => PallasClient.login({ server, username: 'admin', password: ADMIN_PASSWORD }),
     async kill(index) {
@@ -105,8 +117,12 @@ export async function startCluster(opts: {
       const m = await start(index, options?.env);
       // Its plain HTTP port is new: nginx is told.
       await lb.setUpstreams(upstreams());
-      writeFileSync(join(root.path, 'cluster.json'), JSON.stringify(describeCluster(cluster), null, 2));
+      writeDescription();
       return m;
+    },
+    describe(key, value) {
+      extras[key] = value;
+      writeDescription();
     },
     async close() {
       await lb.stop();
@@ -116,17 +132,30 @@ export async function startCluster(opts: {
       root.cleanup();
     },
   };
-  writeFileSync(join(root.path, 'cluster.json'), JSON.stringify(describeCluster(cluster), null, 2));
+  writeDescription();
   return cluster;
 }
 
-/** What `cluster.json` says: every process's pid and URL. */
+/**
+ * What `cluster.json` says (without the entries added by `describe`): every process's pid and
+ * URL, and for the database, which is not a process of its own but a database on a server
+ * that was running before, its name, the server's pid (for reference: not to be stopped) and
+ * how to drop it.
+ */
 export function describeCluster(c: Cluster) {
+  const server = new URL(c.databaseUrl);
+  server.pathname = '/postgres';
   return {
-    loadBalancer: { pid: c.nginx.proc.pid, url: c.url, httpsUrl: c.httpsUrl },
+    loadBalancer: { pid: c.nginx.proc.pid, url: c.url, httpsUrl: c.httpsUrl, caFile: c.caFile },
     managers: c.managers.map((m) => ({ pid: m.pid, url: m.httpUrl, dataDir: m.dataDir })),
     broker: { pid: c.broker.pid(), url: c.broker.url },
-    database: { url: c.databaseUrl },
+    database: {
+      url: c.databaseUrl,
+      name: c.database.name,
+      serverPid: c.database.serverPid,
+      note: 'a database made for this cluster on a PostgreSQL server it did not start: drop the database, never stop the server',
+      drop: `psql '${server.toString()}' -c 'DROP DATABASE IF EXISTS ${c.database.name} WITH (FORCE)'`,
+    },
     artifactsDir: c.artifactsDir,
   };
 }

@@ -18,3 +18,4 @@ export * from './nginx.js';
 export * from './mosquitto.js';
 export * from './cluster.js';
 export * from './artifact-files.js';
+export * from './tls.js';

@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { pbkdf2Sync, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type AddressInfo } from 'node:net';
@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { REPO_ROOT } from './paths.js';
 import { MissingRequirementError } from './requirements.js';
 import { tempDir } from './temp.js';
+import { issueTestServerCertificate, makeTestCa, OPENSSL_BIN, type TestServerCertificate } from './tls.js';
 
 export const MOSQUITTO_BIN = '/usr/sbin/mosquitto';
 export const DYNSEC_PLUGIN = '/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so';
@@ -60,7 +61,7 @@ export interface StartMosquittoOptions {
 export async function startMosquitto(options: StartMosquittoOptions = {}): Promise<RunningMosquitto> {
   const missing = mosquittoMissingReason();
   if (missing) throw new MissingRequirementError(missing);
-  if (options.tls && !existsSync('/usr/bin/openssl')) throw new MissingRequirementError('/usr/bin/openssl is missing (makes the test broker\'s certificate): apt-get install -y openssl');
+  if (options.tls && !existsSync(OPENSSL_BIN)) throw new MissingRequirementError('/usr/bin/openssl is missing (makes the test broker\'s certificate): apt-get install -y openssl');
   const dir = tempDir('pallas-mosquitto-');
   // Mosquitto started as root drops to the user `mosquitto`, which must be able to rewrite
   // the dynamic-security file; the folder is the test's own, so it is opened up.
@@ -199,21 +200,8 @@ function dynsecConfig(admin: { username: string; password: string }, managerPass
 }
 
 /** A CA and a server certificate for 127.0.0.1 it signed, made with Debian's openssl. */
-function makeCertificates(dir: string): { caFile: string; certFile: string; keyFile: string } {
-  const file = (name: string) => join(dir, name);
-  const openssl = (...args: string[]) => {
-    const res = spawnSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    if (res.error || res.status !== 0) throw new Error(`openssl ${args[0]} failed: ${res.error?.message ?? res.stderr.toString()}`);
-  };
-  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=pallas test broker CA',
-    '-keyout', file('ca.key'), '-out', file('ca.crt'));
-  openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', file('broker.key'), '-out', file('broker.csr'));
-  writeFileSync(file('broker.ext'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
-  openssl('x509', '-req', '-in', file('broker.csr'), '-CA', file('ca.crt'), '-CAkey', file('ca.key'), '-CAcreateserial', '-days', '2',
-    '-extfile', file('broker.ext'), '-out', file('broker.crt'));
-  // Read by the user `mosquitto` when started as root.
-  for (const name of ['broker.key', 'broker.crt', 'ca.crt']) chmodSync(file(name), 0o644);
-  return { caFile: file('ca.crt'), certFile: file('broker.crt'), keyFile: file('broker.key') };
+function makeCertificates(dir: string): TestServerCertificate {
+  return issueTestServerCertificate(dir, 'broker', makeTestCa(dir, 'broker'));
 }
 
 async function freePort(): Promise<number> {

@@ -4,6 +4,7 @@ import { REPO_ROOT } from './paths.js';
 import { freePort, isListening } from './ports.js';
 import { startProgram, type Proc } from './process.js';
 import { tempDir } from './temp.js';
+import { issueTestServerCertificate, makeTestCa, type TestCa } from './tls.js';
 import { waitFor } from './wait.js';
 
 const NGINX_BIN = '/usr/sbin/nginx';
@@ -14,8 +15,10 @@ export function nginxMissingReason(): string | undefined {
 }
 
 export interface Nginx {
-  /** HTTPS through the load balancer (the config operators use: deploy/nginx/pallas.conf). */
+  /** HTTPS through the load balancer: the server block of deploy/nginx/pallas.conf, as operators use it. */
   httpsUrl: string;
+  /** The CA of its certificate (for 127.0.0.1 and localhost): what HTTPS clients trust. */
+  caFile: string;
   /** Plain HTTP on the same proxy rules, for test clients that do not want TLS. */
   httpUrl: string;
   proc: Proc;
@@ -26,12 +29,16 @@ export interface Nginx {
 
 /**
  * Debian's nginx on free ports with `deploy/nginx/pallas.conf`, its three marked places
- * filled in: the managers' addresses, a certificate, and the listen port. A plain HTTP server
- * with the same location is added for tests.
+ * filled in: the managers' addresses, a certificate, and the listen port. The certificate is
+ * made here with openssl, for 127.0.0.1, signed by `issuer` (the managers' CA, which agents
+ * pin) or else by a CA made for this nginx. A plain HTTP server with the same location is
+ * added for tests.
  */
-export async function startNginx(opts: { upstreams: string[]; certFile: string; keyFile: string }): Promise<Nginx> {
+export async function startNginx(opts: { upstreams: string[]; issuer?: TestCa }): Promise<Nginx> {
   const dir = tempDir('pallas-nginx-');
-  for (const sub of ['logs', 'temp']) mkdirSync(join(dir.path, sub), { recursive: true });
+  for (const sub of ['logs', 'temp', 'tls']) mkdirSync(join(dir.path, sub), { recursive: true });
+  const tlsDir = join(dir.path, 'tls');
+  const certificate = issueTestServerCertificate(tlsDir, 'nginx', opts.issuer ?? makeTestCa(tlsDir, 'nginx'));
   const httpsPort = await freePort();
   const httpPort = await freePort();
   const template = readFileSync(join(REPO_ROOT, 'deploy', 'nginx', 'pallas.conf'), 'utf8');
@@ -39,8 +46,8 @@ export async function startNginx(opts: { upstreams: string[]; certFile: string; 
     let site = template
       .replace(/upstream pallas_managers \{[\s\S]*?keepalive/, `upstream pallas_managers {\n${upstreams.map((u) => `    server ${u} max_fails=1 fail_timeout=2s;\n`).join('')}    keepalive`)
       .replace('listen 443 ssl;', `listen 127.0.0.1:${httpsPort} ssl;`)
-      .replace('/etc/pallas/tls/server.crt', opts.certFile)
-      .replace('/etc/pallas/tls/server.key', opts.keyFile);
+      .replace('/etc/pallas/tls/server.crt', certificate.certFile)
+      .replace('/etc/pallas/tls/server.key', certificate.keyFile);
     // The same location once more on plain HTTP.
     const location = site.slice(site.indexOf('    location / {'), site.lastIndexOf('}'));
     site += `\nserver {\n    listen 127.0.0.1:${httpPort};\n    client_max_body_size 0;\n    proxy_request_buffering off;\n${location}}\n`;
@@ -68,6 +75,7 @@ export async function startNginx(opts: { upstreams: string[]; certFile: string; 
   }, { timeoutMs: 15_000 });
   return {
     httpsUrl: `https://127.0.0.1:${httpsPort}`,
+    caFile: certificate.caFile,
     httpUrl: `http://127.0.0.1:${httpPort}`,
     proc,
     async setUpstreams(upstreams) {

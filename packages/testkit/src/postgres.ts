@@ -14,6 +14,12 @@ export interface TestDatabase {
   /** Connection URL of the new, empty database. */
   url: string;
   name: string;
+  /**
+   * The server's postmaster pid (its `postmaster.pid`, read through SQL: needs a superuser
+   * or pg_read_server_files), or null where it cannot be read. The server is not the
+   * test's: this is for telling operators which process holds the database.
+   */
+  serverPid: number | null;
   /** Drops the database once its sessions have gone. */
   drop(): Promise<void>;
 }
@@ -26,8 +32,15 @@ export async function createTestDatabase(serverUrl: string, prefix = 'pallas_tes
   const name = `${prefix}_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
+  let serverPid: number | null = null;
   try {
     await admin.query(`CREATE DATABASE ${name}`);
+    try {
+      const { rows } = await admin.query<{ file: string }>(`SELECT pg_read_file('postmaster.pid') AS file`);
+      serverPid = Number.parseInt(rows[0]?.file.split('\n')[0] ?? '', 10) || null;
+    } catch {
+      serverPid = null; // not a superuser: unknown
+    }
   } finally {
     await admin.end();
   }
@@ -36,6 +49,7 @@ export async function createTestDatabase(serverUrl: string, prefix = 'pallas_tes
   return {
     url: url.toString(),
     name,
+    serverPid,
     async drop() {
       const c = new pg.Client({ connectionString: serverUrl });
       await c.connect();
@@ -54,4 +68,16 @@ export async function createTestDatabase(serverUrl: string, prefix = 'pallas_tes
       }
     },
   };
+}
+
+/** Whether a database of that name is on the server at `serverUrl` (e.g. dropped by what made it). */
+export async function databaseExists(serverUrl: string, name: string): Promise<boolean> {
+  const c = new pg.Client({ connectionString: serverUrl });
+  await c.connect();
+  try {
+    const { rows } = await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    return rows.length > 0;
+  } finally {
+    await c.end();
+  }
 }

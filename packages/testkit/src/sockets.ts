@@ -60,3 +60,25 @@ export function listeningSocketsOf(pid: number): SocketEntry[] {
   ];
   return all.filter((s) => mine.has(s.inode));
 }
+
+const TCP_ESTABLISHED = '01';
+
+/**
+ * The process's TCP connections to `remotePort` on any address that are established now, by
+ * socket inode (IPv4 and IPv6), read from /proc: e.g. an agent's link to its MQTT broker, to
+ * watch it being closed by the other side without asking the program.
+ */
+export function establishedConnectionsOf(pid: number, remotePort: number): number[] {
+  const mine = socketInodesOf(pid);
+  const found: number[] = [];
+  for (const proto of ['tcp', 'tcp6'] as const) {
+    const lines = readFileSync(`/proc/${pid}/net/${proto}`, 'utf8').trim().split('\n').slice(1);
+    for (const line of lines) {
+      const f = line.trim().split(/\s+/);
+      const port = Number.parseInt(f[2]?.split(':')[1] ?? '', 16);
+      const inode = Number(f[9]);
+      if (port === remotePort && f[3] === TCP_ESTABLISHED && mine.has(inode)) found.push(inode);
+    }
+  }
+  return found;
+}
