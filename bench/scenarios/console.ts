@@ -6,12 +6,14 @@
  * enrollment API; Debian's Chromium driven by playwright-core, as in the browser tests.
  *
  * The baseline, measured in the same run: the API call the page makes for the same answer
- * (`GET /api/v1/devices?…`), timed with a plain HTTP client. The ratio is what the page adds
- * (HTML, script, rendering) on top of the manager's answer.
+ * (`listDevices`), timed with @pallas/client, the client the page itself uses. The ratio is
+ * what the page adds (HTML, script, rendering) on top of the manager's answer.
  */
 import { randomUUID } from 'node:crypto';
+import type { DeviceQuery } from '@pallas/protocol';
+import { PallasClient } from '@pallas/client';
 import { createLimiter } from '@pallas/sim';
-import { ADMIN_PASSWORD, createEnrollmentToken, sampleHostFacts, startManagerProcess } from '@pallas/testkit';
+import { ADMIN_PASSWORD, sampleHostFacts, startManagerProcess } from '@pallas/testkit';
 import { launchChromium, logIn, openPage } from '../../test/e2e/support/console-browser.js';
 import { percentile, type Row } from '../lib/stats.js';
 
@@ -28,17 +30,13 @@ export async function runConsole(o: ConsoleOptions): Promise<{ rows: Row[]; raw:
   const manager = await startManagerProcess();
   const browser = await launchChromium();
   try {
-    const admin = await manager.admin();
-    const token = await createEnrollmentToken(admin, { maxUses: o.devices });
+    const admin = await manager.client();
+    const { token } = await admin.call('createEnrollmentToken', { body: { maxUses: o.devices } });
+    const device = new PallasClient({ server: manager.httpUrl });
     const gate = createLimiter(32);
     const enrollStarted = Date.now();
-    await Promise.all(Array.from({ length: o.devices }, (_, i) => gate(async () => {
-      const res = await fetch(`${manager.httpUrl}/api/v1/enroll`, {
-        method: 'POST', headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ token, deviceId: randomUUID(), facts: sampleHostFacts(nameOf(i)) }),
-      });
-      if (res.status !== 200) throw new Error(`enroll: ${res.status} ${await res.text()}`);
-    })));
+    await Promise.all(Array.from({ length: o.devices }, (_, i) => gate(() =>
+      device.call('enroll', { body: { token, deviceId: randomUUID(), facts: sampleHostFacts(nameOf(i)) } }))));
     const enrollMs = Date.now() - enrollStarted;
 
     const { page, errors } = await openPage(browser);
@@ -68,17 +66,16 @@ export async function runConsole(o: ConsoleOptions): Promise<{ rows: Row[]; raw:
     if (errors.length > 0) throw new Error(`console errors: ${errors.join('; ')}`);
 
     // The same answers straight from the API.
-    const api = async (query: string): Promise<number> => {
+    const api = async (query: DeviceQuery): Promise<number> => {
       const t0 = performance.now();
-      const res = await fetch(`${manager.httpUrl}/api/v1/devices?${query}`, { headers: { authorization: `Bearer ${admin.token}` } });
-      await res.arrayBuffer();
+      await admin.call('listDevices', { query });
       return performance.now() - t0;
     };
     const apiList: number[] = [];
     const apiSearch: number[] = [];
     for (let i = 0; i < o.rounds; i++) {
-      apiList.push(await api('limit=50&sort=name'));
-      for (const q of QUERIES) apiSearch.push(await api(`limit=50&sort=name&name=${q}`));
+      apiList.push(await api({ limit: 50, sort: 'name' }));
+      for (const q of QUERIES) apiSearch.push(await api({ limit: 50, sort: 'name', name: q }));
     }
     const p50 = (s: number[]) => percentile(s, 50);
     const rows: Row[] = [

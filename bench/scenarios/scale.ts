@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createDriver } from '@pallas/agent';
-import { PALLAS_VERSION } from '@pallas/protocol';
+import { PALLAS_VERSION, type DeviceQuery } from '@pallas/protocol';
 import { PallasClient } from '@pallas/client';
 import { createLimiter } from '@pallas/sim';
 import { startManagerProcess, tempDir } from '@pallas/testkit';
@@ -52,15 +52,13 @@ async function statusBody() {
   return { body, facts };
 }
 
-/** p99 of sequential requests to `urls` (round-robin) for `ms`, while something else runs. */
-async function apiLatency(urls: string[], token: string, ms: number): Promise<{ p50: number; p99: number; n: number }> {
+/** p99 of sequential `listDevices` calls with `queries` (round-robin) for `ms`, while something else runs. */
+async function apiLatency(admin: PallasClient, queries: DeviceQuery[], ms: number): Promise<{ p50: number; p99: number; n: number }> {
   const samples: number[] = [];
   const end = performance.now() + ms;
   for (let i = 0; performance.now() < end; i++) {
     const t0 = performance.now();
-    const res = await fetch(urls[i % urls.length]!, { headers: { authorization: `Bearer ${token}` } });
-    await res.arrayBuffer();
-    if (!res.ok) throw new Error(`${urls[i % urls.length]}: HTTP ${res.status}`);
+    await admin.call('listDevices', { query: queries[i % queries.length]! });
     samples.push(performance.now() - t0);
   }
   return { p50: percentile(samples, 50), p99: percentile(samples, 99), n: samples.length };
@@ -85,7 +83,6 @@ export async function runScale(o: ScaleOptions): Promise<{ rows: Row[]; raw: Rec
   let fleet: LightFleet | undefined;
   try {
     const admin = await manager.client();
-    const token = admin.token!;
     const scrape = async () => (await fetch(`${manager.httpUrl}/metrics`)).text();
 
     // --- Credentials from the enrollment API, as devices get them ---------------------------
@@ -104,11 +101,11 @@ export async function runScale(o: ScaleOptions): Promise<{ rows: Row[]; raw: Rec
     const mqtt = new URL(manager.mqttUrl);
     fleet = await LightFleet.start({ host: mqtt.hostname, port: Number(mqtt.port), keepaliveSec: KEEPALIVE_SEC, statusBody: body, maxDevices: o.devices });
     raw.simulator = { processes: fleet.processes, sourceAddresses: fleet.sourceAddresses };
-    const listUrls = [`${manager.httpUrl}/api/v1/devices?limit=50&sort=name`, `${manager.httpUrl}/api/v1/devices?limit=50&sort=name&presence=online`];
-    const searchUrls = ['00042', '1234', 'scale-0', '999'].map((q) => `${manager.httpUrl}/api/v1/devices?limit=50&sort=name&name=${q}`);
+    const listQueries: DeviceQuery[] = [{ limit: 50, sort: 'name' }, { limit: 50, sort: 'name', presence: 'online' }];
+    const searchQueries: DeviceQuery[] = ['00042', '1234', 'scale-0', '999'].map((name) => ({ limit: 50, sort: 'name', name }));
     // Baseline for the API: the same requests with the fleet quiet, before it connects.
-    const quietList = await apiLatency(listUrls, token, 3000);
-    const quietSearch = await apiLatency(searchUrls, token, 3000);
+    const quietList = await apiLatency(admin, listQueries, 3000);
+    const quietSearch = await apiLatency(admin, searchQueries, 3000);
     const memory: MemoryPoint[] = [];
     const steps: Record<string, unknown>[] = [];
     const fanOuts: Record<string, unknown>[] = [];
@@ -124,8 +121,8 @@ export async function runScale(o: ScaleOptions): Promise<{ rows: Row[]; raw: Rec
       // The list and search while the fleet reports (a steady 1,000 status/s).
       const reporting = fleet.status(1000, 8);
       await sleep(1000);
-      const list = await apiLatency(listUrls, token, 3000);
-      const search = await apiLatency(searchUrls, token, 3000);
+      const list = await apiLatency(admin, listQueries, 3000);
+      const search = await apiLatency(admin, searchQueries, 3000);
       await reporting;
       // Settled like the manager's, so its slope is the simulator's per-device cost.
       await sleep(500);

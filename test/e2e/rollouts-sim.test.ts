@@ -189,7 +189,11 @@ describe('groups and staged rollouts on sim devices', () => {
     await waitFor('away offline', async () => (await admin.get<Device>(`/api/v1/devices/${id}`)).body.presence === 'offline');
     const r = await create({ name: 'offline', operation: vmCreate('late-vm'), deviceIds: [good[0]!.id, id, good[1]!.id], waves: { sizes: [3] }, successShare: 0.5 });
     await until(r.id, 'the online devices done', (x) => x.counts.succeeded === 2);
-    await new Promise((res) => setTimeout(res, 1000));
+    // The barrier: a witness rollout created now completes only in a tick after the one that
+    // started it, and ticks never overlap; the tick that started it began after this point and
+    // advanced every open rollout, this one (created earlier, so first) included.
+    const witness = await create({ name: 'offline-witness', operation: vmCreate('offline-witness-vm'), deviceIds: [good[2]!.id], waves: { sizes: [1] } });
+    await until(witness.id, 'the witness completed', (x) => x.state === 'completed');
     const waiting = await rollout(r.id);
     assert.equal(waiting.state, 'running');
     assert.deepEqual([waiting.counts.pending, waiting.counts.failed], [1, 0]);

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { randomUUID } from 'node:crypto';
 import { access, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import mqtt from 'mqtt';
 import { PresenceMessage, StatusMessage, checker } from '@pallas/protocol';
 import { Agent, type AgentOptions } from '../src/agent.js';
 import { SimDriver } from '../src/drivers/sim/sim-driver.js';
@@ -29,14 +31,17 @@ after(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
+/** The longest wait of the agents' reconnect and enrollment back-off here. */
+const BACKOFF_CAP_MS = 100;
+
 function newAgent(overrides: Partial<AgentOptions> = {}): Agent {
   const agent = new Agent({
     stateDir: join(root, `dev-${++n}`),
     driver: new SimDriver({ seed: n }),
     manager: fake.httpUrl,
     token: TOKEN,
-    linkBackoff: { baseMs: 20, capMs: 100 },
-    enrollBackoff: { baseMs: 20, capMs: 100 },
+    linkBackoff: { baseMs: 20, capMs: BACKOFF_CAP_MS },
+    enrollBackoff: { baseMs: 20, capMs: BACKOFF_CAP_MS },
     ...overrides,
   });
   agents.push(agent);
@@ -59,6 +64,29 @@ async function onlineAgent(overrides: Partial<AgentOptions> = {}): Promise<{ age
   const id = agent.deviceId!;
   await waitFor(() => fake.messages('presence', id).length > 0, 5000, 'presence');
   return { agent, id, dir: join(root, `dev-${n}`) };
+}
+
+/**
+ * A barrier for "the agent sent nothing more". The agent runs in this process, so a reconnect
+ * or an enrollment it still had scheduled (each within BACKOFF_CAP_MS) fires before a timer set
+ * after it for longer, however slow the machine; then a connection attempt and an enrollment
+ * request of the test's own, made after that, reach the fake manager after anything the agent
+ * started before them. Returns the witnesses' device id (its enrollment request is recorded).
+ */
+async function witnessAfterAgent(): Promise<string> {
+  await new Promise((r) => setTimeout(r, 3 * BACKOFF_CAP_MS));
+  const witness = `witness-${randomUUID()}`;
+  const refused = await new Promise<boolean>((resolve) => {
+    const client = mqtt.connect(fake.mqttUrl, { clientId: witness, username: witness, password: 'not-issued', protocolVersion: 4, reconnectPeriod: 0 });
+    client.once('connect', () => { client.end(true); resolve(false); });
+    client.once('error', () => { client.end(true); resolve(true); });
+  });
+  assert.ok(refused, 'the witness connection was counted and refused');
+  const res = await fetch(`${fake.httpUrl}/api/v1/enroll`, { method: 'POST', body: JSON.stringify({ token: TOKEN, deviceId: witness }) });
+  assert.equal(res.status, 200);
+  await res.arrayBuffer();
+  fake.forget(witness);
+  return witness;
 }
 
 /** Decommissions a fresh online agent through cmd/control; returns its dir and id. */
@@ -178,6 +206,7 @@ describe('agent', () => {
     assert.ok(await exists(join(dir, 'credential.json')));
     await waitFor(() => fake.messages('status', id).length > 0, 5000, 'first status');
     const published = fake.published.filter((p) => p.clientId === id).length;
+    const attempts = fake.connectAttempts;
     const decommissioned = once(agent, 'decommissioned');
     const before = Date.now();
     await fake.command(id, 'cmd/control', { type: 'decommission', reason: 'site closed' });
@@ -189,8 +218,9 @@ describe('agent', () => {
     assert.equal(retired.reason, 'decommissioned by the manager: site closed');
     assert.ok(Date.parse(retired.at as string) >= before - 1000, 'at is the time of the decommission');
     assert.equal((await stat(join(dir, 'retired.json'))).mode & 0o777, 0o600);
-    await new Promise((r) => setTimeout(r, 100));
+    await witnessAfterAgent();
     assert.equal(fake.published.filter((p) => p.clientId === id).length, published, 'nothing published after decommission');
+    assert.equal(fake.connectAttempts - attempts, 1, 'no reconnect after decommission: only the witness');
     assert.ok(!fake.messages('presence', id).some((p) => (p.json as PresenceMessage).reason === 'connection lost'), 'clean disconnect: no will');
   });
 
@@ -271,16 +301,18 @@ describe('agent', () => {
   });
 
   it('drops invalid and unknown commands without crashing', async () => {
-    const agent = newAgent();
-    await agent.start();
-    await once(agent, 'online');
-    const id = agent.deviceId!;
+    const { agent, id } = await onlineAgent();
     await fake.command(id, 'cmd/control', 'not json');
     await fake.command(id, 'cmd/control', { type: 'reboot' });
     await fake.command(id, 'cmd/task', { taskId: 't1' });
     await fake.command(id, 'cmd/whatever', {});
-    await new Promise((r) => setTimeout(r, 100));
+    // The witness, sent after them: a valid task whose result comes back. The agent handles its
+    // commands in order, so by then it has been through all of the others.
+    const witness = 'tsk_witness1';
+    await fake.command(id, 'cmd/task', { type: 'run', taskId: witness, operation: { kind: 'vm.power', vmId: 'vm-101', action: 'on' }, timeoutMs: 60_000 });
+    await waitFor(() => fake.messages('task/result', id).some((m) => (m.json as { taskId?: string }).taskId === witness), 5000, 'the witness task\'s result');
     assert.equal(agent.state, 'online');
+    assert.deepEqual(fake.messages('task/result', id).map((m) => (m.json as { taskId?: string }).taskId), [witness], 'nothing ran for the invalid task');
     await agent.stop();
   });
 
@@ -304,13 +336,13 @@ describe('agent', () => {
       reason: "the manager refused this device's credential: it was decommissioned or its credential was revoked",
       at: (await readJson(join(dir, 'retired.json'))).at,
     });
-    await new Promise((r) => setTimeout(r, 300));
-    assert.equal(fake.enrollRequests.length, requests, 'no enroll request after the first');
-    assert.equal(fake.connectAttempts - attempts, 1, 'no reconnect after a refused credential');
+    const witness = await witnessAfterAgent();
+    assert.deepEqual(fake.enrollRequests.slice(requests).map((r) => r.deviceId), [witness], 'no enroll request of the agent\'s after the first');
+    assert.equal(fake.connectAttempts - attempts, 2, 'no reconnect after a refused credential: the refused one, then the witness');
     // And it stays down: a restart with the token refuses to run.
     await assert.rejects(newAgent({ stateDir: dir }).start(), (e: { code?: string; message?: string }) =>
       e.code === 'device_retired' && RETIRED_MESSAGE.test(e.message ?? ''));
-    assert.equal(fake.enrollRequests.length, requests);
+    assert.equal(fake.enrollRequests.length, requests + 1);
   });
 
   it('asks the manager about a refused credential, and reconnects when it vouches for it', async () => {
@@ -363,9 +395,9 @@ describe('agent', () => {
     assert.equal(agent.state, 'failed');
     assert.ok(await state.readRetired());
     assert.ok(await state.readCredential(deviceId), 'the refused credential is kept');
-    await new Promise((r) => setTimeout(r, 300));
-    assert.equal(fake.connectAttempts - attempts, 1, 'no reconnect after a refused credential');
-    assert.equal(fake.enrollRequests.length, requests);
+    const witness = await witnessAfterAgent();
+    assert.equal(fake.connectAttempts - attempts, 2, 'no reconnect after a refused credential: the refused one, then the witness');
+    assert.deepEqual(fake.enrollRequests.slice(requests).map((r) => r.deviceId), [witness], 'no enroll request of the agent\'s');
   });
 
   it('keeps reconnecting while the broker answers "server unavailable" (CONNACK 3)', async () => {

@@ -1,8 +1,8 @@
 /**
  * The one follower of a server-sent event stream: parses it with `eventsource-parser` (line
- * endings split across chunks, comments, `id:` and `retry:`, a bounded buffer), reconnects
- * with back-off after a drop, and resumes by sending the last event id back, verbatim, as
- * `Last-Event-ID`. Ids are opaque strings: never parsed, never compared.
+ * endings split across chunks or ending the stream, comments, `id:` and `retry:`, a bounded
+ * buffer), reconnects with back-off after a drop, and resumes by sending the last event id
+ * back, verbatim, as `Last-Event-ID`. Ids are opaque strings: never parsed, never compared.
  */
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { isTransient } from './errors.js';
@@ -157,6 +157,23 @@ export function followEventStream(connect: Connect, opts: FollowOptions = {}): F
       maxBufferSize: o.maxEventChars,
     });
     let delivered = false;
+    /** Whether the text so far ends in CR. */
+    let endsInCr = false;
+    // eventsource-parser holds a CR that ends a chunk until it sees whether an LF follows, and
+    // goes on holding it while chunks without a line break come: an event whose blank line is a
+    // lone CR waits for the next line break, and is lost if the stream ends first. A lone CR is
+    // the same line end as CRLF: once the next character is known not to be LF (or that none
+    // comes), an LF is fed after it.
+    const feed = (text: string): void => {
+      if (endsInCr && !text.startsWith('\n')) {
+        parser.feed('\n');
+        endsInCr = false;
+        if (broken || text === '') return;
+      }
+      if (text === '') return;
+      parser.feed(text);
+      endsInCr = text.endsWith('\r');
+    };
     let idle: ReturnType<typeof setTimeout> | undefined;
     const armIdle = (): void => {
       clearTimeout(idle);
@@ -174,16 +191,21 @@ export function followEventStream(connect: Connect, opts: FollowOptions = {}): F
         } catch {
           return delivered; // dropped: the caller reconnects (or stops, if it was closed)
         }
-        if (chunk.done || closed.signal.aborted) return delivered;
-        armIdle();
-        parser.feed(chunk.value);
+        if (closed.signal.aborted) return delivered;
+        if (chunk.done) {
+          if (!endsInCr) return delivered;
+          feed(''); // the end of the stream: no LF follows its last CR
+        } else {
+          armIdle();
+          feed(chunk.value);
+        }
         const out = batch;
         batch = [];
         for (const m of out) {
           delivered = true;
           yield m;
         }
-        if (broken) return delivered;
+        if (broken || chunk.done) return delivered;
       }
     } finally {
       clearTimeout(idle);

@@ -4,7 +4,7 @@
  */
 export { PallasClient, type CallArgs, type CallInput, type LiveMessage, type LiveStream, type PallasClientOptions, type SendOptions } from './client.js';
 export { PallasApiError, PallasNetworkError, isTransient } from './errors.js';
-export { followEventStream, type Connect, type FollowOptions, type FollowedStream, type SseMessage, type StreamState } from './event-stream.js';
+export { RECONNECTED_WITHOUT_ID, followEventStream, type Connect, type FollowOptions, type FollowedStream, type SseMessage, type StreamState } from './event-stream.js';
 export type { Download, DownloadOptions, Progress, UploadOptions } from './transfer.js';
 export { isFinal, type WaitOptions } from './wait.js';
 export { ROUTES, ROUTE_NAMES, type RouteName } from '@pallas/protocol/routes';

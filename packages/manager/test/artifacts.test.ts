@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { SignedArtifact, SigningKey } from '@pallas/protocol';
 import { readFile } from 'node:fs/promises';
-import { ADMIN_PASSWORD, Api, agentBundleFile, createEnrollmentToken, patchFile, tarOf, tempDir, waitFor } from '@pallas/testkit';
+import { ADMIN_PASSWORD, Api, agentBundleFile, createEnrollmentToken, patchFile, skipUnless, tarOf, tempDir, waitFor } from '@pallas/testkit';
 import { buildOva, ovaSkipReason, ovfXml } from '../../agent/test/support/ova-builder.js';
 import { startManager, type RunningManager } from '../src/app.js';
 import { loadConfig } from '../src/config/config.js';
@@ -208,7 +208,7 @@ describe('what each kind must be (checked as the bytes stream in)', () => {
     await waitFor('nothing left in .incoming', () => readdirSync(join(dir.path, 'artifacts', '.incoming')).length === 0);
   };
 
-  it('takes a real OVA and refuses what is not one, whatever the file is called', { skip: ovaSkipReason }, async () => {
+  it('takes a real OVA and refuses what is not one, whatever the file is called', { skip: skipUnless(ovaSkipReason) }, async () => {
     const work = tempDir('pallas-ova-up-');
     try {
       const { path } = await buildOva(work.path, { name: 'appliance' });

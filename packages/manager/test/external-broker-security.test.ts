@@ -127,7 +127,10 @@ describe('external broker: a client holding device A\'s credential', { skip }, (
       // A command to W (which A must not see), then one to A (which A may see): the probe.
       assert.equal((await admin.post(`/api/v1/devices/${W.deviceId}/rotate-credential`, {})).status, 200);
       assert.equal((await admin.post(`/api/v1/devices/${A.deviceId}/rotate-credential`, {})).status, 200);
-      await waitFor('the probe on A\'s command topic', () => sub.output().includes('"rotate-credential"'), { timeoutMs: 10_000 });
+      await waitFor('the probe on A\'s command topic', () => {
+        if (sub.output().includes('"rotate-credential"')) return true;
+        throw new Error(sub.output()); // what it saw, on a timeout
+      }, { timeoutMs: 10_000 });
     } finally {
       await sub.stop();
     }
@@ -177,19 +180,36 @@ describe('external broker: a client holding device A\'s credential', { skip }, (
   });
 
   it('can neither drive the dynamic-security plugin nor overhear the managers driving it', async () => {
-    // The managers' commands carry device secrets: a device must never see them.
-    const sub = watchMosquittoSub(broker.port, [...credsArgs(A.creds), '-t', '$CONTROL/#', '-t', '$CONTROL/dynamic-security/v1', '-t', '$CONTROL/dynamic-security/v1/response', '-v', '-d', '-q', '1']);
-    const forged = randomUUID();
+    // The managers' commands carry device secrets: a device must never see them. A's own
+    // command topic is in the same subscription: the probe that ends the watch arrives there.
+    const sub = watchMosquittoSub(broker.port, [
+      ...credsArgs(A.creds), '-t', '$CONTROL/#', '-t', '$CONTROL/dynamic-security/v1', '-t', '$CONTROL/dynamic-security/v1/response', '-t', topic(A.deviceId, 'cmd/#'), '-v', '-d', '-q', '1',
+    ]);
     try {
       await waitFor('SUBACK', () => /Subscribed \(mid: \d+\)/.test(sub.output()), { timeoutMs: 10_000 });
       await enroll(manager.api, token, 'enrolled-while-overheard'); // a createClient with a password
-      const command = JSON.stringify({ commands: [{ command: 'createClient', username: forged, password: 'forged-password', clientid: forged }] });
-      await mosquitto('mosquitto_pub', [...credsArgs(A.creds), '-t', '$CONTROL/dynamic-security/v1', '-m', command, '-q', '1']);
-      await new Promise((r) => setTimeout(r, 500));
+      // The probe: a command to A, sent by the manager after the above, and after driving the
+      // plugin once more itself (A's new credential is a client of its own, with a password). The
+      // broker hands A's connection its messages in order: anything of the plugin's traffic
+      // delivered to A would be there before the probe.
+      assert.equal((await admin.post(`/api/v1/devices/${A.deviceId}/rotate-credential`, {})).status, 200);
+      await waitFor('the probe on A\'s command topic', () => {
+        if (sub.output().includes('"rotate-credential"')) return true;
+        throw new Error(sub.output()); // what it saw, on a timeout
+      }, { timeoutMs: 10_000 });
     } finally {
       await sub.stop();
     }
-    assert.doesNotMatch(sub.output(), / received PUBLISH /, sub.output());
+    assert.equal(sub.output().match(/ sending CONNECT/g)?.length, 1, `watched on one connection throughout:\n${sub.output()}`);
+    const received = sub.output().split('\n').filter((l) => / received PUBLISH /.test(l));
+    assert.equal(received.length, 1, `only the probe arrived:\n${sub.output()}`);
+    assert.match(received[0]!, new RegExp(`${A.deviceId}/cmd/control`));
+
+    // Driving it: a forged createClient. (Published with A's client id, it would end a watch
+    // like the one above, so it comes after.) listClients goes through the plugin after it.
+    const forged = randomUUID();
+    const command = JSON.stringify({ commands: [{ command: 'createClient', username: forged, password: 'forged-password', clientid: forged }] });
+    await mosquitto('mosquitto_pub', [...credsArgs(A.creds), '-t', '$CONTROL/dynamic-security/v1', '-m', command, '-q', '1']);
     assert.ok(!(await brokerClients()).includes(forged), 'the forged createClient did nothing');
     assert.equal(await canConnect({ clientId: forged, username: forged, password: 'forged-password' }), false);
   });

@@ -129,11 +129,16 @@ function presenceSuite(makeTarget: () => Promise<StoreTarget>) {
 
   it('a will handled by a manager that did not hear the device announces the store\'s last contact', async () => {
     const last = at(4_000);
-    await insert(['d2', 'online', last]);
+    const witnessLast = at(7_000);
+    await insert(['d2', 'online', last], ['w2', 'online', witnessLast]);
     const other = await manager('b');
     other.activity.presence('d2', 'offline', undefined);
-    await new Promise((r) => setTimeout(r, 200));
-    assert.deepEqual(other.events, [{ id: 'd2', presence: 'offline', lastSeenAt: last }]);
+    await waitFor('d2 announced offline', () => other.events.length > 0);
+    // The witness: another device's will, through the same path (the store read, then the
+    // announcement) after d2's. A second announcement of d2 would come before it.
+    other.activity.presence('w2', 'offline', undefined);
+    await waitFor('the witness announced offline', () => other.events.some((e) => e.id === 'w2'));
+    assert.deepEqual(other.events, [{ id: 'd2', presence: 'offline', lastSeenAt: last }, { id: 'w2', presence: 'offline', lastSeenAt: witnessLast }]);
   });
 
   it('on a shared broker, a will announces the later of the store\'s last contact and this manager\'s', async () => {

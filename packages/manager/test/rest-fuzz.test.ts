@@ -9,10 +9,11 @@
  *   control characters), path parameters being real ids most of the time.
  * Each case is checked on its own: never a 5xx, never a stack trace or path, an error is
  * `{error: {code, message}}`, the manager process is alive, the admin session still works,
- * and after a write the listing of what the route writes still matches its schema (nothing
- * invalid stored). The first bad case stops the run with the seed and path that replay it
- * (docs/testing.md, "Fuzzing"). Prints how many cases ran, by status, and the share that got
- * past the request validator; the manager's RSS stays bounded.
+ * and after a write the listings of what the route writes (groups and rollouts included)
+ * still match their schemas (nothing invalid stored). The first bad case stops the run with
+ * the seed and path that replay it (docs/testing.md, "Fuzzing"). Prints how many cases ran,
+ * by status, and the share that got past the request validator; the manager's RSS stays
+ * bounded.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -20,7 +21,7 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import Type from 'typebox';
 import {
-  ApiToken, Artifact, AuditEntry, checker, Device, EnrollmentToken, Page, Task, User, type CreatedApiToken,
+  ApiToken, Artifact, AuditEntry, checker, Device, EnrollmentToken, Group, Page, Rollout, RolloutDevice, Task, User, type CreatedApiToken,
 } from '@pallas/protocol';
 import { Api, announceFuzzSeed, anyText, createEnrollmentToken, fuzz, mutatedDeep, patchFile, startManagerProcess, type ManagerProcess } from '@pallas/testkit';
 import { enroll, fakeFacts } from './support.js';
@@ -63,6 +64,16 @@ function validBodies(): Record<string, Record<string, unknown>> {
     'POST /api/v1/tasks': { operation: { kind: 'vm.power', vmId: 'vm-1', action: 'off' }, deviceIds: [ids.device] },
     'POST /api/v1/auth/login': { username: 'fuzz-victim', password: 'wrong-password' },
     'POST /api/v1/enroll': { token: 'pet_0123456789abcdef', deviceId: '00000000-0000-4000-8000-000000000000', facts: fakeFacts('fuzz-host') },
+    'POST /api/v1/groups': { name: 'fuzz-made-group', description: 'made by the fuzzer', deviceIds: [ids.device] },
+    'PATCH /api/v1/groups/{id}': { name: 'fuzz-group-renamed', description: 'changed by the fuzzer', deviceIds: [ids.device] },
+    'POST /api/v1/rollouts': {
+      name: 'fuzz-made-rollout', operation: { kind: 'vm.power', vmId: 'vm-1', action: 'on' }, deviceIds: [ids.device],
+      waves: { sizes: ['100%'] }, errorThreshold: { count: 2, action: 'pause' }, deviceTimeoutSec: 600,
+    },
+    'POST /api/v1/rollouts/plan': { deviceIds: [ids.device], waves: { ramp: { first: 1, factor: 2, cap: 10 } } },
+    'POST /api/v1/rollouts/{id}/pause': { reason: 'fuzz' },
+    'POST /api/v1/rollouts/{id}/resume': { reason: 'fuzz' },
+    'POST /api/v1/rollouts/{id}/abort': { reason: 'fuzz' },
   };
 }
 
@@ -194,23 +205,32 @@ function urls(route: Route): fc.Arbitrary<{ url: string; why: string }> {
   });
 }
 
-/** What a write route may change, to be read back valid after each of its cases. */
-const LISTS: Array<[RegExp, string, Parameters<typeof checker>[0]]> = [
-  [/^\/api\/v1\/users/, '/api/v1/users?limit=1000', Page(User)],
-  [/^\/api\/v1\/api-tokens/, '/api/v1/api-tokens?all=true&limit=1000', Page(ApiToken)],
-  [/^\/api\/v1\/enrollment-tokens/, '/api/v1/enrollment-tokens?limit=1000', Page(EnrollmentToken)],
-  [/^\/api\/v1\/(devices\/\{id\}\/|tasks)/, '/api/v1/tasks?limit=1000', Page(Task)],
-  [/^\/api\/v1\/(devices|enroll)/, '/api/v1/devices?limit=1000', Page(Device)],
-  [/^\/api\/v1\/artifacts/, '/api/v1/artifacts?limit=1000', Page(Artifact)],
+/**
+ * What a write route may change, to be read back valid after each of its cases: the route's
+ * own listing, and the listings it changes beside it (a device's tasks; a group's member count
+ * after a device is renamed, retagged or removed; a rollout's tasks, its progress and its
+ * devices' entries after a pause, resume or abort).
+ */
+const LISTS: Array<[RegExp, () => string, Parameters<typeof checker>[0]]> = [
+  [/^\/api\/v1\/users/, () => '/api/v1/users?limit=1000', Page(User)],
+  [/^\/api\/v1\/api-tokens/, () => '/api/v1/api-tokens?all=true&limit=1000', Page(ApiToken)],
+  [/^\/api\/v1\/enrollment-tokens/, () => '/api/v1/enrollment-tokens?limit=1000', Page(EnrollmentToken)],
+  [/^\/api\/v1\/(devices\/\{id\}\/|tasks|rollouts)/, () => '/api/v1/tasks?limit=1000', Page(Task)],
+  [/^\/api\/v1\/(devices|enroll)/, () => '/api/v1/devices?limit=1000', Page(Device)],
+  [/^\/api\/v1\/artifacts/, () => '/api/v1/artifacts?limit=1000', Page(Artifact)],
+  [/^\/api\/v1\/(groups|devices)/, () => '/api/v1/groups?limit=1000', Page(Group)],
+  [/^\/api\/v1\/(rollouts|groups|devices|tasks)/, () => '/api/v1/rollouts?limit=1000', Page(Rollout)],
+  [/^\/api\/v1\/(rollouts|devices|tasks)/, () => `/api/v1/rollouts/${ids.rollout}/devices?limit=1000`, Page(RolloutDevice)],
 ];
-const listCheckers = new Map(LISTS.map(([, path, schema]) => [path, checker(Type.Unsafe(schema))]));
+const listCheckers = LISTS.map(([, , schema]) => checker(Type.Unsafe(schema)));
 
 async function storedIsValid(route: Route): Promise<void> {
-  for (const [re, path] of LISTS) {
+  for (const [i, [re, pathOf]] of LISTS.entries()) {
     if (!re.test(route.path)) continue;
+    const path = pathOf();
     const res = await admin.get(path);
     assert.equal(res.status, 200, `${path}: ${res.status}`);
-    const check = listCheckers.get(path)!;
+    const check = listCheckers[i]!;
     assert.ok(check.check(res.body), `after ${route.method} ${route.path}, ${path} holds something invalid: ${check.explain(res.body)}`);
   }
 }
@@ -310,7 +330,7 @@ describe('hostile REST input', () => {
     assert.ok(rssAfter - rssBefore < RSS_GROWTH_LIMIT_MB, `RSS grew by ${(rssAfter - rssBefore).toFixed(0)} MB`);
 
     // Nothing invalid stored anywhere, the audit log of the whole run included.
-    const lists: Array<[string, Parameters<typeof checker>[0]]> = [...LISTS.map(([, path, schema]) => [path, schema] as [string, Parameters<typeof checker>[0]]), ['/api/v1/audit?limit=1000', Page(AuditEntry)]];
+    const lists: Array<[string, Parameters<typeof checker>[0]]> = [...LISTS.map(([, pathOf, schema]) => [pathOf(), schema] as [string, Parameters<typeof checker>[0]]), ['/api/v1/audit?limit=1000', Page(AuditEntry)]];
     for (const [path, schema] of lists) {
       const res = await admin.get(path);
       assert.equal(res.status, 200, path);
