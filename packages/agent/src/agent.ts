@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type ControlMessage, type EnrollResponse, type HostFacts, type TaskResult } from '@pallas/protocol';
+import type { ControlMessage, EnrollResponse, HostFacts, TaskResult } from '@pallas/protocol';
 import { pino, type Logger } from 'pino';
 import type { Driver } from './drivers/driver.js';
 import { isDriverError } from './drivers/driver-error.js';

@@ -1,26 +1,12 @@
 import { EventEmitter } from 'node:events';
 import mqtt, { type IClientPublishOptions, type MqttClient } from 'mqtt';
-import {
-  CHANNEL_QOS,
-  ControlMessage,
-  TaskAck,
-  TaskCommand,
-  checker,
-  deviceCommandFilter,
-  deviceTopic,
-  parseDeviceTopic,
-  type EnrollResponse,
-  type PresenceMessage,
-  type UpstreamChannel,
-} from '@pallas/protocol';
+import type { ControlMessage, EnrollResponse, PresenceMessage, TaskAck, TaskCommand } from '@pallas/protocol';
+import { CHANNEL_QOS, deviceCommandFilter, deviceTopic, parseDeviceTopic, type UpstreamChannel } from '@pallas/protocol/topics';
+import { checkControlMessage, checkTaskAck, checkTaskCommand, decodeJson, type DeviceCheck } from '../checks/index.js';
 import { AGENT_VERSION } from '../version.js';
 import type { Logger } from 'pino';
 import { describeError } from '../errors.js';
 import { Backoff, type BackoffOptions } from '../util/backoff.js';
-
-const checkControl = checker(ControlMessage);
-const checkTask = checker(TaskCommand);
-const checkTaskAck = checker(TaskAck);
 
 // CONNACK codes that mean "this credential is no good": MQTT 3.1.1 4 (bad user name or
 // password) and 5 (not authorized); MQTT 5 0x86 (134) and 0x87 (135).
@@ -314,35 +300,36 @@ export class Link extends EventEmitter<LinkEvents> {
     }
     switch (parsed.channel) {
       case 'cmd/control': {
-        const res = checkControl.parseJson(payload);
-        if (!res.ok) {
-          this.#log.warn({ topic, error: res.error }, 'dropping invalid control message');
-          return;
-        }
-        this.emit('control', res.value);
+        const message = this.#accept(topic, payload, checkControlMessage, 'dropping invalid control message');
+        if (message) this.emit('control', message);
         return;
       }
       case 'cmd/task': {
-        const res = checkTask.parseJson(payload);
-        if (!res.ok) {
-          this.#log.warn({ topic, error: res.error }, 'dropping invalid task command');
-          return;
-        }
-        this.emit('task', res.value);
+        const command = this.#accept(topic, payload, checkTaskCommand, 'dropping invalid task command');
+        if (command) this.emit('task', command);
         return;
       }
       case 'cmd/task-ack': {
-        const res = checkTaskAck.parseJson(payload);
-        if (!res.ok) {
-          this.#log.warn({ topic, error: res.error }, 'dropping invalid task ack');
-          return;
-        }
-        this.emit('task-ack', res.value);
+        const ack = this.#accept(topic, payload, checkTaskAck, 'dropping invalid task ack');
+        if (ack) this.emit('task-ack', ack);
         return;
       }
       default:
         this.#log.warn({ topic }, 'dropping message on an unknown channel');
     }
+  }
+
+  /**
+   * The message if it is valid, checked synchronously (messages are handled in the order they
+   * came); else undefined, and the refusal logged once its explanation is ready.
+   */
+  #accept<T>(topic: string, payload: Buffer, check: DeviceCheck<T>, refusal: string): T | undefined {
+    const decoded = decodeJson(payload);
+    if (decoded.ok && check.check(decoded.value)) return decoded.value;
+    const log = this.#log;
+    if (!decoded.ok) log.warn({ topic, error: decoded.error }, refusal);
+    else void check.explain(decoded.value).then((error) => log.warn({ topic, error }, refusal), () => log.warn({ topic }, refusal));
+    return undefined;
   }
 }
 
