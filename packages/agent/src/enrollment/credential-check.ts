@@ -1,4 +1,4 @@
-import type { Logger } from 'pino';
+import type { Logger } from '../util/line-logger.js';
 import { checkApiError, checkEnrollStatusResponse } from '../checks/index.js';
 import { describeError } from '../errors.js';
 import { Backoff, sleep, type BackoffOptions } from '../util/backoff.js';

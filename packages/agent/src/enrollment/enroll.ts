@@ -1,5 +1,5 @@
 import type { EnrollRequest, EnrollResponse } from '@pallas/protocol';
-import type { Logger } from 'pino';
+import type { Logger } from '../util/line-logger.js';
 import { checkApiError, checkEnrollResponse } from '../checks/index.js';
 import { AgentError, AgentErrorCodes, describeError } from '../errors.js';
 import { Backoff, sleep, type BackoffOptions } from '../util/backoff.js';

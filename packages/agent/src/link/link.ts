@@ -4,7 +4,7 @@ import type { ControlMessage, EnrollResponse, PresenceMessage, TaskAck, TaskComm
 import { CHANNEL_QOS, deviceCommandFilter, deviceTopic, parseDeviceTopic, type UpstreamChannel } from '@pallas/protocol/topics';
 import { checkControlMessage, checkTaskAck, checkTaskCommand, decodeJson, type DeviceCheck } from '../checks/index.js';
 import { AGENT_VERSION } from '../version.js';
-import type { Logger } from 'pino';
+import type { Logger } from '../util/line-logger.js';
 import { describeError } from '../errors.js';
 import { Backoff, type BackoffOptions } from '../util/backoff.js';
 

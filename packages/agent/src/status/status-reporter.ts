@@ -1,5 +1,5 @@
 import type { StatusMessage } from '@pallas/protocol';
-import type { Logger } from 'pino';
+import type { Logger } from '../util/line-logger.js';
 import { checkStatusMessage } from '../checks/index.js';
 import type { Driver } from '../drivers/driver.js';
 import { isDriverError } from '../drivers/driver-error.js';

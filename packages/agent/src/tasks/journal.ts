@@ -2,7 +2,7 @@ import { writeSync } from 'node:fs';
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ArtifactGrant, TaskOperation, TaskResult } from '@pallas/protocol';
-import type { Logger } from 'pino';
+import type { Logger } from '../util/line-logger.js';
 import { checkJournalRecord } from '../checks/index.js';
 import type { JournalRecord } from './journal-schema.js';
 import { AgentError, AgentErrorCodes, describeError } from '../errors.js';
