@@ -118,6 +118,10 @@ export class Link extends EventEmitter<LinkEvents> {
       reconnectPeriod: 0,
       connectTimeout: this.#opts.connectTimeoutMs ?? 30_000,
       protocolVersion: 4,
+      // Off: mqtt-packet's number cache is 65,536 two-byte Buffers made at the first packet, some
+      // 7 MiB of heap kept for the process's life (docs/benchmarks.md, "Agent footprint"); a
+      // device sends a few packets a minute, each number allocated when written costs nothing.
+      writeCache: false,
       // mqtt.js traces every packet through the `debug` module unless given its own logger; the
       // check per call showed in a fan-out's profile. `DEBUG=mqttjs*` still turns it on.
       ...(process.env.DEBUG ? {} : { log: () => {} }),
