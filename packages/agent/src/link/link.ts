@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import mqtt, { type IClientPublishOptions, type MqttClient } from 'mqtt';
+import type { IClientOptions, IClientPublishOptions, MqttClient } from 'mqtt';
 import type { ControlMessage, EnrollResponse, PresenceMessage, TaskAck, TaskCommand } from '@pallas/protocol';
 import { CHANNEL_QOS, deviceCommandFilter, deviceTopic, parseDeviceTopic, type UpstreamChannel } from '@pallas/protocol/topics';
 import { checkControlMessage, checkTaskAck, checkTaskCommand, decodeJson, type DeviceCheck } from '../checks/index.js';
@@ -7,6 +7,7 @@ import { AGENT_VERSION } from '../version.js';
 import type { Logger } from '../util/line-logger.js';
 import { describeError } from '../errors.js';
 import { Backoff, type BackoffOptions } from '../util/backoff.js';
+import { connectMqtt } from './mqtt-client.js';
 
 // CONNACK codes that mean "this credential is no good": MQTT 3.1.1 4 (bad user name or
 // password) and 5 (not authorized); MQTT 5 0x86 (134) and 0x87 (135).
@@ -109,7 +110,7 @@ export class Link extends EventEmitter<LinkEvents> {
     this.#fallback = this.#opts.fallback;
     const secure = m.url.startsWith('mqtts:') || m.url.startsWith('wss:');
     const will: PresenceMessage = { state: 'offline', reason: 'connection lost' };
-    const client = mqtt.connect(m.url, {
+    const options: IClientOptions = {
       clientId: m.clientId,
       username: m.username,
       password: m.password,
@@ -129,7 +130,20 @@ export class Link extends EventEmitter<LinkEvents> {
       // `ca` replaces the system's CAs: a server whose certificate does not chain to the pinned
       // CA fails the handshake, and the link retries with backoff (it never falls back to plain).
       ...(secure ? { rejectUnauthorized: true, ...(this.#opts.ca ? { ca: this.#opts.ca } : {}) } : {}),
-    });
+    };
+    // mqtt:// and mqtts:// with mqtt.js's client alone; anything else (ws://, wss://) through
+    // the whole of mqtt.js, loaded for it (until then, publishing fails as if closed).
+    const client = connectMqtt(m.url, options);
+    if (client) this.#attach(client);
+    else {
+      void import('mqtt').then(
+        (mqtt) => !this.#closing && !this.#client && this.#attach(mqtt.default.connect(m.url, options)),
+        (err: unknown) => this.#log.error({ err: describeError(err) }, 'cannot load the MQTT client'),
+      );
+    }
+  }
+
+  #attach(client: MqttClient): void {
     this.#client = client;
     client.on('connect', () => this.#onConnect(client));
     client.on('close', () => this.#onClose());
