@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
-import { lineLogger, silentLogger } from '../src/util/line-logger.js';
+import { lineLogger, silentLogger, type Logger } from '../src/util/line-logger.js';
 
 function both(level: 'info' | 'debug' | 'warn' | 'silent') {
   const ours: string[] = [];
@@ -26,7 +26,9 @@ function both(level: 'info' | 'debug' | 'warn' | 'silent') {
 describe('line logger', () => {
   it('writes what pino writes, children and levels included', async () => {
     const b = both('info');
-    for (const log of [b.ours, b.pino]) {
+    // A pino logger is a Logger too: the agent takes either.
+    const loggers: Logger[] = [b.ours, b.pino];
+    for (const log of loggers) {
       log.info('started');
       log.warn({ delayMs: 5, err: 'boom' }, 'reconnecting');
       log.debug('hidden at info');
