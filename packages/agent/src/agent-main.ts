@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { Agent } from './agent.js';
 import { USAGE, isConfigError, loadConfig } from './config/config.js';
 import { createDriver } from './drivers/index.js';
 import { AgentErrorCodes, describeError, isAgentError } from './errors.js';
 import { SelfUpdater } from './update/self-updater.js';
+import { lineLogger } from './util/line-logger.js';
 import { ENTRY_ENV, RESTART_FOR_UPDATE_EXIT_CODE, SUPERVISED_ENV } from './update/update-files.js';
 import { AGENT_VERSION } from './version.js';
 
@@ -31,7 +31,8 @@ export async function runAgent(): Promise<number> {
     return 0;
   }
   const { config } = invocation;
-  const logger = pino({ name: 'pallas-agent', level: config.logLevel });
+  // pino's format, without pino (docs/benchmarks.md, "Agent footprint").
+  const logger = lineLogger('pallas-agent', config.logLevel);
   // The sim host keeps its VMs beside the agent's state, so they outlive a restart as a real host's do.
   // The qemu driver's VM folders default to <stateDir>/qemu (resolved in the config).
   const options =

@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type ControlMessage, type EnrollResponse, type HostFacts, type TaskResult } from '@pallas/protocol';
-import { pino, type Logger } from 'pino';
+import type { ControlMessage, EnrollResponse, HostFacts, TaskResult } from '@pallas/protocol';
 import type { Driver } from './drivers/driver.js';
 import { isDriverError } from './drivers/driver-error.js';
 import { Downloader } from './downloads/downloader.js';
@@ -16,6 +15,7 @@ import { AGENT_VERSION } from './version.js';
 import { TaskJournal } from './tasks/journal.js';
 import { TaskRunner } from './tasks/task-runner.js';
 import { Backoff, type BackoffOptions } from './util/backoff.js';
+import { silentLogger, type Logger } from './util/line-logger.js';
 
 export interface AgentOptions {
   /** Directory holding device.json, credential.json and retired.json; created (0700) if missing. */
@@ -90,7 +90,6 @@ export interface AgentEvents {
   'task-finished': [result: TaskResult];
 }
 
-const silent = pino({ level: 'silent' });
 const TERMINAL: ReadonlySet<AgentState> = new Set(['stopped', 'decommissioned', 'failed']);
 
 /**
@@ -122,7 +121,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     super();
     this.#opts = Object.freeze({ ...options });
     this.#stateDir = new StateDir(options.stateDir);
-    this.#log = options.logger ?? silent;
+    this.#log = options.logger ?? silentLogger;
   }
 
   get state(): AgentState {

@@ -15,6 +15,11 @@ async function main(): Promise<number> {
 
 async function supervise(argv: string[]): Promise<number> {
   try {
+    // The supervisor's JavaScript stays in V8's interpreter, as the agent's does
+    // (AGENT_NODE_FLAGS): loading its modules makes Node's URL-to-path conversion hot enough
+    // for TurboFan, whose compiled code and the compiler's own pages it touches would stay
+    // resident, some 4 MiB of an otherwise idle process (docs/benchmarks.md, "Agent footprint").
+    (await import('node:v8')).setFlagsFromString('--no-opt');
     const { runSupervise } = await import('./update/supervise-command.js');
     return await runSupervise(argv, process.env, process.argv[1]!);
   } catch (err) {

@@ -1,116 +1,17 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { checker } from '@pallas/protocol';
-import Type, { type Static, type TSchema } from 'typebox';
-import { DRIVER_ERROR_CODES, assertDriverAvailable, type DriverName, type EsxiDriverOptions, type QemuDriverOptions } from '../drivers/index.js';
+import { assertDriverAvailable, type DriverName, type EsxiDriverOptions, type QemuDriverOptions } from '../drivers/index.js';
 import { AgentError, AgentErrorCodes, describeError, isAgentError } from '../errors.js';
-import { AGENT_OPTIONS, LOG_LEVELS, fromEnv, invalid, type LogLevel } from './flags.js';
+import { AGENT_OPTIONS, LOG_LEVELS, fromEnv, invalid, isLogLevel, type LogLevel } from './flags.js';
+import type { AgentConfigFile, DownloadsConfig, EsxiFileOptions, SimOptions } from './config-schema.js';
+import { checkAgentConfigFile } from '../checks/index.js';
 import { SECRET_KEY_FILE_NAME, decryptSecret, isEncryptedSecret, readKey, type KeySource } from '../secrets/index.js';
 
-const LogLevelSchema = Type.Union(LOG_LEVELS.map((l) => Type.Literal(l)));
-
-/** One simulated operation's duration: up to 10 minutes. */
-const LatencyMs = Type.Integer({ minimum: 0, maximum: 600_000 });
-const DriverErrorCodeSchema = Type.Union(DRIVER_ERROR_CODES.map((c) => Type.Literal(c)));
-function perSimOperation<S extends TSchema>(schema: S) {
-  return { createVm: Type.Optional(schema), powerVm: Type.Optional(schema), updateVm: Type.Optional(schema), deleteVm: Type.Optional(schema), applyPatch: Type.Optional(schema) };
-}
-
-const SimOptionsSchema = Type.Object(
-  {
-    hostname: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
-    cpuCores: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
-    memoryMB: Type.Optional(Type.Integer({ minimum: 1 })),
-    datastores: Type.Optional(
-      Type.Array(
-        Type.Object(
-          {
-            name: Type.String({ minLength: 1, maxLength: 255 }),
-            capacityGB: Type.Number({ minimum: 0 }),
-            freeGB: Type.Optional(Type.Number({ minimum: 0 })),
-          },
-          { additionalProperties: false },
-        ),
-        { maxItems: 256 },
-      ),
-    ),
-    vmCount: Type.Optional(Type.Integer({ minimum: 0, maximum: 4096 })),
-    seed: Type.Optional(Type.Integer()),
-    latencyMs: Type.Optional(Type.Union([LatencyMs, Type.Object(perSimOperation(LatencyMs), { additionalProperties: false })])),
-    failRate: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
-    failOn: Type.Optional(Type.Object(perSimOperation(DriverErrorCodeSchema), { additionalProperties: false })),
-  },
-  { additionalProperties: false },
-);
-
-const QemuOptionsSchema = Type.Object(
-  {
-    /** Relative paths are taken from the config file's directory. Default `<stateDir>/qemu`. */
-    dir: Type.Optional(Type.String({ minLength: 1 })),
-    binary: Type.Optional(Type.String({ minLength: 1 })),
-    qemuImg: Type.Optional(Type.String({ minLength: 1 })),
-    accel: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('kvm'), Type.Literal('tcg')])),
-    shutdownTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })),
-    qmpTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 600_000 })),
-  },
-  { additionalProperties: false },
-);
-
-/** How the esxi driver reaches its host. The password is either clear or `enc:v1:…` (encrypt-secret). */
-const EsxiOptionsSchema = Type.Object(
-  {
-    /** `https://esxi.example` (the SDK path `/sdk` is added when missing). */
-    url: Type.Optional(Type.String({ minLength: 1 })),
-    user: Type.Optional(Type.String({ minLength: 1 })),
-    password: Type.Optional(Type.String({ minLength: 1 })),
-    /** `pallas-agent encrypt-secret` output; the key is kept apart (key file or PALLAS_SECRET_KEY). */
-    passwordEncrypted: Type.Optional(Type.String({ minLength: 1 })),
-    /** SHA-256 fingerprint of the host's certificate, hex, colons allowed. */
-    thumbprint: Type.Optional(Type.String({ minLength: 1 })),
-    /** Path of a PEM file (the CA, or the host's self-signed certificate), relative to the config file; or the PEM text itself. */
-    ca: Type.Optional(Type.String({ minLength: 1 })),
-    /** No certificate check at all: labs only. */
-    insecure: Type.Optional(Type.Boolean()),
-    callTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 600_000 })),
-    shutdownTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })),
-  },
-  { additionalProperties: false },
-);
-
-/** Artifact downloads (docs/agent.md). */
-const DownloadsSchema = Type.Object(
-  {
-    /** Bandwidth cap of artifact downloads, bytes per second. Default: none. */
-    maxBytesPerSec: Type.Optional(Type.Integer({ minimum: 1024 })),
-  },
-  { additionalProperties: false },
-);
-export type DownloadsConfig = Static<typeof DownloadsSchema>;
+export type { AgentConfigFile, DownloadsConfig } from './config-schema.js';
 
 /** The esxi driver's connection, resolved: password in clear (in memory only), CA as PEM text. */
 export type EsxiConnection = Omit<EsxiDriverOptions, 'warn'>;
-
-/** The config file (`--config file.json`): the flags' names in camelCase, plus driver options. */
-export const AgentConfigFile = Type.Object(
-  {
-    manager: Type.Optional(Type.String()),
-    token: Type.Optional(Type.String()),
-    ca: Type.Optional(Type.String({ minLength: 1 })),
-    /** Relative paths are taken from the config file's directory. */
-    stateDir: Type.Optional(Type.String({ minLength: 1 })),
-    driver: Type.Optional(Type.String()),
-    logLevel: Type.Optional(LogLevelSchema),
-    sim: Type.Optional(SimOptionsSchema),
-    qemu: Type.Optional(QemuOptionsSchema),
-    esxi: Type.Optional(EsxiOptionsSchema),
-    downloads: Type.Optional(DownloadsSchema),
-  },
-  { additionalProperties: false },
-);
-export type AgentConfigFile = Static<typeof AgentConfigFile>;
-const checkFile = checker(AgentConfigFile);
-const checkLevel = checker(LogLevelSchema);
 
 export interface AgentConfig {
   manager: string | undefined;
@@ -126,7 +27,7 @@ export interface AgentConfig {
   /** Default `info`. */
   logLevel: LogLevel;
   /** Options of the sim driver (config file only). */
-  sim: Static<typeof SimOptionsSchema>;
+  sim: SimOptions;
   /** Options of the qemu driver (config file), `dir` absolute: `--qemu-dir` > `PALLAS_QEMU_DIR` > file > `<stateDir>/qemu`. */
   qemu: QemuDriverOptions;
   /** The esxi driver's connection (`--driver esxi` only): flags > `PALLAS_ESXI_*` > file `esxi`. */
@@ -198,7 +99,7 @@ export async function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: st
       throw invalid(`download bandwidth cap must be a whole number of bytes per second, at least 1024, got "${capText}"`);
     }
   }
-  if (!checkLevel.check(logLevel)) throw invalid(`invalid log level "${logLevel}"; valid levels: ${LOG_LEVELS.join(', ')}`);
+  if (!isLogLevel(logLevel)) throw invalid(`invalid log level "${logLevel}"; valid levels: ${LOG_LEVELS.join(', ')}`);
   const secretKey = resolveKeySource(values['secret-key-file'], env, stateDir, cwd);
   // Resolved (and the password decrypted) before the driver check, so that a bad esxi section
   // is reported as such, with the field's name, and the agent never starts half-configured.
@@ -233,8 +134,6 @@ export function resolveKeySource(flag: string | undefined, env: NodeJS.ProcessEn
   const path = fromEnv(env, 'PALLAS_SECRET_KEY_FILE');
   return { kind: 'file', path: path !== undefined ? resolve(cwd, path) : join(stateDir, SECRET_KEY_FILE_NAME) };
 }
-
-type EsxiFileOptions = Static<typeof EsxiOptionsSchema>;
 
 /** `PALLAS_ESXI_INSECURE`: 1/true/yes or 0/false/no; anything else is a mistake worth naming. */
 function envFlag(env: NodeJS.ProcessEnv, name: string): boolean | undefined {
@@ -349,7 +248,7 @@ export async function readConfigFile(path: string): Promise<AgentConfigFile> {
   } catch (err) {
     throw invalid(`cannot read config file ${path}: ${describeError(err)}`);
   }
-  const res = checkFile.parseJson(text);
+  const res = await checkAgentConfigFile.parseJson(text);
   // typebox reports a key outside the schema as "schema is false"; say what it means.
   if (!res.ok) throw invalid(`config file ${path}: ${res.error.replace(/: schema is false$/, ': unknown setting')}`);
   return res.value;

@@ -8,6 +8,10 @@ import { AgentError, AgentErrorCodes, isAgentError } from '../errors.js';
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+export function isLogLevel(value: string): value is LogLevel {
+  return (LOG_LEVELS as readonly string[]).includes(value);
+}
+
 /** `parseArgs` options of `pallas-agent` (and `pallas-agent supervise`, which takes the same). */
 export const AGENT_OPTIONS = {
   manager: { type: 'string' },

@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { assertDriverAvailable } from '../drivers/index.js';
 import { describeError } from '../errors.js';
-import { AGENT_OPTIONS, LOG_LEVELS, fromEnv, invalid, type LogLevel } from './flags.js';
+import { AGENT_OPTIONS, LOG_LEVELS, fromEnv, invalid, isLogLevel, type LogLevel } from './flags.js';
 
 export type SupervisorInvocation = { action: 'help' } | { action: 'version' } | { action: 'run'; stateDir: string; logLevel: LogLevel };
 
@@ -53,7 +53,7 @@ export async function loadSupervisorConfig(argv: string[], env: NodeJS.ProcessEn
     ? resolve(cwd, stateDirFlag)
     : fileStateDir !== undefined ? resolve(fileDir, fileStateDir) : resolve(cwd, 'pallas-agent-state');
   const logLevel = values['log-level'] ?? fromEnv(env, 'PALLAS_LOG_LEVEL') ?? (file.logLevel as string | undefined) ?? 'info';
-  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw invalid(`invalid log level "${logLevel}"; valid levels: ${LOG_LEVELS.join(', ')}`);
+  if (!isLogLevel(logLevel)) throw invalid(`invalid log level "${logLevel}"; valid levels: ${LOG_LEVELS.join(', ')}`);
   assertDriverAvailable(values.driver ?? fromEnv(env, 'PALLAS_DRIVER') ?? (file.driver as string | undefined) ?? 'sim');
-  return { action: 'run', stateDir, logLevel: logLevel as LogLevel };
+  return { action: 'run', stateDir, logLevel };
 }

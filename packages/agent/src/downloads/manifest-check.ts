@@ -1,5 +1,6 @@
 import { createPublicKey, verify } from 'node:crypto';
-import { canonicalJson, type ArtifactGrant, type SigningKey } from '@pallas/protocol';
+import type { ArtifactGrant, SigningKey } from '@pallas/protocol';
+import { canonicalJson } from '@pallas/protocol/canonical-json';
 import { ArtifactError } from './artifact-error.js';
 
 /** Artifact ids become file names on the device: only what the manager makes is accepted. */

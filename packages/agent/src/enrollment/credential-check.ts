@@ -1,11 +1,8 @@
-import { ApiError, EnrollStatusResponse, checker } from '@pallas/protocol';
-import type { Logger } from 'pino';
+import type { Logger } from '../util/line-logger.js';
+import { checkApiError, checkEnrollStatusResponse } from '../checks/index.js';
 import { describeError } from '../errors.js';
 import { Backoff, sleep, type BackoffOptions } from '../util/backoff.js';
 import { enrollUrl, postJson } from './enroll.js';
-
-const checkResponse = checker(EnrollStatusResponse);
-const checkApiError = checker(ApiError);
 
 /**
  * Asks the manager (POST /api/v1/enroll/status) whether a credential the broker refused is
@@ -28,7 +25,7 @@ export async function checkRefusedCredential(options: {
       const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
       const { res, text } = await postJson(url, JSON.stringify({ deviceId: options.deviceId, secret: options.secret }), signal, options.ca);
       const body = parse(text);
-      if (res.ok && checkResponse.check(body)) {
+      if (res.ok && checkEnrollStatusResponse.check(body)) {
         options.logger.info({ state: body.state }, 'the manager says the credential is valid; connecting again');
         return 'retry';
       }

@@ -1,10 +1,8 @@
-import { ApiError, EnrollResponse, checker, type EnrollRequest } from '@pallas/protocol';
-import type { Logger } from 'pino';
+import type { EnrollRequest, EnrollResponse } from '@pallas/protocol';
+import type { Logger } from '../util/line-logger.js';
+import { checkApiError, checkEnrollResponse } from '../checks/index.js';
 import { AgentError, AgentErrorCodes, describeError } from '../errors.js';
 import { Backoff, sleep, type BackoffOptions } from '../util/backoff.js';
-
-const checkResponse = checker(EnrollResponse);
-const checkApiError = checker(ApiError);
 
 /** Path of the enrollment call, relative to the manager's base URL. */
 export const ENROLL_PATH = '/api/v1/enroll';
@@ -61,7 +59,7 @@ export async function requestEnrollment(
     body = undefined;
   }
   if (res.ok) {
-    const parsed = checkResponse.validate(body);
+    const parsed = await checkEnrollResponse.validate(body);
     // A 2xx that is not an EnrollResponse usually comes from something in between (a captive
     // portal, a proxy error page) rather than from the manager: worth another try later.
     if (!parsed.ok) throw new EnrollmentAttemptError(`unexpected enrollment response from ${url}: ${parsed.error}`, true, res.status);

@@ -1,1 +1,1 @@
-export { StateDir, DeviceIdentity, DEVICE_FILE, CREDENTIAL_FILE, type Credential } from './state-dir.js';
+export { StateDir, type DeviceIdentity, DEVICE_FILE, CREDENTIAL_FILE, type Credential } from './state-dir.js';

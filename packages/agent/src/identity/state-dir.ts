@@ -1,35 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { EnrollResponse, checker } from '@pallas/protocol';
-import Type, { type Static } from 'typebox';
+import type { EnrollResponse } from '@pallas/protocol';
+import { checkDeviceIdentity, checkEnrollResponse, checkRetiredMarker } from '../checks/index.js';
 import { AgentError, AgentErrorCodes, describeError } from '../errors.js';
+import type { DeviceIdentity, RetiredMarker } from './state-schemas.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 
-/** `device.json`: who this device is. Written once; never changes for a state dir. */
-export const DeviceIdentity = Type.Object({
-  deviceId: Type.String({ format: 'uuid' }),
-  createdAt: Type.String({ format: 'date-time' }),
-});
-export type DeviceIdentity = Static<typeof DeviceIdentity>;
-
+export type { DeviceIdentity, RetiredMarker } from './state-schemas.js';
 export type Credential = EnrollResponse;
-
-/**
- * `retired.json`: the manager decommissioned this device or refused its credential. While it
- * exists the agent refuses to start, token or not, until an operator asks for `--re-enroll`.
- */
-export const RetiredMarker = Type.Object({
-  /** Why, in words: the manager's decommission reason, or the refused credential. */
-  reason: Type.String(),
-  /** When the agent learned it. */
-  at: Type.String({ format: 'date-time' }),
-});
-export type RetiredMarker = Static<typeof RetiredMarker>;
-
-const checkIdentity = checker(DeviceIdentity);
-const checkCredential = checker(EnrollResponse);
-const checkRetired = checker(RetiredMarker);
 
 export const DEVICE_FILE = 'device.json';
 export const CREDENTIAL_FILE = 'credential.json';
@@ -60,7 +39,7 @@ export class StateDir {
     await mkdir(this.path, { recursive: true, mode: 0o700 });
     const existing = await this.#readJson(DEVICE_FILE);
     if (existing !== undefined) {
-      const res = checkIdentity.validate(existing);
+      const res = await checkDeviceIdentity.validate(existing);
       if (!res.ok) throw this.#invalid(DEVICE_FILE, res.error);
       // Ids are canonical lower-case UUIDs (the manager refuses others): fold a hand-written one.
       return { deviceId: res.value.deviceId.toLowerCase(), createdAt: res.value.createdAt };
@@ -74,7 +53,7 @@ export class StateDir {
   async readCredential(deviceId: string): Promise<Credential | null> {
     const raw = await this.#readJson(CREDENTIAL_FILE);
     if (raw === undefined) return null;
-    const res = checkCredential.validate(raw);
+    const res = await checkEnrollResponse.validate(raw);
     if (!res.ok) throw this.#invalid(CREDENTIAL_FILE, `${res.error}; delete it to enroll again`);
     if (res.value.deviceId !== deviceId) {
       throw this.#invalid(CREDENTIAL_FILE, `it belongs to device ${res.value.deviceId}, not ${deviceId}`);
@@ -122,7 +101,7 @@ export class StateDir {
   async readRetired(): Promise<RetiredMarker | null> {
     const raw = await this.#readJson(RETIRED_FILE);
     if (raw === undefined) return null;
-    const res = checkRetired.validate(raw);
+    const res = await checkRetiredMarker.validate(raw);
     if (!res.ok) throw this.#invalid(RETIRED_FILE, `${res.error}; start with --re-enroll to enroll the device again`);
     return { reason: res.value.reason, at: res.value.at };
   }

@@ -1,26 +1,13 @@
 import { EventEmitter } from 'node:events';
-import mqtt, { type IClientPublishOptions, type MqttClient } from 'mqtt';
-import {
-  CHANNEL_QOS,
-  ControlMessage,
-  TaskAck,
-  TaskCommand,
-  checker,
-  deviceCommandFilter,
-  deviceTopic,
-  parseDeviceTopic,
-  type EnrollResponse,
-  type PresenceMessage,
-  type UpstreamChannel,
-} from '@pallas/protocol';
+import type { IClientOptions, IClientPublishOptions, MqttClient } from 'mqtt';
+import type { ControlMessage, EnrollResponse, PresenceMessage, TaskAck, TaskCommand } from '@pallas/protocol';
+import { CHANNEL_QOS, deviceCommandFilter, deviceTopic, parseDeviceTopic, type UpstreamChannel } from '@pallas/protocol/topics';
+import { checkControlMessage, checkTaskAck, checkTaskCommand, decodeJson, type DeviceCheck } from '../checks/index.js';
 import { AGENT_VERSION } from '../version.js';
-import type { Logger } from 'pino';
+import type { Logger } from '../util/line-logger.js';
 import { describeError } from '../errors.js';
 import { Backoff, type BackoffOptions } from '../util/backoff.js';
-
-const checkControl = checker(ControlMessage);
-const checkTask = checker(TaskCommand);
-const checkTaskAck = checker(TaskAck);
+import { connectMqtt } from './mqtt-client.js';
 
 // CONNACK codes that mean "this credential is no good": MQTT 3.1.1 4 (bad user name or
 // password) and 5 (not authorized); MQTT 5 0x86 (134) and 0x87 (135).
@@ -123,7 +110,7 @@ export class Link extends EventEmitter<LinkEvents> {
     this.#fallback = this.#opts.fallback;
     const secure = m.url.startsWith('mqtts:') || m.url.startsWith('wss:');
     const will: PresenceMessage = { state: 'offline', reason: 'connection lost' };
-    const client = mqtt.connect(m.url, {
+    const options: IClientOptions = {
       clientId: m.clientId,
       username: m.username,
       password: m.password,
@@ -132,6 +119,10 @@ export class Link extends EventEmitter<LinkEvents> {
       reconnectPeriod: 0,
       connectTimeout: this.#opts.connectTimeoutMs ?? 30_000,
       protocolVersion: 4,
+      // Off: mqtt-packet's number cache is 65,536 two-byte Buffers made at the first packet, some
+      // 7 MiB of heap kept for the process's life (docs/benchmarks.md, "Agent footprint"); a
+      // device sends a few packets a minute, each number allocated when written costs nothing.
+      writeCache: false,
       // mqtt.js traces every packet through the `debug` module unless given its own logger; the
       // check per call showed in a fan-out's profile. `DEBUG=mqttjs*` still turns it on.
       ...(process.env.DEBUG ? {} : { log: () => {} }),
@@ -139,7 +130,20 @@ export class Link extends EventEmitter<LinkEvents> {
       // `ca` replaces the system's CAs: a server whose certificate does not chain to the pinned
       // CA fails the handshake, and the link retries with backoff (it never falls back to plain).
       ...(secure ? { rejectUnauthorized: true, ...(this.#opts.ca ? { ca: this.#opts.ca } : {}) } : {}),
-    });
+    };
+    // mqtt:// and mqtts:// with mqtt.js's client alone; anything else (ws://, wss://) through
+    // the whole of mqtt.js, loaded for it (until then, publishing fails as if closed).
+    const client = connectMqtt(m.url, options);
+    if (client) this.#attach(client);
+    else {
+      void import('mqtt').then(
+        (mqtt) => !this.#closing && !this.#client && this.#attach(mqtt.default.connect(m.url, options)),
+        (err: unknown) => this.#log.error({ err: describeError(err) }, 'cannot load the MQTT client'),
+      );
+    }
+  }
+
+  #attach(client: MqttClient): void {
     this.#client = client;
     client.on('connect', () => this.#onConnect(client));
     client.on('close', () => this.#onClose());
@@ -314,35 +318,36 @@ export class Link extends EventEmitter<LinkEvents> {
     }
     switch (parsed.channel) {
       case 'cmd/control': {
-        const res = checkControl.parseJson(payload);
-        if (!res.ok) {
-          this.#log.warn({ topic, error: res.error }, 'dropping invalid control message');
-          return;
-        }
-        this.emit('control', res.value);
+        const message = this.#accept(topic, payload, checkControlMessage, 'dropping invalid control message');
+        if (message) this.emit('control', message);
         return;
       }
       case 'cmd/task': {
-        const res = checkTask.parseJson(payload);
-        if (!res.ok) {
-          this.#log.warn({ topic, error: res.error }, 'dropping invalid task command');
-          return;
-        }
-        this.emit('task', res.value);
+        const command = this.#accept(topic, payload, checkTaskCommand, 'dropping invalid task command');
+        if (command) this.emit('task', command);
         return;
       }
       case 'cmd/task-ack': {
-        const res = checkTaskAck.parseJson(payload);
-        if (!res.ok) {
-          this.#log.warn({ topic, error: res.error }, 'dropping invalid task ack');
-          return;
-        }
-        this.emit('task-ack', res.value);
+        const ack = this.#accept(topic, payload, checkTaskAck, 'dropping invalid task ack');
+        if (ack) this.emit('task-ack', ack);
         return;
       }
       default:
         this.#log.warn({ topic }, 'dropping message on an unknown channel');
     }
+  }
+
+  /**
+   * The message if it is valid, checked synchronously (messages are handled in the order they
+   * came); else undefined, and the refusal logged once its explanation is ready.
+   */
+  #accept<T>(topic: string, payload: Buffer, check: DeviceCheck<T>, refusal: string): T | undefined {
+    const decoded = decodeJson(payload);
+    if (decoded.ok && check.check(decoded.value)) return decoded.value;
+    const log = this.#log;
+    if (!decoded.ok) log.warn({ topic, error: decoded.error }, refusal);
+    else void check.explain(decoded.value).then((error) => log.warn({ topic, error }, refusal), () => log.warn({ topic }, refusal));
+    return undefined;
   }
 }
 

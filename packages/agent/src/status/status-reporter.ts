@@ -1,11 +1,10 @@
-import { StatusMessage, checker } from '@pallas/protocol';
-import type { Logger } from 'pino';
+import type { StatusMessage } from '@pallas/protocol';
+import type { Logger } from '../util/line-logger.js';
+import { checkStatusMessage } from '../checks/index.js';
 import type { Driver } from '../drivers/driver.js';
 import { isDriverError } from '../drivers/driver-error.js';
 import { describeError } from '../errors.js';
 import { AGENT_VERSION } from '../version.js';
-
-const checkStatus = checker(StatusMessage);
 
 export interface StatusReporterOptions {
   driver: Driver;
@@ -62,7 +61,7 @@ export class StatusReporter {
     };
     // Our own message failing the schema is a bug in the agent or a driver; better loud here
     // than silently dropped by the manager.
-    const res = checkStatus.validate(message);
+    const res = await checkStatusMessage.validate(message);
     if (!res.ok) throw new Error(`status message does not match the protocol: ${res.error}`);
     this.#seq++;
     return message;

@@ -1,9 +1,10 @@
 import { writeSync } from 'node:fs';
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ArtifactGrant, TaskId, TaskOperation, TaskResult, checker } from '@pallas/protocol';
-import type { Logger } from 'pino';
-import Type, { type Static } from 'typebox';
+import type { ArtifactGrant, TaskOperation, TaskResult } from '@pallas/protocol';
+import type { Logger } from '../util/line-logger.js';
+import { checkJournalRecord } from '../checks/index.js';
+import type { JournalRecord } from './journal-schema.js';
 import { AgentError, AgentErrorCodes, describeError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 
@@ -18,22 +19,6 @@ interface LazyBatch {
   settle: (err?: unknown) => void;
   timer: NodeJS.Timeout;
 }
-
-/**
- * One line of the journal. Times are wall-clock epoch ms: `deadlineAt` must survive a restart,
- * and only the wall clock does (see docs/agent.md, "Tasks").
- */
-const JournalRecord = Type.Union([
-  Type.Object({
-    type: Type.Literal('start'), taskId: TaskId, operation: TaskOperation, deadlineAt: Type.Number(), at: Type.Number(),
-    /** The task's artifact grants, so a task resumed after a restart can still download. */
-    artifacts: Type.Optional(Type.Array(ArtifactGrant)),
-  }),
-  Type.Object({ type: Type.Literal('result'), taskId: TaskId, result: TaskResult }),
-  Type.Object({ type: Type.Literal('acked'), taskId: TaskId, at: Type.Number() }),
-]);
-type JournalRecord = Static<typeof JournalRecord>;
-const checkRecord = checker(JournalRecord);
 
 /** What the journal knows of one task: started; maybe ended (`result`); maybe acknowledged. */
 export interface JournalEntry {
@@ -166,7 +151,7 @@ export class TaskJournal {
     // was never acknowledged to anyone, so it is dropped, and cut off before appending more.
     const torn = lines.pop()!;
     if (torn !== '') this.#opts.logger.warn({ path: this.#path, bytes: torn.length }, 'task journal ends in a torn record (crash mid-write); ignoring it');
-    lines.forEach((line, i) => {
+    for (const [i, line] of lines.entries()) {
       this.#records++;
       let record: unknown;
       try {
@@ -174,12 +159,11 @@ export class TaskJournal {
       } catch {
         record = undefined;
       }
-      const res = checkRecord.validate(record);
       // Not a crash artefact (only the last line can be torn): a damaged disk or a hand edit.
       // Skipping the line keeps the device working; the log says which task may be affected.
-      if (!res.ok) this.#opts.logger.error({ path: this.#path, line: i + 1, error: res.error }, 'skipping an invalid task journal record');
-      else this.#apply(res.value);
-    });
+      if (checkJournalRecord.check(record)) this.#apply(record);
+      else this.#opts.logger.error({ path: this.#path, line: i + 1, error: await checkJournalRecord.explain(record) }, 'skipping an invalid task journal record');
+    }
     this.#fh = await open(this.#path, 'a', 0o600);
     if (torn !== '') {
       await this.#fh.truncate(Buffer.byteLength(text) - Buffer.byteLength(torn));

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { ArtifactGrant, ArtifactKind, TaskAck, TaskCommand, TaskOperation, TaskOutcome, TaskProgress, TaskResult, Vm } from '@pallas/protocol';
-import type { Logger } from 'pino';
+import type { Logger } from '../util/line-logger.js';
 import type { Driver, OperationContext } from '../drivers/driver.js';
 import { isDriverError } from '../drivers/driver-error.js';
 import { ArtifactError } from '../downloads/artifact-error.js';

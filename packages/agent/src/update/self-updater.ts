@@ -1,6 +1,6 @@
 import { copyFile, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Logger } from 'pino';
+import type { Logger } from '../util/line-logger.js';
 import { describeError } from '../errors.js';
 import { probeAgentBundle } from './probe-bundle.js';
 import { UpdateError } from './update-error.js';

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { access } from 'node:fs/promises';
-import { performance } from 'node:perf_hooks';
 import type { LineLogger } from '../util/line-logger.js';
 import { describeError } from '../errors.js';
 import { Backoff, sleep, type BackoffOptions } from '../util/backoff.js';
@@ -81,7 +80,7 @@ export class Supervisor {
     const backoff = new Backoff({ baseMs: 1000, capMs: 30_000, ...this.#opts.restartBackoff });
     while (!this.#stopping.signal.aborted) {
       const { entry, trial } = await this.#choose();
-      const startedAt = performance.now();
+      const startedAt = monotonicMs();
       const exit = await this.#runChild(entry, trial);
       if (this.#stopping.signal.aborted) break;
       if (trial && (await this.#rollBackFailedTrial(trial, exit))) {
@@ -101,7 +100,7 @@ export class Supervisor {
         this.#log.error('agent refused its configuration (exit 2); supervisor exiting: restarting would not help');
         return 2;
       }
-      if (performance.now() - startedAt >= (this.#opts.stableAfterMs ?? 60_000)) backoff.reset();
+      if (monotonicMs() - startedAt >= (this.#opts.stableAfterMs ?? 60_000)) backoff.reset();
       const delayMs = backoff.next();
       this.#log.warn({ entry, code: exit.code, signal: exit.signal, restartInMs: delayMs }, 'agent exited; restarting it');
       await sleep(delayMs, this.#stopping.signal).catch(() => {});
@@ -208,4 +207,9 @@ async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** Milliseconds on a clock that only moves forward (without loading perf_hooks into the supervisor). */
+function monotonicMs(): number {
+  return Number(process.hrtime.bigint() / 1_000_000n);
 }

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 
@@ -8,6 +7,8 @@ import { dirname, basename, join } from 'node:path';
  * the target, then fsync the directory so the rename itself is durable.
  */
 export async function writeFileAtomic(path: string, data: string, mode: number): Promise<void> {
+  // node:crypto loaded at the first write: the supervisor writes only during an update.
+  const { randomBytes } = await import('node:crypto');
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   const fh = await open(tmp, 'wx', mode);
   try {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PowerAction, VmPatch, VmSpec, checker, type Vm } from '@pallas/protocol';
+import type { PowerAction, Vm, VmPatch, VmSpec } from '@pallas/protocol';
+import { checkPowerAction, checkVmPatch, checkVmSpec } from '../../checks/index.js';
 import type { OvaPackage } from '../../ova/ova-package.js';
 import type { Driver, DriverHostFacts, OperationContext } from '../driver.js';
 import { importOva } from './ova-import.js';
@@ -31,9 +32,6 @@ export interface EsxiDriverOptions {
 }
 
 const DEFAULT_SHUTDOWN_TIMEOUT_MS = 120_000;
-const checkSpec = checker(VmSpec);
-const checkPatch = checker(VmPatch);
-const checkAction = checker(PowerAction);
 
 /**
  * The `esxi` adapter: drives one standalone ESXi host through the vSphere Web Services API.
@@ -94,7 +92,7 @@ export class EsxiDriver implements Driver {
   }
 
   async createVm(spec: VmSpec, ctx: OperationContext): Promise<Vm> {
-    if (!checkSpec.check(spec)) throw new DriverError(DriverErrorCodes.INVALID_SPEC, `invalid VM spec: ${checkSpec.explain(spec)}`);
+    if (!checkVmSpec.check(spec)) throw new DriverError(DriverErrorCodes.INVALID_SPEC, `invalid VM spec: ${await checkVmSpec.explain(spec)}`);
     const { signal } = ctx;
     signal.throwIfAborted();
     ctx.progress(0, 'reading the host');
@@ -155,7 +153,7 @@ export class EsxiDriver implements Driver {
   }
 
   async powerVm(vmId: string, action: PowerAction, ctx: OperationContext): Promise<Vm> {
-    if (!checkAction.check(action)) throw new DriverError(DriverErrorCodes.INVALID_SPEC, `unknown power action "${String(action)}"; valid: on, off, reset, shutdown`);
+    if (!checkPowerAction.check(action)) throw new DriverError(DriverErrorCodes.INVALID_SPEC, `unknown power action "${String(action)}"; valid: on, off, reset, shutdown`);
     const { signal } = ctx;
     signal.throwIfAborted();
     const current = await this.#read(vmId, signal);
@@ -185,7 +183,7 @@ export class EsxiDriver implements Driver {
   }
 
   async updateVm(vmId: string, patch: VmPatch, ctx: OperationContext): Promise<Vm> {
-    if (!checkPatch.check(patch)) throw new DriverError(DriverErrorCodes.INVALID_SPEC, `invalid VM patch: ${checkPatch.explain(patch)}`);
+    if (!checkVmPatch.check(patch)) throw new DriverError(DriverErrorCodes.INVALID_SPEC, `invalid VM patch: ${await checkVmPatch.explain(patch)}`);
     const { signal } = ctx;
     signal.throwIfAborted();
     const client = this.client;

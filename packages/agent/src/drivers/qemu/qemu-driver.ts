@@ -1,7 +1,8 @@
 import { isAbsolute, join } from 'node:path';
 import { stat } from 'node:fs/promises';
 import os from 'node:os';
-import { PowerAction, VmPatch, VmSpec, checker, type PowerState, type Vm } from '@pallas/protocol';
+import type { PowerAction, PowerState, Vm, VmPatch, VmSpec } from '@pallas/protocol';
+import { checkPowerAction, checkVmPatch, checkVmSpec } from '../../checks/index.js';
 import type { Driver, DriverHostFacts, OperationContext } from '../driver.js';
 import { DriverError, isDriverError } from '../driver-error.js';
 import { cpuInfo, diskSpace, hardwareModel, hostNetworks, memoryInfo } from './host-probe.js';
@@ -34,9 +35,6 @@ const QUIT_GRACE_MS = 5_000;
 /** sun_path is 108 bytes with its NUL; QEMU and Node both refuse longer socket paths. */
 const MAX_SOCKET_PATH = 107;
 
-const checkSpec = checker(VmSpec);
-const checkPatch = checker(VmPatch);
-const checkAction = checker(PowerAction);
 
 interface Runtime {
   accel: Accel;
@@ -116,7 +114,7 @@ export class QemuDriver implements Driver {
 
   async createVm(spec: VmSpec, ctx: OperationContext): Promise<Vm> {
     return this.#operate(ctx, 'creating a VM', async (signal) => {
-      if (!checkSpec.check(spec)) throw new DriverError('invalid_spec', `invalid VM spec: ${checkSpec.explain(spec)}`);
+      if (!checkVmSpec.check(spec)) throw new DriverError('invalid_spec', `invalid VM spec: ${await checkVmSpec.explain(spec)}`);
       ctx.progress(0, 'checking spec');
       return this.#locks.run('catalog', signal, async () => {
         await this.#checkNameFree(spec.name, undefined);
@@ -179,7 +177,7 @@ export class QemuDriver implements Driver {
       if (ova.disks.length === 0) throw new DriverError('invalid_spec', `OVA ${ova.path} has no disk; the qemu driver needs at least one`);
       const capacity = ova.disks.reduce((sum, d) => sum + d.capacityBytes, 0);
       const spec = { name, vcpus: descriptor.vcpus, memoryMB: descriptor.memoryMB, diskGB: capacity / 1e9 };
-      if (!checkSpec.check(spec)) throw new DriverError('invalid_spec', `the OVF's VM does not fit: ${checkSpec.explain(spec)}`);
+      if (!checkVmSpec.check(spec)) throw new DriverError('invalid_spec', `the OVF's VM does not fit: ${await checkVmSpec.explain(spec)}`);
       const sources = await ovaDiskSources(ova);
       const { id, staged, network } = await this.#locks.run('catalog', signal, async () => {
         await this.#checkNameFree(name, undefined);
@@ -228,7 +226,7 @@ export class QemuDriver implements Driver {
 
   async powerVm(vmId: string, action: PowerAction, ctx: OperationContext): Promise<Vm> {
     return this.#operate(ctx, `${String(action)} of VM ${String(vmId)}`, async (signal) => {
-      if (!checkAction.check(action)) throw new DriverError('invalid_spec', `unknown power action "${String(action)}"; valid: on, off, reset, shutdown`);
+      if (!checkPowerAction.check(action)) throw new DriverError('invalid_spec', `unknown power action "${String(action)}"; valid: on, off, reset, shutdown`);
       return this.#locks.run(vmId, signal, async () => {
         const record = await this.#find(vmId);
         const paths = this.#store.paths(record.id);
@@ -275,7 +273,7 @@ export class QemuDriver implements Driver {
 
   async updateVm(vmId: string, patch: VmPatch, ctx: OperationContext): Promise<Vm> {
     return this.#operate(ctx, `update of VM ${String(vmId)}`, async (signal) => {
-      if (!checkPatch.check(patch)) throw new DriverError('invalid_spec', `invalid VM patch: ${checkPatch.explain(patch)}`);
+      if (!checkVmPatch.check(patch)) throw new DriverError('invalid_spec', `invalid VM patch: ${await checkVmPatch.explain(patch)}`);
       return this.#locks.run(vmId, signal, () =>
         // The catalog lock too: a rename must not race a create (or another rename) to one name.
         this.#locks.run('catalog', signal, async () => {

@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
-import { PowerAction, VmPatch, VmSpec, checker, type ArtifactManifest, type PowerState, type Vm } from '@pallas/protocol';
+import type { ArtifactManifest, PowerAction, PowerState, Vm, VmPatch, VmSpec } from '@pallas/protocol';
+import { checkPowerAction, checkVmPatch, checkVmSpec } from '../../checks/index.js';
 import type { OvaPackage } from '../../ova/ova-package.js';
 import type { Driver, DriverHostFacts, OperationContext } from '../driver.js';
 import { DriverError, type DriverErrorCode } from '../driver-error.js';
@@ -49,9 +50,6 @@ const GUESTS = ['ubuntu64Guest', 'debian12_64Guest', 'windows2019srv_64Guest', '
 const MODELS = ['Pallas Sim Edge 100', 'Pallas Sim Edge 300', 'Pallas Sim Edge 500'] as const;
 const DEFAULT_LATENCY_MS = 50;
 
-const checkSpec = checker(VmSpec);
-const checkPatch = checker(VmPatch);
-const checkAction = checker(PowerAction);
 
 /** Progress messages per operation; one step each, evenly spread over the latency. */
 const STEPS: Record<SimOperation, string[]> = {
@@ -206,22 +204,24 @@ export class SimDriver implements Driver {
   }
 
   async createVm(spec: VmSpec, ctx: OperationContext): Promise<Vm> {
+    const invalid = checkVmSpec.check(spec) ? undefined : await checkVmSpec.explain(spec);
     return this.#operate('createVm', ctx, (vm) => vm.id, () => {
-      if (!checkSpec.check(spec)) throw new DriverError('invalid_spec', `invalid VM spec: ${checkSpec.explain(spec)}`);
+      if (invalid !== undefined) throw new DriverError('invalid_spec', `invalid VM spec: ${invalid}`);
       return this.#host.planCreate(spec);
     });
   }
 
   async powerVm(vmId: string, action: PowerAction, ctx: OperationContext): Promise<Vm> {
     return this.#operate('powerVm', ctx, () => vmId, () => {
-      if (!checkAction.check(action)) throw new DriverError('invalid_spec', `unknown power action "${String(action)}"; valid: on, off, reset, shutdown`);
+      if (!checkPowerAction.check(action)) throw new DriverError('invalid_spec', `unknown power action "${String(action)}"; valid: on, off, reset, shutdown`);
       return this.#host.planPower(vmId, action);
     });
   }
 
   async updateVm(vmId: string, patch: VmPatch, ctx: OperationContext): Promise<Vm> {
+    const invalid = checkVmPatch.check(patch) ? undefined : await checkVmPatch.explain(patch);
     return this.#operate('updateVm', ctx, () => vmId, () => {
-      if (!checkPatch.check(patch)) throw new DriverError('invalid_spec', `invalid VM patch: ${checkPatch.explain(patch)}`);
+      if (invalid !== undefined) throw new DriverError('invalid_spec', `invalid VM patch: ${invalid}`);
       return this.#host.planUpdate(vmId, patch);
     });
   }
@@ -237,7 +237,7 @@ export class SimDriver implements Driver {
     const capacity = descriptor.disks.reduce((sum, d) => sum + d.capacityBytes, 0);
     if (capacity === 0) throw new DriverError('invalid_spec', `OVA ${ova.path} has no disk`);
     const spec = { name, vcpus: descriptor.vcpus, memoryMB: descriptor.memoryMB, diskGB: capacity / 1e9 };
-    if (!checkSpec.check(spec)) throw new DriverError('invalid_spec', `the OVF's VM does not fit: ${checkSpec.explain(spec)}`);
+    if (!checkVmSpec.check(spec)) throw new DriverError('invalid_spec', `the OVF's VM does not fit: ${await checkVmSpec.explain(spec)}`);
     if (this.#host.vms().some((vm) => vm.name === name)) throw new DriverError('invalid_spec', `a VM named "${name}" exists already on this host`);
     const total = Math.max(ova.totalFileBytes, 1);
     let done = 0;

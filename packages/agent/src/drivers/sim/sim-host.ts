@@ -1,4 +1,5 @@
-import { Vm, checker, type PowerAction, type VmPatch, type VmSpec } from '@pallas/protocol';
+import type { PowerAction, Vm, VmPatch, VmSpec } from '@pallas/protocol';
+import { checkVm } from '../../checks/index.js';
 import type { DriverHostFacts } from '../driver.js';
 import { DriverError } from '../driver-error.js';
 
@@ -24,7 +25,6 @@ export interface Plan<T> {
 
 /** Memory the hypervisor keeps for itself; VMs power on only into the rest. */
 const HYPERVISOR_RESERVED_MB = 1024;
-const checkVm = checker(Vm);
 
 /** A VM is flat (strings and numbers), so a spread is a full copy; structuredClone cost more than the rest of a status report. */
 const copyVm = (vm: Vm): Vm => ({ ...vm });
@@ -183,7 +183,8 @@ export class SimHost {
   replaceVms(vms: Vm[]): void {
     const ids = new Set<string>();
     for (const vm of vms) {
-      if (!checkVm.check(vm)) throw new TypeError(`simulated host change: invalid VM: ${checkVm.explain(vm)}`);
+      // Synchronous, so without the schema's wording of the problem (checkVm.explain loads it).
+      if (!checkVm.check(vm)) throw new TypeError(`simulated host change: invalid VM: ${JSON.stringify(vm)}`);
       if (ids.has(vm.id)) throw new TypeError(`simulated host change: duplicate VM id ${vm.id}`);
       ids.add(vm.id);
     }
