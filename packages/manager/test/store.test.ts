@@ -237,6 +237,142 @@ function storeSuite(makeTarget: () => Promise<StoreTarget>) {
     }
   });
 
+  it('a flush of 1,200 mixed partial updates writes in chunks exactly what the per-row statements write', async () => {
+    // Two identical sets of rows take the same updates: set A through the chunked statements,
+    // set B through the per-row fallback (one row the store refuses fails B's batch, so every
+    // other row of it goes in one by one). The rows must come out the same.
+    const n = 1200;
+    const now = new Date().toISOString();
+    const a = Array.from({ length: n }, (_, i) => `set-a-${String(i).padStart(5, '0')}-${randomUUID()}`);
+    const b = Array.from({ length: n }, (_, i) => `set-b-${String(i).padStart(5, '0')}-${randomUUID()}`);
+    const poison = `set-b-poison-${randomUUID()}`;
+    const initial = (id: string, i: number) => ({
+      id, name: `set-${i}`, secret_hash: 'x', presence: i % 2 ? 'offline' : 'online', enrolled_at: now, updated_at: '2026-01-01T00:00:00.000Z',
+      // A third of the rows have never reported: nothing stored for COALESCE to keep.
+      last_seen_at: i % 3 === 0 ? null : '2026-01-01T00:00:00.000Z',
+      facts: i % 3 === 0 ? null : JSON.stringify(facts(`old-${i}`)),
+      hypervisor_kind: i % 3 === 0 ? null : 'kvm', agent_version: i % 3 === 0 ? null : '0.0.1', status_seq: i % 3 === 0 ? 0 : 7,
+    });
+    const rows = [...a.map(initial), ...b.map(initial), initial(poison, 0)];
+    for (let i = 0; i < rows.length; i += 200) await store.write.insertInto('devices').values(rows.slice(i, i + 200)).execute();
+    // Mixed partial updates: a full report, a last will (presence only), presence with a
+    // contact time, facts without presence; some rows take two messages.
+    const update = (i: number) => {
+      const f = { ...facts(`new-${i}`), agentVersion: `1.${i}.0`, uptimeSec: i };
+      switch (i % 4) {
+        case 0: return { presence: 'online' as const, lastSeenAt: `2026-02-01T00:00:${String(i % 60).padStart(2, '0')}.000Z`, facts: f, seq: i + 100 };
+        case 1: return { presence: 'offline' as const };
+        case 2: return { presence: 'online' as const, lastSeenAt: '2026-02-02T00:00:00.000Z' };
+        default: return { facts: f, seq: i + 200 };
+      }
+    };
+    const offerAll = (buffer: StatusBuffer, ids: string[]) => ids.forEach((id, i) => {
+      buffer.offer(id, update(i));
+      if (i % 5 === 0) buffer.offer(id, { seq: i + 300 });
+    });
+    const refused = target.name === 'postgres' ? 2 ** 40 : 666;
+    if (target.name === 'sqlite') {
+      await sql`CREATE TRIGGER refuse_seq BEFORE UPDATE ON devices WHEN NEW.status_seq = 666 BEGIN SELECT RAISE(ABORT, 'refused'); END`.execute(store.write);
+    }
+    try {
+      let flushedA = { messages: 0, rows: 0 };
+      const writtenA: string[] = [];
+      const errors: string[] = [];
+      const capture = pino({ level: 'error' }, { write: (line: string) => void errors.push(line) });
+      const bufferA = new StatusBuffer(store, 60_000, capture, (messages, rows) => void (flushedA = { messages: flushedA.messages + messages, rows: flushedA.rows + rows }));
+      bufferA.onWritten = (written) => void writtenA.push(...written.map(([id]) => id));
+      offerAll(bufferA, a);
+      // A device removed meanwhile: its row is simply not there.
+      bufferA.offer(`gone-${randomUUID()}`, { presence: 'online', seq: 1 });
+      await bufferA.stop();
+      assert.deepEqual(errors, [], 'the chunks went in: no fallback to row by row');
+      assert.deepEqual(flushedA, { messages: n + n / 5 + 1, rows: n + 1 });
+      assert.equal(writtenA.length, n + 1);
+
+      const bufferB = new StatusBuffer(store, 60_000, logger, () => {});
+      offerAll(bufferB, b);
+      bufferB.offer(poison, { presence: 'online', seq: refused });
+      await bufferB.flush();
+      bufferB.discard(poison);
+      await bufferB.stop();
+    } finally {
+      if (target.name === 'sqlite') await sql`DROP TRIGGER refuse_seq`.execute(store.write);
+    }
+    const read = async (ids: string[]) => {
+      const out = new Map<string, Record<string, unknown>>();
+      for (let i = 0; i < ids.length; i += 500) {
+        for (const r of await store.write.selectFrom('devices').selectAll().where('id', 'in', ids.slice(i, i + 500)).execute()) out.set(r.id, r);
+      }
+      return ids.map((id) => out.get(id)!);
+    };
+    const [rowsA, rowsB] = [await read(a), await read(b)];
+    const started = Date.parse(now);
+    for (let i = 0; i < n; i++) {
+      const { id: _a, updated_at: updatedA, ...restA } = rowsA[i]!;
+      const { id: _b, updated_at: updatedB, ...restB } = rowsB[i]!;
+      assert.deepEqual(restA, restB, `row ${i} (${i % 4})`);
+      if (i % 4 === 0 || i % 4 === 2) assert.equal(updatedA, updatedB, `row ${i}: updated_at is the message's time`);
+      else for (const u of [updatedA, updatedB]) assert.ok(Date.parse(u as string) >= started, `row ${i}: updated_at is the write's time`);
+    }
+    // And what that is, for a few rows: absent fields kept, present ones written.
+    assert.equal(rowsA[0]!.status_seq, 300, 'row 0: the later seq of its two messages');
+    assert.equal(JSON.parse(rowsA[0]!.facts as string).uptimeSec, 0);
+    assert.equal(rowsA[1]!.presence, 'offline');
+    assert.equal(rowsA[1]!.last_seen_at, '2026-01-01T00:00:00.000Z', 'a last will keeps the last contact');
+    assert.equal(rowsA[3]!.presence, 'offline', 'facts without presence keep the presence');
+    assert.equal(rowsA[1]!.hypervisor_kind, 'kvm', 'no facts: the stored kind stays');
+    assert.equal(rowsA[3]!.status_seq, 203);
+    assert.equal(rowsA[6]!.facts, null, 'nothing stored, nothing sent: still nothing');
+    assert.equal(rowsA[6]!.last_seen_at, '2026-02-02T00:00:00.000Z');
+    assert.equal(rowsA[7]!.agent_version, '1.7.0');
+  });
+
+  it('two managers flushing overlapping devices at once never deadlock, and each row ends as one of them wrote it', async (t) => {
+    // Several managers share a database on PostgreSQL only (a SQLite file has one manager).
+    if (target.name !== 'postgres') return t.skip('PostgreSQL only');
+    // Two stores (two connection pools: two managers) on one database, each with its own
+    // buffer; their devices overlap, offered in opposite orders, written at the same moment.
+    const other = await openStore(target.url);
+    try {
+      const n = 1500;
+      const ids = Array.from({ length: n }, () => randomUUID());
+      const now = new Date().toISOString();
+      const rows = ids.map((id, i) => ({ id, name: `race-${i}`, secret_hash: 'x', presence: 'offline', enrolled_at: now, updated_at: now }));
+      for (let i = 0; i < rows.length; i += 300) await store.write.insertInto('devices').values(rows.slice(i, i + 300)).execute();
+      const first = ids.slice(0, 1200);
+      const second = ids.slice(300).reverse();
+      const logs: string[] = [];
+      const capture = pino({ level: 'error' }, { write: (line: string) => void logs.push(line) });
+      const rowsWritten = [0, 0];
+      const buffers = [store, other].map((s, w) => new StatusBuffer(s, 60_000, capture, (_m, r) => void (rowsWritten[w]! += r)));
+      const rounds = 8;
+      for (let round = 1; round <= rounds; round++) {
+        [first, second].forEach((set, w) => set.forEach((id) =>
+          buffers[w]!.offer(id, { presence: 'online', lastSeenAt: now, facts: { ...facts(`w${w}`), uptimeSec: round }, seq: round * 10 + w })));
+        await Promise.all(buffers.map((b) => b.flush()));
+      }
+      await Promise.all(buffers.map((b) => b.stop()));
+      assert.deepEqual(logs, [], 'no write failed (a deadlock would be logged, then written row by row)');
+      assert.deepEqual(rowsWritten, [first.length * rounds, second.length * rounds]);
+      const stored = new Map<string, { seq: number; host: string; uptime: number }>();
+      for (let i = 0; i < n; i += 500) {
+        for (const r of await store.write.selectFrom('devices').select(['id', 'status_seq', 'facts']).where('id', 'in', ids.slice(i, i + 500)).execute()) {
+          const f = JSON.parse(r.facts!) as HostFacts;
+          stored.set(r.id, { seq: r.status_seq, host: f.hostname, uptime: f.uptimeSec });
+        }
+      }
+      ids.forEach((id, i) => {
+        const row = stored.get(id)!;
+        const writers = [i < 1200 ? 0 : -1, i >= 300 ? 1 : -1].filter((w) => w >= 0);
+        const w = row.seq % 10;
+        assert.ok(writers.includes(w), `row ${i}: written by writer ${w}, which never wrote it`);
+        assert.deepEqual(row, { seq: rounds * 10 + w, host: `w${w}`, uptime: rounds }, `row ${i}: all of one writer's last write`);
+      });
+    } finally {
+      await other.close();
+    }
+  });
+
   it('decommissions: credential stops working, the agent is told, the row is gone', async () => {
     const token = await enrollment.createToken('admin', { maxUses: 1 });
     const id = randomUUID();

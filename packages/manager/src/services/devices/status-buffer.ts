@@ -26,6 +26,12 @@ interface Pending extends DeviceUpdate {
 const MAX_ROW_FAILURES = 3;
 
 /**
+ * Rows per statement in a flush. Eight bound parameters a row: 4,000 a statement, well under
+ * PostgreSQL's 65,535 and SQLite's 32,766.
+ */
+export const STATUS_CHUNK = 500;
+
+/**
  * Write-behind buffer for device status and presence. Devices report often and only the
  * latest report matters, so updates are merged per device in memory and written in one
  * transaction every `flushMs`. A burst of 10,000 reports for 2,000 devices costs 2,000
@@ -34,6 +40,8 @@ const MAX_ROW_FAILURES = 3;
 export class StatusBuffer implements Service {
   readonly name = 'status buffer';
   readonly #db: Db;
+  /** PostgreSQL: the VALUES' parameters need their types, and rows are locked in id order first. */
+  readonly #postgres: boolean;
   readonly #flushMs: number;
   readonly #logger: Logger;
   readonly #onFlushed: (messages: number, rows: number) => void;
@@ -42,6 +50,8 @@ export class StatusBuffer implements Service {
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
   #compiledUpdate: ReturnType<typeof compileUpdate> | undefined;
+  /** Chunk statements by row count: the full chunk and the last few remainders. */
+  readonly #compiledChunks = new Map<number, CompiledChunk>();
   /** Told what each flush wrote, after it committed (the history recorder listens here). */
   onWritten: ((rows: ReadonlyArray<readonly [string, DeviceUpdate]>) => void) | undefined;
 
@@ -51,6 +61,7 @@ export class StatusBuffer implements Service {
    */
   constructor(store: Store, flushMs: number, logger: Logger, onFlushed: (messages: number, rows: number) => void, beforeFlush?: () => Promise<void>) {
     this.#db = store.write;
+    this.#postgres = store.dialect === 'postgres';
     this.#flushMs = flushMs;
     this.#logger = logger;
     this.#onFlushed = onFlushed;
@@ -98,14 +109,45 @@ export class StatusBuffer implements Service {
     return this.#compiledUpdate;
   }
 
+  #chunk(rows: number): CompiledChunk {
+    let chunk = this.#compiledChunks.get(rows);
+    if (!chunk) {
+      // The full chunk stays; of the remainders (one per flush, of any size) only the last few.
+      if (this.#compiledChunks.size >= 4) {
+        for (const n of this.#compiledChunks.keys()) if (n !== STATUS_CHUNK) { this.#compiledChunks.delete(n); break; }
+      }
+      chunk = compileChunk(this.#db, this.#postgres, rows);
+      this.#compiledChunks.set(rows, chunk);
+    }
+    return chunk;
+  }
+
+  /**
+   * The whole flush is one transaction of set-based statements: one UPDATE … FROM (VALUES …)
+   * per chunk of STATUS_CHUNK rows, so that on PostgreSQL a flush costs a round trip per 500
+   * rows, not per row. One transaction, not one per chunk, so that a refused row fails the
+   * whole flush and the one-by-one fallback below sees every row as it was (a committed chunk
+   * would have to be told apart from the rest), and `onWritten` hears of a flush once.
+   *
+   * Deadlocks: several managers flush the same devices at once (each gets its share of their
+   * messages), and rows locked in different orders deadlock. Rows go in device id order, chunk
+   * after chunk; an UPDATE … FROM locks rows in the order its plan meets them (a hash join:
+   * any order), so on PostgreSQL each chunk's rows are locked first with SELECT … ORDER BY id
+   * FOR UPDATE. Every flush thus takes its locks in ascending id order, as DeviceInventory's
+   * writes do. SQLite has one writer at a time: nothing to order.
+   */
+  async #writeChunks(tx: Db, rows: Array<[string, Pending]>): Promise<void> {
+    for (let i = 0; i < rows.length; i += STATUS_CHUNK) {
+      const chunk = rows.slice(i, i + STATUS_CHUNK);
+      if (this.#postgres) await tx.selectFrom('devices').select('id').where('id', 'in', chunk.map(([id]) => id)).orderBy('id').forUpdate().execute();
+      await tx.executeQuery(this.#chunk(chunk.length).bind(chunk));
+    }
+  }
+
   async #write(batch: Map<string, Pending>): Promise<void> {
     try {
-      const update = this.#update();
-      // Rows in device id order: several managers flush the same devices at once (each gets
-      // its share of their messages), and rows locked in different orders deadlock.
-      await this.#db.transaction().execute(async (tx) => {
-        for (const [id, u] of sortedById(batch)) await tx.executeQuery(update.bind(id, u));
-      });
+      const rows = sortedById(batch);
+      await this.#db.transaction().execute((tx) => this.#writeChunks(tx, rows));
       this.#onFlushed(countMessages(batch.values()), batch.size);
       this.onWritten?.([...batch]);
     } catch (err) {
@@ -156,13 +198,86 @@ function countMessages(rows: Iterable<Pending>): number {
   return n;
 }
 
+/** The values a row binds, in the order of the chunk statement's VALUES columns. */
+const CHUNK_COLUMNS = ['id', 'seen', 'updated', 'presence', 'facts', 'kind', 'agent', 'seq'] as const;
+type ChunkColumn = typeof CHUNK_COLUMNS[number];
+/** Column types as the migrations made them (001-initial): all text but status_seq. */
+const CHUNK_TYPES: Record<ChunkColumn, 'text' | 'integer'> = {
+  id: 'text', seen: 'text', updated: 'text', presence: 'text', facts: 'text', kind: 'text', agent: 'text', seq: 'integer',
+};
+
+interface CompiledChunk { bind(rows: ReadonlyArray<readonly [string, DeviceUpdate]>): CompiledQuery }
+
 /**
- * One UPDATE for every buffered row, compiled once: building and compiling a Kysely query
+ * One UPDATE for `n` rows, the same for both dialects but for the casts:
+ *
+ *   WITH v(id, seen, …) AS (VALUES (?, ?, …), …)
+ *   UPDATE devices SET last_seen_at = coalesce(v.seen, devices.last_seen_at), … FROM v
+ *   WHERE devices.id = v.id
+ *
+ * The same as the per-row statement below (compileUpdate): absent fields are NULLs that
+ * COALESCE keeps at their stored value, `updated_at` is the message's time or now. A CTE with
+ * a column list, because SQLite (≥ 3.33 for UPDATE … FROM) cannot name a VALUES' columns with
+ * `AS v(…)`. PostgreSQL types each VALUES column from its parameters, untyped as node-postgres
+ * sends them (text), so each gets its column's type by a cast; SQLite gets none, so that a
+ * value is stored with the column's affinity exactly as when bound to it directly.
+ */
+function compileChunk(db: Db, postgres: boolean, n: number): CompiledChunk {
+  const param = (column: ChunkColumn) => (postgres ? sql`cast(${null} as ${sql.raw(CHUNK_TYPES[column])})` : sql`${null}`);
+  const row = sql`(${sql.join(CHUNK_COLUMNS.map(param))})`;
+  const values = sql.join(Array.from({ length: n }, () => row));
+  type V = { [K in ChunkColumn]: K extends 'seq' ? number | null : string | null };
+  const compiled = db
+    .with(`v(${CHUNK_COLUMNS.join(', ')})` as 'v', () => sql<V>`(values ${values})`)
+    .updateTable('devices')
+    .from('v')
+    .set((eb) => ({
+      last_seen_at: sql<string>`coalesce(${eb.ref('v.seen')}, ${eb.ref('devices.last_seen_at')})`,
+      updated_at: sql<string>`${eb.ref('v.updated')}`,
+      presence: sql<string>`coalesce(${eb.ref('v.presence')}, ${eb.ref('devices.presence')})`,
+      facts: sql<string>`coalesce(${eb.ref('v.facts')}, ${eb.ref('devices.facts')})`,
+      hypervisor_kind: sql<string>`coalesce(${eb.ref('v.kind')}, ${eb.ref('devices.hypervisor_kind')})`,
+      agent_version: sql<string>`coalesce(${eb.ref('v.agent')}, ${eb.ref('devices.agent_version')})`,
+      status_seq: sql<number>`coalesce(${eb.ref('v.seq')}, ${eb.ref('devices.status_seq')})`,
+    }))
+    .whereRef('devices.id', '=', 'v.id')
+    .compile();
+  // Every parameter is a VALUES one, row after row, column after column.
+  if (compiled.parameters.length !== n * CHUNK_COLUMNS.length) throw new Error(`status chunk: ${compiled.parameters.length} parameters for ${n} rows`);
+  return {
+    bind(rows) {
+      if (rows.length !== n) throw new Error(`status chunk of ${n} rows bound to ${rows.length}`);
+      const parameters: unknown[] = [];
+      for (const [id, u] of rows) {
+        const r = rowValues(id, u);
+        for (const c of CHUNK_COLUMNS) parameters.push(r[c]);
+      }
+      return { ...compiled, parameters };
+    },
+  };
+}
+
+/** What a row writes (NULL: keep the stored value), for both the chunk and the per-row statement. */
+function rowValues(id: string, u: DeviceUpdate): Record<ChunkColumn, unknown> {
+  return {
+    id,
+    seen: u.lastSeenAt ?? null,
+    updated: u.lastSeenAt ?? new Date().toISOString(),
+    presence: u.presence ?? null,
+    facts: u.facts ? JSON.stringify(u.facts) : null,
+    kind: u.facts?.hypervisor.kind ?? null,
+    agent: u.facts?.agentVersion ?? null,
+    seq: u.seq ?? null,
+  };
+}
+
+/**
+ * One UPDATE for one buffered row (the fallback that finds a refused row), compiled once: building and compiling a Kysely query
  * per row was most of the cost of a flush. Absent fields are NULL parameters that COALESCE
  * keeps at their stored value. Parameter positions are found by compiling with markers, so
  * the same code serves both SQL dialects.
  */
-type Slot = 'seen' | 'updated' | 'presence' | 'facts' | 'kind' | 'agent' | 'seq' | 'id';
+type Slot = ChunkColumn;
 function compileUpdate(db: Db): { bind(id: string, u: DeviceUpdate): CompiledQuery } {
   const mark = (slot: Slot) => `\u0000${slot}`;
   const compiled = db.updateTable('devices')
@@ -180,16 +295,7 @@ function compileUpdate(db: Db): { bind(id: string, u: DeviceUpdate): CompiledQue
   const slots = compiled.parameters.map((p) => String(p).slice(1) as Slot);
   return {
     bind(id, u) {
-      const values: Record<Slot, unknown> = {
-        seen: u.lastSeenAt ?? null,
-        updated: u.lastSeenAt ?? new Date().toISOString(),
-        presence: u.presence ?? null,
-        facts: u.facts ? JSON.stringify(u.facts) : null,
-        kind: u.facts?.hypervisor.kind ?? null,
-        agent: u.facts?.agentVersion ?? null,
-        seq: u.seq ?? null,
-        id,
-      };
+      const values: Record<Slot, unknown> = rowValues(id, u);
       return { ...compiled, parameters: slots.map((s) => values[s]) };
     },
   };
