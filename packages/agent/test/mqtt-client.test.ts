@@ -14,6 +14,7 @@ import { createServer as createTlsServer } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { Aedes } from 'aedes';
 import type { MqttClient } from 'mqtt';
+import { skipUnless } from '@pallas/testkit';
 import { connectMqtt } from '../src/link/mqtt-client.js';
 
 const OPENSSL = '/usr/bin/openssl';
@@ -62,7 +63,7 @@ async function outcome(client: MqttClient): Promise<string> {
 
 const options = { clientId: 'dev-1', username: 'u', password: 'p', clean: false, reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 4 as const, writeCache: false };
 
-describe('connectMqtt (mqtt.js client, the agent\'s own sockets)', { skip: existsSync(OPENSSL) ? false : `${OPENSSL} is missing (makes the TLS broker's certificate)` }, () => {
+describe('connectMqtt (mqtt.js client, the agent\'s own sockets)', { skip: skipUnless(existsSync(OPENSSL) ? undefined : `${OPENSSL} is missing (makes the TLS broker's certificate): apt-get install -y openssl`) }, () => {
   let plainPort = 0;
   let securePort = 0;
   before(async () => {
