@@ -43,7 +43,17 @@ export function watchSlowBodies(limits: SlowBodyLimits) {
     // nobody listens for its error, which would otherwise crash the process. The route still
     // sees the error: the stream is destroyed with it.
     watch.on('error', () => {});
-    // The answer went out without the body being read (a refused upload): nothing to watch.
+    // The answer went out without the body being read (a refused upload): nothing to watch,
+    // and the rest of the body is read and dropped, as Node does for a body nobody reads.
+    // Left piped into a watch nobody reads, it would stall the connection, and the client's
+    // next request on it (keep-alive) would meet a reset.
+    reply.raw.once('finish', () => {
+      watch.stop();
+      if (!payload.readableEnded) {
+        payload.unpipe(watch);
+        payload.resume();
+      }
+    });
     reply.raw.once('close', () => watch.stop());
     // A client that goes away mid-body fails the watched stream as it failed the raw one (a cut
     // upload is then discarded). Not `pipeline`: it would destroy the request on a cut, and with
