@@ -8,6 +8,7 @@ import type { Db, Store } from '../../store/store.js';
 import type { EventBus } from '../live/event-bus.js';
 import { ACTIVE, toTask, type TaskRow } from './task-row.js';
 import type { TaskOutbox } from './task-outbox.js';
+import { storableText } from '../../store/storable-text.js';
 
 interface Reported<T> {
   deviceId: string;
@@ -147,7 +148,7 @@ export class TaskReports implements Service {
         const { pct, message } = group[0]!.message;
         for (let i = 0; i < group.length; i += CHUNK) {
           const updated = await tx.updateTable('tasks')
-            .set({ state: 'running', started_at: sql<string>`coalesce(started_at, ${now})`, progress_pct: pct, progress_message: message ?? null, updated_at: now })
+            .set({ state: 'running', started_at: sql<string>`coalesce(started_at, ${now})`, progress_pct: pct, progress_message: storableText(message) ?? null, updated_at: now })
             .where('id', 'in', group.slice(i, i + CHUNK).map((p) => p.message.taskId)).where('state', 'in', ACTIVE)
             .returningAll().execute();
           for (const r of updated) changed.set(r.id, r);
@@ -180,7 +181,7 @@ export class TaskReports implements Service {
               finished_at: now,
               started_at: sql<string>`coalesce(started_at, ${now})`,
               error_code: error?.code ?? null,
-              error_message: error?.message ?? null,
+              error_message: storableText(error?.message) ?? null,
               result_vm: withVm.length === 0 ? null : sql<string>`case id ${sql.join(withVm.map((r) => sql`when ${r.message.taskId} then ${JSON.stringify(r.message.vm)}`), sql` `)} else null end`,
               vm_id: withVm.length === 0 ? sql<string>`vm_id` : sql<string>`case id ${sql.join(withVm.map((r) => sql`when ${r.message.taskId} then ${r.message.vm!.id}`), sql` `)} else vm_id end`,
               progress_pct: outcome === 'succeeded' ? 100 : sql<number>`progress_pct`,

@@ -10,6 +10,7 @@ import { checkAgainstLastReport } from './host-check.js';
 import { newTaskId } from './task-id.js';
 import { ACTIVE, loadTaskRows, toTask, type TaskRow } from './task-row.js';
 import type { TaskOutbox } from './task-outbox.js';
+import { storableText } from '../../store/storable-text.js';
 
 export interface CreateOptions {
   timeoutSec?: number;
@@ -291,7 +292,7 @@ interface TaskNames {
 function namesOf(operation: TaskOperation, deviceName: string, vms: readonly Vm[] | undefined): TaskNames {
   const vmName = operation.kind === 'vm.create' ? operation.spec.name
     : operation.kind === 'vm.deploy' ? operation.name
-      : 'vmId' in operation ? vms?.find((v) => v.id === operation.vmId)?.name : undefined;
+      : 'vmId' in operation ? storableText(vms?.find((v) => v.id === operation.vmId)?.name) : undefined;
   return { deviceName, ...(vmName !== undefined ? { vmName } : {}) };
 }
 
