@@ -244,7 +244,11 @@ export async function runCluster(o: ClusterBenchOptions): Promise<{ rows: Row[];
   }
 
   // --- Three managers on Mosquitto and PostgreSQL behind nginx ----------------------------
-  const cluster = await startCluster({ managers: 3, managerArgs: ['--status-interval-sec', '86400', '--keepalive-sec', '60'] });
+  const cluster = await startCluster({
+    managers: 3, managerArgs: ['--status-interval-sec', '86400', '--keepalive-sec', '60'],
+    // PALLAS_BENCH_PROFILE=<dir> writes a CPU profile of each manager there, as in `fleet`.
+    ...(process.env.PALLAS_BENCH_PROFILE ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${process.env.PALLAS_BENCH_PROFILE}`] } : {}),
+  });
   let clustered: SetupFigures;
   let fo: Awaited<ReturnType<typeof failover>> | undefined;
   try {

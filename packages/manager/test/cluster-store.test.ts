@@ -157,7 +157,13 @@ describe('cluster coordination on PostgreSQL', { skip: pgSkip() }, () => {
       assert.deepEqual(fromA.map((e) => (e as { deviceId: string }).deviceId), Array.from({ length: 2_000 }, (_, i) => `d${i}`), 'in order');
       const big = seenOnC.find((e) => e.type === 'vms' && e.deviceId === 'd9999') as { vms: unknown[] };
       assert.equal(big.vms.length, 400);
-      assert.equal(seenOnA.length, 2_001, 'A hears B, and its own events once (not echoed back)');
+      // A reads B's parked event on its own: wait for it too. Then a marker from C, committed
+      // after all of A's notifications: PostgreSQL delivers them in commit order, so an echo of
+      // A's own events would have arrived before it.
+      await waitFor('A hears B', () => seenOnA.length >= 2_001, { timeoutMs: 15_000 });
+      buses[2]!.emit(ev(-1));
+      await waitFor('A hears the marker', () => seenOnA.some((e) => e.type === 'vms' && e.deviceId === 'd-1'), { timeoutMs: 15_000 });
+      assert.equal(seenOnA.filter((e) => !(e.type === 'vms' && e.deviceId === 'd-1')).length, 2_001, 'A hears B, and its own events once (not echoed back)');
       assert.ok(buses[2]!.since(`c.1`)!.length >= 2_000, 'relayed events are numbered and replayable on C');
     } finally {
       for (const r of relays) await r.stop();

@@ -128,6 +128,35 @@ function historySuite(target: () => Promise<StoreTarget>) {
     ]);
   });
 
+  it('records a batch whose first transition another manager wrote already, and the ones after it', async () => {
+    const start = T0 + 6 * 3600_000;
+    for (const id of ['dev-d', 'dev-e']) {
+      await store.write.insertInto('devices').values({
+        id, name: id, secret_hash: 'x', presence: 'offline', enrolled_at: iso(T0 + 30_000), updated_at: iso(T0), status_seq: 0, status: 'active',
+      } as never).execute();
+    }
+    const a = new HistoryRecorder({ store, logger, now: clock });
+    a.presenceChanged('dev-d', 'online', iso(start));
+    a.presenceChanged('dev-e', 'online', iso(start));
+    await a.write();
+    // B never saw either device: dev-d's first is what A wrote (skipped), what follows is new.
+    const b = new HistoryRecorder({ store, logger, now: clock });
+    b.presenceChanged('dev-d', 'online', iso(start + MIN));
+    b.presenceChanged('dev-e', 'offline', iso(start + MIN));
+    b.presenceChanged('dev-d', 'offline', iso(start + 2 * MIN));
+    b.presenceChanged('dev-d', 'online', iso(start + 3 * MIN));
+    await b.write();
+    const reader = new HistoryReader({ store, now: clock });
+    const range = { from: iso(start - MIN), to: iso(start + 5 * MIN) };
+    assert.deepEqual((await reader.device('dev-d', range)).presence.map((i) => [i.state, i.from]),
+      [['online', iso(start)], ['offline', iso(start + 2 * MIN)], ['online', iso(start + 3 * MIN)]]);
+    assert.deepEqual((await reader.device('dev-e', range)).presence.map((i) => [i.state, i.from]),
+      [['online', iso(start)], ['offline', iso(start + MIN)]]);
+    // The other tests see three devices.
+    await store.write.deleteFrom('device_presence_history').where('device_id', 'in', ['dev-d', 'dev-e']).execute();
+    await store.write.deleteFrom('devices').where('id', 'in', ['dev-d', 'dev-e']).execute();
+  });
+
   it('samples the fleet once a minute: devices by presence, tasks by outcome, enrollments; rolls up quarter hours', async () => {
     // Reset marks and presence to a known start: all three offline, history has them online.
     const sampler = new FleetSampler({ store, logger, now: clock });

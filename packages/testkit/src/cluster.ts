@@ -55,6 +55,8 @@ export async function startCluster(opts: {
   managers?: number;
   pgUrl?: string;
   managerArgs?: string[];
+  /** Options for each manager's node, e.g. `--cpu-prof` (the benchmark's PALLAS_BENCH_PROFILE). */
+  nodeArgs?: string[];
   /** Where the managers' data dirs, the artifact store and cluster.json go; default a temp dir removed by `close`. */
   dir?: string;
 } = {}): Promise<Cluster> {
@@ -78,7 +80,7 @@ export async function startCluster(opts: {
   ];
   const dataDirOf = (i: number) => join(root.path, `manager-${i + 1}`);
   const start = async (i: number, env?: NodeJS.ProcessEnv) => {
-    const m = await startManagerProcess({ dataDir: dataDirOf(i), database: { url: db.url }, args, ...(env ? { env } : {}) });
+    const m = await startManagerProcess({ dataDir: dataDirOf(i), database: { url: db.url }, args, ...(opts.nodeArgs ? { nodeArgs: opts.nodeArgs } : {}), ...(env ? { env } : {}) });
     managers[i] = m;
     return m;
   };

@@ -128,7 +128,7 @@ export class HistoryRecorder implements Service {
       for (let i = 0; i < rows.length; i += CHUNK) await upsertSamples(this.#db, rows.slice(i, i + CHUNK));
       // In time order, each only if the device's latest recorded state differs: another
       // manager may have recorded it already.
-      for (const t of transitions) await insertTransition(t).execute(this.#db);
+      for (let i = 0; i < transitions.length; i += CHUNK) await insertTransitions(transitions.slice(i, i + CHUNK)).execute(this.#db);
       if (rows.length > 0) this.#onWritten(rows.length);
     } catch (err) {
       // History is not worth a retry loop that could grow without bound: log and go on.
@@ -173,10 +173,23 @@ function mergeRange(prefix: 'cpu' | 'mem_used' | 'ds_used'): Record<string, RawB
   };
 }
 
-/** Inserts a transition unless the device's latest recorded one has the same state. */
-export function insertTransition(t: { deviceId: string; at: string; state: string }): RawBuilder<unknown> {
-  return sql`insert into device_presence_history (device_id, at, state)
-    select cast(${t.deviceId} as text), cast(${t.at} as text), cast(${t.state} as text)
-    where coalesce((select h.state from device_presence_history h where h.device_id = ${t.deviceId} order by h.at desc limit 1), '') <> ${t.state}
+/**
+ * Inserts transitions (in time order), one statement for all: a device's first one in the
+ * list only if its latest recorded state differs (another manager may have recorded it), the
+ * ones after it always (each differs from the one before it, as `presenceChanged` keeps them).
+ * One statement for a batch: a cluster's managers each record every device's first presence,
+ * and a round trip each was thousands at once.
+ */
+export function insertTransitions(list: ReadonlyArray<{ deviceId: string; at: string; state: string }>): RawBuilder<unknown> {
+  const seen = new Set<string>();
+  const rows = list.map((t) => {
+    const first = seen.has(t.deviceId) ? 0 : 1;
+    seen.add(t.deviceId);
+    return sql`(cast(${t.deviceId} as text), cast(${t.at} as text), cast(${t.state} as text), cast(${first} as integer))`;
+  });
+  return sql`with v(device_id, at, state, first) as (values ${sql.join(rows)})
+    insert into device_presence_history (device_id, at, state)
+    select v.device_id, v.at, v.state from v
+    where v.first = 0 or coalesce((select h.state from device_presence_history h where h.device_id = v.device_id order by h.at desc limit 1), '') <> v.state
     on conflict do nothing`;
 }

@@ -14,7 +14,7 @@ const MAX_INLINE_BYTES = 7_600;
 const PARKED_TTL_MS = 60_000;
 
 /** One NOTIFY: the events one manager emitted in one turn of its event loop, or a reference to them. */
-type Envelope = { from: string; events?: LiveEvent[]; ref?: string };
+type Envelope = { from: string; n?: number; events?: LiveEvent[]; ref?: string };
 
 /**
  * Carries live events between managers that share a PostgreSQL database: each event caused
@@ -36,10 +36,14 @@ export class ClusterRelay implements Service {
   #stopped = false;
   #retryTimer: NodeJS.Timeout | undefined;
   #pruneTimer: NodeJS.Timeout | undefined;
-  /** Sends are chained so that events leave in the order they were emitted. */
-  #sending: Promise<void> = Promise.resolve();
-  /** Events of this turn of the event loop: a fan-out emits thousands at once, sent in a few NOTIFYs. */
-  #batch: LiveEvent[] = [];
+  /** Events emitted here and not yet sent, in emission order. */
+  #queue: LiveEvent[] = [];
+  /** Settles when the send loop has emptied the queue; undefined while it is idle. */
+  #sending: Promise<void> | undefined;
+  /** Notifications are handled in order, each after the one before. */
+  #receiving: Promise<void> = Promise.resolve();
+  /** Numbers this manager's envelopes: PostgreSQL folds identical payloads of one transaction into one. */
+  #envelopes = 0;
 
   constructor(opts: { databaseUrl: string; store: Store; bus: EventBus; instanceId: string; logger: Logger }) {
     this.#url = opts.databaseUrl;
@@ -52,8 +56,10 @@ export class ClusterRelay implements Service {
   async start(): Promise<void> {
     await this.#listen();
     this.#bus.relay = (event) => {
-      if (this.#batch.length === 0) setImmediate(() => this.#flush());
-      this.#batch.push(event);
+      // On the next turn, so that the rest of this turn's events (a fan-out emits thousands
+      // at once) go with the first.
+      if (this.#queue.length === 0 && !this.#sending) setImmediate(() => this.#startSending());
+      this.#queue.push(event);
     };
     this.#pruneTimer = setInterval(() => void this.#prune(), PARKED_TTL_MS);
     this.#pruneTimer.unref();
@@ -64,13 +70,18 @@ export class ClusterRelay implements Service {
     this.#bus.relay = undefined;
     clearTimeout(this.#retryTimer);
     clearInterval(this.#pruneTimer);
+    if (this.#queue.length > 0 && !this.#sending) this.#startSending();
     await this.#sending;
     await this.#client?.end().catch(() => {});
   }
 
   async #listen(): Promise<void> {
     const client = new pg.Client({ connectionString: this.#url });
-    client.on('notification', (n) => void this.#received(n.payload));
+    // One at a time, in the order they came: a parked event is read from its table before the
+    // events sent after it are delivered.
+    client.on('notification', (n) => {
+      this.#receiving = this.#receiving.then(() => this.#received(n.payload));
+    });
     client.on('error', (err) => {
       this.#logger.warn({ err }, 'lost the connection that hears other managers\' live events; reconnecting');
       void client.end().catch(() => {});
@@ -96,42 +107,65 @@ export class ClusterRelay implements Service {
     this.#retryTimer.unref();
   }
 
-  #flush(): void {
-    const events = this.#batch;
-    this.#batch = [];
-    this.#sending = this.#sending.then(() => this.#send(events)).catch((err: unknown) =>
-      this.#logger.warn({ err, count: events.length }, 'could not relay live events to the other managers'));
+  /**
+   * Sends until the queue is empty, one statement at a time, each carrying everything queued
+   * while the one before was out. One round trip per event (or per small batch) could not keep
+   * up: under a fan-out the database answers in milliseconds, events arrive faster, and what
+   * other managers' clients saw fell seconds behind (docs/scale-out.md).
+   */
+  #startSending(): void {
+    if (this.#sending || this.#queue.length === 0) return;
+    this.#sending = (async () => {
+      while (this.#queue.length > 0) {
+        const events = this.#queue;
+        this.#queue = [];
+        await this.#send(events).catch((err: unknown) =>
+          this.#logger.warn({ err, count: events.length }, 'could not relay live events to the other managers'));
+      }
+    })().finally(() => {
+      this.#sending = undefined;
+    });
   }
 
   async #send(events: LiveEvent[]): Promise<void> {
-    // Greedy packing into payloads under the NOTIFY limit; one event too big alone is parked.
+    // Greedy packing into payloads under the NOTIFY limit; an event too big alone is parked
+    // in a table and its envelope names it.
+    const payloads: string[] = [];
+    const parked: Array<{ id: string; payload: string; created_ms: number }> = [];
     let chunk: string[] = [];
     let bytes = 0;
-    const head = `{"from":${JSON.stringify(this.#from)},"events":[`;
-    const sendChunk = async () => {
-      if (chunk.length > 0) await this.#notify(`${head}${chunk.join(',')}]}`);
+    const head = () => `{"from":${JSON.stringify(this.#from)},"n":${++this.#envelopes},"events":[`;
+    // The envelope around the events, its number at its longest.
+    const HEAD_BYTES = Buffer.byteLength(`{"from":${JSON.stringify(this.#from)},"n":${Number.MAX_SAFE_INTEGER},"events":[]}`);
+    const endChunk = () => {
+      if (chunk.length > 0) payloads.push(`${head()}${chunk.join(',')}]}`);
       chunk = [];
       bytes = 0;
     };
     for (const event of events) {
       const json = JSON.stringify(event);
       const size = Buffer.byteLength(json) + 1;
-      if (size + head.length + 2 > MAX_INLINE_BYTES) {
-        await sendChunk();
+      if (size + HEAD_BYTES > MAX_INLINE_BYTES) {
+        endChunk();
         const ref = randomBytes(12).toString('hex');
-        await this.#store.write.insertInto('relayed_events').values({ id: ref, payload: json, created_ms: Date.now() }).execute();
-        await this.#notify(JSON.stringify({ from: this.#from, ref } satisfies Envelope));
+        parked.push({ id: ref, payload: json, created_ms: Date.now() });
+        payloads.push(JSON.stringify({ from: this.#from, ref } satisfies Envelope));
         continue;
       }
-      if (bytes + size + head.length + 2 > MAX_INLINE_BYTES) await sendChunk();
+      if (bytes + size + HEAD_BYTES > MAX_INLINE_BYTES) endChunk();
       chunk.push(json);
       bytes += size;
     }
-    await sendChunk();
+    endChunk();
+    // Parked events are committed before the notifications that name them are sent.
+    for (let i = 0; i < parked.length; i += 100) await this.#store.write.insertInto('relayed_events').values(parked.slice(i, i + 100)).execute();
+    await this.#notify(payloads);
   }
 
-  async #notify(payload: string): Promise<void> {
-    await sql`select pg_notify(${CHANNEL}, ${payload})`.execute(this.#store.write);
+  /** All payloads in one statement: notifications of one transaction arrive in the order sent. */
+  async #notify(payloads: string[]): Promise<void> {
+    if (payloads.length === 0) return;
+    await sql`select pg_notify(${CHANNEL}, p) from unnest(cast(${payloads} as text[])) with ordinality as t(p, n) order by n`.execute(this.#store.write);
   }
 
   async #received(payload: string | undefined): Promise<void> {

@@ -53,6 +53,12 @@ export class RolloutEngine implements Service {
   #running: Promise<void> | undefined;
   #again = false;
   #lastTickMs = 0;
+  /**
+   * Whether the last tick found an open rollout. Without one, a task's end cannot move any
+   * rollout, and the once-a-second tick finds one started on another manager: a fan-out's
+   * thousands of results then cost no query each (in a cluster, a round trip each).
+   */
+  #anyOpen = true;
   #unsubscribe: (() => void) | undefined;
   readonly #emitTimers = new Map<string, NodeJS.Timeout>();
   readonly #lastEmit = new Map<string, number>();
@@ -71,6 +77,7 @@ export class RolloutEngine implements Service {
     // when ticks are cheap (each wave waits for it), and when they are not, the engine takes at
     // most about half of a core while results pour in.
     this.#unsubscribe = this.#deps.events.subscribe(({ event }) => {
+      if (!this.#anyOpen) return;
       if ((event.type === 'task' && FINAL_TASK.includes(event.task.state)) || (event.type === 'device' && event.device.presence === 'online')) {
         this.nudge(Math.min(50, this.#lastTickMs));
       }
@@ -113,6 +120,7 @@ export class RolloutEngine implements Service {
   async tick(now = new Date()): Promise<void> {
     const rows = await this.#db.selectFrom('rollouts').selectAll()
       .where((eb) => eb.or([eb('state', 'in', ACTIVE_ROLLOUT), eb('finished_at', 'is', null)])).orderBy('id').execute();
+    this.#anyOpen = rows.length > 0;
     for (const row of rows) {
       try {
         if (await this.#advance(row, now)) this.#emitSoon(row.id);
