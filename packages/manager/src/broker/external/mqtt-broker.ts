@@ -39,6 +39,14 @@ interface Subscription {
 }
 
 /**
+ * QoS 1 messages in flight from the broker to one manager: MQTT's largest window. The manager
+ * acknowledges each message as it reads it, so the window fills only while its event loop is
+ * held up, and what it holds is on the broker (about 130 MB for 65,535 status reports of 2 KB;
+ * Mosquitto's `memory_limit` caps the whole broker).
+ */
+const MANAGER_RECEIVE_MAXIMUM = 65_535;
+
+/**
  * The manager as a client of an external MQTT broker shared by several managers.
  *
  * Why clean sessions and nothing retained: Mosquitto 2.0.11 (Debian's) does not restore the
@@ -95,7 +103,13 @@ export class ExternalBroker implements Broker {
       password: decodeURIComponent(url.password) || undefined,
       protocolVersion: 5,
       clean: true,
-      properties: { sessionExpiryInterval: 0 },
+      // Receive Maximum: how many QoS 1 messages the broker may have sent this manager
+      // unacknowledged. Without it Mosquitto applies its `max_inflight_messages` (20) and, past
+      // those, its `max_queued_messages` (1,000) and `max_queued_bytes` (1 MiB): bounds sized
+      // for a device, which Mosquitto 2.0 applies to every client alike. A fleet's burst of task
+      // results or status reports then overflowed each manager's queue and Mosquitto dropped the
+      // rest (results came back only when agents re-sent them; docs/scale-out.md).
+      properties: { sessionExpiryInterval: 0, receiveMaximum: MANAGER_RECEIVE_MAXIMUM },
       // Subscriptions are made again by #resubscribe after every connect (see the class comment).
       resubscribe: false,
       reconnectPeriod: this.#delayMs,
