@@ -32,7 +32,6 @@ const { token } = await admin.call('createEnrollmentToken', { body: { maxUses: d
 const fleet = await startFleet({ manager: setup.url, token, devices, stateDir: `${dir.path}/fleet`, statusIntervalSec: 86400, logger: pino({ level: 'error' }) });
 try {
   await fleet.waitOnline(devices, 120_000);
-  if (process.env.FLEET_NICE) (await import('node:os')).setPriority(Number(process.env.FLEET_NICE));
   const ids = fleet.agents.map((a) => a.deviceId!);
   const seen = new Map<string, number>();
   const watcher = await watchTaskOutcomes(setup.url, admin.token!, (o) => { if (o.state === 'succeeded') seen.set(o.taskId, o.at); });
