@@ -106,13 +106,19 @@ export class TaskOutbox {
         const pump = [...this.#toPump];
         this.#toResend.clear();
         this.#toPump.clear();
+        // A round's publishes are not waited for before the next round reads and marks its
+        // tasks: on an external broker each waits for the broker's acknowledgement, and a
+        // fan-out's rounds went one broker round trip after another. They are all waited for
+        // before this pass's callers are settled; the client keeps them in order.
+        const publishing: Promise<void>[] = [];
         for (let i = 0; i < Math.max(resend.length, pump.length); i += ROUND_DEVICES) {
           try {
-            await this.#round(resend.slice(i, i + ROUND_DEVICES), pump.slice(i, i + ROUND_DEVICES));
+            await this.#round(resend.slice(i, i + ROUND_DEVICES), pump.slice(i, i + ROUND_DEVICES), publishing);
           } catch (err) {
             this.#logger.error({ err }, 'task delivery failed; it is retried when a device reconnects or a task changes');
           }
         }
+        await Promise.all(publishing);
         settle();
       }
     } finally {
@@ -120,15 +126,16 @@ export class TaskOutbox {
     }
   }
 
-  async #round(resendTo: string[], pumpFor: string[]): Promise<void> {
+  /** Reads, marks and publishes one round; the publishes' promises go into `publishing`. */
+  async #round(resendTo: string[], pumpFor: string[], publishing: Promise<void>[]): Promise<void> {
     const resend = resendTo.filter((d) => this.#online.isOnline(d));
     if (resend.length > 0) {
       const rows = await this.#db.selectFrom('tasks').selectAll()
         .where('device_id', 'in', resend).where('state', 'in', IN_FLIGHT).orderBy('id').execute();
       const commands = await this.#runCommands(rows);
       for (const row of rows) {
-        await this.#publish(row.device_id, commands.get(row.id)!);
-        if (row.cancel_requested === 1) await this.#publish(row.device_id, { type: 'cancel', taskId: row.id });
+        publishing.push(this.#publish(row.device_id, commands.get(row.id)!));
+        if (row.cancel_requested === 1) publishing.push(this.#publish(row.device_id, { type: 'cancel', taskId: row.id }));
       }
     }
     const devices = pumpFor.filter((d) => this.#online.isOnline(d));
@@ -165,10 +172,10 @@ export class TaskOutbox {
     const held = testHold('manager.task-sent', { taskIds: [...marked] });
     if (held) await held;
     const commands = await this.#runCommands(sent);
-    await Promise.all(sent.map((row) => {
+    for (const row of sent) {
       this.#events.emit({ type: 'task', task: toTask(row) });
-      return this.#publish(row.device_id, commands.get(row.id)!);
-    }));
+      publishing.push(this.#publish(row.device_id, commands.get(row.id)!));
+    }
   }
 
   /**
