@@ -102,6 +102,9 @@ export async function startManager(config: ManagerConfig, logger: Logger = pino(
     await sessions.prune();
     const apiTokens = new ApiTokensService(store);
     const audit = new AuditService({ store, logger: logger.child({ component: 'audit' }), onWriteError: () => metrics.auditWriteErrors.inc() });
+    // Audit records are written in batches (AuditService#write); stopped after the listeners
+    // and before the store, so the last calls' records are written before the store closes.
+    services.add({ name: 'audit', start: async () => {}, stop: () => audit.drain() });
     const auditPruner = new AuditPruner({ audit, retentionDays: config.auditRetentionDays, logger });
     const throttle = new LoginThrottle(store, { maxAccountFailures: config.loginMaxFailures, maxAddressFailures: config.loginAddressMaxFailures });
 

@@ -83,6 +83,17 @@ function auditSuite(makeTarget: () => Promise<StoreTarget>) {
     assert.equal((await audit.list({})).total, 0);
   });
 
+  it('writes a burst of records in batches: every one stored once its call resolves, in call order', async () => {
+    // More than one batch (500 rows): the second is written while the first commits.
+    const n = 700;
+    await Promise.all(Array.from({ length: n }, (_, i) => audit.record({ actor: { kind: 'device', id: `burst-${i}` }, action: 'device.burst', outcome: 'ok', detail: { i } })));
+    const page = await audit.list({ action: 'device.burst', limit: 1000 });
+    assert.equal(page.total, n);
+    // Newest first: the ids, made in call order, keep that order across batches.
+    assert.deepEqual(page.items.map((e) => (e.detail as { i: number }).i), Array.from({ length: n }, (_, i) => n - 1 - i));
+    await store.write.deleteFrom('audit_log').where('action', '=', 'device.burst').execute();
+  });
+
   it('keeps recording failures out of the caller', async () => {
     const broken = new AuditService({ store: { ...store, write: null as never }, logger: pino({ level: 'silent' }) });
     await broken.record({ actor: { kind: 'anonymous' }, action: 'x', outcome: 'ok' });

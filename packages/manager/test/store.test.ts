@@ -148,6 +148,34 @@ function storeSuite(kind: 'sqlite' | 'postgres', makeTarget: () => Promise<Store
     assert.equal(results.filter((r) => r.status === 'fulfilled').length, 3);
   });
 
+  // On SQLite, enrollments that arrive together share one commit (GroupCommit); each must still
+  // decide alone, see the ones before it, and leave nothing behind when refused.
+  // (PostgreSQL runs them side by side in transactions of their own: which of them wins a race
+  // is not fixed there; the test above covers its limits.)
+  it('decides each of a burst of enrollments as if alone: refusals leave nothing, uses are exact', { skip: kind !== 'sqlite' }, async () => {
+    const token = await enrollment.createToken('admin', { maxUses: 3 });
+    const owner = randomUUID();
+    const first = await enrollment.enroll({ token: token.token, deviceId: owner, facts: facts('owner') }, 'mqtt://x:1');
+    const twin = randomUUID();
+    const lateIds = [randomUUID(), randomUUID()];
+    const results = await Promise.allSettled([
+      enrollment.enroll({ token: token.token, deviceId: owner, facts: facts('thief') }, 'mqtt://x:1'), // claimed id, no secret
+      enrollment.enroll({ token: token.token, deviceId: owner, facts: facts('owner'), secret: first.mqtt.password }, 'mqtt://x:1'), // re-enrolls, no use spent
+      enrollment.enroll({ token: token.token, deviceId: twin, facts: facts('twin-1') }, 'mqtt://x:1'), // second use
+      enrollment.enroll({ token: token.token, deviceId: twin, facts: facts('twin-2') }, 'mqtt://x:1'), // sees twin-1: conflict
+      enrollment.enroll({ token: token.token, deviceId: lateIds[0]!, facts: facts('late-0') }, 'mqtt://x:1'), // third use
+      enrollment.enroll({ token: token.token, deviceId: lateIds[1]!, facts: facts('late-1') }, 'mqtt://x:1'), // used up
+    ]);
+    assert.deepEqual(results.map((r) => r.status === 'fulfilled' ? 'ok' : (r.reason as AppError).code),
+      ['device_id_conflict', 'ok', 'ok', 'device_id_conflict', 'ok', 'enrollment_token_invalid']);
+    assert.equal((await enrollment.listTokens()).items.find((t) => t.id === token.id)!.uses, 3);
+    const reEnrolled = (results[1] as PromiseFulfilledResult<{ mqtt: { password: string } }>).value;
+    assert.equal(await credentials.verify(owner, reEnrolled.mqtt.password), true);
+    assert.equal(await credentials.verify(owner, first.mqtt.password), false);
+    assert.equal((await devices.get(twin)).name, 'twin-1');
+    await assert.rejects(devices.get(lateIds[1]!), rejectsWith('not_found'));
+  });
+
   it('lists devices with paging, name, tag, hypervisor and presence filters', async () => {
     const token = await enrollment.createToken('admin', { maxUses: 10 });
     const ids: string[] = [];

@@ -21,11 +21,16 @@ export type DriverName = keyof DriverOptionsMap;
 type Loader<N extends DriverName> = (options: DriverOptionsMap[N]) => Promise<Driver>;
 
 // Lazy imports: a device running the sim driver never loads a SOAP client, and the other way
-// round.
+// round. Each module is asked for once and its promise kept: the simulator creates thousands
+// of drivers, and every import() is a module resolution (under a module hook such as the
+// benchmark's tsx, a round trip to the loader's thread).
+let sim: Promise<typeof import('./sim/sim-driver.js')> | undefined;
+let qemu: Promise<typeof import('./qemu/qemu-driver.js')> | undefined;
+let esxi: Promise<typeof import('./esxi/esxi-driver.js')> | undefined;
 const loaders: { [N in DriverName]: Loader<N> } = {
-  sim: async (options) => new (await import('./sim/sim-driver.js')).SimDriver(options),
-  qemu: async (options) => new (await import('./qemu/qemu-driver.js')).QemuDriver(options),
-  esxi: async (options) => new (await import('./esxi/esxi-driver.js')).EsxiDriver(options),
+  sim: async (options) => new (await (sim ??= import('./sim/sim-driver.js'))).SimDriver(options),
+  qemu: async (options) => new (await (qemu ??= import('./qemu/qemu-driver.js'))).QemuDriver(options),
+  esxi: async (options) => new (await (esxi ??= import('./esxi/esxi-driver.js'))).EsxiDriver(options),
 };
 
 export const DRIVER_NAMES = Object.keys(loaders) as DriverName[];

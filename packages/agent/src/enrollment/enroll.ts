@@ -119,6 +119,10 @@ export async function enroll(options: EnrollOptions): Promise<EnrollResponse> {
   }
 }
 
+// Loaded at the first enrollment, once (an import() per call is a module resolution per call).
+let httpModule: Promise<typeof import('node:http')> | undefined;
+let httpsModule: Promise<typeof import('node:https')> | undefined;
+
 /**
  * One JSON POST, through node:http or node:https rather than fetch: fetch loads undici and
  * compiles its WebAssembly HTTP parser, some 20 MB that an agent would keep for as long as it
@@ -129,7 +133,7 @@ export async function enroll(options: EnrollOptions): Promise<EnrollResponse> {
  */
 export async function postJson(url: string, body: string, signal: AbortSignal, ca: string | undefined, redirects = 5): Promise<{ res: { ok: boolean; status: number }; text: string }> {
   const https = url.startsWith('https:');
-  const { request } = https ? await import('node:https') : await import('node:http');
+  const { request } = await (https ? (httpsModule ??= import('node:https')) : (httpModule ??= import('node:http')));
   const answer = await new Promise<{ status: number; location: string | undefined; text: string }>((resolve, reject) => {
     const headers = { 'content-type': 'application/json', accept: 'application/json', 'content-length': Buffer.byteLength(body) };
     const req = request(url, { method: 'POST', signal, headers, ...(https && ca ? { ca } : {}) }, (res) => {

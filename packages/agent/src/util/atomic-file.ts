@@ -6,9 +6,13 @@ import { dirname, basename, join } from 'node:path';
  * the new one, never a torn one: write a temporary file beside it, fsync it, rename it over
  * the target, then fsync the directory so the rename itself is durable.
  */
+// node:crypto loaded at the first write (the supervisor writes only during an update), and
+// asked for once: an import() per write is a module resolution per write (a round trip to the
+// loader's thread under a module hook, as in the simulator under the benchmark's tsx).
+let crypto: Promise<typeof import('node:crypto')> | undefined;
+
 export async function writeFileAtomic(path: string, data: string, mode: number): Promise<void> {
-  // node:crypto loaded at the first write: the supervisor writes only during an update.
-  const { randomBytes } = await import('node:crypto');
+  const { randomBytes } = await (crypto ??= import('node:crypto'));
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   const fh = await open(tmp, 'wx', mode);
   try {

@@ -32,6 +32,8 @@ const SECRET_KEY = /pass(word)?|secret|token|credential|authorization|cookie|has
 /** A detail larger than this is cut down to a marker: the log is for facts, not payloads. */
 const MAX_DETAIL_CHARS = 4096;
 const MAX_FIELD_CHARS = 256;
+/** Rows per transaction of the batched audit write: bounds how long one holds the connection. */
+const MAX_BATCH = 500;
 
 /** Copies `value`, replacing secret-looking keys and cutting long strings and deep nesting. */
 export function redact(value: unknown, depth = 0): unknown {
@@ -131,6 +133,9 @@ export class AuditService {
   readonly #read: Db;
   readonly #logger: Logger | undefined;
   readonly #onError: (() => void) | undefined;
+  /** Records waiting for the next batch write (see #write). */
+  readonly #queue: Array<{ row: Row; done: () => void }> = [];
+  #writing: Promise<void> | undefined;
 
   constructor(opts: { store: Store; logger?: Logger; onWriteError?: () => void }) {
     this.#db = opts.store.write;
@@ -140,12 +145,13 @@ export class AuditService {
   }
 
   async record(rec: AuditRecord): Promise<void> {
+    let row: Row;
     try {
       // A name that cannot be looked up is left out; the record is still written.
       rec = await this.#named(rec).catch(() => rec);
       let detail = rec.detail ? JSON.stringify(redact(rec.detail)) : null;
       if (detail && detail.length > MAX_DETAIL_CHARS) detail = JSON.stringify({ truncated: true, chars: detail.length });
-      await this.#db.insertInto('audit_log').values({
+      row = {
         id: newAuditId(),
         at: new Date().toISOString(),
         actor_kind: rec.actor.kind,
@@ -158,11 +164,63 @@ export class AuditService {
         outcome: rec.outcome,
         ip: clip(rec.ip, 64),
         detail,
-      }).execute();
+      };
     } catch (err) {
-      this.#onError?.();
-      this.#logger?.error({ err, action: rec.action }, 'could not write the audit log');
+      this.#failed(err, rec.action);
+      return;
     }
+    // Resolves once the row is stored (or its failure logged and counted), as before.
+    return new Promise<void>((resolve) => {
+      this.#queue.push({ row, done: resolve });
+      this.#writing ??= this.#write();
+    });
+  }
+
+  /** Resolves once every record queued so far is written (the manager's stop waits for it). */
+  async drain(): Promise<void> {
+    while (this.#writing) await this.#writing;
+  }
+
+  /**
+   * Writes the queued rows, one transaction per batch. A burst of calls (an enrollment wave,
+   * a bulk operation) is a burst of records, and on SQLite a record in a commit of its own cost
+   * about as much as the enrollment's whole transaction (a commit writes every page it touched,
+   * the audit table's and its three indexes', to the WAL; docs/benchmarks.md). The records of the requests answered in the same turn of the event
+   * loop, and those that arrive while a batch is being written, share a commit. Rows keep
+   * their ids (time order) whatever batch they are in.
+   */
+  async #write(): Promise<void> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    // Cleared in the same step as the last look at the queue: a record queued after it
+    // starts a new write, never waits in a queue nobody writes.
+    for (;;) {
+      if (this.#queue.length === 0) {
+        this.#writing = undefined;
+        return;
+      }
+      const batch = this.#queue.splice(0, MAX_BATCH);
+      try {
+        // One statement shape (a prepared statement SQLite keeps), one commit per batch.
+        await this.#db.transaction().execute(async (tx) => {
+          for (const { row } of batch) await tx.insertInto('audit_log').values(row).execute();
+        });
+      } catch {
+        // One bad row must not cost the others their record: each alone, as before batching.
+        for (const { row } of batch) {
+          try {
+            await this.#db.insertInto('audit_log').values(row).execute();
+          } catch (err) {
+            this.#failed(err, row.action);
+          }
+        }
+      }
+      for (const { done } of batch) done();
+    }
+  }
+
+  #failed(err: unknown, action: string): void {
+    this.#onError?.();
+    this.#logger?.error({ err, action }, 'could not write the audit log');
   }
 
   /**
