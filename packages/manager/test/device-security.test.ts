@@ -252,8 +252,11 @@ describe('a cloned credential', () => {
       open.push(c);
     }
     await waitFor('clone flag', async () => (await device(E.deviceId)).flags.includes('credential_clone_suspected'), { timeoutMs: 5000 });
-    const audit = await admin.get<{ items: Array<{ action: string; target?: { id: string } }> }>('/api/v1/audit?action=device.clone-suspected');
-    assert.ok(audit.body.items.some((e) => e.target?.id === E.deviceId), JSON.stringify(audit.body));
+    // The record is written beside the flag, not before it: wait for it as well.
+    await waitFor('clone audited', async () => {
+      const audit = await admin.get<{ items: Array<{ action: string; target?: { id: string } }> }>('/api/v1/audit?action=device.clone-suspected');
+      return audit.body.items.some((e) => e.target?.id === E.deviceId);
+    }, { timeoutMs: 5000 });
     assert.ok(((await rejectedByReason(admin)).clone_suspected ?? 0) > (rejected.clone_suspected ?? 0));
     // Rotating the credential clears the flag (the copy the clone holds is about to stop working).
     const rotated = await admin.post<Device>(`/api/v1/devices/${E.deviceId}/rotate-credential`, {});
@@ -274,8 +277,10 @@ describe('credential rotation with a real agent', () => {
     const withOld = await tryConnect(manager.mqttUrl, { clientId: bId, username: bId, password: old });
     assert.equal(withOld.ok, false, 'the old credential no longer works');
     assert.ok(next.length > 40);
-    const audit = await admin.get<{ items: Array<{ action: string; target?: { id: string } }> }>('/api/v1/audit?action=device.credential-rotated');
-    assert.ok(audit.body.items.some((e) => e.target?.id === bId));
+    await waitFor('rotation audited', async () => {
+      const audit = await admin.get<{ items: Array<{ action: string; target?: { id: string } }> }>('/api/v1/audit?action=device.credential-rotated');
+      return audit.body.items.some((e) => e.target?.id === bId);
+    }, { timeoutMs: 5000 });
   });
 });
 
