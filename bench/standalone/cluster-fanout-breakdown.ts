@@ -10,7 +10,7 @@
  *
  * `single`: one manager on its defaults (embedded broker, SQLite), the scenario's baseline.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { startFleet } from '@pallas/sim';
@@ -18,6 +18,26 @@ import type { Task } from '@pallas/protocol';
 import { startCluster, startManagerProcess, tempDir } from '@pallas/testkit';
 import { absoluteNow, watchTaskOutcomes } from '../lib/task-stream-watcher.js';
 import { percentile } from '../lib/stats.js';
+
+/** CPU seconds used so far by every process on the machine, summed by what it is. */
+function cpuByKind(): Map<string, number> {
+  const ticks = 100; // USER_HZ on Linux
+  const out = new Map<string, number>();
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+      const kind = Number(pid) === process.pid ? 'bench (fleet + watcher)'
+        : cmd.includes('pallas-manager') ? 'managers' : cmd.startsWith('postgres') ? 'postgresql'
+        : cmd.includes('mosquitto') ? 'mosquitto' : cmd.includes('nginx') ? 'nginx' : 'other';
+      out.set(kind, (out.get(kind) ?? 0) + (Number(fields[11]) + Number(fields[12])) / ticks);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
 
 const devices = Number(process.argv[2] ?? 2000);
 const rounds = Number(process.argv[3] ?? 3);
@@ -35,7 +55,9 @@ try {
   const ids = fleet.agents.map((a) => a.deviceId!);
   const seen = new Map<string, number>();
   const watcher = await watchTaskOutcomes(setup.url, admin.token!, (o) => { if (o.state === 'succeeded') seen.set(o.taskId, o.at); });
+  let cpu0 = cpuByKind();
   for (let r = 0; r <= rounds; r++) {
+    if (r === 1) cpu0 = cpuByKind();
     await sleep(4000);
     const t0 = absoluteNow();
     const { taskIds } = await admin.call('createBulkTask', { body: { operation: { kind: 'vm.create', spec: { name: `b-${r}`, vcpus: 1, memoryMB: 64, diskGB: 1 } }, deviceIds: ids } });
@@ -59,6 +81,9 @@ try {
     line('request → seen (the figure)', col((x) => seen.get(x.id)! - t0));
   }
   await watcher.stop();
+  const cpu1 = cpuByKind();
+  console.log(`CPU seconds over the ${rounds} measured rounds (and their 4 s pauses):`);
+  for (const [kind, sec] of cpu1) if (kind !== 'other') console.log(`  ${kind.padEnd(26)} ${(sec - (cpu0.get(kind) ?? 0)).toFixed(1)} s`);
 } finally {
   await fleet.stop();
   await setup.close();
