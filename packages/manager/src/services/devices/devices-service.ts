@@ -79,7 +79,7 @@ export class DevicesService {
   readonly #onDecommissioned: (id: string) => Promise<void>;
   readonly #onCutOff: (device: Device) => void;
   readonly #brokerAccounts: DeviceBrokerAccounts | undefined;
-  /** A device's tags as one JSON array text (NULL or '[]' when it has none), for a listing's rows. */
+  /** A listing's row's tags (of page row `p`) as one JSON array text, NULL or '[]' when none. */
   readonly #tagsColumn: RawBuilder<string | null>;
 
   constructor(deps: {
@@ -101,9 +101,9 @@ export class DevicesService {
     this.#onCutOff = deps.onCutOff ?? (() => {});
     this.#brokerAccounts = deps.brokerAccounts;
     this.#tagsColumn = deps.store.dialect === 'postgres'
-      ? sql<string | null>`(select cast(json_agg(t.tag order by t.tag) as text) from device_tags t where t.device_id = devices.id)`
+      ? sql<string | null>`(select cast(json_agg(t.tag order by t.tag) as text) from device_tags t where t.device_id = p.id)`
       // SQLite aggregates in the order rows come, so they come ordered.
-      : sql<string | null>`(select json_group_array(tag) from (select t.tag from device_tags t where t.device_id = devices.id order by t.tag))`;
+      : sql<string | null>`(select json_group_array(tag) from (select t.tag from device_tags t where t.device_id = p.id order by t.tag))`;
   }
 
   /** `where` narrows the listing further (a group's members). */
@@ -129,10 +129,14 @@ export class DevicesService {
     // its name is shared, and the count runs beside it. On PostgreSQL every round trip waits
     // for the database's process and then for the manager's event loop, both busy while the
     // fleet reports, and the page used to wait for three of them in sequence (docs/benchmarks.md).
+    // The page is cut first and the per-row subqueries run on its rows only: PostgreSQL
+    // evaluates a cheap-looking subquery below the sort, once for every row that matched
+    // (all 5,000 for a search that matches them all: 55 ms instead of 1).
+    const page = q.select([...COLUMNS]).orderBy(column, direction).orderBy('id', direction).limit(limit).offset(offset).as('p');
     const [rows, count] = await Promise.all([
-      q.select([...COLUMNS])
-        .select([this.#tagsColumn.as('tag_list'), sql<boolean | number>`exists (select 1 from devices d2 where d2.name = devices.name and d2.id <> devices.id)`.as('shared_name')])
-        .orderBy(column, direction).orderBy('id', direction).limit(limit).offset(offset).execute(),
+      this.#read.selectFrom(page).selectAll('p')
+        .select([this.#tagsColumn.as('tag_list'), sql<boolean | number>`exists (select 1 from devices d2 where d2.name = p.name and d2.id <> p.id)`.as('shared_name')])
+        .orderBy(column, direction).orderBy('id', direction).execute(),
       q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
     ]);
     return { items: rows.map((r) => toDevice(r, tagList(r.tag_list), Boolean(r.shared_name))), total: Number(count.n), limit, offset };
