@@ -1,5 +1,5 @@
 import { deviceTopic, type ControlMessage, type Device, type DeviceStatus, type DevicePatch, type DeviceQuery, type DeviceSort, type HostFacts, type PageOf, type Presence, type Vm } from '@pallas/protocol';
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type { Logger } from 'pino';
 import { AppError, notFound } from '../../errors.js';
 import type { Broker } from '../../broker/broker.js';
@@ -60,6 +60,11 @@ function sortOf(sort: DeviceSort = 'name'): { column: (typeof SORT_COLUMNS)[keyo
   return { column: SORT_COLUMNS[key], direction: descending ? 'desc' : 'asc' };
 }
 
+/** The tags of a listing's row (ordered by tag in SQL, as `#tagsOf` orders them). */
+function tagList(json: string | null): string[] {
+  return json ? (JSON.parse(json) as string[]) : [];
+}
+
 /** How long a decommissioned device has to receive its last command before it is cut off. */
 const DECOMMISSION_GRACE_MS = 500;
 
@@ -74,6 +79,8 @@ export class DevicesService {
   readonly #onDecommissioned: (id: string) => Promise<void>;
   readonly #onCutOff: (device: Device) => void;
   readonly #brokerAccounts: DeviceBrokerAccounts | undefined;
+  /** A listing's row's tags (of page row `p`) as one JSON array text, NULL or '[]' when none. */
+  readonly #tagsColumn: RawBuilder<string | null>;
 
   constructor(deps: {
     /** External broker: device clients follow block, approve, rotation and decommission. */
@@ -93,6 +100,10 @@ export class DevicesService {
     this.#onDecommissioned = deps.onDecommissioned ?? (async () => {});
     this.#onCutOff = deps.onCutOff ?? (() => {});
     this.#brokerAccounts = deps.brokerAccounts;
+    this.#tagsColumn = deps.store.dialect === 'postgres'
+      ? sql<string | null>`(select cast(json_agg(t.tag order by t.tag) as text) from device_tags t where t.device_id = p.id)`
+      // SQLite aggregates in the order rows come, so they come ordered.
+      : sql<string | null>`(select json_group_array(tag) from (select t.tag from device_tags t where t.device_id = p.id order by t.tag))`;
   }
 
   /** `where` narrows the listing further (a group's members). */
@@ -114,13 +125,21 @@ export class DevicesService {
       q = q.where('id', 'in', (eb) => eb.selectFrom('device_tags').select('device_id').where('tag', '=', tag));
     }
     const { column, direction } = sortOf(query.sort);
+    // One round of statements, not three in turn: each page row carries its tags and whether
+    // its name is shared, and the count runs beside it. On PostgreSQL every round trip waits
+    // for the database's process and then for the manager's event loop, both busy while the
+    // fleet reports, and the page used to wait for three of them in sequence (docs/benchmarks.md).
+    // The page is cut first and the per-row subqueries run on its rows only: PostgreSQL
+    // evaluates a cheap-looking subquery below the sort, once for every row that matched
+    // (all 5,000 for a search that matches them all: 55 ms instead of 1).
+    const page = q.select([...COLUMNS]).orderBy(column, direction).orderBy('id', direction).limit(limit).offset(offset).as('p');
     const [rows, count] = await Promise.all([
-      q.select([...COLUMNS]).orderBy(column, direction).orderBy('id', direction).limit(limit).offset(offset).execute(),
+      this.#read.selectFrom(page).selectAll('p')
+        .select([this.#tagsColumn.as('tag_list'), sql<boolean | number>`exists (select 1 from devices d2 where d2.name = p.name and d2.id <> p.id)`.as('shared_name')])
+        .orderBy(column, direction).orderBy('id', direction).execute(),
       q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
     ]);
-    const tags = await this.#tagsOf(rows.map((r) => r.id), this.#read);
-    const duplicates = await this.#sharedNames(rows.map((r) => r.name), this.#read);
-    return { items: rows.map((r) => toDevice(r, tags.get(r.id) ?? [], duplicates.has(r.name))), total: Number(count.n), limit, offset };
+    return { items: rows.map((r) => toDevice(r, tagList(r.tag_list), Boolean(r.shared_name))), total: Number(count.n), limit, offset };
   }
 
   async get(id: string, db: Db = this.#read): Promise<Device> {

@@ -10,6 +10,7 @@ import { brokerAccounts } from './008-broker-accounts.js';
 import { groupsRollouts } from './009-groups-rollouts.js';
 import { history } from './010-history.js';
 import { taskNames } from './011-task-names.js';
+import { devicesFillfactor } from './012-devices-fillfactor.js';
 
 /**
  * Migrations are compiled into the program (no folder scan at run time), listed in order.
@@ -27,6 +28,7 @@ const migrations: Record<string, Migration> = {
   '009-groups-rollouts': groupsRollouts,
   '010-history': history,
   '011-task-names': taskNames,
+  '012-devices-fillfactor': devicesFillfactor,
 };
 
 export const migrationProvider: MigrationProvider = {
