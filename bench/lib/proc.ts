@@ -1,5 +1,14 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 
+/**
+ * Node options for a manager the benchmark starts: with PALLAS_BENCH_PROFILE=<dir>, a CPU
+ * profile written there when it exits (summarize it with bench/standalone/profile-summary.mjs).
+ */
+export function profileNodeArgs(): string[] {
+  const dir = process.env.PALLAS_BENCH_PROFILE;
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
+}
+
 /** Resident set size of a process in bytes, read from /proc. */
 export function rssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

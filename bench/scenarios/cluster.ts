@@ -22,7 +22,7 @@ import type { PallasClient } from '@pallas/client';
 import { deviceDirName, startFleet, type Fleet } from '@pallas/sim';
 import { startCluster, startManagerProcess, tempDir, waitFor, type Cluster, type ManagerProcess } from '@pallas/testkit';
 import { closeAll, publishAtRate } from '../lib/mosquitto.js';
-import { metricValue } from '../lib/proc.js';
+import { metricValue, profileNodeArgs } from '../lib/proc.js';
 import { percentile, type Row } from '../lib/stats.js';
 import { absoluteNow, watchTaskOutcomes, type TaskOutcome } from '../lib/task-stream-watcher.js';
 import { openDeviceSessions, scrape, statusPayloads } from './fleet.js';
@@ -247,7 +247,7 @@ export async function runCluster(o: ClusterBenchOptions): Promise<{ rows: Row[];
   const cluster = await startCluster({
     managers: 3, managerArgs: ['--status-interval-sec', '86400', '--keepalive-sec', '60'],
     // PALLAS_BENCH_PROFILE=<dir> writes a CPU profile of each manager there, as in `fleet`.
-    ...(process.env.PALLAS_BENCH_PROFILE ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${process.env.PALLAS_BENCH_PROFILE}`] } : {}),
+    nodeArgs: profileNodeArgs(),
   });
   let clustered: SetupFigures;
   let fo: Awaited<ReturnType<typeof failover>> | undefined;

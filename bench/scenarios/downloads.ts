@@ -14,7 +14,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { uploadFile } from '@pallas/client/node';
 import { patchFile, startManagerProcess, tempDir, waitFor } from '@pallas/testkit';
-import { rssBytes } from '../lib/proc.js';
+import { profileNodeArgs, rssBytes } from '../lib/proc.js';
 import { percentile, type Row } from '../lib/stats.js';
 
 export interface DownloadsOptions {
@@ -147,7 +147,7 @@ export async function runDownloads(o: DownloadsOptions): Promise<{ rows: Row[]; 
   chmodSync(www, 0o755);
   chmodSync(file, 0o644);
   const dataDir = join(dir.path, 'manager');
-  const manager = await startManagerProcess({ dataDir, args: ['--log-level', 'warn'], ...(process.env.PALLAS_BENCH_PROFILE ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${process.env.PALLAS_BENCH_PROFILE}`] } : {}) });
+  const manager = await startManagerProcess({ dataDir, args: ['--log-level', 'warn'], nodeArgs: profileNodeArgs() });
   let nginx: Awaited<ReturnType<typeof startNginx>> | undefined;
   const rows: Row[] = [];
   const raw: Record<string, unknown> = { ...o };

@@ -14,7 +14,7 @@ import { PALLAS_VERSION, deviceTopic, type EnrollResponse, type StatusMessage } 
 import { createLimiter, deviceDirName, startFleet } from '@pallas/sim';
 import { startManagerProcess, tempDir } from '@pallas/testkit';
 import { closeAll, connectMany, mosquittoAvailable, mosquittoPid, MOSQUITTO_URL, publishAtRate } from '../lib/mosquitto.js';
-import { metricValue } from '../lib/proc.js';
+import { metricValue, profileNodeArgs } from '../lib/proc.js';
 import { GC_NODE_ARGS, memorySlope, settledRss, type MemoryPoint } from '../lib/memory.js';
 import { lightHttp, requestRate } from '../lib/light-http.js';
 import { failedRow, percentile, type Row } from '../lib/stats.js';
@@ -73,7 +73,7 @@ export async function runFleet(o: FleetOptions): Promise<{ rows: Row[]; raw: Rec
     args: ['--status-interval-sec', '86400', '--keepalive-sec', '60'],
     // PALLAS_BENCH_PROFILE=<dir> writes a CPU profile of the manager there.
     // --expose-gc and a SIGUSR2 hook: the memory figure is read after a forced GC.
-    nodeArgs: [...GC_NODE_ARGS, ...(process.env.PALLAS_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PALLAS_BENCH_PROFILE}`] : [])],
+    nodeArgs: [...GC_NODE_ARGS, ...profileNodeArgs()],
   });
   const raw: Record<string, unknown> = { devices: o.devices, nodeVersion: process.version };
   const rows: Row[] = [];

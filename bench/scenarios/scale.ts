@@ -22,7 +22,7 @@ import { LightFleet, type ConnectResult } from '../lib/light-fleet/light-fleet.j
 import type { DeviceCredential } from '../lib/light-fleet/light-device.js';
 import { GC_NODE_ARGS, memorySlope, settledRss, type MemoryPoint } from '../lib/memory.js';
 import { startBenchMosquitto } from '../lib/mosquitto-process.js';
-import { metricValue, rssBytes } from '../lib/proc.js';
+import { metricValue, profileNodeArgs, rssBytes } from '../lib/proc.js';
 import { failedRow, percentile, type Row } from '../lib/stats.js';
 import { rampStatus, type RampResult } from '../lib/status-ramp.js';
 
@@ -78,7 +78,7 @@ export async function runScale(o: ScaleOptions): Promise<{ rows: Row[]; raw: Rec
     dataDir: join(dir.path, 'manager'),
     database: o.store,
     args: ['--status-interval-sec', '86400', '--keepalive-sec', String(KEEPALIVE_SEC)],
-    nodeArgs: [...GC_NODE_ARGS, ...(process.env.PALLAS_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PALLAS_BENCH_PROFILE}`] : [])],
+    nodeArgs: [...GC_NODE_ARGS, ...profileNodeArgs()],
   });
   let fleet: LightFleet | undefined;
   try {

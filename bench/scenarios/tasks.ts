@@ -15,7 +15,7 @@ import type { Task } from '@pallas/protocol';
 import type { PallasClient } from '@pallas/client';
 import { startManagerProcess, tempDir } from '@pallas/testkit';
 import { fanOutRoundTrip, mosquittoAvailable, MOSQUITTO_URL } from '../lib/mosquitto.js';
-import { metricValue } from '../lib/proc.js';
+import { metricValue, profileNodeArgs } from '../lib/proc.js';
 import { absoluteNow, watchTaskOutcomes, type TaskOutcome } from '../lib/task-stream-watcher.js';
 import { percentile, type Row } from '../lib/stats.js';
 
@@ -61,7 +61,7 @@ export async function runTasks(o: TasksOptions): Promise<{ rows: Row[]; raw: Rec
   const manager = await startManagerProcess({
     dataDir: join(dir.path, 'manager'),
     args: ['--status-interval-sec', '86400', '--keepalive-sec', '60'],
-    ...(process.env.PALLAS_BENCH_PROFILE ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${process.env.PALLAS_BENCH_PROFILE}`] } : {}),
+    nodeArgs: profileNodeArgs(),
   });
   const fleetDir = fleetStateDir(o.fleetDir);
   let fleet: Awaited<ReturnType<typeof startFleet>> | undefined;

@@ -18,6 +18,7 @@ import type { Task } from '@pallas/protocol';
 import { startCluster, startManagerProcess, tempDir } from '@pallas/testkit';
 import { absoluteNow, watchTaskOutcomes } from '../lib/task-stream-watcher.js';
 import { percentile } from '../lib/stats.js';
+import { profileNodeArgs } from '../lib/proc.js';
 
 /** CPU seconds used so far by every process on the machine, summed by what it is. */
 function cpuByKind(): Map<string, number> {
@@ -46,7 +47,7 @@ const dir = existsSync('/dev/shm') ? tempDir('pallas-breakdown-', '/dev/shm') : 
 const managerArgs = ['--status-interval-sec', '86400', '--keepalive-sec', '60'];
 const setup = single
   ? await startManagerProcess({ dataDir: `${dir.path}/manager`, args: managerArgs, database: 'sqlite' }).then((m) => ({ url: m.httpUrl, client: () => m.client(), close: () => m.stop() }))
-  : await startCluster({ managers: 3, managerArgs, ...(process.env.PALLAS_BENCH_PROFILE ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${process.env.PALLAS_BENCH_PROFILE}`] } : {}) }).then((c) => ({ url: c.url, client: () => c.client(), close: () => c.close() }));
+  : await startCluster({ managers: 3, managerArgs, nodeArgs: profileNodeArgs() }).then((c) => ({ url: c.url, client: () => c.client(), close: () => c.close() }));
 const admin = await setup.client();
 const { token } = await admin.call('createEnrollmentToken', { body: { maxUses: devices } });
 const fleet = await startFleet({ manager: setup.url, token, devices, stateDir: `${dir.path}/fleet`, statusIntervalSec: 86400, logger: pino({ level: 'error' }) });

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLimiter, startFleet } from '@pallas/sim';
 import { startManagerProcess, tempDir } from '@pallas/testkit';
+import { profileNodeArgs } from '../lib/proc.js';
 
 const { values } = parseArgs({ options: {
   devices: { type: 'string', default: '2000' },
@@ -24,7 +25,7 @@ const dir = tempDir('pallas-enroll-agents-');
 const manager = await startManagerProcess({
   dataDir: join(dir.path, 'manager'),
   args: ['--status-interval-sec', '86400', '--keepalive-sec', '60'],
-  nodeArgs: process.env.PALLAS_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PALLAS_BENCH_PROFILE}`] : [],
+  nodeArgs: profileNodeArgs(),
 });
 try {
   const admin = await manager.client();

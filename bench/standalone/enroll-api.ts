@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { startManagerProcess } from '@pallas/testkit';
 import { lightHttp, requestRate } from '../lib/light-http.js';
 import { statusPayloads } from '../scenarios/fleet.js';
+import { profileNodeArgs } from '../lib/proc.js';
 
 const { values } = parseArgs({ options: {
   requests: { type: 'string', default: '2000' },
@@ -28,7 +29,7 @@ const rounds = Number(values.rounds);
 const manager = await startManagerProcess({
   args: ['--status-interval-sec', '86400'],
   database: values.store === 'postgres' ? 'postgres' : 'sqlite',
-  nodeArgs: process.env.PALLAS_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PALLAS_BENCH_PROFILE}`] : [],
+  nodeArgs: profileNodeArgs(),
 });
 try {
   const admin = await manager.client();

@@ -185,9 +185,10 @@ export class AuditService {
    * Writes the queued rows, one transaction per batch. A burst of calls (an enrollment wave,
    * a bulk operation) is a burst of records, and on SQLite a record in a commit of its own cost
    * about as much as the enrollment's whole transaction (a commit writes every page it touched,
-   * the audit table's and its three indexes', to the WAL; docs/benchmarks.md). The records of the requests answered in the same turn of the event
-   * loop, and those that arrive while a batch is being written, share a commit. Rows keep
-   * their ids (time order) whatever batch they are in.
+   * the audit table's and its three indexes', to the WAL; docs/benchmarks.md). The records of
+   * the requests answered in the same turn of the event loop, and those that arrive while a
+   * batch is being written, share a commit. Rows keep their ids (time order) whatever batch
+   * they are in.
    */
   async #write(): Promise<void> {
     await new Promise<void>((resolve) => setImmediate(resolve));

@@ -42,6 +42,10 @@ export class ClusterRelay implements Service {
   #sending: Promise<void> | undefined;
   /** Notifications are handled in order, each after the one before. */
   #receiving: Promise<void> = Promise.resolve();
+  /** What every envelope of this manager starts with, up to its number. */
+  readonly #envelopeStart: string;
+  /** The envelope around the events, with its number at its longest. */
+  readonly #envelopeBytes: number;
   /** Numbers this manager's envelopes: PostgreSQL folds identical payloads of one transaction into one. */
   #envelopes = 0;
 
@@ -50,6 +54,8 @@ export class ClusterRelay implements Service {
     this.#store = opts.store;
     this.#bus = opts.bus;
     this.#from = opts.instanceId;
+    this.#envelopeStart = `{"from":${JSON.stringify(this.#from)},"n":`;
+    this.#envelopeBytes = Buffer.byteLength(`${this.#envelopeStart}${Number.MAX_SAFE_INTEGER},"events":[]}`);
     this.#logger = opts.logger;
   }
 
@@ -134,25 +140,22 @@ export class ClusterRelay implements Service {
     const parked: Array<{ id: string; payload: string; created_ms: number }> = [];
     let chunk: string[] = [];
     let bytes = 0;
-    const head = () => `{"from":${JSON.stringify(this.#from)},"n":${++this.#envelopes},"events":[`;
-    // The envelope around the events, its number at its longest.
-    const HEAD_BYTES = Buffer.byteLength(`{"from":${JSON.stringify(this.#from)},"n":${Number.MAX_SAFE_INTEGER},"events":[]}`);
     const endChunk = () => {
-      if (chunk.length > 0) payloads.push(`${head()}${chunk.join(',')}]}`);
+      if (chunk.length > 0) payloads.push(`${this.#envelopeStart}${++this.#envelopes},"events":[${chunk.join(',')}]}`);
       chunk = [];
       bytes = 0;
     };
     for (const event of events) {
       const json = JSON.stringify(event);
       const size = Buffer.byteLength(json) + 1;
-      if (size + HEAD_BYTES > MAX_INLINE_BYTES) {
+      if (size + this.#envelopeBytes > MAX_INLINE_BYTES) {
         endChunk();
         const ref = randomBytes(12).toString('hex');
         parked.push({ id: ref, payload: json, created_ms: Date.now() });
         payloads.push(JSON.stringify({ from: this.#from, ref } satisfies Envelope));
         continue;
       }
-      if (bytes + size + HEAD_BYTES > MAX_INLINE_BYTES) endChunk();
+      if (bytes + size + this.#envelopeBytes > MAX_INLINE_BYTES) endChunk();
       chunk.push(json);
       bytes += size;
     }
