@@ -81,6 +81,10 @@ export async function runScale(o: ScaleOptions): Promise<{ rows: Row[]; raw: Rec
     nodeArgs: [...GC_NODE_ARGS, ...profileNodeArgs()],
   });
   let fleet: LightFleet | undefined;
+  // A fleet that cannot connect says whether the manager is still there, and what it last logged.
+  const managerGone = () => (manager.child.exitCode !== null || manager.child.signalCode !== null
+    ? ` (the manager exited: ${manager.child.exitCode ?? manager.child.signalCode}; its last output: ${manager.output().slice(-2000)})`
+    : ` (the manager is running; its last output: ${manager.output().slice(-2000) || 'none'})`);
   try {
     const admin = await manager.client();
     const scrape = async () => (await fetch(`${manager.httpUrl}/metrics`)).text();
@@ -116,7 +120,7 @@ export async function runScale(o: ScaleOptions): Promise<{ rows: Row[]; raw: Rec
       connectMs.push(...added.onlineMs);
       const step = { size, connect: connectSummary(added, size - connected) };
       connected = size;
-      if (added.online !== size) throw new Error(`${added.online} of ${size} devices online: ${added.lost.slice(0, 3).join('; ')}`);
+      if (added.online !== size) throw new Error(`${added.online} of ${size} devices online: ${added.lost.slice(0, 3).join('; ')}${managerGone()}`);
       memory.push({ devices: size, rssBytes: await settledRss(manager.pid) });
       // The list and search while the fleet reports (a steady 1,000 status/s).
       const reporting = fleet.status(1000, 8);
@@ -128,7 +132,10 @@ export async function runScale(o: ScaleOptions): Promise<{ rows: Row[]; raw: Rec
       await sleep(500);
       steps.push({ ...step, rssBytes: memory.at(-1)!.rssBytes, list, search, simulatorRssBytes: await fleet.rssBytes() });
       console.log(`  scale: ${size} devices, list/search measured; fan-out next if due`);
-      if (size >= 10_000 || size === o.devices) fanOuts.push({ size, ...(await fanOut(admin, creds.slice(0, size), fleet)) });
+      if (size >= 10_000 || size === o.devices) {
+        fanOuts.push({ size, ...(await fanOut(admin, creds.slice(0, size), fleet)) });
+        if (manager.child.exitCode !== null || manager.child.signalCode !== null) throw new Error(`fan-out to ${size}: ${managerGone()}`);
+      }
       console.log(`  scale: ${size} devices connected, manager RSS ${(memory.at(-1)!.rssBytes / 2 ** 20).toFixed(0)} MB, list p99 ${list.p99.toFixed(0)} ms`);
     }
     raw.steps = steps;

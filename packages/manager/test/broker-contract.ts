@@ -125,6 +125,30 @@ export function brokerContract(name: string, abilities: BrokerAbilities, makeFix
       assert.equal(received, burst);
     });
 
+    it('takes the manager\'s burst of 20,000 commands published at once, to connected and absent devices', async () => {
+      // A fan-out to a large fleet publishes its commands without waiting for each (the
+      // outbox awaits a pass's publishes together). Aedes' emitter, past its 100 in flight,
+      // queued the rest and drained that queue recursively: 10,000 at once overflowed the
+      // stack and killed the manager (found by the scale benchmark at 10,000 devices).
+      const broker = await manager();
+      const { id, client } = await device();
+      let commands = 0;
+      client.on('message', () => void commands++);
+      await client.subscribeAsync(deviceCommandFilter(id), { qos: 1 });
+      const burst = 20_000;
+      const toPresent = 200;
+      const absent = Array.from({ length: burst - toPresent }, () => randomUUID());
+      // Those to the connected device first: their deliveries wait for its socket, so what
+      // comes after them queues, and the absent devices' commands are delivered to no one.
+      await Promise.all([
+        ...Array.from({ length: toPresent }, (_, i) => broker.publish(deviceTopic(id, 'cmd/task'), JSON.stringify({ i }), { qos: 1 })),
+        ...absent.map((other) => broker.publish(deviceTopic(other, 'cmd/task'), '{"x":1}', { qos: 1 })),
+      ]);
+      await waitFor(`all ${toPresent} at the connected device`, () => commands >= toPresent, { timeoutMs: 20_000 });
+      assert.equal(commands, toPresent);
+      assert.deepEqual(broker.health(), { ok: true });
+    });
+
     it('never retains what the manager publishes', async () => {
       const broker = await manager();
       const { id, client } = await device();

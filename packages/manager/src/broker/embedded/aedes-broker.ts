@@ -9,6 +9,7 @@ import { guardFrames } from '../frame-guard.js';
 import { RateLimiter } from '../rate-limit.js';
 import type { Broker, BrokerEvents, BrokerHealth, DeviceAuthenticator, MessageHandler, PublishOptions } from '../broker.js';
 import { BoundedPersistence, type QueueBounds } from './bounded-persistence.js';
+import { PublishGate } from './publish-gate.js';
 import { SESSION_LIMITS } from './session-limits.js';
 import { TLS_CIPHERS } from '../../security/tls.js';
 
@@ -41,6 +42,10 @@ const SERVER_UNAVAILABLE = 3;
 const BAD_CREDENTIALS = 4;
 const NOT_AUTHORIZED = 5;
 const LISTEN_BACKLOG = 8192;
+/** Messages Aedes' emitter delivers at once (its default, said here because the gate below depends on it). */
+const EMITTER_CONCURRENCY = 100;
+/** The manager's own publishes in Aedes at once: well below the emitter's, see publish-gate.ts. */
+const PUBLISHES_IN_FLIGHT = EMITTER_CONCURRENCY / 2;
 
 function authError(message: string, returnCode: number): Error & { returnCode: number } {
   return Object.assign(new Error(message), { returnCode });
@@ -57,6 +62,7 @@ export class EmbeddedBroker implements Broker {
   #aedes: Aedes | undefined;
   readonly #servers: Server[] = [];
   readonly #clients = new Map<string, Client>();
+  readonly #gate = new PublishGate(PUBLISHES_IN_FLIGHT);
   ports: { mqtt: number | null; mqtts: number | null } = { mqtt: null, mqtts: null };
 
   constructor(options: EmbeddedBrokerOptions) {
@@ -91,6 +97,7 @@ export class EmbeddedBroker implements Broker {
     );
     const aedes = await Aedes.createBroker({
       persistence,
+      concurrency: EMITTER_CONCURRENCY,
       // Devices keep long sessions; a slow link must not stall delivery to the others.
       drainTimeout: 30_000,
       connectTimeout: 10_000,
@@ -247,6 +254,10 @@ export class EmbeddedBroker implements Broker {
   }
 
   publish(topic: string, payload: string | Buffer, options: PublishOptions): Promise<void> {
+    return this.#gate.run(() => this.#publishNow(topic, payload, options));
+  }
+
+  #publishNow(topic: string, payload: string | Buffer, options: PublishOptions): Promise<void> {
     const aedes = this.#requireStarted();
     return new Promise((resolve, reject) => {
       aedes.publish(
