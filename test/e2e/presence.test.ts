@@ -25,6 +25,8 @@ const SWEEP_MS = STATUS_INTERVAL_SEC * 250;
 const KEEPALIVE_CUT_MS = KEEPALIVE_SEC * 1500;
 /** HTTP polling every 50 ms, the status buffer's flush (250 ms), a loaded machine. */
 const SLACK_MS = 700;
+/** How long a fresh `lastSeenAt` must hold before the agent is frozen: over a status flush (250 ms), well under an interval. */
+const SETTLE_MS = 400;
 const MANAGER_ARGS = ['--keepalive-sec', String(KEEPALIVE_SEC), '--status-interval-sec', String(STATUS_INTERVAL_SEC)];
 
 const deviceIdIn = (stateDir: string): string =>
@@ -53,10 +55,19 @@ async function frozenAgentScenario(t: TestContext, s: Setup, agents: Proc[]): Pr
     /**
      * Freezes the agent right after a status reached the store, so that no other is on its
      * way: the status's receive time (what `lastSeenAt` then says) is the device's last contact.
+     * The new value must hold for a moment first: with two managers, a message of the same
+     * burst (the connect's presence beside the first status) may be handled by the other
+     * manager and stored a few milliseconds later, and that one is then the last contact.
      */
     const freeze = async (): Promise<{ stoppedAt: number; lastContact: string }> => {
       const seen = (await device()).lastSeenAt;
-      const lastContact = await waitFor('a fresh status', async () => { const d = await device(); return d.lastSeenAt !== seen && d.lastSeenAt; }, { timeoutMs: 10_000, intervalMs: 20 });
+      let candidate: string | null = seen;
+      let since = 0;
+      const lastContact = await waitFor('a fresh status that stays the last contact', async () => {
+        const now = (await device()).lastSeenAt;
+        if (now !== candidate) { candidate = now; since = Date.now(); }
+        return candidate !== seen && Date.now() - since >= SETTLE_MS && candidate;
+      }, { timeoutMs: 10_000, intervalMs: 20 });
       process.kill(agent.pid, 'SIGSTOP');
       return { stoppedAt: Date.now(), lastContact: lastContact as string };
     };
