@@ -14,12 +14,13 @@
  * for the run (a role added over the plugin's control topic). Its own deliveries (one per
  * PUBLISH it observes, QoS 0) are taken out of the `sent` counts.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt from 'mqtt';
 import { pino } from 'pino';
 import { startFleet } from '@pallas/sim';
-import { startCluster } from '@pallas/testkit';
+import { startCluster, type Cluster } from '@pallas/testkit';
 import { absoluteNow, watchTaskOutcomes } from '../lib/task-stream-watcher.js';
 import { profileNodeArgs } from '../lib/proc.js';
 
@@ -27,20 +28,35 @@ const devices = Number(process.argv[2] ?? 2000);
 const rounds = Number(process.argv[3] ?? 2);
 const SETTLE_MS = 5000;
 
-/** CPU seconds used so far by every process on the machine, summed by what it is (as in cluster-fanout-breakdown.ts). */
-function cpuByKind(): Map<string, number> {
+/**
+ * CPU seconds used so far by this cluster's own processes, by what they are: its managers,
+ * its Mosquitto, its nginx (master and workers), the PostgreSQL backends serving its database,
+ * and this process (the fleet and the watcher). Not every process of a kind on the machine:
+ * other engineers' brokers and managers run beside it.
+ */
+function cpuByKind(cluster: Cluster): Map<string, number> {
   const out = new Map<string, number>();
+  const add = (kind: string, pid: number) => {
+    try {
+      out.set(kind, (out.get(kind) ?? 0) + cpuSeconds(pid));
+    } catch {
+      // gone meanwhile
+    }
+  };
+  add('bench (fleet + watcher)', process.pid);
+  for (const m of cluster.managers) add('managers', m.pid);
+  add('mosquitto', cluster.broker.pid());
+  const nginx = cluster.nginx.proc.pid;
+  add('nginx', nginx);
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
-      const kind = Number(pid) === process.pid ? 'bench (fleet + watcher)'
-        : cmd.includes('pallas-manager') ? 'managers' : cmd.startsWith('postgres') ? 'postgresql'
-        : cmd.includes('mosquitto') ? 'mosquitto' : cmd.includes('nginx') ? 'nginx' : 'other';
-      out.set(kind, (out.get(kind) ?? 0) + cpuSeconds(Number(pid)));
+      if (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1] === String(nginx)) add('nginx', Number(pid));
     } catch {
       // gone meanwhile
     }
   }
+  const backends = execFileSync('psql', [cluster.databaseUrl, '-Atc', 'select pid from pg_stat_activity where datname = current_database()'], { encoding: 'utf8' });
+  for (const pid of backends.split('\n').filter(Boolean)) add('postgresql (its backends)', Number(pid));
   return out;
 }
 
@@ -64,9 +80,8 @@ let fleet: Awaited<ReturnType<typeof startFleet>> | undefined;
 const observer = mqtt.connect(cluster.broker.url, { username: cluster.broker.admin.username, password: cluster.broker.admin.password, clientId: `bench-observer-${process.pid}`, protocolVersion: 5, clean: true, log: () => {} });
 try {
   await new Promise<void>((resolve, reject) => { observer.once('connect', () => resolve()); observer.once('error', reject); });
-  // Read access for the observer: a role over the plugin's control topic, as an operator would.
-  const response = new Promise<string>((resolve) => observer.once('message', (_t, p) => resolve(p.toString())));
-  await observer.subscribeAsync('$CONTROL/dynamic-security/v1/response', { qos: 1 });
+  // Read access for the observer: a role over the plugin's control topic, as an operator would
+  // (its answer is not waited for: the subscriptions below show whether it took).
   const acl = (acltype: string, topic: string) => ({ command: 'addRoleACL', rolename: 'bench-observer', acltype, topic, allow: true });
   await observer.publishAsync('$CONTROL/dynamic-security/v1', JSON.stringify({ commands: [
     { command: 'createRole', rolename: 'bench-observer' },
@@ -74,7 +89,7 @@ try {
     acl('subscribePattern', 'pallas/#'), acl('publishClientReceive', 'pallas/#'),
     { command: 'addClientRole', username: cluster.broker.admin.username, rolename: 'bench-observer' },
   ] }), { qos: 1 });
-  console.log(`# dynamic security: ${await response}`);
+  await sleep(1000);
 
   const sys = new Map<string, number>();
   const byChannel = new Map<string, number>();
@@ -117,10 +132,10 @@ try {
   const i1 = await nextTick();
   const idlePerMs = Object.fromEntries(KEYS.map((k) => [k, (i1.v[k]! - i0.v[k]!) / (i1.at - i0.at)]));
   console.log(`idle over ${i1.at - i0.at} ms: ${KEYS.map((k) => `${k} ${(i1.v[k]! - i0.v[k]!)}`).join(', ')}; observer saw ${i1.observed - i0.observed}`);
-  let cpu0 = cpuByKind();
+  let cpu0 = cpuByKind(cluster);
   for (let r = 0; r <= rounds; r++) {
     const a = await nextTick();
-    if (r === 1) cpu0 = cpuByKind();
+    if (r === 1) cpu0 = cpuByKind(cluster);
     const t0 = absoluteNow();
     const { taskIds } = await admin.call('createBulkTask', { body: { operation: { kind: 'vm.create', spec: { name: `count-${r}`, vcpus: 1, memoryMB: 64, diskGB: 1 } }, deviceIds: ids } });
     while (taskIds.some((id) => !seen.has(id))) await sleep(50);
@@ -143,7 +158,7 @@ try {
       if (d > 0) console.log(`    ${ch.padEnd(16)} ${String(d).padStart(7)}  = ${(d / n).toFixed(2)} per task`);
     }
   }
-  const cpu1 = cpuByKind();
+  const cpu1 = cpuByKind(cluster);
   console.log(`CPU seconds over the ${rounds} measured rounds (each with its settling time and the wait for $SYS ticks):`);
   for (const [kind, sec] of cpu1) if (kind !== 'other') console.log(`  ${kind.padEnd(26)} ${(sec - (cpu0.get(kind) ?? 0)).toFixed(1)} s`);
   await watcher.stop();
