@@ -142,6 +142,7 @@ export class ExternalBroker implements Broker {
     });
     client.on('connect', (connack) => {
       this.#subscriptionIds = connack.properties?.subscriptionIdentifiersAvailable !== false;
+      batchWrites(client.stream);
       this.#lastError = undefined;
       this.#delayMs = this.#opts.minReconnectMs ?? 500;
       client.options.reconnectPeriod = this.#delayMs;
@@ -271,4 +272,25 @@ export class ExternalBroker implements Broker {
     if (!this.#connected) throw new Error('not connected to the external broker');
     return this.#client;
   }
+}
+
+/**
+ * What the manager writes while it handles what one read brought goes out in one write, at the
+ * end of that turn of the event loop. mqtt.js handles each incoming packet in a turn of its own
+ * and uncorks after each: every QoS 1 message's PUBACK was a socket write (a syscall, and on
+ * loopback the broker's side of TCP as well) of its own. Socket writes (`writev`) were the
+ * largest item of each manager's CPU profile over a run of fan-outs, a quarter of its busy
+ * time. Held to the end of the turn at most: nothing waits for a later event.
+ */
+function batchWrites(stream: MqttClient['stream']): void {
+  let corked = false;
+  stream.on('data', () => {
+    if (corked) return;
+    corked = true;
+    stream.cork();
+    setImmediate(() => {
+      corked = false;
+      stream.uncork();
+    });
+  });
 }
