@@ -431,7 +431,7 @@ export class TaskRunner extends EventEmitter<TaskRunnerEvents> {
    * 100 % waits one interval even when the last report is older than that: a driver says 100 %
    * as its operation ends, the result follows at once, and a progress message sent then was
    * pure cost (a message through the broker, a row update and a live event on the manager).
-   * Counted in a fan-out of 2,000 `vm.create` on a loaded fleet: 4.1-4.7 progress messages per
+   * Counted in a fan-out of 2,000 `vm.create` on a loaded fleet: 4.0-4.7 progress messages per
    * task, one of them this. An operation that goes on after a step reached 100 % (a download
    * before an install) still shows it, one interval late.
    */
