@@ -10,6 +10,7 @@
  *
  * `single`: one manager on its defaults (embedded broker, SQLite), the scenario's baseline.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
@@ -20,24 +21,43 @@ import { absoluteNow, watchTaskOutcomes } from '../lib/task-stream-watcher.js';
 import { percentile } from '../lib/stats.js';
 import { profileNodeArgs } from '../lib/proc.js';
 
-/** CPU seconds used so far by every process on the machine, summed by what it is. */
-function cpuByKind(): Map<string, number> {
+/**
+ * CPU seconds used so far by the setup's own processes, by what they are (`pids` names them).
+ * Not every process of a kind on the machine: other engineers' brokers, managers and database
+ * sessions run beside it, and counting them by command line (as this did) put their CPU here.
+ */
+function cpuByKind(pids: () => Map<string, number[]>): Map<string, number> {
   const ticks = 100; // USER_HZ on Linux
   const out = new Map<string, number>();
-  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
-      const kind = Number(pid) === process.pid ? 'bench (fleet + watcher)'
-        : cmd.includes('pallas-manager') ? 'managers' : cmd.startsWith('postgres') ? 'postgresql'
-        : cmd.includes('mosquitto') ? 'mosquitto' : cmd.includes('nginx') ? 'nginx' : 'other';
-      out.set(kind, (out.get(kind) ?? 0) + (Number(fields[11]) + Number(fields[12])) / ticks);
-    } catch {
-      // gone meanwhile
+  for (const [kind, list] of [['bench (fleet + watcher)', [process.pid]] as const, ...pids()]) {
+    for (const pid of list) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        out.set(kind, (out.get(kind) ?? 0) + (Number(fields[11]) + Number(fields[12])) / ticks);
+      } catch {
+        // gone meanwhile
+      }
     }
   }
   return out;
+}
+
+/** nginx's master and its workers. */
+function withChildren(pid: number): number[] {
+  const children = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
+    try {
+      return readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1]!.split(' ')[1] === String(pid);
+    } catch {
+      return false;
+    }
+  });
+  return [pid, ...children.map(Number)];
+}
+
+/** The PostgreSQL backends serving one database. */
+function backends(databaseUrl: string): number[] {
+  return execFileSync('psql', [databaseUrl, '-Atc', 'select pid from pg_stat_activity where datname = current_database()'], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
 }
 
 const devices = Number(process.argv[2] ?? 2000);
@@ -46,8 +66,13 @@ const single = process.argv[4] === 'single';
 const dir = existsSync('/dev/shm') ? tempDir('pallas-breakdown-', '/dev/shm') : tempDir('pallas-breakdown-');
 const managerArgs = ['--status-interval-sec', '86400', '--keepalive-sec', '60'];
 const setup = single
-  ? await startManagerProcess({ dataDir: `${dir.path}/manager`, args: managerArgs, database: 'sqlite' }).then((m) => ({ url: m.httpUrl, client: () => m.client(), close: () => m.stop() }))
-  : await startCluster({ managers: 3, managerArgs, nodeArgs: profileNodeArgs() }).then((c) => ({ url: c.url, client: () => c.client(), close: () => c.close() }));
+  ? await startManagerProcess({ dataDir: `${dir.path}/manager`, args: managerArgs, database: 'sqlite' }).then((m) => ({
+    url: m.httpUrl, client: () => m.client(), close: () => m.stop(), pids: () => new Map([['managers', [m.pid]]]),
+  }))
+  : await startCluster({ managers: 3, managerArgs, nodeArgs: profileNodeArgs() }).then((c) => ({
+    url: c.url, client: () => c.client(), close: () => c.close(),
+    pids: () => new Map([['managers', c.managers.map((m) => m.pid)], ['mosquitto', [c.broker.pid()]], ['nginx', withChildren(c.nginx.proc.pid)], ['postgresql (its backends)', backends(c.databaseUrl)]]),
+  }));
 const admin = await setup.client();
 const { token } = await admin.call('createEnrollmentToken', { body: { maxUses: devices } });
 const fleet = await startFleet({ manager: setup.url, token, devices, stateDir: `${dir.path}/fleet`, statusIntervalSec: 86400, logger: pino({ level: 'error' }) });
@@ -56,9 +81,9 @@ try {
   const ids = fleet.agents.map((a) => a.deviceId!);
   const seen = new Map<string, number>();
   const watcher = await watchTaskOutcomes(setup.url, admin.token!, (o) => { if (o.state === 'succeeded') seen.set(o.taskId, o.at); });
-  let cpu0 = cpuByKind();
+  let cpu0 = cpuByKind(setup.pids);
   for (let r = 0; r <= rounds; r++) {
-    if (r === 1) cpu0 = cpuByKind();
+    if (r === 1) cpu0 = cpuByKind(setup.pids);
     await sleep(4000);
     const t0 = absoluteNow();
     const { taskIds } = await admin.call('createBulkTask', { body: { operation: { kind: 'vm.create', spec: { name: `b-${r}`, vcpus: 1, memoryMB: 64, diskGB: 1 } }, deviceIds: ids } });
@@ -82,7 +107,7 @@ try {
     line('request → seen (the figure)', col((x) => seen.get(x.id)! - t0));
   }
   await watcher.stop();
-  const cpu1 = cpuByKind();
+  const cpu1 = cpuByKind(setup.pids);
   console.log(`CPU seconds over the ${rounds} measured rounds (and their 4 s pauses):`);
   for (const [kind, sec] of cpu1) if (kind !== 'other') console.log(`  ${kind.padEnd(26)} ${(sec - (cpu0.get(kind) ?? 0)).toFixed(1)} s`);
 } finally {

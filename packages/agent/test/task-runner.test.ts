@@ -183,6 +183,31 @@ describe('task runner', () => {
     await h.stop();
   });
 
+  it('holds 100 % back for an interval: dropped when the result follows, sent when the work goes on', async () => {
+    const sim = new SimDriver({ seed: 1 });
+    const driver = withSim(sim, {
+      powerVm: async (vmId, action, ctx) => {
+        await sleep(300); // the last report (pct 0) is older than an interval
+        ctx.progress(100, 'done');
+        return sim.powerVm(vmId, action, { ...ctx, progress: () => {} });
+      },
+      updateVm: async (vmId, patch, ctx) => {
+        await sleep(300);
+        ctx.progress(100, 'downloaded');
+        await sleep(400); // more work after a step reached 100 %
+        return sim.updateVm(vmId, patch, { ...ctx, progress: () => {} });
+      },
+    });
+    const h = await harness({ sim, driver, runner: { progressIntervalMs: 250 } });
+    h.run(tid(1), { kind: 'vm.power', vmId: 'vm-100', action: 'on' });
+    await h.finished(tid(1));
+    h.run(tid(2), { kind: 'vm.update', vmId: 'vm-100', patch: { name: 'renamed' } });
+    await h.finished(tid(2));
+    assert.deepEqual(h.progress(tid(1)).map((p) => [p.pct, p.message]), [[0, undefined]]);
+    assert.deepEqual(h.progress(tid(2)).map((p) => [p.pct, p.message]), [[0, undefined], [100, 'downloaded']]);
+    await h.stop();
+  });
+
   it('never runs a task twice: a duplicate run is ignored while it runs and answered with the result after', async () => {
     const h = await harness({ simOptions: { latencyMs: 150 } });
     const op: TaskOperation = { kind: 'vm.create', spec: spec('app-db') };

@@ -199,6 +199,28 @@ export function brokerContract(name: string, abilities: BrokerAbilities, makeFix
       for (const list of every) assert.deepEqual(list, Array.from({ length: n }, (_, k) => `p${k}`), 'everyManager: all, in order');
     });
 
+    itWhen(abilities.multipleManagers)('hands each copy of a message only to the subscription it came through, when one filter is subscribed both shared and by every manager', async () => {
+      // Presence is subscribed both ways (docs/scale-out.md): the shared handler must run once
+      // per message across the group, the other once per message on each manager.
+      const [m1, m2] = [await manager(), await manager()];
+      const shared: string[] = [];
+      const every: string[][] = [[], []];
+      for (const [i, m] of [m1, m2].entries()) {
+        await m.subscribe(upstreamFilter('presence'), (_t, p) => shared.push(p.toString()));
+        await m.subscribe(upstreamFilter('presence'), (_t, p) => every[i]!.push(p.toString()), { everyManager: true });
+      }
+      const { id, client } = await device();
+      const n = 20;
+      for (let k = 0; k < n; k++) await client.publishAsync(deviceTopic(id, 'presence'), `p${k}`, { qos: 1 });
+      // A witness last: each manager's connection delivers in the order the broker routed, so a
+      // second copy of an earlier message would be in its lists before the witness.
+      await client.publishAsync(deviceTopic(id, 'presence'), 'w', { qos: 1 });
+      await waitFor('the witness at both managers and in the shared handler', () => every.every((list) => list.includes('w')) && shared.includes('w'));
+      const expected = [...Array.from({ length: n }, (_, k) => `p${k}`), 'w'];
+      for (const list of every) assert.deepEqual(list, expected, 'every manager: each message once, in order');
+      assert.deepEqual([...shared].sort(), [...expected].sort(), 'shared: each message once across the managers');
+    });
+
     it('cuts a device off', async () => {
       const broker = await manager();
       const { id, login, client } = await device();

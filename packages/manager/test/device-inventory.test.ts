@@ -98,6 +98,39 @@ function inventorySuite(makeTarget: () => Promise<StoreTarget>) {
     assert.deepEqual(await stored(id), [x, a]);
   });
 
+  it('takes a list another manager relayed as known: the report that follows is no news here either', async () => {
+    // Two managers, each with its own bus; what one emits reaches the other as the cluster
+    // relay delivers it (a copy, parsed from the notification).
+    const busA = new EventBus();
+    const busB = new EventBus();
+    const relayedToB: Array<Extract<LiveEvent, { type: 'vms' }>> = [];
+    busB.subscribe((e) => { if (e.event.type === 'vms') relayedToB.push(e.event); });
+    busA.relay = (event) => busB.deliver(JSON.parse(JSON.stringify(event)) as LiveEvent);
+    const a = new DeviceInventory({ store, events: busA, logger, flushMs: 60_000 });
+    const b = new DeviceInventory({ store, events: busB, logger, flushMs: 60_000 });
+    await a.start();
+    await b.start();
+    try {
+      const vm1 = fakeVm('vm-1');
+      const id = await newDevice([vm1]);
+      b.reported(id, [vm1]); // B handled the device's earlier report
+      await b.flush();
+      const vm2 = fakeVm('vm-2');
+      const write = await store.write.transaction().execute((tx) => a.applyInTransaction(tx, [{ deviceId: id, vm: vm2 }]));
+      a.committed(write); // A stored the task's result; its event reaches B
+      const before = relayedToB.length;
+      b.reported(id, [vm2, vm1]); // the device's report after the task goes to B
+      assert.equal(relayedToB.length, before, 'B announces nothing: A did');
+      // Nothing of B's to write: the row stays as A's transaction left it, even if changed since.
+      await store.write.updateTable('devices').set({ vms: JSON.stringify([]) }).where('id', '=', id).execute();
+      await b.flush();
+      assert.deepEqual(await stored(id), []);
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  });
+
   it('leaves a removed device alone', async () => {
     const inv = inventory();
     const gone = randomUUID();

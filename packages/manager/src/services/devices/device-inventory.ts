@@ -46,7 +46,10 @@ export class DeviceInventory implements Service {
   readonly #known = new Map<string, Entry>();
   /** Devices whose known list is not written yet. */
   #dirty = new Set<string>();
+  /** Devices whose list a flush is writing right now. */
+  #writing = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
+  #unsubscribe: (() => void) | undefined;
   #flushing: Promise<void> | undefined;
 
   /** `flushMs`: how often reported lists are written; default 250 ms. */
@@ -61,9 +64,14 @@ export class DeviceInventory implements Service {
   async start(): Promise<void> {
     this.#timer = setInterval(() => void this.flush(), this.#flushMs);
     this.#timer.unref();
+    this.#unsubscribe = this.#events.subscribe(({ event }) => {
+      if (event.type === 'vms') this.#heard(event.deviceId, event.vms);
+    });
   }
 
   async stop(): Promise<void> {
+    this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
     clearInterval(this.#timer);
     this.#timer = undefined;
     await this.flush();
@@ -122,8 +130,10 @@ export class DeviceInventory implements Service {
     if (this.#dirty.size === 0) return;
     const batch = [...this.#dirty].flatMap((id) => { const e = this.#known.get(id); return e ? [[id, e] as const] : []; });
     this.#dirty = new Set();
+    this.#writing = new Set(batch.map(([id]) => id));
     this.#flushing = this.#write(batch).finally(() => {
       this.#flushing = undefined;
+      this.#writing = new Set();
     });
     await this.#flushing;
   }
@@ -142,6 +152,24 @@ export class DeviceInventory implements Service {
       const now = this.#known.get(id);
       if (now && now.version !== version) this.#dirty.add(id);
     }
+  }
+
+  /**
+   * A `vms` event on the bus. Ours are the lists we hold already (the same array). One another
+   * manager relayed (several managers: docs/scale-out.md) is a list that manager applied or
+   * heard and writes itself: it becomes the known list here too, without an event or a write
+   * of our own, unless we hold a report of our own not written yet (ours then goes as it is).
+   * Without this, a device's report right after a task reached, two times in three, a manager
+   * that had not stored the task's VM, which took the report for news: it wrote the device's
+   * row again and announced the same list a second time, for nearly every device of a fan-out.
+   * And a task's change applied on top of a stale list left out what another manager had added.
+   */
+  #heard(deviceId: string, vms: Vm[]): void {
+    const prev = this.#known.get(deviceId);
+    if (prev?.vms === vms || this.#dirty.has(deviceId) || this.#writing.has(deviceId)) return;
+    const key = sameKey(vms);
+    if (prev?.key === key) return;
+    this.#known.set(deviceId, { vms, key, version: (prev?.version ?? 0) + 1 });
   }
 
   /** Remembers and announces a list; false when it is no news. */

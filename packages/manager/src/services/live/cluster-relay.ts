@@ -48,6 +48,8 @@ export class ClusterRelay implements Service {
   readonly #envelopeBytes: number;
   /** Numbers this manager's envelopes: PostgreSQL folds identical payloads of one transaction into one. */
   #envelopes = 0;
+  /** What this manager's own envelopes, inline or by reference, start with. */
+  readonly #ownPrefix: string;
 
   constructor(opts: { databaseUrl: string; store: Store; bus: EventBus; instanceId: string; logger: Logger }) {
     this.#url = opts.databaseUrl;
@@ -55,6 +57,7 @@ export class ClusterRelay implements Service {
     this.#bus = opts.bus;
     this.#from = opts.instanceId;
     this.#envelopeStart = `{"from":${JSON.stringify(this.#from)},"n":`;
+    this.#ownPrefix = `{"from":${JSON.stringify(this.#from)},`;
     this.#envelopeBytes = Buffer.byteLength(`${this.#envelopeStart}${Number.MAX_SAFE_INTEGER},"events":[]}`);
     this.#logger = opts.logger;
   }
@@ -172,7 +175,10 @@ export class ClusterRelay implements Service {
   }
 
   async #received(payload: string | undefined): Promise<void> {
-    if (!payload) return;
+    // Every listener hears every notification, this manager's own too (sent on another of its
+    // connections): ours are told by their first bytes, not parsed (with three managers a third
+    // of all notifications, up to 7.6 kB each, under a fan-out).
+    if (!payload || payload.startsWith(this.#ownPrefix)) return;
     try {
       const envelope = JSON.parse(payload) as Envelope;
       if (envelope.from === this.#from) return;

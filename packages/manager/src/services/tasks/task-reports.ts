@@ -88,25 +88,26 @@ export class TaskReports implements Service {
   }
 
   /**
-   * Progress first, in its own transaction and announcement, then results: a task that started
-   * and finished within one flush still shows `running` on the live stream before its end.
+   * Progress and results in one transaction; announced progress first, then results, so a task
+   * that started and finished within one flush still shows `running` on the live stream before
+   * its end. (Two transactions, one for each, cost a BEGIN, a read of the tasks' owners and a
+   * COMMIT more per flush: each a round trip to PostgreSQL, whose socket writes were the
+   * largest item of a cluster manager's CPU profile under fan-outs.)
    */
   async #storeAndAnnounce(progress: Reported<TaskProgress>[], results: Reported<TaskResult>[]): Promise<void> {
-    for (const [p, r] of [[progress, []], [[], results]] as const) {
-      if (p.length === 0 && r.length === 0) continue;
-      let applied: Applied;
-      try {
-        applied = await this.#store(p, r);
-      } catch (err) {
-        // Nothing of this part was committed: keep it for the next try (newer progress wins).
-        for (const x of p) if (!this.#progress.has(x.message.taskId)) this.#progress.set(x.message.taskId, x);
-        this.#results.unshift(...r);
-        this.#logger.error({ err }, 'storing task reports failed; will retry');
-        this.#schedule(1000);
-        continue;
-      }
-      await this.#announce(applied);
+    if (progress.length === 0 && results.length === 0) return;
+    let applied: Applied;
+    try {
+      applied = await this.#store(progress, results);
+    } catch (err) {
+      // Nothing was committed: keep it all for the next try (newer progress wins).
+      for (const x of progress) if (!this.#progress.has(x.message.taskId)) this.#progress.set(x.message.taskId, x);
+      this.#results.unshift(...results);
+      this.#logger.error({ err }, 'storing task reports failed; will retry');
+      this.#schedule(1000);
+      return;
     }
+    await this.#announce(applied);
   }
 
   #schedule(delay = this.#flushMs): void {
@@ -127,6 +128,8 @@ export class TaskReports implements Service {
     // The rows as the statements left them (`returning *`), for the live stream: reading them
     // back after the commit cost as much as storing them.
     const changed = new Map<string, TaskRow>();
+    /** The rows as the progress statements left them: announced before `changed` (a result may follow in it). */
+    const progressed = new Map<string, TaskRow>();
     const acks = new Map<string, string[]>();
     const ended: TaskRow[] = [];
     let inventory: InventoryWrite = { changes: [], written: new Map() };
@@ -151,7 +154,7 @@ export class TaskReports implements Service {
             .set({ state: 'running', started_at: sql<string>`coalesce(started_at, ${now})`, progress_pct: pct, progress_message: storableText(message) ?? null, updated_at: now })
             .where('id', 'in', group.slice(i, i + CHUNK).map((p) => p.message.taskId)).where('state', 'in', ACTIVE)
             .returningAll().execute();
-          for (const r of updated) changed.set(r.id, r);
+          for (const r of updated) progressed.set(r.id, r);
         }
       }
 
@@ -213,21 +216,29 @@ export class TaskReports implements Service {
         }
       }
     });
-    return { progress: progress.length, results: results.length, late, changed, acks, finished: new Set(ended.map((r) => r.device_id)), inventory };
+    return { progress: progress.length, results: results.length, late, progressed, changed, acks, finished: new Set(ended.map((r) => r.device_id)), inventory };
   }
 
   /** After the commit: live events, acknowledgements, and room in the windows of devices. */
   async #announce(applied: Applied): Promise<void> {
     this.#onApplied(applied);
-    for (const row of [...applied.changed.values()].sort((a, b) => (a.id < b.id ? -1 : 1))) this.#events.emit({ type: 'task', task: toTask(row) });
+    const byId = (a: TaskRow, b: TaskRow) => (a.id < b.id ? -1 : 1);
+    for (const row of [...applied.progressed.values()].sort(byId)) this.#events.emit({ type: 'task', task: toTask(row) });
+    for (const row of [...applied.changed.values()].sort(byId)) this.#events.emit({ type: 'task', task: toTask(row) });
     this.#inventory.committed(applied.inventory);
+    // Written all at once, then waited for together. One after the other, each ack went to the
+    // broker in a TCP write of its own (the MQTT client uncorks its socket on the next tick,
+    // before the await resumes): 500 writes, and as many wake-ups of the broker, for a flush
+    // of 500 results, where one write carries them all.
+    const acking: Promise<void>[] = [];
     for (const [deviceId, taskIds] of applied.acks) {
       for (let i = 0; i < taskIds.length; i += 1000) {
         const ack: TaskAck = { taskIds: taskIds.slice(i, i + 1000) };
-        await this.#broker.publish(deviceTopic(deviceId, 'cmd/task-ack'), JSON.stringify(ack), { qos: CHANNEL_QOS['cmd/task-ack'] })
-          .catch((err: unknown) => this.#logger.warn({ err, device: deviceId }, 'could not acknowledge task results; the device will send them again'));
+        acking.push(this.#broker.publish(deviceTopic(deviceId, 'cmd/task-ack'), JSON.stringify(ack), { qos: CHANNEL_QOS['cmd/task-ack'] })
+          .catch((err: unknown) => this.#logger.warn({ err, device: deviceId }, 'could not acknowledge task results; the device will send them again')));
       }
     }
+    await Promise.all(acking);
     for (const deviceId of applied.finished) void this.#outbox.pump(deviceId);
   }
 }
@@ -265,6 +276,7 @@ interface Applied {
   progress: number;
   results: number;
   late: number;
+  progressed: Map<string, TaskRow>;
   changed: Map<string, TaskRow>;
   acks: Map<string, string[]>;
   finished: Set<string>;
