@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { AuditActorKind, AuditEntry, AuditOutcome, AuditQuery, PageOf } from '@pallas/protocol';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
+import { boundStatement, slot, type BoundStatement } from '../../store/bound-statement.js';
 import type { Db, Store } from '../../store/store.js';
 
 export interface AuditActor {
@@ -67,6 +68,18 @@ type Row = {
   id: string; at: string; actor_kind: string; actor_id: string | null; actor_name: string | null; action: string;
   target_kind: string | null; target_id: string | null; target_name: string | null; outcome: string; ip: string | null; detail: string | null;
 };
+
+const ROW_COLUMNS = ['id', 'at', 'actor_kind', 'actor_id', 'actor_name', 'action', 'target_kind', 'target_id', 'target_name', 'outcome', 'ip', 'detail'] as const satisfies ReadonlyArray<keyof Row>;
+
+/**
+ * The one INSERT of a record, compiled once and bound to each row: every API call that changes
+ * something writes a record, and building and compiling the insert with Kysely for each one
+ * cost more than SQLite's insert itself.
+ */
+function compileInsert(db: Db): BoundStatement<keyof Row, unknown> {
+  const values = Object.fromEntries(ROW_COLUMNS.map((c) => [c, slot(c)])) as Record<keyof Row, string>;
+  return boundStatement(db.insertInto('audit_log').values(values).compile(), ROW_COLUMNS);
+}
 
 type TaskOutcomeRow = { id: string; state: string; error_code: string | null; error_message: string | null; late_result: string | null };
 
@@ -136,6 +149,7 @@ export class AuditService {
   /** Records waiting for the next batch write (see #write). */
   readonly #queue: Array<{ row: Row; done: () => void }> = [];
   #writing: Promise<void> | undefined;
+  #insert: BoundStatement<keyof Row, unknown> | undefined;
 
   constructor(opts: { store: Store; logger?: Logger; onWriteError?: () => void }) {
     this.#db = opts.store.write;
@@ -201,15 +215,16 @@ export class AuditService {
       }
       const batch = this.#queue.splice(0, MAX_BATCH);
       try {
+        const insert = this.#insertStatement();
         // One statement shape (a prepared statement SQLite keeps), one commit per batch.
         await this.#db.transaction().execute(async (tx) => {
-          for (const { row } of batch) await tx.insertInto('audit_log').values(row).execute();
+          for (const { row } of batch) await tx.executeQuery(insert.bind(row));
         });
       } catch {
         // One bad row must not cost the others their record: each alone, as before batching.
         for (const { row } of batch) {
           try {
-            await this.#db.insertInto('audit_log').values(row).execute();
+            await this.#db.executeQuery(this.#insertStatement().bind(row));
           } catch (err) {
             this.#failed(err, row.action);
           }
@@ -217,6 +232,12 @@ export class AuditService {
       }
       for (const { done } of batch) done();
     }
+  }
+
+  /** Compiled at the first write (inside its error handling: a store that cannot compile fails like one that cannot write). */
+  #insertStatement(): BoundStatement<keyof Row, unknown> {
+    this.#insert ??= compileInsert(this.#db);
+    return this.#insert;
   }
 
   #failed(err: unknown, action: string): void {
