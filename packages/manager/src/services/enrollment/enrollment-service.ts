@@ -153,12 +153,12 @@ export class EnrollmentService {
     const status = await this.#transaction(async (tx): Promise<'active' | 'pending'> => {
       const status = this.#settings.requireApproval ? 'pending' : 'active';
       const statements = this.#statements();
+      // Everything inside the transaction goes through `tx`: SQLite has one connection.
       const token = (await tx.executeQuery(statements.tokenAndDevice.bind({ hash: hashSecret(req.token), id: req.deviceId }))).rows[0];
       if (!token) throw new AppError('enrollment_token_invalid', 'unknown enrollment token');
       if (Number(token.revoked) === 1) throw new AppError('enrollment_token_invalid', 'enrollment token has been revoked');
       if (token.expires_at <= now) throw new AppError('enrollment_token_invalid', 'enrollment token has expired');
 
-      // Everything inside the transaction goes through `tx`: SQLite has one connection.
       const existing = token.secret_hash === null ? undefined : { secret_hash: token.secret_hash, status: token.status! };
       if (existing) {
         if (!req.secret || !sameHash(existing.secret_hash, hashSecret(req.secret))) {
