@@ -7,8 +7,14 @@
  *
  * PALLAS_BENCH_PROFILE=<dir> writes the manager's CPU profile there (summarize it with
  * bench/standalone/profile-summary.mjs). Prints one line per round and the median ratio.
+ *
+ * Each round also prints the manager's CPU time per request on each side (from
+ * /proc/<pid>/stat, 10 ms ticks): rates swing with what the neighbours run on the two cores,
+ * the manager's CPU per request much less, so its ratio says whether a change made the
+ * enrollment cheaper when the rates alone cannot tell.
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { startManagerProcess } from '@pallas/testkit';
@@ -44,15 +50,29 @@ try {
   // Warm-up of both paths (JIT, statement caches, sockets) before anything is counted.
   await healthz();
   await enroll();
+  // The manager's user + system CPU seconds so far (USER_HZ is 100 on Linux).
+  const cpuSec = () => {
+    const stat = readFileSync(`/proc/${manager.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  };
+  const measured = async (run: () => Promise<number>) => {
+    const c0 = cpuSec();
+    const rate = await run();
+    return { rate, cpuUs: ((cpuSec() - c0) * 1e6) / requests };
+  };
   const ratios: number[] = [];
+  const cpuRatios: number[] = [];
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   for (let r = 1; r <= rounds; r++) {
-    const h = await healthz();
-    const e = await enroll();
-    ratios.push(e / h);
-    console.log(`round ${r}: enroll ${e.toFixed(0)}/s, GET /healthz ${h.toFixed(0)}/s, ratio ${(e / h).toFixed(2)}x, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    const h = await measured(healthz);
+    const e = await measured(enroll);
+    ratios.push(e.rate / h.rate);
+    cpuRatios.push(h.cpuUs / e.cpuUs);
+    console.log(`round ${r}: enroll ${e.rate.toFixed(0)}/s, GET /healthz ${h.rate.toFixed(0)}/s, ratio ${(e.rate / h.rate).toFixed(2)}x; `
+      + `manager CPU per request ${e.cpuUs.toFixed(0)} µs / ${h.cpuUs.toFixed(0)} µs (${(h.cpuUs / e.cpuUs).toFixed(2)}x); load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   }
-  ratios.sort((a, b) => a - b);
-  console.log(`median ratio ${ratios[Math.floor(ratios.length / 2)]!.toFixed(2)}x (${values.store}, ${requests} requests, ${concurrency} in flight)`);
+  console.log(`median ratio ${median(ratios).toFixed(2)}x, manager CPU per request ratio ${median(cpuRatios).toFixed(2)}x (${values.store}, ${requests} requests, ${concurrency} in flight)`);
   http.close();
 } finally {
   await manager.close();

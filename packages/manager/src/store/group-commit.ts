@@ -1,4 +1,4 @@
-import { sql, type Transaction } from 'kysely';
+import { CompiledQuery, type Transaction } from 'kysely';
 import type { Database } from './schema.js';
 import type { Db } from './store.js';
 
@@ -11,6 +11,12 @@ interface Queued {
 
 /** Units per shared transaction: bounds how long one batch holds the connection. */
 const MAX_BATCH = 200;
+
+// Compiled once: two of them run around every unit of a batch, and a `sql` template would be
+// built and compiled anew at each call.
+const SAVEPOINT = CompiledQuery.raw('savepoint unit');
+const RELEASE = CompiledQuery.raw('release savepoint unit');
+const ROLLBACK = CompiledQuery.raw('rollback to savepoint unit');
 
 /**
  * Runs units of work that each need a transaction of their own, several to one commit, on
@@ -60,15 +66,15 @@ export class GroupCommit {
             outcomes.push({ ok: true, value: await unit.work(tx) });
             continue;
           }
-          await sql`savepoint unit`.execute(tx);
+          await tx.executeQuery(SAVEPOINT);
           try {
             const value = await unit.work(tx);
-            await sql`release savepoint unit`.execute(tx);
+            await tx.executeQuery(RELEASE);
             outcomes.push({ ok: true, value });
           } catch (err) {
             // Undo this unit's writes only; release the savepoint so the next one starts clean.
-            await sql`rollback to savepoint unit`.execute(tx);
-            await sql`release savepoint unit`.execute(tx);
+            await tx.executeQuery(ROLLBACK);
+            await tx.executeQuery(RELEASE);
             outcomes.push({ ok: false, err });
           }
         }

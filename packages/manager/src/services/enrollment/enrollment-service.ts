@@ -4,6 +4,7 @@ import { sql, type Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import { AppError, notFound } from '../../errors.js';
 import { hashSecret, newSecret, sameHash } from '../../security/secrets.js';
+import { boundStatement, slot } from '../../store/bound-statement.js';
 import { GroupCommit } from '../../store/group-commit.js';
 import type { Database } from '../../store/schema.js';
 import type { Db, Store } from '../../store/store.js';
@@ -24,6 +25,56 @@ const toToken = (r: TokenRow): EnrollmentToken => ({
   createdAt: r.created_at,
   createdBy: r.created_by,
 });
+
+/**
+ * The statements of an enrollment, compiled once per store (see boundStatement): an enrollment
+ * burst runs them thousands of times, and building and compiling each with Kysely at every call
+ * cost more than SQLite took to run them. The re-enrollment's update stays built per call: it
+ * is rare.
+ */
+function enrollStatements(db: Db) {
+  return {
+    // The token and the device id's row, if any, in one statement: on PostgreSQL each statement
+    // is a round trip whose socket write was the manager's largest cost per enrollment. The
+    // device's columns are NULL when the id is new (its secret_hash is never NULL otherwise).
+    tokenAndDevice: boundStatement(
+      db.selectFrom('enrollment_tokens')
+        .leftJoin('devices', (join) => join.on('devices.id', '=', slot('id')))
+        .select(['enrollment_tokens.id', 'expires_at', 'max_uses', 'uses', 'revoked', 'devices.secret_hash', 'devices.status'])
+        .where('token_hash', '=', slot('hash'))
+        .compile(),
+      ['id', 'hash'],
+    ),
+    insert: boundStatement(
+      db.insertInto('devices').values({
+        id: slot('id'),
+        name: slot('name'),
+        secret_hash: slot('secret'),
+        presence: 'offline',
+        last_seen_at: null,
+        enrolled_at: slot('now'),
+        updated_at: slot('now'),
+        enrollment_token_id: slot('token'),
+        hypervisor_kind: slot('kind'),
+        agent_version: slot('agent'),
+        facts: slot('facts'),
+        vms: null,
+        status_seq: 0,
+        status: slot('status'),
+        pending_secret_hash: null,
+        flags: null,
+        last_address: null,
+        mqtt_username: null,
+        pending_mqtt_username: null,
+      }).compile(),
+      ['id', 'name', 'secret', 'now', 'token', 'kind', 'agent', 'facts', 'status'],
+    ),
+    use: boundStatement(
+      db.updateTable('enrollment_tokens').set({ uses: sql`uses + 1` }).where('id', '=', slot('token')).where('uses', '<', sql<number>`max_uses`).compile(),
+      ['token'],
+    ),
+  };
+}
 
 export interface EnrollmentSettings {
   keepaliveSec: number;
@@ -47,6 +98,7 @@ export class EnrollmentService {
   readonly #settings: EnrollmentSettings;
   readonly #logger: Logger;
   readonly #brokerAccounts: DeviceBrokerAccounts | undefined;
+  #compiled: ReturnType<typeof enrollStatements> | undefined;
 
   constructor(deps: {
     store: Store; credentials: DeviceCredentials; settings: EnrollmentSettings; logger: Logger;
@@ -100,14 +152,14 @@ export class EnrollmentService {
     const now = new Date().toISOString();
     const status = await this.#transaction(async (tx): Promise<'active' | 'pending'> => {
       const status = this.#settings.requireApproval ? 'pending' : 'active';
-      const token = await tx.selectFrom('enrollment_tokens').select(['id', 'expires_at', 'max_uses', 'uses', 'revoked'])
-        .where('token_hash', '=', hashSecret(req.token)).executeTakeFirst();
+      const statements = this.#statements();
+      // Everything inside the transaction goes through `tx`: SQLite has one connection.
+      const token = (await tx.executeQuery(statements.tokenAndDevice.bind({ hash: hashSecret(req.token), id: req.deviceId }))).rows[0];
       if (!token) throw new AppError('enrollment_token_invalid', 'unknown enrollment token');
       if (Number(token.revoked) === 1) throw new AppError('enrollment_token_invalid', 'enrollment token has been revoked');
       if (token.expires_at <= now) throw new AppError('enrollment_token_invalid', 'enrollment token has expired');
 
-      // Everything inside the transaction goes through `tx`: SQLite has one connection.
-      const existing = await tx.selectFrom('devices').select(['secret_hash', 'status']).where('id', '=', req.deviceId).executeTakeFirst();
+      const existing = token.secret_hash === null ? undefined : { secret_hash: token.secret_hash, status: token.status! };
       if (existing) {
         if (!req.secret || !sameHash(existing.secret_hash, hashSecret(req.secret))) {
           throw new AppError('device_id_conflict', `device ${req.deviceId} is already enrolled; re-enrolling it needs its current credential`);
@@ -117,27 +169,17 @@ export class EnrollmentService {
         await this.#brokerAccounts?.enrolled(tx, req.deviceId, secret, existing.status as 'active' | 'pending' | 'blocked');
         return existing.status === 'pending' ? 'pending' : 'active';
       }
-      await tx.insertInto('devices').values({
+      await tx.executeQuery(statements.insert.bind({
         id: req.deviceId,
         name: req.facts.hostname,
-        secret_hash: hash,
-        presence: 'offline',
-        last_seen_at: null,
-        enrolled_at: now,
-        updated_at: now,
-        enrollment_token_id: token.id,
-        hypervisor_kind: req.facts.hypervisor.kind,
-        agent_version: req.facts.agentVersion,
+        secret: hash,
+        now,
+        token: token.id,
+        kind: req.facts.hypervisor.kind,
+        agent: req.facts.agentVersion,
         facts: JSON.stringify(req.facts),
-        vms: null,
-        status_seq: 0,
         status,
-        pending_secret_hash: null,
-        flags: null,
-        last_address: null,
-        mqtt_username: null,
-        pending_mqtt_username: null,
-      }).execute();
+      }));
       await this.#brokerAccounts?.enrolled(tx, req.deviceId, secret, status);
       // Count the use with a conditional update so concurrent enrollments cannot overrun
       // max_uses. Last, just before the commit: it locks the token's row until then, and every
@@ -146,9 +188,8 @@ export class EnrollmentService {
       // at a time across all managers, and agents timed out waiting (then their retry met
       // their own committed enrollment: device_id_conflict). A use refused here rolls the
       // device back; the broker client made for it is removed by the next reconcile.
-      const used = await tx.updateTable('enrollment_tokens').set({ uses: sql`uses + 1` })
-        .where('id', '=', token.id).where('uses', '<', sql<number>`max_uses`).executeTakeFirst();
-      if (Number(used.numUpdatedRows) === 0) throw new AppError('enrollment_token_invalid', 'enrollment token has been used up');
+      const used = await tx.executeQuery(statements.use.bind({ token: token.id }));
+      if (Number(used.numAffectedRows ?? 0) === 0) throw new AppError('enrollment_token_invalid', 'enrollment token has been used up');
       return status;
     });
     this.#credentials.forget(req.deviceId);
@@ -161,6 +202,11 @@ export class EnrollmentService {
       ...(status === 'pending' ? { status } : {}),
       ...(this.#settings.signingKey ? { signingKey: this.#settings.signingKey } : {}),
     };
+  }
+
+  #statements(): ReturnType<typeof enrollStatements> {
+    this.#compiled ??= enrollStatements(this.#db);
+    return this.#compiled;
   }
 
   /**
