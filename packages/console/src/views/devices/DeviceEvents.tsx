@@ -1,3 +1,4 @@
+import { useEffect } from 'react';
 import { api } from '../../api/client.js';
 import { Link } from '../../app/router.js';
 import { ErrorNote } from '../../components/ErrorNote.js';
@@ -14,6 +15,14 @@ const RECENT = 10;
  */
 export function DeviceEvents({ deviceId, reloadKey }: { deviceId: string; reloadKey: unknown }) {
   const events = useResource((signal) => api.call('listAudit', { query: { target: deviceId, limit: RECENT }, signal }), [deviceId, reloadKey]);
+  // An action's audit record is stored just after its response (transport/http/audit-hook.ts,
+  // batched per event-loop turn), so the read made right after the action can come a moment
+  // too early and miss it: read once more shortly after.
+  const { reload } = events;
+  useEffect(() => {
+    const again = setTimeout(reload, 1000);
+    return () => clearTimeout(again);
+  }, [deviceId, reloadKey, reload]);
   return (
     <section className="panel" aria-label="Recent events">
       <div className="panel-head">
