@@ -2,6 +2,7 @@ import type { HostFacts, Presence } from '@pallas/protocol';
 import { sql, type CompiledQuery } from 'kysely';
 import type { Logger } from 'pino';
 import type { Service } from '../../lifecycle.js';
+import { boundStatement, slot } from '../../store/bound-statement.js';
 import type { Db, Store } from '../../store/store.js';
 
 export interface DeviceUpdate {
@@ -272,33 +273,25 @@ function rowValues(id: string, u: DeviceUpdate): Record<ChunkColumn, unknown> {
 }
 
 /**
- * One UPDATE for one buffered row (the fallback that finds a refused row), compiled once: building and compiling a Kysely query
- * per row was most of the cost of a flush. Absent fields are NULL parameters that COALESCE
- * keeps at their stored value. Parameter positions are found by compiling with markers, so
- * the same code serves both SQL dialects.
+ * One UPDATE for one buffered row (the fallback that finds a refused row), compiled once:
+ * building and compiling a Kysely query per row was most of the cost of a flush. Absent
+ * fields are NULL parameters that COALESCE keeps at their stored value.
  */
-type Slot = ChunkColumn;
 function compileUpdate(db: Db): { bind(id: string, u: DeviceUpdate): CompiledQuery } {
-  const mark = (slot: Slot) => `\u0000${slot}`;
   const compiled = db.updateTable('devices')
     .set({
-      last_seen_at: sql<string>`coalesce(${mark('seen')}, last_seen_at)`,
-      updated_at: mark('updated'),
-      presence: sql<string>`coalesce(${mark('presence')}, presence)`,
-      facts: sql<string>`coalesce(${mark('facts')}, facts)`,
-      hypervisor_kind: sql<string>`coalesce(${mark('kind')}, hypervisor_kind)`,
-      agent_version: sql<string>`coalesce(${mark('agent')}, agent_version)`,
-      status_seq: sql<number>`coalesce(${mark('seq')}, status_seq)`,
+      last_seen_at: sql<string>`coalesce(${slot('seen')}, last_seen_at)`,
+      updated_at: slot('updated'),
+      presence: sql<string>`coalesce(${slot('presence')}, presence)`,
+      facts: sql<string>`coalesce(${slot('facts')}, facts)`,
+      hypervisor_kind: sql<string>`coalesce(${slot('kind')}, hypervisor_kind)`,
+      agent_version: sql<string>`coalesce(${slot('agent')}, agent_version)`,
+      status_seq: sql<number>`coalesce(${slot('seq')}, status_seq)`,
     })
-    .where('id', '=', mark('id'))
+    .where('id', '=', slot('id'))
     .compile();
-  const slots = compiled.parameters.map((p) => String(p).slice(1) as Slot);
-  return {
-    bind(id, u) {
-      const values: Record<Slot, unknown> = rowValues(id, u);
-      return { ...compiled, parameters: slots.map((s) => values[s]) };
-    },
-  };
+  const statement = boundStatement(compiled, CHUNK_COLUMNS);
+  return { bind: (id, u) => statement.bind(rowValues(id, u)) };
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
