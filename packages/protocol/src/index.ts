@@ -22,5 +22,6 @@ export * from './api/rollouts.js';
 
 export * from './constants.js';
 export * from './units.js';
+export * from './limiter.js';
 export * from './routes/index.js';
 export { schemaOf } from './routes/schema-of.js';

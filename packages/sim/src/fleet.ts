@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { Agent, createDriver, describeError, type BackoffOptions, type SimDriverOptions } from '@pallas/agent';
+import { createLimiter } from '@pallas/protocol';
 import { pino, type Logger } from 'pino';
-import { createLimiter } from './limiter.js';
 
 export interface FleetOptions {
   /** Manager base URL. */

@@ -1,2 +1,3 @@
 export { startFleet, deviceDirName, type Fleet, type FleetOptions } from './fleet.js';
-export { createLimiter } from './limiter.js';
+// Kept here for the benchmarks and tests that import it from the simulator.
+export { createLimiter } from '@pallas/protocol';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FakeManager, waitFor } from '../../agent/test/support/fake-manager.js';
-import { createLimiter, deviceDirName, startFleet } from '../src/index.js';
+import { deviceDirName, startFleet } from '../src/index.js';
 
 let fake: FakeManager;
 let root: string;
@@ -15,28 +15,6 @@ before(async () => {
 after(async () => {
   await fake.close();
   await rm(root, { recursive: true, force: true });
-});
-
-describe('limiter', () => {
-  it('runs at most `limit` calls at once, in order', async () => {
-    const limit = createLimiter(2);
-    let active = 0;
-    let max = 0;
-    const order: number[] = [];
-    await Promise.all(
-      [0, 1, 2, 3, 4, 5].map((i) =>
-        limit(async () => {
-          max = Math.max(max, ++active);
-          await new Promise((r) => setTimeout(r, 10));
-          order.push(i);
-          active--;
-        }),
-      ),
-    );
-    assert.equal(max, 2);
-    assert.deepEqual(order, [0, 1, 2, 3, 4, 5]);
-    assert.throws(() => createLimiter(0), RangeError);
-  });
 });
 
 describe('fleet', () => {

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import type { Duplex } from 'node:stream';
+import { createLimiter } from '@pallas/protocol';
 import { Aedes, type AedesPublishPacket, type Client } from 'aedes';
 import type { Logger } from 'pino';
 import { checkPublish, checkPublishFlags, checkSubscribe } from '../acl.js';
@@ -9,7 +10,6 @@ import { guardFrames } from '../frame-guard.js';
 import { RateLimiter } from '../rate-limit.js';
 import type { Broker, BrokerEvents, BrokerHealth, DeviceAuthenticator, MessageHandler, PublishOptions } from '../broker.js';
 import { BoundedPersistence, type QueueBounds } from './bounded-persistence.js';
-import { PublishGate } from './publish-gate.js';
 import { SESSION_LIMITS } from './session-limits.js';
 import { TLS_CIPHERS } from '../../security/tls.js';
 
@@ -44,7 +44,20 @@ const NOT_AUTHORIZED = 5;
 const LISTEN_BACKLOG = 8192;
 /** Messages Aedes' emitter delivers at once (its default, said here because the gate below depends on it). */
 const EMITTER_CONCURRENCY = 100;
-/** The manager's own publishes in Aedes at once: well below the emitter's, see publish-gate.ts. */
+/**
+ * At most this many of the manager's own publishes are inside Aedes at once; the rest wait
+ * for a place, in order.
+ *
+ * Why: Aedes hands every message to its emitter (mqemitter), which runs EMITTER_CONCURRENCY at
+ * a time and queues the rest. Its queue is drained recursively: a queued message whose
+ * delivery finishes at once (no subscriber, or the manager's own in-process handler) starts
+ * the next on the same stack. A fan-out to 10,000 devices published without waiting for each
+ * put thousands in that queue behind the deliveries still waiting for devices' sockets, and
+ * the manager died of "Maximum call stack size exceeded" (broker contract test "takes the
+ * manager's burst…"). The manager's publishes are the only deliveries that wait (devices
+ * publish only to the manager's handlers), so keeping them below the emitter's concurrency
+ * keeps its queue empty.
+ */
 const PUBLISHES_IN_FLIGHT = EMITTER_CONCURRENCY / 2;
 
 function authError(message: string, returnCode: number): Error & { returnCode: number } {
@@ -62,7 +75,8 @@ export class EmbeddedBroker implements Broker {
   #aedes: Aedes | undefined;
   readonly #servers: Server[] = [];
   readonly #clients = new Map<string, Client>();
-  readonly #gate = new PublishGate(PUBLISHES_IN_FLIGHT);
+  /** The manager's publishes into Aedes, PUBLISHES_IN_FLIGHT at a time. */
+  readonly #gate = createLimiter(PUBLISHES_IN_FLIGHT);
   ports: { mqtt: number | null; mqtts: number | null } = { mqtt: null, mqtts: null };
 
   constructor(options: EmbeddedBrokerOptions) {
@@ -254,7 +268,7 @@ export class EmbeddedBroker implements Broker {
   }
 
   publish(topic: string, payload: string | Buffer, options: PublishOptions): Promise<void> {
-    return this.#gate.run(() => this.#publishNow(topic, payload, options));
+    return this.#gate(() => this.#publishNow(topic, payload, options));
   }
 
   #publishNow(topic: string, payload: string | Buffer, options: PublishOptions): Promise<void> {
