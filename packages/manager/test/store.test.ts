@@ -265,6 +265,52 @@ function storeSuite(kind: 'sqlite' | 'postgres', makeTarget: () => Promise<Store
     }
   });
 
+  it('a report received before the stored one changes nothing when it is flushed after it (two managers), in chunks and row by row', async () => {
+    // Two managers share a device's reports and flush on their own timers: the older report
+    // can reach the store last. It must not put facts, presence or last contact back in time.
+    const token = await enrollment.createToken('admin', { maxUses: 3 });
+    const ids = [randomUUID(), randomUUID()];
+    const poison = randomUUID();
+    for (const id of [...ids, poison]) await enrollment.enroll({ token: token.token, deviceId: id, facts: facts('order') }, 'mqtt://x:1');
+    const newer = new StatusBuffer(store, 60_000, logger, () => {});
+    const older = new StatusBuffer(store, 60_000, logger, () => {});
+    for (const id of ids) {
+      newer.offer(id, { presence: 'online', lastSeenAt: '2026-03-01T10:00:02.000Z', facts: { ...facts('order'), uptimeSec: 2 }, seq: 2 });
+      older.offer(id, { presence: 'offline', lastSeenAt: '2026-03-01T10:00:01.000Z', facts: { ...facts('order'), uptimeSec: 1 }, seq: 1 });
+    }
+    await newer.stop();
+    // In a chunk: both devices' older rows.
+    await older.stop();
+    // Row by row: a row the store refuses makes the flush fall back to the per-row statement.
+    const refused = target.name === 'postgres' ? 2 ** 40 : 666;
+    if (target.name === 'sqlite') {
+      await sql`CREATE TRIGGER refuse_seq BEFORE UPDATE ON devices WHEN NEW.status_seq = 666 BEGIN SELECT RAISE(ABORT, 'refused'); END`.execute(store.write);
+    }
+    try {
+      const single = new StatusBuffer(store, 60_000, logger, () => {});
+      single.offer(ids[1]!, { presence: 'offline', lastSeenAt: '2026-03-01T10:00:00.500Z', facts: { ...facts('order'), uptimeSec: 0 }, seq: 0 });
+      single.offer(poison, { presence: 'online', lastSeenAt: '2026-03-01T10:00:00.500Z', seq: refused });
+      await single.flush();
+      single.discard(poison);
+      await single.stop();
+    } finally {
+      if (target.name === 'sqlite') await sql`DROP TRIGGER refuse_seq`.execute(store.write);
+    }
+    for (const id of ids) {
+      const d = await devices.get(id);
+      assert.equal(d.lastSeenAt, '2026-03-01T10:00:02.000Z', 'last contact stays the newest');
+      assert.equal(d.facts?.uptimeSec, 2, 'facts stay the newest report\'s');
+      assert.equal(d.presence, 'online');
+    }
+    // A newer one still goes in, and a row with no time of its own (a last will) too.
+    const later = new StatusBuffer(store, 60_000, logger, () => {});
+    later.offer(ids[0]!, { presence: 'online', lastSeenAt: '2026-03-01T10:00:03.000Z', facts: { ...facts('order'), uptimeSec: 3 }, seq: 3 });
+    later.offer(ids[1]!, { presence: 'offline' });
+    await later.stop();
+    assert.equal((await devices.get(ids[0]!)).facts?.uptimeSec, 3);
+    assert.equal((await devices.get(ids[1]!)).presence, 'offline');
+  });
+
   it('a flush of 1,200 mixed partial updates writes in chunks exactly what the per-row statements write', async () => {
     // Two identical sets of rows take the same updates: set A through the chunked statements,
     // set B through the per-row fallback (one row the store refuses fails B's batch, so every

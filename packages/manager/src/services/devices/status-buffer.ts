@@ -1,5 +1,5 @@
 import type { HostFacts, Presence } from '@pallas/protocol';
-import { sql, type CompiledQuery } from 'kysely';
+import { sql, type CompiledQuery, type RawBuilder } from 'kysely';
 import type { Logger } from 'pino';
 import type { Service } from '../../lifecycle.js';
 import { boundStatement, slot } from '../../store/bound-statement.js';
@@ -106,7 +106,7 @@ export class StatusBuffer implements Service {
   }
 
   #update(): ReturnType<typeof compileUpdate> {
-    this.#compiledUpdate ??= compileUpdate(this.#db);
+    this.#compiledUpdate ??= compileUpdate(this.#db, this.#postgres);
     return this.#compiledUpdate;
   }
 
@@ -213,7 +213,7 @@ interface CompiledChunk { bind(rows: ReadonlyArray<readonly [string, DeviceUpdat
  * One UPDATE for `n` rows, the same for both dialects but for the casts:
  *
  *   WITH v(id, seen, …) AS (VALUES (?, ?, …), …)
- *   UPDATE devices SET last_seen_at = coalesce(v.seen, devices.last_seen_at), … FROM v
+ *   UPDATE devices SET last_seen_at = …, facts = … (statusSet) FROM v
  *   WHERE devices.id = v.id
  *
  * The same as the per-row statement below (compileUpdate): absent fields are NULLs that
@@ -232,15 +232,7 @@ function compileChunk(db: Db, postgres: boolean, n: number): CompiledChunk {
     .with(`v(${CHUNK_COLUMNS.join(', ')})` as 'v', () => sql<V>`(values ${values})`)
     .updateTable('devices')
     .from('v')
-    .set((eb) => ({
-      last_seen_at: sql<string>`coalesce(${eb.ref('v.seen')}, ${eb.ref('devices.last_seen_at')})`,
-      updated_at: sql<string>`${eb.ref('v.updated')}`,
-      presence: sql<string>`coalesce(${eb.ref('v.presence')}, ${eb.ref('devices.presence')})`,
-      facts: sql<string>`coalesce(${eb.ref('v.facts')}, ${eb.ref('devices.facts')})`,
-      hypervisor_kind: sql<string>`coalesce(${eb.ref('v.kind')}, ${eb.ref('devices.hypervisor_kind')})`,
-      agent_version: sql<string>`coalesce(${eb.ref('v.agent')}, ${eb.ref('devices.agent_version')})`,
-      status_seq: sql<number>`coalesce(${eb.ref('v.seq')}, ${eb.ref('devices.status_seq')})`,
-    }))
+    .set(statusSet((c) => sql.ref(`v.${c}`)))
     .whereRef('devices.id', '=', 'v.id')
     .compile();
   // Every parameter is a VALUES one, row after row, column after column.
@@ -255,6 +247,31 @@ function compileChunk(db: Db, postgres: boolean, n: number): CompiledChunk {
       }
       return { ...compiled, parameters };
     },
+  };
+}
+
+/**
+ * The SET of both statements, given where a row's new value of each column comes from.
+ *
+ * A row received before the one stored (`seen` older than `last_seen_at`) changes nothing.
+ * With one manager that never happens: its flushes go out in the order it received. With
+ * several managers (docs/scale-out.md) a device's reports are shared among them and each
+ * flushes on its own timer, so an older report could land after a newer one and put the
+ * device's facts, presence and last contact back in time until its next report. A row
+ * without `seen` (a last will, or a test's partial row) has nothing to compare and is written.
+ */
+function statusSet(value: (column: ChunkColumn) => RawBuilder<unknown>) {
+  const stale = sql`(${value('seen')} is not null and devices.last_seen_at is not null and ${value('seen')} < devices.last_seen_at)`;
+  const unlessStale = <T>(column: string, fresh: RawBuilder<unknown>) => sql<T>`case when ${stale} then ${sql.ref(`devices.${column}`)} else ${fresh} end`;
+  const orKept = (c: ChunkColumn, column: string) => sql`coalesce(${value(c)}, ${sql.ref(`devices.${column}`)})`;
+  return {
+    last_seen_at: unlessStale<string>('last_seen_at', orKept('seen', 'last_seen_at')),
+    updated_at: unlessStale<string>('updated_at', value('updated')),
+    presence: unlessStale<string>('presence', orKept('presence', 'presence')),
+    facts: unlessStale<string>('facts', orKept('facts', 'facts')),
+    hypervisor_kind: unlessStale<string>('hypervisor_kind', orKept('kind', 'hypervisor_kind')),
+    agent_version: unlessStale<string>('agent_version', orKept('agent', 'agent_version')),
+    status_seq: unlessStale<number>('status_seq', orKept('seq', 'status_seq')),
   };
 }
 
@@ -277,17 +294,11 @@ function rowValues(id: string, u: DeviceUpdate): Record<ChunkColumn, unknown> {
  * building and compiling a Kysely query per row was most of the cost of a flush. Absent
  * fields are NULL parameters that COALESCE keeps at their stored value.
  */
-function compileUpdate(db: Db): { bind(id: string, u: DeviceUpdate): CompiledQuery } {
+function compileUpdate(db: Db, postgres: boolean): { bind(id: string, u: DeviceUpdate): CompiledQuery } {
+  // PostgreSQL infers no type for a bare parameter (`$1 is not null`): each gets its column's.
+  const param = (c: ChunkColumn) => (postgres ? sql`cast(${slot(c)} as ${sql.raw(CHUNK_TYPES[c])})` : sql`${slot(c)}`);
   const compiled = db.updateTable('devices')
-    .set({
-      last_seen_at: sql<string>`coalesce(${slot('seen')}, last_seen_at)`,
-      updated_at: slot('updated'),
-      presence: sql<string>`coalesce(${slot('presence')}, presence)`,
-      facts: sql<string>`coalesce(${slot('facts')}, facts)`,
-      hypervisor_kind: sql<string>`coalesce(${slot('kind')}, hypervisor_kind)`,
-      agent_version: sql<string>`coalesce(${slot('agent')}, agent_version)`,
-      status_seq: sql<number>`coalesce(${slot('seq')}, status_seq)`,
-    })
+    .set(statusSet(param))
     .where('id', '=', slot('id'))
     .compile();
   const statement = boundStatement(compiled, CHUNK_COLUMNS);
