@@ -4,8 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { generate } from 'mqtt-packet';
 import { memorySlope } from '../../bench/lib/memory.js';
+import { rampStatus } from '../../bench/lib/status-ramp.js';
 import { readPackets, PUBACK, PUBLISH, type Incoming } from '../../bench/lib/light-fleet/mqtt-wire.js';
 
 const MB = 2 ** 20;
@@ -48,5 +50,45 @@ describe('readPackets', () => {
       assert.equal(got[1]!.payload!.length, 300);
       assert.equal(got[1]!.topic, 'pallas/v1/d/x/cmd/task');
     }
+  });
+});
+
+describe('rampStatus', () => {
+  /**
+   * A receiver that takes `capacity` messages a second: what it cannot take piles up and is
+   * counted later, as a manager falling behind does.
+   */
+  function receiver(capacity: number) {
+    let done = 0;
+    let queue = 0;
+    let last = performance.now();
+    const advance = () => {
+      const now = performance.now();
+      const take = Math.min(queue, (capacity * (now - last)) / 1000);
+      done += take;
+      queue -= take;
+      last = now;
+    };
+    return {
+      offer: async (rate: number, seconds: number) => {
+        advance();
+        queue += rate * seconds;
+        await sleep(seconds * 1000);
+        return { offered: rate * seconds, sendSeconds: seconds };
+      },
+      count: async () => (advance(), Math.floor(done)),
+    };
+  }
+
+  it('bisects between the last step kept up with and the first not, and counts no backlog in a later step', async () => {
+    const r = receiver(15_000);
+    const ladder = [4000, 8000, 16000, 32000];
+    const ramp = await rampStatus((rate) => r.offer(rate, 0.5), r.count, 0.5, ladder, 200);
+    const offered = ramp.steps.map((s) => s.offered / 0.5);
+    assert.equal(ramp.steps.length, offered.indexOf(32000) + 3, 'two bisection steps after the ladder stopped');
+    for (const rate of offered.slice(-2)) assert.ok(rate > 16000 && rate < 32000, `bisection step ${rate} lies between the steps`);
+    // Nothing the receiver fell behind on is counted in the step after it.
+    for (const s of ramp.steps) assert.ok(s.counted <= s.offered, `step ${s.offered}: ${s.counted} counted`);
+    assert.ok(ramp.highestKeptUp > 13_000 && ramp.highestKeptUp < 17_000, `figure ${ramp.highestKeptUp} near the capacity`);
   });
 });
