@@ -7,6 +7,8 @@
  *
  * PALLAS_BENCH_PROFILE=<dir> writes the manager's CPU profile there (summarize it with
  * bench/standalone/profile-summary.mjs). Prints one line per round and the median ratio.
+ * `--enroll-only` skips the counted `GET /healthz` rounds, so that a profile holds the
+ * enrollments' work alone (after one warm-up of each side) and its shares are an enrollment's.
  *
  * Each round also prints the manager's CPU time per request on each side (from
  * /proc/<pid>/stat, 10 ms ticks): rates swing with what the neighbours run on the two cores,
@@ -27,6 +29,7 @@ const { values } = parseArgs({ options: {
   concurrency: { type: 'string', default: '100' },
   rounds: { type: 'string', default: '3' },
   store: { type: 'string', default: 'sqlite' },
+  'enroll-only': { type: 'boolean', default: false },
 } });
 const requests = Number(values.requests);
 const concurrency = Number(values.concurrency);
@@ -65,7 +68,7 @@ try {
   const cpuRatios: number[] = [];
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   for (let r = 1; r <= rounds; r++) {
-    const h = await measured(healthz);
+    const h = values['enroll-only'] ? { rate: NaN, cpuUs: NaN } : await measured(healthz);
     const e = await measured(enroll);
     ratios.push(e.rate / h.rate);
     cpuRatios.push(h.cpuUs / e.cpuUs);
