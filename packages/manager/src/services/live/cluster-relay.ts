@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Service } from '../../lifecycle.js';
 import type { Store } from '../../store/store.js';
 import type { EventBus } from './event-bus.js';
+import { markListener, othersListening } from './relay-listeners.js';
 
 const CHANNEL = 'pallas_live';
 /** PostgreSQL refuses NOTIFY payloads of 8,000 bytes or more; larger events go through a table. */
@@ -24,6 +25,9 @@ type Envelope = { from: string; n?: number; events?: LiveEvent[]; ref?: string }
  *
  * NOTIFY is not durable: while this manager's listening connection is down, events are missed.
  * When it is back, clients get `reset` and reload their lists, as after any gap.
+ *
+ * Nothing is sent while no other manager listens (relay-listeners.ts): a manager alone on
+ * PostgreSQL would otherwise relay every event of a fan-out to nobody.
  */
 export class ClusterRelay implements Service {
   readonly name = 'live events relay';
@@ -33,6 +37,8 @@ export class ClusterRelay implements Service {
   readonly #from: string;
   readonly #logger: Logger;
   #client: pg.Client | undefined;
+  /** The backend pid of this manager's listening connection (0 while it has none). */
+  #listenerPid = 0;
   #stopped = false;
   #retryTimer: NodeJS.Timeout | undefined;
   #pruneTimer: NodeJS.Timeout | undefined;
@@ -97,8 +103,10 @@ export class ClusterRelay implements Service {
       this.#reconnect();
     });
     await client.connect();
+    const pid = await markListener(client);
     await client.query(`LISTEN ${CHANNEL}`);
     this.#client = client;
+    this.#listenerPid = pid;
   }
 
   #reconnect(delayMs = 500): void {
@@ -128,6 +136,11 @@ export class ClusterRelay implements Service {
       while (this.#queue.length > 0) {
         const events = this.#queue;
         this.#queue = [];
+        // Asked for each batch, after its events were emitted: a manager that started
+        // listening before then is counted, and one that starts later has no client yet
+        // that could have seen them. If the question fails, the events are sent anyway.
+        const others = await othersListening(this.#store, this.#listenerPid, this.#from).catch(() => true);
+        if (!others) continue;
         await this.#send(events).catch((err: unknown) =>
           this.#logger.warn({ err, count: events.length }, 'could not relay live events to the other managers'));
       }
