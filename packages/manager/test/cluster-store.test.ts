@@ -181,7 +181,9 @@ describe('cluster coordination on PostgreSQL', { skip: pgSkip() }, () => {
       await stop(relayB);
       await upToMarker('marker-2');
 
-      // B gone: alone again. Then a manager of an earlier version beats (it listens without the lock).
+      // B gone: alone again once A asks again (a yes holds a second). Then a manager of an
+      // earlier version beats (it listens without the lock).
+      await new Promise((resolve) => setTimeout(resolve, 1_200));
       a.emit(ev(1));
       await stop(relayA2);
       assert.deepEqual(await upToMarker('marker-3'), [], 'alone again once B stopped');

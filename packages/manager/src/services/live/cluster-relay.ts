@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import pg from 'pg';
 import type { LiveEvent } from '@pallas/protocol';
@@ -9,6 +10,10 @@ import type { EventBus } from './event-bus.js';
 import { markListener, othersListening } from './relay-listeners.js';
 
 const CHANNEL = 'pallas_live';
+/** Alone, whether another manager listens is asked at most this often. */
+const ASK_ALONE_MS = 100;
+/** Once another listener was seen, sending goes on this long before the question is asked again. */
+const OTHERS_HOLD_MS = 1_000;
 /** PostgreSQL refuses NOTIFY payloads of 8,000 bytes or more; larger events go through a table. */
 const MAX_INLINE_BYTES = 7_600;
 /** Events parked in `relayed_events` are read within milliseconds; kept a minute for slow listeners. */
@@ -39,6 +44,10 @@ export class ClusterRelay implements Service {
   #client: pg.Client | undefined;
   /** The backend pid of this manager's listening connection (0 while it has none). */
   #listenerPid = 0;
+  /** When another listener was last seen (`performance.now()`), 0 if not at the last question. */
+  #othersAt = 0;
+  /** When that was last asked. */
+  #askedAt = -Infinity;
   #stopped = false;
   #retryTimer: NodeJS.Timeout | undefined;
   #pruneTimer: NodeJS.Timeout | undefined;
@@ -134,19 +143,34 @@ export class ClusterRelay implements Service {
     if (this.#sending || this.#queue.length === 0) return;
     this.#sending = (async () => {
       while (this.#queue.length > 0) {
+        // Alone, asked at most every ASK_ALONE_MS: the events queued meanwhile wait (a
+        // fan-out's loop of questions, one per round trip, cost the database more than the
+        // answer saved).
+        if (!this.#othersAt) await sleep(Math.max(0, this.#askedAt + ASK_ALONE_MS - performance.now()));
         const events = this.#queue;
         this.#queue = [];
-        // Asked for each batch, after its events were emitted: a manager that started
-        // listening before then is counted, and one that starts later has no client yet
-        // that could have seen them. If the question fails, the events are sent anyway.
-        const others = await othersListening(this.#store, this.#listenerPid, this.#from).catch(() => true);
-        if (!others) continue;
+        if (!(await this.#othersListening())) continue;
         await this.#send(events).catch((err: unknown) =>
           this.#logger.warn({ err, count: events.length }, 'could not relay live events to the other managers'));
       }
     })().finally(() => {
       this.#sending = undefined;
     });
+  }
+
+  /**
+   * Whether to send a batch whose events were all emitted before this call: asked after them,
+   * so a manager that listened by then is counted, and one that starts later has no client
+   * that could have seen them. A yes holds for OTHERS_HOLD_MS without asking again (sending
+   * to nobody a moment after the last one left costs nothing but the sending). If the
+   * question fails, the batch is sent.
+   */
+  async #othersListening(): Promise<boolean> {
+    if (this.#othersAt && performance.now() - this.#othersAt < OTHERS_HOLD_MS) return true;
+    this.#askedAt = performance.now();
+    const others = await othersListening(this.#store, this.#listenerPid, this.#from).catch(() => true);
+    this.#othersAt = others ? this.#askedAt : 0;
+    return others;
   }
 
   async #send(events: LiveEvent[]): Promise<void> {
