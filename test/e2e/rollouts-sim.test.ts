@@ -169,7 +169,9 @@ describe('groups and staged rollouts on sim devices', () => {
       [{ name: 'd', operation: vmCreate('d'), deviceIds: [good[0]!.id], membership: 'dynamic' }, 400],
     ];
     for (const [body, status] of cases) assert.equal((await admin.post('/api/v1/rollouts', body)).status, status, JSON.stringify(body));
-    const first = await create({ name: 'hold', operation: { kind: 'vm.power', vmId: 'vm-999', action: 'on' }, deviceIds: [good[0]!.id], waves: { sizes: [1] } });
+    // Soaking an hour after its one wave: open whatever its device answers before the pause
+    // below (a manager that stores the result first completed it, and the clash was created).
+    const first = await create({ name: 'hold', operation: { kind: 'vm.power', vmId: 'vm-999', action: 'on' }, deviceIds: [good[0]!.id], waves: { sizes: [1] }, soakSec: 3600 });
     await admin.post(`/api/v1/rollouts/${first.id}/pause`, {});
     const before = (await admin.get<PageOf<Rollout>>('/api/v1/rollouts?limit=1')).body.total;
     const clash = await admin.post('/api/v1/rollouts', { name: 'clash', operation: { kind: 'vm.power', vmId: 'vm-100', action: 'off' }, deviceIds: [good[1]!.id, good[0]!.id] });

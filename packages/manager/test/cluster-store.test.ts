@@ -5,12 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { CompiledQuery } from 'kysely';
+import pg from 'pg';
 import { pino } from 'pino';
 import type { LiveEvent } from '@pallas/protocol';
 import { waitFor } from '@pallas/testkit';
 import { ExclusiveJob } from '../src/services/cluster/exclusive-job.js';
 import { Leases } from '../src/services/cluster/leases.js';
 import { ClusterKeyMismatch, ManagerInstances } from '../src/services/cluster/manager-instances.js';
+import { readDbNowMs } from '../src/services/cluster/db-clock.js';
 import { EventBus } from '../src/services/live/event-bus.js';
 import { DeviceActivity } from '../src/services/devices/device-activity.js';
 import { OnlineDevices } from '../src/services/devices/online-devices.js';
@@ -132,6 +135,75 @@ function clusterSuite(makeTarget: () => Promise<StoreTarget>) {
 describe('cluster coordination on SQLite', () => clusterSuite(sqliteTarget));
 describe('cluster coordination on PostgreSQL', { skip: pgSkip() }, () => {
   clusterSuite(() => postgresTarget(PG_URL!));
+
+  it('a manager alone relays nothing; once another listens, or an earlier version\'s heartbeat is alive, it relays', async () => {
+    const target = await postgresTarget(PG_URL!);
+    const store = await openStore(target.url);
+    await store.migrate();
+    // Hears every notification on the channel, as an earlier version's manager would (no lock).
+    const ear = new pg.Client({ connectionString: target.url });
+    const heard: string[] = [];
+    ear.on('notification', (n) => heard.push(n.payload ?? ''));
+    await ear.connect();
+    await ear.query('LISTEN pallas_live');
+    // Everything notified before the marker has arrived once the marker has (commit order).
+    const upToMarker = async (name: string) => {
+      await store.write.executeQuery(CompiledQuery.raw(`select pg_notify('pallas_live', '${name}')`));
+      await waitFor(`the ear hears ${name}`, () => heard.includes(name), { timeoutMs: 10_000 });
+      return heard.splice(0).filter((p) => p !== name);
+    };
+    const ev = (i: number): LiveEvent => ({ type: 'vms', deviceId: `d${i}`, vms: [] });
+    const a = new EventBus(1_000, 'a');
+    const b = new EventBus(1_000, 'b');
+    const running = new Set<ClusterRelay>();
+    const start = async (bus: EventBus, instanceId: string) => {
+      const relay = new ClusterRelay({ databaseUrl: target.url, store, bus, instanceId, logger: silent });
+      await relay.start();
+      running.add(relay);
+      return relay;
+    };
+    const stop = async (relay: ClusterRelay) => {
+      running.delete(relay);
+      await relay.stop(); // waits for its sending to end
+    };
+    try {
+      const relayA = await start(a, 'm-a');
+      for (let i = 0; i < 100; i++) a.emit(ev(i));
+      await stop(relayA);
+      assert.deepEqual(await upToMarker('marker-1'), [], 'alone: nothing sent');
+
+      const relayA2 = await start(a, 'm-a');
+      const relayB = await start(b, 'm-b');
+      const seenOnB: LiveEvent[] = [];
+      b.subscribe((e) => { if (e.event.type !== 'reset') seenOnB.push(e.event); });
+      for (let i = 0; i < 10; i++) a.emit(ev(i));
+      await waitFor('B hears A\'s 10 events', () => seenOnB.length === 10, { timeoutMs: 10_000 });
+      await stop(relayB);
+      await upToMarker('marker-2');
+
+      // B gone: alone again once A asks again (a yes holds a second). Then a manager of an
+      // earlier version beats (it listens without the lock).
+      await new Promise((resolve) => setTimeout(resolve, 1_200));
+      a.emit(ev(1));
+      await stop(relayA2);
+      assert.deepEqual(await upToMarker('marker-3'), [], 'alone again once B stopped');
+      const relayA3 = await start(a, 'm-a');
+      const now = await readDbNowMs(store);
+      await store.write.insertInto('manager_instances').values({
+        id: 'm-old', hostname: 'h', pid: 1, version: '0', url: null, broker: 'external', keys_fingerprint: 'k', started_ms: now, heartbeat_ms: now,
+      }).execute();
+      a.emit(ev(2));
+      await stop(relayA3);
+      const relayed = await upToMarker('marker-4');
+      assert.equal(relayed.length, 1, 'relayed while an earlier version\'s heartbeat is alive');
+      assert.match(relayed[0]!, /"from":"m-a"/);
+    } finally {
+      for (const relay of running) await relay.stop();
+      await ear.end();
+      await store.close();
+      await target.dispose();
+    }
+  });
 
   it('live events emitted on one manager reach the others, in order, large ones included', async () => {
     const target = await postgresTarget(PG_URL!);

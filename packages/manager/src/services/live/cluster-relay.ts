@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import pg from 'pg';
 import type { LiveEvent } from '@pallas/protocol';
@@ -6,8 +7,13 @@ import type { Logger } from 'pino';
 import type { Service } from '../../lifecycle.js';
 import type { Store } from '../../store/store.js';
 import type { EventBus } from './event-bus.js';
+import { markListener, othersListening } from './relay-listeners.js';
 
 const CHANNEL = 'pallas_live';
+/** Alone, whether another manager listens is asked at most this often. */
+const ASK_ALONE_MS = 100;
+/** Once another listener was seen, sending goes on this long before the question is asked again. */
+const OTHERS_HOLD_MS = 1_000;
 /** PostgreSQL refuses NOTIFY payloads of 8,000 bytes or more; larger events go through a table. */
 const MAX_INLINE_BYTES = 7_600;
 /** Events parked in `relayed_events` are read within milliseconds; kept a minute for slow listeners. */
@@ -24,6 +30,9 @@ type Envelope = { from: string; n?: number; events?: LiveEvent[]; ref?: string }
  *
  * NOTIFY is not durable: while this manager's listening connection is down, events are missed.
  * When it is back, clients get `reset` and reload their lists, as after any gap.
+ *
+ * Nothing is sent while no other manager listens (relay-listeners.ts): a manager alone on
+ * PostgreSQL would otherwise relay every event of a fan-out to nobody.
  */
 export class ClusterRelay implements Service {
   readonly name = 'live events relay';
@@ -33,6 +42,12 @@ export class ClusterRelay implements Service {
   readonly #from: string;
   readonly #logger: Logger;
   #client: pg.Client | undefined;
+  /** The backend pid of this manager's listening connection (0 while it has none). */
+  #listenerPid = 0;
+  /** When another listener was last seen (`performance.now()`), 0 if not at the last question. */
+  #othersAt = 0;
+  /** When that was last asked. */
+  #askedAt = -Infinity;
   #stopped = false;
   #retryTimer: NodeJS.Timeout | undefined;
   #pruneTimer: NodeJS.Timeout | undefined;
@@ -97,8 +112,10 @@ export class ClusterRelay implements Service {
       this.#reconnect();
     });
     await client.connect();
+    const pid = await markListener(client);
     await client.query(`LISTEN ${CHANNEL}`);
     this.#client = client;
+    this.#listenerPid = pid;
   }
 
   #reconnect(delayMs = 500): void {
@@ -126,14 +143,33 @@ export class ClusterRelay implements Service {
     if (this.#sending || this.#queue.length === 0) return;
     this.#sending = (async () => {
       while (this.#queue.length > 0) {
+        // Alone, asked at most every ASK_ALONE_MS, the events queued meanwhile waiting: else a
+        // fan-out asks once per round trip, hundreds of statements a second for no events sent.
+        if (!this.#othersAt) await sleep(Math.max(0, this.#askedAt + ASK_ALONE_MS - performance.now()));
         const events = this.#queue;
         this.#queue = [];
+        if (!(await this.#othersListening())) continue;
         await this.#send(events).catch((err: unknown) =>
           this.#logger.warn({ err, count: events.length }, 'could not relay live events to the other managers'));
       }
     })().finally(() => {
       this.#sending = undefined;
     });
+  }
+
+  /**
+   * Whether to send a batch whose events were all emitted before this call: asked after them,
+   * so a manager that listened by then is counted, and one that starts later has no client
+   * that could have seen them. A yes holds for OTHERS_HOLD_MS without asking again (sending
+   * to nobody a moment after the last one left costs nothing but the sending). If the
+   * question fails, the batch is sent.
+   */
+  async #othersListening(): Promise<boolean> {
+    if (this.#othersAt && performance.now() - this.#othersAt < OTHERS_HOLD_MS) return true;
+    this.#askedAt = performance.now();
+    const others = await othersListening(this.#store, this.#listenerPid, this.#from).catch(() => true);
+    this.#othersAt = others ? this.#askedAt : 0;
+    return others;
   }
 
   async #send(events: LiveEvent[]): Promise<void> {
