@@ -37,6 +37,8 @@ const from = values.from ? Number(values.from) * 1e6 : -Infinity;
 const to = values.to ? Number(values.to) * 1e6 : Infinity;
 const self = new Map();
 const inclusive = new Map();
+/** Native leaves (writev, GC aside) by the nearest package above them: what a syscall was for. */
+const nativeFor = new Map();
 let total = 0;
 let t = 0;
 for (let i = 0; i < p.samples.length; i++) {
@@ -47,10 +49,17 @@ for (let i = 0; i < p.samples.length; i++) {
   total += d;
   self.set(label(n), (self.get(label(n)) ?? 0) + d);
   const seen = new Set();
+  let caller;
   for (let id = n.id; id !== undefined; id = parent.get(id)) {
-    const k = label(byId.get(id));
+    const frame = byId.get(id);
+    const k = label(frame);
     if (!seen.has(k)) inclusive.set(k, (inclusive.get(k) ?? 0) + d);
     seen.add(k);
+    if (caller === undefined && id !== n.id && frame.callFrame.url.includes('node_modules/')) caller = frame.callFrame.url.replace(/.*node_modules\//, '').split('/').slice(0, 2).join('/');
+  }
+  if (!n.callFrame.url) {
+    const k = `${n.callFrame.functionName} ← ${caller ?? '?'}`;
+    nativeFor.set(k, (nativeFor.get(k) ?? 0) + d);
   }
 }
 const byPackage = new Map();
@@ -59,4 +68,5 @@ const top = (m, n) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, d]
 console.log(`busy ms ${(total / 1000).toFixed(0)} (shares below are of busy time)`);
 console.log(`--- self\n${top(self, 25)}`);
 console.log(`--- by package/dir\n${top(byPackage, 15)}`);
+console.log(`--- native leaves by the package that called them\n${top(nativeFor, 15)}`);
 console.log(`--- including callees\n${top(inclusive, 30)}`);
