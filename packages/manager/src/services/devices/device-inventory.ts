@@ -66,7 +66,7 @@ export class DeviceInventory implements Service {
     this.#timer.unref();
     this.#unsubscribe = this.#events.subscribe(({ event }) => {
       if (event.type === 'vms') this.#heard(event.deviceId, event.vms);
-    });
+    }, (type) => type === 'vms');
   }
 
   async stop(): Promise<void> {
