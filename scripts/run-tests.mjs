@@ -27,6 +27,7 @@ const POSTGRES_PASS = ['test/e2e/', 'packages/manager/test/'];
 const RUN_BOTH_STORES_THEMSELVES = [
   'packages/manager/test/store.test.ts',
   'packages/manager/test/tasks.test.ts',
+  'packages/manager/test/task-reports.test.ts',
   'packages/manager/test/rollout-engine.test.ts',
   'packages/manager/test/audit-store.test.ts',
   'packages/manager/test/artifacts.test.ts',

@@ -243,4 +243,44 @@ describe('cluster coordination on PostgreSQL', { skip: pgSkip() }, () => {
       await target.dispose();
     }
   });
+
+  it('a manager whose listeners want no task events passes relayed ones over unread; a client back with an earlier id gets reset', async () => {
+    const target = await postgresTarget(PG_URL!);
+    const store = await openStore(target.url);
+    await store.migrate();
+    const buses = [new EventBus(5_000, 'a'), new EventBus(5_000, 'b')];
+    const relays = buses.map((bus, i) => new ClusterRelay({ databaseUrl: target.url, store, bus, instanceId: `m-${i}`, logger: silent }));
+    const task = (id: string): LiveEvent => ({ type: 'task', task: { id, deviceId: 'd1', kind: 'vm.create', state: 'running' } as never });
+    const vms = (deviceId: string): LiveEvent => ({ type: 'vms', deviceId, vms: [] });
+    try {
+      for (const r of relays) await r.start();
+      // B's only listener looks at inventories (as DeviceInventory's does); no stream is open.
+      const inventories: string[] = [];
+      const delivered: string[] = [];
+      buses[1]!.subscribe((e) => { delivered.push(e.event.type); if (e.event.type === 'vms') inventories.push(e.event.deviceId); }, (type) => type === 'vms');
+      buses[0]!.emit(vms('v0'));
+      await waitFor('B hears v0', () => inventories.length === 1, { timeoutMs: 15_000 });
+      const before = delivered.length;
+      buses[0]!.emit(task('tsk_1'));
+      buses[0]!.emit(vms('v1'));
+      buses[0]!.emit(task('tsk_2'));
+      buses[0]!.emit(vms('v2'));
+      await waitFor('B hears v2', () => inventories.includes('v2'), { timeoutMs: 15_000 });
+      assert.deepEqual(inventories, ['v0', 'v1', 'v2'], 'the inventories, in order');
+      assert.deepEqual(delivered.slice(before), ['vms', 'vms'], 'the task events were not delivered on B');
+      assert.equal(buses[1]!.since('b.1'), null, 'a client back with an id from before them reloads');
+      assert.deepEqual(buses[1]!.since('b.3'), [], 'one with the latest id (v2) misses nothing');
+
+      // A stream client opens on B: task events are wanted again, and delivered.
+      const streamed: LiveEvent[] = [];
+      const close = buses[1]!.subscribe((e) => { if (e.event.type !== 'reset') streamed.push(e.event); });
+      buses[0]!.emit(task('tsk_3'));
+      await waitFor('B delivers tsk_3', () => streamed.some((e) => e.type === 'task' && e.task.id === 'tsk_3'), { timeoutMs: 15_000 });
+      close();
+    } finally {
+      for (const r of relays) await r.stop();
+      await store.close();
+      await target.dispose();
+    }
+  });
 });

@@ -49,3 +49,27 @@ test('event bus: relays what is emitted here, not what was delivered from elsewh
   assert.deepEqual(seen, ['e.1', 'e.2', 'e.3'], 'delivered events are numbered and kept like our own');
   assert.deepEqual(bus.since('e.1')?.map((e) => e.event.type), ['device', 'reset']);
 });
+
+test('event bus: says which kinds of event its listeners want; events passed over unread make an earlier id reload', () => {
+  const bus = new EventBus(8, 'e');
+  assert.equal(bus.wants('task'), false, 'no listener');
+  let rolloutOpen = false;
+  const inventory = bus.subscribe(() => {}, (type) => type === 'vms');
+  bus.subscribe(() => {}, (type) => type === 'task' && rolloutOpen);
+  assert.deepEqual([bus.wants('vms'), bus.wants('task'), bus.wants('device')], [true, false, false]);
+  rolloutOpen = true;
+  assert.equal(bus.wants('task'), true, 'asked again at every event');
+  rolloutOpen = false;
+  const stream = bus.subscribe(() => {});
+  assert.equal(bus.wants('rollout'), true, 'a listener without a filter wants everything');
+  stream();
+  inventory();
+
+  bus.deliver(ev(1));
+  bus.deliver(ev(2));
+  bus.passedOver();
+  bus.deliver(ev(3));
+  assert.equal(bus.since('e.1'), null, 'e.2 was followed by events nobody here read: reload');
+  assert.equal(bus.since('e.2'), null);
+  assert.deepEqual(bus.since('e.3'), [], 'a client that saw e.3 came after them');
+});

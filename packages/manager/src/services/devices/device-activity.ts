@@ -41,7 +41,7 @@ export class DeviceActivity implements Service {
     // reach another, which must know to announce it online again. Each one hears it here.
     this.#unsubscribe = this.#events.subscribe(({ event }) => {
       if (event.type === 'device' && event.device.presence === 'unresponsive') this.#heardUnresponsive(event.device.id, event.device.lastSeenAt);
-    });
+    }, (type) => type === 'device');
   }
 
   async stop(): Promise<void> {

@@ -19,8 +19,16 @@ const MAX_INLINE_BYTES = 7_600;
 /** Events parked in `relayed_events` are read within milliseconds; kept a minute for slow listeners. */
 const PARKED_TTL_MS = 60_000;
 
-/** One NOTIFY: the events one manager emitted in one turn of its event loop, or a reference to them. */
-type Envelope = { from: string; n?: number; events?: LiveEvent[]; ref?: string };
+/**
+ * One NOTIFY: the events one manager emitted in one turn of its event loop, or a reference to
+ * them. `tasks: 1` marks an envelope of task events only, written right after `from` so that
+ * a receiver can tell it from its first bytes (TASKS_ONLY) and pass it over unread when no
+ * listener of its own wants task events.
+ */
+type Envelope = { from: string; tasks?: 1; n?: number; events?: LiveEvent[]; ref?: string };
+
+/** The start of an envelope of task events only, whoever sent it (instance ids hold no quote). */
+const TASKS_ONLY = /^\{"from":"[^"]*","tasks":1,/;
 
 /**
  * Carries live events between managers that share a PostgreSQL database: each event caused
@@ -59,7 +67,9 @@ export class ClusterRelay implements Service {
   #receiving: Promise<void> = Promise.resolve();
   /** What every envelope of this manager starts with, up to its number. */
   readonly #envelopeStart: string;
-  /** The envelope around the events, with its number at its longest. */
+  /** The same for an envelope of task events only. */
+  readonly #tasksEnvelopeStart: string;
+  /** The envelope around the events, with its number at its longest (and the task mark). */
   readonly #envelopeBytes: number;
   /** Numbers this manager's envelopes: PostgreSQL folds identical payloads of one transaction into one. */
   #envelopes = 0;
@@ -72,8 +82,9 @@ export class ClusterRelay implements Service {
     this.#bus = opts.bus;
     this.#from = opts.instanceId;
     this.#envelopeStart = `{"from":${JSON.stringify(this.#from)},"n":`;
+    this.#tasksEnvelopeStart = `{"from":${JSON.stringify(this.#from)},"tasks":1,"n":`;
     this.#ownPrefix = `{"from":${JSON.stringify(this.#from)},`;
-    this.#envelopeBytes = Buffer.byteLength(`${this.#envelopeStart}${Number.MAX_SAFE_INTEGER},"events":[]}`);
+    this.#envelopeBytes = Buffer.byteLength(`${this.#tasksEnvelopeStart}${Number.MAX_SAFE_INTEGER},"events":[]}`);
     this.#logger = opts.logger;
   }
 
@@ -174,17 +185,24 @@ export class ClusterRelay implements Service {
 
   async #send(events: LiveEvent[]): Promise<void> {
     // Greedy packing into payloads under the NOTIFY limit; an event too big alone is parked
-    // in a table and its envelope names it.
+    // in a table and its envelope names it. A run of task events goes in envelopes of its own
+    // (in the same order as everything else): a manager whose listeners want no task events
+    // passes those over without parsing them, and under a fan-out they are most of the events.
     const payloads: string[] = [];
     const parked: Array<{ id: string; payload: string; created_ms: number }> = [];
     let chunk: string[] = [];
+    let chunkOfTasks = false;
     let bytes = 0;
     const endChunk = () => {
-      if (chunk.length > 0) payloads.push(`${this.#envelopeStart}${++this.#envelopes},"events":[${chunk.join(',')}]}`);
+      if (chunk.length > 0) payloads.push(`${chunkOfTasks ? this.#tasksEnvelopeStart : this.#envelopeStart}${++this.#envelopes},"events":[${chunk.join(',')}]}`);
       chunk = [];
       bytes = 0;
     };
     for (const event of events) {
+      if ((event.type === 'task') !== chunkOfTasks) {
+        endChunk();
+        chunkOfTasks = event.type === 'task';
+      }
       const json = JSON.stringify(event);
       const size = Buffer.byteLength(json) + 1;
       if (size + this.#envelopeBytes > MAX_INLINE_BYTES) {
@@ -215,6 +233,10 @@ export class ClusterRelay implements Service {
     // connections): ours are told by their first bytes, not parsed (with three managers a third
     // of all notifications, up to 7.6 kB each, under a fan-out).
     if (!payload || payload.startsWith(this.#ownPrefix)) return;
+    // Task events nobody here looks at: no stream client is open, and no rollout is (the
+    // rollout engine's listener wants them only then). The bus is told, so that a client
+    // that comes back with an earlier event id reloads instead of missing these.
+    if (TASKS_ONLY.test(payload) && !this.#bus.wants('task')) return this.#bus.passedOver();
     try {
       const envelope = JSON.parse(payload) as Envelope;
       if (envelope.from === this.#from) return;

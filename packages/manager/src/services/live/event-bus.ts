@@ -12,6 +12,9 @@ export interface NumberedEvent {
 
 export type LiveListener = (e: NumberedEvent) => void;
 
+/** Which kinds of event a listener looks at; asked again at every event (it may change). */
+export type Wants = (type: LiveEvent['type']) => boolean;
+
 /**
  * The live events the console and `pallas tasks watch` follow (GET /api/v1/events). Events
  * are numbered and the last `capacity` are kept, so a client that lost its stream for a moment
@@ -27,8 +30,10 @@ export class EventBus {
   readonly #capacity: number;
   /** A ring: slot `seq % capacity` holds event `seq` (dropping the oldest is O(1)). */
   readonly #ring: Array<NumberedEvent | undefined>;
-  readonly #listeners = new Set<LiveListener>();
+  readonly #listeners = new Map<LiveListener, Wants | undefined>();
   #next = 1;
+  /** The last seq delivered before events were passed over (`passedOver`); 0: none ever. */
+  #gapAfter = 0;
   /** Set by the cluster relay; told of every event caused on this manager. */
   relay: ((event: LiveEvent) => void) | undefined;
 
@@ -49,7 +54,24 @@ export class EventBus {
     const seq = this.#next++;
     const numbered = { id: `${this.epoch}.${seq}`, event };
     this.#ring[seq % this.#capacity] = numbered;
-    for (const listener of this.#listeners) listener(numbered);
+    for (const listener of this.#listeners.keys()) listener(numbered);
+  }
+
+  /**
+   * Whether some listener looks at events of this type. A relayed event nobody here looks at
+   * need not be read at all (the cluster relay asks before parsing another manager's events).
+   */
+  wants(type: LiveEvent['type']): boolean {
+    for (const wants of this.#listeners.values()) if (!wants || wants(type)) return true;
+    return false;
+  }
+
+  /**
+   * Relayed events were passed over, unread, because nobody here wanted them: a client that
+   * comes back with an id from before now cannot have them replayed, and gets `reset`.
+   */
+  passedOver(): void {
+    this.#gapAfter = this.#next - 1;
   }
 
   /**
@@ -63,7 +85,7 @@ export class EventBus {
     if (dot < 0 || lastId.slice(0, dot) !== this.epoch || !/^\d{1,15}$/.test(seqText)) return null;
     const lastSeq = Number(seqText);
     const last = this.#next - 1;
-    if (lastSeq > last) return null;
+    if (lastSeq > last || (this.#gapAfter > 0 && lastSeq <= this.#gapAfter)) return null;
     if (lastSeq === last) return [];
     const oldest = Math.max(1, last - this.#capacity + 1);
     if (lastSeq + 1 < oldest) return null;
@@ -72,8 +94,9 @@ export class EventBus {
     return out;
   }
 
-  subscribe(listener: LiveListener): () => void {
-    this.#listeners.add(listener);
+  /** `wants`: the kinds of event the listener looks at (all of them when absent). */
+  subscribe(listener: LiveListener, wants?: Wants): () => void {
+    this.#listeners.set(listener, wants);
     return () => this.#listeners.delete(listener);
   }
 

@@ -81,7 +81,9 @@ export class RolloutEngine implements Service {
       if ((event.type === 'task' && FINAL_TASK.includes(event.task.state)) || (event.type === 'device' && event.device.presence === 'online')) {
         this.nudge(Math.min(50, this.#lastTickMs));
       }
-    });
+      // While no rollout is open, task events are of no use here: another manager's need not
+      // even be read (the relay skips what no listener wants).
+    }, (type) => type === 'device' || (type === 'task' && this.#anyOpen));
   }
 
   async stop(): Promise<void> {

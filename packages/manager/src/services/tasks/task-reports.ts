@@ -1,19 +1,13 @@
 import { CHANNEL_QOS, deviceTopic, type TaskAck, type TaskProgress, type TaskResult, type Vm } from '@pallas/protocol';
-import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Broker } from '../../broker/broker.js';
 import type { Service } from '../../lifecycle.js';
 import type { DeviceInventory, InventoryWrite, VmChange } from '../devices/device-inventory.js';
 import type { Db, Store } from '../../store/store.js';
 import type { EventBus } from '../live/event-bus.js';
-import { ACTIVE, toTask, type TaskRow } from './task-row.js';
+import { toTask, type TaskRow } from './task-row.js';
+import { CHUNK, recordLate, storeProgress, storeResults, type Reported } from './task-report-statements.js';
 import type { TaskOutbox } from './task-outbox.js';
-import { storableText } from '../../store/storable-text.js';
-
-interface Reported<T> {
-  deviceId: string;
-  message: T;
-}
 
 /**
  * Applies what devices report about their tasks. Reports are batched (one transaction every
@@ -119,9 +113,13 @@ export class TaskReports implements Service {
   }
 
   /**
-   * One transaction for the batch; says what changed so that #announce can tell the world.
-   * Reports that look alike (a fan-out's thousand "0 %" or "succeeded") are stored with one
-   * statement per chunk, not one per report: the statements, not the rows, were the cost.
+   * Stores the batch; says what changed so that #announce can tell the world. Reports that
+   * look alike (a fan-out's thousand "0 %" or "succeeded") are stored with one statement per
+   * chunk, not one per report: the statements, not the rows, were the cost. Results, their
+   * VMs in the inventory and any progress share one transaction. A flush of progress alone
+   * that fits one statement needs none: the statement is atomic by itself, and BEGIN and
+   * COMMIT were two of its three round trips to PostgreSQL (most flushes of a fan-out are
+   * such: a task reports progress two to four times for its one result).
    */
   async #store(progress: readonly Reported<TaskProgress>[], results: readonly Reported<TaskResult>[]): Promise<Applied> {
     const now = new Date().toISOString();
@@ -134,88 +132,34 @@ export class TaskReports implements Service {
     const ended: TaskRow[] = [];
     let inventory: InventoryWrite = { changes: [], written: new Map() };
     let late = 0;
-    await this.#db.transaction().execute(async (tx) => {
-      // A device reports only on its own tasks: whose each task is, read once for the batch.
-      const owners = new Map<string, { device_id: string; state: string }>();
-      const ids = [...new Set([...progress, ...results].map((r) => r.message.taskId))];
-      for (let i = 0; i < ids.length; i += CHUNK) {
-        const rows = await tx.selectFrom('tasks').select(['id', 'device_id', 'state']).where('id', 'in', ids.slice(i, i + CHUNK)).execute();
-        for (const r of rows) owners.set(r.id, r);
-      }
-      const isActive = (taskId: string, deviceId: string): boolean => {
-        const o = owners.get(taskId);
-        return o !== undefined && o.device_id === deviceId && (ACTIVE as readonly string[]).includes(o.state);
-      };
+    for (const r of results) {
+      // Acknowledged whatever happens below: stored now, stored before (a duplicate), or
+      // not ours to store (unknown or another device's task, logged); re-sending cannot help.
+      const list = acks.get(r.deviceId) ?? [];
+      acks.set(r.deviceId, list);
+      list.push(r.message.taskId);
+    }
+    const work = async (db: Db): Promise<void> => {
+      for (const row of await storeProgress(db, now, progress)) progressed.set(row.id, row);
 
-      for (const group of groupBy(progress.filter((p) => isActive(p.message.taskId, p.deviceId)), (p) => JSON.stringify([p.message.pct, p.message.message ?? null]))) {
-        const { pct, message } = group[0]!.message;
-        for (let i = 0; i < group.length; i += CHUNK) {
-          const updated = await tx.updateTable('tasks')
-            .set({ state: 'running', started_at: sql<string>`coalesce(started_at, ${now})`, progress_pct: pct, progress_message: storableText(message) ?? null, updated_at: now })
-            .where('id', 'in', group.slice(i, i + CHUNK).map((p) => p.message.taskId)).where('state', 'in', ACTIVE)
-            .returningAll().execute();
-          for (const r of updated) progressed.set(r.id, r);
-        }
+      // The first result of each task in the batch may end it; a repeat is at most late news.
+      const firsts = new Map<string, Reported<TaskResult>>();
+      for (const r of results) if (!firsts.has(r.message.taskId)) firsts.set(r.message.taskId, r);
+      for (const row of await storeResults(db, now, [...firsts.values()])) {
+        changed.set(row.id, row);
+        ended.push(row);
       }
+      inventory = await this.#inventory.applyInTransaction(db, vmChanges(ended));
 
-      const fresh: Reported<TaskResult>[] = [];
-      const freshIds = new Set<string>();
-      const settled: Reported<TaskResult>[] = [];
-      for (const r of results) {
-        const list = acks.get(r.deviceId) ?? [];
-        acks.set(r.deviceId, list);
-        // Acknowledged whatever happens below: stored now, stored before (a duplicate), or
-        // not ours to store (unknown or another device's task, logged); re-sending cannot help.
-        list.push(r.message.taskId);
-        if (isActive(r.message.taskId, r.deviceId) && !freshIds.has(r.message.taskId)) {
-          freshIds.add(r.message.taskId);
-          fresh.push(r);
-        } else settled.push(r);
-      }
-      // Results that differ only in their VM share a statement; the VM goes in by CASE.
-      for (const group of groupBy(fresh, (r) => JSON.stringify([r.message.outcome, r.message.error?.code ?? null, r.message.error?.message ?? null]))) {
-        const { outcome, error } = group[0]!.message;
-        for (let i = 0; i < group.length; i += CHUNK) {
-          const chunk = group.slice(i, i + CHUNK);
-          const withVm = chunk.filter((r) => r.message.vm);
-          const updated = await tx.updateTable('tasks')
-            .set({
-              state: outcome,
-              finished_at: now,
-              started_at: sql<string>`coalesce(started_at, ${now})`,
-              error_code: error?.code ?? null,
-              error_message: storableText(error?.message) ?? null,
-              result_vm: withVm.length === 0 ? null : sql<string>`case id ${sql.join(withVm.map((r) => sql`when ${r.message.taskId} then ${JSON.stringify(r.message.vm)}`), sql` `)} else null end`,
-              vm_id: withVm.length === 0 ? sql<string>`vm_id` : sql<string>`case id ${sql.join(withVm.map((r) => sql`when ${r.message.taskId} then ${r.message.vm!.id}`), sql` `)} else vm_id end`,
-              progress_pct: outcome === 'succeeded' ? 100 : sql<number>`progress_pct`,
-              updated_at: now,
-            })
-            .where('id', 'in', chunk.map((r) => r.message.taskId)).where('state', 'in', ACTIVE)
-            .returningAll().execute();
-          for (const r of updated) {
-            changed.set(r.id, r);
-            ended.push(r);
-          }
-        }
-      }
-      inventory = await this.#inventory.applyInTransaction(tx, vmChanges(ended));
-
-      for (const { deviceId, message: res } of settled) {
-        // Already final. The same result again (re-sent before our ack arrived) is no news; a
-        // different one (the device finished after the task timed out) is kept for the record.
-        const lateResult = JSON.stringify({ outcome: res.outcome, at: now, ...(res.error ? { error: res.error } : {}) });
-        const l = await tx.updateTable('tasks').set({ late_result: lateResult, updated_at: now })
-          .where('id', '=', res.taskId).where('device_id', '=', deviceId).where('late_result', 'is', null)
-          .where('state', 'not in', ACTIVE).where('state', '!=', res.outcome)
-          .returningAll().executeTakeFirst();
-        if (l) {
-          late++;
-          changed.set(res.taskId, l);
-        } else if (owners.get(res.taskId)?.device_id !== deviceId) {
-          this.#logger.warn({ device: deviceId, task: res.taskId }, 'result for a task that is not this device\'s; ignored');
-        }
-      }
-    });
+      // In the order they came, as before: the first late result of a task is the one kept.
+      const settled = results.filter((r) => firsts.get(r.message.taskId) !== r || !changed.has(r.message.taskId));
+      const { late: lateRows, foreign } = await recordLate(db, now, settled);
+      for (const row of lateRows) changed.set(row.id, row);
+      late = lateRows.length;
+      for (const r of foreign) this.#logger.warn({ device: r.deviceId, task: r.message.taskId }, 'result for a task that is not this device\'s; ignored');
+    };
+    if (results.length === 0 && progress.length <= CHUNK) await work(this.#db);
+    else await this.#db.transaction().execute(work);
     return { progress: progress.length, results: results.length, late, progressed, changed, acks, finished: new Set(ended.map((r) => r.device_id)), inventory };
   }
 
@@ -256,20 +200,6 @@ function vmChanges(ended: readonly TaskRow[]): VmChange[] {
     else if (row.kind === 'vm.delete' && row.vm_id !== null) changes.push({ deviceId: row.device_id, deletedVmId: row.vm_id });
   }
   return changes;
-}
-
-/** Rows per statement: well under SQLite's and PostgreSQL's limits on bound parameters. */
-const CHUNK = 400;
-
-function groupBy<T>(items: readonly T[], key: (item: T) => string): T[][] {
-  const groups = new Map<string, T[]>();
-  for (const item of items) {
-    const k = key(item);
-    const g = groups.get(k);
-    if (g) g.push(item);
-    else groups.set(k, [item]);
-  }
-  return [...groups.values()];
 }
 
 interface Applied {
