@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 
 /**
@@ -7,6 +8,33 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 export function profileNodeArgs(): string[] {
   const dir = process.env.PALLAS_BENCH_PROFILE;
   return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
+}
+
+/** User + system CPU seconds a process has used so far, from /proc/<pid>/stat (USER_HZ is 100 on Linux). Throws when it is gone. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name, which may itself hold spaces and parentheses.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime (fields 14 and 15)
+}
+
+/** The CPU seconds of several processes, those gone meanwhile left out. */
+export function cpuSecondsOf(pids: readonly number[]): number {
+  let sum = 0;
+  for (const pid of pids) {
+    try {
+      sum += cpuSeconds(pid);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return sum;
+}
+
+/** The PostgreSQL backends serving a database (its pools and LISTEN sessions), psql's own left out. */
+export function postgresBackends(databaseUrl: string): number[] {
+  return execFileSync('psql', [databaseUrl, '-Atc', 'select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()'], { encoding: 'utf8' })
+    .split('\n').filter(Boolean).map(Number);
 }
 
 /** Resident set size of a process in bytes, read from /proc. */

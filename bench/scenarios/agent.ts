@@ -23,7 +23,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { uploadFile } from '@pallas/client/node';
 import type { PallasClient } from '@pallas/client';
 import { BIN, REPO_ROOT, createEnrollmentToken, patchFile, startManagerProcess, startProgram, tempDir, waitFor, type Proc } from '@pallas/testkit';
-import { childPids, memoryOf, peakRssBytes, resetPeakRss, rssBytes } from '../lib/proc.js';
+import { childPids, cpuSeconds, memoryOf, peakRssBytes, resetPeakRss, rssBytes } from '../lib/proc.js';
 import { percentile, type Row } from '../lib/stats.js';
 
 export interface AgentScenarioOptions {
@@ -82,11 +82,6 @@ function peakWatch(pids: number[]): { stop(): number[] } {
   };
 }
 
-/** User + system CPU seconds a process has used (/proc/<pid>/stat). */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 /** A bare node that does nothing: the baseline of every memory figure. */
 function startIdleNode(): ChildProcess {

@@ -9,12 +9,12 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, mkdirSync, openSync, writeSync, closeSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, openSync, writeSync, closeSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { uploadFile } from '@pallas/client/node';
 import { patchFile, startManagerProcess, tempDir, waitFor } from '@pallas/testkit';
-import { profileNodeArgs, rssBytes } from '../lib/proc.js';
+import { childPids, cpuSecondsOf, profileNodeArgs, rssBytes } from '../lib/proc.js';
 import { percentile, type Row } from '../lib/stats.js';
 
 export interface DownloadsOptions {
@@ -39,23 +39,7 @@ function freePort(): Promise<number> {
 }
 
 /** CPU time (user + system, seconds) of a process and its direct children (nginx's worker). */
-function cpuSeconds(pid: number): number {
-  const ticks = (p: number): number => {
-    try {
-      const fields = readFileSync(`/proc/${p}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
-      return Number(fields[11]) + Number(fields[12]);
-    } catch {
-      return 0;
-    }
-  };
-  let children: number[] = [];
-  try {
-    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    /* no children file */
-  }
-  return [pid, ...children].reduce((sum, p) => sum + ticks(p), 0) / 100;
-}
+const cpuSeconds = (pid: number): number => cpuSecondsOf([pid, ...childPids(pid)]);
 
 /** One curl download to /dev/null; seconds taken (from curl's own timer). `ca`: trust this CA for HTTPS. */
 function curlOnce(url: string, range?: string, ca?: string): number {

@@ -15,7 +15,6 @@
  *    a manager process on that store serves the overview's series and a device page's.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createDriver } from '@pallas/agent';
@@ -27,7 +26,7 @@ import { openStore } from '../../packages/manager/src/store/store.js';
 import { FLEET_LABELS, PRESENCE_CHANGES_PER_DAY, analyze, synthesizeHistory, tableSizes, type TableSize } from '../../packages/manager/test/history-synthesis.js';
 import { LightFleet } from '../lib/light-fleet/light-fleet.js';
 import type { DeviceCredential } from '../lib/light-fleet/light-device.js';
-import { metricValue } from '../lib/proc.js';
+import { cpuSeconds, metricValue } from '../lib/proc.js';
 import { failedRow, percentile, type Row } from '../lib/stats.js';
 
 export interface HistoryOptions {
@@ -43,11 +42,8 @@ export interface HistoryOptions {
 }
 
 
-/** The manager's CPU time so far (user + system), ms, from /proc (clock ticks of 10 ms). */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10; // utime, stime (fields 14 and 15)
-}
+/** The manager's CPU time so far (user + system), ms. */
+const cpuMs = (pid: number) => cpuSeconds(pid) * 1000;
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const stdev = (xs: number[]) => (xs.length < 2 ? Number.NaN : Math.sqrt(xs.reduce((s, x) => s + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));

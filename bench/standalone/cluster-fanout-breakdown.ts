@@ -10,8 +10,7 @@
  *
  * `single`: one manager on its defaults (embedded broker, SQLite), the scenario's baseline.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { startFleet } from '@pallas/sim';
@@ -19,7 +18,7 @@ import type { Task } from '@pallas/protocol';
 import { startCluster, startManagerProcess, tempDir } from '@pallas/testkit';
 import { absoluteNow, watchTaskOutcomes } from '../lib/task-stream-watcher.js';
 import { percentile } from '../lib/stats.js';
-import { profileNodeArgs } from '../lib/proc.js';
+import { childPids, cpuSecondsOf, postgresBackends, profileNodeArgs } from '../lib/proc.js';
 
 /**
  * CPU seconds used so far by the setup's own processes, by what they are (`pids` names them).
@@ -27,37 +26,9 @@ import { profileNodeArgs } from '../lib/proc.js';
  * sessions run beside it, and counting them by command line (as this did) put their CPU here.
  */
 function cpuByKind(pids: () => Map<string, number[]>): Map<string, number> {
-  const ticks = 100; // USER_HZ on Linux
   const out = new Map<string, number>();
-  for (const [kind, list] of [['bench (fleet + watcher)', [process.pid]] as const, ...pids()]) {
-    for (const pid of list) {
-      try {
-        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        out.set(kind, (out.get(kind) ?? 0) + (Number(fields[11]) + Number(fields[12])) / ticks);
-      } catch {
-        // gone meanwhile
-      }
-    }
-  }
+  for (const [kind, list] of [['bench (fleet + watcher)', [process.pid]] as const, ...pids()]) out.set(kind, (out.get(kind) ?? 0) + cpuSecondsOf(list));
   return out;
-}
-
-/** nginx's master and its workers. */
-function withChildren(pid: number): number[] {
-  const children = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
-    try {
-      return readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1]!.split(' ')[1] === String(pid);
-    } catch {
-      return false;
-    }
-  });
-  return [pid, ...children.map(Number)];
-}
-
-/** The PostgreSQL backends serving one database. */
-function backends(databaseUrl: string): number[] {
-  return execFileSync('psql', [databaseUrl, '-Atc', 'select pid from pg_stat_activity where datname = current_database()'], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
 }
 
 const devices = Number(process.argv[2] ?? 2000);
@@ -71,7 +42,7 @@ const setup = single
   }))
   : await startCluster({ managers: 3, managerArgs, nodeArgs: profileNodeArgs() }).then((c) => ({
     url: c.url, client: () => c.client(), close: () => c.close(),
-    pids: () => new Map([['managers', c.managers.map((m) => m.pid)], ['mosquitto', [c.broker.pid()]], ['nginx', withChildren(c.nginx.proc.pid)], ['postgresql (its backends)', backends(c.databaseUrl)]]),
+    pids: () => new Map([['managers', c.managers.map((m) => m.pid)], ['mosquitto', [c.broker.pid()]], ['nginx', [c.nginx.proc.pid, ...childPids(c.nginx.proc.pid)]], ['postgresql (its backends)', postgresBackends(c.databaseUrl)]]),
   }));
 const admin = await setup.client();
 const { token } = await admin.call('createEnrollmentToken', { body: { maxUses: devices } });

@@ -16,13 +16,12 @@
  * enrollment cheaper when the rates alone cannot tell.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { startManagerProcess } from '@pallas/testkit';
 import { lightHttp, requestRate } from '../lib/light-http.js';
 import { statusPayloads } from '../scenarios/fleet.js';
-import { profileNodeArgs } from '../lib/proc.js';
+import { cpuSeconds, profileNodeArgs } from '../lib/proc.js';
 
 const { values } = parseArgs({ options: {
   requests: { type: 'string', default: '2000' },
@@ -53,12 +52,7 @@ try {
   // Warm-up of both paths (JIT, statement caches, sockets) before anything is counted.
   await healthz();
   await enroll();
-  // The manager's user + system CPU seconds so far (USER_HZ is 100 on Linux).
-  const cpuSec = () => {
-    const stat = readFileSync(`/proc/${manager.pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  };
+  const cpuSec = () => cpuSeconds(manager.pid);
   const measured = async (run: () => Promise<number>) => {
     const c0 = cpuSec();
     const rate = await run();

@@ -13,9 +13,7 @@
  * with bench/standalone/profile-summary.mjs). Enrolling and connecting come before the first
  * round and are in the profile too; the rounds are the busiest part of it.
  */
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -27,26 +25,11 @@ import { startManagerProcess, tempDir } from '@pallas/testkit';
 import { LightFleet } from '../lib/light-fleet/light-fleet.js';
 import type { DeviceCredential } from '../lib/light-fleet/light-device.js';
 import { percentile } from '../lib/stats.js';
-import { profileNodeArgs } from '../lib/proc.js';
+import { cpuSecondsOf, postgresBackends, profileNodeArgs } from '../lib/proc.js';
 
 const devices = Number(process.argv[2] ?? 10_000);
 const rounds = Number(process.argv[3] ?? 3);
 const store = (process.argv[4] ?? 'postgres') as 'sqlite' | 'postgres';
-
-/** User + system CPU seconds of these processes so far (USER_HZ is 100 on Linux). */
-function cpuSeconds(pids: readonly number[]): number {
-  let sum = 0;
-  for (const pid of pids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      sum += (Number(f[11]) + Number(f[12])) / 100;
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return sum;
-}
 
 /**
  * CPU of the PostgreSQL backends serving the manager's database, polled: the pool closes a
@@ -57,10 +40,10 @@ class BackendCpu {
   readonly #start = new Map<number, number>();
   readonly #last = new Map<number, number>();
   constructor(readonly url: string) {
-    for (const pid of backends(url)) this.#start.set(pid, cpuSeconds([pid]));
+    for (const pid of postgresBackends(url)) this.#start.set(pid, cpuSecondsOf([pid]));
   }
   poll(): void {
-    for (const pid of backends(this.url)) this.#last.set(pid, cpuSeconds([pid]));
+    for (const pid of postgresBackends(this.url)) this.#last.set(pid, cpuSecondsOf([pid]));
   }
   seconds(): number {
     this.poll();
@@ -71,12 +54,6 @@ class BackendCpu {
   get count(): number {
     return this.#last.size;
   }
-}
-
-/** The PostgreSQL backends serving the manager's database (its pool and its LISTEN session). */
-function backends(databaseUrl: string): number[] {
-  return execFileSync('psql', [databaseUrl, '-Atc', 'select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()'], { encoding: 'utf8' })
-    .split('\n').filter(Boolean).map(Number);
 }
 
 const driver = await createDriver('sim', { seed: 1, hostname: 'scale-sim' });
@@ -110,7 +87,7 @@ try {
   for (let round = 1; round <= rounds; round++) {
     await fleet.taskAcks();
     const pg = store === 'postgres' ? new BackendCpu(manager.databaseUrl) : undefined;
-    const m0 = cpuSeconds([manager.pid]);
+    const m0 = cpuSecondsOf([manager.pid]);
     const load0 = loadavg()[0]!;
     const t0 = Date.now();
     await admin.call('createBulkTask', { body: { operation: { kind: 'vm.create', spec: { name: `fan-${round}-${t0}`, vcpus: 1, memoryMB: 64, diskGB: 1 } }, deviceIds: ids } });
@@ -122,7 +99,7 @@ try {
       ackAt.push(...(await fleet.taskAcks()).ackAt);
     }
     const ms = ackAt.map((t) => t - t0);
-    const managerUs = ((cpuSeconds([manager.pid]) - m0) * 1e6) / devices;
+    const managerUs = ((cpuSecondsOf([manager.pid]) - m0) * 1e6) / devices;
     const dbUs = (((pg?.seconds() ?? 0)) * 1e6) / devices;
     console.log(`round ${round}: ${ackAt.length}/${devices} acked, POST ${posted} ms, p50 ${percentile(ms, 50).toFixed(0)} ms, p99 ${percentile(ms, 99).toFixed(0)} ms; `
       + `CPU per task: manager ${managerUs.toFixed(0)} µs${store === 'postgres' ? `, PostgreSQL ${dbUs.toFixed(0)} µs (${pg?.count} backends)` : ''}; load ${load0.toFixed(2)} → ${loadavg()[0]!.toFixed(2)}`);
