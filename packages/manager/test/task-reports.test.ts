@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { Kysely } from 'kysely';
+import { Kysely, sql } from 'kysely';
 import { pino } from 'pino';
 import type { LiveEvent, Task, TaskResult, Vm } from '@pallas/protocol';
 import { sampleHostFacts } from '@pallas/testkit';
@@ -172,5 +172,64 @@ for (const [name, makeTarget, skip] of targets) describe(`task reports (${name})
     assert.deepEqual(acked.sort(), [t, t, t, other, timedOut].sort());
     const states = seen.splice(0).flatMap((e) => (e.type === 'task' ? [e.task as Task] : []));
     assert.ok(states.some((s) => s.id === timedOut && s.lateResult?.outcome === 'succeeded'));
+  });
+
+  it('stores U+0000 in a result\'s error code and VM id as U+FFFD, on an active task and as late news on a final one (PostgreSQL refuses U+0000 in text)', async () => {
+    const d = await newDevice();
+    const active = await newTask(d);
+    const final = await newTask(d, 'succeeded');
+    const r = reports(new DeviceInventory({ store: counted, events, logger }));
+    acked.length = 0;
+    r.result(d, result(active, 'failed', { error: { code: 'bad\u0000code', message: 'm\u0000' }, vm: fakeVm('vm\u0000x') }));
+    r.result(d, result(final, 'failed', { error: { code: 'bad\u0000code', message: 'm' }, vm: fakeVm('vm\u0000y') }));
+    await r.flush();
+    await r.stop();
+    const x = await row(active);
+    assert.deepEqual([x.state, x.error_code, x.error_message, x.vm_id], ['failed', 'bad\uFFFDcode', 'm\uFFFD', 'vm\uFFFDx']);
+    assert.equal(JSON.parse((await row(final)).late_result!).outcome, 'failed');
+    assert.deepEqual(acked.sort(), [active, final].sort());
+  });
+
+  it('stores the other reports of a flush the store refuses one of; drops that one after three refusals while others went in, not while the store refuses all', async () => {
+    // A report the store refuses, whatever the reason: a trigger stands in for it on both stores.
+    if (name === 'sqlite') {
+      await sql`create trigger poison before update on tasks when new.error_code = 'poison' begin select raise(abort, 'poisoned report'); end`.execute(store.write);
+    } else {
+      await sql`create function poison() returns trigger language plpgsql as $$ begin if new.error_code = 'poison' then raise exception 'poisoned report'; end if; return new; end $$`.execute(store.write);
+      await sql`create trigger poison before update on tasks for each row execute function poison()`.execute(store.write);
+    }
+    try {
+      const d = await newDevice();
+      const poisoned = await newTask(d);
+      const r = reports(new DeviceInventory({ store: counted, events, logger }));
+      acked.length = 0;
+      const good: string[] = [];
+      const withAGoodOne = async (): Promise<void> => {
+        const t = await newTask(d);
+        good.push(t);
+        r.result(d, result(t, 'succeeded'));
+        r.progress(d, progress(t, 90));
+        await r.flush();
+      };
+      r.result(d, result(poisoned, 'failed', { error: { code: 'poison', message: 'x' } }));
+      await withAGoodOne(); // refused once while others went in
+      for (let i = 0; i < 3; i++) {
+        sent = [];
+        await r.flush(); // alone: the store may be at fault, nothing counts
+        assert.ok(sent.length > 0, 'the refused report is still queued');
+      }
+      await withAGoodOne(); // twice
+      await withAGoodOne(); // three times: dropped
+      sent = [];
+      await r.flush();
+      assert.deepEqual(sent, [], 'nothing left to store');
+      await r.stop();
+      for (const t of good) assert.equal((await row(t)).state, 'succeeded');
+      assert.equal((await row(poisoned)).state, 'sent');
+      assert.deepEqual(acked.sort(), [...good].sort(), 'the refused result is not acknowledged: its device sends it again');
+    } finally {
+      await sql`drop trigger poison${sql.raw(name === 'sqlite' ? '' : ' on tasks')}`.execute(store.write);
+      if (name !== 'sqlite') await sql`drop function poison()`.execute(store.write);
+    }
   });
 });

@@ -83,10 +83,10 @@ export async function storeResults(db: Db, now: string, results: ReadonlyArray<R
           state: outcome,
           finished_at: now,
           started_at: sql<string>`coalesce(started_at, ${now})`,
-          error_code: error?.code ?? null,
+          error_code: storableText(error?.code) ?? null,
           error_message: storableText(error?.message) ?? null,
           result_vm: withVm.length === 0 ? null : sql<string>`case id ${sql.join(withVm.map((r) => sql`when ${r.message.taskId} then ${JSON.stringify(r.message.vm)}`), sql` `)} else null end`,
-          vm_id: withVm.length === 0 ? sql<string>`vm_id` : sql<string>`case id ${sql.join(withVm.map((r) => sql`when ${r.message.taskId} then ${r.message.vm!.id}`), sql` `)} else vm_id end`,
+          vm_id: withVm.length === 0 ? sql<string>`vm_id` : sql<string>`case id ${sql.join(withVm.map((r) => sql`when ${r.message.taskId} then ${storableText(r.message.vm!.id)}`), sql` `)} else vm_id end`,
           progress_pct: outcome === 'succeeded' ? 100 : sql<number>`progress_pct`,
           updated_at: now,
         })

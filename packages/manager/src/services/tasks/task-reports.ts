@@ -9,6 +9,9 @@ import { toTask, type TaskRow } from './task-row.js';
 import { CHUNK, recordLate, storeProgress, storeResults, type Reported } from './task-report-statements.js';
 import type { TaskOutbox } from './task-outbox.js';
 
+/** A report the store refused this many times, alone, while it took others, is dropped. */
+const MAX_REPORT_FAILURES = 3;
+
 /**
  * Applies what devices report about their tasks. Reports are batched (one transaction every
  * `flushMs`) because a fan-out to thousands of devices brings thousands of them at once.
@@ -31,6 +34,8 @@ export class TaskReports implements Service {
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
   #stopped = false;
+  /** Flushes in which a report failed on its own while others were stored. */
+  readonly #failures = new WeakMap<Reported<{ taskId: string }>, number>();
 
   constructor(deps: {
     store: Store; broker: Broker; outbox: TaskOutbox; events: EventBus; inventory: DeviceInventory; logger: Logger; flushMs?: number;
@@ -94,14 +99,51 @@ export class TaskReports implements Service {
     try {
       applied = await this.#store(progress, results);
     } catch (err) {
-      // Nothing was committed: keep it all for the next try (newer progress wins).
-      for (const x of progress) if (!this.#progress.has(x.message.taskId)) this.#progress.set(x.message.taskId, x);
-      this.#results.unshift(...results);
-      this.#logger.error({ err }, 'storing task reports failed; will retry');
+      // One report the database refuses must not hold back every other device's: store them
+      // one by one to find it. When some go in, the store works and the others are at fault;
+      // when none does, it is the store, and nothing counts against the reports.
+      const failed = progress.length + results.length > 1 ? await this.#oneByOne(progress, results) : { progress, results, storeWorks: false };
+      this.#keepForRetry(failed.progress, failed.results, failed.storeWorks, err);
+      this.#logger.error({ err, reports: progress.length + results.length, failed: failed.progress.length + failed.results.length }, 'storing task reports failed; will retry');
       this.#schedule(1000);
       return;
     }
     await this.#announce(applied);
+  }
+
+  /** Stores and announces each report alone, progress first, results in arrival order; returns those that failed. */
+  async #oneByOne(progress: Reported<TaskProgress>[], results: Reported<TaskResult>[]) {
+    const failed = { progress: [] as Reported<TaskProgress>[], results: [] as Reported<TaskResult>[], storeWorks: false };
+    const alone = async (p: Reported<TaskProgress>[], r: Reported<TaskResult>[]): Promise<boolean> => {
+      try {
+        await this.#announce(await this.#store(p, r));
+        failed.storeWorks = true;
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    for (const p of progress) if (!(await alone([p], []))) failed.progress.push(p);
+    for (const r of results) if (!(await alone([], [r]))) failed.results.push(r);
+    return failed;
+  }
+
+  /**
+   * Puts reports that were not stored back in the queue, for the next flush (newer progress
+   * wins), unless the store refused one alone MAX_REPORT_FAILURES times while taking others:
+   * that one is dropped, and a result among them stays unacknowledged (its device sends it
+   * again, and it is tried again then).
+   */
+  #keepForRetry(progress: Reported<TaskProgress>[], results: Reported<TaskResult>[], storeWorks: boolean, err: unknown): void {
+    const kept = (report: Reported<{ taskId: string }>): boolean => {
+      const failures = (this.#failures.get(report) ?? 0) + (storeWorks ? 1 : 0);
+      this.#failures.set(report, failures);
+      if (failures < MAX_REPORT_FAILURES) return true;
+      this.#logger.error({ err, device: report.deviceId, task: report.message.taskId }, 'the store refused this task report %d times while taking others; dropped', failures);
+      return false;
+    };
+    for (const p of progress) if (kept(p) && !this.#progress.has(p.message.taskId)) this.#progress.set(p.message.taskId, p);
+    this.#results.unshift(...results.filter(kept));
   }
 
   #schedule(delay = this.#flushMs): void {
@@ -110,6 +152,8 @@ export class TaskReports implements Service {
       this.#timer = undefined;
       void this.flush();
     }, delay);
+    // The manager's servers keep its process alive; a pending flush alone need not (stop() flushes).
+    this.#timer.unref();
   }
 
   /**
