@@ -250,9 +250,12 @@ export class Agent extends EventEmitter<AgentEvents> {
     const deviceId = this.#identity!.deviceId;
     this.#state = 'enrolling';
     const facts = await this.#hostFactsOnceReachable(onRetry);
+    // Without a credential to prove who it is, the device proves with its enrollment key that
+    // a retry (the first answer lost, or the agent restarted) is its own (docs/security.md).
+    const proof = secret ?? await this.#stateDir.enrollmentKey();
     const credential = await enroll({
       manager: manager!,
-      request: { token: token!, deviceId, facts, ...(secret ? { secret } : {}) },
+      request: { token: token!, deviceId, facts, secret: proof },
       logger: this.#log,
       backoff: this.#opts.enrollBackoff,
       signal: this.#abort.signal,
@@ -265,6 +268,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     // Only once the new credential is stored: a crash in between leaves the dir retired (the
     // next --re-enroll fixes it), never one without a marker that a token could enroll by itself.
     await this.#stateDir.clearRetired();
+    await this.#stateDir.clearEnrollmentKey();
     this.#log.info('enrolled');
     this.emit('enrolled', { deviceId });
     this.#connect(credential);

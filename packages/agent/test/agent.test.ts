@@ -109,7 +109,9 @@ describe('agent', () => {
     await online;
     const id = agent.deviceId!;
     assert.equal(fake.enrollRequests.at(-1)?.deviceId, id);
-    assert.equal(fake.enrollRequests.at(-1)?.secret, undefined);
+    // No credential yet: the enrollment key proves a retry is this device's (docs/security.md).
+    assert.match(fake.enrollRequests.at(-1)?.secret ?? '', /^[A-Za-z0-9_-]{43}$/);
+    assert.equal(await exists(join(root, `dev-${n}`, 'enrollment-key')), false, 'the key goes once the credential is stored');
 
     await waitFor(() => fake.messages('status', id).length > 0, 5000, 'status');
     const status = fake.messages('status', id)[0]!.json;
@@ -255,7 +257,7 @@ describe('agent', () => {
     assert.equal(agent.deviceId, id);
     assert.equal(fake.enrollRequests.length, requests + 1);
     assert.equal(fake.enrollRequests.at(-1)?.deviceId, id, 'same device id');
-    assert.equal(fake.enrollRequests.at(-1)?.secret, undefined, 'the decommission deleted the credential');
+    assert.doesNotMatch(fake.enrollRequests.at(-1)?.secret ?? '', /^pw-/, 'the decommission deleted the credential: the enrollment key, not a password');
     assert.equal(await exists(join(dir, 'retired.json')), false);
     assert.equal((await readJson(join(dir, 'credential.json'))).deviceId, id);
     assert.equal((await readJson(join(dir, 'device.json'))).deviceId, id);

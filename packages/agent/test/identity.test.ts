@@ -56,6 +56,23 @@ describe('state dir identity', () => {
     assert.equal((await state.loadOrCreateIdentity()).deviceId, deviceId);
   });
 
+  it('keeps one enrollment key (0600) for every attempt until it is cleared; replaces an unreadable one', async () => {
+    const dir = join(root, 'key');
+    const state = new StateDir(dir);
+    await state.loadOrCreateIdentity();
+    const key = await state.enrollmentKey();
+    assert.match(key, /^[A-Za-z0-9_-]{43}$/);
+    assert.equal(await new StateDir(dir).enrollmentKey(), key, 'a restarted agent sends the same key');
+    assert.equal((await stat(join(dir, 'enrollment-key'))).mode & 0o777, 0o600);
+    await writeFile(join(dir, 'enrollment-key'), 'mangled');
+    const replaced = await state.enrollmentKey();
+    assert.notEqual(replaced, key);
+    assert.match(replaced, /^[A-Za-z0-9_-]{43}$/);
+    await state.clearEnrollmentKey();
+    await state.clearEnrollmentKey(); // idempotent
+    assert.deepEqual((await readdir(dir)).sort(), ['device.json']);
+  });
+
   it('refuses a corrupt device.json instead of minting a new id', async () => {
     const dir = join(root, 'e');
     await new StateDir(dir).loadOrCreateIdentity();

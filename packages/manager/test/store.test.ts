@@ -134,6 +134,37 @@ function storeSuite(kind: 'sqlite' | 'postgres', makeTarget: () => Promise<Store
     await assert.rejects(enrollment.enroll({ token: 'pet_unknown_unknown_unknown', deviceId: randomUUID(), facts: facts('e') }, 'mqtt://x:1'), rejectsWith('enrollment_token_invalid'));
   });
 
+  it('answers a first enrollment asked again with its enrollment key (the answer was lost) with a new credential, and no one else', async () => {
+    const token = await enrollment.createToken('admin', { maxUses: 1 });
+    const other = await enrollment.createToken('admin', { maxUses: 5 });
+    const id = randomUUID();
+    const key = 'k'.repeat(43);
+    const first = await enrollment.enroll({ token: token.token, deviceId: id, facts: facts('lost'), secret: key }, 'mqtt://x:1');
+    // The answer never arrived; the agent asks again, same token, same key: a new credential,
+    // no use of the (single-use) token spent, the lost one no longer valid.
+    const again = await enrollment.enroll({ token: token.token, deviceId: id, facts: facts('lost'), secret: key }, 'mqtt://x:1');
+    assert.notEqual(again.mqtt.password, first.mqtt.password);
+    assert.equal(await credentials.verify(id, again.mqtt.password), true);
+    assert.equal(await credentials.verify(id, first.mqtt.password), false);
+    assert.equal((await enrollment.listTokens(500)).items.find((t) => t.id === token.id)!.uses, 1);
+    // Lost twice: still the same answer.
+    const third = await enrollment.enroll({ token: token.token, deviceId: id, facts: facts('lost'), secret: key }, 'mqtt://x:1');
+    assert.equal(await credentials.verify(id, third.mqtt.password), true);
+    // Anyone else claiming the id: no key, another key, the key with another token.
+    await assert.rejects(enrollment.enroll({ token: token.token, deviceId: id, facts: facts('evil') }, 'mqtt://x:1'), rejectsWith('device_id_conflict'));
+    await assert.rejects(enrollment.enroll({ token: token.token, deviceId: id, facts: facts('evil'), secret: 'x'.repeat(43) }, 'mqtt://x:1'), rejectsWith('device_id_conflict'));
+    await assert.rejects(enrollment.enroll({ token: other.token, deviceId: id, facts: facts('evil'), secret: key }, 'mqtt://x:1'), rejectsWith('device_id_conflict'));
+    assert.equal(await credentials.verify(id, third.mqtt.password), true);
+    // Once the device has connected it has its credential: the key proves nothing any more.
+    await store.write.updateTable('devices').set({ last_seen_at: new Date().toISOString() }).where('id', '=', id).execute();
+    await assert.rejects(enrollment.enroll({ token: token.token, deviceId: id, facts: facts('lost'), secret: key }, 'mqtt://x:1'), rejectsWith('device_id_conflict'));
+    // Nor after a re-enrollment with the credential, whatever last_seen_at says.
+    const id2 = randomUUID();
+    const own = await enrollment.enroll({ token: other.token, deviceId: id2, facts: facts('own'), secret: key }, 'mqtt://x:1');
+    await enrollment.enroll({ token: other.token, deviceId: id2, facts: facts('own'), secret: own.mqtt.password }, 'mqtt://x:1');
+    await assert.rejects(enrollment.enroll({ token: other.token, deviceId: id2, facts: facts('own'), secret: key }, 'mqtt://x:1'), rejectsWith('device_id_conflict'));
+  });
+
   it('refuses an expired token', async () => {
     const token = await enrollment.createToken('admin', { maxUses: 5 });
     await store.write.updateTable('enrollment_tokens').set({ expires_at: new Date(Date.now() - 1000).toISOString() }).where('id', '=', token.id).execute();

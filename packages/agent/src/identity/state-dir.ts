@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { EnrollResponse } from '@pallas/protocol';
@@ -14,12 +14,16 @@ export const DEVICE_FILE = 'device.json';
 export const CREDENTIAL_FILE = 'credential.json';
 export const RETIRED_FILE = 'retired.json';
 export const NEXT_CREDENTIAL_FILE = 'credential.next.json';
+export const ENROLLMENT_KEY_FILE = 'enrollment-key';
 
 /**
  * The agent's state dir (mode 0700):
  * - `device.json` (0600) — {deviceId, createdAt}; created on first start, then only read.
  * - `credential.json` (0600) — the manager's EnrollResponse (MQTT url, username, password).
  *   Deleted on decommission; its absence is what makes the agent enroll.
+ * - `enrollment-key` (0600) — a random key, written before the first enrollment request and
+ *   sent with each attempt, removed once the credential is stored: a retry after a lost
+ *   answer proves with it that it is the same device asking again (docs/security.md).
  * - `retired.json` (0600) — {reason, at}; written on decommission or when the broker refuses
  *   the credential. Its presence stops the agent from starting (and so from re-enrolling by
  *   itself) until an operator asks for a re-enrollment, which removes it.
@@ -87,6 +91,25 @@ export class StateDir {
 
   async deleteCredential(): Promise<void> {
     await rm(join(this.path, CREDENTIAL_FILE), { force: true });
+  }
+
+  /**
+   * The key this device's enrollment attempts carry, made and stored on the first call: it
+   * must be on disk before the first request, so that an agent restarted after a lost answer
+   * still sends the key the manager stored. An unreadable one is replaced (the retry it was
+   * for cannot be proven then; the manager answers `device_id_conflict`, as without a key).
+   */
+  async enrollmentKey(): Promise<string> {
+    const path = join(this.path, ENROLLMENT_KEY_FILE);
+    const stored = await readFile(path, 'utf8').then((t) => t.trim(), () => '');
+    if (/^[A-Za-z0-9_-]{43}$/.test(stored)) return stored;
+    const key = randomBytes(32).toString('base64url');
+    await writeFileAtomic(path, `${key}\n`, 0o600);
+    return key;
+  }
+
+  async clearEnrollmentKey(): Promise<void> {
+    await rm(join(this.path, ENROLLMENT_KEY_FILE), { force: true });
   }
 
   /** Marks the device retired. Written atomically, like every file here. */

@@ -52,6 +52,8 @@ export interface DevicesTable {
   status: string;
   /** The new credential of a rotation not yet confirmed by a connection. */
   pending_secret_hash: string | null;
+  /** The key of the device's first enrollment, until it re-enrolls with its credential (013). */
+  enrollment_key_hash: string | null;
   /** External broker only: the device's live broker username; null = the device id (008). */
   mqtt_username: string | null;
   /** External broker only: the username of a rotation's new credential, until confirmed (008). */

@@ -25,6 +25,9 @@ export const EnrollRequest = Type.Object(
     /**
      * The device's current secret, when it re-enrolls an id the manager already knows.
      * Without it a known id is refused: a device cannot take over another's identity.
+     * On a first enrollment, the device's enrollment key: random, kept in its state dir before
+     * it asks, so that asking again after a lost answer (same token, same key) gets a new
+     * credential rather than `device_id_conflict` (docs/security.md, "A lost enrollment answer").
      */
     secret: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
   },

@@ -40,7 +40,10 @@ function enrollStatements(db: Db) {
     tokenAndDevice: boundStatement(
       db.selectFrom('enrollment_tokens')
         .leftJoin('devices', (join) => join.on('devices.id', '=', slot('id')))
-        .select(['enrollment_tokens.id', 'expires_at', 'max_uses', 'uses', 'revoked', 'devices.secret_hash', 'devices.status'])
+        .select([
+          'enrollment_tokens.id', 'expires_at', 'max_uses', 'uses', 'revoked',
+          'devices.secret_hash', 'devices.status', 'devices.enrollment_key_hash', 'devices.enrollment_token_id', 'devices.last_seen_at',
+        ])
         .where('token_hash', '=', slot('hash'))
         .compile(),
       ['id', 'hash'],
@@ -62,12 +65,13 @@ function enrollStatements(db: Db) {
         status_seq: 0,
         status: slot('status'),
         pending_secret_hash: null,
+        enrollment_key_hash: slot('key'),
         flags: null,
         last_address: null,
         mqtt_username: null,
         pending_mqtt_username: null,
       }).compile(),
-      ['id', 'name', 'secret', 'now', 'token', 'kind', 'agent', 'facts', 'status'],
+      ['id', 'name', 'secret', 'now', 'token', 'kind', 'agent', 'facts', 'status', 'key'],
     ),
     use: boundStatement(
       db.updateTable('enrollment_tokens').set({ uses: sql`uses + 1` }).where('id', '=', slot('token')).where('uses', '<', sql<number>`max_uses`).compile(),
@@ -146,6 +150,14 @@ export class EnrollmentService {
    * Enrolls a device. A new id becomes a device; an id the manager knows is re-enrolled
    * only if the request proves it holds that device's current secret, so that a token
    * holder cannot take over another device by claiming its id.
+   *
+   * Or its enrollment key: the `secret` a first enrollment carries, a random key the agent
+   * keeps in its state dir before it asks (docs/security.md, "A lost enrollment answer"). When
+   * the answer is lost on the way (the link dropped after the commit), the agent asks again
+   * with the same key and the same token, and gets a new credential: the earlier one never
+   * reached it. Without this it met `device_id_conflict` and could never enroll. The key is
+   * accepted only with the token that enrolled the device, and only until the device first
+   * connects (then it has its credential); a retry counts no use of the token.
    */
   async enroll(req: EnrollRequest, mqttUrl: string): Promise<EnrollResponse> {
     const { secret, hash } = this.#credentials.issue();
@@ -153,21 +165,29 @@ export class EnrollmentService {
     const status = await this.#transaction(async (tx): Promise<'active' | 'pending'> => {
       const status = this.#settings.requireApproval ? 'pending' : 'active';
       const statements = this.#statements();
+      const given = req.secret === undefined ? null : hashSecret(req.secret);
       // Everything inside the transaction goes through `tx`: SQLite has one connection.
       const token = (await tx.executeQuery(statements.tokenAndDevice.bind({ hash: hashSecret(req.token), id: req.deviceId }))).rows[0];
       if (!token) throw new AppError('enrollment_token_invalid', 'unknown enrollment token');
       if (Number(token.revoked) === 1) throw new AppError('enrollment_token_invalid', 'enrollment token has been revoked');
       if (token.expires_at <= now) throw new AppError('enrollment_token_invalid', 'enrollment token has expired');
 
-      const existing = token.secret_hash === null ? undefined : { secret_hash: token.secret_hash, status: token.status! };
-      if (existing) {
-        if (!req.secret || !sameHash(existing.secret_hash, hashSecret(req.secret))) {
+      if (token.secret_hash !== null) {
+        const holdsSecret = given !== null && sameHash(token.secret_hash, given);
+        const retriesFirst = given !== null && token.enrollment_key_hash !== null && sameHash(token.enrollment_key_hash, given)
+          && token.enrollment_token_id === token.id && token.last_seen_at === null;
+        if (!holdsSecret && !retriesFirst) {
           throw new AppError('device_id_conflict', `device ${req.deviceId} is already enrolled; re-enrolling it needs its current credential`);
         }
-        // Re-enrolling keeps the device's status: a blocked device stays blocked.
-        await tx.updateTable('devices').set({ secret_hash: hash, pending_secret_hash: null, updated_at: now }).where('id', '=', req.deviceId).execute();
-        await this.#brokerAccounts?.enrolled(tx, req.deviceId, secret, existing.status as 'active' | 'pending' | 'blocked');
-        return existing.status === 'pending' ? 'pending' : 'active';
+        // Re-enrolling keeps the device's status: a blocked device stays blocked. Proof by the
+        // credential retires the enrollment key; a retry keeps it, for another lost answer.
+        await tx.updateTable('devices')
+          .set({ secret_hash: hash, pending_secret_hash: null, updated_at: now, ...(holdsSecret ? { enrollment_key_hash: null } : {}) })
+          .where('id', '=', req.deviceId).execute();
+        const existing = token.status as 'active' | 'pending' | 'blocked';
+        await this.#brokerAccounts?.enrolled(tx, req.deviceId, secret, existing);
+        if (retriesFirst) this.#logger.info({ device: req.deviceId }, 'enrollment asked again with its enrollment key (the first answer was lost); new credential issued');
+        return existing === 'pending' ? 'pending' : 'active';
       }
       await tx.executeQuery(statements.insert.bind({
         id: req.deviceId,
@@ -179,6 +199,7 @@ export class EnrollmentService {
         agent: req.facts.agentVersion,
         facts: JSON.stringify(req.facts),
         status,
+        key: given,
       }));
       await this.#brokerAccounts?.enrolled(tx, req.deviceId, secret, status);
       // Count the use with a conditional update so concurrent enrollments cannot overrun

@@ -11,6 +11,7 @@ import { groupsRollouts } from './009-groups-rollouts.js';
 import { history } from './010-history.js';
 import { taskNames } from './011-task-names.js';
 import { devicesFillfactor } from './012-devices-fillfactor.js';
+import { enrollmentKey } from './013-enrollment-key.js';
 
 /**
  * Migrations are compiled into the program (no folder scan at run time), listed in order.
@@ -29,6 +30,7 @@ const migrations: Record<string, Migration> = {
   '010-history': history,
   '011-task-names': taskNames,
   '012-devices-fillfactor': devicesFillfactor,
+  '013-enrollment-key': enrollmentKey,
 };
 
 export const migrationProvider: MigrationProvider = {
