@@ -1,4 +1,5 @@
 import { CHANNEL_QOS, deviceTopic, type TaskAck, type TaskProgress, type TaskResult, type Vm } from '@pallas/protocol';
+import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Broker } from '../../broker/broker.js';
 import type { Service } from '../../lifecycle.js';
@@ -102,13 +103,23 @@ export class TaskReports implements Service {
       // One report the database refuses must not hold back every other device's: store them
       // one by one to find it. When some go in, the store works and the others are at fault;
       // when none does, it is the store, and nothing counts against the reports.
-      const failed = progress.length + results.length > 1 ? await this.#oneByOne(progress, results) : { progress, results, storeWorks: false };
+      const failed = progress.length + results.length > 1 && await this.#storeAnswers()
+        ? await this.#oneByOne(progress, results)
+        : { progress, results, storeWorks: false };
       this.#keepForRetry(failed.progress, failed.results, failed.storeWorks, err);
       this.#logger.error({ err, reports: progress.length + results.length, failed: failed.progress.length + failed.results.length }, 'storing task reports failed; will retry');
       this.#schedule(1000);
       return;
     }
     await this.#announce(applied);
+  }
+
+  /**
+   * Whether the store answers at all: when it is down, trying thousands of reports one by one
+   * would be as many failed connection attempts every retry, for nothing.
+   */
+  async #storeAnswers(): Promise<boolean> {
+    return sql`select 1`.execute(this.#db).then(() => true, () => false);
   }
 
   /** Stores and announces each report alone, progress first, results in arrival order; returns those that failed. */
