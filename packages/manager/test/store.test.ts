@@ -296,6 +296,24 @@ function storeSuite(kind: 'sqlite' | 'postgres', makeTarget: () => Promise<Store
     }
   });
 
+  it('a last will heard before the stored online changes nothing when it is flushed after it (two managers); one heard after it takes the device offline, its last contact kept', async () => {
+    const token = await enrollment.createToken('admin', { maxUses: 2 });
+    const [back, gone] = [randomUUID(), randomUUID()];
+    for (const id of [back, gone]) await enrollment.enroll({ token: token.token, deviceId: id, facts: facts('will') }, 'mqtt://x:1');
+    const online = new StatusBuffer(store, 60_000, logger, () => {});
+    for (const id of [back, gone]) online.offer(id, { presence: 'online', lastSeenAt: '2026-03-01T10:00:02.000Z' });
+    await online.stop();
+    // `back`: the old connection's will reached the other manager before the new connection's
+    // online reached this one. `gone`: the will came after its last report.
+    const wills = new StatusBuffer(store, 60_000, logger, () => {});
+    wills.offer(back, { presence: 'offline', heardAt: '2026-03-01T10:00:01.000Z' });
+    wills.offer(gone, { presence: 'offline', heardAt: '2026-03-01T10:00:03.000Z' });
+    await wills.stop();
+    const row = (id: string) => store.write.selectFrom('devices').select(['presence', 'last_seen_at']).where('id', '=', id).executeTakeFirstOrThrow();
+    assert.deepEqual(await row(back), { presence: 'online', last_seen_at: '2026-03-01T10:00:02.000Z' });
+    assert.deepEqual(await row(gone), { presence: 'offline', last_seen_at: '2026-03-01T10:00:02.000Z' });
+  });
+
   it('a report received before the stored one changes nothing when it is flushed after it (two managers), in chunks and row by row', async () => {
     // Two managers share a device's reports and flush on their own timers: the older report
     // can reach the store last. It must not put facts, presence or last contact back in time.

@@ -12,6 +12,12 @@ export interface DeviceUpdate {
    * it, not the device, so the device's last contact stays what it was (docs/manager.md).
    */
   lastSeenAt?: string;
+  /**
+   * When the manager received the message, where that is not `lastSeenAt`: a last will's
+   * arrival. It orders the update against reports other managers stored (statusSet) without
+   * making the will the device's last contact.
+   */
+  heardAt?: string;
   facts?: HostFacts;
   seq?: number;
 }
@@ -27,7 +33,7 @@ interface Pending extends DeviceUpdate {
 const MAX_ROW_FAILURES = 3;
 
 /**
- * Rows per statement in a flush. Eight bound parameters a row: 4,000 a statement, well under
+ * Rows per statement in a flush. Nine bound parameters a row: 4,500 a statement, well under
  * PostgreSQL's 65,535 and SQLite's 32,766.
  */
 export const STATUS_CHUNK = 500;
@@ -201,11 +207,11 @@ function countMessages(rows: Iterable<Pending>): number {
 }
 
 /** The values a row binds, in the order of the chunk statement's VALUES columns. */
-const CHUNK_COLUMNS = ['id', 'seen', 'updated', 'presence', 'facts', 'kind', 'agent', 'seq'] as const;
+const CHUNK_COLUMNS = ['id', 'heard', 'seen', 'updated', 'presence', 'facts', 'kind', 'agent', 'seq'] as const;
 type ChunkColumn = typeof CHUNK_COLUMNS[number];
 /** Column types as the migrations made them (001-initial): all text but status_seq. */
 const CHUNK_TYPES: Record<ChunkColumn, 'text' | 'integer'> = {
-  id: 'text', seen: 'text', updated: 'text', presence: 'text', facts: 'text', kind: 'text', agent: 'text', seq: 'integer',
+  id: 'text', heard: 'text', seen: 'text', updated: 'text', presence: 'text', facts: 'text', kind: 'text', agent: 'text', seq: 'integer',
 };
 
 interface CompiledChunk { bind(rows: ReadonlyArray<readonly [string, DeviceUpdate]>): CompiledQuery }
@@ -254,15 +260,17 @@ function compileChunk(db: Db, postgres: boolean, n: number): CompiledChunk {
 /**
  * The SET of both statements, given where a row's new value of each column comes from.
  *
- * A row received before the one stored (`seen` older than `last_seen_at`) changes nothing.
+ * A row received before the one stored (`heard` older than `last_seen_at`) changes nothing.
  * With one manager that never happens: its flushes go out in the order it received. With
  * several managers (docs/scale-out.md) a device's reports are shared among them and each
  * flushes on its own timer, so an older report could land after a newer one and put the
- * device's facts, presence and last contact back in time until its next report. A row
- * without `seen` (a last will, or a test's partial row) has nothing to compare and is written.
+ * device's facts, presence and last contact back in time until its next report. A last will
+ * is ordered by its arrival: one flushed after the `online` of the device's next connection,
+ * stored by another manager, would show a connected device offline. A row without a time (a
+ * test's partial row) has nothing to compare and is written.
  */
 function statusSet(value: (column: ChunkColumn) => RawBuilder<unknown>) {
-  const stale = sql`(${value('seen')} is not null and devices.last_seen_at is not null and ${value('seen')} < devices.last_seen_at)`;
+  const stale = sql`(${value('heard')} is not null and devices.last_seen_at is not null and ${value('heard')} < devices.last_seen_at)`;
   const unlessStale = <T>(column: string, fresh: RawBuilder<unknown>) => sql<T>`case when ${stale} then ${sql.ref(`devices.${column}`)} else ${fresh} end`;
   const orKept = (c: ChunkColumn, column: string) => sql`coalesce(${value(c)}, ${sql.ref(`devices.${column}`)})`;
   return {
@@ -280,6 +288,8 @@ function statusSet(value: (column: ChunkColumn) => RawBuilder<unknown>) {
 function rowValues(id: string, u: DeviceUpdate): Record<ChunkColumn, unknown> {
   return {
     id,
+    // The later of the two: a row may merge a will and a report that came after it.
+    heard: u.heardAt !== undefined && (u.lastSeenAt === undefined || u.heardAt > u.lastSeenAt) ? u.heardAt : u.lastSeenAt ?? null,
     seen: u.lastSeenAt ?? null,
     updated: u.lastSeenAt ?? new Date().toISOString(),
     presence: u.presence ?? null,

@@ -95,7 +95,7 @@ export class DeviceRouter implements Service {
         // A last will (no `at`: written at connect time) is the broker's message, not the
         // device's: the device's last contact stays the time of its last message.
         const receivedAt = msg.value.state === 'online' || msg.value.at !== undefined ? now : undefined;
-        this.#status.offer(deviceId, { presence: msg.value.state, ...(receivedAt ? { lastSeenAt: receivedAt } : {}) });
+        this.#status.offer(deviceId, { presence: msg.value.state, ...(receivedAt ? { lastSeenAt: receivedAt } : { heardAt: now }) });
         this.#activity.presence(deviceId, msg.value.state, receivedAt);
         if (msg.value.state === 'online' && msg.value.username) this.#onUsername?.(deviceId, msg.value.username);
         return;
