@@ -1,9 +1,18 @@
-import { Kysely, Migrator } from 'kysely';
+import { Kysely, Migrator, sql } from 'kysely';
 import type { Database } from './schema.js';
 import { migrationProvider } from './migrations/index.js';
 
 export type { Database } from './schema.js';
 export type Db = Kysely<Database>;
+
+/**
+ * Whether the database answers at all. A batch writer whose batch was refused asks this
+ * before it tries the rows one by one: with the database down, that would be one failed
+ * connection attempt per row, every retry.
+ */
+export function storeAnswers(db: Db): Promise<boolean> {
+  return sql`select 1`.execute(db).then(() => true, () => false);
+}
 
 /**
  * The store port: a writer and a reader. On SQLite both are the same connection; on

@@ -3,7 +3,7 @@ import { sql, type CompiledQuery, type RawBuilder } from 'kysely';
 import type { Logger } from 'pino';
 import type { Service } from '../../lifecycle.js';
 import { boundStatement, slot } from '../../store/bound-statement.js';
-import type { Db, Store } from '../../store/store.js';
+import { storeAnswers, type Db, type Store } from '../../store/store.js';
 
 export interface DeviceUpdate {
   presence?: Presence;
@@ -161,8 +161,7 @@ export class StatusBuffer implements Service {
       // One row the database refuses (a value out of its column's range) must not hold back
       // every other device's status: write the rows one by one to find it. When some rows go
       // in, the store works and the others are at fault; when none does, it is the store.
-      // With the store down (it answers no ping) that would be one failed attempt per row.
-      const failed = batch.size > 1 && await sql`select 1`.execute(this.#db).then(() => true, () => false) ? await this.#writeOneByOne(batch) : batch;
+      const failed = batch.size > 1 && await storeAnswers(this.#db) ? await this.#writeOneByOne(batch) : batch;
       const storeWorks = failed.size < batch.size;
       for (const [id, u] of failed) {
         const failures = (u.failures ?? 0) + (storeWorks ? 1 : 0);

@@ -1,10 +1,9 @@
 import { CHANNEL_QOS, deviceTopic, type TaskAck, type TaskProgress, type TaskResult, type Vm } from '@pallas/protocol';
-import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Broker } from '../../broker/broker.js';
 import type { Service } from '../../lifecycle.js';
 import type { DeviceInventory, InventoryWrite, VmChange } from '../devices/device-inventory.js';
-import type { Db, Store } from '../../store/store.js';
+import { storeAnswers, type Db, type Store } from '../../store/store.js';
 import type { EventBus } from '../live/event-bus.js';
 import { toTask, type TaskRow } from './task-row.js';
 import { CHUNK, recordLate, storeProgress, storeResults, type Reported } from './task-report-statements.js';
@@ -103,7 +102,7 @@ export class TaskReports implements Service {
       // One report the database refuses must not hold back every other device's: store them
       // one by one to find it. When some go in, the store works and the others are at fault;
       // when none does, it is the store, and nothing counts against the reports.
-      const failed = progress.length + results.length > 1 && await this.#storeAnswers()
+      const failed = progress.length + results.length > 1 && await storeAnswers(this.#db)
         ? await this.#oneByOne(progress, results)
         : { progress, results, storeWorks: false };
       this.#keepForRetry(failed.progress, failed.results, failed.storeWorks, err);
@@ -112,14 +111,6 @@ export class TaskReports implements Service {
       return;
     }
     await this.#announce(applied);
-  }
-
-  /**
-   * Whether the store answers at all: when it is down, trying thousands of reports one by one
-   * would be as many failed connection attempts every retry, for nothing.
-   */
-  async #storeAnswers(): Promise<boolean> {
-    return sql`select 1`.execute(this.#db).then(() => true, () => false);
   }
 
   /** Stores and announces each report alone, progress first, results in arrival order; returns those that failed. */
