@@ -80,45 +80,37 @@ async function onlineOnOneUse(stateDir: string, tokenId: string): Promise<void> 
   assert.equal(tokens.body.items.find((t) => t.id === tokenId)?.uses, 1, 'one use of the token, not two');
 }
 
-describe('a first enrollment whose answer was lost', () => {
-  it('asked again by the running agent gets a new credential: the device comes online, one device, one use of the token', async () => {
-    const proxy = new LosingProxy(Number(new URL(manager.httpUrl).port));
-    const url = await proxy.listen();
-    try {
-      const { token, id } = await singleUseToken('lost-once');
-      const stateDir = join(dirs.path, 'once');
-      const agent = startAgentProcess({ managerUrl: url, stateDir, token });
+/**
+ * An agent enrolls through a proxy that loses the first answer; then (killed and started
+ * again when `restart`) it must come online with one use of its single-use token.
+ */
+async function loseFirstAnswer(name: string, restart: boolean): Promise<void> {
+  const proxy = new LosingProxy(Number(new URL(manager.httpUrl).port));
+  const url = await proxy.listen();
+  try {
+    const { token, id } = await singleUseToken(name);
+    const stateDir = join(dirs.path, name);
+    let agent = startAgentProcess({ managerUrl: url, stateDir, token });
+    agents.push(agent);
+    await waitFor('the first answer lost', () => proxy.lost >= 1, { timeoutMs: 20_000 });
+    if (restart) await agent.kill();
+    proxy.losing = false;
+    if (restart) {
+      agent = startAgentProcess({ managerUrl: url, stateDir, token });
       agents.push(agent);
-      await waitFor('the first answer lost', () => proxy.lost >= 1, { timeoutMs: 20_000 });
-      proxy.losing = false;
-      await onlineOnOneUse(stateDir, id);
-      assert.doesNotMatch(agent.output(), /device_id_conflict/);
-      await agent.stop();
-    } finally {
-      await proxy.close();
     }
-  });
+    await onlineOnOneUse(stateDir, id);
+    assert.doesNotMatch(agent.output(), /device_id_conflict/);
+    await agent.stop();
+  } finally {
+    await proxy.close();
+  }
+}
 
-  it('asked again by the agent restarted after it (killed while waiting) gets a new credential too', async () => {
-    const proxy = new LosingProxy(Number(new URL(manager.httpUrl).port));
-    const url = await proxy.listen();
-    try {
-      const { token, id } = await singleUseToken('lost-restart');
-      const stateDir = join(dirs.path, 'restart');
-      const first = startAgentProcess({ managerUrl: url, stateDir, token });
-      agents.push(first);
-      await waitFor('the first answer lost', () => proxy.lost >= 1, { timeoutMs: 20_000 });
-      await first.kill();
-      proxy.losing = false;
-      const second = startAgentProcess({ managerUrl: url, stateDir, token });
-      agents.push(second);
-      await onlineOnOneUse(stateDir, id);
-      assert.doesNotMatch(second.output(), /device_id_conflict/);
-      await second.stop();
-    } finally {
-      await proxy.close();
-    }
-  });
+describe('a first enrollment whose answer was lost', () => {
+  it('asked again by the running agent gets a new credential: the device comes online, one device, one use of the token', () => loseFirstAnswer('lost-once', false));
+
+  it('asked again by the agent restarted after it (killed while waiting) gets a new credential too', () => loseFirstAnswer('lost-restart', true));
 });
 
 async function singleUseToken(name: string): Promise<{ token: string; id: string }> {
