@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 
 /**
@@ -31,10 +30,66 @@ export function cpuSecondsOf(pids: readonly number[]): number {
   return sum;
 }
 
-/** The PostgreSQL backends serving a database (its pools and LISTEN sessions), psql's own left out. */
+/**
+ * CPU seconds of changing sets of processes, by kind, polled. A database pool closes idle
+ * connections and opens new ones under load, so a backend may start or end between two
+ * readings: read once at the start and once at the end, the backends gone meanwhile took their
+ * CPU with them and the figure could even come out negative. Polled, a process gone counts
+ * with its last reading (at most one interval's CPU lost), and one born meanwhile from 0.
+ */
+export class PolledCpu {
+  readonly #start = new Map<number, number>();
+  readonly #last = new Map<number, { kind: string; seconds: number }>();
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(readonly pids: () => ReadonlyMap<string, readonly number[]>, intervalMs = 250) {
+    for (const list of pids().values()) for (const pid of list) this.#start.set(pid, cpuSecondsOf([pid]));
+    this.#timer = setInterval(() => this.poll(), intervalMs);
+    this.#timer.unref();
+  }
+
+  poll(): void {
+    for (const [kind, list] of this.pids()) {
+      for (const pid of list) {
+        try {
+          this.#last.set(pid, { kind, seconds: cpuSeconds(pid) });
+        } catch {
+          // gone meanwhile: its last reading stands
+        }
+      }
+    }
+  }
+
+  /** Stops polling; CPU seconds by kind since the start. */
+  stop(): Map<string, number> {
+    this.poll();
+    clearInterval(this.#timer);
+    const out = new Map<string, number>();
+    for (const [pid, { kind, seconds }] of this.#last) out.set(kind, (out.get(kind) ?? 0) + seconds - (this.#start.get(pid) ?? 0));
+    return out;
+  }
+}
+
+/**
+ * The PostgreSQL backends serving a database (its pools and LISTEN sessions), from their
+ * process titles in /proc (`postgres: 15/main: <user> <database> <client> …`): the server
+ * must be on this machine, as the benchmarks' is. Read from /proc rather than asked of
+ * `pg_stat_activity`, because `PolledCpu` reads it several times a second, and a psql session
+ * each time would add its own backend's start to the CPU being measured.
+ */
 export function postgresBackends(databaseUrl: string): number[] {
-  return execFileSync('psql', [databaseUrl, '-Atc', 'select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()'], { encoding: 'utf8' })
-    .split('\n').filter(Boolean).map(Number);
+  const database = decodeURIComponent(new URL(databaseUrl).pathname.slice(1));
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const title = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (title.startsWith('postgres: ') && title.split(' ')[3] === database) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
 }
 
 /** Resident set size of a process in bytes, read from /proc. */

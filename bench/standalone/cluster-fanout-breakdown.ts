@@ -18,18 +18,7 @@ import type { Task } from '@pallas/protocol';
 import { startCluster, startManagerProcess, tempDir } from '@pallas/testkit';
 import { absoluteNow, watchTaskOutcomes } from '../lib/task-stream-watcher.js';
 import { percentile } from '../lib/stats.js';
-import { childPids, cpuSecondsOf, postgresBackends, profileNodeArgs } from '../lib/proc.js';
-
-/**
- * CPU seconds used so far by the setup's own processes, by what they are (`pids` names them).
- * Not every process of a kind on the machine: other engineers' brokers, managers and database
- * sessions run beside it, and counting them by command line (as this did) put their CPU here.
- */
-function cpuByKind(pids: () => Map<string, number[]>): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const [kind, list] of [['bench (fleet + watcher)', [process.pid]] as const, ...pids()]) out.set(kind, (out.get(kind) ?? 0) + cpuSecondsOf(list));
-  return out;
-}
+import { PolledCpu, childPids, postgresBackends, profileNodeArgs } from '../lib/proc.js';
 
 const devices = Number(process.argv[2] ?? 2000);
 const rounds = Number(process.argv[3] ?? 3);
@@ -42,7 +31,7 @@ const setup = single
   }))
   : await startCluster({ managers: 3, managerArgs, nodeArgs: profileNodeArgs() }).then((c) => ({
     url: c.url, client: () => c.client(), close: () => c.close(),
-    pids: () => new Map([['managers', c.managers.map((m) => m.pid)], ['mosquitto', [c.broker.pid()]], ['nginx', [c.nginx.proc.pid, ...childPids(c.nginx.proc.pid)]], ['postgresql (its backends)', postgresBackends(c.databaseUrl)]]),
+    pids: () => new Map([['bench (fleet + watcher)', [process.pid]], ['managers', c.managers.map((m) => m.pid)], ['mosquitto', [c.broker.pid()]], ['nginx', [c.nginx.proc.pid, ...childPids(c.nginx.proc.pid)]], ['postgresql (its backends)', postgresBackends(c.databaseUrl)]]),
   }));
 const admin = await setup.client();
 const { token } = await admin.call('createEnrollmentToken', { body: { maxUses: devices } });
@@ -52,9 +41,11 @@ try {
   const ids = fleet.agents.map((a) => a.deviceId!);
   const seen = new Map<string, number>();
   const watcher = await watchTaskOutcomes(setup.url, admin.token!, (o) => { if (o.state === 'succeeded') seen.set(o.taskId, o.at); });
-  let cpu0 = cpuByKind(setup.pids);
+  // CPU of the setup's own processes, not every process of a kind on the machine (other
+  // engineers' brokers, managers and database sessions may run beside it).
+  let cpu: PolledCpu | undefined;
   for (let r = 0; r <= rounds; r++) {
-    if (r === 1) cpu0 = cpuByKind(setup.pids);
+    if (r === 1) cpu = new PolledCpu(setup.pids);
     await sleep(4000);
     const t0 = absoluteNow();
     const { taskIds } = await admin.call('createBulkTask', { body: { operation: { kind: 'vm.create', spec: { name: `b-${r}`, vcpus: 1, memoryMB: 64, diskGB: 1 } }, deviceIds: ids } });
@@ -78,9 +69,9 @@ try {
     line('request → seen (the figure)', col((x) => seen.get(x.id)! - t0));
   }
   await watcher.stop();
-  const cpu1 = cpuByKind(setup.pids);
+  const used = cpu?.stop() ?? new Map<string, number>();
   console.log(`CPU seconds over the ${rounds} measured rounds (and their 4 s pauses):`);
-  for (const [kind, sec] of cpu1) if (kind !== 'other') console.log(`  ${kind.padEnd(26)} ${(sec - (cpu0.get(kind) ?? 0)).toFixed(1)} s`);
+  for (const [kind, sec] of used) console.log(`  ${kind.padEnd(26)} ${sec.toFixed(1)} s`);
 } finally {
   await fleet.stop();
   await setup.close();

@@ -25,36 +25,11 @@ import { startManagerProcess, tempDir } from '@pallas/testkit';
 import { LightFleet } from '../lib/light-fleet/light-fleet.js';
 import type { DeviceCredential } from '../lib/light-fleet/light-device.js';
 import { percentile } from '../lib/stats.js';
-import { cpuSecondsOf, postgresBackends, profileNodeArgs } from '../lib/proc.js';
+import { PolledCpu, cpuSecondsOf, postgresBackends, profileNodeArgs } from '../lib/proc.js';
 
 const devices = Number(process.argv[2] ?? 10_000);
 const rounds = Number(process.argv[3] ?? 3);
 const store = (process.argv[4] ?? 'postgres') as 'sqlite' | 'postgres';
-
-/**
- * CPU of the PostgreSQL backends serving the manager's database, polled: the pool closes a
- * connection idle for 10 s and opens new ones under load, so a backend may start or end
- * within a round. A backend's last reading counts after it is gone; a new one counts from 0.
- */
-class BackendCpu {
-  readonly #start = new Map<number, number>();
-  readonly #last = new Map<number, number>();
-  constructor(readonly url: string) {
-    for (const pid of postgresBackends(url)) this.#start.set(pid, cpuSecondsOf([pid]));
-  }
-  poll(): void {
-    for (const pid of postgresBackends(this.url)) this.#last.set(pid, cpuSecondsOf([pid]));
-  }
-  seconds(): number {
-    this.poll();
-    let sum = 0;
-    for (const [pid, last] of this.#last) sum += last - (this.#start.get(pid) ?? 0);
-    return sum;
-  }
-  get count(): number {
-    return this.#last.size;
-  }
-}
 
 const driver = await createDriver('sim', { seed: 1, hostname: 'scale-sim' });
 const facts = { ...(await driver.hostFacts()), agentVersion: PALLAS_VERSION, agentUptimeSec: 60 };
@@ -86,7 +61,7 @@ try {
   const ids = creds.map((c) => c.deviceId);
   for (let round = 1; round <= rounds; round++) {
     await fleet.taskAcks();
-    const pg = store === 'postgres' ? new BackendCpu(manager.databaseUrl) : undefined;
+    const pg = store === 'postgres' ? new PolledCpu(() => new Map([['postgresql', postgresBackends(manager.databaseUrl)]])) : undefined;
     const m0 = cpuSecondsOf([manager.pid]);
     const load0 = loadavg()[0]!;
     const t0 = Date.now();
@@ -95,14 +70,13 @@ try {
     const ackAt: number[] = [];
     for (let i = 0; i < 240 && ackAt.length < ids.length; i++) {
       await sleep(250);
-      pg?.poll();
       ackAt.push(...(await fleet.taskAcks()).ackAt);
     }
     const ms = ackAt.map((t) => t - t0);
     const managerUs = ((cpuSecondsOf([manager.pid]) - m0) * 1e6) / devices;
-    const dbUs = (((pg?.seconds() ?? 0)) * 1e6) / devices;
+    const dbUs = ((pg?.stop().get('postgresql') ?? 0) * 1e6) / devices;
     console.log(`round ${round}: ${ackAt.length}/${devices} acked, POST ${posted} ms, p50 ${percentile(ms, 50).toFixed(0)} ms, p99 ${percentile(ms, 99).toFixed(0)} ms; `
-      + `CPU per task: manager ${managerUs.toFixed(0)} µs${store === 'postgres' ? `, PostgreSQL ${dbUs.toFixed(0)} µs (${pg?.count} backends)` : ''}; load ${load0.toFixed(2)} → ${loadavg()[0]!.toFixed(2)}`);
+      + `CPU per task: manager ${managerUs.toFixed(0)} µs${store === 'postgres' ? `, PostgreSQL ${dbUs.toFixed(0)} µs` : ''}; load ${load0.toFixed(2)} → ${loadavg()[0]!.toFixed(2)}`);
     await sleep(2000);
   }
 } finally {
