@@ -205,7 +205,7 @@ describe('several managers on PostgreSQL and Mosquitto behind nginx', { skip: sk
       deviceIds: agents.map((a) => a.id),
     });
     assert.equal(res.status, 202, JSON.stringify(res.body));
-    // At once: some tasks are marked sent by it and maybe not published, others still queued.
+    // At once: its tasks are marked sent as they are created and maybe not published.
     await cluster.kill(2);
     const started = Date.now();
     const done = await waitFor('every task final', async () => {

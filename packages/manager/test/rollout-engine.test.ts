@@ -22,7 +22,7 @@ import { openStore, type Store } from '../src/store/store.js';
 import { PG_URL, pgSkip, postgresTarget, sqliteTarget, type StoreTarget } from './store-targets.js';
 
 const logger = pino({ level: 'silent' });
-const fakeOutbox = { pump: async () => {}, sendCancel: async () => {} } as unknown as TaskOutbox;
+const fakeOutbox = { pump: async () => {}, sendCancel: async () => {}, markNewSent: async (_tx: unknown, rows: unknown[]) => [...rows], deliverNew: async () => {} } as unknown as TaskOutbox;
 const power: TaskOperation = { kind: 'vm.power', vmId: 'vm-100', action: 'on' };
 
 /** One manager's share: its own services and engine over `store`. */

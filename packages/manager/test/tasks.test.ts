@@ -107,13 +107,15 @@ for (const [name, makeTarget, skip] of targets) describe(`task engine (${name})`
     await target?.dispose();
   });
 
-  it('walks queued → sent → running → succeeded, acknowledges the result, and streams every step', async () => {
+  it('walks sent → running → succeeded (sent as it is created: the device is online), acknowledges the result, and streams every step', async () => {
     const d = await newDevice('happy');
     await d.online();
     const stream = await openEventStream(manager.httpUrl, admin.token!, { deviceId: d.id });
     try {
       const created = await createVm(d.id, 'web-1');
-      assert.equal(created.state, 'queued');
+      // Online with room in its window: marked sent in the transaction that created it.
+      assert.equal(created.state, 'sent');
+      assert.ok(created.sentAt);
       assert.equal(created.kind, 'vm.create');
       assert.equal(created.createdBy, 'admin');
       assert.equal(created.attempt, 1);
@@ -145,7 +147,7 @@ for (const [name, makeTarget, skip] of targets) describe(`task engine (${name})`
         const seen = stream.events.filter((e) => e.type === 'task' && e.task.id === created.id).map((e) => (e.type === 'task' ? e.task.state : ''));
         return seen.includes('succeeded') && seen;
       });
-      assert.deepEqual([...new Set(states)], ['queued', 'sent', 'running', 'succeeded']);
+      assert.deepEqual([...new Set(states)], ['sent', 'running', 'succeeded']);
     } finally {
       stream.close();
     }
@@ -215,6 +217,23 @@ for (const [name, makeTarget, skip] of targets) describe(`task engine (${name})`
     for (const id of ids.slice(0, 16)) await d.result(id, 'succeeded');
     await waitFor('next window', () => d.runs().length === 32);
     assert.deepEqual(d.runs(), ids.slice(0, 32));
+  });
+
+  it('sends an online device\'s new tasks at once up to its window; the rest wait queued, behind in order', async () => {
+    const d = await newDevice('busy');
+    await d.online();
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) ids.push((await createVm(d.id, `w-${i}`)).id);
+    const states = await Promise.all(ids.map(async (id) => (await task(id)).state));
+    assert.deepEqual(states, [...Array(16).fill('sent'), ...Array(4).fill('queued')]);
+    // One more while four wait: it goes behind them, not into the room the next result makes.
+    const later = (await createVm(d.id, 'w-later')).id;
+    assert.equal((await task(later)).state, 'queued');
+    await waitFor('the window', () => d.runs().length === 16);
+    assert.deepEqual(d.runs(), ids.slice(0, 16));
+    for (const id of ids.slice(0, 16)) await d.result(id, 'succeeded');
+    await waitFor('the rest', () => d.runs().length === 21);
+    assert.deepEqual(d.runs(), [...ids, later]);
   });
 
   it('re-sends what was in flight when the device reconnects', async () => {

@@ -86,12 +86,9 @@ export class TasksService {
       });
     }
     const names = { ...namesOf(operation, device.name, vms), ...(await this.#artifactLabel(operation)) };
-    const row = newRow(deviceId, operation, options, new Date(), extra, names);
-    await this.#write.insertInto('tasks').values(row).execute();
-    const task = toTask(row);
-    this.#events.emit({ type: 'task', task });
-    void this.#outbox.pump(deviceId);
-    return task;
+    const rows = await this.#write.transaction().execute((tx) => this.#insert(tx, [newRow(deviceId, operation, options, new Date(), extra, names)]));
+    this.#announce(rows);
+    return toTask(rows[0]!);
   }
 
   /** One operation on many devices: every id must exist (else 404 naming the unknown ones). */
@@ -123,14 +120,7 @@ export class TasksService {
     const devices = await this.#deviceNames(deviceIds, request.operation);
     const artifact = await this.#artifactLabel(request.operation);
     const rows = deviceIds.map((id) => newRow(id, request.operation, options, now, {}, { ...devices.get(id), ...artifact }));
-    await this.#write.transaction().execute(async (tx) => {
-      // 22 columns a row; SQLite allows 32,766 bound parameters in one statement.
-      for (let i = 0; i < rows.length; i += 500) await tx.insertInto('tasks').values(rows.slice(i, i + 500)).execute();
-    });
-    for (const row of rows) {
-      this.#events.emit({ type: 'task', task: toTask(row) });
-      void this.#outbox.pump(row.device_id);
-    }
+    this.#announce(await this.#write.transaction().execute((tx) => this.#insert(tx, rows)));
     this.#logger.info({ count: rows.length, kind: request.operation.kind, by: createdBy }, 'bulk tasks created');
     return { count: rows.length, taskIds: rows.map((r) => r.id) };
   }
@@ -164,16 +154,27 @@ export class TasksService {
     }, { ...devices.get(i.deviceId), ...artifact }));
     const inserted = await this.#write.transaction().execute(async (tx) => {
       const won = await claim(tx, new Map(rows.map((r) => [r.device_id, r.id])));
-      const mine = rows.filter((r) => won.has(r.device_id));
-      for (let i = 0; i < mine.length; i += 500) await tx.insertInto('tasks').values(mine.slice(i, i + 500)).execute();
-      return mine;
+      return this.#insert(tx, rows.filter((r) => won.has(r.device_id)));
     });
-    const tasks = inserted.map(toTask);
-    for (const task of tasks) {
-      this.#events.emit({ type: 'task', task });
-      void this.#outbox.pump(task.deviceId);
-    }
-    return { tasks, missing: ids.filter((id) => !existing.has(id)) };
+    this.#announce(inserted);
+    return { tasks: inserted.map(toTask), missing: ids.filter((id) => !existing.has(id)) };
+  }
+
+  /**
+   * Inserts new tasks in `tx`, those the outbox can send at once already marked sent
+   * (TaskOutbox.markNewSent); returns the rows as inserted.
+   */
+  async #insert(tx: Db, rows: readonly TaskRow[]): Promise<TaskRow[]> {
+    const stored = await this.#outbox.markNewSent(tx, rows);
+    // 27 columns a row; SQLite allows 32,766 bound parameters in one statement.
+    for (let i = 0; i < stored.length; i += 500) await tx.insertInto('tasks').values(stored.slice(i, i + 500)).execute();
+    return stored;
+  }
+
+  /** After the commit: each new task's live event, then its delivery. */
+  #announce(rows: readonly TaskRow[]): void {
+    for (const row of rows) this.#events.emit({ type: 'task', task: toTask(row) });
+    void this.#outbox.deliverNew(rows);
   }
 
   async get(id: string): Promise<Task> {
