@@ -6,7 +6,7 @@ import type { DeviceInventory, InventoryWrite, VmChange } from '../devices/devic
 import { storeAnswers, type Db, type Store } from '../../store/store.js';
 import type { EventBus } from '../live/event-bus.js';
 import { toTask, type TaskRow } from './task-row.js';
-import { CHUNK, recordLate, storeProgress, storeResults, type Reported } from './task-report-statements.js';
+import { CHUNK, lockTasks, recordLate, storeProgress, storeResults, type Reported } from './task-report-statements.js';
 import type { TaskOutbox } from './task-outbox.js';
 
 /** A report the store refused this many times, alone, while it took others, is dropped. */
@@ -29,6 +29,8 @@ export class TaskReports implements Service {
   readonly #flushMs: number;
   readonly #onApplied: (counts: { progress: number; results: number; late: number }) => void;
   readonly #inventory: DeviceInventory;
+  /** Rows locked in one order before they are written: PostgreSQL, shared by managers (lockTasks). */
+  readonly #lockFirst: boolean;
   #progress = new Map<string, Reported<TaskProgress>>();
   #results: Reported<TaskResult>[] = [];
   #timer: NodeJS.Timeout | undefined;
@@ -49,6 +51,7 @@ export class TaskReports implements Service {
     this.#flushMs = deps.flushMs ?? 20;
     this.#onApplied = deps.onApplied ?? (() => {});
     this.#inventory = deps.inventory;
+    this.#lockFirst = deps.store.dialect === 'postgres';
   }
 
   progress(deviceId: string, message: TaskProgress): void {
@@ -185,8 +188,10 @@ export class TaskReports implements Service {
       acks.set(r.deviceId, list);
       list.push(r.message.taskId);
     }
+    const alone = results.length === 0 && progress.length <= CHUNK;
     const work = async (db: Db): Promise<void> => {
-      for (const row of await storeProgress(db, now, progress)) progressed.set(row.id, row);
+      if (this.#lockFirst && !alone) await lockTasks(db, [...progress.map((p) => p.message.taskId), ...results.map((r) => r.message.taskId)]);
+      for (const row of await storeProgress(db, now, progress, this.#lockFirst && alone)) progressed.set(row.id, row);
 
       // The first result of each task in the batch may end it; a repeat is at most late news.
       const firsts = new Map<string, Reported<TaskResult>>();
@@ -204,7 +209,7 @@ export class TaskReports implements Service {
       late = lateRows.length;
       for (const r of foreign) this.#logger.warn({ device: r.deviceId, task: r.message.taskId }, 'result for a task that is not this device\'s; ignored');
     };
-    if (results.length === 0 && progress.length <= CHUNK) await work(this.#db);
+    if (alone) await work(this.#db);
     else await this.#db.transaction().execute(work);
     return { progress: progress.length, results: results.length, late, progressed, changed, acks, finished: new Set(ended.map((r) => r.device_id)), inventory };
   }
