@@ -1,7 +1,8 @@
 /**
  * Scenario "cluster": one manager on its defaults (embedded broker, SQLite) against three
  * managers on Mosquitto and PostgreSQL behind nginx (testkit's startCluster), in the same run
- * on the same machine, with the same simulated fleet (pallas-sim's startFleet in this process):
+ * on the same machine, side by side, each with a simulated fleet of the same size (pallas-sim's
+ * startFleet in this process), their fan-outs alternated round by round:
  * - status messages persisted per second (each device's own credential, the same load
  *   generator and payloads as the fleet scenario), summed over the managers' metrics;
  * - fan-out p50/p99: one `vm.create` to every device, timed to each `succeeded` on the live
@@ -66,57 +67,67 @@ function fleetDir() {
   return existsSync('/dev/shm') ? tempDir('pallas-bench-cluster-fleet-', '/dev/shm') : tempDir('pallas-bench-cluster-fleet-');
 }
 
-/** Fan-outs to every device of the fleet: a warm-up, then `rounds` measured; checks every task ended once. */
-async function fanOuts(setup: Setup, admin: PallasClient, ids: string[], rounds: number, label: string, fleetPath: string): Promise<{ latencies: number[]; roundP99: number[]; tasks: number; lost: number; duplicated: number }> {
-  const waiting = new Map<string, (o: TaskOutcome) => void>();
-  const early = new Map<string, TaskOutcome>();
-  const watcher = await watchTaskOutcomes(setup.url, admin.token!, (o) => {
-    const w = waiting.get(o.taskId);
-    if (w) w(o);
-    else early.set(o.taskId, o);
-  });
-  let lost = 0;
-  let tasks = 0;
-  const names: string[] = [];
-  try {
-    const one = async (name: string): Promise<number[]> => {
-      const latencies: number[] = [];
-      const failed: string[] = [];
-      let allDone: () => void = () => {};
-      const done = new Promise<void>((resolve) => { allDone = resolve; });
-      early.clear();
-      const t0 = absoluteNow();
-      const { taskIds } = await admin.call('createBulkTask', { body: { operation: { kind: 'vm.create', spec: { name, vcpus: 1, memoryMB: 64, diskGB: 1 } }, deviceIds: ids } });
-      names.push(name);
-      tasks += taskIds.length;
-      const record = (o: TaskOutcome) => {
-        waiting.delete(o.taskId);
-        if (o.state === 'succeeded') latencies.push(o.at - t0);
-        else failed.push(`${o.taskId}: ${o.state} ${o.message ?? ''}`);
-        if (latencies.length + failed.length === taskIds.length) allDone();
-      };
-      for (const id of taskIds) waiting.set(id, record);
-      for (const o of early.values()) if (waiting.has(o.taskId)) record(o);
-      const timer = setTimeout(allDone, 120_000);
-      await done;
-      clearTimeout(timer);
-      for (const id of taskIds) waiting.delete(id);
-      if (failed.length > 0) throw new Error(`${label}: ${failed.length} tasks did not succeed, e.g. ${failed.slice(0, 3).join('; ')}`);
-      lost += taskIds.length - latencies.length;
-      return latencies;
+/**
+ * One setup's fan-outs to every device of its fleet, one at a time (`run`), timed to each
+ * `succeeded` on the setup's live stream; `close` checks that every task ended once.
+ */
+class FanOuts {
+  readonly latencies: number[] = [];
+  readonly roundP99: number[] = [];
+  #tasks = 0;
+  #lost = 0;
+  readonly #names: string[] = [];
+  readonly #waiting = new Map<string, (o: TaskOutcome) => void>();
+  readonly #early = new Map<string, TaskOutcome>();
+  #watcher: { stop: () => Promise<void> } | undefined;
+
+  private constructor(readonly prepared: Prepared) {}
+
+  static async open(prepared: Prepared): Promise<FanOuts> {
+    const f = new FanOuts(prepared);
+    f.#watcher = await watchTaskOutcomes(prepared.setup.url, prepared.admin.token!, (o) => {
+      const w = f.#waiting.get(o.taskId);
+      if (w) w(o);
+      else f.#early.set(o.taskId, o);
+    });
+    return f;
+  }
+
+  /** One fan-out; `measured` adds its latencies to the figures (the warm-up's are not). */
+  async run(name: string, measured: boolean): Promise<void> {
+    const { admin, ids, label } = this.prepared;
+    const latencies: number[] = [];
+    const failed: string[] = [];
+    let allDone: () => void = () => {};
+    const done = new Promise<void>((resolve) => { allDone = resolve; });
+    this.#early.clear();
+    const t0 = absoluteNow();
+    const { taskIds } = await admin.call('createBulkTask', { body: { operation: { kind: 'vm.create', spec: { name: `${label}-${name}`, vcpus: 1, memoryMB: 64, diskGB: 1 } }, deviceIds: ids } });
+    this.#names.push(`${label}-${name}`);
+    this.#tasks += taskIds.length;
+    const record = (o: TaskOutcome) => {
+      this.#waiting.delete(o.taskId);
+      if (o.state === 'succeeded') latencies.push(o.at - t0);
+      else failed.push(`${o.taskId}: ${o.state} ${o.message ?? ''}`);
+      if (latencies.length + failed.length === taskIds.length) allDone();
     };
-    await one(`${label}-warm-up`);
-    const all: number[] = [];
-    const roundP99: number[] = [];
-    for (let r = 1; r <= rounds; r++) {
-      await sleep(SETTLE_MS);
-      const l = await one(`${label}-fan-out-${r}`);
-      all.push(...l);
-      roundP99.push(percentile(l, 99));
+    for (const id of taskIds) this.#waiting.set(id, record);
+    for (const o of this.#early.values()) if (this.#waiting.has(o.taskId)) record(o);
+    const timer = setTimeout(allDone, 120_000);
+    await done;
+    clearTimeout(timer);
+    for (const id of taskIds) this.#waiting.delete(id);
+    if (failed.length > 0) throw new Error(`${label}: ${failed.length} tasks did not succeed, e.g. ${failed.slice(0, 3).join('; ')}`);
+    this.#lost += taskIds.length - latencies.length;
+    if (measured) {
+      this.latencies.push(...latencies);
+      this.roundP99.push(percentile(latencies, 99));
     }
-    return { latencies: all, roundP99, tasks, lost, duplicated: countDuplicates(fleetPath, ids.length, names) };
-  } finally {
-    await watcher.stop();
+  }
+
+  async close(): Promise<{ tasks: number; lost: number; duplicated: number }> {
+    await this.#watcher?.stop();
+    return { tasks: this.#tasks, lost: this.#lost, duplicated: countDuplicates(this.prepared.fleetPath, this.prepared.ids.length, this.#names) };
   }
 }
 
@@ -166,28 +177,68 @@ async function statusIngest(setup: Setup, fleetPath: string, devices: number, o:
   }
 }
 
-async function measure(setup: Setup, o: ClusterBenchOptions, label: string, after?: (fleet: Fleet, ids: string[], admin: PallasClient, fleetPath: string) => Promise<void>): Promise<SetupFigures> {
+/** A setup with its fleet enrolled and online. */
+interface Prepared {
+  setup: Setup;
+  label: string;
+  admin: PallasClient;
+  fleet: Fleet;
+  ids: string[];
+  fleetPath: string;
+  /** Set once the fleet is stopped (for the status load). */
+  stopped: boolean;
+  cleanup: () => void;
+}
+
+async function prepare(setup: Setup, o: ClusterBenchOptions, label: string): Promise<Prepared> {
   const dir = fleetDir();
-  let fleet: Fleet | undefined;
   try {
     const admin = await setup.client();
     const { token } = await admin.call('createEnrollmentToken', { body: { maxUses: o.devices } });
     // Errors of the simulated devices (a refused enrollment, a stopped agent) go to stderr.
-    fleet = await startFleet({ manager: setup.url, token, devices: o.devices, stateDir: dir.path, statusIntervalSec: 86400, logger: pino({ level: 'error' }, pino.destination(2)) });
-    await fleet.waitOnline(o.devices, 120_000);
-    const ids = fleet.agents.map((a) => a.deviceId!);
-    console.log(`# ${setup.name}: ${o.devices} devices online; fan-outs`);
-    const f = await fanOuts(setup, admin, ids, o.rounds, label, dir.path);
-    await after?.(fleet, ids, admin, dir.path);
-    await fleet.stop();
-    fleet = undefined;
-    console.log(`# ${setup.name}: status ingest`);
-    const s = await statusIngest(setup, dir.path, o.devices, o);
-    return { latencies: f.latencies, roundP99: f.roundP99, statusPerSecond: s.perSecond, statusOffered: s.offered, statusPersisted: s.persisted, tasks: f.tasks, lost: f.lost, duplicated: f.duplicated };
-  } finally {
-    await fleet?.stop();
+    const fleet = await startFleet({ manager: setup.url, token, devices: o.devices, stateDir: dir.path, statusIntervalSec: 86400, logger: pino({ level: 'error' }, pino.destination(2)) });
+    try {
+      await fleet.waitOnline(o.devices, 120_000);
+    } catch (err) {
+      await fleet.stop();
+      throw err;
+    }
+    console.log(`# ${setup.name}: ${o.devices} devices online`);
+    return { setup, label, admin, fleet, ids: fleet.agents.map((a) => a.deviceId!), fleetPath: dir.path, stopped: false, cleanup: () => dir.cleanup() };
+  } catch (err) {
     dir.cleanup();
+    throw err;
   }
+}
+
+/**
+ * The two setups' fan-outs, alternated round by round (a warm-up each first): one setup after
+ * the other, the ratio moved by up to 0.4× between sets of runs of the same code a quarter of
+ * an hour apart (docs/benchmarks.md, scenario cluster), the machine's state more than the code.
+ * The order within a pair alternates too, so neither setup always goes first.
+ */
+async function alternatedFanOuts(a: Prepared, b: Prepared, rounds: number): Promise<[FanOuts, FanOuts]> {
+  const fa = await FanOuts.open(a);
+  const fb = await FanOuts.open(b);
+  console.log(`# fan-outs, ${a.label} and ${b.label} alternated`);
+  await fa.run('warm-up', false);
+  await sleep(SETTLE_MS);
+  await fb.run('warm-up', false);
+  for (let r = 1; r <= rounds; r++) {
+    for (const f of r % 2 === 1 ? [fa, fb] : [fb, fa]) {
+      await sleep(SETTLE_MS);
+      await f.run(`fan-out-${r}`, true);
+    }
+  }
+  return [fa, fb];
+}
+
+/** Status ingest on a setup whose fleet is stopped (its sessions take the devices' credentials). */
+async function statusOf(p: Prepared, o: ClusterBenchOptions): Promise<{ perSecond: number; offered: number; persisted: number }> {
+  await p.fleet.stop();
+  p.stopped = true;
+  console.log(`# ${p.setup.name}: status ingest`);
+  return statusIngest(p.setup, p.fleetPath, o.devices, o);
 }
 
 /**
@@ -229,44 +280,60 @@ async function failover(cluster: Cluster, admin: PallasClient, ids: string[], fl
 }
 
 export async function runCluster(o: ClusterBenchOptions): Promise<{ rows: Row[]; raw: Record<string, unknown> }> {
-  // --- Baseline: one manager on its defaults -------------------------------------------
+  // Both setups run side by side, each with its own fleet, so that their fan-outs alternate.
+  // One manager on its defaults, the baseline:
   const dir = tempDir('pallas-bench-single-');
-  let single: SetupFigures;
   const manager: ManagerProcess = await startManagerProcess({ dataDir: join(dir.path, 'manager'), database: 'sqlite', args: ['--status-interval-sec', '86400', '--keepalive-sec', '60'] });
-  try {
-    single = await measure({
-      name: 'one manager, embedded broker, SQLite', url: manager.httpUrl, mqttUrl: manager.mqttUrl,
-      managerUrls: () => [manager.httpUrl], client: () => manager.client(),
-    }, o, 'single');
-  } finally {
-    await manager.close();
-    dir.cleanup();
-  }
-
-  // --- Three managers on Mosquitto and PostgreSQL behind nginx ----------------------------
-  const cluster = await startCluster({
-    managers: 3, managerArgs: ['--status-interval-sec', '86400', '--keepalive-sec', '60'],
-    // PALLAS_BENCH_PROFILE=<dir> writes a CPU profile of each manager there, as in `fleet`.
-    nodeArgs: profileNodeArgs(),
-  });
+  // Three managers on Mosquitto and PostgreSQL behind nginx:
+  let cluster: Cluster | undefined;
+  const prepared: Prepared[] = [];
+  let single: SetupFigures;
   let clustered: SetupFigures;
   let fo: Awaited<ReturnType<typeof failover>> | undefined;
   try {
-    clustered = await measure({
-      name: 'three managers, Mosquitto, PostgreSQL, nginx', url: cluster.url, mqttUrl: cluster.broker.url,
-      managerUrls: () => cluster.managers.map((m) => m.httpUrl), client: () => cluster.client(),
-    }, o, 'cluster', async (_fleet, ids, admin, fleetPath) => {
-      console.log('# cluster: failover');
-      await sleep(SETTLE_MS);
-      fo = await failover(cluster, admin, ids, fleetPath);
+    cluster = await startCluster({
+      managers: 3, managerArgs: ['--status-interval-sec', '86400', '--keepalive-sec', '60'],
+      // PALLAS_BENCH_PROFILE=<dir> writes a CPU profile of each manager there, as in `fleet`.
+      nodeArgs: profileNodeArgs(),
     });
+    const c = cluster;
+    const s1 = await prepare({
+      name: 'one manager, embedded broker, SQLite', url: manager.httpUrl, mqttUrl: manager.mqttUrl,
+      managerUrls: () => [manager.httpUrl], client: () => manager.client(),
+    }, o, 'single');
+    prepared.push(s1);
+    const c1 = await prepare({
+      name: 'three managers, Mosquitto, PostgreSQL, nginx', url: c.url, mqttUrl: c.broker.url,
+      managerUrls: () => c.managers.map((m) => m.httpUrl), client: () => c.client(),
+    }, o, 'cluster');
+    prepared.push(c1);
+    const [fs, fc] = await alternatedFanOuts(s1, c1, o.rounds);
+    const sEnd = await fs.close();
+    // Closed before the failover kills a manager: the stream may be on it.
+    const cEnd = await fc.close();
+    console.log('# cluster: failover');
+    await sleep(SETTLE_MS);
+    fo = await failover(c, c1.admin, c1.ids, c1.fleetPath);
+    // Status last, one setup at a time: the other's fleet stopped first.
+    const cs = await statusOf(c1, o);
+    const ss = await statusOf(s1, o);
+    single = { latencies: fs.latencies, roundP99: fs.roundP99, statusPerSecond: ss.perSecond, statusOffered: ss.offered, statusPersisted: ss.persisted, ...sEnd };
+    clustered = { latencies: fc.latencies, roundP99: fc.roundP99, statusPerSecond: cs.perSecond, statusOffered: cs.offered, statusPersisted: cs.persisted, ...cEnd };
   } finally {
-    // What went wrong inside the managers, if anything: errors are part of the result.
-    for (const [i, m] of cluster.managers.entries()) {
-      const errors = m.output().split('\n').filter((l) => /"level":(50|60)/.test(l));
-      if (errors.length > 0) console.log(`# manager ${i + 1}: ${errors.length} errors logged, e.g. ${[...new Set(errors.map((l) => { try { const j = JSON.parse(l) as { msg?: string; err?: { message?: string } }; return `${j.msg ?? ''}: ${j.err?.message ?? ''}`; } catch { return l.slice(0, 120); } }))].slice(0, 4).join(' | ')}`);
+    for (const p of prepared) {
+      if (!p.stopped) await p.fleet.stop().catch(() => {});
+      p.cleanup();
     }
-    await cluster.close();
+    if (cluster) {
+      // What went wrong inside the managers, if anything: errors are part of the result.
+      for (const [i, m] of cluster.managers.entries()) {
+        const errors = m.output().split('\n').filter((l) => /"level":(50|60)/.test(l));
+        if (errors.length > 0) console.log(`# manager ${i + 1}: ${errors.length} errors logged, e.g. ${[...new Set(errors.map((l) => { try { const j = JSON.parse(l) as { msg?: string; err?: { message?: string } }; return `${j.msg ?? ''}: ${j.err?.message ?? ''}`; } catch { return l.slice(0, 120); } }))].slice(0, 4).join(' | ')}`);
+      }
+      await cluster.close();
+    }
+    await manager.close();
+    dir.cleanup();
   }
 
   const p = (l: number[], q: number) => percentile(l, q);
@@ -284,6 +351,7 @@ export async function runCluster(o: ClusterBenchOptions): Promise<{ rows: Row[];
   const raw = {
     devices: o.devices,
     rounds: o.rounds,
+    alternated: true,
     single: { ...summary(single) },
     cluster: { ...summary(clustered), failover: fo },
   };
