@@ -24,13 +24,14 @@ const ROUND_DEVICES = 500;
 /**
  * Each device's outbox is its queued rows in the tasks table. `pump` moves the oldest of them
  * into the device's window (sent or running, at most `window`) and publishes them; it runs
- * when a task is created, when one ends and when the device comes online.
+ * when a task ends, when the device comes online, and for new tasks that could not be sent as
+ * they were created (`markNewSent`: most new tasks of connected devices are).
  *
  * Delivery runs in rounds, one round at a time: a round takes every device asked for since
  * the last one (up to `ROUND_DEVICES`), reads their windows and queued tasks with a few queries
- * for all of them, marks what it sends in one statement, then publishes. So a fan-out to
- * thousands of devices costs a few queries per 500 devices rather than several per device
- * (and thousands of callers never queue on the database connection), and since rounds never
+ * for all of them, marks what it sends in one statement, then publishes. So a thousand devices
+ * coming back costs a few queries per 500 devices rather than several per device (and
+ * thousands of callers never queue on the database connection), and since rounds never
  * overlap, two of them never send the same task.
  */
 export class TaskOutbox {
