@@ -60,9 +60,10 @@ export async function lockTasks(db: Db, ids: readonly string[]): Promise<void> {
 }
 
 /**
- * The UPDATE of these tasks. With `lockFirst` (PostgreSQL, a statement outside a transaction
- * that locked its rows already) the rows are locked first, in `LOCK_ORDER`, by a materialized
- * CTE of the same statement: `lockTasks`'s order at no round trip of its own.
+ * The UPDATE of these tasks. With `lockFirst` (PostgreSQL, a statement run on its own, with no
+ * transaction whose `lockTasks` took its rows already) the rows are locked first, in
+ * `LOCK_ORDER`, by a materialized CTE of the same statement: `lockTasks`'s order at no round
+ * trip of its own.
  */
 function updateTasks(db: Db, ids: readonly string[], lockFirst: boolean) {
   const plain = db.updateTable('tasks').where('tasks.id', 'in', ids);
