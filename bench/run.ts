@@ -8,7 +8,7 @@
  *   npm run bench -- --scenario downloads --download-mib 512 --cut-mib 32
  *   npm run bench -- --scenario console --console-devices 10000
  *   npm run bench -- --scenario rollout --devices 2000
- *   npm run bench -- --scenario cluster --devices 2000        (needs PALLAS_TEST_PG_URL, Mosquitto, nginx)
+ *   npm run bench -- --scenario cluster --devices 2000        (needs Mosquitto, nginx; PostgreSQL at PALLAS_TEST_PG_URL, default the local server)
  *   npm run bench -- --scenario scale --devices 15000 --sizes 1000,5000,10000,15000
  *   npm run bench -- --scenario scale --devices 15000 --store postgres      (needs PALLAS_TEST_PG_URL)
  *   npm run bench -- --scenario agent --rounds 3 --download-mib 1024 --settle-seconds 10 [--agent-bundle]

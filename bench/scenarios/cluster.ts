@@ -293,6 +293,8 @@ export async function runCluster(o: ClusterBenchOptions): Promise<{ rows: Row[];
   try {
     cluster = await startCluster({
       managers: 3, managerArgs: ['--status-interval-sec', '86400', '--keepalive-sec', '60'],
+      // A fresh database on this PostgreSQL server, the local one unless told (as `npm run cluster`).
+      pgUrl: process.env.PALLAS_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
       // PALLAS_BENCH_PROFILE=<dir> writes a CPU profile of each manager there, as in `fleet`.
       nodeArgs: profileNodeArgs(),
     });
