@@ -16,9 +16,10 @@ import type { Progress } from './transfer.js';
 
 /**
  * Uploads the file at `path` as an artifact; `onProgress` gets the bytes handed to the network.
- * Over node:http rather than fetch: when the manager refuses an upload before reading it (too
- * large, a name already taken) it answers and closes, and fetch reports only the broken pipe,
- * where node:http still hands over the answer with its error code.
+ * Over node:http rather than fetch, which cannot wait for `100 Continue`: the bytes go only once
+ * the manager has accepted the upload, so one it refuses (too large, a name already taken) costs
+ * none and rejects with the API's error code. Were the bytes already on their way, the manager's
+ * close could reset the connection before its answer was read.
  */
 export async function uploadFile(
   client: PallasClient,
@@ -28,7 +29,9 @@ export async function uploadFile(
 ): Promise<RouteResult<'uploadArtifact'>> {
   const { size } = await stat(path);
   const url = new URL(client.url('uploadArtifact', undefined, meta));
-  const headers: Record<string, string> = { accept: 'application/json', 'content-type': 'application/octet-stream', 'content-length': String(size) };
+  const headers: Record<string, string> = {
+    accept: 'application/json', 'content-type': 'application/octet-stream', 'content-length': String(size), expect: '100-continue',
+  };
   client.authorize('POST', headers);
   let sent = 0;
   const meter = new Transform({
@@ -40,11 +43,19 @@ export async function uploadFile(
   });
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
   const answer = await new Promise<{ status: number; statusText: string; text: string }>((resolve, reject) => {
+    let sending = false;
     const req = send(url, { method: 'POST', headers, ...(opts.signal ? { signal: opts.signal } : {}) }, (res) => {
+      // Answered before it asked for the bytes (refused): none are sent, and the request that
+      // never ends is dropped once the answer is read.
+      const refusedFirst = !sending;
+      sending = true;
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', text }));
+      res.on('end', () => {
+        resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', text });
+        if (refusedFirst) req.destroy();
+      });
       res.on('error', reject);
     });
     req.on('error', (err) => {
@@ -52,12 +63,21 @@ export async function uploadFile(
       // A refusal arrives as the manager closes: the write may fail first, the answer just after.
       setTimeout(() => reject(new PallasNetworkError(client.server, err)), 1000).unref();
     });
-    const source = createReadStream(path, { highWaterMark: 1024 * 1024 });
-    source.on('error', (err) => {
-      req.destroy();
-      reject(err);
-    });
-    source.pipe(meter).pipe(req);
+    const body = () => {
+      if (sending) return;
+      sending = true;
+      clearTimeout(unasked);
+      const source = createReadStream(path, { highWaterMark: 1024 * 1024 });
+      source.on('error', (err) => {
+        req.destroy();
+        reject(err);
+      });
+      source.pipe(meter).pipe(req);
+    };
+    req.on('continue', body);
+    // A proxy or server that ignores Expect never asks: send after a second, as curl does.
+    const unasked = setTimeout(body, 1000);
+    req.on('close', () => clearTimeout(unasked));
   });
   if (answer.status < 200 || answer.status >= 300) throw PallasApiError.from(answer.status, answer.statusText, answer.text);
   return JSON.parse(answer.text) as RouteResult<'uploadArtifact'>;

@@ -173,6 +173,55 @@ describe('artifacts', () => {
     assert.equal(list.total, 0);
   });
 
+  it('asks a client that expects 100-continue for the bytes only once the upload is accepted', async () => {
+    /** Sends the headers with Expect and the body only when asked; what came back, in order. */
+    const expecting = (name: string, body: Buffer, extra: Record<string, string> = {}) => new Promise<string[]>((resolve, reject) => {
+      const seen: string[] = [];
+      const req = request(`${base}/api/v1/artifacts?kind=patch&name=${name}&version=1`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${admin.token}`, 'content-type': 'application/octet-stream', 'content-length': String(body.length), expect: '100-continue', ...extra,
+        },
+      }, (res) => {
+        seen.push(String(res.statusCode), `connection: ${res.headers.connection}`);
+        res.resume();
+        res.on('end', () => {
+          req.destroy();
+          resolve(seen);
+        });
+      });
+      req.on('continue', () => {
+        seen.push('100');
+        req.end(body);
+      });
+      req.on('error', reject);
+      req.flushHeaders();
+    });
+    assert.deepEqual(await expecting('continued', patchFile('1', randomBytes(1000))), ['100', '201', 'connection: keep-alive']);
+    // Refused on its declared size, its role or its media type: no 100, and the bytes never go.
+    assert.deepEqual(await expecting('too-big-asked', Buffer.alloc(5 * 1024 * 1024)), ['413', 'connection: close']);
+    assert.deepEqual(await expecting('no-token', Buffer.alloc(10), { authorization: 'Bearer nope' }), ['401', 'connection: close']);
+    assert.deepEqual(await expecting('as-text', Buffer.alloc(10), { 'content-type': 'text/plain' }), ['415', 'connection: close']);
+    // Any other route is asked for its body as it is about to be read.
+    const login = await new Promise<string[]>((resolve, reject) => {
+      const seen: string[] = [];
+      const body = JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD });
+      const req = request(`${base}/api/v1/auth/login`, {
+        method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), expect: '100-continue' },
+      }, (res) => {
+        seen.push(String(res.statusCode));
+        res.resume().on('end', () => resolve(seen));
+      });
+      req.on('continue', () => {
+        seen.push('100');
+        req.end(body);
+      });
+      req.on('error', reject);
+      req.flushHeaders();
+    });
+    assert.deepEqual(login, ['100', '200']);
+  });
+
   it('discards an upload cut halfway', async () => {
     await new Promise<void>((resolve) => {
       const req = request(`${base}/api/v1/artifacts?kind=patch&name=cut&version=1`, {

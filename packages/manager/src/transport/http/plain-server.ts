@@ -1,6 +1,7 @@
 import { createServer, type RequestListener, type Server, type ServerOptions } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Service } from '../../lifecycle.js';
+import { holdContinue } from './expect-continue.js';
 
 /** A plain HTTP listener for a request handler (the HTTPS server's, behind a TLS-terminating proxy). */
 export class PlainHttpServer implements Service {
@@ -14,6 +15,7 @@ export class PlainHttpServer implements Service {
     const { idleMs, ...options } = timeouts;
     this.#server = createServer(options, handler);
     this.#server.setTimeout(idleMs);
+    holdContinue(this.#server);
     this.#port = port;
     this.#host = host;
   }

@@ -10,6 +10,7 @@ import type { App, RouteContext } from './context.js';
 import { consoleRoutes } from './console.js';
 import { errorHandler } from './errors.js';
 import { registerAuditHook } from './audit-hook.js';
+import { continueBeforeBody, holdContinue } from './expect-continue.js';
 import { watchSlowBodies, type SlowBodyLimits } from './slow-body.js';
 import { artifactRoutes, deviceDownloadRoutes } from './routes/artifacts.js';
 import { apiTokenRoutes } from './routes/api-tokens.js';
@@ -99,6 +100,7 @@ export async function createHttpServer(
         ? createHttpsServer({ ...timeouts, key: opts.tls.key, cert: opts.tls.cert, minVersion: 'TLSv1.2', ciphers: TLS_CIPHERS, honorCipherOrder: true }, https)
         : createServer(timeouts, https)) as unknown as Server;
       server.setTimeout(idleMs);
+      holdContinue(server);
       return server;
     },
     connectionTimeout: SLOW_CLIENT_TIMEOUTS.idleMs,
@@ -131,6 +133,7 @@ export async function createHttpServer(
   app.setValidatorCompiler(TypeBoxValidatorCompiler);
   // On the root, before any route: every route's body is watched.
   app.addHook('preParsing', watchSlowBodies(opts.slowBody));
+  app.addHook('preParsing', continueBeforeBody);
   // The API speaks JSON only; anything else is a 415, not a confusing schema error.
   app.removeContentTypeParser('text/plain');
   app.setErrorHandler(errorHandler(opts.logger, opts.maxBodyBytes));

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { AppError } from '../../../errors.js';
 import type { App, RouteContext } from '../context.js';
+import { sendContinue } from '../expect-continue.js';
 import { sendFile } from '../range.js';
 import { serve } from '../serve.js';
 
@@ -42,6 +43,8 @@ export async function artifactRoutes(app: App, ctx: RouteContext): Promise<void>
         void reply.header('connection', 'close');
         throw err;
       }
+      // Accepted: only now is a client that waits for `100 Continue` asked for the bytes.
+      sendContinue(req, reply);
       try {
         const created = await ctx.artifacts.upload(req.query, req.body as Readable, req.user!.username);
         req.audit.target = { kind: 'artifact', id: created.id, name: `${created.name} ${created.version}` };
