@@ -36,6 +36,8 @@ class ScriptedDevice {
     await client.subscribeAsync(topic(this.id, 'cmd/#'), { qos: 1 });
     await client.publishAsync(topic(this.id, 'presence'), JSON.stringify({ state: 'online', at: new Date().toISOString() }), { qos: 1 });
     this.client = client;
+    // The manager handles the presence after the broker's ack: until then a new task is queued.
+    await waitFor('online', async () => (await admin.get<{ presence: string }>(`/api/v1/devices/${this.id}`)).body.presence === 'online');
   }
 
   async offline(): Promise<void> {
