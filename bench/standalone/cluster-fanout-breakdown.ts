@@ -27,7 +27,7 @@ const dir = existsSync('/dev/shm') ? tempDir('pallas-breakdown-', '/dev/shm') : 
 const managerArgs = ['--status-interval-sec', '86400', '--keepalive-sec', '60'];
 const setup = single
   ? await startManagerProcess({ dataDir: `${dir.path}/manager`, args: managerArgs, database: 'sqlite' }).then((m) => ({
-    url: m.httpUrl, client: () => m.client(), close: () => m.stop(), pids: () => new Map([['managers', [m.pid]]]),
+    url: m.httpUrl, client: () => m.client(), close: () => m.stop(), pids: () => new Map([['bench (fleet + watcher)', [process.pid]], ['managers', [m.pid]]]),
   }))
   : await startCluster({ managers: 3, managerArgs, nodeArgs: profileNodeArgs() }).then((c) => ({
     url: c.url, client: () => c.client(), close: () => c.close(),

@@ -14,9 +14,10 @@ import { sampleHostFacts } from '@pallas/testkit';
 import type { Broker } from '../src/broker/broker.js';
 import { DeviceCredentials } from '../src/services/devices/device-credentials.js';
 import { DeviceInventory } from '../src/services/devices/device-inventory.js';
+import { OnlineDevices } from '../src/services/devices/online-devices.js';
 import { EnrollmentService } from '../src/services/enrollment/enrollment-service.js';
 import { EventBus } from '../src/services/live/event-bus.js';
-import type { TaskOutbox } from '../src/services/tasks/task-outbox.js';
+import { TaskOutbox } from '../src/services/tasks/task-outbox.js';
 import { newTaskId } from '../src/services/tasks/task-id.js';
 import { TaskReports } from '../src/services/tasks/task-reports.js';
 import { openStore, type Database, type Store } from '../src/store/store.js';
@@ -237,5 +238,34 @@ for (const [name, makeTarget, skip] of targets) describe(`task reports (${name})
       await sql`drop trigger poison${sql.raw(name === 'sqlite' ? '' : ' on tasks')}`.execute(store.write);
       if (name !== 'sqlite') await sql`drop function poison()`.execute(store.write);
     }
+  });
+
+  it('fills windows after results in one read when nothing is queued, two when something is; sends the oldest queued up to the room', async () => {
+    const idle = await newDevice();
+    const backlog = await newDevice();
+    const online = new OnlineDevices();
+    online.markOnline(idle);
+    online.markOnline(backlog);
+    const published: string[] = [];
+    const outbox = new TaskOutbox({
+      store: counted, online, events, logger, window: 2,
+      broker: { publish: async (_topic: string, payload: string) => { published.push((JSON.parse(payload) as { taskId: string }).taskId); } } as unknown as Broker,
+    });
+    await newTask(idle, 'succeeded');
+    sent = [];
+    await outbox.pump(idle);
+    assert.equal(sent.length, 1, sent.join('\n'));
+    assert.deepEqual(published, []);
+
+    const inFlight = await newTask(backlog, 'running');
+    const queued = [await newTask(backlog, 'queued'), await newTask(backlog, 'queued')];
+    sent = [];
+    await outbox.pump(backlog);
+    // The queued read, the window's read, the mark: one task fits beside the one running.
+    assert.equal(sent.length, 3, sent.join('\n'));
+    assert.deepEqual(published, [queued[0]]);
+    assert.equal((await row(queued[0]!)).state, 'sent');
+    assert.equal((await row(queued[1]!)).state, 'queued');
+    assert.equal((await row(inFlight)).state, 'running');
   });
 });

@@ -202,20 +202,22 @@ export class TaskOutbox {
     const devices = pumpFor.filter((d) => this.#online.isOnline(d));
     if (devices.length === 0) return;
     const now = new Date().toISOString();
-    const busy = await this.#db.selectFrom('tasks').select(['device_id', (eb) => eb.fn.countAll<number>().as('n')])
-      .where('device_id', 'in', devices).where('state', 'in', IN_FLIGHT).groupBy('device_id').execute();
-    const room = new Map(devices.map((d) => [d, this.#window]));
-    for (const b of busy) room.set(b.device_id, this.#window - Number(b.n));
-    const open = devices.filter((d) => room.get(d)! > 0);
-    if (open.length === 0) return;
     // The oldest `window` queued tasks of each device (a device with a thousand queued tasks
     // yields no more than its window). Tasks past their deadline stay for the deadline sweep.
+    // Read before the tasks in flight: most pumps follow a result and find nothing queued (a
+    // fan-out), and then this one read is the whole round.
     const ranked = this.#db.selectFrom('tasks').selectAll()
       .select(sql<number>`row_number() over (partition by device_id order by id)`.as('rank'))
-      .where('device_id', 'in', open).where('state', '=', 'queued').where('deadline_at', '>', now)
+      .where('device_id', 'in', devices).where('state', '=', 'queued').where('deadline_at', '>', now)
       .as('ranked');
     const candidates = await this.#db.selectFrom(ranked).selectAll()
       .where('rank', '<=', this.#window).orderBy('id').execute();
+    if (candidates.length === 0) return;
+    const waiting = [...new Set(candidates.map((r) => r.device_id))];
+    const busy = await this.#db.selectFrom('tasks').select(['device_id', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('device_id', 'in', waiting).where('state', 'in', IN_FLIGHT).groupBy('device_id').execute();
+    const room = new Map(waiting.map((d) => [d, this.#window]));
+    for (const b of busy) room.set(b.device_id, this.#window - Number(b.n));
     const rows = candidates.filter((r) => r.rank <= room.get(r.device_id)!);
     if (rows.length === 0) return;
     // Marked sent before publishing: if the publish is lost, the next connect sends it again.
