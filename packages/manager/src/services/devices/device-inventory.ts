@@ -12,7 +12,12 @@ export type VmChange = { deviceId: string; vm: Vm } | { deviceId: string; delete
 export interface InventoryWrite {
   changes: readonly VmChange[];
   written: Map<string, Vm[]>;
+  /** The list each written one was made from: `committed` tells by it whether one came in meanwhile. */
+  from: Map<string, Vm[]>;
 }
+
+/** No VM changed: what a flush without succeeded tasks hands to `committed`. */
+export const NO_INVENTORY_WRITE: InventoryWrite = { changes: [], written: new Map(), from: new Map() };
 
 interface Entry {
   vms: Vm[];
@@ -88,8 +93,9 @@ export class DeviceInventory implements Service {
    */
   async applyInTransaction(tx: Db, changes: readonly VmChange[]): Promise<InventoryWrite> {
     const written = new Map<string, Vm[]>();
-    if (changes.length === 0) return { changes, written };
-    const ids = [...new Set(changes.map((c) => c.deviceId))];
+    if (changes.length === 0) return { changes, written, from: new Map() };
+    const byDevice = changesByDevice(changes);
+    const ids = [...byDevice.keys()];
     // The known list is the newest; a device not heard of since the start is read from the store.
     const unknown = ids.filter((id) => !this.#known.has(id));
     const base = new Map(ids.flatMap((id) => { const e = this.#known.get(id); return e ? [[id, e.vms] as const] : []; }));
@@ -97,11 +103,11 @@ export class DeviceInventory implements Service {
       const rows = await tx.selectFrom('devices').select(['id', 'vms']).where('id', 'in', unknown.slice(i, i + CHUNK)).execute();
       for (const r of rows) base.set(r.id, r.vms === null ? [] : (JSON.parse(r.vms) as Vm[]));
     }
-    for (const [id, vms] of base) written.set(id, applyChanges(vms, changes.filter((c) => c.deviceId === id)));
+    for (const [id, vms] of base) written.set(id, applyChanges(vms, byDevice.get(id)!));
     // Only rows that still exist count (a device removed meanwhile is not brought back in memory).
     const stored = await writeLists(tx, [...written], this.#lockFirst);
     for (const id of written.keys()) if (!stored.has(id)) written.delete(id);
-    return { changes, written };
+    return { changes, written, from: base };
   }
 
   /**
@@ -110,9 +116,18 @@ export class DeviceInventory implements Service {
    * from, so the changes are applied again on top of it (and that result is written behind).
    */
   committed(write: InventoryWrite): void {
+    if (write.written.size === 0) return;
+    const byDevice = changesByDevice(write.changes);
     for (const [id, written] of write.written) {
       const current = this.#known.get(id);
-      const vms = current ? applyChanges(current.vms, write.changes.filter((c) => c.deviceId === id)) : written;
+      // Nothing came in meanwhile (the usual case): the list written is the newest. Told by
+      // identity, not by comparing keys: a key is every VM as JSON, and a fan-out's flush has
+      // hundreds of lists to tell.
+      if (!current || current.vms === write.from.get(id)) {
+        this.#set(id, written);
+        continue;
+      }
+      const vms = applyChanges(current.vms, byDevice.get(id)!);
       this.#set(id, vms);
       if (sameKey(vms) !== sameKey(written)) this.#dirty.add(id);
     }
@@ -181,6 +196,17 @@ export class DeviceInventory implements Service {
     this.#events.emit({ type: 'vms', deviceId, vms });
     return true;
   }
+}
+
+/** The changes of each device, in the order given. */
+function changesByDevice(changes: readonly VmChange[]): Map<string, VmChange[]> {
+  const by = new Map<string, VmChange[]>();
+  for (const c of changes) {
+    const list = by.get(c.deviceId);
+    if (list) list.push(c);
+    else by.set(c.deviceId, [c]);
+  }
+  return by;
 }
 
 /** Replaces (or adds) each returned VM by id and drops each deleted one. */

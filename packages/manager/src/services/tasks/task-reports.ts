@@ -2,7 +2,7 @@ import { CHANNEL_QOS, deviceTopic, type TaskAck, type TaskProgress, type TaskRes
 import type { Logger } from 'pino';
 import type { Broker } from '../../broker/broker.js';
 import type { Service } from '../../lifecycle.js';
-import type { DeviceInventory, InventoryWrite, VmChange } from '../devices/device-inventory.js';
+import { NO_INVENTORY_WRITE, type DeviceInventory, type InventoryWrite, type VmChange } from '../devices/device-inventory.js';
 import { storeAnswers, type Db, type Store } from '../../store/store.js';
 import type { EventBus } from '../live/event-bus.js';
 import { toTask, type TaskRow } from './task-row.js';
@@ -179,7 +179,7 @@ export class TaskReports implements Service {
     const progressed = new Map<string, TaskRow>();
     const acks = new Map<string, string[]>();
     const ended: TaskRow[] = [];
-    let inventory: InventoryWrite = { changes: [], written: new Map() };
+    let inventory = NO_INVENTORY_WRITE;
     let late = 0;
     for (const r of results) {
       // Acknowledged whatever happens below: stored now, stored before (a duplicate), or
