@@ -169,9 +169,11 @@ describe('groups and staged rollouts on sim devices', () => {
       [{ name: 'd', operation: vmCreate('d'), deviceIds: [good[0]!.id], membership: 'dynamic' }, 400],
     ];
     for (const [body, status] of cases) assert.equal((await admin.post('/api/v1/rollouts', body)).status, status, JSON.stringify(body));
-    // Soaking an hour after its one wave: open whatever its device answers before the pause
-    // below (a manager that stores the result first completed it, and the clash was created).
-    const first = await create({ name: 'hold', operation: { kind: 'vm.power', vmId: 'vm-999', action: 'on' }, deviceIds: [good[0]!.id], waves: { sizes: [1] }, soakSec: 3600 });
+    // good[0] waits in the second wave, which cannot start for an hour (the first wave's
+    // soak) or at all (its gate missed): open whatever good[2] answers, and however fast.
+    // (With good[0] in the first wave, its task could fail before the clash below was asked,
+    // and a device whose task ended is no longer in the rollout: the clash was created.)
+    const first = await create({ name: 'hold', operation: { kind: 'vm.power', vmId: 'vm-999', action: 'on' }, deviceIds: [good[2]!.id, good[0]!.id], waves: { sizes: [1, 1] }, soakSec: 3600 });
     await admin.post(`/api/v1/rollouts/${first.id}/pause`, {});
     const before = (await admin.get<PageOf<Rollout>>('/api/v1/rollouts?limit=1')).body.total;
     const clash = await admin.post('/api/v1/rollouts', { name: 'clash', operation: { kind: 'vm.power', vmId: 'vm-100', action: 'off' }, deviceIds: [good[1]!.id, good[0]!.id] });
