@@ -116,8 +116,8 @@ export class DeviceInventory implements Service {
    * from, so the changes are applied again on top of it (and that result is written behind).
    */
   committed(write: InventoryWrite): void {
-    if (write.written.size === 0) return;
-    const byDevice = changesByDevice(write.changes);
+    // Grouped only if a list changed meanwhile (rare).
+    let byDevice: Map<string, VmChange[]> | undefined;
     for (const [id, written] of write.written) {
       const current = this.#known.get(id);
       // Nothing came in meanwhile (the usual case): the list written is the newest. Told by
@@ -127,6 +127,7 @@ export class DeviceInventory implements Service {
         this.#set(id, written);
         continue;
       }
+      byDevice ??= changesByDevice(write.changes);
       const vms = applyChanges(current.vms, byDevice.get(id)!);
       this.#set(id, vms);
       if (sameKey(vms) !== sameKey(written)) this.#dirty.add(id);
