@@ -238,6 +238,23 @@ function storeSuite(kind: 'sqlite' | 'postgres', makeTarget: () => Promise<Store
     assert.equal((await devices.list({ presence: 'online' })).total, 0);
   });
 
+  it('commits only through its lazy writer without waiting for the WAL flush (PostgreSQL); on SQLite the lazy writer is the writer', async () => {
+    if (target.name === 'sqlite') {
+      assert.equal(store.lazy, store.write);
+      return;
+    }
+    const setting = async (db: Store['write']) => (await sql<{ synchronous_commit: string }>`show synchronous_commit`.execute(db)).rows[0]!.synchronous_commit;
+    assert.equal(await setting(store.lazy), 'off');
+    assert.equal(await setting(store.write), 'on');
+    assert.equal(await setting(store.read), 'on');
+    // What it writes is visible to the other sessions at once.
+    const token = await enrollment.createToken('admin', { maxUses: 1 });
+    const id = randomUUID();
+    await enrollment.enroll({ token: token.token, deviceId: id, facts: facts('lazy') }, 'mqtt://x:1');
+    await store.lazy.updateTable('devices').set({ name: 'lazy-written' }).where('id', '=', id).execute();
+    assert.equal((await store.read.selectFrom('devices').select('name').where('id', '=', id).executeTakeFirstOrThrow()).name, 'lazy-written');
+  });
+
   it('coalesces status updates and writes the latest', async () => {
     const token = await enrollment.createToken('admin', { maxUses: 1 });
     const id = randomUUID();
