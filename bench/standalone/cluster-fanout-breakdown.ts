@@ -26,7 +26,7 @@ const single = process.argv[4] === 'single';
 const dir = existsSync('/dev/shm') ? tempDir('pallas-breakdown-', '/dev/shm') : tempDir('pallas-breakdown-');
 const managerArgs = ['--status-interval-sec', '86400', '--keepalive-sec', '60'];
 const setup = single
-  ? await startManagerProcess({ dataDir: `${dir.path}/manager`, args: managerArgs, database: 'sqlite' }).then((m) => ({
+  ? await startManagerProcess({ dataDir: `${dir.path}/manager`, args: managerArgs, database: 'sqlite', nodeArgs: profileNodeArgs() }).then((m) => ({
     url: m.httpUrl, client: () => m.client(), close: () => m.stop(), pids: () => new Map([['bench (fleet + watcher)', [process.pid]], ['managers', [m.pid]]]),
   }))
   : await startCluster({ managers: 3, managerArgs, nodeArgs: profileNodeArgs() }).then((c) => ({
