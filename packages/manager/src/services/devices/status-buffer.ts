@@ -67,8 +67,9 @@ export class StatusBuffer implements Service {
    * (or with new facts) before the VM list that came with the same reports.
    */
   constructor(store: Store, flushMs: number, logger: Logger, onFlushed: (messages: number, rows: number) => void, beforeFlush?: () => Promise<void>) {
-    // Status and presence are the latest report, replaced by the next one (and presence put
-    // right by the stale-presence sweep): what a crash of the database server may lose.
+    // Status and presence are the latest report, replaced by the next one (a lost "offline"
+    // caught by the stale-presence or unresponsive sweep): what a crash of the database
+    // server may lose (docs/manager.md, Store).
     this.#db = store.lazy;
     this.#postgres = store.dialect === 'postgres';
     this.#flushMs = flushMs;
