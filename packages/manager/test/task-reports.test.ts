@@ -20,6 +20,8 @@ import { EventBus } from '../src/services/live/event-bus.js';
 import { TaskOutbox } from '../src/services/tasks/task-outbox.js';
 import { newTaskId } from '../src/services/tasks/task-id.js';
 import { TaskReports } from '../src/services/tasks/task-reports.js';
+import { StrandedTasks } from '../src/services/tasks/stranded-tasks.js';
+import type { ManagerInstances } from '../src/services/cluster/manager-instances.js';
 import { openStore, type Database, type Store } from '../src/store/store.js';
 import { PG_URL, pgSkip, postgresTarget, sqliteTarget, type StoreTarget } from './store-targets.js';
 import { fakeVm } from './support.js';
@@ -246,6 +248,31 @@ for (const [name, makeTarget, skip] of targets) describe(`task reports (${name})
       await sql`drop trigger poison${sql.raw(name === 'sqlite' ? '' : ' on tasks')}`.execute(store.write);
       if (name !== 'sqlite') await sql`drop function poison()`.execute(store.write);
     }
+  });
+
+  it('claims a dead manager\'s in-flight tasks in one statement, its rows locked first in the flushes\' order on PostgreSQL; nobody else\'s, nothing final', async () => {
+    const d = await newDevice();
+    const mine = [await newTask(d), await newTask(d, 'running')];
+    const final = await newTask(d, 'succeeded');
+    const others = await newTask(d);
+    for (const id of [...mine, final]) await store.write.updateTable('tasks').set({ sent_by: 'm-dead' }).where('id', '=', id).execute();
+    await store.write.updateTable('tasks').set({ sent_by: 'm-alive' }).where('id', '=', others).execute();
+    const resent: string[] = [];
+    const sweep = new StrandedTasks({
+      store: counted, logger,
+      instances: { id: 'm-me', deadIds: async () => ['m-dead'] } as unknown as ManagerInstances,
+      outbox: { deviceOnline: async (device: string) => void resent.push(device), pump: async () => {} } as unknown as TaskOutbox,
+      online: { isOnline: () => false } as unknown as OnlineDevices,
+    });
+    sent = [];
+    assert.equal(await sweep.sweep(), 2);
+    const update = sent.filter((q) => /update "tasks"/.test(q));
+    assert.equal(update.length, 1, sent.join(' | '));
+    if (name === 'postgres') assert.match(update[0]!, /^with "locked" as materialized \(select "id" from "tasks" where "id" in \(.*\) order by id collate "C" for update\) update/, update[0]);
+    assert.deepEqual(await Promise.all(mine.map(async (id) => (await row(id)).sent_by)), ['m-me', 'm-me']);
+    assert.equal((await row(final)).sent_by, 'm-dead');
+    assert.equal((await row(others)).sent_by, 'm-alive');
+    assert.deepEqual(resent, [d], 'the device is sent its in-flight tasks again');
   });
 
   it('fills windows after results in one read when nothing is queued, two when something is; sends the oldest queued up to the room', async () => {

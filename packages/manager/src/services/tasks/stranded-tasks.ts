@@ -5,6 +5,7 @@ import type { ManagerInstances } from '../cluster/manager-instances.js';
 import type { OnlineDevices } from '../devices/online-devices.js';
 import { IN_FLIGHT } from './task-row.js';
 import type { TaskOutbox } from './task-outbox.js';
+import { updateTasks } from './task-report-statements.js';
 
 /** A queued task older than this, for a device that is online, was missed by a delivery round. */
 const QUEUED_GRACE_MS = 2_000;
@@ -23,6 +24,7 @@ const BATCH = 500;
  */
 export class StrandedTasks {
   readonly #db: Db;
+  readonly #postgres: boolean;
   readonly #instances: ManagerInstances;
   readonly #outbox: TaskOutbox;
   readonly #online: OnlineDevices;
@@ -30,6 +32,7 @@ export class StrandedTasks {
 
   constructor(deps: { store: Store; instances: ManagerInstances; outbox: TaskOutbox; online: OnlineDevices; logger: Logger }) {
     this.#db = deps.store.write;
+    this.#postgres = deps.store.dialect === 'postgres';
     this.#instances = deps.instances;
     this.#outbox = deps.outbox;
     this.#online = deps.online;
@@ -53,9 +56,11 @@ export class StrandedTasks {
       if (rows.length === 0) break;
       // One conditional update for the batch: a row still sent by a dead manager moves to this
       // one; a row another sweep claimed meanwhile no longer matches. (One statement per row
-      // took seconds for a fan-out's 500 tasks on a loaded machine: the failover time.)
-      const moved = await this.#db.updateTable('tasks').set({ sent_by: this.#instances.id })
-        .where('id', 'in', rows.map((r) => r.id)).where('sent_by', 'in', dead).where('state', 'in', IN_FLIGHT)
+      // took seconds for a fan-out's 500 tasks on a loaded machine: the failover time.) On
+      // PostgreSQL its rows are locked first in the task-report flushes' order: a claim
+      // during a fan-out's failover meets flushes that hold some of the same rows.
+      const moved = await updateTasks(this.#db, rows.map((r) => r.id), this.#postgres).set({ sent_by: this.#instances.id })
+        .where('sent_by', 'in', dead).where('state', 'in', IN_FLIGHT)
         .returning('device_id').execute();
       const devices = new Set(moved.map((m) => m.device_id));
       total += moved.length;

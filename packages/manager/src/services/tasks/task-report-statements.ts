@@ -65,7 +65,7 @@ export async function lockTasks(db: Db, ids: readonly string[]): Promise<void> {
  * `LOCK_ORDER`, by a materialized CTE of the same statement: `lockTasks`'s order at no round
  * trip of its own.
  */
-function updateTasks(db: Db, ids: readonly string[], lockFirst: boolean) {
+export function updateTasks(db: Db, ids: readonly string[], lockFirst: boolean) {
   const plain = db.updateTable('tasks').where('tasks.id', 'in', ids);
   if (!lockFirst) return plain;
   // The same builder to the caller: `locked` only joins, nothing is read from it.
