@@ -40,4 +40,21 @@ describe('sim driver with a state file', () => {
     assert.notEqual(next.id, vm.id);
     await second.close();
   });
+
+  it('records the calls it refused, so that a task run twice shows even when the host refused its second run', async () => {
+    const file = join(dir.path, 'refused.json');
+    const driver = new SimDriver({ seed: 8, latencyMs: 0, stateFile: file });
+    const vm = await driver.createVm({ name: 'once', vcpus: 1, memoryMB: 256, diskGB: 1 }, ctx());
+    await assert.rejects(driver.createVm({ name: 'once', vcpus: 1, memoryMB: 256, diskGB: 1 }, ctx()), /exists/);
+    const cancelled = new AbortController();
+    cancelled.abort(new Error('cancelled'));
+    await assert.rejects(driver.powerVm(vm.id, 'on', { signal: cancelled.signal, progress: () => {} }), /cancelled/);
+    await driver.close();
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as SimSnapshot;
+    assert.deepEqual(saved.history.map(({ at: _at, ...h }) => h), [
+      { op: 'createVm', name: 'once', vmId: vm.id },
+      { op: 'createVm', name: 'once', refused: 'invalid_spec' },
+      { op: 'powerVm', vmId: vm.id, refused: 'aborted' },
+    ]);
+  });
 });

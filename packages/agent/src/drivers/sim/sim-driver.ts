@@ -3,9 +3,9 @@ import type { ArtifactManifest, PowerAction, PowerState, Vm, VmPatch, VmSpec } f
 import { checkPowerAction, checkVmPatch, checkVmSpec } from '../../checks/index.js';
 import type { OvaPackage } from '../../ova/ova-package.js';
 import type { Driver, DriverHostFacts, OperationContext } from '../driver.js';
-import { DriverError, type DriverErrorCode } from '../driver-error.js';
+import { DriverError, isDriverError, type DriverErrorCode } from '../driver-error.js';
 import { SimHost, type Plan } from './sim-host.js';
-import { SimStateFile, type SimPatch, type SimSnapshot } from './sim-state-file.js';
+import { SimStateFile, type SimHistoryEntry, type SimPatch, type SimSnapshot } from './sim-state-file.js';
 import { intBetween, pick, seededRandom } from './random.js';
 
 /** The sim driver's operations, as named in `latencyMs` and `failOn`. */
@@ -146,10 +146,19 @@ export class SimDriver implements Driver {
     this.#patch = saved.patch;
   }
 
-  async #save(change?: { op: SimOperation; vmId: string }): Promise<void> {
+  async #save(change?: Omit<SimHistoryEntry, 'at'>): Promise<void> {
     if (!this.#file) return;
     if (change) this.#history = [...this.#history.slice(-999), { ...change, at: new Date().toISOString() }];
     await this.#file.save({ ...this.#host.snapshot(), history: this.#history, ...(this.#patch ? { patch: this.#patch } : {}) });
+  }
+
+  /**
+   * Records a call that changed nothing, then rethrows its error. Best effort: the caller's
+   * error is what it gets, even if the file cannot be written.
+   */
+  async #refused(call: Omit<SimHistoryEntry, 'at' | 'refused'>, err: unknown): Promise<never> {
+    await this.#save({ ...call, refused: isDriverError(err) ? err.code : 'aborted' }).catch(() => {});
+    throw err;
   }
 
   async hostFacts(): Promise<DriverHostFacts> {
@@ -205,14 +214,14 @@ export class SimDriver implements Driver {
 
   async createVm(spec: VmSpec, ctx: OperationContext): Promise<Vm> {
     const invalid = checkVmSpec.check(spec) ? undefined : await checkVmSpec.explain(spec);
-    return this.#operate('createVm', ctx, (vm) => vm.id, () => {
+    return this.#operate('createVm', ctx, { name: spec.name }, (vm) => vm.id, () => {
       if (invalid !== undefined) throw new DriverError('invalid_spec', `invalid VM spec: ${invalid}`);
       return this.#host.planCreate(spec);
     });
   }
 
   async powerVm(vmId: string, action: PowerAction, ctx: OperationContext): Promise<Vm> {
-    return this.#operate('powerVm', ctx, () => vmId, () => {
+    return this.#operate('powerVm', ctx, { vmId }, () => vmId, () => {
       if (!checkPowerAction.check(action)) throw new DriverError('invalid_spec', `unknown power action "${String(action)}"; valid: on, off, reset, shutdown`);
       return this.#host.planPower(vmId, action);
     });
@@ -220,7 +229,7 @@ export class SimDriver implements Driver {
 
   async updateVm(vmId: string, patch: VmPatch, ctx: OperationContext): Promise<Vm> {
     const invalid = checkVmPatch.check(patch) ? undefined : await checkVmPatch.explain(patch);
-    return this.#operate('updateVm', ctx, () => vmId, () => {
+    return this.#operate('updateVm', ctx, { vmId }, () => vmId, () => {
       if (invalid !== undefined) throw new DriverError('invalid_spec', `invalid VM patch: ${invalid}`);
       return this.#host.planUpdate(vmId, patch);
     });
@@ -238,7 +247,9 @@ export class SimDriver implements Driver {
     if (capacity === 0) throw new DriverError('invalid_spec', `OVA ${ova.path} has no disk`);
     const spec = { name, vcpus: descriptor.vcpus, memoryMB: descriptor.memoryMB, diskGB: capacity / 1e9 };
     if (!checkVmSpec.check(spec)) throw new DriverError('invalid_spec', `the OVF's VM does not fit: ${await checkVmSpec.explain(spec)}`);
-    if (this.#host.vms().some((vm) => vm.name === name)) throw new DriverError('invalid_spec', `a VM named "${name}" exists already on this host`);
+    if (this.#host.vms().some((vm) => vm.name === name)) {
+      return this.#refused({ op: 'createVm', name }, new DriverError('invalid_spec', `a VM named "${name}" exists already on this host`));
+    }
     const total = Math.max(ova.totalFileBytes, 1);
     let done = 0;
     ctx.progress(0, 'reading OVA');
@@ -254,7 +265,7 @@ export class SimDriver implements Driver {
   }
 
   async deleteVm(vmId: string, ctx: OperationContext): Promise<void> {
-    await this.#operate('deleteVm', ctx, () => vmId, () => this.#host.planDelete(vmId));
+    await this.#operate('deleteVm', ctx, { vmId }, () => vmId, () => this.#host.planDelete(vmId));
   }
 
   /**
@@ -286,14 +297,28 @@ export class SimDriver implements Driver {
    * Runs one operation: `plan` checks everything (throwing `DriverError`s) and returns the
    * change as a function, marked `noop` if the goal already holds (then it answers at once).
    * Checks run before the wait (fail fast) and again after it, right before the change, since
-   * another operation may have changed the host meanwhile.
+   * another operation may have changed the host meanwhile. A call that ends in an error is
+   * recorded in the history as refused (`asked`: what it named), a change as made.
    */
-  async #operate<T>(op: SimOperation, ctx: OperationContext, target: (result: T) => string, plan: () => Plan<T>): Promise<T> {
+  async #operate<T>(op: SimOperation, ctx: OperationContext, asked: Omit<SimHistoryEntry, 'op' | 'at'>, target: (result: T) => string, plan: () => Plan<T>): Promise<T> {
     this.#assertOpen();
     await this.#sync();
-    ctx.signal.throwIfAborted();
-    const first = plan();
-    if (first.noop) return first.apply();
+    let result: T;
+    try {
+      ctx.signal.throwIfAborted();
+      const first = plan();
+      if (first.noop) return first.apply();
+      result = await this.#change(op, ctx, plan);
+    } catch (err) {
+      return this.#refused({ op, ...asked }, err);
+    }
+    await this.#save({ op, ...asked, vmId: target(result) });
+    ctx.progress(100, STEPS[op].at(-1));
+    return result;
+  }
+
+  /** The steps of an operation that will change the host, then the change itself. */
+  async #change<T>(op: SimOperation, ctx: OperationContext, plan: () => Plan<T>): Promise<T> {
     // Not AbortSignal.any: on Node 20 its signals stay tied to the long-lived `#closing` one,
     // which would grow with every operation of a load run.
     const wait = waits([ctx.signal, this.#closing.signal]);
@@ -311,10 +336,7 @@ export class SimDriver implements Driver {
     }
     // The last step is the change itself: an injected failure strikes just before it.
     if (injected) throw injected;
-    const result = plan().apply();
-    await this.#save({ op, vmId: target(result) });
-    ctx.progress(100, steps.at(-1));
-    return result;
+    return plan().apply();
   }
 
   #latency(op: SimOperation): number {

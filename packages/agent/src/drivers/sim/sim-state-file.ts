@@ -8,10 +8,25 @@ export interface SimSnapshot {
   nextId: number;
   /** VM id → index of the datastore holding its disk. */
   placement: Record<string, number>;
-  /** The last 1,000 changes made through the driver, oldest first. */
-  history: Array<{ op: string; vmId: string; at: string }>;
+  /**
+   * The last 1,000 operations the driver was asked for, oldest first: each change it made, and
+   * each call it refused (`refused`: the error code), so that a task run twice shows as two
+   * calls even when the host refused the second one (a VM name already taken).
+   */
+  history: SimHistoryEntry[];
   /** The last patch applied to the host (`applyPatch`); its name and version are the reported build. Absent: none. */
   patch?: SimPatch;
+}
+
+export interface SimHistoryEntry {
+  op: string;
+  /** The VM changed, or the one a refused call named (none for a refused create). */
+  vmId?: string;
+  /** The name asked for, on creates. */
+  name?: string;
+  at: string;
+  /** Set on a call that changed nothing: the error code it failed with (`aborted` if cancelled). */
+  refused?: string;
 }
 
 export interface SimPatch {
