@@ -42,7 +42,8 @@ export interface SoakCounts {
 
 interface SimState {
   vms: Vm[];
-  history: Array<{ op: string; vmId: string }>;
+  /** Changes made and calls refused (`refused`: the error code), with the name asked for on creates. */
+  history: Array<{ op: string; vmId?: string; name?: string; refused?: string }>;
 }
 
 const FINAL = new Set(['succeeded', 'failed', 'cancelled', 'timed_out']);
@@ -50,8 +51,11 @@ const FINAL = new Set(['succeeded', 'failed', 'cancelled', 'timed_out']);
 export function reconcile(requests: Request[], tasks: Task[], devices: Array<{ deviceId: string; stateDir: string }>): SoakCounts {
   const problems: string[] = [];
   const problem = (line: string) => { if (problems.length < 50) problems.push(line); };
-  // On each device: how many times each marker VM was created, from the host's own history.
+  // On each device: how many times each marker VM was created, from the host's own history,
+  // and how many creates of it the host refused because the name was taken: a task's second
+  // run, whose result came too late to change the task's state (only a late result records it).
   const created = new Map<string, number>(); // `${deviceId}/${name}` → creates
+  const taken = new Map<string, number>(); // `${deviceId}/${name}` → creates refused, name taken
   for (const d of devices) {
     let sim: SimState;
     try {
@@ -62,10 +66,11 @@ export function reconcile(requests: Request[], tasks: Task[], devices: Array<{ d
     const nameOf = new Map(sim.vms.map((v) => [v.id, v.name]));
     for (const h of sim.history) {
       if (h.op !== 'createVm') continue;
-      const name = nameOf.get(h.vmId);
+      const name = h.name ?? (h.vmId === undefined ? undefined : nameOf.get(h.vmId));
       if (!name?.startsWith('soak-')) continue;
       const key = `${d.deviceId}/${name}`;
-      created.set(key, (created.get(key) ?? 0) + 1);
+      if (h.refused === undefined) created.set(key, (created.get(key) ?? 0) + 1);
+      else if (h.refused === 'invalid_spec') taken.set(key, (taken.get(key) ?? 0) + 1);
     }
     // A VM of a marker name that no history entry accounts for would be an effect from nowhere.
     for (const v of sim.vms) if (v.name.startsWith('soak-') && !sim.history.some((h) => h.vmId === v.id)) created.set(`${d.deviceId}/${v.name}`, created.get(`${d.deviceId}/${v.name}`) ?? 1);
@@ -97,6 +102,11 @@ export function reconcile(requests: Request[], tasks: Task[], devices: Array<{ d
       if (effects > 1) {
         counts.duplicated += effects - 1;
         problem(`duplicated: ${where} created ${effects} times on the device`);
+      }
+      const runsAfter = taken.get(key) ?? 0;
+      if (runsAfter > 0) {
+        counts.duplicated += runsAfter;
+        problem(`duplicated: ${where} ran ${runsAfter} more time(s) on the device after its VM existed (the host refused the name)`);
       }
       if (found.length > 1) {
         counts.duplicated += found.length - 1;
@@ -130,8 +140,9 @@ export function reconcile(requests: Request[], tasks: Task[], devices: Array<{ d
         const reason = `${t.state}: ${t.error?.code ?? 'no code'}`;
         counts.failed[reason] = (counts.failed[reason] ?? 0) + 1;
         if (t.error?.code === 'invalid_spec' && /already|exists|taken|in use/i.test(t.error.message)) {
-          // Only this task ever named this VM on this device: it ran a second time.
-          counts.duplicated++;
+          // Only this task ever named this VM on this device: it ran a second time (counted
+          // above when the host's history says so).
+          if (runsAfter === 0) counts.duplicated++;
           problem(`duplicated: ${where}: task ${t.id} failed because its own VM already existed: ${t.error.message}`);
         } else if (effects > 0) {
           // The device did it, the API says it did not: the success was lost on the way.

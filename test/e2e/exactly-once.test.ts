@@ -222,6 +222,7 @@ describe('exactly once when the manager is killed between marking a task sent an
     }, { timeoutMs: 60_000 });
     assert.equal(done.state, 'succeeded', JSON.stringify(done.error));
     const simHost = JSON.parse(readFileSync(join(stateDir, 'sim-host.json'), 'utf8')) as { vms: Vm[]; history: Array<{ op: string; vmId: string }> };
+    // Refused calls are in the history too: a second run, refused for the taken name, counts.
     assert.equal(simHost.history.filter((h) => h.op === 'createVm').length, 1, 'created once on the host');
     assert.equal(simHost.vms.filter((v) => v.name === 'once-across-manager').length, 1);
     assert.deepEqual(journalOf(stateDir, taskId), ['start', 'result', ...(journalOf(stateDir, taskId).includes('acked') ? ['acked'] : [])]);
