@@ -11,8 +11,8 @@
  *   before it publishes them (the crash-window hold `manager.task-sent`, docs/testing.md), and
  *   the time runs from the SIGKILL to the first of those tasks started on a device, which only
  *   another manager can have sent, and to the last of them succeeded.
- * Every fan-out's tasks are also checked: none lost (each final), none run twice (each device's
- * sim host created each VM name once).
+ * Every fan-out's tasks are also checked: none lost (each final), none run twice (each started
+ * once on its device: the agents' own `task-started` events, counted in this process).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { pino } from 'pino';
@@ -76,7 +76,7 @@ class FanOuts {
   readonly roundP99: number[] = [];
   #tasks = 0;
   #lost = 0;
-  readonly #names: string[] = [];
+  readonly #taskIds: string[] = [];
   readonly #waiting = new Map<string, (o: TaskOutcome) => void>();
   readonly #early = new Map<string, TaskOutcome>();
   #watcher: { stop: () => Promise<void> } | undefined;
@@ -103,7 +103,7 @@ class FanOuts {
     this.#early.clear();
     const t0 = absoluteNow();
     const { taskIds } = await admin.call('createBulkTask', { body: { operation: { kind: 'vm.create', spec: { name: `${label}-${name}`, vcpus: 1, memoryMB: 64, diskGB: 1 } }, deviceIds: ids } });
-    this.#names.push(`${label}-${name}`);
+    this.#taskIds.push(...taskIds);
     this.#tasks += taskIds.length;
     const record = (o: TaskOutcome) => {
       this.#waiting.delete(o.taskId);
@@ -127,26 +127,20 @@ class FanOuts {
 
   async close(): Promise<{ tasks: number; lost: number; duplicated: number }> {
     await this.#watcher?.stop();
-    return { tasks: this.#tasks, lost: this.#lost, duplicated: countDuplicates(this.prepared.fleetPath, this.prepared.ids.length, this.#names) };
+    return { tasks: this.#tasks, lost: this.#lost, duplicated: runsBeyondTheFirst(this.prepared.starts, this.#taskIds) };
   }
 }
 
 /**
- * Runs of one VM name on the devices' own hosts beyond the first. The fleet keeps no host
- * state files by default; this scenario turns them on (hostStateFiles) to count from them.
+ * Runs of these tasks on their devices beyond the first, from each agent's `task-started`
+ * event (emitted each time the agent hands a task to its driver). Counted on the devices rather
+ * than from the sim hosts' state files: the fleet keeps none here (`hostStateFiles: false`, as
+ * in the tasks scenario), since writing one atomically per VM change was a quarter of the
+ * fleet's CPU, on cores the setups under test share.
  */
-function countDuplicates(fleetPath: string, devices: number, names: string[]): number {
+function runsBeyondTheFirst(starts: ReadonlyMap<string, number>, taskIds: readonly string[]): number {
   let extra = 0;
-  for (let i = 1; i <= devices; i++) {
-    const file = join(fleetPath, deviceDirName(i), 'sim-host.json');
-    if (!existsSync(file)) continue;
-    const sim = JSON.parse(readFileSync(file, 'utf8')) as { vms: Array<{ id: string; name: string }>; history: Array<{ op: string; vmId: string }> };
-    const nameOf = new Map(sim.vms.map((v) => [v.id, v.name]));
-    for (const name of names) {
-      const runs = sim.history.filter((h) => h.op === 'createVm' && nameOf.get(h.vmId) === name).length;
-      if (runs > 1) extra += runs - 1;
-    }
-  }
+  for (const id of taskIds) extra += Math.max(0, (starts.get(id) ?? 0) - 1);
   return extra;
 }
 
@@ -185,6 +179,8 @@ interface Prepared {
   fleet: Fleet;
   ids: string[];
   fleetPath: string;
+  /** Task id → times an agent of this fleet started it on its driver. */
+  starts: Map<string, number>;
   /** Set once the fleet is stopped (for the status load). */
   stopped: boolean;
   cleanup: () => void;
@@ -196,7 +192,12 @@ async function prepare(setup: Setup, o: ClusterBenchOptions, label: string): Pro
     const admin = await setup.client();
     const { token } = await admin.call('createEnrollmentToken', { body: { maxUses: o.devices } });
     // Errors of the simulated devices (a refused enrollment, a stopped agent) go to stderr.
-    const fleet = await startFleet({ manager: setup.url, token, devices: o.devices, stateDir: dir.path, statusIntervalSec: 86400, logger: pino({ level: 'error' }, pino.destination(2)) });
+    const starts = new Map<string, number>();
+    const fleet = await startFleet({
+      manager: setup.url, token, devices: o.devices, stateDir: dir.path, statusIntervalSec: 86400, hostStateFiles: false,
+      logger: pino({ level: 'error' }, pino.destination(2)),
+      onAgent: (agent) => agent.on('task-started', (taskId) => starts.set(taskId, (starts.get(taskId) ?? 0) + 1)),
+    });
     try {
       await fleet.waitOnline(o.devices, 120_000);
     } catch (err) {
@@ -204,7 +205,7 @@ async function prepare(setup: Setup, o: ClusterBenchOptions, label: string): Pro
       throw err;
     }
     console.log(`# ${setup.name}: ${o.devices} devices online`);
-    return { setup, label, admin, fleet, ids: fleet.agents.map((a) => a.deviceId!), fleetPath: dir.path, stopped: false, cleanup: () => dir.cleanup() };
+    return { setup, label, admin, fleet, ids: fleet.agents.map((a) => a.deviceId!), fleetPath: dir.path, starts, stopped: false, cleanup: () => dir.cleanup() };
   } catch (err) {
     dir.cleanup();
     throw err;
@@ -247,7 +248,7 @@ async function statusOf(p: Prepared, o: ClusterBenchOptions): Promise<{ perSecon
  * SIGKILL: the first held task started on its device (sent by another manager), and the last
  * held task succeeded. Every held task must succeed, once.
  */
-async function failover(cluster: Cluster, admin: PallasClient, ids: string[], fleetPath: string): Promise<{ firstMs: number; allMs: number; held: number; lost: number; duplicated: number }> {
+async function failover(cluster: Cluster, admin: PallasClient, ids: string[], starts: ReadonlyMap<string, number>): Promise<{ firstMs: number; allMs: number; held: number; lost: number; duplicated: number }> {
   const holdDir = tempDir('pallas-bench-hold-');
   const holdFile = join(holdDir.path, 'hold');
   try {
@@ -273,7 +274,7 @@ async function failover(cluster: Cluster, admin: PallasClient, ids: string[], fl
     const finished = heldTasks.map((t) => Date.parse(t.finishedAt!) - killedAt);
     if (Math.min(...started) < 0) throw new Error(`failover: a held task started ${-Math.min(...started)} ms before the SIGKILL: the hold did not hold`);
     await cluster.restart(0);
-    return { firstMs: Math.min(...started), allMs: Math.max(...finished), held: held.length, lost: taskIds.length - tasks.length, duplicated: countDuplicates(fleetPath, ids.length, [name]) };
+    return { firstMs: Math.min(...started), allMs: Math.max(...finished), held: held.length, lost: taskIds.length - tasks.length, duplicated: runsBeyondTheFirst(starts, taskIds) };
   } finally {
     holdDir.cleanup();
   }
@@ -315,7 +316,7 @@ export async function runCluster(o: ClusterBenchOptions): Promise<{ rows: Row[];
     const cEnd = await fc.close();
     console.log('# cluster: failover');
     await sleep(SETTLE_MS);
-    fo = await failover(c, c1.admin, c1.ids, c1.fleetPath);
+    fo = await failover(c, c1.admin, c1.ids, c1.starts);
     // Status last, one setup at a time: the other's fleet stopped first.
     const cs = await statusOf(c1, o);
     const ss = await statusOf(s1, o);
