@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { sql } from 'kysely';
+import { Kysely, sql } from 'kysely';
 import { pino } from 'pino';
 import type { HostFacts, StatusMessage } from '@pallas/protocol';
 import type { Broker } from '../src/broker/broker.js';
@@ -12,6 +12,8 @@ import { DevicesService } from '../src/services/devices/devices-service.js';
 import { StatusBuffer } from '../src/services/devices/status-buffer.js';
 import { EnrollmentService } from '../src/services/enrollment/enrollment-service.js';
 import { UsersService } from '../src/services/users/users-service.js';
+import { postgresDialect } from '../src/store/postgres/postgres-dialect.js';
+import type { Database } from '../src/store/schema.js';
 import { openStore, type Store } from '../src/store/store.js';
 import { sampleHostFacts } from '@pallas/testkit';
 import { PG_URL, pgSkip, postgresTarget, sqliteTarget, type StoreTarget } from './store-targets.js';
@@ -253,6 +255,17 @@ function storeSuite(kind: 'sqlite' | 'postgres', makeTarget: () => Promise<Store
     await enrollment.enroll({ token: token.token, deviceId: id, facts: facts('lazy') }, 'mqtt://x:1');
     await store.lazy.updateTable('devices').set({ name: 'lazy-written' }).where('id', '=', id).execute();
     assert.equal((await store.read.selectFrom('devices').select('name').where('id', '=', id).executeTakeFirstOrThrow()).name, 'lazy-written');
+    // A URL that sets session options of its own keeps them, and the lazy writer's is added
+    // (node-postgres takes the URL's `options` over the pool's).
+    const url = new URL(target.url);
+    url.searchParams.set('options', '-c statement_timeout=4321');
+    const own = new Kysely<Database>({ dialect: postgresDialect(url.toString(), 1, true) });
+    try {
+      assert.equal(await setting(own), 'off');
+      assert.equal((await sql<{ statement_timeout: string }>`show statement_timeout`.execute(own)).rows[0]!.statement_timeout, '4321ms');
+    } finally {
+      await own.destroy();
+    }
   });
 
   it('coalesces status updates and writes the latest', async () => {
