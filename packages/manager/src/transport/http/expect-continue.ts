@@ -28,6 +28,11 @@ export function sendContinue(request: FastifyRequest, reply: FastifyReply): void
   res.writeContinue();
 }
 
+/** Whether the client may be sending the body now: it did not wait for `100 Continue`, or has had it. */
+export function bodyMayBeComing(request: FastifyRequest, reply: FastifyReply): boolean {
+  return continued.has(reply.raw) || !/100-continue/i.test(request.headers.expect ?? '');
+}
+
 /** A preParsing hook: the body of any route but an upload is asked for as it is about to be read. */
 export async function continueBeforeBody(request: FastifyRequest, reply: FastifyReply, payload: Readable): Promise<Readable> {
   if (request.routeOptions.config?.uploadBody !== true) sendContinue(request, reply);

@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { AppError } from '../../../errors.js';
 import type { App, RouteContext } from '../context.js';
 import { sendContinue } from '../expect-continue.js';
+import { closeAfterRefusal } from '../refused-body.js';
 import { sendFile } from '../range.js';
 import { serve } from '../serve.js';
 
@@ -39,8 +40,8 @@ export async function artifactRoutes(app: App, ctx: RouteContext): Promise<void>
       try {
         await ctx.artifacts.checkUpload(req.query, declared);
       } catch (err) {
-        // The body is not read: close the connection after the answer instead of draining GBs.
-        void reply.header('connection', 'close');
+        // The body is not read: the connection is closed after the answer instead of reading GBs.
+        closeAfterRefusal(req, reply);
         throw err;
       }
       // Accepted: only now is a client that waits for `100 Continue` asked for the bytes.
@@ -51,7 +52,7 @@ export async function artifactRoutes(app: App, ctx: RouteContext): Promise<void>
         req.audit.detail = { ...req.audit.detail, size: created.size, sha256: created.sha256 };
         return created;
       } catch (err) {
-        void reply.header('connection', 'close');
+        closeAfterRefusal(req, reply);
         throw err;
       }
     });
