@@ -47,6 +47,18 @@ describe('artifact uploads through nginx', { skip: skipUnless(nginxMissingReason
     assert.equal((await admin.call('listArtifacts', { query: {} })).items.length, 0);
   });
 
+  it('an upload refused mid-way for what it holds is refused with the API code, not 502', async () => {
+    const file = join(dirs.path, 'not-a-patch.bin');
+    writeFileSync(file, Buffer.alloc(LIMIT - 1000));
+    for (let i = 0; i < 5; i++) {
+      await assert.rejects(uploadFile(admin, file, { kind: 'patch', name: `not-a-patch-${i}`, version: '1' }), (e: unknown) => {
+        assert.ok(e instanceof PallasApiError, String(e));
+        assert.match(e.message, /not a valid patch artifact/, `attempt ${i}: ${e.message}`);
+        return true;
+      });
+    }
+  });
+
   it('an upload within the limit is stored whole', async () => {
     const file = join(dirs.path, 'fits.tar');
     writeFileSync(file, patchFile('1', Buffer.alloc(LIMIT - 10_000, 7)));
