@@ -36,7 +36,15 @@ const setup = single
 const admin = await setup.client();
 const { token } = await admin.call('createEnrollmentToken', { body: { maxUses: devices } });
 // No sim host state files, as in the benchmark's scenarios: the simulator's bookkeeping is not the setups' cost.
-const fleet = await startFleet({ manager: setup.url, token, devices, stateDir: `${dir.path}/fleet`, statusIntervalSec: 86400, hostStateFiles: false, logger: pino({ level: 'error' }) });
+// When each task reached its agent (handed to the driver) and left it (result journaled), on this process's clock.
+const onDevice = new Map<string, { started: number; finished?: number }>();
+const fleet = await startFleet({
+  manager: setup.url, token, devices, stateDir: `${dir.path}/fleet`, statusIntervalSec: 86400, hostStateFiles: false, logger: pino({ level: 'error' }),
+  onAgent: (agent) => {
+    agent.on('task-started', (taskId) => onDevice.set(taskId, { started: absoluteNow() }));
+    agent.on('task-finished', (result) => { const d = onDevice.get(result.taskId); if (d) d.finished = absoluteNow(); });
+  },
+});
 try {
   await fleet.waitOnline(devices, 120_000);
   const ids = fleet.agents.map((a) => a.deviceId!);
@@ -50,6 +58,7 @@ try {
     await sleep(4000);
     const t0 = absoluteNow();
     const { taskIds } = await admin.call('createBulkTask', { body: { operation: { kind: 'vm.create', spec: { name: `b-${r}`, vcpus: 1, memoryMB: 64, diskGB: 1 } }, deviceIds: ids } });
+    const answered = absoluteNow() - t0;
     while (taskIds.some((id) => !seen.has(id))) await sleep(50);
     const wanted = new Set(taskIds);
     const rows: Task[] = [];
@@ -63,9 +72,13 @@ try {
     const line = (name: string, xs: number[]) => console.log(`  ${name.padEnd(28)} p50 ${percentile(xs, 50).toFixed(0).padStart(6)} ms  p99 ${percentile(xs, 99).toFixed(0).padStart(6)} ms  max ${Math.max(...xs).toFixed(0).padStart(6)} ms`);
     console.log(`round ${r}${r === 0 ? ' (warm-up)' : ''}: ${rows.length} tasks`);
     line('request → created', col((x) => Date.parse(x.createdAt) - t0));
+    line('request → answered (committed)', [answered]);
     line('created → sent', col((x) => ms(x.createdAt, x.sentAt)));
     line('sent → started stored', col((x) => ms(x.sentAt, x.startedAt)));
     line('started → finished stored', col((x) => ms(x.startedAt, x.finishedAt)));
+    line('  sent → on the device', col((x) => onDevice.get(x.id)!.started - Date.parse(x.sentAt!)));
+    line('  on the device', col((x) => onDevice.get(x.id)!.finished! - onDevice.get(x.id)!.started));
+    line('  result → stored', col((x) => Date.parse(x.finishedAt!) - onDevice.get(x.id)!.finished!));
     line('finished → seen on stream', col((x) => seen.get(x.id)! - Date.parse(x.finishedAt!)));
     line('request → seen (the figure)', col((x) => seen.get(x.id)! - t0));
   }
