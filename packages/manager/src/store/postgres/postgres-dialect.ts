@@ -9,14 +9,16 @@ const LAZY_SESSION = '-c synchronous_commit=off';
  * `lazyCommits`: the pool's sessions commit without waiting for the WAL flush (Store.lazy).
  */
 export function postgresDialect(url: string, max = 10, lazyCommits = false): Dialect {
-  return new PostgresDialect({ pool: new pg.Pool({ connectionString: lazyCommits ? withSessionOptions(url, LAZY_SESSION) : url, max }) });
+  if (!lazyCommits) return new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max }) });
+  // In the URL (kept with the operator's own options) and beside it (for a string that is not a URL).
+  return new PostgresDialect({ pool: new pg.Pool({ connectionString: withSessionOptions(url, LAZY_SESSION), max, options: LAZY_SESSION }) });
 }
 
 /**
  * The URL with `settings` added to its own `options` (`?options=-c …`), if it has any.
  * node-postgres takes the URL's `options` over the pool's `options`, so an operator's URL
  * that sets one would silently drop ours: the settings go into the URL, after the operator's.
- * A connection string that is not a URL is left to node-postgres, the settings beside it.
+ * A connection string that is not a URL is returned as it is.
  */
 export function withSessionOptions(url: string, settings: string): string {
   let parsed: URL;
