@@ -134,7 +134,7 @@ class FanOuts {
 
   async close(): Promise<{ tasks: number; lost: number; duplicated: number }> {
     await this.#watcher?.stop();
-    return { tasks: this.#tasks, lost: this.#lost, duplicated: runsBeyondTheFirst(this.prepared.starts, this.#taskIds) };
+    return { tasks: this.#tasks, lost: this.#lost, duplicated: runsBeyondTheFirst(this.prepared.onDevice, this.#taskIds) };
   }
 }
 
@@ -145,9 +145,9 @@ class FanOuts {
  * in the tasks scenario), since writing one atomically per VM change was a quarter of the
  * fleet's CPU, on cores the setups under test share.
  */
-function runsBeyondTheFirst(starts: ReadonlyMap<string, number>, taskIds: readonly string[]): number {
+function runsBeyondTheFirst(onDevice: ReadonlyMap<string, OnDevice>, taskIds: readonly string[]): number {
   let extra = 0;
-  for (const id of taskIds) extra += Math.max(0, (starts.get(id) ?? 0) - 1);
+  for (const id of taskIds) extra += Math.max(0, (onDevice.get(id)?.runs ?? 0) - 1);
   return extra;
 }
 
@@ -178,6 +178,15 @@ async function statusIngest(setup: Setup, fleetPath: string, devices: number, o:
   }
 }
 
+/** A task on its device, from the agent's events, on this process's clock. */
+interface OnDevice {
+  /** Times an agent started it on its driver. */
+  runs: number;
+  /** The last start (journaled) and the result after it (journaled). */
+  started: number;
+  finished?: number;
+}
+
 /** A setup with its fleet enrolled and online. */
 interface Prepared {
   setup: Setup;
@@ -186,10 +195,8 @@ interface Prepared {
   fleet: Fleet;
   ids: string[];
   fleetPath: string;
-  /** Task id → times an agent of this fleet started it on its driver. */
-  starts: Map<string, number>;
-  /** Task id → when an agent started it (journaled) and finished it (result journaled), on this process's clock. */
-  onDevice: Map<string, { started: number; finished?: number }>;
+  /** Task id → what this fleet's agents did with it. */
+  onDevice: Map<string, OnDevice>;
   /** Set once the fleet is stopped (for the status load). */
   stopped: boolean;
   cleanup: () => void;
@@ -201,16 +208,12 @@ async function prepare(setup: Setup, o: ClusterBenchOptions, label: string): Pro
     const admin = await setup.client();
     const { token } = await admin.call('createEnrollmentToken', { body: { maxUses: o.devices } });
     // Errors of the simulated devices (a refused enrollment, a stopped agent) go to stderr.
-    const starts = new Map<string, number>();
-    const onDevice = new Map<string, { started: number; finished?: number }>();
+    const onDevice = new Map<string, OnDevice>();
     const fleet = await startFleet({
       manager: setup.url, token, devices: o.devices, stateDir: dir.path, statusIntervalSec: 86400, hostStateFiles: false,
       logger: pino({ level: 'error' }, pino.destination(2)),
       onAgent: (agent) => {
-        agent.on('task-started', (taskId) => {
-          starts.set(taskId, (starts.get(taskId) ?? 0) + 1);
-          onDevice.set(taskId, { started: absoluteNow() });
-        });
+        agent.on('task-started', (taskId) => onDevice.set(taskId, { runs: (onDevice.get(taskId)?.runs ?? 0) + 1, started: absoluteNow() }));
         agent.on('task-finished', (result) => { const d = onDevice.get(result.taskId); if (d) d.finished = absoluteNow(); });
       },
     });
@@ -221,7 +224,7 @@ async function prepare(setup: Setup, o: ClusterBenchOptions, label: string): Pro
       throw err;
     }
     console.log(`# ${setup.name}: ${o.devices} devices online`);
-    return { setup, label, admin, fleet, ids: fleet.agents.map((a) => a.deviceId!), fleetPath: dir.path, starts, onDevice, stopped: false, cleanup: () => dir.cleanup() };
+    return { setup, label, admin, fleet, ids: fleet.agents.map((a) => a.deviceId!), fleetPath: dir.path, onDevice, stopped: false, cleanup: () => dir.cleanup() };
   } catch (err) {
     dir.cleanup();
     throw err;
@@ -264,7 +267,7 @@ async function statusOf(p: Prepared, o: ClusterBenchOptions): Promise<{ perSecon
  * SIGKILL: the first held task started on its device (sent by another manager), and the last
  * held task succeeded. Every held task must succeed, once.
  */
-async function failover(cluster: Cluster, admin: PallasClient, ids: string[], starts: ReadonlyMap<string, number>): Promise<{ firstMs: number; allMs: number; held: number; lost: number; duplicated: number }> {
+async function failover(cluster: Cluster, admin: PallasClient, ids: string[], onDevice: ReadonlyMap<string, OnDevice>): Promise<{ firstMs: number; allMs: number; held: number; lost: number; duplicated: number }> {
   const holdDir = tempDir('pallas-bench-hold-');
   const holdFile = join(holdDir.path, 'hold');
   try {
@@ -290,7 +293,7 @@ async function failover(cluster: Cluster, admin: PallasClient, ids: string[], st
     const finished = heldTasks.map((t) => Date.parse(t.finishedAt!) - killedAt);
     if (Math.min(...started) < 0) throw new Error(`failover: a held task started ${-Math.min(...started)} ms before the SIGKILL: the hold did not hold`);
     await cluster.restart(0);
-    return { firstMs: Math.min(...started), allMs: Math.max(...finished), held: held.length, lost: taskIds.length - tasks.length, duplicated: runsBeyondTheFirst(starts, taskIds) };
+    return { firstMs: Math.min(...started), allMs: Math.max(...finished), held: held.length, lost: taskIds.length - tasks.length, duplicated: runsBeyondTheFirst(onDevice, taskIds) };
   } finally {
     holdDir.cleanup();
   }
@@ -332,7 +335,7 @@ export async function runCluster(o: ClusterBenchOptions): Promise<{ rows: Row[];
     const cEnd = await fc.close();
     console.log('# cluster: failover');
     await sleep(SETTLE_MS);
-    fo = await failover(c, c1.admin, c1.ids, c1.starts);
+    fo = await failover(c, c1.admin, c1.ids, c1.onDevice);
     // Status last, one setup at a time: the other's fleet stopped first.
     const cs = await statusOf(c1, o);
     const ss = await statusOf(s1, o);
