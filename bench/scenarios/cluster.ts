@@ -26,6 +26,7 @@ import { closeAll, publishAtRate } from '../lib/mosquitto.js';
 import { metricValue, profileNodeArgs } from '../lib/proc.js';
 import { percentile, type Row } from '../lib/stats.js';
 import { absoluteNow, watchTaskOutcomes, type TaskOutcome } from '../lib/task-stream-watcher.js';
+import { tasksOnDevices, type TaskOnDevice } from '../lib/tasks-on-devices.js';
 import { openDeviceSessions, scrape, statusPayloads } from './fleet.js';
 
 export interface ClusterBenchOptions {
@@ -145,7 +146,7 @@ class FanOuts {
  * in the tasks scenario), since writing one atomically per VM change was a quarter of the
  * fleet's CPU, on cores the setups under test share.
  */
-function runsBeyondTheFirst(onDevice: ReadonlyMap<string, OnDevice>, taskIds: readonly string[]): number {
+function runsBeyondTheFirst(onDevice: ReadonlyMap<string, TaskOnDevice>, taskIds: readonly string[]): number {
   let extra = 0;
   for (const id of taskIds) extra += Math.max(0, (onDevice.get(id)?.runs ?? 0) - 1);
   return extra;
@@ -178,15 +179,6 @@ async function statusIngest(setup: Setup, fleetPath: string, devices: number, o:
   }
 }
 
-/** A task on its device, from the agent's events, on this process's clock. */
-interface OnDevice {
-  /** Times an agent started it on its driver. */
-  runs: number;
-  /** The last start (journaled) and the result after it (journaled). */
-  started: number;
-  finished?: number;
-}
-
 /** A setup with its fleet enrolled and online. */
 interface Prepared {
   setup: Setup;
@@ -196,7 +188,7 @@ interface Prepared {
   ids: string[];
   fleetPath: string;
   /** Task id → what this fleet's agents did with it. */
-  onDevice: Map<string, OnDevice>;
+  onDevice: ReadonlyMap<string, TaskOnDevice>;
   /** Set once the fleet is stopped (for the status load). */
   stopped: boolean;
   cleanup: () => void;
@@ -208,14 +200,11 @@ async function prepare(setup: Setup, o: ClusterBenchOptions, label: string): Pro
     const admin = await setup.client();
     const { token } = await admin.call('createEnrollmentToken', { body: { maxUses: o.devices } });
     // Errors of the simulated devices (a refused enrollment, a stopped agent) go to stderr.
-    const onDevice = new Map<string, OnDevice>();
+    const onDevice = tasksOnDevices();
     const fleet = await startFleet({
       manager: setup.url, token, devices: o.devices, stateDir: dir.path, statusIntervalSec: 86400, hostStateFiles: false,
       logger: pino({ level: 'error' }, pino.destination(2)),
-      onAgent: (agent) => {
-        agent.on('task-started', (taskId) => onDevice.set(taskId, { runs: (onDevice.get(taskId)?.runs ?? 0) + 1, started: absoluteNow() }));
-        agent.on('task-finished', (result) => { const d = onDevice.get(result.taskId); if (d) d.finished = absoluteNow(); });
-      },
+      onAgent: onDevice.onAgent,
     });
     try {
       await fleet.waitOnline(o.devices, 120_000);
@@ -224,7 +213,7 @@ async function prepare(setup: Setup, o: ClusterBenchOptions, label: string): Pro
       throw err;
     }
     console.log(`# ${setup.name}: ${o.devices} devices online`);
-    return { setup, label, admin, fleet, ids: fleet.agents.map((a) => a.deviceId!), fleetPath: dir.path, onDevice, stopped: false, cleanup: () => dir.cleanup() };
+    return { setup, label, admin, fleet, ids: fleet.agents.map((a) => a.deviceId!), fleetPath: dir.path, onDevice: onDevice.tasks, stopped: false, cleanup: () => dir.cleanup() };
   } catch (err) {
     dir.cleanup();
     throw err;
@@ -267,7 +256,7 @@ async function statusOf(p: Prepared, o: ClusterBenchOptions): Promise<{ perSecon
  * SIGKILL: the first held task started on its device (sent by another manager), and the last
  * held task succeeded. Every held task must succeed, once.
  */
-async function failover(cluster: Cluster, admin: PallasClient, ids: string[], onDevice: ReadonlyMap<string, OnDevice>): Promise<{ firstMs: number; allMs: number; held: number; lost: number; duplicated: number }> {
+async function failover(cluster: Cluster, admin: PallasClient, ids: string[], onDevice: ReadonlyMap<string, TaskOnDevice>): Promise<{ firstMs: number; allMs: number; held: number; lost: number; duplicated: number }> {
   const holdDir = tempDir('pallas-bench-hold-');
   const holdFile = join(holdDir.path, 'hold');
   try {

@@ -17,6 +17,7 @@ import { startFleet } from '@pallas/sim';
 import type { Task } from '@pallas/protocol';
 import { startCluster, startManagerProcess, tempDir } from '@pallas/testkit';
 import { absoluteNow, watchTaskOutcomes } from '../lib/task-stream-watcher.js';
+import { tasksOnDevices } from '../lib/tasks-on-devices.js';
 import { percentile } from '../lib/stats.js';
 import { PolledCpu, childPids, postgresBackends, profileNodeArgs } from '../lib/proc.js';
 
@@ -35,15 +36,12 @@ const setup = single
   }));
 const admin = await setup.client();
 const { token } = await admin.call('createEnrollmentToken', { body: { maxUses: devices } });
+const devicesLog = tasksOnDevices();
+const onDevice = devicesLog.tasks;
 // No sim host state files, as in the benchmark's scenarios: the simulator's bookkeeping is not the setups' cost.
-// When each task reached its agent (handed to the driver) and left it (result journaled), on this process's clock.
-const onDevice = new Map<string, { started: number; finished?: number }>();
 const fleet = await startFleet({
   manager: setup.url, token, devices, stateDir: `${dir.path}/fleet`, statusIntervalSec: 86400, hostStateFiles: false, logger: pino({ level: 'error' }),
-  onAgent: (agent) => {
-    agent.on('task-started', (taskId) => onDevice.set(taskId, { started: absoluteNow() }));
-    agent.on('task-finished', (result) => { const d = onDevice.get(result.taskId); if (d) d.finished = absoluteNow(); });
-  },
+  onAgent: devicesLog.onAgent,
 });
 try {
   await fleet.waitOnline(devices, 120_000);
