@@ -13,6 +13,8 @@
  *   another manager can have sent, and to the last of them succeeded.
  * Every fan-out's tasks are also checked: none lost (each final), none run twice (each started
  * once on its device: the agents' own `task-started` events, counted in this process).
+ * For the record, the CPU per task of each setup's own processes and of the fleet beside them,
+ * over the measured rounds: on two shared cores, what the ratio is made of.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { pino } from 'pino';
@@ -23,8 +25,8 @@ import type { PallasClient } from '@pallas/client';
 import { deviceDirName, startFleet, type Fleet } from '@pallas/sim';
 import { startCluster, startManagerProcess, tempDir, waitFor, type Cluster, type ManagerProcess } from '@pallas/testkit';
 import { closeAll, publishAtRate } from '../lib/mosquitto.js';
-import { metricValue, profileNodeArgs } from '../lib/proc.js';
-import { percentile, type Row } from '../lib/stats.js';
+import { PolledCpu, childPids, metricValue, postgresBackends, profileNodeArgs } from '../lib/proc.js';
+import { failedRow, percentile, type Row } from '../lib/stats.js';
 import { absoluteNow, watchTaskOutcomes, type TaskOutcome } from '../lib/task-stream-watcher.js';
 import { tasksOnDevices, type TaskOnDevice } from '../lib/tasks-on-devices.js';
 import { openDeviceSessions, scrape, statusPayloads } from './fleet.js';
@@ -52,6 +54,9 @@ interface SetupFigures {
   tasks: number;
   lost: number;
   duplicated: number;
+  /** CPU seconds over the measured rounds and their settling, by kind of process. */
+  cpu: Map<string, number>;
+  measuredTasks: number;
 }
 
 /** The part of a setup the measurements need. */
@@ -64,7 +69,12 @@ interface Setup {
   /** Every manager's own URL (for /metrics). */
   managerUrls: () => string[];
   client: () => Promise<PallasClient>;
+  /** The setup's own processes by kind (read again at each poll: PostgreSQL's backends come and go). */
+  pids: () => ReadonlyMap<string, readonly number[]>;
 }
+
+/** The benchmark process itself: both setups' simulated fleets run here. */
+const FLEET = 'the simulated fleets (this process)';
 
 function fleetDir() {
   return existsSync('/dev/shm') ? tempDir('pallas-bench-cluster-fleet-', '/dev/shm') : tempDir('pallas-bench-cluster-fleet-');
@@ -78,6 +88,9 @@ class FanOuts {
   readonly latencies: number[] = [];
   readonly roundP99: number[] = [];
   readonly deviceTimes: number[] = [];
+  /** CPU seconds by kind over this setup's measured rounds, each up to the next round's start. */
+  readonly cpu = new Map<string, number>();
+  measuredTasks = 0;
   #tasks = 0;
   #lost = 0;
   readonly #taskIds: string[] = [];
@@ -124,6 +137,7 @@ class FanOuts {
     if (failed.length > 0) throw new Error(`${label}: ${failed.length} tasks did not succeed, e.g. ${failed.slice(0, 3).join('; ')}`);
     this.#lost += taskIds.length - latencies.length;
     if (measured) {
+      this.measuredTasks += taskIds.length;
       this.latencies.push(...latencies);
       this.roundP99.push(percentile(latencies, 99));
       for (const id of taskIds) {
@@ -233,12 +247,24 @@ async function alternatedFanOuts(a: Prepared, b: Prepared, rounds: number): Prom
   await fa.run('warm-up', false);
   await sleep(SETTLE_MS);
   await fb.run('warm-up', false);
+  // Each measured round's CPU runs to the start of the next round, so that the work a round
+  // leaves behind (the agents' status reports 3 s after their tasks) is counted with it.
+  let counting: { f: FanOuts; cpu: PolledCpu } | undefined;
+  const stopCounting = () => {
+    if (!counting) return;
+    for (const [kind, seconds] of counting.cpu.stop()) counting.f.cpu.set(kind, (counting.f.cpu.get(kind) ?? 0) + seconds);
+    counting = undefined;
+  };
   for (let r = 1; r <= rounds; r++) {
     for (const f of r % 2 === 1 ? [fa, fb] : [fb, fa]) {
       await sleep(SETTLE_MS);
+      stopCounting();
+      counting = { f, cpu: new PolledCpu(() => new Map([...f.prepared.setup.pids(), [FLEET, [process.pid]]])) };
       await f.run(`fan-out-${r}`, true);
     }
   }
+  await sleep(SETTLE_MS);
+  stopCounting();
   return [fa, fb];
 }
 
@@ -311,11 +337,16 @@ export async function runCluster(o: ClusterBenchOptions): Promise<{ rows: Row[];
     const s1 = await prepare({
       name: 'one manager, embedded broker, SQLite', url: manager.httpUrl, mqttUrl: manager.mqttUrl,
       managerUrls: () => [manager.httpUrl], client: () => manager.client(),
+      pids: () => new Map([['manager', [manager.pid]]]),
     }, o, 'single');
     prepared.push(s1);
     const c1 = await prepare({
       name: 'three managers, Mosquitto, PostgreSQL, nginx', url: c.url, mqttUrl: c.broker.url,
       managerUrls: () => c.managers.map((m) => m.httpUrl), client: () => c.client(),
+      pids: () => new Map([
+        ['managers', c.managers.map((m) => m.pid)], ['mosquitto', [c.broker.pid()]],
+        ['nginx', [c.nginx.proc.pid, ...childPids(c.nginx.proc.pid)]], ['postgresql (its backends)', postgresBackends(c.databaseUrl)],
+      ]),
     }, o, 'cluster');
     prepared.push(c1);
     const [fs, fc] = await alternatedFanOuts(s1, c1, o.rounds);
@@ -328,8 +359,8 @@ export async function runCluster(o: ClusterBenchOptions): Promise<{ rows: Row[];
     // Status last, one setup at a time: the other's fleet stopped first.
     const cs = await statusOf(c1, o);
     const ss = await statusOf(s1, o);
-    single = { latencies: fs.latencies, roundP99: fs.roundP99, deviceTimes: fs.deviceTimes, statusPerSecond: ss.perSecond, statusOffered: ss.offered, statusPersisted: ss.persisted, ...sEnd };
-    clustered = { latencies: fc.latencies, roundP99: fc.roundP99, deviceTimes: fc.deviceTimes, statusPerSecond: cs.perSecond, statusOffered: cs.offered, statusPersisted: cs.persisted, ...cEnd };
+    single = { latencies: fs.latencies, roundP99: fs.roundP99, deviceTimes: fs.deviceTimes, statusPerSecond: ss.perSecond, statusOffered: ss.offered, statusPersisted: ss.persisted, cpu: fs.cpu, measuredTasks: fs.measuredTasks, ...sEnd };
+    clustered = { latencies: fc.latencies, roundP99: fc.roundP99, deviceTimes: fc.deviceTimes, statusPerSecond: cs.perSecond, statusOffered: cs.offered, statusPersisted: cs.persisted, cpu: fc.cpu, measuredTasks: fc.measuredTasks, ...cEnd };
   } finally {
     for (const p of prepared) {
       if (!p.stopped) await p.fleet.stop().catch(() => {});
@@ -357,6 +388,11 @@ export async function runCluster(o: ClusterBenchOptions): Promise<{ rows: Row[];
     // Not the setups' own work: the simulated devices' (a 50 ms operation, two journal writes),
     // stretched by how much of the two cores the fleet gets beside each setup.
     { metric: 'time on the devices p50 (of the fan-out)', value: p(clustered.deviceTimes, 50), unit: 'ms', ...base(p(single.deviceTimes, 50)) },
+    // What bounds the ratio on a machine the setups share with the fleet: the CPU each setup's
+    // own processes spend per task (the cluster's managers, Mosquitto, nginx and database
+    // backends; the one manager), and the fleet's beside them.
+    cpuRow('CPU per task: the setup\'s own processes', setupCpuPerTask(clustered), setupCpuPerTask(single)),
+    cpuRow('CPU per task: the simulated fleet', fleetCpuPerTask(clustered), fleetCpuPerTask(single)),
     { metric: 'failover: SIGKILL → first held task started elsewhere', value: fo?.firstMs ?? Number.NaN, unit: 'ms', target: '≤ 5000 ms' },
     { metric: 'failover: SIGKILL → last held task succeeded', value: fo?.allMs ?? Number.NaN, unit: 'ms' },
     { metric: 'tasks lost', value: clustered.lost + (fo?.lost ?? 0), unit: '', target: '0', ...base(single.lost) },
@@ -378,5 +414,23 @@ function summary(f: SetupFigures) {
     deviceP50: percentile(f.deviceTimes, 50), deviceP99: percentile(f.deviceTimes, 99),
     statusPerSecond: f.statusPerSecond, statusOffered: f.statusOffered, statusPersisted: f.statusPersisted,
     tasks: f.tasks, lost: f.lost, duplicated: f.duplicated,
+    cpuSecondsOfMeasuredRounds: Object.fromEntries(f.cpu), measuredTasks: f.measuredTasks,
   };
+}
+
+/** µs of CPU per measured task, of the setup's own processes (everything but the fleet). */
+function setupCpuPerTask(f: SetupFigures): number {
+  let seconds = 0;
+  for (const [kind, s] of f.cpu) if (kind !== FLEET) seconds += s;
+  return (seconds / f.measuredTasks) * 1e6;
+}
+
+function fleetCpuPerTask(f: SetupFigures): number {
+  return ((f.cpu.get(FLEET) ?? 0) / f.measuredTasks) * 1e6;
+}
+
+/** A CPU figure that is not positive was not measured (a process not found, no tasks). */
+function cpuRow(metric: string, value: number, baseline: number): Row {
+  const row: Row = { metric, value, unit: 'µs', baseline: { name: 'one manager', value: baseline } };
+  return failedRow(row, value > 0 && baseline > 0 ? undefined : `${Math.round(value)} and ${Math.round(baseline)} µs: a CPU figure must be positive`);
 }
