@@ -73,8 +73,8 @@ interface Setup {
   pids: () => ReadonlyMap<string, readonly number[]>;
 }
 
-/** The benchmark process itself: both setups' simulated fleets run here. */
-const FLEET = 'the simulated fleets (this process)';
+/** The benchmark process itself: both setups' simulated fleets run here, and their live-stream watchers. */
+const FLEET = 'this process: the simulated fleets and stream watchers';
 
 function fleetDir() {
   return existsSync('/dev/shm') ? tempDir('pallas-bench-cluster-fleet-', '/dev/shm') : tempDir('pallas-bench-cluster-fleet-');
@@ -392,7 +392,7 @@ export async function runCluster(o: ClusterBenchOptions): Promise<{ rows: Row[];
     // own processes spend per task (the cluster's managers, Mosquitto, nginx and database
     // backends; the one manager), and the fleet's beside them.
     cpuRow('CPU per task: the setup\'s own processes', setupCpuPerTask(clustered), setupCpuPerTask(single)),
-    cpuRow('CPU per task: the simulated fleet', fleetCpuPerTask(clustered), fleetCpuPerTask(single)),
+    cpuRow('CPU per task: the simulated fleet (and watcher)', fleetCpuPerTask(clustered), fleetCpuPerTask(single)),
     { metric: 'failover: SIGKILL → first held task started elsewhere', value: fo?.firstMs ?? Number.NaN, unit: 'ms', target: '≤ 5000 ms' },
     { metric: 'failover: SIGKILL → last held task succeeded', value: fo?.allMs ?? Number.NaN, unit: 'ms' },
     { metric: 'tasks lost', value: clustered.lost + (fo?.lost ?? 0), unit: '', target: '0', ...base(single.lost) },
