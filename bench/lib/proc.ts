@@ -1,4 +1,5 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import type { Cluster } from '@pallas/testkit';
 
 /**
  * Node options for a manager the benchmark starts: with PALLAS_BENCH_PROFILE=<dir>, a CPU
@@ -165,4 +166,17 @@ export function childPids(pid: number): number[] {
   } catch {
     return [];
   }
+}
+
+/**
+ * A cluster's own processes by kind, for `PolledCpu`: each manager, Mosquitto, nginx with its
+ * workers, and the database's backends (found again at each call: they come and go).
+ */
+export function clusterProcesses(c: Cluster): Array<[string, number[]]> {
+  return [
+    ...c.managers.map((m, i): [string, number[]] => [`manager ${i + 1}`, [m.pid]]),
+    ['mosquitto', [c.broker.pid()]],
+    ['nginx', [c.nginx.proc.pid, ...childPids(c.nginx.proc.pid)]],
+    ['postgresql (its backends)', postgresBackends(c.databaseUrl)],
+  ];
 }

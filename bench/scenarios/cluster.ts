@@ -25,7 +25,7 @@ import type { PallasClient } from '@pallas/client';
 import { deviceDirName, startFleet, type Fleet } from '@pallas/sim';
 import { startCluster, startManagerProcess, tempDir, waitFor, type Cluster, type ManagerProcess } from '@pallas/testkit';
 import { closeAll, publishAtRate } from '../lib/mosquitto.js';
-import { PolledCpu, childPids, metricValue, postgresBackends, profileNodeArgs } from '../lib/proc.js';
+import { PolledCpu, clusterProcesses, metricValue, profileNodeArgs } from '../lib/proc.js';
 import { failedRow, percentile, type Row } from '../lib/stats.js';
 import { absoluteNow, watchTaskOutcomes, type TaskOutcome } from '../lib/task-stream-watcher.js';
 import { tasksOnDevices, type TaskOnDevice } from '../lib/tasks-on-devices.js';
@@ -343,10 +343,7 @@ export async function runCluster(o: ClusterBenchOptions): Promise<{ rows: Row[];
     const c1 = await prepare({
       name: 'three managers, Mosquitto, PostgreSQL, nginx', url: c.url, mqttUrl: c.broker.url,
       managerUrls: () => c.managers.map((m) => m.httpUrl), client: () => c.client(),
-      pids: () => new Map([
-        ['managers', c.managers.map((m) => m.pid)], ['mosquitto', [c.broker.pid()]],
-        ['nginx', [c.nginx.proc.pid, ...childPids(c.nginx.proc.pid)]], ['postgresql (its backends)', postgresBackends(c.databaseUrl)],
-      ]),
+      pids: () => new Map(clusterProcesses(c)),
     }, o, 'cluster');
     prepared.push(c1);
     const [fs, fc] = await alternatedFanOuts(s1, c1, o.rounds);

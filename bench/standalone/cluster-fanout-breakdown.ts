@@ -19,7 +19,7 @@ import { startCluster, startManagerProcess, tempDir } from '@pallas/testkit';
 import { absoluteNow, watchTaskOutcomes } from '../lib/task-stream-watcher.js';
 import { tasksOnDevices } from '../lib/tasks-on-devices.js';
 import { percentile } from '../lib/stats.js';
-import { PolledCpu, childPids, postgresBackends, profileNodeArgs } from '../lib/proc.js';
+import { PolledCpu, clusterProcesses, profileNodeArgs } from '../lib/proc.js';
 
 const devices = Number(process.argv[2] ?? 2000);
 const rounds = Number(process.argv[3] ?? 3);
@@ -32,7 +32,7 @@ const setup = single
   }))
   : await startCluster({ managers: 3, managerArgs, nodeArgs: profileNodeArgs() }).then((c) => ({
     url: c.url, client: () => c.client(), close: () => c.close(),
-    pids: () => new Map([['bench (fleet + watcher)', [process.pid]], ...c.managers.map((m, i) => [`manager ${i + 1}`, [m.pid]] as [string, number[]]), ['mosquitto', [c.broker.pid()]], ['nginx', [c.nginx.proc.pid, ...childPids(c.nginx.proc.pid)]], ['postgresql (its backends)', postgresBackends(c.databaseUrl)]]),
+    pids: () => new Map([['bench (fleet + watcher)', [process.pid]], ...clusterProcesses(c)]),
   }));
 const admin = await setup.client();
 const { token } = await admin.call('createEnrollmentToken', { body: { maxUses: devices } });
