@@ -9,6 +9,7 @@
  *   npm run bench -- --scenario console --console-devices 10000
  *   npm run bench -- --scenario rollout --devices 2000
  *   npm run bench -- --scenario cluster --devices 2000        (needs Mosquitto, nginx; PostgreSQL at PALLAS_TEST_PG_URL, default the local server)
+ *   npm run bench -- --scenario cluster --rounds 3 --warmup-rounds 3   (fan-outs measured, after unmeasured ones)
  *   npm run bench -- --scenario scale --devices 15000 --sizes 1000,5000,10000,15000
  *   npm run bench -- --scenario scale --devices 15000 --store postgres      (needs PALLAS_TEST_PG_URL)
  *   npm run bench -- --scenario agent --rounds 3 --download-mib 1024 --settle-seconds 10 [--agent-bundle]
@@ -41,6 +42,7 @@ const { values } = parseArgs({
     'agent-bundle': { type: 'boolean', default: false },
     'cut-mib': { type: 'string', default: '32' },
     rounds: { type: 'string', default: '3' },
+    'warmup-rounds': { type: 'string', default: '3' },
     'fleet-dir': { type: 'string' },
     'console-devices': { type: 'string', default: '10000' },
     sizes: { type: 'string', default: '1000,5000,10000,15000' },
@@ -77,7 +79,7 @@ for (const scenario of scenarios) {
   else if (scenario === 'downloads') result = await runDownloads({ sizeMiB: Number(values['download-mib'] ?? 512), cutMiB: Number(values['cut-mib']), rounds: Number(values.rounds) });
   else if (scenario === 'rollout') result = await runRollout({ devices: options.devices, rounds: Number(values.rounds) });
   else if (scenario === 'console') result = await runConsole({ devices: Number(values['console-devices']), rounds: Number(values.rounds) });
-  else if (scenario === 'cluster') result = await runCluster({ devices: options.devices, rounds: Number(values.rounds), statusRate: options.statusRate, statusSeconds: options.statusSeconds });
+  else if (scenario === 'cluster') result = await runCluster({ devices: options.devices, rounds: Number(values.rounds), warmups: Number(values['warmup-rounds']), statusRate: options.statusRate, statusSeconds: options.statusSeconds });
   else if (scenario === 'scale') result = await runScale({ devices: options.devices, sizes: values.sizes!.split(',').map(Number), rampSeconds: Number(values['ramp-seconds']), store: storeKind(values.store!) });
   else if (scenario === 'agent') result = await runAgent({ rounds: Number(values.rounds), downloadMiB: Number(values['download-mib'] ?? 1024), settleSeconds: Number(values['settle-seconds']), bundle: values['agent-bundle'] });
   else if (scenario === 'history') {
