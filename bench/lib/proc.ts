@@ -2,12 +2,21 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import type { Cluster } from '@pallas/testkit';
 
 /**
- * Node options for a manager the benchmark starts: with PALLAS_BENCH_PROFILE=<dir>, a CPU
- * profile written there when it exits (summarize it with bench/standalone/profile-summary.mjs).
+ * Node options for a manager the benchmark starts:
+ * - PALLAS_BENCH_PROFILE=<dir>: a V8 CPU profile written there when it exits (summarize it
+ *   with bench/standalone/profile-summary.mjs). Its samples are wall-clock: time a manager
+ *   spent off the CPU inside a system call (its turn given to the process its write woke)
+ *   shows as that call's.
+ * - PALLAS_BENCH_PERF=1: a map of the JIT's code in /tmp/perf-<pid>.map, so that Linux `perf`
+ *   names JavaScript functions; `perf` samples only time on the CPU, every thread's (V8's
+ *   compiler and GC helpers included). bench/standalone/perf-categories.mjs sorts them.
  */
 export function profileNodeArgs(): string[] {
   const dir = process.env.PALLAS_BENCH_PROFILE;
-  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
+  return [
+    ...(dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []),
+    ...(process.env.PALLAS_BENCH_PERF ? ['--perf-basic-prof-only-functions'] : []),
+  ];
 }
 
 /** User + system CPU seconds a process has used so far, from /proc/<pid>/stat (USER_HZ is 100 on Linux). Throws when it is gone. */
