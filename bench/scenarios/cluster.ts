@@ -257,9 +257,11 @@ async function alternatedFanOuts(a: Prepared, b: Prepared, rounds: number, warmu
   const fa = await FanOuts.open(a);
   const fb = await FanOuts.open(b);
   console.log(`# fan-outs, ${a.label} and ${b.label} alternated (${warmups} warm-up each, then ${rounds} measured)`);
+  let first = true;
   for (let w = 1; w <= warmups; w++) {
     for (const f of w % 2 === 1 ? [fa, fb] : [fb, fa]) {
-      if (w > 1 || f === fb) await sleep(SETTLE_MS);
+      if (!first) await sleep(SETTLE_MS);
+      first = false;
       await f.run(`warm-up-${w}`, false);
     }
   }
@@ -373,8 +375,8 @@ export async function runCluster(o: ClusterBenchOptions): Promise<{ rows: Row[];
     // Status last, one setup at a time: the other's fleet stopped first.
     const cs = await statusOf(c1, o);
     const ss = await statusOf(s1, o);
-    single = { latencies: fs.latencies, roundP99: fs.roundP99, coldP99: fs.coldP99, deviceTimes: fs.deviceTimes, statusPerSecond: ss.perSecond, statusOffered: ss.offered, statusPersisted: ss.persisted, cpu: fs.cpu, measuredTasks: fs.measuredTasks, ...sEnd };
-    clustered = { latencies: fc.latencies, roundP99: fc.roundP99, coldP99: fc.coldP99, deviceTimes: fc.deviceTimes, statusPerSecond: cs.perSecond, statusOffered: cs.offered, statusPersisted: cs.persisted, cpu: fc.cpu, measuredTasks: fc.measuredTasks, ...cEnd };
+    single = figuresOf(fs, ss, sEnd);
+    clustered = figuresOf(fc, cs, cEnd);
   } finally {
     for (const p of prepared) {
       if (!p.stopped) await p.fleet.stop().catch(() => {});
@@ -424,6 +426,15 @@ export async function runCluster(o: ClusterBenchOptions): Promise<{ rows: Row[];
     cluster: { ...summary(clustered), failover: fo },
   };
   return { rows, raw };
+}
+
+/** One setup's figures: its fan-outs, its status ingest, and the check of its tasks at the end. */
+function figuresOf(f: FanOuts, status: Awaited<ReturnType<typeof statusOf>>, end: Awaited<ReturnType<FanOuts['close']>>): SetupFigures {
+  return {
+    latencies: f.latencies, roundP99: f.roundP99, coldP99: f.coldP99, deviceTimes: f.deviceTimes, cpu: f.cpu, measuredTasks: f.measuredTasks,
+    statusPerSecond: status.perSecond, statusOffered: status.offered, statusPersisted: status.persisted,
+    ...end,
+  };
 }
 
 function summary(f: SetupFigures) {
