@@ -54,7 +54,8 @@ describe('esxi: encrypted config and OVA deploy, against vcsim', { skip: skipUnl
     const stateDir = join(dirs.path, 'agent');
     const config = join(dirs.path, 'agent.json');
     const keyFile = join(dirs.path, 'keys', 'secret.key');
-    writeFileSync(config, JSON.stringify({ esxi: { url, user, password, thumbprint } }));
+    // Progress at most every 250 ms (the agent's default is 1 s): the deploy test below looks for the upload's reports.
+    writeFileSync(config, JSON.stringify({ progressIntervalMs: 250, esxi: { url, user, password, thumbprint } }));
     const enc = spawnSync(process.execPath, [BIN.agent, 'encrypt-secret', '--config', config, '--write', '--secret-key-file', keyFile], { input: `${password}\n`, encoding: 'utf8' });
     assert.equal(enc.status, 0, enc.stderr);
     const text = readFileSync(config, 'utf8');

@@ -44,8 +44,9 @@ describe('vm.deploy from an OVA on the device (sim driver)', { skip: skipUnless(
     const { path: ova } = await buildOva(dirs.path, { name: 'tiny-appliance', vcpus: 2, memoryMB: 512, diskMiB: 64, dataMiB: 16 });
     const stateDir = join(dirs.path, 'agent');
     const config = join(dirs.path, 'agent.json');
-    // createVm latency spreads the last steps, so the stream sees the task running.
-    writeFileSync(config, JSON.stringify({ sim: { latencyMs: { createVm: 800 } } }));
+    // createVm latency spreads the last steps, so the stream sees the task running; reports at
+    // most every 250 ms (the agent's default is 1 s), so one of those steps goes out.
+    writeFileSync(config, JSON.stringify({ progressIntervalMs: 250, sim: { latencyMs: { createVm: 800 } } }));
     agents.push(startAgentProcess({ managerUrl: manager.httpUrl, stateDir, token, args: ['--config', config] }));
     const id = await waitFor('device id', () => existsSync(join(stateDir, 'device.json')) && deviceIdIn(stateDir));
     await waitFor('device online', async () => (await admin.get(`/api/v1/devices/${id}`)).body?.presence === 'online');

@@ -48,6 +48,8 @@ export interface AgentOptions {
   enrollGate?: <T>(attempt: () => Promise<T>) => Promise<T>;
   /** While online, re-send task results the manager has not acknowledged this often. Default 30 s. */
   taskResendIntervalMs?: number;
+  /** At most one progress message per running task this often. Default 1 s (tasks/task-runner.ts). */
+  progressIntervalMs?: number;
   /**
    * Runs `agent.update` tasks and commits an update once this agent is healthy (online, a
    * status report delivered): `SelfUpdater`, given by `pallas-agent` under the supervisor.
@@ -306,6 +308,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       logger: this.#log,
       onTaskEnded: () => this.#reporter?.reportNow(),
       resendIntervalMs: this.#opts.taskResendIntervalMs,
+      ...(this.#opts.progressIntervalMs !== undefined ? { progressIntervalMs: this.#opts.progressIntervalMs } : {}),
       ...(this.#opts.updater ? { agentUpdater: this.#opts.updater } : {}),
     });
     runner.on('task-started', (taskId) => this.emit('task-started', taskId));

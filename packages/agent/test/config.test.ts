@@ -35,6 +35,15 @@ describe('agent configuration', () => {
     await assert.rejects(run(['--download-max-bytes-per-sec', '10']), /at least 1024/);
   });
 
+  it('takes the progress interval from the file only, and refuses nonsense', async () => {
+    const every = join(dir, 'progress.json');
+    await writeFile(every, JSON.stringify({ progressIntervalMs: 250 }));
+    assert.equal((await run(['--config', every])).progressIntervalMs, 250);
+    assert.equal((await run([])).progressIntervalMs, undefined, 'absent: the task runner\'s default');
+    await writeFile(every, JSON.stringify({ progressIntervalMs: -1 }));
+    await assert.rejects(run(['--config', every]), /progressIntervalMs/);
+  });
+
   it('reads the config file; relative paths are from its directory', async () => {
     const c = await run(['--config', file]);
     assert.equal(c.manager, 'https://file.example');

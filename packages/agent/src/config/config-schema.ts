@@ -101,6 +101,8 @@ export const AgentConfigFile = Type.Object(
     qemu: Type.Optional(QemuOptionsSchema),
     esxi: Type.Optional(EsxiOptionsSchema),
     downloads: Type.Optional(DownloadsSchema),
+    /** At most one progress message per running task this often (docs/agent.md). Default 1,000. */
+    progressIntervalMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 60_000 })),
   },
   { additionalProperties: false },
 );

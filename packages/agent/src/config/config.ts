@@ -36,6 +36,8 @@ export interface AgentConfig {
   secretKey: KeySource;
   /** Artifact downloads: `--download-max-bytes-per-sec` > `PALLAS_DOWNLOAD_MAX_BYTES_PER_SEC` > file `downloads`. */
   downloads: DownloadsConfig;
+  /** At most one progress message per running task this often (config file only). Default: the task runner's, 1 s. */
+  progressIntervalMs?: number;
 }
 
 export { LOG_LEVELS, USAGE, invalid, isConfigError, type LogLevel } from './flags.js';
@@ -122,7 +124,8 @@ export async function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cwd: st
   return {
     action: 'run',
     config: { manager, token, ...(ca !== undefined ? { ca } : {}), reEnroll, stateDir, driver, logLevel, sim: file.sim ?? {}, qemu: { ...file.qemu, dir: qemuDir }, esxi, secretKey,
-      downloads: maxBytesPerSec === undefined ? {} : { maxBytesPerSec } },
+      downloads: maxBytesPerSec === undefined ? {} : { maxBytesPerSec },
+      ...(file.progressIntervalMs !== undefined ? { progressIntervalMs: file.progressIntervalMs } : {}) },
   };
 }
 

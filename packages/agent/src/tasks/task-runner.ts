@@ -32,7 +32,7 @@ export interface TaskRunnerOptions {
   onTaskEnded?: () => void;
   /** While online, re-send unacknowledged results this often. Default 30 s. */
   resendIntervalMs?: number;
-  /** At most one progress message per task this often. Default 250 ms. */
+  /** At most one progress message per task this often. Default 1 s (see #progress). */
   progressIntervalMs?: number;
   /** Runs `agent.update` (update/self-updater.ts); present only under the supervisor. Default: those tasks fail `unsupported`. */
   agentUpdater?: AgentUpdater;
@@ -44,6 +44,15 @@ export interface TaskRunnerEvents {
   /** The task ended; its result is journaled and being published. */
   'task-finished': [result: TaskResult];
 }
+
+/**
+ * At most one progress message per task this often, by default. Each one crosses the device's
+ * link, the broker, a row update and every open live stream; on a shared or metered link four
+ * a second per task (the earlier 250 ms) were mostly cost, and a progress bar that moves once
+ * a second still reads as moving. With several managers a progress message costs a statement
+ * on PostgreSQL and a relay to the others: docs/benchmarks.md (cluster, 2026-12-07 09:20–10:32).
+ */
+const PROGRESS_INTERVAL_MS = 1000;
 
 /** A task waiting on the agent, or the running one. */
 interface Pending {
@@ -436,7 +445,7 @@ export class TaskRunner extends EventEmitter<TaskRunnerEvents> {
    * before an install) still shows it, one interval late.
    */
   #progress(taskId: string): { update: (pct: number, message?: string) => void; stop: () => void } {
-    const every = this.#opts.progressIntervalMs ?? 250;
+    const every = this.#opts.progressIntervalMs ?? PROGRESS_INTERVAL_MS;
     let highest = 0;
     let sentAt = 0;
     let pending: { pct: number; message: string | undefined } | undefined;
