@@ -21,8 +21,11 @@ export const NO_INVENTORY_WRITE: InventoryWrite = { changes: [], written: new Ma
 
 interface Entry {
   vms: Vm[];
-  /** Compared to tell news from a repeat (see `sameKey`). */
-  key: string;
+  /**
+   * Compared to tell news from a repeat (see `sameKey`); made when first compared (`keyOf`).
+   * A list another manager relayed is seldom compared: most are replaced by the next one first.
+   */
+  key?: string;
   /** Bumped on every change, so a flush can tell whether the list moved while it wrote. */
   version: number;
 }
@@ -183,16 +186,16 @@ export class DeviceInventory implements Service {
   #heard(deviceId: string, vms: Vm[]): void {
     const prev = this.#known.get(deviceId);
     if (prev?.vms === vms || this.#dirty.has(deviceId) || this.#writing.has(deviceId)) return;
-    const key = sameKey(vms);
-    if (prev?.key === key) return;
-    this.#known.set(deviceId, { vms, key, version: (prev?.version ?? 0) + 1 });
+    // No key yet: under a fan-out every manager hears every device's new list, and keying each
+    // (every VM as JSON, sorted) cost more than the rare comparison it serves.
+    this.#known.set(deviceId, { vms, version: (prev?.version ?? 0) + 1 });
   }
 
   /** Remembers and announces a list; false when it is no news. */
   #set(deviceId: string, vms: Vm[]): boolean {
     const key = sameKey(vms);
     const prev = this.#known.get(deviceId);
-    if (prev?.key === key) return false;
+    if (prev && keyOf(prev) === key) return false;
     this.#known.set(deviceId, { vms, key, version: (prev?.version ?? 0) + 1 });
     this.#events.emit({ type: 'vms', deviceId, vms });
     return true;
@@ -221,6 +224,11 @@ function applyChanges(vms: readonly Vm[], changes: readonly VmChange[]): Vm[] {
     } else out = out.filter((v) => v.id !== c.deletedVmId);
   }
   return out;
+}
+
+/** The entry's key, made now if it has none yet. */
+function keyOf(entry: Entry): string {
+  return (entry.key ??= sameKey(entry.vms));
 }
 
 /** Lists that differ only in order are the same inventory (a task appends; a report lists as the host does). */
