@@ -10,12 +10,15 @@ import type { Cluster } from '@pallas/testkit';
  * - PALLAS_BENCH_PERF=1: a map of the JIT's code in /tmp/perf-<pid>.map, so that Linux `perf`
  *   names JavaScript functions; `perf` samples only time on the CPU, every thread's (V8's
  *   compiler and GC helpers included). bench/standalone/perf-categories.mjs sorts them.
+ * - PALLAS_BENCH_NODE_ARGS="<option> …": any other Node options, space-separated, e.g.
+ *   `--log-deopt --logfile=/tmp/v8.log` or `--import <a preload that samples the heap>`.
  */
 export function profileNodeArgs(): string[] {
   const dir = process.env.PALLAS_BENCH_PROFILE;
   return [
     ...(dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []),
     ...(process.env.PALLAS_BENCH_PERF ? ['--perf-basic-prof-only-functions'] : []),
+    ...(process.env.PALLAS_BENCH_NODE_ARGS?.split(' ').filter((a) => a !== '') ?? []),
   ];
 }
 
