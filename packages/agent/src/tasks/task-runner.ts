@@ -50,7 +50,7 @@ export interface TaskRunnerEvents {
  * link, the broker, a row update and every open live stream; on a shared or metered link four
  * a second per task (the earlier 250 ms) were mostly cost, and a progress bar that moves once
  * a second still reads as moving. With several managers a progress message costs a statement
- * on PostgreSQL and a relay to the others: docs/benchmarks.md (cluster, 2026-12-07 09:20–10:32).
+ * on PostgreSQL and a relay to the others: docs/benchmarks.md (cluster, 2026-12-07 09:20–11:21).
  */
 const PROGRESS_INTERVAL_MS = 1000;
 
