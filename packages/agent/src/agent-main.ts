@@ -48,7 +48,7 @@ export async function runAgent(): Promise<number> {
   const updater = process.env[SUPERVISED_ENV] === '1'
     ? new SelfUpdater({ stateDir: config.stateDir, version: AGENT_VERSION, entry: process.env[ENTRY_ENV] || process.argv[1]!, logger, requestRestart: () => restartForUpdate() })
     : undefined;
-  const agent = new Agent({ stateDir: config.stateDir, driver, manager: config.manager, token: config.token, ...(config.ca ? { ca: readFileSync(config.ca, 'utf8') } : {}), reEnroll: config.reEnroll, logger, downloads: config.downloads, ...(config.progressIntervalMs !== undefined ? { progressIntervalMs: config.progressIntervalMs } : {}), ...(updater ? { updater } : {}) });
+  const agent = new Agent({ stateDir: config.stateDir, driver, manager: config.manager, token: config.token, ...(config.ca ? { ca: readFileSync(config.ca, 'utf8') } : {}), reEnroll: config.reEnroll, logger, downloads: config.downloads, progressIntervalMs: config.progressIntervalMs, ...(updater ? { updater } : {}) });
 
   const exitCode = new Promise<number>((resolve) => {
     restartForUpdate = () => {

@@ -308,7 +308,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       logger: this.#log,
       onTaskEnded: () => this.#reporter?.reportNow(),
       resendIntervalMs: this.#opts.taskResendIntervalMs,
-      ...(this.#opts.progressIntervalMs !== undefined ? { progressIntervalMs: this.#opts.progressIntervalMs } : {}),
+      progressIntervalMs: this.#opts.progressIntervalMs,
       ...(this.#opts.updater ? { agentUpdater: this.#opts.updater } : {}),
     });
     runner.on('task-started', (taskId) => this.emit('task-started', taskId));
