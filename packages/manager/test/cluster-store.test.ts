@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { CompiledQuery } from 'kysely';
+import { CompiledQuery, sql } from 'kysely';
 import pg from 'pg';
 import { pino } from 'pino';
 import type { LiveEvent } from '@pallas/protocol';
@@ -14,7 +14,7 @@ import { ExclusiveJob } from '../src/services/cluster/exclusive-job.js';
 import { Leases } from '../src/services/cluster/leases.js';
 import { ClusterKeyMismatch, ManagerInstances } from '../src/services/cluster/manager-instances.js';
 import { readDbNowMs } from '../src/services/cluster/db-clock.js';
-import { EventBus } from '../src/services/live/event-bus.js';
+import { EventBus, type NumberedEvent } from '../src/services/live/event-bus.js';
 import { DeviceActivity } from '../src/services/devices/device-activity.js';
 import { OnlineDevices } from '../src/services/devices/online-devices.js';
 import { StalePresence } from '../src/services/devices/stale-presence.js';
@@ -239,6 +239,48 @@ describe('cluster coordination on PostgreSQL', { skip: pgSkip() }, () => {
       assert.ok(buses[2]!.since(`c.1`)!.length >= 2_000, 'relayed events are numbered and replayable on C');
     } finally {
       for (const r of relays) await r.stop();
+      await store.close();
+      await target.dispose();
+    }
+  });
+
+  it('relayed events go one per line and are handed on as the JSON they came in; both envelope forms read as JSON', async () => {
+    const target = await postgresTarget(PG_URL!);
+    const store = await openStore(target.url);
+    await store.migrate();
+    // Hears the channel as a manager of an earlier version does: it parses every envelope whole.
+    const ear = new pg.Client({ connectionString: target.url });
+    const heard: string[] = [];
+    ear.on('notification', (n) => heard.push(n.payload ?? ''));
+    await ear.connect();
+    await ear.query('LISTEN pallas_live');
+    const buses = [new EventBus(100, 'a'), new EventBus(100, 'b')];
+    const relays = buses.map((bus, i) => new ClusterRelay({ databaseUrl: target.url, store, bus, instanceId: `m-${i}`, logger: silent }));
+    const task = (id: string): LiveEvent => ({ type: 'task', task: { id, deviceId: 'd1', kind: 'vm.create', state: 'running', note: 'a\nb "c"' } as never });
+    const vms: LiveEvent = { type: 'vms', deviceId: 'd1', vms: [] };
+    try {
+      for (const r of relays) await r.start();
+      const onB: NumberedEvent[] = [];
+      buses[1]!.subscribe((e) => { if (e.type !== 'reset') onB.push(e); });
+      const sent = [task('tsk_1'), task('tsk_2'), vms];
+      for (const e of sent) buses[0]!.emit(e);
+      await waitFor('B hears A\'s 3 events', () => onB.length === 3, { timeoutMs: 15_000 });
+      assert.deepEqual(onB.map((e) => e.json), sent.map((e) => JSON.stringify(e)), 'the text A made, unchanged (a line break inside a string stays escaped)');
+      assert.deepEqual(onB.map((e) => e.type), ['task', 'task', 'vms']);
+      assert.deepEqual(onB.map((e) => e.event), sent);
+      const fromA = heard.filter((p) => p.startsWith('{"from":"m-0"'));
+      assert.equal(fromA.length, 2, 'task events in an envelope of their own');
+      assert.ok(fromA.every((p) => p.includes('[\n{')), 'one event per line');
+      assert.deepEqual(fromA.flatMap((p) => (JSON.parse(p) as { events: LiveEvent[] }).events), sent, 'an earlier version parses them whole');
+
+      // An earlier version's envelope: its events on one line.
+      const old: LiveEvent = { type: 'device', device: { id: 'd2', presence: 'online', lastSeenAt: null } as never };
+      await sql`select pg_notify('pallas_live', ${JSON.stringify({ from: 'm-old', n: 1, events: [old] })})`.execute(store.write);
+      await waitFor('B hears the earlier version', () => onB.length === 4, { timeoutMs: 15_000 });
+      assert.deepEqual(onB[3]!.event, old);
+    } finally {
+      for (const r of relays) await r.stop();
+      await ear.end();
       await store.close();
       await target.dispose();
     }

@@ -100,12 +100,12 @@ function inventorySuite(makeTarget: () => Promise<StoreTarget>) {
 
   it('takes a list another manager relayed as known: the report that follows is no news here either', async () => {
     // Two managers, each with its own bus; what one emits reaches the other as the cluster
-    // relay delivers it (a copy, parsed from the notification).
+    // relay delivers it (the JSON of the notification, parsed where it is read).
     const busA = new EventBus();
     const busB = new EventBus();
     const relayedToB: Array<Extract<LiveEvent, { type: 'vms' }>> = [];
     busB.subscribe((e) => { if (e.event.type === 'vms') relayedToB.push(e.event); });
-    busA.relay = (event) => busB.deliver(JSON.parse(JSON.stringify(event)) as LiveEvent);
+    busA.relay = (event) => busB.deliverJson(event.json, 'vms');
     const a = new DeviceInventory({ store, events: busA, logger, flushMs: 60_000 });
     const b = new DeviceInventory({ store, events: busB, logger, flushMs: 60_000 });
     await a.start();

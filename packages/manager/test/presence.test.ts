@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { waitFor } from '@pallas/testkit';
-import type { DeviceEvent, LiveEvent } from '@pallas/protocol';
+import type { DeviceEvent } from '@pallas/protocol';
 import { EventBus } from '../src/services/live/event-bus.js';
 import { DeviceActivity } from '../src/services/devices/device-activity.js';
 import { OnlineDevices } from '../src/services/devices/online-devices.js';
@@ -157,7 +157,7 @@ function presenceSuite(makeTarget: () => Promise<StoreTarget>) {
     const a = await manager('a');
     const b = await manager('b');
     // The relay between managers (PostgreSQL LISTEN/NOTIFY), reduced to its effect.
-    a.bus.relay = (e: LiveEvent) => b.bus.deliver(e);
+    a.bus.relay = (e) => b.bus.deliverJson(e.json);
     for (const m of [a, b]) m.online.markOnline('d3');
     await new UnresponsiveSweep({ store, activity: a.activity, logger: silent, unresponsiveAfterMs: 5_000 }).sweep();
     assert.deepEqual(b.events, [{ id: 'd3', presence: 'unresponsive', lastSeenAt: quiet }]);

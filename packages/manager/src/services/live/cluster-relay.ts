@@ -6,7 +6,7 @@ import type { LiveEvent } from '@pallas/protocol';
 import type { Logger } from 'pino';
 import type { Service } from '../../lifecycle.js';
 import type { Store } from '../../store/store.js';
-import type { EventBus } from './event-bus.js';
+import type { EventBus, NumberedEvent } from './event-bus.js';
 import { markListener, othersListening } from './relay-listeners.js';
 
 const CHANNEL = 'pallas_live';
@@ -28,15 +28,27 @@ const MAX_PAYLOADS_PER_STATEMENT = 1_000;
 const PARKED_TTL_MS = 60_000;
 
 /**
- * One NOTIFY: the events one manager emitted in one turn of its event loop, or a reference to
- * them. `tasks: 1` marks an envelope of task events only, written right after `from` so that
- * a receiver can tell it from its first bytes (TASKS_ONLY) and pass it over unread when no
- * listener of its own wants task events.
+ * One NOTIFY: events one manager emitted, or a reference to one parked in a table. `tasks: 1`
+ * marks an envelope of task events only, written right after `from` so that a receiver can
+ * tell it from its first bytes (TASKS_ONLY) and pass it over unread when no listener of its
+ * own wants task events.
+ *
+ * The events go one per line: `{"from":…,"n":…,"events":[⏎{…},⏎{…}⏎]}`. JSON holds no raw
+ * line break (JSON.stringify escapes those in strings), so a receiver cuts the lines apart and
+ * hands each event on as the JSON it came in, unparsed: its stream clients are sent that text,
+ * and only what reads an event's fields parses it. Line breaks are whitespace to JSON.parse,
+ * so a manager of an earlier version, which parses the whole envelope, reads it as before
+ * (and one of the new version reads that version's envelopes, written on one line).
  */
 type Envelope = { from: string; tasks?: 1; n?: number; events?: LiveEvent[]; ref?: string };
 
 /** The start of an envelope of task events only, whoever sent it (instance ids hold no quote). */
 const TASKS_ONLY = /^\{"from":"[^"]*","tasks":1,/;
+/** An event's type, from the start of its JSON (events are made with `type` first; else it is parsed). */
+const TYPE_FIRST = /^\{"type":"([a-z]+)"/;
+
+/** An event waiting to be relayed: its JSON, shared with this manager's stream clients. */
+type Queued = { type: LiveEvent['type']; json: string };
 
 /**
  * Carries live events between managers that share a PostgreSQL database: each event caused
@@ -70,7 +82,7 @@ export class ClusterRelay implements Service {
   #retryTimer: NodeJS.Timeout | undefined;
   #pruneTimer: NodeJS.Timeout | undefined;
   /** Events emitted here and not yet sent, in emission order. */
-  #queue: LiveEvent[] = [];
+  #queue: Queued[] = [];
   /** Settles when the send loop has emptied the queue; undefined while it is idle. */
   #sending: Promise<void> | undefined;
   /** Notifications are handled in order, each after the one before. */
@@ -94,17 +106,19 @@ export class ClusterRelay implements Service {
     this.#envelopeStart = `{"from":${JSON.stringify(this.#from)},"n":`;
     this.#tasksEnvelopeStart = `{"from":${JSON.stringify(this.#from)},"tasks":1,"n":`;
     this.#ownPrefix = `{"from":${JSON.stringify(this.#from)},`;
-    this.#envelopeBytes = Buffer.byteLength(`${this.#tasksEnvelopeStart}${Number.MAX_SAFE_INTEGER},"events":[]}`);
+    this.#envelopeBytes = Buffer.byteLength(`${this.#tasksEnvelopeStart}${Number.MAX_SAFE_INTEGER},"events":[\n\n]}`);
     this.#logger = opts.logger;
   }
 
   async start(): Promise<void> {
     await this.#listen();
-    this.#bus.relay = (event) => {
+    this.#bus.relay = (event: NumberedEvent) => {
       // On the next turn, so that the rest of this turn's events (a fan-out emits thousands
       // at once) go with the first.
       if (this.#queue.length === 0 && !this.#sending) setImmediate(() => this.#startSending());
-      this.#queue.push(event);
+      // Serialized now, while the bus still holds the event as an object: the bus then keeps
+      // it as this JSON alone (NumberedEvent.settle).
+      this.#queue.push({ type: event.type as LiveEvent['type'], json: event.json });
     };
     this.#pruneTimer = setInterval(() => void this.#prune(), PARKED_TTL_MS);
     this.#pruneTimer.unref();
@@ -197,7 +211,7 @@ export class ClusterRelay implements Service {
     return others;
   }
 
-  async #send(events: LiveEvent[]): Promise<void> {
+  async #send(events: Queued[]): Promise<void> {
     // Greedy packing into payloads under the NOTIFY limit; an event too big alone is parked
     // in a table and its envelope names it. A run of task events goes in envelopes of its own
     // (in the same order as everything else): a manager whose listeners want no task events
@@ -208,17 +222,16 @@ export class ClusterRelay implements Service {
     let chunkOfTasks = false;
     let bytes = 0;
     const endChunk = () => {
-      if (chunk.length > 0) payloads.push(`${chunkOfTasks ? this.#tasksEnvelopeStart : this.#envelopeStart}${++this.#envelopes},"events":[${chunk.join(',')}]}`);
+      if (chunk.length > 0) payloads.push(`${chunkOfTasks ? this.#tasksEnvelopeStart : this.#envelopeStart}${++this.#envelopes},"events":[\n${chunk.join(',\n')}\n]}`);
       chunk = [];
       bytes = 0;
     };
-    for (const event of events) {
-      if ((event.type === 'task') !== chunkOfTasks) {
+    for (const { type, json } of events) {
+      if ((type === 'task') !== chunkOfTasks) {
         endChunk();
-        chunkOfTasks = event.type === 'task';
+        chunkOfTasks = type === 'task';
       }
-      const json = JSON.stringify(event);
-      const size = Buffer.byteLength(json) + 1;
+      const size = Buffer.byteLength(json) + 2;
       if (size + this.#envelopeBytes > MAX_INLINE_BYTES) {
         endChunk();
         const ref = randomBytes(12).toString('hex');
@@ -260,14 +273,22 @@ export class ClusterRelay implements Service {
     // Task events nobody here looks at: no stream client is open, and no rollout is (the
     // rollout engine's listener wants them only then). The bus is told, so that a client
     // that comes back with an earlier event id reloads instead of missing these.
-    if (TASKS_ONLY.test(payload) && !this.#bus.wants('task')) return this.#bus.passedOver();
+    const tasksOnly = TASKS_ONLY.test(payload);
+    if (tasksOnly && !this.#bus.wants('task')) return this.#bus.passedOver();
     try {
+      const firstBreak = payload.indexOf('\n');
+      if (firstBreak >= 0) {
+        const lines = payload.slice(firstBreak + 1, payload.lastIndexOf('\n'));
+        for (const json of lines.split(',\n')) this.#bus.deliverJson(json, tasksOnly ? 'task' : typeOf(json));
+        return;
+      }
+      // By reference, or from a manager of an earlier version (its events on one line).
       const envelope = JSON.parse(payload) as Envelope;
       if (envelope.from === this.#from) return;
       if (envelope.ref) {
         const row = await this.#store.write.selectFrom('relayed_events').select('payload').where('id', '=', envelope.ref).executeTakeFirst();
         if (!row) return this.#bus.deliver({ type: 'reset' });
-        this.#bus.deliver(JSON.parse(row.payload) as LiveEvent);
+        this.#bus.deliverJson(row.payload, typeOf(row.payload));
       }
       for (const event of envelope.events ?? []) this.#bus.deliver(event);
     } catch (err) {
@@ -279,4 +300,8 @@ export class ClusterRelay implements Service {
     await this.#store.write.deleteFrom('relayed_events').where('created_ms', '<', Date.now() - PARKED_TTL_MS).execute()
       .catch((err: unknown) => this.#logger.warn({ err }, 'could not prune relayed events'));
   }
+}
+
+function typeOf(json: string): LiveEvent['type'] | undefined {
+  return TYPE_FIRST.exec(json)?.[1] as LiveEvent['type'] | undefined;
 }

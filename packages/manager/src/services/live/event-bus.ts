@@ -4,15 +4,49 @@ import type { LiveEvent } from '@pallas/protocol';
 /** An event as it goes out, or `reset`: events may have been lost, clients reload their lists. */
 export type BusMessage = LiveEvent | { type: 'reset' };
 
-export interface NumberedEvent {
+/**
+ * An event as numbered on one bus. Its JSON is made once, by the first that needs it (a stream
+ * client, the relay), and shared by all: each open stream serialized every event again. An
+ * event another manager relayed arrives as JSON and is parsed only when something here reads
+ * its fields (a stream filtered by device or task, a listener that wants its type).
+ */
+export class NumberedEvent {
   /** `<epoch>.<seq>`: the epoch names this bus (this manager process), so an id from another is never mistaken for one of ours. */
-  id: string;
-  event: BusMessage;
+  readonly id: string;
+  readonly type: BusMessage['type'];
+  #event: BusMessage | undefined;
+  #json: string | undefined;
+
+  constructor(id: string, event: BusMessage | undefined, json?: string, type?: BusMessage['type']) {
+    this.id = id;
+    // JSON whose type is known is parsed when first read; without its type, at once.
+    this.#event = event ?? (type === undefined ? (JSON.parse(json!) as BusMessage) : undefined);
+    this.#json = json;
+    this.type = type ?? this.#event!.type;
+  }
+
+  get event(): BusMessage {
+    return (this.#event ??= JSON.parse(this.#json!) as BusMessage);
+  }
+
+  get json(): string {
+    return (this.#json ??= JSON.stringify(this.#event));
+  }
+
+  /**
+   * Once delivered, an event that was serialized is kept as its JSON alone. The bus keeps the
+   * last 10,000 for replays, so every event outlives the young generation: as objects, a
+   * fan-out's events were old-generation garbage that each major GC had to trace (a string has
+   * nothing in it to trace).
+   */
+  settle(): void {
+    if (this.#json !== undefined) this.#event = undefined;
+  }
 }
 
 export type LiveListener = (e: NumberedEvent) => void;
 
-/** Which kinds of event a listener looks at; asked again at every event (it may change). */
+/** Which kinds of event a listener is given (and `reset`); asked again at every event (it may change). */
 export type Wants = (type: LiveEvent['type']) => boolean;
 
 /**
@@ -35,7 +69,7 @@ export class EventBus {
   /** The last seq delivered before events were passed over (`passedOver`); 0: none ever. */
   #gapAfter = 0;
   /** Set by the cluster relay; told of every event caused on this manager. */
-  relay: ((event: LiveEvent) => void) | undefined;
+  relay: ((event: NumberedEvent) => void) | undefined;
 
   constructor(capacity = 10_000, epoch = randomBytes(4).toString('hex')) {
     this.#capacity = capacity;
@@ -45,16 +79,40 @@ export class EventBus {
 
   /** An event caused on this manager. */
   emit(event: LiveEvent): void {
-    this.deliver(event);
-    this.relay?.(event);
+    const numbered = this.#number(event);
+    this.#hand(numbered);
+    this.relay?.(numbered);
+    numbered.settle();
   }
 
   /** An event to give to this manager's listeners only (relayed from another, or a `reset`). */
   deliver(event: BusMessage): void {
+    const numbered = this.#number(event);
+    this.#hand(numbered);
+    numbered.settle();
+  }
+
+  /**
+   * An event another manager relayed, as the JSON it came in; `type` when the relay knows it
+   * without parsing (else it is parsed here).
+   */
+  deliverJson(json: string, type?: LiveEvent['type']): void {
+    const numbered = this.#number(undefined, json, type);
+    this.#hand(numbered);
+    numbered.settle();
+  }
+
+  #number(event: BusMessage | undefined, json?: string, type?: BusMessage['type']): NumberedEvent {
     const seq = this.#next++;
-    const numbered = { id: `${this.epoch}.${seq}`, event };
+    const numbered = new NumberedEvent(`${this.epoch}.${seq}`, event, json, type);
     this.#ring[seq % this.#capacity] = numbered;
-    for (const listener of this.#listeners.keys()) listener(numbered);
+    return numbered;
+  }
+
+  /** To each listener that wants events of its type (`reset` to all of them). */
+  #hand(numbered: NumberedEvent): void {
+    const type = numbered.type;
+    for (const [listener, wants] of this.#listeners) if (!wants || type === 'reset' || wants(type)) listener(numbered);
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { BusMessage, NumberedEvent } from '../../../services/live/event-bus.js';
+import type { NumberedEvent } from '../../../services/live/event-bus.js';
 import type { App, RouteContext } from '../context.js';
 import { serve } from '../serve.js';
 import { StreamGuard } from '../stream-guard.js';
@@ -26,16 +26,20 @@ export async function eventRoutes(app: App, ctx: RouteContext): Promise<void> {
 
   serve(app, ctx, 'followEvents', async (req, reply) => {
     const { deviceId, taskId, rolloutId } = req.query;
-    const wanted = (e: BusMessage): boolean => {
-      if (e.type === 'reset') return true;
+    // By type first: an event relayed from another manager is parsed only when a filter must
+    // look inside it.
+    const wanted = (n: NumberedEvent): boolean => {
+      if (n.type === 'reset' || (!taskId && !rolloutId && !deviceId)) return true;
+      if ((taskId && n.type !== 'task') || (rolloutId && n.type !== 'rollout')) return false;
+      const e = n.event;
       if (taskId) return e.type === 'task' && e.task.id === taskId;
       if (rolloutId) return e.type === 'rollout' && e.rollout.id === rolloutId;
-      if (!deviceId) return true;
       switch (e.type) {
         case 'task': return e.task.deviceId === deviceId;
         case 'device': return e.device.id === deviceId;
         case 'vms': return e.deviceId === deviceId;
         case 'rollout': return false;
+        case 'reset': return true;
       }
     };
     guard.admit(req);
@@ -58,14 +62,15 @@ export async function eventRoutes(app: App, ctx: RouteContext): Promise<void> {
       pending = [];
       if (!res.destroyed) res.write(text);
     };
-    const send = ({ id, event }: NumberedEvent): void => {
+    const send = (event: NumberedEvent): void => {
       if (!wanted(event)) return;
       if (res.writableLength > MAX_BUFFERED_BYTES) {
         res.destroy();
         return;
       }
       if (pending.length === 0) setImmediate(flush);
-      pending.push(`id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+      // The event's JSON is made once for every client and the relay (NumberedEvent).
+      pending.push(`id: ${event.id}\nevent: ${event.type}\ndata: ${event.json}\n\n`);
     };
     res.write('retry: 2000\n: connected\n\n');
     const lastId = req.headers['last-event-id'];
