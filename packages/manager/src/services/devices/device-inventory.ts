@@ -1,5 +1,5 @@
 import type { Vm } from '@pallas/protocol';
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type { Logger } from 'pino';
 import type { Service } from '../../lifecycle.js';
 import type { Db, Store } from '../../store/store.js';
@@ -101,8 +101,14 @@ export class DeviceInventory implements Service {
     const byDevice = changesByDevice(changes);
     const ids = [...byDevice.keys()];
     // The known list is the newest; a device not heard of since the start is read from the store.
-    const unknown = ids.filter((id) => !this.#known.has(id));
-    const base = new Map(ids.flatMap((id) => { const e = this.#known.get(id); return e ? [[id, e.vms] as const] : []; }));
+    // A loop, not callbacks: this runs at every flush of task results (see task-reports.ts, `#work`).
+    const unknown: string[] = [];
+    const base = new Map<string, Vm[]>();
+    for (const id of ids) {
+      const e = this.#known.get(id);
+      if (e) base.set(id, e.vms);
+      else unknown.push(id);
+    }
     for (let i = 0; i < unknown.length; i += CHUNK) {
       const rows = await tx.selectFrom('devices').select(['id', 'vms']).where('id', 'in', unknown.slice(i, i + CHUNK)).execute();
       for (const r of rows) base.set(r.id, r.vms === null ? [] : (JSON.parse(r.vms) as Vm[]));
@@ -238,6 +244,20 @@ function sameKey(vms: readonly Vm[]): string {
   return JSON.stringify(vms.map((v) => JSON.stringify(v)).sort());
 }
 
+/* Functions of the module rather than closures made at each write (see task-reports.ts, `#work`). */
+
+function firstOf([id]: readonly [string, unknown]): string {
+  return id;
+}
+
+function listWhen([id, vms]: readonly [string, Vm[]]): RawBuilder<unknown> {
+  return sql`when ${id} then ${JSON.stringify(vms)}`;
+}
+
+function byDeviceId([a]: readonly [string, unknown], [b]: readonly [string, unknown]): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 /** One UPDATE per chunk (the lists go in by CASE); returns the ids of the rows that exist. */
 async function writeLists(db: Db, lists: ReadonlyArray<readonly [string, Vm[]]>, lockFirst = false): Promise<Set<string>> {
   const stored = new Set<string>();
@@ -247,11 +267,11 @@ async function writeLists(db: Db, lists: ReadonlyArray<readonly [string, Vm[]]>,
   // order, by a SELECT … ORDER BY id FOR UPDATE (SQLite has one writer at a time: nothing to
   // order). That SELECT is a materialized CTE of the UPDATE rather than a statement of its
   // own: the same locks in the same order, one round trip instead of two.
-  const sorted = [...lists].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const sorted = [...lists].sort(byDeviceId);
   for (let i = 0; i < sorted.length; i += CHUNK) {
     const chunk = sorted.slice(i, i + CHUNK);
-    const ids = chunk.map(([id]) => id);
-    const lists = sql<string>`case devices.id ${sql.join(chunk.map(([id, vms]) => sql`when ${id} then ${JSON.stringify(vms)}`), sql` `)} else devices.vms end`;
+    const ids = chunk.map(firstOf);
+    const lists = sql<string>`case devices.id ${sql.join(chunk.map(listWhen), sql` `)} else devices.vms end`;
     const rows = lockFirst
       ? (await sql<{ id: string }>`with locked as materialized (select id from devices where id in (${sql.join(ids)}) order by id for update)
           update devices set vms = ${lists} from locked where devices.id = locked.id returning devices.id`.execute(db)).rows

@@ -149,7 +149,7 @@ export class StatusBuffer implements Service {
   async #writeChunks(tx: Db, rows: Array<[string, Pending]>): Promise<void> {
     for (let i = 0; i < rows.length; i += STATUS_CHUNK) {
       const chunk = rows.slice(i, i + STATUS_CHUNK);
-      if (this.#postgres) await tx.selectFrom('devices').select('id').where('id', 'in', chunk.map(([id]) => id)).orderBy('id').forUpdate().execute();
+      if (this.#postgres) await tx.selectFrom('devices').select('id').where('id', 'in', chunk.map(idOfEntry)).orderBy('id').forUpdate().execute();
       await tx.executeQuery(this.#chunk(chunk.length).bind(chunk));
     }
   }
@@ -199,7 +199,17 @@ export class StatusBuffer implements Service {
 }
 
 function sortedById(batch: Map<string, Pending>): Array<[string, Pending]> {
-  return [...batch].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return [...batch].sort(byId);
+}
+
+/* Functions of the module rather than closures made at each flush (see task-reports.ts, `#work`). */
+
+function idOfEntry([id]: readonly [string, unknown]): string {
+  return id;
+}
+
+function byId([a]: readonly [string, unknown], [b]: readonly [string, unknown]): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function countMessages(rows: Iterable<Pending>): number {

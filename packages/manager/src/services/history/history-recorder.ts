@@ -128,8 +128,8 @@ export class HistoryRecorder implements Service {
     // devices' buckets, and two upserts that lock the same rows in different orders deadlock
     // (seen in the cluster benchmark: "deadlock detected", the batch's samples lost).
     // Transitions by device, each device's still in time order (the sort is stable).
-    rows.sort((a, b) => compareText(a.deviceId, b.deviceId) || a.resolution - b.resolution || a.bucket - b.bucket);
-    transitions.sort((a, b) => compareText(a.deviceId, b.deviceId));
+    rows.sort(bySample);
+    transitions.sort(byDevice);
     try {
       for (let i = 0; i < rows.length; i += CHUNK) await upsertSamples(this.#db, rows.slice(i, i + CHUNK));
       // In time order, each only if the device's latest recorded state differs: another
@@ -145,6 +145,9 @@ export class HistoryRecorder implements Service {
 }
 
 const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+// Functions of the module rather than closures made at each write (see task-reports.ts, `#work`).
+const bySample = (a: { deviceId: string; resolution: number; bucket: number }, b: { deviceId: string; resolution: number; bucket: number }) => compareText(a.deviceId, b.deviceId) || a.resolution - b.resolution || a.bucket - b.bucket;
+const byDevice = (a: { deviceId: string }, b: { deviceId: string }) => compareText(a.deviceId, b.deviceId);
 
 /** One INSERT … ON CONFLICT for a chunk of buckets; a conflict merges the two. */
 async function upsertSamples(db: Db, rows: Array<{ deviceId: string; resolution: number; bucket: number; s: DeviceSamples }>): Promise<void> {

@@ -189,7 +189,9 @@ export class TaskOutbox {
 
   /** Reads, marks and publishes one round; the publishes' promises go into `publishing`. */
   async #round(resendTo: string[], pumpFor: string[], publishing: Promise<void>[]): Promise<void> {
-    const resend = resendTo.filter((d) => this.#online.isOnline(d));
+    // Loops rather than callbacks: a closure made per round is compiled again after every
+    // major GC (see task-reports.ts, `#work`), and this runs after every flush of results.
+    const resend = this.#onlineOf(resendTo);
     if (resend.length > 0) {
       const rows = await this.#db.selectFrom('tasks').selectAll()
         .where('device_id', 'in', resend).where('state', 'in', IN_FLIGHT).orderBy('id').execute();
@@ -199,7 +201,7 @@ export class TaskOutbox {
         if (row.cancel_requested === 1) publishing.push(this.#publish(row.device_id, { type: 'cancel', taskId: row.id }));
       }
     }
-    const devices = pumpFor.filter((d) => this.#online.isOnline(d));
+    const devices = this.#onlineOf(pumpFor);
     if (devices.length === 0) return;
     const now = new Date().toISOString();
     // The oldest `window` queued tasks of each device (a device with a thousand queued tasks
@@ -213,12 +215,15 @@ export class TaskOutbox {
     const candidates = await this.#db.selectFrom(ranked).selectAll()
       .where('rank', '<=', this.#window).orderBy('id').execute();
     if (candidates.length === 0) return;
-    const waiting = [...new Set(candidates.map((r) => r.device_id))];
+    const waiting = new Set<string>();
+    for (const r of candidates) waiting.add(r.device_id);
     const busy = await this.#db.selectFrom('tasks').select(['device_id', (eb) => eb.fn.countAll<number>().as('n')])
-      .where('device_id', 'in', waiting).where('state', 'in', IN_FLIGHT).groupBy('device_id').execute();
-    const room = new Map(waiting.map((d) => [d, this.#window]));
+      .where('device_id', 'in', [...waiting]).where('state', 'in', IN_FLIGHT).groupBy('device_id').execute();
+    const room = new Map<string, number>();
+    for (const d of waiting) room.set(d, this.#window);
     for (const b of busy) room.set(b.device_id, this.#window - Number(b.n));
-    const rows = candidates.filter((r) => r.rank <= room.get(r.device_id)!);
+    const rows: typeof candidates = [];
+    for (const r of candidates) if (r.rank <= room.get(r.device_id)!) rows.push(r);
     if (rows.length === 0) return;
     // Marked sent before publishing: if the publish is lost, the next connect sends it again.
     // Only the rows this update moved are published: one cancelled since the select above
@@ -226,11 +231,12 @@ export class TaskOutbox {
     const marked = new Set<string>();
     for (let i = 0; i < rows.length; i += 500) {
       const moved = await this.#db.updateTable('tasks').set({ state: 'sent', sent_at: now, sent_by: this.#instanceId, updated_at: now })
-        .where('id', 'in', rows.slice(i, i + 500).map((r) => r.id)).where('state', '=', 'queued')
+        .where('id', 'in', rows.slice(i, i + 500).map(idOf)).where('state', '=', 'queued')
         .returning('id').execute();
       for (const { id } of moved) marked.add(id);
     }
-    const sent = rows.filter((r) => marked.has(r.id)).map(({ rank: _rank, ...row }) => ({ ...row, state: 'sent', sent_at: now, sent_by: this.#instanceId, updated_at: now }));
+    const sent: TaskRow[] = [];
+    for (const { rank: _rank, ...row } of rows) if (marked.has(row.id)) sent.push({ ...row, state: 'sent', sent_at: now, sent_by: this.#instanceId, updated_at: now });
     // Crash tests stop here: marked sent, not yet published (docs/testing.md).
     const held = testHold('manager.task-sent', { taskIds: [...marked] });
     if (held) await held;
@@ -239,6 +245,12 @@ export class TaskOutbox {
       this.#events.emit({ type: 'task', task: toTask(row) });
       publishing.push(this.#publish(row.device_id, commands.get(row.id)!));
     }
+  }
+
+  #onlineOf(deviceIds: readonly string[]): string[] {
+    const online: string[] = [];
+    for (const d of deviceIds) if (this.#online.isOnline(d)) online.push(d);
+    return online;
   }
 
   /**
@@ -272,6 +284,10 @@ export class TaskOutbox {
       this.#logger.warn({ err, device: deviceId, task: command.taskId }, 'could not publish a task command; it is sent again when the device reconnects');
     }
   }
+}
+
+function idOf(row: { id: string }): string {
+  return row.id;
 }
 
 function runCommand(row: TaskRow): TaskCommand & { type: 'run' } {

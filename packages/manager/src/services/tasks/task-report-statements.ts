@@ -31,7 +31,41 @@ export const CHUNK = 400;
  * No task id has a space (`TaskId`'s pattern, checked on every report), so no key is ambiguous.
  */
 function reportedBy(reports: ReadonlyArray<Reported<{ taskId: string }>>): RawBuilder<boolean> {
-  return sql<boolean>`tasks.id || ' ' || tasks.device_id in (${sql.join(reports.map((r) => `${r.message.taskId} ${r.deviceId}`))})`;
+  return sql<boolean>`tasks.id || ' ' || tasks.device_id in (${sql.join(reports.map(reportKey))})`;
+}
+
+/*
+ * The callbacks below are functions of the module, not closures made at each call: V8 keeps a
+ * closure's optimized code only while one of its instances lives, so one made per flush was
+ * compiled again after every major GC (task-reports.ts, `#work`).
+ */
+
+function reportKey(r: Reported<{ taskId: string }>): string {
+  return `${r.message.taskId} ${r.deviceId}`;
+}
+
+export function taskIdOf(r: Reported<{ taskId: string }>): string {
+  return r.message.taskId;
+}
+
+function pctOf(p: Reported<{ taskId: string }>): number {
+  return (p as Reported<TaskProgress>).message.pct;
+}
+
+function progressMessageOf(p: Reported<{ taskId: string }>): string | null {
+  return storableText((p as Reported<TaskProgress>).message.message) ?? null;
+}
+
+function outcomeKey(r: Reported<TaskResult>): string {
+  return JSON.stringify([r.message.outcome, r.message.error?.code ?? null, r.message.error?.message ?? null]);
+}
+
+function vmWhen(r: Reported<TaskResult>): RawBuilder<unknown> {
+  return sql`when ${r.message.taskId} then ${JSON.stringify(r.message.vm)}`;
+}
+
+function vmIdWhen(r: Reported<TaskResult>): RawBuilder<unknown> {
+  return sql`when ${r.message.taskId} then ${storableText(r.message.vm!.id)}`;
 }
 
 /**
@@ -76,9 +110,13 @@ export function updateTasks(db: Db, ids: readonly string[], lockFirst: boolean) 
 /** `case id when … then … end` over the reports, or the one value when all of them agree. */
 function perTask<T extends string | number | null>(reports: ReadonlyArray<Reported<{ taskId: string }>>, value: (r: Reported<{ taskId: string }>) => T, cast: 'integer' | 'text'): T | RawBuilder<T> {
   const first = value(reports[0]!);
-  if (reports.every((r) => value(r) === first)) return first;
+  let same = true;
+  for (let i = 1; i < reports.length && same; i++) same = value(reports[i]!) === first;
+  if (same) return first;
+  const whens: RawBuilder<unknown>[] = [];
+  for (const r of reports) whens.push(sql`when ${r.message.taskId} then ${value(r)}`);
   // Cast: PostgreSQL types a CASE of bound parameters as text, which an integer column refuses.
-  return sql<T>`cast(case tasks.id ${sql.join(reports.map((r) => sql`when ${r.message.taskId} then ${value(r)}`), sql` `)} end as ${sql.raw(cast)})`;
+  return sql<T>`cast(case tasks.id ${sql.join(whens, sql` `)} end as ${sql.raw(cast)})`;
 }
 
 /**
@@ -90,12 +128,12 @@ export async function storeProgress(db: Db, now: string, progress: ReadonlyArray
   const rows: TaskRow[] = [];
   for (let i = 0; i < progress.length; i += CHUNK) {
     const chunk = progress.slice(i, i + CHUNK);
-    const update = updateTasks(db, chunk.map((p) => p.message.taskId), lockFirst)
+    const update = updateTasks(db, chunk.map(taskIdOf), lockFirst)
       .set({
         state: 'running',
         started_at: sql<string>`coalesce(started_at, ${now})`,
-        progress_pct: perTask(chunk, (p) => (p as Reported<TaskProgress>).message.pct, 'integer'),
-        progress_message: perTask(chunk, (p) => storableText((p as Reported<TaskProgress>).message.message) ?? null, 'text'),
+        progress_pct: perTask(chunk, pctOf, 'integer'),
+        progress_message: perTask(chunk, progressMessageOf, 'text'),
         updated_at: now,
       })
       .where(reportedBy(chunk))
@@ -113,20 +151,21 @@ export async function storeProgress(db: Db, now: string, progress: ReadonlyArray
  */
 export async function storeResults(db: Db, now: string, results: ReadonlyArray<Reported<TaskResult>>): Promise<TaskRow[]> {
   const rows: TaskRow[] = [];
-  for (const group of groupBy(results, (r) => JSON.stringify([r.message.outcome, r.message.error?.code ?? null, r.message.error?.message ?? null]))) {
+  for (const group of groupBy(results, outcomeKey)) {
     const { outcome, error } = group[0]!.message;
     for (let i = 0; i < group.length; i += CHUNK) {
       const chunk = group.slice(i, i + CHUNK);
-      const withVm = chunk.filter((r) => r.message.vm);
-      rows.push(...(await updateTasks(db, chunk.map((r) => r.message.taskId), false)
+      const withVm: Reported<TaskResult>[] = [];
+      for (const r of chunk) if (r.message.vm) withVm.push(r);
+      rows.push(...(await updateTasks(db, chunk.map(taskIdOf), false)
         .set({
           state: outcome,
           finished_at: now,
           started_at: sql<string>`coalesce(started_at, ${now})`,
           error_code: storableText(error?.code) ?? null,
           error_message: storableText(error?.message) ?? null,
-          result_vm: withVm.length === 0 ? null : sql<string>`case tasks.id ${sql.join(withVm.map((r) => sql`when ${r.message.taskId} then ${JSON.stringify(r.message.vm)}`), sql` `)} else null end`,
-          vm_id: withVm.length === 0 ? sql<string>`vm_id` : sql<string>`case tasks.id ${sql.join(withVm.map((r) => sql`when ${r.message.taskId} then ${storableText(r.message.vm!.id)}`), sql` `)} else vm_id end`,
+          result_vm: withVm.length === 0 ? null : sql<string>`case tasks.id ${sql.join(withVm.map(vmWhen), sql` `)} else null end`,
+          vm_id: withVm.length === 0 ? sql<string>`vm_id` : sql<string>`case tasks.id ${sql.join(withVm.map(vmIdWhen), sql` `)} else vm_id end`,
           progress_pct: outcome === 'succeeded' ? 100 : sql<number>`progress_pct`,
           updated_at: now,
         })

@@ -6,7 +6,7 @@ import { NO_INVENTORY_WRITE, type DeviceInventory, type InventoryWrite, type VmC
 import { storeAnswers, type Db, type Store } from '../../store/store.js';
 import type { EventBus } from '../live/event-bus.js';
 import { toTask, type TaskRow } from './task-row.js';
-import { CHUNK, lockTasks, recordLate, storeProgress, storeResults, type Reported } from './task-report-statements.js';
+import { CHUNK, lockTasks, recordLate, storeProgress, storeResults, taskIdOf, type Reported } from './task-report-statements.js';
 import type { TaskOutbox } from './task-outbox.js';
 
 /** A report the store refused this many times, alone, while it took others, is dropped. */
@@ -179,16 +179,7 @@ export class TaskReports implements Service {
    * durably, in a commit that also makes every earlier one durable.
    */
   async #store(progress: readonly Reported<TaskProgress>[], results: readonly Reported<TaskResult>[]): Promise<Applied> {
-    const now = new Date().toISOString();
-    // The rows as the statements left them (`returning *`), for the live stream: reading them
-    // back after the commit cost as much as storing them.
-    const changed = new Map<string, TaskRow>();
-    /** The rows as the progress statements left them: announced before `changed` (a result may follow in it). */
-    const progressed = new Map<string, TaskRow>();
     const acks = new Map<string, string[]>();
-    const ended: TaskRow[] = [];
-    let inventory = NO_INVENTORY_WRITE;
-    let late = 0;
     for (const r of results) {
       // Acknowledged whatever happens below: stored now, stored before (a duplicate), or
       // not ours to store (unknown or another device's task, logged); re-sending cannot help.
@@ -196,37 +187,51 @@ export class TaskReports implements Service {
       acks.set(r.deviceId, list);
       list.push(r.message.taskId);
     }
-    const alone = results.length === 0 && progress.length <= CHUNK;
-    const work = async (db: Db): Promise<void> => {
-      if (this.#lockFirst && !alone) await lockTasks(db, [...progress.map((p) => p.message.taskId), ...results.map((r) => r.message.taskId)]);
-      for (const row of await storeProgress(db, now, progress, this.#lockFirst && alone)) progressed.set(row.id, row);
-
-      // The first result of each task in the batch may end it; a repeat is at most late news.
-      const firsts = new Map<string, Reported<TaskResult>>();
-      for (const r of results) if (!firsts.has(r.message.taskId)) firsts.set(r.message.taskId, r);
-      for (const row of await storeResults(db, now, [...firsts.values()])) {
-        changed.set(row.id, row);
-        ended.push(row);
-      }
-      inventory = await this.#inventory.applyInTransaction(db, vmChanges(ended));
-
-      // In the order they came, as before: the first late result of a task is the one kept.
-      const settled = results.filter((r) => firsts.get(r.message.taskId) !== r || !changed.has(r.message.taskId));
-      const { late: lateRows, foreign } = await recordLate(db, now, settled);
-      for (const row of lateRows) changed.set(row.id, row);
-      late = lateRows.length;
-      for (const r of foreign) this.#logger.warn({ device: r.deviceId, task: r.message.taskId }, 'result for a task that is not this device\'s; ignored');
+    const flush: Flush = {
+      now: new Date().toISOString(), progress, results, alone: results.length === 0 && progress.length <= CHUNK,
+      progressed: new Map(), changed: new Map(), ended: [], inventory: NO_INVENTORY_WRITE, late: 0,
     };
     const db = results.length === 0 ? this.#lazy : this.#db;
-    if (alone) await work(db);
-    else await db.transaction().execute(work);
-    return { progress: progress.length, results: results.length, late, progressed, changed, acks, finished: new Set(ended.map((r) => r.device_id)), inventory };
+    if (flush.alone) await this.#work(db, flush);
+    else await db.transaction().execute((tx) => this.#work(tx, flush));
+    const finished = new Set<string>();
+    for (const row of flush.ended) finished.add(row.device_id);
+    return { progress: progress.length, results: results.length, late: flush.late, progressed: flush.progressed, changed: flush.changed, acks, finished, inventory: flush.inventory };
+  }
+
+  /**
+   * The statements of one flush, in its transaction (or alone). A method, not a closure made
+   * per flush, like the callbacks of this module and task-report-statements.ts: V8 keeps a
+   * closure's optimized code only while one of its instances lives, so one made per call is
+   * compiled again after every major GC (a cluster manager runs one every fan-out or two, and
+   * TurboFan took 13 % of its CPU in the rounds, `perf`: docs/benchmarks.md).
+   */
+  async #work(db: Db, flush: Flush): Promise<void> {
+    const { now, progress, results, progressed, changed, ended } = flush;
+    if (this.#lockFirst && !flush.alone) await lockTasks(db, [...progress.map(taskIdOf), ...results.map(taskIdOf)]);
+    for (const row of await storeProgress(db, now, progress, this.#lockFirst && flush.alone)) progressed.set(row.id, row);
+
+    // The first result of each task in the batch may end it; a repeat is at most late news.
+    const firsts = new Map<string, Reported<TaskResult>>();
+    for (const r of results) if (!firsts.has(r.message.taskId)) firsts.set(r.message.taskId, r);
+    for (const row of await storeResults(db, now, [...firsts.values()])) {
+      changed.set(row.id, row);
+      ended.push(row);
+    }
+    flush.inventory = await this.#inventory.applyInTransaction(db, vmChanges(ended));
+
+    // In the order they came, as before: the first late result of a task is the one kept.
+    const settled: Reported<TaskResult>[] = [];
+    for (const r of results) if (firsts.get(r.message.taskId) !== r || !changed.has(r.message.taskId)) settled.push(r);
+    const { late: lateRows, foreign } = await recordLate(db, now, settled);
+    for (const row of lateRows) changed.set(row.id, row);
+    flush.late = lateRows.length;
+    for (const r of foreign) this.#logger.warn({ device: r.deviceId, task: r.message.taskId }, 'result for a task that is not this device\'s; ignored');
   }
 
   /** After the commit: live events, acknowledgements, and room in the windows of devices. */
   async #announce(applied: Applied): Promise<void> {
     this.#onApplied(applied);
-    const byId = (a: TaskRow, b: TaskRow) => (a.id < b.id ? -1 : 1);
     for (const row of [...applied.progressed.values()].sort(byId)) this.#events.emit({ type: 'task', task: toTask(row) });
     for (const row of [...applied.changed.values()].sort(byId)) this.#events.emit({ type: 'task', task: toTask(row) });
     this.#inventory.committed(applied.inventory);
@@ -254,12 +259,32 @@ export class TaskReports implements Service {
  */
 function vmChanges(ended: readonly TaskRow[]): VmChange[] {
   const changes: VmChange[] = [];
-  for (const row of [...ended].sort((a, b) => (a.id < b.id ? -1 : 1))) {
+  for (const row of [...ended].sort(byId)) {
     if (row.state !== 'succeeded') continue;
     if (row.result_vm !== null) changes.push({ deviceId: row.device_id, vm: JSON.parse(row.result_vm) as Vm });
     else if (row.kind === 'vm.delete' && row.vm_id !== null) changes.push({ deviceId: row.device_id, deletedVmId: row.vm_id });
   }
   return changes;
+}
+
+function byId(a: TaskRow, b: TaskRow): number {
+  return a.id < b.id ? -1 : 1;
+}
+
+/** One flush's reports, and what its statements did with them (`#work`). */
+interface Flush {
+  now: string;
+  progress: readonly Reported<TaskProgress>[];
+  results: readonly Reported<TaskResult>[];
+  /** Progress alone, in one statement: no transaction needed. */
+  alone: boolean;
+  /** The rows as the progress statements left them: announced before `changed` (a result may follow in it). */
+  progressed: Map<string, TaskRow>;
+  /** The rows as the statements left them (`returning *`), for the live stream: reading them back after the commit cost as much as storing them. */
+  changed: Map<string, TaskRow>;
+  ended: TaskRow[];
+  inventory: InventoryWrite;
+  late: number;
 }
 
 interface Applied {
