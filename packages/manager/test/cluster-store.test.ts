@@ -132,6 +132,16 @@ function clusterSuite(makeTarget: () => Promise<StoreTarget>) {
   });
 }
 
+/** A plain session LISTENing on the relay's channel, without the listeners' lock: every payload, as sent. */
+async function listenAsEarlierVersion(url: string): Promise<{ ear: pg.Client; heard: string[] }> {
+  const ear = new pg.Client({ connectionString: url });
+  const heard: string[] = [];
+  ear.on('notification', (n) => heard.push(n.payload ?? ''));
+  await ear.connect();
+  await ear.query('LISTEN pallas_live');
+  return { ear, heard };
+}
+
 describe('cluster coordination on SQLite', () => clusterSuite(sqliteTarget));
 describe('cluster coordination on PostgreSQL', { skip: pgSkip() }, () => {
   clusterSuite(() => postgresTarget(PG_URL!));
@@ -141,11 +151,7 @@ describe('cluster coordination on PostgreSQL', { skip: pgSkip() }, () => {
     const store = await openStore(target.url);
     await store.migrate();
     // Hears every notification on the channel, as an earlier version's manager would (no lock).
-    const ear = new pg.Client({ connectionString: target.url });
-    const heard: string[] = [];
-    ear.on('notification', (n) => heard.push(n.payload ?? ''));
-    await ear.connect();
-    await ear.query('LISTEN pallas_live');
+    const { ear, heard } = await listenAsEarlierVersion(target.url);
     // Everything notified before the marker has arrived once the marker has (commit order).
     const upToMarker = async (name: string) => {
       await store.write.executeQuery(CompiledQuery.raw(`select pg_notify('pallas_live', '${name}')`));
@@ -249,11 +255,7 @@ describe('cluster coordination on PostgreSQL', { skip: pgSkip() }, () => {
     const store = await openStore(target.url);
     await store.migrate();
     // Hears the channel as a manager of an earlier version does: it parses every envelope whole.
-    const ear = new pg.Client({ connectionString: target.url });
-    const heard: string[] = [];
-    ear.on('notification', (n) => heard.push(n.payload ?? ''));
-    await ear.connect();
-    await ear.query('LISTEN pallas_live');
+    const { ear, heard } = await listenAsEarlierVersion(target.url);
     const buses = [new EventBus(100, 'a'), new EventBus(100, 'b')];
     const relays = buses.map((bus, i) => new ClusterRelay({ databaseUrl: target.url, store, bus, instanceId: `m-${i}`, logger: silent }));
     const task = (id: string): LiveEvent => ({ type: 'task', task: { id, deviceId: 'd1', kind: 'vm.create', state: 'running', note: 'a\nb "c"' } as never });
