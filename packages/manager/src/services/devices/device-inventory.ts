@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Service } from '../../lifecycle.js';
 import type { Db, Store } from '../../store/store.js';
 import type { EventBus } from '../live/event-bus.js';
+import { byDeviceId, deviceIdOf } from './device-order.js';
 
 /** What a succeeded task did to one VM: it returned the VM as it now is, or deleted it. */
 export type VmChange = { deviceId: string; vm: Vm } | { deviceId: string; deletedVmId: string };
@@ -244,18 +245,9 @@ function sameKey(vms: readonly Vm[]): string {
   return JSON.stringify(vms.map((v) => JSON.stringify(v)).sort());
 }
 
-/* Functions of the module rather than closures made at each write (see task-reports.ts, `#work`). */
-
-function firstOf([id]: readonly [string, unknown]): string {
-  return id;
-}
-
+/** A function of the module rather than a closure made at each write (see task-reports.ts, `#work`). */
 function listWhen([id, vms]: readonly [string, Vm[]]): RawBuilder<unknown> {
   return sql`when ${id} then ${JSON.stringify(vms)}`;
-}
-
-function byDeviceId([a]: readonly [string, unknown], [b]: readonly [string, unknown]): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** One UPDATE per chunk (the lists go in by CASE); returns the ids of the rows that exist. */
@@ -270,7 +262,7 @@ async function writeLists(db: Db, lists: ReadonlyArray<readonly [string, Vm[]]>,
   const sorted = [...lists].sort(byDeviceId);
   for (let i = 0; i < sorted.length; i += CHUNK) {
     const chunk = sorted.slice(i, i + CHUNK);
-    const ids = chunk.map(firstOf);
+    const ids = chunk.map(deviceIdOf);
     const lists = sql<string>`case devices.id ${sql.join(chunk.map(listWhen), sql` `)} else devices.vms end`;
     const rows = lockFirst
       ? (await sql<{ id: string }>`with locked as materialized (select id from devices where id in (${sql.join(ids)}) order by id for update)

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Service } from '../../lifecycle.js';
 import { boundStatement, slot } from '../../store/bound-statement.js';
 import { storeAnswers, type Db, type Store } from '../../store/store.js';
+import { byDeviceId, deviceIdOf } from './device-order.js';
 
 export interface DeviceUpdate {
   presence?: Presence;
@@ -149,7 +150,7 @@ export class StatusBuffer implements Service {
   async #writeChunks(tx: Db, rows: Array<[string, Pending]>): Promise<void> {
     for (let i = 0; i < rows.length; i += STATUS_CHUNK) {
       const chunk = rows.slice(i, i + STATUS_CHUNK);
-      if (this.#postgres) await tx.selectFrom('devices').select('id').where('id', 'in', chunk.map(idOfEntry)).orderBy('id').forUpdate().execute();
+      if (this.#postgres) await tx.selectFrom('devices').select('id').where('id', 'in', chunk.map(deviceIdOf)).orderBy('id').forUpdate().execute();
       await tx.executeQuery(this.#chunk(chunk.length).bind(chunk));
     }
   }
@@ -199,17 +200,7 @@ export class StatusBuffer implements Service {
 }
 
 function sortedById(batch: Map<string, Pending>): Array<[string, Pending]> {
-  return [...batch].sort(byId);
-}
-
-/* Functions of the module rather than closures made at each flush (see task-reports.ts, `#work`). */
-
-function idOfEntry([id]: readonly [string, unknown]): string {
-  return id;
-}
-
-function byId([a]: readonly [string, unknown], [b]: readonly [string, unknown]): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+  return [...batch].sort(byDeviceId);
 }
 
 function countMessages(rows: Iterable<Pending>): number {
